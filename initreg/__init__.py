@@ -1,0 +1,48 @@
+"""initreg: initial values for array parameters — deferred initialization, pluggable initializers,
+name rules, and statistical validation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import errors
+from .device import Device, cpu, gpu, gpu_available
+from .errors import *  # noqa: F401,F403 - the exception hierarchy is public API
+from .initializer import Desc, Initializer
+from .parameter import Parameter, ParameterDict
+from .random import Stream, get_num_threads, get_seed, seed, set_num_threads
+
+__version__ = "0.1.0"
+
+# Heavier pieces load on first use so `import initreg` stays light (no scipy, no plugins).
+_LAZY = {
+    "std": ("initreg.std", None),
+    "init": ("initreg.init", None),
+    "fans": ("initreg.fans", "fans"),
+    "create": ("initreg.registry", "create"),
+    "available": ("initreg.registry", "available"),
+    "register_plugin": ("initreg.registry", "register_plugin"),
+    "unregister_plugin": ("initreg.registry", "unregister_plugin"),
+    "gain": ("initreg.std.scaling", "gain"),
+    "Rules": ("initreg.rules", "Rules"),
+    "explain": ("initreg.rules", "explain"),
+    "validate": ("initreg.validate", "validate"),
+    "nn": ("initreg.nn", None),
+}
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'initreg' has no attribute {name!r}") from None
+    import importlib
+
+    mod = importlib.import_module(module)
+    value = mod if attr is None else getattr(mod, attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,0 +1,6 @@
+"""python -m initreg runs the initreg command."""
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,53 @@
+"""The ``initreg`` command: one module per subcommand, each with ``add_parser(subparsers)``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+# subcommand name -> module defining add_parser(subparsers) that sets func=run(args) -> int
+COMMANDS = {
+    "validate": "initreg.cli.validate",
+    "plugins": "initreg.cli.plugins",
+    "show": "initreg.cli.show",
+    "explain": "initreg.cli.rules",
+    "init": "initreg.cli.rules",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the initreg command with every available subcommand."""
+    from .. import __version__
+
+    parser = argparse.ArgumentParser(prog="initreg", description="Initial values for array parameters.")
+    parser.add_argument("--version", action="version", version=f"initreg {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    seen = set()
+    for module in COMMANDS.values():
+        if module in seen:
+            continue
+        seen.add(module)
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name == module:
+                continue  # that command is not built yet
+            raise
+        mod.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the initreg command; return its exit status (0 ok, 1 failed check, 2 usage error)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""The exception and warning hierarchy: every error is an InitregError and the matching builtin."""
+
+from __future__ import annotations
+
+
+class InitregError(Exception):
+    """Base class of every error initreg raises."""
+
+
+class InitregWarning(UserWarning):
+    """Base class of every warning initreg emits."""
+
+
+# --- parameters -----------------------------------------------------------------------
+
+class ParameterError(InitregError):
+    """A parameter was used in a way its current state does not allow."""
+
+
+class ParameterValueError(ParameterError, ValueError):
+    """An argument to a Parameter (name, grad_req, ...) is invalid."""
+
+
+class ParameterNotFoundError(ParameterError, KeyError):
+    """No parameter of that name is in the dict."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class UninitializedError(ParameterError, RuntimeError):
+    """Values were requested from a parameter that was never initialized."""
+
+
+class DeferredInitializationError(ParameterError, RuntimeError):
+    """Values were requested from a parameter whose shape is not known yet."""
+
+
+class ShapeError(ParameterError, ValueError):
+    """A shape is invalid, incomplete where it must be complete, or conflicts with a known one."""
+
+
+class DTypeError(ParameterError, TypeError):
+    """A dtype is not a floating or integer NumPy dtype."""
+
+
+class GradientError(ParameterError, RuntimeError):
+    """A gradient was requested where none is kept (grad_req='null' or not initialized)."""
+
+
+class InitializationError(ParameterError, RuntimeError):
+    """An initializer failed or produced invalid values; the parameter is unchanged."""
+
+
+class SeedError(InitregError, ValueError):
+    """A seed is not a non-negative integer."""
+
+
+class ReinitializationWarning(InitregWarning):
+    """initialize() was called on an initialized parameter without force_reinit=True."""
+
+
+# --- devices --------------------------------------------------------------------------
+
+class DeviceError(InitregError, ValueError):
+    """A device is invalid or not one the parameter lives on."""
+
+
+class DeviceUnavailableError(InitregError, RuntimeError):
+    """A GPU was requested but CuPy or CUDA is missing."""
+
+
+class DeviceMismatchError(DeviceError):
+    """Arrays on different devices were combined."""
+
+
+# --- initializers and the registry ------------------------------------------------------
+
+class InitializerArgumentError(InitregError, ValueError):
+    """An initializer was constructed with an invalid argument."""
+
+
+class InitializerTypeError(InitregError, TypeError):
+    """An object that is not an initializer (or a spec of one) was given where one is needed."""
+
+
+class UnknownInitializerError(InitregError, KeyError):
+    """No installed plugin provides an initializer of this name."""
+
+    def __str__(self) -> str:  # KeyError repr()s its message; keep it readable
+        return str(self.args[0]) if self.args else ""
+
+
+class AmbiguousInitializerError(InitregError, KeyError):
+    """Two plugins claim one initializer name."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class PluginError(InitregError, RuntimeError):
+    """A plugin failed to import or register (raised under INITREG_STRICT_PLUGINS=1)."""
+
+
+class PluginWarning(InitregWarning):
+    """A plugin failed to import or register and was skipped."""
+
+
+# --- rules -------------------------------------------------------------------------------
+
+class RuleError(InitregError, ValueError):
+    """A rule is invalid, or (strict=True) unused or shadowed."""
+
+
+class UnusedRuleWarning(InitregWarning):
+    """A rule matched no parameter."""
+
+
+class ShadowedRuleWarning(InitregWarning):
+    """Every parameter a rule matches is taken by an earlier rule."""
+
+
+# --- validation ----------------------------------------------------------------------------
+
+class ValidationError(InitregError, ValueError):
+    """A validation request is invalid (unknown case, bad alpha, ...)."""

@@ -1,0 +1,246 @@
+"""The Initializer base class, the Desc it fills against, and config/dumps/equality."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .device import Device, cpu
+from .errors import InitializerArgumentError, InitializerTypeError
+from .fans import check_layout, try_fans
+
+ROLES = ("weight", "bias", "gamma", "beta", "running_mean", "running_var")
+
+
+def role_of(name: str) -> str | None:
+    """The role a parameter plays, read from the last segment of its name (``"0.weight"`` → ``"weight"``)."""
+    last = str(name).rsplit(".", 1)[-1]
+    if last in ROLES:
+        return last
+    for role in ROLES:  # "conv1_weight", "lstm.weight_hh_l0" style names
+        if last.endswith("_" + role) or last.startswith(role + "_"):
+            return role
+    return None
+
+
+@dataclass(frozen=True)
+class Desc:
+    """What an initializer knows about the parameter it fills."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    role: str | None = None
+    device: Device = field(default_factory=cpu)
+    layout: str = "OI"
+    fan_in: int | None = None
+    fan_out: int | None = None
+
+    @property
+    def xp(self) -> Any:
+        """The array module of the device (numpy or cupy)."""
+        return self.device.xp
+
+    @property
+    def size(self) -> int:
+        """Number of elements."""
+        return math.prod(self.shape)
+
+    @property
+    def ndim(self) -> int:
+        """Number of dimensions."""
+        return len(self.shape)
+
+
+def make_desc(name: str, shape: Sequence[int], dtype: Any = "float32", *, role: str | None = None,
+              device: Device | None = None, layout: str | None = None) -> Desc:
+    """A Desc with fans computed from shape and layout and the role read from the name."""
+    shape = tuple(int(d) for d in shape)
+    layout = check_layout(layout)
+    fan_in, fan_out = try_fans(shape, layout)
+    return Desc(name=str(name), shape=shape, dtype=np.dtype(dtype), role=role if role is not None else role_of(name),
+                device=device or cpu(0), layout=layout, fan_in=fan_in, fan_out=fan_out)
+
+
+# --- config encoding ------------------------------------------------------------------------
+
+def encode(value: Any) -> Any:
+    """A JSON-ready form of a config value (nested initializers and arrays are tagged)."""
+    if isinstance(value, Initializer):
+        return {"@init": [value.name, {k: encode(v) for k, v in value.explicit_config().items()}]}
+    if isinstance(value, np.ndarray) or type(value).__module__.startswith("cupy"):
+        arr = np.asarray(value.get() if hasattr(value, "get") else value)
+        return {"@array": arr.tolist(), "dtype": str(arr.dtype)}
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (list, tuple)):
+        return [encode(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): encode(v) for k, v in value.items()}
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise InitializerArgumentError(f"config value {value!r} of type {type(value).__name__} cannot be written as JSON")
+
+
+def decode(value: Any, create: Callable[..., "Initializer"]) -> Any:
+    """Undo encode(); ``create(name, **kwargs)`` builds nested initializers."""
+    if isinstance(value, dict):
+        if set(value) == {"@init"}:
+            name, kwargs = value["@init"]
+            return create(name, **{k: decode(v, create) for k, v in kwargs.items()})
+        if set(value) == {"@array", "dtype"}:
+            return np.asarray(value["@array"], dtype=value["dtype"])
+        return {k: decode(v, create) for k, v in value.items()}
+    if isinstance(value, list):
+        return [decode(v, create) for v in value]
+    return value
+
+
+def _canonical(value: Any) -> Any:
+    """A comparable form: tuples and lists alike, arrays by dtype and values, floats by value."""
+    enc = encode(value)
+    return json.dumps(enc, sort_keys=True)
+
+
+# --- the base class -------------------------------------------------------------------------
+
+class Initializer:
+    """Base class of every initializer: override ``fill(desc, out, rng)`` to write values into ``out``."""
+
+    #: registry name; by default the lower-cased class name (set for each subclass)
+    name: str = "initializer"
+    #: True when the values do not depend on the random stream
+    deterministic: bool = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" not in cls.__dict__:
+            cls.name = cls.__name__.lower()
+        init = cls.__dict__.get("__init__")
+        if init is not None and not getattr(init, "_initreg_records", False):
+            cls.__init__ = _recording(init)
+
+    # -- configuration ----------------------------------------------------------------------------
+
+    def explicit_config(self) -> dict[str, Any]:
+        """The constructor arguments as the user passed them."""
+        return dict(getattr(self, "_explicit", {}))
+
+    def config(self) -> dict[str, Any]:
+        """Every constructor argument, defaults included."""
+        return dict(getattr(self, "_config", {}))
+
+    def dumps(self) -> str:
+        """JSON of the name and the passed arguments: ``'["normal", {"sigma": 0.01}]'``."""
+        return json.dumps([self.name, {k: encode(v) for k, v in self.explicit_config().items()}])
+
+    def __eq__(self, other: object) -> bool:
+        if type(self) is not type(other):
+            return NotImplemented
+        return _canonical(self.config()) == _canonical(other.config())  # type: ignore[union-attr]
+
+    def __hash__(self) -> int:
+        return hash((type(self), _canonical(self.config())))
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={_short(v)}" for k, v in self.explicit_config().items())
+        return f"{type(self).__name__}({args})"
+
+    # -- behaviour --------------------------------------------------------------------------------
+
+    def fill(self, desc: Desc, out: Any, rng: Any) -> None:
+        """Write the initial values of the parameter described by ``desc`` into ``out``."""
+        raise NotImplementedError(f"{type(self).__name__} must implement fill(self, desc, out, rng)")
+
+    def expected(self, desc: Desc) -> Any:
+        """The distribution the values promise for ``desc`` (see initreg.validate), or None."""
+        return None
+
+    def __call__(self, shape: Sequence[int], dtype: Any = "float32", *, seed: int = 0, name: str = "sample",
+                 layout: str | None = None) -> np.ndarray:
+        """Values for a free array of ``shape`` (a NumPy array), drawn from the stream (seed, name)."""
+        from .random import Stream
+
+        desc = make_desc(name, shape, dtype, layout=layout)
+        out = np.empty(desc.shape, dtype=desc.dtype)
+        self.fill(desc, out, Stream(seed, name))
+        return out
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, np.ndarray):
+        return f"array(shape={value.shape}, dtype={value.dtype})"
+    return repr(value)
+
+
+def _recording(init: Callable[..., None]) -> Callable[..., None]:
+    """Wrap ``__init__`` so the outermost call records its bound arguments once it succeeds."""
+    sig = inspect.signature(init)
+
+    @functools.wraps(init)
+    def wrapper(self: Initializer, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        if type(self).__init__ is not wrapper:
+            return  # a super().__init__ call: the subclass records its own arguments
+        bound = sig.bind(self, *args, **kwargs)
+        explicit = {k: v for k, v in bound.arguments.items() if k != "self"}
+        bound.apply_defaults()
+        full: dict[str, Any] = {}
+        for k, v in bound.arguments.items():
+            if k == "self":
+                continue
+            kind = sig.parameters[k].kind
+            if kind is inspect.Parameter.VAR_KEYWORD:
+                full.update(v)
+                explicit.pop(k, None)
+                explicit.update(v)
+            elif kind is inspect.Parameter.VAR_POSITIONAL:
+                full[k] = list(v)
+            else:
+                full[k] = v
+        self._explicit = explicit
+        self._config = full
+
+    wrapper._initreg_records = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+def check_number(owner: str, arg: str, value: Any, *, positive: bool = False, nonneg: bool = False,
+                 finite: bool = True) -> float:
+    """Return ``value`` as a float or raise InitializerArgumentError naming owner, argument and value."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise InitializerArgumentError(f"{owner}: {arg} must be a number, got {value!r}")
+    value = float(value)
+    if finite and not math.isfinite(value):
+        raise InitializerArgumentError(f"{owner}: {arg} must be finite, got {value!r}")
+    if positive and not value > 0:
+        raise InitializerArgumentError(f"{owner}: {arg} must be > 0, got {value!r}")
+    if nonneg and not value >= 0:
+        raise InitializerArgumentError(f"{owner}: {arg} must be >= 0, got {value!r}")
+    return value
+
+
+def check_choice(owner: str, arg: str, value: Any, choices: Sequence[str]) -> str:
+    """Return ``value`` if it is one of ``choices`` or raise InitializerArgumentError listing them."""
+    if value not in choices:
+        raise InitializerArgumentError(f"{owner}: {arg} must be one of {', '.join(map(repr, choices))}; got {value!r}")
+    return value
+
+
+def as_initializer(obj: Any) -> Initializer:
+    """An Initializer from an instance or anything initreg.create takes (a name, JSON, a dict)."""
+    if isinstance(obj, Initializer):
+        return obj
+    if isinstance(obj, type) and issubclass(obj, Initializer):
+        return obj()
+    if isinstance(obj, (str, dict, list, tuple)):
+        from .registry import create
+
+        return create(obj)
+    raise InitializerTypeError(f"{obj!r} is not an initializer; pass an initreg.Initializer instance or a registered name such as 'xavier'")

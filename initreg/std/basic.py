@@ -1,0 +1,95 @@
+"""Constant-valued and elementwise-random initializers: Zero, One, Constant, Uniform, Normal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..errors import InitializerArgumentError, ShapeError
+from ..initializer import Desc, Initializer, check_number
+
+
+class Constant(Initializer):
+    """Every value equals ``value``; an array value is broadcast to the parameter's shape."""
+
+    deterministic = True
+
+    def __init__(self, value: Any = 0.0):
+        if isinstance(value, (list, tuple, np.ndarray)):
+            arr = np.asarray(value)
+            if arr.dtype.kind not in "fiub" or not np.all(np.isfinite(arr)):
+                raise InitializerArgumentError(f"Constant: value must be finite numbers, got {value!r}")
+            self.value: Any = arr
+        else:
+            self.value = check_number("Constant", "value", value)
+
+    def fill(self, desc: Desc, out: Any, rng: Any) -> None:
+        if isinstance(self.value, np.ndarray):
+            try:
+                np.broadcast_shapes(self.value.shape, desc.shape)
+            except ValueError:
+                raise ShapeError(f"Constant: value of shape {self.value.shape} does not broadcast to parameter "
+                                 f"{desc.name!r} of shape {desc.shape}") from None
+            out[...] = desc.xp.asarray(self.value)
+        else:
+            out.fill(self.value)
+
+    def expected(self, desc: Desc) -> Any:
+        from ..validate.expected import Exact
+
+        return Exact(np.broadcast_to(np.asarray(self.value, dtype=desc.dtype), desc.shape))
+
+
+class Zero(Constant):
+    """Every value is 0."""
+
+    def __init__(self) -> None:
+        super().__init__(0.0)
+
+
+class One(Constant):
+    """Every value is 1."""
+
+    def __init__(self) -> None:
+        super().__init__(1.0)
+
+
+class Uniform(Initializer):
+    """Values from U(-scale, scale), or U(low, high) when both bounds are given."""
+
+    def __init__(self, scale: float = 0.07, *, low: float | None = None, high: float | None = None):
+        if (low is None) != (high is None):
+            raise InitializerArgumentError(f"Uniform: give both low and high, or neither (got low={low!r}, high={high!r})")
+        if low is None:
+            scale = check_number("Uniform", "scale", scale, nonneg=True)
+            self.low, self.high = -scale, scale
+        else:
+            self.low = check_number("Uniform", "low", low)
+            self.high = check_number("Uniform", "high", high)
+            if not self.low < self.high:
+                raise InitializerArgumentError(f"Uniform: low must be < high, got low={low!r}, high={high!r}")
+
+    def fill(self, desc: Desc, out: Any, rng: Any) -> None:
+        rng.uniform(self.low, self.high, out=out)
+
+    def expected(self, desc: Desc) -> Any:
+        from scipy import stats
+
+        return stats.uniform(loc=self.low, scale=self.high - self.low)
+
+
+class Normal(Initializer):
+    """Values from N(mean, sigma²)."""
+
+    def __init__(self, sigma: float = 0.01, mean: float = 0.0):
+        self.sigma = check_number("Normal", "sigma", sigma, nonneg=True)
+        self.mean = check_number("Normal", "mean", mean)
+
+    def fill(self, desc: Desc, out: Any, rng: Any) -> None:
+        rng.normal(self.mean, self.sigma, out=out)
+
+    def expected(self, desc: Desc) -> Any:
+        from scipy import stats
+
+        return stats.norm(loc=self.mean, scale=self.sigma)

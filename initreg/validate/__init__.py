@@ -1,0 +1,1 @@
+"""Statistical validation of initializers against the distributions they promise."""
