@@ -52,8 +52,8 @@ class InitializationError(ParameterError, RuntimeError):
     """An initializer failed or produced invalid values; the parameter is unchanged."""
 
 
-class SeedError(InitregError, ValueError):
-    """A seed is not a non-negative integer."""
+class SeedError(InitregError, ValueError, TypeError):
+    """A seed is not a non-negative integer (a bad value or a bad type)."""
 
 
 class ReinitializationWarning(InitregWarning):
@@ -124,3 +124,27 @@ class ShadowedRuleWarning(InitregWarning):
 
 class ValidationError(InitregError, ValueError):
     """A validation request is invalid (unknown case, bad alpha, ...)."""
+
+
+# --- checkpoints (named arrays on disk) ----------------------------------------------------
+
+class CheckpointError(InitregError, ValueError):
+    """A checkpoint file is unreadable, of an unsupported format, or holds unsupported data."""
+
+
+class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
+    """A checkpoint file does not exist."""
+
+    def __str__(self) -> str:  # OSError formats its args as (errno, strerror); keep the message
+        return str(self.args[0]) if self.args else ""
+
+
+class CheckpointKeyError(CheckpointError, KeyError):
+    """A checkpoint holds no array of the requested name."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class MissingDependencyError(InitregError, ImportError):
+    """An optional dependency (an extra such as ``safetensors``) is not installed."""

@@ -8,7 +8,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 import numpy as np
 
 from .device import Device, as_devices, device_of, to_numpy
-from .errors import (DeferredInitializationError, DeviceError, DTypeError, GradientError, InitializationError,
+from .errors import (DeferredInitializationError, DeviceError, DeviceUnavailableError, DTypeError, GradientError, InitializationError,
                      ParameterNotFoundError, ParameterValueError, ReinitializationWarning, ShapeError,
                      UninitializedError)
 from .initializer import Initializer, as_initializer, make_desc, role_of
@@ -232,6 +232,15 @@ class Parameter:
 
     # -- initialization ---------------------------------------------------------------------------
 
+    def _usable(self, devices: list[Device]) -> list[Device]:
+        """``devices`` if arrays can be placed on each; else DeviceUnavailableError naming this parameter."""
+        for d in devices:
+            try:
+                d.check()
+            except DeviceUnavailableError as exc:
+                raise DeviceUnavailableError(f"parameter {self._name!r} cannot be placed on {d!r}: {exc}") from None
+        return devices
+
     def initialize(self, init: Any = None, device: Any = None, force_reinit: bool = False,
                    seed: int | None = None) -> None:
         """Initialize now, or when the shape becomes known; ``init`` here overrides every rule and default."""
@@ -252,9 +261,7 @@ class Parameter:
             warnings.warn(f"parameter {self._name!r} is already initialized; nothing changed. "
                           f"Pass force_reinit=True to draw new values.", ReinitializationWarning, stacklevel=4)
             return None
-        devices = as_devices(device, self._devices)
-        for d in devices:
-            d.check()
+        devices = self._usable(as_devices(device, self._devices))
         seed = resolve_seed(seed)
         if not is_complete(self._shape):
             if not self._allow_deferred_init:
@@ -390,9 +397,7 @@ class Parameter:
 
     def reset_devices(self, devices: Any) -> None:
         """Move the parameter to ``devices`` (values copied from the first current device)."""
-        new = as_devices(devices)
-        for d in new:
-            d.check()
+        new = self._usable(as_devices(devices))
         if self._data is not None:
             src = next(iter(self._data.values()))
             data = {d: (self._data[d] if d in self._data else d.put(src)) for d in new}

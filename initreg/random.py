@@ -103,8 +103,8 @@ class _Scratch:
     def get(self, slot: str, n: int, dtype: Any) -> np.ndarray:
         key = (slot, np.dtype(dtype))
         buf = self._bufs.get(key)
-        if buf is None:
-            buf = self._bufs[key] = np.empty(BLOCK, dtype=dtype)
+        if buf is None or buf.size < n:
+            buf = self._bufs[key] = np.empty(n, dtype=dtype)
         return buf[:n]
 
 

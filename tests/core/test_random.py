@@ -1,0 +1,186 @@
+"""Streams keyed by (seed, name): reproducible across order, threads and shards; independent across names."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tracemalloc
+
+import numpy as np
+import pytest
+from scipy import stats
+
+import initreg
+from initreg import Parameter, ParameterDict
+from initreg.random import BLOCK, Stream
+from initreg.std import Normal, Uniform
+
+
+@pytest.fixture
+def threads():
+    """Set the fill thread count for one test and restore it."""
+    old = initreg.random._num_threads
+    yield initreg.set_num_threads
+    initreg.set_num_threads(old)
+
+
+SHAPE = (513, 300)  # 153,900 values: 3 blocks, the last one partial
+
+
+def values(name="w", seed=5, init=None, shape=SHAPE, **kw):
+    p = Parameter(name, shape=shape, **kw)
+    p.initialize(init or Normal(1.0), seed=seed)
+    return p.data()
+
+
+def test_same_seed_and_name_same_bits_whatever_else_exists():
+    alone = values("enc.0.weight")
+    d = ParameterDict([Parameter(n, shape=SHAPE) for n in ("a", "enc.0.weight", "z", "enc.1.weight")])
+    d.initialize(Normal(1.0), seed=5)
+    assert np.array_equal(d["enc.0.weight"].data(), alone)
+
+
+def test_order_of_creation_and_initialization_does_not_matter():
+    names = ["x", "y", "z"]
+    first = ParameterDict([Parameter(n, shape=SHAPE) for n in names])
+    first.initialize(Uniform(), seed=9)
+    second = ParameterDict([Parameter(n, shape=SHAPE) for n in reversed(names)])
+    for n in ["z", "x", "y"]:
+        second[n].initialize(Uniform(), seed=9)
+    for n in names:
+        assert np.array_equal(first[n].data(), second[n].data())
+
+
+def test_deferred_gives_the_same_values_as_immediate():
+    p = Parameter("w", shape=(None, SHAPE[1]))
+    p.initialize(Normal(1.0), seed=5)
+    p.shape = SHAPE
+    assert np.array_equal(p.data(), values("w"))
+
+
+@pytest.mark.parametrize("method", ["random", "uniform", "normal", "truncated_normal", "integers", "bernoulli"])
+def test_one_or_two_threads_same_bits(method, threads):
+    s = Stream(3, "layer.weight")
+    args = {"integers": (0, 100), "bernoulli": (0.3,), "uniform": (-2.0, 3.0)}.get(method, ())
+    dtype = np.int64 if method == "integers" else np.float32
+    out = []
+    for n in (1, 2):
+        threads(n)
+        arr = np.empty(5 * BLOCK + 17, dtype=dtype)
+        getattr(s, method)(*args, out=arr)
+        out.append(arr)
+    assert np.array_equal(out[0], out[1])
+
+
+@pytest.mark.parametrize("method", ["uniform", "normal", "truncated_normal"])
+def test_whole_or_two_halves_of_blocks_same_bits(method):
+    s = Stream(0, "w")
+    n = 6 * BLOCK + 1000
+    whole = getattr(s, method)(out=np.empty(n, np.float32))
+    half = 3 * BLOCK
+    parts = np.empty(n, np.float32)
+    getattr(s, method)(out=parts[half:], start=half)  # the second shard first: order is irrelevant
+    getattr(s, method)(out=parts[:half], start=0)
+    assert np.array_equal(whole, parts)
+
+
+def test_misaligned_shard_is_rejected():
+    with pytest.raises(ValueError, match="multiple of the block size"):
+        Stream(0, "w").normal(out=np.empty(10, np.float32), start=10)
+
+
+def test_different_names_give_different_uncorrelated_values():
+    a, b = values("0.weight").ravel(), values("1.weight").ravel()
+    assert not np.array_equal(a, b)
+    # n = 153,900: under independence r ~ N(0, 1/n); |r| < 0.015 has false-alarm probability ~1e-9.
+    r = np.corrcoef(a, b)[0, 1]
+    assert abs(r) < 0.015
+
+
+def test_different_seeds_differ_and_child_streams_are_independent():
+    assert not np.array_equal(values(seed=1), values(seed=2))
+    s = Stream(0, "w")
+    a = s.normal(out=np.empty(100_000, np.float32))
+    b = s.child("extra").normal(out=np.empty(100_000, np.float32))
+    assert abs(np.corrcoef(a, b)[0, 1]) < 0.02  # sd 0.0032: 6 sigma
+
+
+def test_blocks_are_not_copies_of_each_other():
+    x = Stream(0, "w").uniform(out=np.empty(2 * BLOCK, np.float32))
+    assert not np.array_equal(x[:BLOCK], x[BLOCK:])
+    assert abs(np.corrcoef(x[:BLOCK], x[BLOCK:])[0, 1]) < 0.03  # sd 0.0039
+
+
+def test_normal_and_uniform_distributions_are_right():
+    # One large fixed-seed sample each; KS at alpha 1e-6 (deterministic: fixed seed).
+    z = Stream(1, "n").normal(2.0, 3.0, out=np.empty(400_000, np.float64))
+    assert stats.kstest(z, stats.norm(2.0, 3.0).cdf).pvalue > 1e-6
+    z32 = Stream(1, "n32").normal(out=np.empty(400_000, np.float32))
+    assert stats.kstest(z32, "norm").pvalue > 1e-6
+    u = Stream(1, "u").uniform(-1.0, 4.0, out=np.empty(400_000, np.float32))
+    assert u.min() >= -1.0 and u.max() <= 4.0 and stats.kstest(u, stats.uniform(-1, 5).cdf).pvalue > 1e-6
+
+
+def test_truncated_normal_wide_and_narrow_intervals():
+    t = Stream(2, "t").truncated_normal(0.0, 1.0, -2.0, 2.0, out=np.empty(300_000, np.float64))
+    assert t.min() >= -2 and t.max() <= 2
+    assert stats.kstest(t, stats.truncnorm(-2, 2).cdf).pvalue > 1e-6
+    far = Stream(2, "f").truncated_normal(1.0, 2.0, 3.0, 3.5, out=np.empty(100_000, np.float64))
+    assert far.min() >= 1 + 2 * 3.0 and far.max() <= 1 + 2 * 3.5
+    assert stats.kstest(far, stats.truncnorm(3.0, 3.5, loc=1, scale=2).cdf).pvalue > 1e-6
+
+
+def test_integers_and_bernoulli():
+    k = Stream(0, "k").integers(3, 9, out=np.empty(60_000, np.int64))
+    assert k.min() == 3 and k.max() == 8
+    b = Stream(0, "b").bernoulli(0.25, out=np.empty(80_000, np.float32))
+    assert set(np.unique(b)) == {0.0, 1.0}
+    # binomial sd = sqrt(0.25*0.75/80000) = 0.0015: 0.01 is > 6 sd
+    assert abs(b.mean() - 0.25) < 0.01
+
+
+def test_map_blocks_sees_every_block_once_with_its_generator():
+    s = Stream(4, "m")
+    out = np.zeros(2 * BLOCK + 5, np.float64)
+    s.map_blocks(lambda g, view: view.__setitem__(Ellipsis, g.random(view.size)), out=out)
+    again = np.zeros_like(out)
+    s.map_blocks(lambda g, view: view.__setitem__(Ellipsis, g.random(view.size)), out=again)
+    assert np.array_equal(out, again) and (out > 0).all()
+    assert np.array_equal(out[BLOCK:2 * BLOCK], s.generator(1).random(BLOCK))
+
+
+def test_non_contiguous_out_gets_the_same_values():
+    s = Stream(0, "w")
+    full = np.empty((300, 400), np.float32)
+    s.normal(out=full)
+    fortran = np.empty((300, 400), np.float32, order="F")
+    s.normal(out=fortran)
+    assert np.array_equal(full, fortran)
+
+
+def test_normal_fill_allocates_at_most_one_block_beyond_the_parameter(threads):
+    threads(1)
+    p = Parameter("w", shape=(4096, 4096))
+    param_bytes = 4096 * 4096 * 4
+    tracemalloc.start()
+    try:
+        p.initialize(Normal(0.02), seed=0)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    extra = peak - param_bytes
+    assert p.state == "initialized"
+    assert extra <= BLOCK * 4 + 64 * 1024, f"{extra} bytes beyond the parameter"  # one float32 block + bookkeeping
+
+
+def test_seed_must_be_a_non_negative_int():
+    with pytest.raises(ValueError, match="seed"):
+        Stream(-1, "w")
+    with pytest.raises(TypeError):
+        initreg.seed("7")
+
+
+def test_import_initreg_is_light():
+    code = "import sys, initreg; print(sorted(m for m in ('scipy', 'cupy', 'pluggy', 'matplotlib', 'initreg.std') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"
