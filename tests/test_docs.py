@@ -1,4 +1,4 @@
-"""Every ```python block in docs/*.md runs; a ```output block right after one must equal what it printed."""
+"""Every ```python block in docs/*.md and README.md runs; a ```output block right after one must equal what it printed."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+PAGES = sorted(DOCS.glob("*.md")) + [ROOT / "README.md"]
 FENCE = re.compile(r"^```(\w[\w-]*)?[^\n]*\n(.*?)^```\s*$", re.S | re.M)
 
 
@@ -25,7 +27,7 @@ def blocks(path: Path):
         yield code, expected, text.count("\n", 0, pos) + 1
 
 
-@pytest.mark.parametrize("path", sorted(DOCS.glob("*.md")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", PAGES, ids=lambda p: p.name)
 def test_doc_runs(path, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # examples may write files
     namespace: dict = {"__name__": f"docs.{path.stem}"}
