@@ -23,10 +23,11 @@ _LAZY = {
     "available": ("initreg.registry", "available"),
     "register_plugin": ("initreg.registry", "register_plugin"),
     "unregister_plugin": ("initreg.registry", "unregister_plugin"),
+    "hookimpl": ("initreg.hookspecs", "hookimpl"),
     "gain": ("initreg.std.scaling", "gain"),
     "Rules": ("initreg.rules", "Rules"),
     "explain": ("initreg.rules", "explain"),
-    "validate": ("initreg.validate", "validate"),
+    "validate": ("initreg.validation", "validate"),
     "nn": ("initreg.nn", None),
 }
 

@@ -148,3 +148,9 @@ class CheckpointKeyError(CheckpointError, KeyError):
 
 class MissingDependencyError(InitregError, ImportError):
     """An optional dependency (an extra such as ``safetensors``) is not installed."""
+
+
+# --- layers ---------------------------------------------------------------------------------
+
+class LayerError(InitregError, ValueError):
+    """A layer (initreg.nn) was built or wired with an invalid argument."""

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import functools
-import inspect
-import json
 import math
-from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -29,18 +26,36 @@ def role_of(name: str) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
 class Desc:
-    """What an initializer knows about the parameter it fills."""
+    """What an initializer knows about the parameter it fills (immutable)."""
 
-    name: str
-    shape: tuple[int, ...]
-    dtype: np.dtype
-    role: str | None = None
-    device: Device = field(default_factory=cpu)
-    layout: str = "OI"
-    fan_in: int | None = None
-    fan_out: int | None = None
+    __slots__ = ("name", "shape", "dtype", "role", "device", "layout", "fan_in", "fan_out")
+
+    def __init__(self, name: str, shape: tuple[int, ...], dtype: Any, role: str | None = None,
+                 device: Device | None = None, layout: str = "OI", fan_in: int | None = None,
+                 fan_out: int | None = None):
+        values = (name, tuple(shape), np.dtype(dtype), role, device or cpu(0), layout, fan_in, fan_out)
+        for slot, value in zip(self.__slots__, values):
+            object.__setattr__(self, slot, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("Desc is immutable")
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__slots__)
+        return f"Desc({fields})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Desc) and all(getattr(self, k) == getattr(other, k) for k in self.__slots__)
+
+    def __hash__(self) -> int:
+        return hash(tuple(getattr(self, k) for k in self.__slots__))
+
+    def replace(self, **changes: Any) -> "Desc":
+        """A copy with some fields changed."""
+        values = {k: getattr(self, k) for k in self.__slots__}
+        values.update(changes)
+        return Desc(**values)
 
     @property
     def xp(self) -> Any:
@@ -104,8 +119,9 @@ def decode(value: Any, create: Callable[..., "Initializer"]) -> Any:
 
 def _canonical(value: Any) -> Any:
     """A comparable form: tuples and lists alike, arrays by dtype and values, floats by value."""
-    enc = encode(value)
-    return json.dumps(enc, sort_keys=True)
+    import json
+
+    return json.dumps(encode(value), sort_keys=True)
 
 
 # --- the base class -------------------------------------------------------------------------
@@ -138,6 +154,8 @@ class Initializer:
 
     def dumps(self) -> str:
         """JSON of the name and the passed arguments: ``'["normal", {"sigma": 0.01}]'``."""
+        import json
+
         return json.dumps([self.name, {k: encode(v) for k, v in self.explicit_config().items()}])
 
     def __eq__(self, other: object) -> bool:
@@ -181,6 +199,8 @@ def _short(value: Any) -> str:
 
 def _recording(init: Callable[..., None]) -> Callable[..., None]:
     """Wrap ``__init__`` so the outermost call records its bound arguments once it succeeds."""
+    import inspect
+
     sig = inspect.signature(init)
 
     @functools.wraps(init)

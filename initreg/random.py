@@ -1,15 +1,23 @@
 """Stream: the per-parameter random source, keyed by (seed, name) and split into fixed-size blocks.
 
-Bit-level contract (changing any of it changes every value and bumps ALGORITHM):
+Bit-level contract on the CPU (changing any of it changes every value and bumps ALGORITHM):
 the flat array is cut into blocks of BLOCK elements; block ``b`` of the stream
 ``(seed, name, *tags)`` is drawn from ``SFC64(SeedSequence(seed, spawn_key=(h(name), *h(tags), b)))``
-where ``h`` is the 64-bit BLAKE2b of the UTF-8 text. Normals use float32/float64 Box–Muller in
-the target precision. Blocks are independent, so they fill in any order, on any number of
-threads, whole or as shards, with identical bits.
+where ``h`` is the 64-bit BLAKE2b of the UTF-8 text. Uniforms are NumPy's ``Generator.random``
+values (float32: ``(w32 >> 8)·2⁻²⁴`` over the 32-bit halves of each 64-bit output, low half first;
+float64: ``(w64 >> 11)·2⁻⁵³``). Normals use Box–Muller in the target precision: a block of ``n``
+values takes ``h = ⌈n/2⌉`` radii from the first ``h`` uniforms and ``h`` angles from the next ``h``,
+``r = sqrt(-2·log(1 - u))``, the first ``h`` values are ``r·cos θ`` and the rest ``r·sin θ``.
+Blocks are independent, so they fill in any order, on any number of threads, whole or as shards,
+with identical bits.
+
+On a GPU (CuPy arrays) the values come from Philox4x32-10 keyed per block from the same
+SeedSequence (see ``initreg/random_gpu.py``): reproducible and block-keyed, but not the CPU's bits.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import os
@@ -92,6 +100,136 @@ def _hash64(text: str) -> int:
     return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "little")
 
 
+# --- block seeding: NumPy's SeedSequence and SFC64 seeding, vectorized over blocks ------------------
+# Constructing SFC64(SeedSequence(...)) costs ~14 µs per block; computing the same states for all
+# blocks of a fill at once costs ~1 µs per block. tests/core/test_random_blocks.py checks equality.
+
+_M32 = 0xFFFFFFFF
+_INIT_A, _MULT_A, _INIT_B, _MULT_B = 0x43B0D7E5, 0x931E8875, 0x8B51F9DD, 0x58F38DED
+_MIX_L, _MIX_R = 0xCA01F9DD, 0x4973F715
+_POOL = 4
+_VECTOR_MIN = 8  # below this many blocks, NumPy's own SeedSequence is cheaper than the array set-up
+
+
+def _words(n: int) -> list[int]:
+    """SeedSequence's split of a non-negative int into 32-bit words, least significant first."""
+    if n == 0:
+        return [0]
+    out = []
+    while n > 0:
+        out.append(n & _M32)
+        n >>= 32
+    return out
+
+
+@functools.lru_cache(maxsize=256)
+def _pool_prefix(seed: int, key: tuple[int, ...]) -> tuple[tuple[int, ...], int]:
+    """SeedSequence(seed, spawn_key=key + (b,))'s pool before the block word is mixed in, and its hash constant."""
+    run = _words(seed)
+    spawn = [w for k in key for w in _words(k)]
+    run += [0] * (_POOL - len(run))  # the block word makes the spawn key non-empty: the run entropy is padded
+    entropy = run + spawn
+    hc = _INIT_A
+
+    def hashmix(v: int) -> int:
+        nonlocal hc
+        v ^= hc
+        hc = (hc * _MULT_A) & _M32
+        v = (v * hc) & _M32
+        return v ^ (v >> 16)
+
+    def mix(x: int, y: int) -> int:
+        r = (_MIX_L * x - _MIX_R * y) & _M32
+        return r ^ (r >> 16)
+
+    mixer = [hashmix(entropy[i]) for i in range(_POOL)]
+    for src in range(_POOL):
+        for dst in range(_POOL):
+            if src != dst:
+                mixer[dst] = mix(mixer[dst], hashmix(mixer[src]))
+    for src in range(_POOL, len(entropy)):
+        for dst in range(_POOL):
+            mixer[dst] = mix(mixer[dst], hashmix(entropy[src]))
+    return tuple(mixer), hc
+
+
+def _block_pools(seed: int, key: tuple[int, ...], first: int, count: int) -> list[np.ndarray]:
+    """The 4-word SeedSequence pools of blocks first..first+count-1 (arrays of uint32), for blocks < 2³²."""
+    prefix, hc = _pool_prefix(seed, key)
+    word = np.arange(first, first + count, dtype=np.uint32)
+    pools = []
+    for d in range(_POOL):
+        h1 = (hc * _MULT_A) & _M32
+        v = np.bitwise_xor(word, np.uint32(hc))
+        np.multiply(v, np.uint32(h1), out=v)
+        np.bitwise_xor(v, v >> np.uint32(16), out=v)
+        hc = h1
+        r = np.multiply(v, np.uint32(_MIX_R))
+        np.subtract(np.uint32((_MIX_L * prefix[d]) & _M32), r, out=r)
+        np.bitwise_xor(r, r >> np.uint32(16), out=r)
+        pools.append(r)
+    return pools
+
+
+def _generate_state(pools: list[np.ndarray], n_words: int) -> list[np.ndarray]:
+    """SeedSequence.generate_state(n_words, uint32), vectorized over blocks."""
+    hc = _INIT_B
+    out = []
+    for i in range(n_words):
+        h1 = (hc * _MULT_B) & _M32
+        v = np.bitwise_xor(pools[i % _POOL], np.uint32(hc))
+        np.multiply(v, np.uint32(h1), out=v)
+        np.bitwise_xor(v, v >> np.uint32(16), out=v)
+        hc = h1
+        out.append(v)
+    return out
+
+
+def block_keys(seed: int, key: tuple[int, ...], first: int, count: int, n_words: int) -> np.ndarray:
+    """``SeedSequence(seed, spawn_key=key + (b,)).generate_state(n_words, uint32)`` for each block, shape (count, n_words)."""
+    if first + count > 1 << 32:
+        return np.array([np.random.SeedSequence(seed, spawn_key=key + (b,)).generate_state(n_words, np.uint32)
+                         for b in range(first, first + count)], dtype=np.uint32).reshape(count, n_words)
+    return np.stack(_generate_state(_block_pools(seed, key, first, count), n_words), axis=1)
+
+
+def _sfc64_states(seed: int, key: tuple[int, ...], first: int, count: int) -> np.ndarray:
+    """The SFC64 state words of ``SFC64(SeedSequence(seed, spawn_key=key + (b,)))`` per block, shape (count, 4)."""
+    if count < _VECTOR_MIN or first + count > 1 << 32:
+        return np.array([np.random.SFC64(np.random.SeedSequence(seed, spawn_key=key + (b,))).state["state"]["state"]
+                         for b in range(first, first + count)], dtype=np.uint64).reshape(count, 4)
+    w = [x.astype(np.uint64) for x in _generate_state(_block_pools(seed, key, first, count), 6)]
+    s0, s1, s2 = (w[2 * k] | (w[2 * k + 1] << np.uint64(32)) for k in range(3))
+    for counter in range(1, 13):  # SFC64's seeding: 12 rounds from (s0, s1, s2, counter=1)
+        tmp = s0 + s1
+        tmp += np.uint64(counter)
+        s0 = s1 ^ (s1 >> np.uint64(11))
+        s1 = s2 + (s2 << np.uint64(3))
+        s2 = ((s2 << np.uint64(24)) | (s2 >> np.uint64(40))) + tmp
+    states = np.empty((count, 4), dtype=np.uint64)
+    states[:, 0], states[:, 1], states[:, 2], states[:, 3] = s0, s1, s2, 13
+    return states
+
+
+def _borrow_generator() -> np.random.Generator:
+    """A Generator (over an SFC64) owned by this thread until given back; its state is set per block."""
+    free = getattr(_state, "free", None)
+    if free:
+        return free.pop()
+    return np.random.Generator(np.random.SFC64(0))
+
+
+def _give_back(gen: np.random.Generator) -> None:
+    free = getattr(_state, "free", None)
+    if free is None:
+        free = _state.free = []
+    free.append(gen)
+
+
+def _set_state(gen: np.random.Generator, words: np.ndarray) -> None:
+    gen.bit_generator.state = {"bit_generator": "SFC64", "state": {"state": words}, "has_uint32": 0, "uinteger": 0}
+
+
 # --- the stream -------------------------------------------------------------------------------
 
 class _Scratch:
@@ -148,48 +286,54 @@ class Stream:
 
     def random(self, out: Any, *, start: int = 0) -> Any:
         """Fill ``out`` with U[0, 1) in its own dtype; return it."""
-        return self._run(out, start, _uniform_kernel(0.0, 1.0))
+        return self._fill(out, start, "uniform", (0.0, 1.0))
 
     def uniform(self, low: float = 0.0, high: float = 1.0, *, out: Any, start: int = 0) -> Any:
         """Fill ``out`` with U[low, high); return it."""
-        return self._run(out, start, _uniform_kernel(float(low), float(high)))
+        return self._fill(out, start, "uniform", (float(low), float(high)))
 
     def normal(self, loc: float = 0.0, scale: float = 1.0, *, out: Any, start: int = 0) -> Any:
         """Fill ``out`` with N(loc, scale²); return it."""
-        return self._run(out, start, _normal_kernel(float(loc), float(scale)))
+        return self._fill(out, start, "normal", (float(loc), float(scale)))
 
     def truncated_normal(self, loc: float = 0.0, scale: float = 1.0, a: float = -2.0, b: float = 2.0, *,
                          out: Any, start: int = 0) -> Any:
         """Fill ``out`` with N(loc, scale²) truncated to [loc + a·scale, loc + b·scale]; return it."""
         if not a < b:
             raise ValueError(f"truncation bounds need a < b, got a={a}, b={b}")
-        return self._run(out, start, _truncnorm_kernel(float(loc), float(scale), float(a), float(b)))
+        return self._fill(out, start, "truncated_normal", (float(loc), float(scale), float(a), float(b)))
 
     def integers(self, low: int, high: int, *, out: Any, start: int = 0) -> Any:
         """Fill ``out`` with integers uniform on [low, high); return it."""
-        def kernel(g: np.random.Generator, view: np.ndarray, scratch: _Scratch) -> None:
-            view[...] = g.integers(low, high, size=view.size, dtype=np.int64)
-        return self._run(out, start, kernel)
+        return self._fill(out, start, "integers", (int(low), int(high)))
 
     def bernoulli(self, p: float, *, out: Any, start: int = 0) -> Any:
         """Fill ``out`` with 1 (probability p) or 0, in its dtype; return it."""
-        def kernel(g: np.random.Generator, view: np.ndarray, scratch: _Scratch) -> None:
-            u = scratch.get("u", view.size, np.float64)
-            g.random(out=u)
-            np.less(u, p, out=view, casting="unsafe")
-        return self._run(out, start, kernel)
+        return self._fill(out, start, "bernoulli", (float(p),))
 
     def map_blocks(self, fn: Callable[[np.random.Generator, np.ndarray], None], *, out: Any, start: int = 0) -> Any:
-        """Call ``fn(generator, block_view)`` for every block of ``out``, in parallel; return ``out``."""
+        """Call ``fn(generator, block_view)`` for every block of ``out``, in parallel; return ``out``.
+
+        The generator is the block's own (equal to ``generator(b)``) and is valid only during the call.
+        """
+        _check_start(start)
+        if not isinstance(out, np.ndarray):
+            return _stage_through_host(self, out, start, lambda g, view, scratch: fn(g, view))
         return self._run(out, start, lambda g, view, scratch: fn(g, view))
 
     # -- machinery -------------------------------------------------------------------------------
 
-    def _run(self, out: Any, start: int, kernel: Kernel) -> Any:
-        if start % BLOCK:
-            raise ValueError(f"start={start} is not a multiple of the block size {BLOCK}; shards must be block-aligned")
-        if not isinstance(out, np.ndarray):
-            return _run_foreign(self, out, start, kernel)
+    def _fill(self, out: Any, start: int, op: str, args: tuple) -> Any:
+        _check_start(start)
+        if isinstance(out, np.ndarray):
+            return self._run(out, start, _KERNELS[op](*args))
+        if type(out).__module__.split(".")[0] == "cupy":
+            from .random_gpu import fill
+
+            return fill(self, out, start, op, args)
+        return _stage_through_host(self, out, start, _KERNELS[op](*args))
+
+    def _run(self, out: np.ndarray, start: int, kernel: Kernel) -> np.ndarray:
         if not out.flags.c_contiguous:
             tmp = np.empty(out.shape, dtype=out.dtype)
             self._run(tmp, start, kernel)
@@ -199,33 +343,78 @@ class Stream:
         compute = _compute_dtype(out.dtype)
         first = start // BLOCK
         nblocks = -(-flat.size // BLOCK)
+        if nblocks == 0:
+            return out
+        states = _sfc64_states(self.seed, self._key, first, nblocks)
+        claim = _Counter(nblocks)
 
-        def work(lo: int, hi: int) -> None:
+        def work() -> None:
             scratch = _Scratch()
+            gen = _borrow_generator()
             nested = getattr(_state, "active", False)
             _state.active = True
             try:
-                for i in range(lo, hi):
+                for i in iter(claim.next, -1):
                     view = flat[i * BLOCK:(i + 1) * BLOCK]
-                    gen = self.generator(first + i)
+                    _set_state(gen, states[i])
                     if compute is None:
                         kernel(gen, view, scratch)
                     else:  # half precision and friends: compute one block in float32, then cast
                         tmp = scratch.get("cast", view.size, compute)
                         kernel(gen, tmp, scratch)
                         view[...] = tmp
+            except BaseException:
+                claim.stop()
+                raise
             finally:
                 _state.active = nested
+                _give_back(gen)
 
         threads = min(get_num_threads(), nblocks)
         if threads <= 1 or getattr(_state, "active", False):
-            work(0, nblocks)
-        else:
-            bounds = [nblocks * k // threads for k in range(threads + 1)]
-            futures = [_executor(threads).submit(work, bounds[k], bounds[k + 1]) for k in range(threads)]
-            for f in futures:
+            work()
+            return out
+        # the calling thread works too; blocks are claimed one at a time, so a busy core slows no one
+        futures = [_executor(threads - 1).submit(work) for _ in range(threads - 1)]
+        error: BaseException | None = None
+        try:
+            work()
+        except BaseException as exc:
+            error = exc
+        for f in futures:  # every worker has stopped writing into ``out`` before this returns or raises
+            try:
                 f.result()
+            except BaseException as exc:
+                error = error or exc
+        if error is not None:
+            raise error
         return out
+
+
+class _Counter:
+    """Hands out block indices 0..n-1 to the threads of one fill, one at a time; -1 when done."""
+
+    __slots__ = ("_next", "_n", "_lock")
+
+    def __init__(self, n: int):
+        self._next, self._n, self._lock = 0, n, threading.Lock()
+
+    def next(self) -> int:
+        with self._lock:
+            i = self._next
+            if i >= self._n:
+                return -1
+            self._next = i + 1
+            return i
+
+    def stop(self) -> None:
+        with self._lock:
+            self._next = self._n
+
+
+def _check_start(start: int) -> None:
+    if start % BLOCK:
+        raise ValueError(f"start={start} is not a multiple of the block size {BLOCK}; shards must be block-aligned")
 
 
 def _compute_dtype(dtype: np.dtype) -> Any:
@@ -236,8 +425,8 @@ def _compute_dtype(dtype: np.dtype) -> Any:
     raise TypeError(f"cannot fill an array of dtype {dtype}; use a floating or integer dtype")
 
 
-def _run_foreign(stream: Stream, out: Any, start: int, kernel: Kernel) -> Any:
-    """Fill a non-NumPy (e.g. CuPy) array: same bits as the CPU, staged one block at a time."""
+def _stage_through_host(stream: Stream, out: Any, start: int, kernel: Kernel) -> Any:
+    """Fill a non-NumPy array with the CPU's bits, one block at a time through host memory."""
     flat = out.reshape(-1)
     host = np.empty(min(BLOCK, flat.size), dtype=np.dtype(str(out.dtype)))
     for i in range(0, flat.size, BLOCK):
@@ -247,7 +436,39 @@ def _run_foreign(stream: Stream, out: Any, start: int, kernel: Kernel) -> Any:
     return out
 
 
-# --- kernels ------------------------------------------------------------------------------------
+# --- kernels: one block each, scratch no larger than one block of the target dtype ------------------
+
+_TWO_PI = 2.0 * math.pi
+
+
+@functools.lru_cache(maxsize=1024)
+def _unit_scale(dtype: np.dtype, factor: float) -> Any:
+    """``factor`` (rounded to ``dtype``) times the uniform's unit 2⁻²⁴ / 2⁻⁵³, or None if that is inexact."""
+    t = dtype.type
+    unit = t(2.0 ** -24) if dtype == np.float32 else t(2.0 ** -53)
+    f = t(factor)
+    c = t(f * unit)
+    return c if (c / unit == f or not np.isfinite(f)) else None
+
+
+def _uniform_into(g: np.random.Generator, view: np.ndarray, width: float = 1.0) -> None:
+    """``view`` ← ``Generator.random`` values times ``width`` (rounded once, as ``random() * width`` is)."""
+    n = view.size
+    c = _unit_scale(view.dtype, width)
+    if view.dtype == np.float32:
+        u = g.bit_generator.random_raw((n + 1) // 2).view(np.uint32)[:n]
+        np.right_shift(u, np.uint32(8), out=u)
+        np.copyto(view, u.view(np.int32), casting="unsafe")  # < 2²⁴: exact; int32 converts faster than uint32
+    else:
+        w = g.bit_generator.random_raw(n)
+        np.right_shift(w, np.uint64(11), out=w)
+        np.copyto(view, w.view(np.int64), casting="unsafe")  # < 2⁵³: exact
+    if c is None:
+        np.multiply(view, _unit_scale(view.dtype, 1.0), out=view)
+        np.multiply(view, width, out=view)
+    else:
+        np.multiply(view, c, out=view)
+
 
 def _uniform_kernel(low: float, high: float) -> Kernel:
     width = high - low
@@ -255,29 +476,38 @@ def _uniform_kernel(low: float, high: float) -> Kernel:
     def kernel(g: np.random.Generator, view: np.ndarray, scratch: _Scratch) -> None:
         if view.dtype.kind != "f":
             raise TypeError(f"uniform values need a floating dtype, got {view.dtype}")
-        g.random(out=view, dtype=view.dtype.type)
-        if width != 1.0:
-            np.multiply(view, width, out=view)
+        _uniform_into(g, view, width)
         if low != 0.0:
             np.add(view, low, out=view)
     return kernel
 
 
-def _box_muller(g: np.random.Generator, view: np.ndarray, scratch: _Scratch) -> None:
-    """Standard normals into ``view`` (float32 or float64) with one block of scratch."""
+def _box_muller(g: np.random.Generator, view: np.ndarray, scratch: Any = None) -> None:
+    """Standard normals into ``view`` (float32 or float64); the only scratch is the block's raw words."""
     n = view.size
     h = (n + 1) // 2
-    dt = view.dtype.type
     r = view[:h]
-    theta = scratch.get("theta", h, dt)
-    s = scratch.get("sin", h, dt)
-    g.random(out=r, dtype=dt)
-    g.random(out=theta, dtype=dt)
-    np.subtract(1.0, r, out=r)            # (0, 1]: log never sees zero
+    if view.dtype == np.float32:
+        raw = g.bit_generator.random_raw(h)          # 2h 32-bit words: h radii, then h angles
+        u, f = raw.view(np.uint32), raw.view(np.float32)
+        np.right_shift(u, np.uint32(8), out=u)
+        np.subtract(np.uint32(1 << 24), u[:h], out=u[:h])  # 1 - U, exactly, in units of 2⁻²⁴: (0, 1]
+        i = u.view(np.int32)
+    else:
+        raw = g.bit_generator.random_raw(2 * h)
+        f = raw.view(np.float64)
+        np.right_shift(raw, np.uint64(11), out=raw)
+        np.subtract(np.uint64(1 << 53), raw[:h], out=raw[:h])
+        i = raw.view(np.int64)
+    np.copyto(r, i[:h], casting="unsafe")            # exact: fewer than 24 (53) significant bits
+    np.multiply(r, _unit_scale(view.dtype, 1.0), out=r)
+    theta = f[:h]                                     # the radius words are consumed: reuse their memory
+    np.copyto(theta, i[h:], casting="unsafe")
+    np.multiply(theta, _unit_scale(view.dtype, _TWO_PI), out=theta)
+    s = f[h:]
     np.log(r, out=r)
     np.multiply(r, -2.0, out=r)
     np.sqrt(r, out=r)
-    np.multiply(theta, 2.0 * math.pi, out=theta)
     np.sin(theta, out=s)
     np.multiply(s, r, out=s)
     np.cos(theta, out=theta)
@@ -289,7 +519,7 @@ def _normal_kernel(loc: float, scale: float) -> Kernel:
     def kernel(g: np.random.Generator, view: np.ndarray, scratch: _Scratch) -> None:
         if view.dtype.kind != "f":
             raise TypeError(f"normal values need a floating dtype, got {view.dtype}")
-        _box_muller(g, view, scratch)
+        _box_muller(g, view)
         if scale != 1.0:
             np.multiply(view, scale, out=view)
         if loc != 0.0:
@@ -308,11 +538,16 @@ def _truncnorm_kernel(loc: float, scale: float, a: float, b: float) -> Kernel:
         if view.dtype.kind != "f":
             raise TypeError(f"truncated normal values need a floating dtype, got {view.dtype}")
         if accept >= 0.25:
-            _box_muller(g, view, scratch)
-            bad = np.flatnonzero((view < a) | (view > b))
+            _box_muller(g, view)
+            n = view.size
+            low, high = scratch.get("low", n, np.bool_), scratch.get("high", n, np.bool_)
+            np.less(view, a, out=low)
+            np.greater(view, b, out=high)
+            np.logical_or(low, high, out=low)
+            bad = np.flatnonzero(low)
             while bad.size:  # redraw rejected places from the same block generator: deterministic
                 extra = np.empty(bad.size, dtype=view.dtype)
-                _box_muller(g, extra, _Scratch())
+                _box_muller(g, extra)
                 view[bad] = extra
                 bad = bad[(extra < a) | (extra > b)]
         else:  # narrow or far-out interval: inverse CDF on the side nearer zero keeps precision
@@ -321,7 +556,7 @@ def _truncnorm_kernel(loc: float, scale: float, a: float, b: float) -> Kernel:
             lo, hi, sign = (-b, -a, -1.0) if a >= 0 else (a, b, 1.0)
             plo, phi = ndtr(lo), ndtr(hi)
             u = scratch.get("u64", view.size, np.float64)
-            g.random(out=u)
+            _uniform_into(g, u)
             np.multiply(u, phi - plo, out=u)
             np.add(u, plo, out=u)
             ndtri(u, out=u)
@@ -332,3 +567,23 @@ def _truncnorm_kernel(loc: float, scale: float, a: float, b: float) -> Kernel:
         if loc != 0.0:
             np.add(view, loc, out=view)
     return kernel
+
+
+def _integers_kernel(low: int, high: int) -> Kernel:
+    def kernel(g: np.random.Generator, view: np.ndarray, scratch: _Scratch) -> None:
+        view[...] = g.integers(low, high, size=view.size, dtype=np.int64)
+    return kernel
+
+
+def _bernoulli_kernel(p: float) -> Kernel:
+    def kernel(g: np.random.Generator, view: np.ndarray, scratch: _Scratch) -> None:
+        u = scratch.get("u", view.size, np.float64)
+        _uniform_into(g, u)
+        np.less(u, p, out=view, casting="unsafe")
+    return kernel
+
+
+_KERNELS: dict[str, Callable[..., Kernel]] = {
+    "uniform": _uniform_kernel, "normal": _normal_kernel, "truncated_normal": _truncnorm_kernel,
+    "integers": _integers_kernel, "bernoulli": _bernoulli_kernel,
+}

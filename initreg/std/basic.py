@@ -11,16 +11,27 @@ from ..initializer import Desc, Initializer, check_number
 
 
 class Constant(Initializer):
-    """Every value equals ``value``; an array value is broadcast to the parameter's shape."""
+    """Every value equals ``value``; an array value is broadcast to the parameter's shape.
+
+    Formula: w[i] = value (w = broadcast(value, shape) for an array value).
+    """
 
     deterministic = True
+    aliases: tuple[str, ...] = ()
+    #: each value is drawn independently of its position (lets Mixture fill block by block)
+    elementwise = True
 
     def __init__(self, value: Any = 0.0):
         if isinstance(value, (list, tuple, np.ndarray)):
-            arr = np.asarray(value)
+            try:
+                arr = np.asarray(value)
+            except ValueError:
+                arr = np.asarray([], dtype=object)
             if arr.dtype.kind not in "fiub" or not np.all(np.isfinite(arr)):
-                raise InitializerArgumentError(f"Constant: value must be finite numbers, got {value!r}")
+                raise InitializerArgumentError(f"Constant: value must be a finite number or a numeric array of "
+                                               f"finite numbers, got {value!r}")
             self.value: Any = arr
+            self.elementwise = arr.ndim == 0
         else:
             self.value = check_number("Constant", "value", value)
 
@@ -36,31 +47,44 @@ class Constant(Initializer):
             out.fill(self.value)
 
     def expected(self, desc: Desc) -> Any:
-        from ..validate.expected import Exact
+        from ..validation.expected import Exact
 
         return Exact(np.broadcast_to(np.asarray(self.value, dtype=desc.dtype), desc.shape))
 
 
 class Zero(Constant):
-    """Every value is 0."""
+    """Every value is 0.  Formula: w[i] = 0."""
+
+    aliases = ("zeros",)
 
     def __init__(self) -> None:
         super().__init__(0.0)
 
 
 class One(Constant):
-    """Every value is 1."""
+    """Every value is 1.  Formula: w[i] = 1."""
+
+    aliases = ("ones",)
 
     def __init__(self) -> None:
         super().__init__(1.0)
 
 
 class Uniform(Initializer):
-    """Values from U(-scale, scale), or U(low, high) when both bounds are given."""
+    """Values from U(-scale, scale), or U(low, high) when both bounds are given.
+
+    Formula: w[i] ~ U[low, high) with low = -scale, high = scale unless both bounds are given.
+    """
+
+    aliases: tuple[str, ...] = ()
+    elementwise = True
 
     def __init__(self, scale: float = 0.07, *, low: float | None = None, high: float | None = None):
         if (low is None) != (high is None):
             raise InitializerArgumentError(f"Uniform: give both low and high, or neither (got low={low!r}, high={high!r})")
+        if low is not None and scale != 0.07:
+            raise InitializerArgumentError(f"Uniform: give scale or low/high, not both (got scale={scale!r}, "
+                                           f"low={low!r}, high={high!r})")
         if low is None:
             scale = check_number("Uniform", "scale", scale, nonneg=True)
             self.low, self.high = -scale, scale
@@ -76,11 +100,18 @@ class Uniform(Initializer):
     def expected(self, desc: Desc) -> Any:
         from scipy import stats
 
+        if self.high == self.low:  # scale=0: every value is 0
+            from ..validation.expected import Exact
+
+            return Exact(np.zeros((), dtype=desc.dtype))
         return stats.uniform(loc=self.low, scale=self.high - self.low)
 
 
 class Normal(Initializer):
-    """Values from N(mean, sigma²)."""
+    """Values from N(mean, sigma²).  Formula: w[i] ~ N(mean, sigma²)."""
+
+    aliases: tuple[str, ...] = ()
+    elementwise = True
 
     def __init__(self, sigma: float = 0.01, mean: float = 0.0):
         self.sigma = check_number("Normal", "sigma", sigma, nonneg=True)
@@ -92,4 +123,8 @@ class Normal(Initializer):
     def expected(self, desc: Desc) -> Any:
         from scipy import stats
 
+        if self.sigma == 0:  # degenerate: every value is the mean
+            from ..validation.expected import Exact
+
+            return Exact(np.asarray(self.mean, dtype=desc.dtype))
         return stats.norm(loc=self.mean, scale=self.sigma)

@@ -1,1 +1,1 @@
-"""Statistical validation of initializers against the distributions they promise."""
+"""Transitional alias: the validator moved to ``initreg.validation`` (``initreg.validate`` is the function)."""

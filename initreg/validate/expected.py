@@ -1,46 +1,4 @@
-"""What an initializer's ``expected(desc)`` may return, besides a scipy frozen distribution."""
+"""Transitional alias of initreg.validation.expected (import from there)."""
 
-from __future__ import annotations
-
-from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
-
-
-@dataclass(frozen=True, eq=False)
-class Exact:
-    """Every value is known exactly: ``values`` (broadcast to the parameter's shape)."""
-
-    values: Any
-
-
-@dataclass(frozen=True)
-class Atom:
-    """A point mass at ``value`` (a component of a Mixture, e.g. Zero inside one)."""
-
-    value: float
-
-    def mean(self) -> float:
-        return float(self.value)
-
-    def var(self) -> float:
-        return 0.0
-
-
-@dataclass(frozen=True)
-class Mixture:
-    """Each value independently from component i with probability ``weights[i]``."""
-
-    components: tuple  # ((weight, scipy frozen distribution or Atom), ...)
-
-    @property
-    def weights(self) -> np.ndarray:
-        return np.array([w for w, _ in self.components], dtype=float)
-
-
-@dataclass(frozen=True)
-class Orthogonal:
-    """The parameter reshaped to (shape[0], rest) has orthogonal rows (rows ≤ cols) or columns, times ``scale``."""
-
-    scale: float
+from ..validation.expected import *  # noqa: F401,F403
+from ..validation.expected import Atom, Exact, Mixture, Orthogonal  # noqa: F401

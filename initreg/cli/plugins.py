@@ -1,0 +1,56 @@
+"""``initreg plugins``: every plugin with its distribution, version, status, initializers and error."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from typing import Any, Sequence
+
+
+def add_parser(sub: Any) -> None:
+    """Add the ``plugins`` subcommand."""
+    p = sub.add_parser("plugins", help="list initializer plugins and their status",
+                       description="List every plugin of the 'initreg' entry-point group: distribution, version, "
+                                   "status (active, disabled, failed), the initializers it registers and the error "
+                                   "of a failed one.")
+    p.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the plugin records; a broken plugin is reported, never fatal."""
+    from ..errors import PluginWarning
+    from ..registry import plugins
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PluginWarning)  # the listing itself reports every failure
+        records = plugins()
+    if args.json:
+        print(json.dumps([r.as_dict() for r in records], indent=2))
+        return 0
+    rows = [[r.name, r.distribution, r.version or "-", r.status,
+             " ".join(r.error.split()) if r.error else (", ".join(r.initializers) or "-")] for r in records]
+    print_table(["PLUGIN", "DISTRIBUTION", "VERSION", "STATUS", "INITIALIZERS / ERROR"], rows)
+    return 0
+
+
+def print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """Print ``rows`` under ``header``: with rich on a terminal when installed (an optional extra), else aligned text."""
+    try:
+        if not sys.stdout.isatty():
+            raise ImportError  # pipes and scripts get plain lines, one row each
+        from rich.console import Console
+        from rich.table import Table
+    except ImportError:
+        widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
+        for row in (header, *rows):
+            print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
+        return
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for h in header:
+        table.add_column(h, overflow="fold")
+    for row in rows:
+        table.add_row(*map(str, row))
+    Console().print(table)

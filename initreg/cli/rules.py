@@ -1,0 +1,257 @@
+"""``initreg explain`` (which rule picks which initializer) and ``initreg init`` (write an initial checkpoint)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+SPEC_FORMATS = (".json", ".toml", ".npz", ".safetensors")
+PROGRESS_MIN_VALUES = 1 << 23  # below this many values a model is written before a bar would help
+
+
+def add_parser(sub: Any) -> None:
+    """Add the ``explain`` and ``init`` subcommands."""
+    p = sub.add_parser("explain", help="show which initializer each parameter gets, and which rule decided it",
+                       description="Apply a rule file to a list of parameter names and shapes and print, for each "
+                                   "parameter, the deciding source (rule N, default, global default), the "
+                                   "initializer with its arguments, and its stream key.")
+    p.add_argument("rules", metavar="RULES", help="rule file (.toml or .json)")
+    p.add_argument("--params", metavar="SPEC", required=True, help=_SPEC_HELP)
+    p.add_argument("--seed", type=_seed, default=None, help="seed (default: the rule file's)")
+    p.add_argument("--strict", action="store_true", help="exit 1 when a rule is unused or shadowed")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="print JSON")
+    fmt.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    p.set_defaults(func=run_explain)
+
+    p = sub.add_parser("init", help="write a checkpoint of initial values chosen by a rule file",
+                       description="Draw every parameter of SPEC with the initializer the rules choose and write "
+                                   "the arrays to a .safetensors or .npz file (via a temporary file and a rename). "
+                                   "The same seed gives the same values, bit for bit.")
+    p.add_argument("--params", metavar="SPEC", required=True, help=_SPEC_HELP)
+    p.add_argument("--rules", metavar="RULES", required=True, help="rule file (.toml or .json)")
+    p.add_argument("--seed", type=_seed, default=None,
+                   help="seed (default: the rule file's; with neither, a fresh one that is printed)")
+    p.add_argument("--dtype", default=None, help="dtype of every array (default: each entry's own, else float32)")
+    p.add_argument("-o", "--output", metavar="OUT", required=True, help="output file, .safetensors or .npz")
+    p.add_argument("--strict", action="store_true", help="exit 1 (writing nothing) when a rule is unused or shadowed")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary")
+    p.set_defaults(func=run_init)
+
+
+_SPEC_HELP = ("parameters: a JSON or TOML list of {name, shape[, dtype]} (TOML: [[param]] tables), "
+              "or an .npz/.safetensors checkpoint (names, shapes and dtypes are read without the values)")
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seed must be a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"seed must be non-negative, got {value}")
+    return value
+
+
+# --- the parameter spec -------------------------------------------------------------------------------
+
+def read_spec(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """[{name, shape, dtype, layout}] from a JSON/TOML list or a checkpoint's header; errors name file and entry."""
+    from ..errors import ParameterValueError
+    from ..parameter import check_dtype, check_shape
+
+    path = Path(os.fspath(path))
+    suffix = path.suffix.lower()
+    if suffix not in SPEC_FORMATS:
+        raise ParameterValueError(f"parameter spec {str(path)!r}: unknown format {suffix or '(no extension)'!r}; "
+                                  f"use {', '.join(SPEC_FORMATS)}")
+    if suffix in (".npz", ".safetensors"):
+        from ..checkpoint import read_specs
+
+        return [{"name": n, "shape": tuple(shape), "dtype": dtype, "layout": None}
+                for n, (shape, dtype) in read_specs(path).items()]
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ParameterValueError(f"parameter spec {str(path)!r} does not exist; check the path") from None
+    entries = _spec_entries(text, suffix, str(path))
+    out, seen = [], {}
+    for i, entry in enumerate(entries, 1):
+        where = f"{path}: entry {i}"
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or not entry["name"]:
+            raise ParameterValueError(f"{where}: expected a table with a non-empty 'name' and a 'shape', got {entry!r}")
+        name = entry["name"]
+        unknown = set(entry) - {"name", "shape", "dtype", "layout"}
+        if unknown:
+            raise ParameterValueError(f"{where} ({name!r}): unknown key(s) {', '.join(sorted(unknown))}; "
+                                      f"an entry has name, shape, dtype and layout")
+        if name in seen:
+            raise ParameterValueError(f"{where}: name {name!r} already used by entry {seen[name]}; names must be unique")
+        seen[name] = i
+        try:
+            shape = check_shape(entry.get("shape"), name)
+            dtype = str(check_dtype(entry.get("dtype", "float32"), name))
+        except ValueError as exc:
+            raise type(exc)(f"{where}: {exc}") from None
+        except TypeError as exc:
+            raise type(exc)(f"{where}: {exc}") from None
+        out.append({"name": name, "shape": shape, "dtype": dtype, "layout": entry.get("layout")})
+    return out
+
+
+def _spec_entries(text: str, suffix: str, source: str) -> list[Any]:
+    from ..errors import ParameterValueError
+
+    if suffix == ".toml":
+        if sys.version_info >= (3, 11):
+            import tomllib
+        else:  # pragma: no cover - Python 3.10
+            import tomli as tomllib
+        try:
+            doc: Any = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ParameterValueError(f"{source}: invalid TOML: {exc}") from None
+    else:
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ParameterValueError(f"{source}: invalid JSON: {exc}") from None
+    if isinstance(doc, dict):
+        for key in ("param", "params"):
+            if isinstance(doc.get(key), list) and len(doc) == 1:
+                return doc[key]
+        if suffix == ".json":  # {name: shape} or {name: {shape, dtype}}
+            return [{"name": k, **(v if isinstance(v, dict) else {"shape": v})} for k, v in doc.items()]
+    if isinstance(doc, list):
+        return doc
+    raise ParameterValueError(f"{source}: expected a list of {{name, shape[, dtype]}} entries "
+                              f"(TOML: [[param]] tables), got {type(doc).__name__}")
+
+
+# --- explain ----------------------------------------------------------------------------------------
+
+def _fail(command: str, exc: BaseException) -> int:
+    print(f"initreg {command}: error: {exc}", file=sys.stderr)
+    return 2
+
+
+def run_explain(args: argparse.Namespace) -> int:
+    """Print the table; 1 with --strict when a rule is unused or shadowed, 2 on a bad file."""
+    from ..errors import InitregError
+    from ..explanation import explain
+    from ..rules import Rules
+
+    try:
+        rules = Rules.load(args.rules)
+        spec = read_spec(args.params)
+        table = explain(spec, rules, seed=args.seed)
+    except (InitregError, OSError) as exc:
+        return _fail("explain", exc)
+    print(table.to_json() if args.json else table.to_markdown() if args.markdown else str(table))
+    if args.strict and table.diagnostics:
+        print(f"initreg explain: {len(table.diagnostics.messages())} rule problem(s) (--strict)", file=sys.stderr)
+        return 1
+    return 0
+
+
+# --- init ---------------------------------------------------------------------------------------------
+
+class _Progress:
+    """A progress bar on stderr: rich's when it is installed and stderr is a terminal, else plain lines."""
+
+    def __init__(self, total: int, count: int, enabled: bool):
+        self.total, self.count, self.done, self.n = max(total, 1), count, 0, 0
+        self.enabled, self._rich, self._task, self._shown = enabled, None, None, -1
+        if enabled and sys.stderr.isatty():
+            try:
+                from rich.console import Console
+                from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeRemainingColumn
+            except ImportError:
+                pass
+            else:
+                self._rich = Progress("initreg init", BarColumn(), TaskProgressColumn(), TimeRemainingColumn(),
+                                      console=Console(stderr=True))
+                self._rich.start()
+                self._task = self._rich.add_task("init", total=self.total)
+
+    def advance(self, values: int) -> None:
+        """Count one parameter of ``values`` elements as written."""
+        self.done += values
+        self.n += 1
+        if not self.enabled:
+            return
+        if self._rich is not None:
+            self._rich.update(self._task, completed=self.done)
+            return
+        tenth = self.done * 10 // self.total
+        if tenth > self._shown:
+            self._shown = tenth
+            bar = "#" * tenth + "." * (10 - tenth)
+            print(f"initreg init: [{bar}] {100 * self.done // self.total:3d}%  {self.n}/{self.count} parameters",
+                  file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        """Stop the bar."""
+        if self._rich is not None:
+            self._rich.stop()
+
+
+def run_init(args: argparse.Namespace) -> int:
+    """Write the checkpoint; 1 with --strict when a rule is unused or shadowed, 2 on a usage error."""
+    import math
+
+    from ..errors import InitregError
+    from ..parameter import Parameter, ParameterDict, check_dtype, is_complete
+    from ..random import fresh_seed
+    from ..rules import Rules, choose, entries_of
+
+    out = Path(args.output)
+    if out.suffix.lower() not in (".safetensors", ".npz"):
+        return _fail("init", f"output {str(out)!r} must end in .safetensors or .npz")
+    try:
+        rules = Rules.load(args.rules)
+        spec = read_spec(args.params)
+        dtype = None if args.dtype is None else check_dtype(args.dtype, "--dtype")
+        incomplete = [e["name"] for e in spec if not is_complete(e["shape"])]
+        if incomplete:
+            return _fail("init", f"parameter(s) {', '.join(map(repr, incomplete[:5]))} have unknown dimensions; "
+                                 f"initreg init needs every shape in full")
+        params = ParameterDict([Parameter(e["name"], e["shape"], dtype if dtype is not None else e["dtype"],
+                                          layout=e["layout"]) for e in spec])
+        choices, diagnostics = choose(entries_of(params), rules, rules.default, strict=False)
+    except (InitregError, OSError) as exc:
+        return _fail("init", exc)
+    for message in diagnostics.messages():
+        print(f"initreg init: warning: {message}", file=sys.stderr)
+    if args.strict and diagnostics:
+        print(f"initreg init: {len(diagnostics.messages())} rule problem(s) (--strict); nothing written",
+              file=sys.stderr)
+        return 1
+    seed = args.seed if args.seed is not None else rules.seed
+    if seed is None:
+        seed = fresh_seed()
+        print(f"initreg init: no seed given; using seed {seed} (pass --seed {seed} to write the same file again)",
+              file=sys.stderr)
+    total = sum(math.prod(p.shape) for p in params.values())
+    progress = _Progress(total, len(params), enabled=not args.quiet and total >= PROGRESS_MIN_VALUES)
+    arrays = {}
+    try:
+        for p, choice in zip(params.values(), choices):
+            p.initialize(choice.init, seed=seed)  # the very draw ParameterDict.initialize(rules, seed=seed) makes
+            arrays[p.name] = p.data()
+            progress.advance(arrays[p.name].size)
+        progress.close()
+        from ..checkpoint import save
+
+        save(out, arrays)
+    except (InitregError, OSError) as exc:
+        progress.close()
+        return _fail("init", exc)
+    if not args.quiet:
+        dtypes = sorted({str(a.dtype) for a in arrays.values()})
+        print(f"wrote {out}: {len(arrays)} parameters, {total:,} values ({', '.join(dtypes) or '-'}), seed {seed}")
+    return 0

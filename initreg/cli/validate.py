@@ -1,0 +1,178 @@
+"""``initreg validate``: check installed initializers against the distributions they promise."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any, Callable
+
+from ..errors import InitregError
+
+EPILOG = """examples:
+  initreg validate                         every installed initializer, default cases
+  initreg validate xavier normal --seed 3
+  initreg validate orthogonal --shape 64,32,3,3 --shape 300,20
+  initreg validate --json report.json --plots plots/
+exit status: 0 all passed, 1 a test failed, 2 usage error"""
+
+
+def add_parser(subparsers: Any) -> None:
+    """Add the ``validate`` subcommand."""
+    p = subparsers.add_parser(
+        "validate", help="test initializers against the distributions they promise",
+        description="Fill real parameters with each initializer and test the values against its expected() "
+                    "distribution (goodness of fit, moments, counts, support, streams, exact and structural "
+                    "checks), Holm-corrected at the family level alpha.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("names", nargs="*", metavar="NAME",
+                   help="registered names or JSON specs such as '[\"normal\", {\"sigma\": 0.1}]' (default: all installed)")
+    p.add_argument("--shape", action="append", metavar="SHAPE",
+                   help="validate on this shape instead of the default cases, e.g. 64,32,3,3 (repeatable)")
+    p.add_argument("--dtype", choices=("float32", "float64"), default=None, help="dtype of the cases (default float32)")
+    p.add_argument("--seed", default="0", metavar="N",
+                   help="seed of the run (default 0: deterministic); 'random' draws a fresh one and reports it")
+    p.add_argument("--alpha", default="1e-3", metavar="A", help="family-wise error rate of the run (default 1e-3)")
+    p.add_argument("--json", metavar="FILE", help="write the full report as JSON")
+    p.add_argument("--plots", metavar="DIR", help="write one PNG per (initializer, case) (needs the plots extra)")
+    p.add_argument("--details", action="store_true", help="print every test, not only the failing ones")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the validation; 0 when everything passed, 1 when a test failed, 2 on a usage error."""
+    from ..validation.cases import parse_shape
+
+    try:
+        seed = _seed(args.seed)
+        alpha = _alpha(args.alpha)
+        cases = [parse_shape(s) for s in args.shape] if args.shape else None
+        if args.plots:
+            from ..validation.plots import require_matplotlib
+
+            require_matplotlib()
+    except (InitregError, ValueError) as exc:
+        return _usage(exc)
+    from ..validation import validate
+
+    try:
+        with _progress() as tick:
+            report = validate(args.names or None, cases, seed, alpha, dtype=args.dtype, progress=tick)
+    except InitregError as exc:  # unknown names, bad specs, bad cases: errors in the arguments
+        return _usage(exc)
+    _print_summary(report, args.details)
+    if args.json:
+        report.to_json(args.json)
+        print(f"report written to {args.json}")
+    if args.plots:
+        paths = report.plot(args.plots)
+        print(f"{len(paths)} plots written to {args.plots}")
+    return 0 if report.passed else 1
+
+
+def _seed(text: str) -> int | None:
+    if str(text).lower() in ("random", "none", "fresh"):
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise ValueError(f"--seed must be a non-negative integer or 'random', got {text!r}")
+    return value
+
+
+def _alpha(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 1:
+        raise ValueError(f"--alpha must be a number in (0, 1), got {text!r}; the default is 1e-3")
+    return value
+
+
+def _usage(exc: BaseException) -> int:
+    print(f"initreg validate: error: {exc}", file=sys.stderr)
+    return 2
+
+
+class _progress:
+    """A progress bar on stderr (rich when installed, else a plain line per step)."""
+
+    def __enter__(self) -> Callable[[int, int, str], None]:
+        try:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        except ImportError:
+            return self._plain
+        self._bar = Progress(TextColumn("validating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                             TextColumn("{task.description}"), console=Console(stderr=True), transient=True)
+        self._bar.__enter__()
+        self._task = self._bar.add_task("", total=None)
+        return self._rich
+
+    def __exit__(self, *exc: Any) -> None:
+        bar = getattr(self, "_bar", None)
+        if bar is not None:
+            bar.__exit__(*exc)
+        elif getattr(self, "_open", False):
+            print(file=sys.stderr)
+
+    def _rich(self, done: int, total: int, label: str) -> None:
+        self._bar.update(self._task, completed=done, total=total, description=label)
+
+    def _plain(self, done: int, total: int, label: str) -> None:
+        if sys.stderr.isatty():
+            print(f"\r[{done}/{total}] {label[:70]:<70}", end="", file=sys.stderr, flush=True)
+            self._open = True
+        else:
+            print(f"[{done}/{total}] {label}", file=sys.stderr, flush=True)
+
+
+def _print_summary(report: Any, details: bool) -> None:
+    rows = []
+    for t in report.targets:
+        mine = [r for r in report.rows if r.initializer == t.label and r.verdict in ("pass", "fail")]
+        ps = [r.adjusted for r in mine if r.adjusted is not None]
+        note = t.reason if t.verdict != "pass" else (f"min adjusted p {min(ps):.3g}" if ps else "exact checks")
+        rows.append((t.label, t.plugin, t.verdict.upper(), str(len(mine)), note))
+    shown = report.rows if details else report.failures()
+    try:
+        from rich.console import Console
+        from rich.table import Table
+    except ImportError:
+        _plain_table(("initializer", "plugin", "verdict", "tests", "note"), rows)
+        if shown:
+            print()
+            _plain_table(("initializer", "case", "test", "p", "adjusted", "verdict", "detail"),
+                         [_detail_cells(r) for r in shown])
+        print(report.summary())
+        return
+    console = Console()
+    table = Table(title="initreg validate")
+    for col in ("initializer", "plugin", "verdict", "tests", "note"):
+        table.add_column(col, overflow="fold")
+    colors = {"PASS": "green", "FAIL": "bold red", "UNCHECKED": "yellow"}
+    for label, plugin, verdict, n, note in rows:
+        table.add_row(label, plugin, f"[{colors.get(verdict, '')}]{verdict}[/]", n, note)
+    console.print(table)
+    if shown:
+        detail = Table(title="failing tests" if not details else "every test")
+        for col in ("initializer", "case", "test", "p", "adjusted", "verdict", "detail"):
+            detail.add_column(col, overflow="fold")
+        for cells in (_detail_cells(r) for r in shown):
+            detail.add_row(*cells)
+        console.print(detail)
+    console.print(f"[{'green' if report.passed else 'bold red'}]{report.summary()}[/]", highlight=False)
+
+
+def _detail_cells(r: Any) -> tuple[str, ...]:
+    def num(v: float | None) -> str:
+        return "–" if v is None else f"{v:.3g}"
+    return (r.initializer, r.case, r.test, num(r.p_value), num(r.adjusted), r.verdict, r.detail)
+
+
+def _plain_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    widths = [min(max(len(str(c)) for c in col), 60) for col in zip(header, *rows)]
+    for line in (header, tuple("-" * w for w in widths), *rows):
+        print("  ".join(str(c)[:60].ljust(w) for c, w in zip(line, widths)).rstrip())

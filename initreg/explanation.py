@@ -1,0 +1,168 @@
+"""explain(): a table of which initializer each parameter gets, what decided it, and its seed key."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Sequence
+
+from .initializer import Initializer, encode
+from .random import Stream, check_seed, get_seed
+from .rules import Diagnostics, choose, entries_of, seed_of, split_init
+
+
+@dataclass(frozen=True)
+class Row:
+    """One parameter in an explanation: what it is, what decides it, and what it will be drawn with."""
+
+    name: str
+    shape: tuple | None
+    dtype: str
+    state: str
+    source: str  # "explicit", "rule", "declared", "default", "global default"
+    rule: int | None  # the rule's number when source == "rule"
+    pattern: str | None
+    init: str  # the initializer's registered name
+    config: dict[str, Any]  # every constructor argument, JSON-ready (as in param.record["config"])
+    args: dict[str, Any]  # the arguments given explicitly, JSON-ready
+    seed: int | None
+    key: str | None  # Stream(seed, name).key when the seed is known
+    initializer: Initializer | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def decided_by(self) -> str:
+        """The source as text: ``"rule 2 (*.weight)"``, ``"declared"``, ..."""
+        return f"rule {self.rule} ({self.pattern})" if self.source == "rule" else self.source
+
+    @property
+    def initializer_text(self) -> str:
+        """``name(arg=value, ...)`` with the explicitly given arguments."""
+        args = ", ".join(f"{k}={json.dumps(v)}" for k, v in self.args.items())
+        return f"{self.init}({args})"
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready form."""
+        return {"name": self.name, "shape": None if self.shape is None else list(self.shape), "dtype": self.dtype,
+                "state": self.state, "source": self.source, "rule": self.rule, "pattern": self.pattern,
+                "init": self.init, "config": self.config, "args": self.args, "seed": self.seed, "key": self.key}
+
+
+def _shape_text(shape: tuple | None) -> str:
+    if shape is None:
+        return "?"
+    return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+_COLUMNS = ("name", "shape", "dtype", "state", "source", "initializer", "key")
+
+
+class Explanation:
+    """The table explain() returns: one Row per parameter, plus the rule diagnostics."""
+
+    def __init__(self, rows: Sequence[Row], seed: int | None, diagnostics: Diagnostics):
+        self.rows = list(rows)
+        self.seed = seed
+        self.diagnostics = diagnostics
+        self._by_name = {r.name: r for r in self.rows}
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __iter__(self) -> Iterator[Row]:
+        return iter(self.rows)
+
+    def __getitem__(self, key: int | str) -> Row:
+        if isinstance(key, str):
+            try:
+                return self._by_name[key]
+            except KeyError:
+                from .errors import ParameterNotFoundError
+
+                close = difflib.get_close_matches(key, list(self._by_name), n=3)
+                hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+                raise ParameterNotFoundError(f"no parameter named {key!r} in this explanation{hint}") from None
+        return self.rows[key]
+
+    def _cells(self) -> list[list[str]]:
+        texts: dict[tuple[int, str], str] = {}  # rows share their initializer's args: format each once
+        out = []
+        for r in self.rows:
+            text = texts.get((id(r.args), r.init))
+            if text is None:
+                text = texts[(id(r.args), r.init)] = r.initializer_text
+            out.append([r.name, _shape_text(r.shape), r.dtype, r.state, r.decided_by, text, r.key or "-"])
+        return out
+
+    def _seed_line(self) -> str:
+        return f"seed: {self.seed}" if self.seed is not None else "seed: none (fresh entropy at initialize; pass seed= to replay)"
+
+    def __str__(self) -> str:
+        cells = [list(_COLUMNS)] + self._cells()
+        widths = [max(map(len, column)) for column in zip(*cells)]
+        template = "  ".join(f"{{:<{w}}}" for w in widths)
+        lines = [self._seed_line()]
+        lines += [template.format(*row).rstrip() for row in cells]
+        lines += [f"warning: {m}" for m in self.diagnostics.messages()]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"<Explanation of {len(self.rows)} parameters, seed={self.seed}>"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form: seed, rows, unused and shadowed rules."""
+        return {"seed": self.seed, "rows": [r.as_dict() for r in self.rows],
+                "unused": [{"rule": r.number, "pattern": r.pattern, "closest": list(c)} for r, c in self.diagnostics.unused],
+                "shadowed": [{"rule": r.number, "pattern": r.pattern, "by": [b.number for b in by]}
+                             for r, by in self.diagnostics.shadowed]}
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """The table as JSON."""
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def to_markdown(self) -> str:
+        """The table as a GitHub-flavoured Markdown table (diagnostics as a list below)."""
+        lines = [self._seed_line().replace("seed:", "**seed:**", 1), "",
+                 "| " + " | ".join(_COLUMNS) + " |", "|" + "---|" * len(_COLUMNS)]
+        lines += ["| " + " | ".join(_md_code(c) if i in (0, 5) else _md_text(c) for i, c in enumerate(row)) + " |"
+                  for row in self._cells()]
+        msgs = self.diagnostics.messages()
+        if msgs:
+            lines += [""] + [f"- warning: {_md_text(m)}" for m in msgs]
+        return "\n".join(lines)
+
+
+def _md_text(s: str) -> str:
+    """Markdown text with the characters that would start emphasis or end a cell escaped."""
+    return s.replace("\\", "\\\\").replace("|", "\\|").replace("*", "\\*").replace("_", "\\_")
+
+
+def _md_code(s: str) -> str:
+    """A code span in a table cell (a '|' still ends the cell unless escaped)."""
+    return "`" + s.replace("|", "\\|") + "`"
+
+
+def explain(params: Any, rules: Any = None, *, seed: int | None = None, strict: bool = False) -> Explanation:
+    """A table of what initialize(rules, seed=seed) chooses for each parameter, and why.
+
+    ``params``: a ParameterDict, a Block, a mapping name → Parameter/shape, or a list of names, (name, shape)
+    pairs or {"name", "shape", "dtype"} dicts. ``rules``: a Rules, a {pattern: init} mapping, or a plain
+    initializer (the default). The seed is ``seed``, else the rules' seed, else the global seed.
+    """
+    rules_, default = split_init(rules)
+    if seed is None:
+        seed = seed_of(rules) if seed_of(rules) is not None else get_seed()
+    seed = None if seed is None else check_seed(seed)
+    entries = entries_of(params)
+    choices, diagnostics = choose(entries, rules_, default, strict)
+    configs: dict[int, tuple[dict, dict]] = {}
+    rows = []
+    for e, c in zip(entries, choices):
+        cached = configs.get(id(c.init))
+        if cached is None:
+            cached = configs[id(c.init)] = ({k: encode(v) for k, v in c.init.config().items()},
+                                            {k: encode(v) for k, v in c.init.explicit_config().items()})
+        rows.append(Row(e.name, e.shape, e.dtype, e.state, c.source, c.rule.number if c.rule else None,
+                        c.rule.pattern if c.rule else None, c.init.name, cached[0], cached[1], seed,
+                        Stream(seed, e.name).key if seed is not None else None, c.init))
+    return Explanation(rows, seed, diagnostics)

@@ -1,0 +1,388 @@
+"""Block (a tree of layers owning parameters named by structural path) and Sequential."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import weakref
+from typing import Any, Iterator, Mapping
+
+from ..device import Device, device_of
+from ..errors import DeviceMismatchError, GradientError, LayerError, ShapeError
+from ..parameter import Parameter, ParameterDict, check_dtype, complete_shapes, merge_shapes
+
+_calls = threading.local()  # depth of nested block calls: the outermost call starts a fresh tape
+_OWNED: "weakref.WeakSet[Parameter]" = weakref.WeakSet()  # parameters that already have an owner block
+
+
+def _fmt(shape: Any) -> str:
+    if shape is None:
+        return "None"
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+class Grads:
+    """Gradient contributions gathered during one backward pass, written to the parameters at the end."""
+
+    def __init__(self) -> None:
+        self._sums: dict[tuple[int, Device], list[Any]] = {}
+
+    def wants(self, param: Parameter | None) -> bool:
+        """Whether ``param`` keeps a gradient (grad_req is not "null")."""
+        return param is not None and param.grad_req != "null"
+
+    def add(self, param: Parameter, device: Device, grad: Any) -> None:
+        """Add one use's contribution to ``param``'s gradient on ``device``."""
+        if not self.wants(param):
+            return
+        key = (id(param), device)
+        if key in self._sums:
+            self._sums[key][2] = self._sums[key][2] + grad
+        else:
+            self._sums[key] = [param, device, grad]
+
+    def commit(self) -> None:
+        """Write the summed gradients: "write" replaces the buffer, "add" accumulates into it."""
+        for param, device, grad in self._sums.values():
+            buf = param.grad(device)
+            if param.grad_req == "add":
+                buf += grad
+            else:
+                buf[...] = grad
+
+
+class Block:
+    """A layer or a network of layers: child blocks, own parameters, forward and backward."""
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "_children", {})
+        object.__setattr__(self, "params", ParameterDict())
+        object.__setattr__(self, "_owned", {})
+        object.__setattr__(self, "_parent", None)
+        object.__setattr__(self, "_prefix", "")
+        object.__setattr__(self, "_tape", [])
+        object.__setattr__(self, "training", True)
+
+    # -- tree -----------------------------------------------------------------------------------------
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if "_children" not in self.__dict__:
+            raise LayerError(f"{type(self).__name__}.__init__ must call super().__init__() before setting {name!r}")
+        if isinstance(value, Block):
+            self.register_child(value, name)
+        elif isinstance(value, Parameter):
+            self.register_parameter(name, value)
+        elif name in self._children:
+            self._detach(name)
+        object.__setattr__(self, name, value)
+
+    def register_child(self, block: "Block", name: str | None = None) -> "Block":
+        """Attach ``block`` under ``name`` (default: the next index); its parameters get paths below this block."""
+        if not isinstance(block, Block):
+            raise LayerError(f"{self._where()}: only Blocks can be children, got {block!r}")
+        key = str(len(self._children)) if name is None else str(name)
+        if any(b is self for b in block._walk()):
+            raise LayerError(f"{self._where()}: attaching {type(block).__name__} as {key!r} would make a cycle")
+        if name is None and key in self._children:
+            raise LayerError(f"{self._where()}: a child is already named {key!r}; give the block another name")
+        if key in self._children and self._children[key] is not block:
+            self._detach(key)
+        self._children[key] = block
+        if block._parent is None:  # the first place a block is attached decides its path
+            object.__setattr__(block, "_parent", weakref.ref(self))
+            block._set_prefix(f"{self._prefix}{key}.")
+        return block
+
+    def register_parameter(self, name: str, param: Parameter) -> Parameter:
+        """Add ``param`` under the local ``name``; the first block to hold a parameter names it."""
+        self.params[name] = param
+        self._owned.pop(name, None)
+        if param not in _OWNED:
+            _OWNED.add(param)
+            self._owned[name] = param
+            param._rename(self._prefix + name)
+        return param
+
+    def _declare(self, local: str, shape: tuple, dtype: Any, init: Any, params: Any = None,
+                 grad_req: str = "write") -> Parameter:
+        """A layer's parameter as attribute ``local``: a new one, or the same-named one of ``params`` (tied)."""
+        if params is None:
+            p = Parameter(local, shape=shape, dtype=dtype, init=init, grad_req=grad_req)
+        else:
+            p = self._borrow(local, shape, dtype, params)
+        setattr(self, local, p)
+        return p
+
+    def _borrow(self, local: str, shape: tuple, dtype: Any, params: Any) -> Parameter:
+        """Parameter ``local`` of another layer's ``params``, checked to fit this layer (its open dims completed)."""
+        p = params.get(local) if hasattr(params, "get") else None
+        if not isinstance(p, Parameter):
+            have = ", ".join(map(repr, params)) if hasattr(params, "keys") else repr(params)
+            raise LayerError(f"{type(self).__name__}: params= must hold a parameter {local!r} (the .params of a layer "
+                             f"of the same kind and options); it holds {have or 'nothing'}")
+        if p.dtype != check_dtype(dtype, local):
+            raise LayerError(f"{type(self).__name__}: shared parameter {p.name!r} has dtype {p.dtype}, this layer "
+                             f"wants {dtype}; build both layers with the same dtype")
+        try:
+            merged = merge_shapes(p.shape, shape, p.name)
+        except ShapeError:
+            raise LayerError(f"{type(self).__name__}: shared parameter {p.name!r} has shape {_fmt(p.shape)}, this "
+                             f"layer needs {_fmt(shape)}; share only between layers of the same size") from None
+        if merged != p.shape:
+            complete_shapes({p: merged})
+        return p
+
+    def _detach(self, key: str) -> None:
+        old = self._children.pop(key)
+        if old._parent is not None and old._parent() is self:
+            object.__setattr__(old, "_parent", None)
+
+    def _set_prefix(self, prefix: str) -> None:
+        object.__setattr__(self, "_prefix", prefix)
+        for local, p in self._owned.items():
+            p._rename(prefix + local)
+        for key, child in self._children.items():
+            if child._parent is not None and child._parent() is self:
+                child._set_prefix(f"{prefix}{key}.")
+
+    def _walk(self) -> Iterator["Block"]:
+        """This block and every block below it, each once, depth-first in child order."""
+        seen: set[int] = set()
+        stack = [self]
+        while stack:
+            b = stack.pop()
+            if id(b) in seen:
+                continue
+            seen.add(id(b))
+            yield b
+            stack.extend(reversed(list(b._children.values())))
+
+    def _where(self) -> str:
+        path = self._prefix[:-1]
+        return f"{type(self).__name__} {path!r}" if path else type(self).__name__
+
+    @property
+    def children(self) -> dict[str, "Block"]:
+        """The child blocks by key, in order."""
+        return dict(self._children)
+
+    def collect_params(self, select: str | None = None) -> ParameterDict:
+        """Every parameter of this block and below, each shared one once, keyed by name (its first path)."""
+        out = ParameterDict()
+        seen: set[int] = set()
+        for b in self._walk():
+            for p in b.params.values():
+                if id(p) in seen:
+                    continue
+                seen.add(id(p))
+                if p.name in out:
+                    raise LayerError(f"two different parameters are named {p.name!r} below {self._where()} (one is "
+                                     f"borrowed from a block outside this network); attach that block to the network "
+                                     f"or give its parameters other names")
+                out[p.name] = p
+        return out.select(select) if select is not None else out
+
+    # -- parameters ------------------------------------------------------------------------------------
+
+    def initialize(self, init: Any = None, device: Any = None, force_reinit: bool = False,
+                   seed: int | None = None, **kwargs: Any) -> None:
+        """Initialize every parameter below (now, or at the first forward pass where a shape is unknown)."""
+        self.collect_params().initialize(init, device=device, force_reinit=force_reinit, seed=seed, **kwargs)
+
+    def zero_grad(self) -> None:
+        """Set every gradient below to zero."""
+        self.collect_params().zero_grad()
+
+    def reset_devices(self, devices: Any) -> None:
+        """Move every parameter below to ``devices``."""
+        self.collect_params().reset_devices(devices)
+
+    def train(self, mode: bool = True) -> "Block":
+        """Set training mode (BatchNorm uses batch statistics) on this block and below; return self."""
+        for b in self._walk():
+            object.__setattr__(b, "training", bool(mode))
+        return self
+
+    def eval(self) -> "Block":
+        """Set inference mode (BatchNorm uses its running statistics) on this block and below; return self."""
+        return self.train(False)
+
+    # -- forward ---------------------------------------------------------------------------------------
+
+    def __call__(self, x: Any) -> Any:
+        depth = getattr(_calls, "depth", 0)
+        if depth == 0:
+            for b in self._walk():
+                b._tape.clear()
+        _calls.depth = depth + 1
+        try:
+            if self.params:
+                self._place(x)  # a device mismatch fails before any value is drawn
+            self.infer_shape(x)
+            return self.forward(x)
+        finally:
+            _calls.depth = depth
+
+    def infer_shape(self, x: Any) -> None:
+        """Complete this block's parameter shapes from its input (blocks without own parameters: nothing)."""
+
+    def forward(self, x: Any) -> Any:
+        """The block's output for input ``x``."""
+        raise NotImplementedError(f"{type(self).__name__} must implement forward(self, x)")
+
+    def _complete(self, shapes: Mapping[str, tuple], source: str) -> None:
+        """Give local parameters their full shapes (drawing deferred values atomically); conflicts name the layer."""
+        todo = {}
+        for local, shape in shapes.items():
+            p = self.params[local]
+            try:
+                merged = merge_shapes(p.shape, shape, p.name)
+            except ShapeError:
+                raise ShapeError(f"{self._where()}: {source} needs parameter {p.name!r} of shape {_fmt(shape)}, but it "
+                                 f"has shape {_fmt(p.shape)}; feed inputs of the size the layer was built for") from None
+            if merged != p.shape:
+                todo[p] = merged
+        if todo:
+            complete_shapes(todo)
+
+    def _place(self, x: Any) -> Device:
+        """The device this layer computes on for input ``x``; DeviceMismatchError if its parameters are elsewhere."""
+        xdev = device_of(x)
+        chosen = None
+        for p in self.params.values():
+            devices = p.list_devices()
+            if not devices:
+                continue
+            match = [d for d in devices if d == xdev or (xdev.kind == "cpu" and d.kind == "cpu")]
+            if not match:
+                raise DeviceMismatchError(
+                    f"{self._where()}: the input is on {xdev!r} but parameter {p.name!r} is on "
+                    f"{', '.join(map(repr, devices))}; move the input there (e.g. {devices[0]!r}.put(x)) "
+                    f"or move the parameters with net.reset_devices({xdev!r})")
+            chosen = chosen or match[0]
+        return chosen or xdev
+
+    def _record(self, *saved: Any) -> None:
+        self._tape.append(saved)
+
+    # -- backward --------------------------------------------------------------------------------------
+
+    def backward(self, dy: Any) -> Any:
+        """Reverse pass after a forward: fill each parameter's grad per its grad_req; return d(input)."""
+        grads = Grads()
+        dx = self.vjp(dy, grads)
+        grads.commit()
+        return dx
+
+    def vjp(self, dy: Any, grads: Grads) -> Any:
+        """Given d(output) of the latest unreversed forward call, add parameter gradients to ``grads``; return d(input)."""
+        raise GradientError(f"{self._where()} defines no backward; implement vjp(self, dy, grads) returning "
+                            f"d(input), or build the network from layers that have one")
+
+    def _recall(self) -> tuple:
+        if not self._tape:
+            raise GradientError(f"{self._where()}: backward() needs a forward pass first: call y = net(x), then "
+                                f"net.backward(dy) (one backward per forward)")
+        return self._tape.pop()
+
+    # -- display ---------------------------------------------------------------------------------------
+
+    def _describe(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        head = f"{type(self).__name__}({self._describe()}"
+        if not self._children:
+            return head + ")"
+        lines = [head]
+        for key, child in self._children.items():
+            body = repr(child).replace("\n", "\n  ")
+            lines.append(f"  ({key}): {body}")
+        return "\n".join(lines) + "\n)"
+
+
+class Sequential(Block):
+    """Blocks applied one after another; ``add`` appends, ``net[i]`` indexes."""
+
+    def add(self, *blocks: Block) -> "Sequential":
+        """Append blocks (named "0", "1", ... by position); return self."""
+        for b in blocks:
+            self.register_child(b)
+        return self
+
+    def __getitem__(self, index: int | slice) -> Any:
+        blocks = list(self._children.values())
+        if isinstance(index, slice):
+            out = Sequential()
+            for i, b in enumerate(blocks[index]):  # a view: blocks keep their paths and parents
+                out._children[str(i)] = b
+            return out
+        try:
+            return blocks[index]
+        except IndexError:
+            raise IndexError(f"{self._where()} has {len(blocks)} blocks; index {index} is out of range") from None
+
+    def __len__(self) -> int:
+        return len(self._children)
+
+    def __iter__(self) -> Iterator[Block]:
+        return iter(list(self._children.values()))
+
+    def forward(self, x: Any) -> Any:
+        for b in self._children.values():
+            x = b(x)
+        return x
+
+    def vjp(self, dy: Any, grads: Grads) -> Any:
+        for b in reversed(list(self._children.values())):
+            dy = b.vjp(dy, grads)
+        return dy
+
+
+@contextlib.contextmanager
+def on_device(device: Device) -> Iterator[None]:
+    """Make ``device`` current while computing (a GPU's CUDA context; nothing on the CPU)."""
+    if device.kind == "gpu":
+        with device.xp.cuda.Device(device.index):
+            yield
+    else:
+        yield
+
+
+def as_input(x: Any, device: Device, dtype: Any = None) -> Any:
+    """``x`` as an array of ``device``'s module (and ``dtype`` when given); never moves data across devices."""
+    xdev = device_of(x)
+    if xdev != device and (xdev.kind != device.kind or device.kind == "gpu"):
+        raise DeviceMismatchError(f"an array on {xdev!r} was given where {device!r} is computing; "
+                                  f"move it there first (e.g. {device!r}.put(a))")
+    return device.xp.asarray(x, dtype=dtype)
+
+
+def shape_of(x: Any) -> tuple[int, ...]:
+    """The shape of an array-like input."""
+    shape = getattr(x, "shape", None)
+    if shape is None:
+        import numpy as np
+
+        shape = np.shape(x)
+    return tuple(int(d) for d in shape)
+
+
+def check_size(owner: str, arg: str, value: Any, *, none_ok: bool = False, zero_ok: bool = False) -> int | None:
+    """``value`` as a positive (or non-negative) int, else LayerError naming the layer and argument."""
+    import numpy as np
+
+    if value is None and none_ok:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < (0 if zero_ok else 1):
+        need = "a non-negative int" if zero_ok else "a positive int"
+        raise LayerError(f"{owner}: {arg} must be {need}{' or None' if none_ok else ''}, got {value!r}")
+    return int(value)
+
+
+def check_pair(owner: str, arg: str, value: Any, *, zero_ok: bool = False) -> tuple[int, int]:
+    """An int or a pair of ints as a pair (kernel sizes, strides, padding)."""
+    items = value if isinstance(value, (tuple, list)) else (value, value)
+    if len(items) != 2:
+        raise LayerError(f"{owner}: {arg} must be an int or a pair of ints, got {value!r}")
+    return tuple(check_size(owner, arg, v, zero_ok=zero_ok) for v in items)  # type: ignore[return-value]

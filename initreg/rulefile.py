@@ -1,0 +1,208 @@
+"""Rule files (TOML and JSON): read them into Rules, write Rules back in the same canonical form.
+
+A rule file holds ``seed``, ``default`` and a list of ``[[rule]]`` tables, each with ``pattern``, ``init``
+and the initializer's arguments as further keys. ``dumps(load(text))`` is the canonical text.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from .errors import InitregError, RuleError
+from .initializer import Initializer, encode
+from .random import check_seed
+from .rules import Rules, checked_pattern, make_initializer
+
+FORMATS = {".toml": "toml", ".json": "json"}
+_FILE_KEYS = ("seed", "default", "rule")
+_RULE_KEYS = ("pattern", "init")
+
+
+def load(path: str | os.PathLike, cls: type = Rules) -> Rules:
+    """Read a rule file (.toml or .json); errors name the file and the rule number."""
+    path = Path(os.fspath(path))
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise RuleError(f"rule file {str(path)!r}: unknown format {path.suffix or '(no extension)'!r}; "
+                        f"name it *.toml or *.json")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RuleError(f"rule file {str(path)!r} does not exist; check the path "
+                        f"(relative paths are read from {os.getcwd()!r})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RuleError(f"rule file {str(path)!r} cannot be read: {exc}") from None
+    return loads(text, fmt, str(path), cls)
+
+
+def loads(text: str, format: str = "toml", source: str = "<string>", cls: type = Rules) -> Rules:
+    """Parse rule-file text (``format`` "toml" or "json"); ``source`` names it in errors."""
+    if format == "toml":
+        if sys.version_info >= (3, 11):
+            import tomllib
+        else:  # pragma: no cover - Python 3.10
+            import tomli as tomllib
+        try:
+            doc = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise RuleError(f"{source}: invalid TOML: {exc}") from None
+    elif format == "json":
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise RuleError(f"{source}: invalid JSON: {exc}") from None
+    else:
+        raise RuleError(f"{source}: format must be 'toml' or 'json', got {format!r}")
+    return _from_document(cls, doc, source)
+
+
+def to_document(rules: Rules) -> dict[str, Any]:
+    """The rule file as plain data: {"seed", "default", "rule": [{"pattern", "init", **kwargs}, ...]}."""
+    doc: dict[str, Any] = {}
+    if rules.seed is not None:
+        doc["seed"] = rules.seed
+    if rules.default is not None:
+        spec, kwargs = _fields(rules.default, ("init",))
+        doc["default"] = {"init": spec, **kwargs} if kwargs else spec
+    if len(rules):
+        doc["rule"] = []
+        for r in rules:
+            spec, kwargs = _fields(r.init, _RULE_KEYS)
+            doc["rule"].append({"pattern": r.pattern, "init": spec, **kwargs})
+    return doc
+
+
+def dumps(rules: Rules, format: str = "toml") -> str:
+    """The rule file text ("toml" or "json"); ``loads(dumps(rules, f), f) == rules``."""
+    doc = to_document(rules)
+    if format == "json":
+        return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    if format != "toml":
+        raise RuleError(f"format must be 'toml' or 'json', got {format!r}")
+    return _toml_document(rules, doc)
+
+
+def _fields(init: Initializer, reserved: Sequence[str]) -> tuple[str, dict[str, Any]]:
+    """(name, encoded explicit arguments); the JSON spec and no arguments when an argument name is reserved."""
+    kwargs = {k: encode(v) for k, v in init.explicit_config().items()}
+    if any(k in reserved for k in kwargs):
+        return init.dumps(), {}
+    return init.name, kwargs
+
+
+def _from_document(cls: type, doc: Any, source: str) -> Rules:
+    """Rules from parsed rule-file data; errors name ``source`` and the rule number."""
+    if not isinstance(doc, dict):
+        raise RuleError(f"{source}: a rule file is a table with 'seed', 'default' and a list of 'rule' tables, "
+                        f"got {type(doc).__name__}")
+    unknown = [k for k in doc if k not in _FILE_KEYS]
+    if unknown:
+        raise RuleError(f"{source}: unknown key(s) {', '.join(map(repr, unknown))}; a rule file has 'seed', "
+                        f"'default' and [[rule]] tables (in JSON: a list under \"rule\")")
+    seed = doc.get("seed")
+    if seed is not None:
+        try:
+            seed = check_seed(seed)
+        except InitregError as exc:
+            raise RuleError(f"{source}: {exc}") from None
+    default = doc.get("default")
+    if default is not None:
+        if isinstance(default, dict):
+            if "init" not in default:
+                raise RuleError(f"{source}: default is a table without 'init'; write default = \"uniform\" or "
+                                f"default = {{ init = \"normal\", sigma = 0.01 }}")
+            args = dict(default)
+            default = make_initializer(args.pop("init"), f"{source}: default", args)
+        else:
+            default = make_initializer(default, f"{source}: default")
+    entries = doc.get("rule", [])
+    if not isinstance(entries, list):
+        raise RuleError(f"{source}: 'rule' must be a list of tables ([[rule]] in TOML), got {type(entries).__name__}")
+    rules = []
+    for number, entry in enumerate(entries, 1):
+        where = f"{source}: rule {number}"
+        if not isinstance(entry, dict):
+            raise RuleError(f"{where}: expected a table with 'pattern' and 'init', got {entry!r}")
+        missing = [k for k in _RULE_KEYS if k not in entry]
+        if missing:
+            raise RuleError(f"{where}: missing {' and '.join(map(repr, missing))}; every rule needs "
+                            f"pattern = \"...\" and init = \"...\"")
+        args = {k: v for k, v in entry.items() if k not in _RULE_KEYS}
+        checked_pattern(entry["pattern"], where)
+        rules.append((entry["pattern"], make_initializer(entry["init"], f"{where} ({entry['pattern']!r})", args)))
+    return cls(rules, default=default, seed=seed)
+
+
+# --- writing TOML (the small subset rule files use) -----------------------------------------------
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+\Z")
+
+
+def _toml_str(s: str) -> str:
+    controls = any(ord(c) < 32 or ord(c) == 127 for c in s)
+    if "\\" in s and "'" not in s and not controls:
+        return f"'{s}'"  # a literal string: regexes stay readable
+    return json.dumps(s, ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
+def _toml_value(v: Any, where: str) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "nan"
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        return repr(v)
+    if isinstance(v, str):
+        return _toml_str(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x, where) for x in v) + "]"
+    if isinstance(v, dict):
+        if not v:
+            return "{}"
+        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(x, where)}" for k, x in v.items()) + " }"
+    raise RuleError(f"{where}: the value {v!r} cannot be written as TOML (TOML has no null); "
+                    f"write the rules as JSON with dumps(format='json')")
+
+
+def _toml_key(k: str) -> str:
+    return k if _BARE_KEY.match(k) else _toml_str(k)
+
+
+def _toml_items(init: Initializer | None, table: dict[str, Any], where: str) -> dict[str, Any]:
+    """``table`` without None arguments whose default is None (TOML has no null; leaving them out is the same)."""
+    out = {}
+    params = inspect.signature(type(init)).parameters if init is not None else {}
+    for k, v in table.items():
+        if v is None and k in params and params[k].default is None:
+            continue
+        out[k] = v
+    return out
+
+
+def _toml_document(rules: Rules, doc: dict[str, Any]) -> str:
+    lines = []
+    if "seed" in doc:
+        lines.append(f"seed = {doc['seed']}")
+    if "default" in doc:
+        default = doc["default"]
+        if isinstance(default, dict):
+            default = _toml_items(rules.default, default, "default")
+        lines.append(f"default = {_toml_value(default, 'default')}")
+    for r, entry in zip(rules, doc.get("rule", [])):
+        if lines:
+            lines.append("")
+        lines.append("[[rule]]")
+        for k, v in _toml_items(r.init, entry, str(r)).items():
+            lines.append(f"{_toml_key(k)} = {_toml_value(v, str(r))}")
+    return "\n".join(lines) + "\n" if lines else ""

@@ -1,0 +1,98 @@
+"""The orthogonal initializer (Saxe et al.; MXNet's Orthogonal) with a Haar-uniform sign correction."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ..errors import ShapeError
+from ..initializer import Desc, Initializer, check_choice, check_number
+from ._common import on_host
+
+
+def orthogonalize(matrix: np.ndarray, scale: float = 1.0) -> np.ndarray:
+    """Overwrite a C-contiguous 2-D float32/float64 ``matrix`` with ``scale`` × an orthonormal basis of its rows or columns.
+
+    Rows are orthonormal when rows ≤ cols, else columns; signs follow diag(R) > 0, so a Gaussian
+    input gives a Haar-distributed result. LAPACK works in place on the transposed (Fortran) view.
+    """
+    from scipy.linalg import lapack
+
+    rows, cols = matrix.shape
+    t = matrix.T  # (cols, rows), Fortran-contiguous: LAPACK overwrites it without a copy
+    if rows == 0 or cols == 0:
+        return matrix
+    if rows <= cols:  # tall t = Q R: Q's columns are matrix's rows
+        geqrf, orgqr = lapack.get_lapack_funcs(("geqrf", "orgqr"), (t,))
+        lwork = _lwork(geqrf(t, lwork=-1, overwrite_a=1)[2], orgqr(t, np.ones(rows, t.dtype), lwork=-1, overwrite_a=1)[1])
+        qr, tau, _, info = geqrf(t, lwork=lwork, overwrite_a=1)
+        _check(info, "geqrf")
+        signs = np.sign(np.diagonal(qr)[:rows]).astype(t.dtype)
+        q, _, info = orgqr(qr, tau, lwork=lwork, overwrite_a=1)
+        _check(info, "orgqr")
+        signs[signs == 0] = 1
+        q *= (signs * scale)[None, :]
+    else:  # wide t = R Q: Q's rows are matrix's columns
+        gerqf, orgrq = lapack.get_lapack_funcs(("gerqf", "orgrq"), (t,))
+        lwork = _lwork(gerqf(t, lwork=-1, overwrite_a=1)[2], orgrq(t, np.ones(cols, t.dtype), lwork=-1, overwrite_a=1)[1])
+        qr, tau, _, info = gerqf(t, lwork=lwork, overwrite_a=1)
+        _check(info, "gerqf")
+        signs = np.sign(np.diagonal(qr, offset=rows - cols)).astype(t.dtype)
+        q, _, info = orgrq(qr, tau, lwork=lwork, overwrite_a=1)
+        _check(info, "orgrq")
+        signs[signs == 0] = 1
+        q *= (signs * scale)[:, None]
+    if not np.shares_memory(q, matrix):  # LAPACK wrappers copy only for unusual inputs; keep the contract
+        t[...] = q
+    return matrix
+
+
+def _lwork(*queries: np.ndarray) -> int:
+    """The workspace size that suits every queried LAPACK routine (lwork=-1 answers in work[0])."""
+    return max(1, *(int(q[0]) for q in queries))
+
+
+def _check(info: int, routine: str) -> None:
+    if info != 0:
+        raise RuntimeError(f"LAPACK {routine} failed (info={info}) while orthogonalizing a matrix")
+
+
+class Orthogonal(Initializer):
+    """A random (semi-)orthogonal matrix times ``scale``, as in MXNet; trailing dims are flattened.
+
+    Formula: W = reshape(w, (shape[0], prod(shape[1:]))); W·Wᵀ = scale²·I when rows ≤ cols,
+    else Wᵀ·W = scale²·I. W is the Q factor (signs fixed by diag R > 0) of a matrix with entries
+    from U(-1, 1) ("uniform") or N(0, 1) ("normal"); "normal" gives the Haar distribution.
+    """
+
+    aliases: tuple[str, ...] = ()
+
+    def __init__(self, scale: float = 1.414, rand_type: str = "uniform"):
+        self.scale = check_number("Orthogonal", "scale", scale, positive=True)
+        self.rand_type = check_choice("Orthogonal", "rand_type", rand_type, ("uniform", "normal"))
+
+    def fill(self, desc: Desc, out: Any, rng: Any) -> None:
+        if len(desc.shape) < 1:
+            raise ShapeError(f"Orthogonal: parameter {desc.name!r} is a scalar (shape ()); it needs at least 1 dimension")
+        rows = desc.shape[0]
+        cols = math.prod(desc.shape[1:])
+
+        def work(host: np.ndarray) -> None:
+            if host.dtype.kind != "f":
+                raise TypeError(f"Orthogonal: parameter {desc.name!r} has dtype {host.dtype}; it needs a floating dtype")
+            buf = host if host.dtype in (np.float32, np.float64) else np.empty(host.shape, np.float32)
+            if self.rand_type == "uniform":
+                rng.uniform(-1.0, 1.0, out=buf)
+            else:
+                rng.normal(0.0, 1.0, out=buf)
+            orthogonalize(buf.reshape(rows, cols), self.scale)
+            if buf is not host:
+                host[...] = buf
+        on_host(desc, out, work)
+
+    def expected(self, desc: Desc) -> Any:
+        from ..validation.expected import Orthogonal as OrthogonalProperty
+
+        return OrthogonalProperty(self.scale)

@@ -1,0 +1,280 @@
+"""The checks of one filled array against what its initializer promised: one Outcome per test."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import ValidationError
+from . import stats as st
+from .dists import Continuous, Parts, clusters, is_distribution, is_frozen, moments, parts
+from .expected import Embedded, Exact, Orthogonal, Sparse
+
+#: fewest values a statistical test runs on (its p-value is asymptotic)
+MIN_VALUES = 1000
+#: support bounds are widened by this many units in the last place of the dtype (final rounding of loc + scale·u)
+SUPPORT_ULPS = 4
+#: an orthogonal W·Wᵀ may differ from scale²·I by ORTHO_FACTOR·√n·eps·scale² (float QR loses ~√n·eps)
+ORTHO_FACTOR = 4.0
+
+
+@dataclass
+class Outcome:
+    """One test's result: a p-value for statistical tests, ``passed`` for exact and structural checks."""
+
+    test: str
+    statistic: float | None = None
+    p_value: float | None = None
+    passed: bool | None = None
+    detail: str = ""
+
+
+def is_random(expected: Any) -> bool:
+    """Whether the promised values come from the random stream (so stream independence can be tested)."""
+    if isinstance(expected, Exact):
+        return False
+    if isinstance(expected, Embedded):
+        return is_random(expected.inner)
+    return True
+
+
+def check(expected: Any, x: np.ndarray, owner: str, plot: dict | None = None) -> list[Outcome]:
+    """Every test of array ``x`` against ``expected``; fills ``plot`` with what a figure needs."""
+    plot = {} if plot is None else plot
+    if isinstance(expected, Exact):
+        return exact_check(expected.values, x, "exact", plot)
+    if isinstance(expected, Orthogonal):
+        return orthogonal_check(expected, x, plot)
+    if isinstance(expected, Embedded):
+        return embedded_check(expected, x, owner, plot)
+    if isinstance(expected, Sparse):
+        return sparse_check(expected, x, owner, plot)
+    if is_distribution(expected):
+        return distribution_check(parts(expected, owner), x, plot)
+    parts(expected, owner)  # raises the error that names what is accepted
+    raise ValidationError(f"{owner} returned {expected!r}")  # pragma: no cover
+
+
+# --- exact and structural checks -------------------------------------------------------------------
+
+def ulp(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """The spacing of ``dtype`` at each value (float64 result; 1 for integer dtypes)."""
+    if dtype.kind != "f":
+        return np.ones(np.shape(values))
+    return np.spacing(np.abs(np.asarray(values, dtype=dtype))).astype(np.float64)
+
+
+def exact_check(values: Any, x: np.ndarray, test: str, plot: dict) -> list[Outcome]:
+    """Every value equals the promised one rounded to the dtype (1 ulp allowed where that value is not representable)."""
+    try:
+        want = np.broadcast_to(np.asarray(values, dtype=np.float64), x.shape)
+    except ValueError:
+        return [Outcome(test, passed=False, detail=f"expected values of shape {np.shape(values)} do not broadcast to "
+                                                   f"the parameter's shape {x.shape}")]
+    got = x.astype(np.float64)
+    rounded = want.astype(x.dtype).astype(np.float64)
+    spacing = ulp(rounded, x.dtype)
+    tol = np.where(rounded == want, 0.0, spacing)
+    err = np.abs(got - want)
+    bad = ~(err <= tol)
+    nbad = int(bad.sum())
+    worst = float(np.max(np.abs(got - rounded) / spacing)) if x.size else 0.0
+    plot.update(kind="exact", values=_quantiles(got.ravel()), want=_quantiles(want.ravel()))
+    detail = (f"all {x.size} values equal the expected ones" if not nbad else
+              f"{nbad} of {x.size} values differ; largest error {worst:.3g} ulp "
+              f"(e.g. index {np.unravel_index(int(np.argmax(bad)), x.shape)}: "
+              f"got {got[np.unravel_index(int(np.argmax(bad)), x.shape)]!r}, "
+              f"want {want[np.unravel_index(int(np.argmax(bad)), x.shape)]!r})")
+    return [Outcome(test, statistic=worst, passed=not nbad, detail=detail)]
+
+
+def orthogonal_check(expected: Orthogonal, x: np.ndarray, plot: dict) -> list[Outcome]:
+    """W = reshape(x, (shape[0], -1)): W·Wᵀ = scale²·I (rows ≤ cols) or Wᵀ·W = scale²·I, to a dtype tolerance."""
+    if x.ndim < 1:
+        return [Outcome("orthogonal", passed=False, detail="a scalar cannot be orthogonal")]
+    w = x.reshape(x.shape[0], -1).astype(np.float64)
+    rows, cols = w.shape
+    gram = w @ w.T if rows <= cols else w.T @ w
+    s2 = float(expected.scale) ** 2
+    err = float(np.max(np.abs(gram - s2 * np.eye(gram.shape[0])))) if gram.size else 0.0
+    eps = float(np.finfo(x.dtype).eps) if x.dtype.kind == "f" else 0.0
+    tol = ORTHO_FACTOR * math.sqrt(max(rows, cols)) * eps * s2
+    which = "W·Wᵀ" if rows <= cols else "Wᵀ·W"
+    plot.update(kind="orthogonal", values=_quantiles(x.astype(np.float64).ravel()),
+                singular=np.sqrt(np.clip(np.linalg.eigvalsh(gram), 0, None)) if gram.size else np.zeros(0),
+                scale=float(expected.scale))
+    return [Outcome("orthogonal", statistic=err, passed=err <= tol,
+                    detail=f"max |{which} − {expected.scale:g}²·I| = {err:.3g} (tolerance {tol:.3g} = "
+                           f"{ORTHO_FACTOR:g}·√{max(rows, cols)}·eps·scale²)")]
+
+
+def embedded_check(expected: Embedded, x: np.ndarray, owner: str, plot: dict) -> list[Outcome]:
+    """Values outside ``index`` equal ``rest`` exactly; the sub-array at ``index`` passes the inner checks."""
+    mask = np.zeros(x.shape, dtype=bool)
+    try:
+        mask[expected.index] = True
+    except (IndexError, TypeError, ValueError) as exc:
+        raise ValidationError(f"{owner}: Embedded index {expected.index!r} does not fit shape {x.shape}: {exc}") from None
+    outside = exact_check(expected.rest, x[~mask], "rest", {})
+    outside[0].detail = "outside the embedded block: " + outside[0].detail
+    return outside + check(expected.inner, np.ascontiguousarray(x[expected.index]), owner, plot)
+
+
+def sparse_check(expected: Sparse, x: np.ndarray, owner: str, plot: dict) -> list[Outcome]:
+    """Exactly ``nonzeros`` per slice, positions uniform within slices, non-zero values from ``dist``."""
+    if expected.axis not in (0, 1):
+        raise ValidationError(f"{owner}: Sparse axis must be 0 or 1, got {expected.axis!r}")
+    w = x.reshape(x.shape[0], -1) if x.ndim else x.reshape(1, 1)
+    nz = w != 0
+    counts = nz.sum(axis=expected.axis)
+    k, length = int(expected.nonzeros), w.shape[expected.axis]
+    wrong = int(np.sum(counts != k))
+    out = [Outcome("nonzeros", statistic=float(wrong), passed=not wrong,
+                   detail=f"every one of {counts.size} slices has {k} non-zero values" if not wrong else
+                   f"{wrong} of {counts.size} slices do not have {k} non-zero values (counts range "
+                   f"{int(counts.min())}..{int(counts.max())})")]
+    slices = counts.size
+    p = k / length if length else 0.0
+    spread = slices * p * (1 - p)
+    if not wrong and 0 < k < length and spread >= 20:
+        # Each slice picks a uniform k-subset: position counts have covariance spread·L/(L−1)·(I − 11ᵀ/L).
+        pos = nz.sum(axis=1 - expected.axis).astype(np.float64)
+        x2 = float(np.sum((pos - slices * p) ** 2)) * (length - 1) / (spread * length)
+        from scipy import stats
+
+        out.append(Outcome("positions", statistic=x2, p_value=float(stats.chi2.sf(x2, length - 1)),
+                           detail=f"χ² on where the non-zeros fall ({length} positions, {slices} slices)"))
+    values = x[x != 0]
+    for o in distribution_check(parts(expected.dist, owner), values, plot):
+        o.detail = ("non-zero values: " + o.detail) if o.detail else "non-zero values"
+        out.append(o)
+    return out
+
+
+# --- distributions --------------------------------------------------------------------------------
+
+def distribution_check(p: Parts, x: np.ndarray, plot: dict) -> list[Outcome]:
+    """Support, counts of atoms and components, goodness of fit of the continuous part, mean and variance."""
+    flat = x.astype(np.float64).ravel()
+    n = flat.size
+    out: list[Outcome] = []
+    is_atom = np.zeros(n, dtype=bool)
+    atom_counts = []
+    for _, v in p.atoms:
+        hit = flat == v
+        atom_counts.append(int(hit.sum()))
+        is_atom |= hit
+    rest = flat[~is_atom] if p.atoms else flat
+    cont = Continuous(p.continuous) if p.continuous else None
+
+    # support: every value is an atom or inside a continuous component's support (to rounding)
+    intervals = cont.intervals() if cont else []
+    bounded = any(math.isfinite(a) or math.isfinite(b) for a, b in intervals)
+    inside = np.zeros(rest.size, dtype=bool)
+    for a, b in intervals:
+        inside |= (rest >= a - _slack(a, x.dtype)) & (rest <= b + _slack(b, x.dtype))
+    outside = int(rest.size - inside.sum())
+    if p.atoms or bounded:
+        where = " ∪ ".join(f"[{a:g}, {b:g}]" for a, b in intervals)
+        atoms = ", ".join(f"{v:g}" for _, v in p.atoms)
+        allowed = " or ".join(t for t in (where, f"atoms {{{atoms}}}" if atoms else "") if t)
+        detail = (f"all {n} values in {allowed}" if not outside else
+                  f"{outside} of {n} values outside {allowed} (min {flat.min():.6g}, max {flat.max():.6g})")
+        out.append(Outcome("support", statistic=float(outside), passed=not outside, detail=detail))
+
+    # counts: atoms and groups of non-overlapping components are cells whose weights counting can check
+    groups = clusters(intervals) if intervals else []
+    cells_obs = list(atom_counts)
+    cells_p = [w for w, _ in p.atoms]
+    for g in groups:
+        lo = min(intervals[k][0] for k in g)
+        hi = max(intervals[k][1] for k in g)
+        cells_obs.append(int(np.sum((rest >= lo - _slack(lo, x.dtype)) & (rest <= hi + _slack(hi, x.dtype)))))
+        cells_p.append(sum(p.continuous[k][0] for k in g))
+    if len(cells_obs) >= 2 and n >= MIN_VALUES:
+        x2, pv = st.chisquare_counts(np.array(cells_obs), np.array(cells_p))
+        shown = ", ".join(f"{o / max(sum(cells_obs), 1):.4f}/{q:.4f}" for o, q in zip(cells_obs, cells_p))
+        out.append(Outcome("weights", statistic=x2, p_value=pv,
+                           detail=f"χ² on counts of {len(cells_obs)} cells (observed/expected fractions {shown})"))
+
+    # goodness of fit of the continuous part
+    if cont is not None:
+        if rest.size >= MIN_VALUES:
+            srt = np.sort(rest)
+            (d, p_ks), (a2, p_ad) = st.ks_ad(cont.cdf(srt), cont.logcdf(srt), cont.logsf(srt))
+            out.append(Outcome("ks", statistic=d, p_value=p_ks, detail=f"Kolmogorov–Smirnov on {srt.size} values"))
+            out.append(Outcome("anderson-darling", statistic=a2, p_value=p_ad,
+                               detail=f"Anderson–Darling A² on {srt.size} values (tail-weighted)"))
+            probs, quantiles = _quantiles(srt, sorted_=True, with_probs=True)
+            plot.update(kind="distribution", quantiles=quantiles, probs=probs, continuous=cont,
+                        continuous_weight=p.continuous_weight, atoms=list(p.atoms),
+                        atom_fractions=[c / n for c in atom_counts], n=n)
+            plot["hist"] = np.histogram(srt, bins=80, range=_plot_range(srt, cont))
+        else:
+            out.append(Outcome("ks", passed=None, detail=f"skipped: {rest.size} continuous values, needs {MIN_VALUES}"))
+    elif p.atoms:
+        plot.update(kind="atoms", atoms=list(p.atoms), atom_fractions=[c / n for c in atom_counts], n=n)
+
+    # moments against their sampling distributions
+    mean, var, mu4 = moments(p)
+    if var > 0 and n >= MIN_VALUES:
+        sample_mean = float(flat.mean())
+        dev = flat - sample_mean
+        ss = float(np.dot(dev, dev))
+        z, pm = st.mean_test(sample_mean, mean, var, n)
+        out.append(Outcome("mean", statistic=z, p_value=pm,
+                           detail=f"mean {sample_mean:.6g}, expected {mean:.6g} (z = {z:.3g})"))
+        t, pv = st.variance_test(ss, var, mu4, n, p.is_normal())
+        law = "χ²(n−1)" if p.is_normal() else "normal law of s² with the 4th moment"
+        out.append(Outcome("variance", statistic=t, p_value=pv,
+                           detail=f"std {math.sqrt(ss / (n - 1)):.6g}, expected {math.sqrt(var):.6g} "
+                                  f"(s²/σ² = {t:.4g}; {law})"))
+    return out
+
+
+def stream_checks(x: np.ndarray, again: np.ndarray, twin: np.ndarray | None) -> list[Outcome]:
+    """Same seed and name: identical bits. Another name: uncorrelated values. Neighbours: uncorrelated."""
+    if x.shape != again.shape or x.dtype != again.dtype:
+        same, ndiff = False, x.size
+    else:
+        bits = np.dtype(f"u{x.dtype.itemsize}")
+        ndiff = int(np.count_nonzero(x.reshape(-1).view(bits) != again.reshape(-1).view(bits)))
+        same = ndiff == 0
+    out = [Outcome("reproducible", statistic=float(ndiff), passed=same,
+                   detail="same seed and name gave identical bits" if same else
+                   f"same seed and name gave {ndiff} different values")]
+    if twin is not None and x.size >= MIN_VALUES:
+        a = x.astype(np.float64).ravel()
+        r, p = st.product_test(a, twin.astype(np.float64).ravel())
+        out.append(Outcome("other-name", statistic=r, p_value=p,
+                           detail=f"correlation with the values of another name, same seed: r = {r:.3g}"))
+        r1, p1 = st.lag1_test(a)
+        out.append(Outcome("lag-1", statistic=r1, p_value=p1, detail=f"lag-1 autocorrelation r₁ = {r1:.3g}"))
+    return out
+
+
+# --- helpers --------------------------------------------------------------------------------------
+
+def _slack(bound: float, dtype: np.dtype) -> float:
+    if not math.isfinite(bound) or dtype.kind != "f":
+        return 0.0
+    return SUPPORT_ULPS * float(np.spacing(np.abs(np.asarray(bound, dtype=dtype))))
+
+
+def _quantiles(values: np.ndarray, sorted_: bool = False, k: int = 1001, with_probs: bool = False) -> Any:
+    """About ``k`` order statistics (and their plotting positions (i + ½)/n) for a Q–Q plot."""
+    srt = values if sorted_ else np.sort(values)
+    idx = np.linspace(0, max(srt.size - 1, 0), min(k, srt.size)).round().astype(np.int64)
+    picked = srt[idx].copy()
+    return ((idx + 0.5) / max(srt.size, 1), picked) if with_probs else picked
+
+
+def _plot_range(srt: np.ndarray, cont: Continuous) -> tuple[float, float]:
+    lo, hi = float(srt[0]), float(srt[-1])
+    return (lo, hi) if hi > lo else (lo - 0.5, hi + 0.5)
+
+
+__all__ = ["Outcome", "check", "is_random", "stream_checks", "is_frozen", "MIN_VALUES"]

@@ -1,0 +1,81 @@
+"""pytest plugin (entry point ``pytest11``): ``--initreg-validate`` and the ``initreg_validate`` fixture.
+
+Nothing heavy is imported at pytest start-up: scipy and the registry load only when a validation runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import pytest
+
+
+def pytest_addoption(parser: Any) -> None:
+    """Add ``--initreg-validate`` and ``--initreg-seed``."""
+    group = parser.getgroup("initreg", "initreg validation")
+    group.addoption("--initreg-validate", action="store_true", default=False,
+                    help="add one test per installed initializer: validate it against its expected distribution")
+    group.addoption("--initreg-seed", default="0", metavar="N",
+                    help="seed of those validations (default 0, deterministic; 'random' for a fresh one)")
+
+
+def _seed(config: Any) -> int | None:
+    text = str(config.getoption("initreg_seed"))
+    return None if text.lower() in ("random", "none", "fresh") else int(text)
+
+
+@pytest.fixture
+def initreg_validate(request: Any) -> Callable[..., Any]:
+    """``initreg_validate(initializer_or_name, cases=None)``: the Report when every test passes, else AssertionError."""
+    def run(initializer_or_name: Any, cases: Any = None, **kwargs: Any) -> Any:
+        from initreg.validation import assert_valid
+
+        kwargs.setdefault("seed", _seed(request.config))
+        return assert_valid(initializer_or_name, cases, **kwargs)
+    return run
+
+
+class ValidationFailed(Exception):
+    """Raised by a validation item; carries the Report for the failure text."""
+
+    def __init__(self, report: Any):
+        super().__init__(report.summary())
+        self.report = report
+
+
+class InitregValidationItem(pytest.Item):
+    """One installed initializer, validated with its default cases."""
+
+    def __init__(self, *, initializer: str, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.initializer = initializer
+
+    def runtest(self) -> None:
+        from initreg.validation import validate
+
+        report = validate([self.initializer], seed=_seed(self.config))
+        if report.failures():
+            raise ValidationFailed(report)
+        if not report.passed:
+            pytest.skip(f"unchecked: {'; '.join(t.reason for t in report.unchecked)}")
+
+    def repr_failure(self, excinfo: Any, style: Any = None) -> Any:
+        if isinstance(excinfo.value, ValidationFailed):
+            return excinfo.value.report.failure_text()
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self) -> tuple[Any, int | None, str]:
+        return self.path, None, f"initreg validate {self.initializer}"
+
+
+@pytest.hookimpl(tryfirst=True)  # before -k/-m deselection, so those select among these items too
+def pytest_collection_modifyitems(session: Any, config: Any, items: list) -> None:
+    """With ``--initreg-validate``, append one item per installed initializer."""
+    if not config.getoption("initreg_validate"):
+        return
+    from initreg import registry
+
+    for info in registry.available():
+        items.append(InitregValidationItem.from_parent(session, name=f"initreg-validate[{info.name}]",
+                                                       nodeid=f"initreg-validate::{info.name}",
+                                                       initializer=info.name))

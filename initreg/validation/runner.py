@@ -1,0 +1,229 @@
+"""validate(): fill real parameters with each initializer, test them, correct for multiplicity, report."""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+from ..device import to_numpy
+from ..errors import InitializationError, ShapeError, ValidationError
+from ..initializer import Initializer, as_initializer, make_desc
+from ..parameter import Parameter
+from ..random import check_seed, fresh_seed
+from . import stats as st
+from .cases import FALLBACK_CASES, Case, as_cases
+from .checks import Outcome, check, is_random, stream_checks
+from .examples import examples, label_of
+from .report import CaseResult, Report, Row, Target
+
+Progress = Callable[[int, int, str], None]
+
+
+def validate(names: Any = None, cases: Any = None, seed: int | None = 0, alpha: float = 1e-3, *,
+             dtype: str | None = None, progress: Progress | None = None) -> Report:
+    """Validate initializers against the distributions they promise; the Report says what passed.
+
+    ``names``: None (every installed initializer), or registered names, specs, Initializer instances or
+    classes. ``cases``: None (the defaults) or shapes / Case objects. ``seed=None`` draws a fresh seed
+    (reported). ``alpha``: the family-wise error rate of the whole run (Holm).
+    """
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
+        raise ValidationError(f"alpha must be a number in (0, 1), got {alpha!r}; the default is 1e-3")
+    fresh = seed is None
+    seed = fresh_seed() if fresh else check_seed(seed)
+    explicit = cases is not None
+    case_list = as_cases(cases, dtype)
+    started = time.perf_counter()
+    rows: list[Row] = []
+    results: list[CaseResult] = []
+    with tempfile.TemporaryDirectory(prefix="initreg-validate-") as tmp:
+        targets = _resolve(names, case_list, Path(tmp), seed)
+        total = sum(len(case_list) for _, init, _ in targets if init is not None)
+        done = 0
+        for target, init, reason in targets:
+            if init is None:
+                rows.append(Row(target.label, "–", "expected", None, None, None, reason[0], reason[1]))
+                continue
+
+            def tick(case: Case) -> None:
+                nonlocal done
+                done += 1
+                if progress is not None:
+                    progress(done, total, f"{target.label} [{case.label}]")
+            rows += _run_target(target, init, case_list, explicit, seed, results, tick)
+    _adjust(rows, alpha)
+    _judge(targets, rows)
+    return Report(rows=rows, targets=[t for t, _, _ in targets], cases=results, seed=seed, alpha=float(alpha),
+                  fresh_seed=fresh, seconds=time.perf_counter() - started)
+
+
+# --- what to validate -----------------------------------------------------------------------------
+
+def _resolve(names: Any, cases: tuple[Case, ...], directory: Path,
+             seed: int) -> list[tuple[Target, Initializer | None, tuple[str, str]]]:
+    """(Target, instance or None, (verdict, reason) when None) for every configuration to validate."""
+    from .. import registry
+
+    out: list[tuple[Target, Initializer | None, tuple[str, str]]] = []
+    if names is None:
+        items: Iterable[Any] = [info.name for info in registry.available()]
+    elif isinstance(names, (str, Initializer, type)):
+        items = [names]
+    else:
+        items = list(names)
+    for item in items:
+        if isinstance(item, str) and _is_registered(item):
+            info = registry.lookup(item)
+            try:
+                pairs = examples(info.name, registry.create, cases, directory, seed)
+            except TypeError as exc:  # a constructor with required arguments: nothing to build by default
+                out.append((Target(info.name, info.name, info.distribution, None), None,
+                            ("unchecked", f"needs constructor arguments ({exc}); validate an instance instead")))
+                continue
+            except Exception as exc:
+                out.append((Target(info.name, info.name, info.distribution, None), None,
+                            ("fail", f"building it raised {type(exc).__name__}: {exc}")))
+                continue
+            for label, init in pairs:
+                out.append((_target(label, init), init, ("", "")))
+        else:
+            init = as_initializer(item)
+            out.append((_target(label_of(init.name, init.explicit_config()), init), init, ("", "")))
+    seen: dict[str, int] = {}
+    for target, _, _ in out:  # one label per configuration, even when a name is given twice
+        seen[target.label] = seen.get(target.label, 0) + 1
+        if seen[target.label] > 1:
+            target.label = f"{target.label}#{seen[target.label]}"
+    return out
+
+
+def _is_registered(spec: str) -> bool:
+    from .. import registry
+    from ..errors import UnknownInitializerError
+
+    if spec.lstrip().startswith(("[", "{")):
+        return False
+    try:
+        registry.lookup(spec)
+    except UnknownInitializerError:
+        return False
+    return True
+
+
+def _target(label: str, init: Initializer) -> Target:
+    from .. import registry
+
+    try:
+        spec = init.dumps()
+    except Exception:  # a config that is not JSON (an open file, a lambda): the label still names it
+        spec = None
+    return Target(label, init.name, registry.plugin_of(init), spec)
+
+
+# --- running ------------------------------------------------------------------------------------
+
+def _run_target(target: Target, init: Initializer, cases: tuple[Case, ...], explicit: bool, seed: int,
+                results: list[CaseResult], tick: Callable[[Case], None]) -> list[Row]:
+    rows: list[Row] = []
+    applicable = 0
+    pending = list(cases)
+    while pending:
+        case = pending.pop(0)
+        result = CaseResult(target.label, case.label, case.shape, case.dtype)
+        outcomes, status = _run_case(init, target.label, case, seed, result.plot)
+        tick(case)
+        if status == "n/a" and not explicit:
+            rows.append(Row(target.label, case.label, "applicable", None, None, None, "skipped", outcomes[0].detail))
+        else:
+            applicable += 1
+            if result.plot:
+                results.append(result)
+            rows += [_row(target.label, case.label, o) for o in outcomes]
+        if not pending and applicable == 0 and not explicit and case not in FALLBACK_CASES:
+            pending = list(FALLBACK_CASES)
+    return rows
+
+
+def _run_case(init: Initializer, label: str, case: Case, seed: int, plot: dict) -> tuple[list[Outcome], str]:
+    """The outcomes of one case and a status: "ok", "n/a" (the shape does not apply), "unchecked"."""
+    desc = make_desc(case.name, case.shape, case.dtype, layout=case.layout)
+    try:
+        x = _fill(init, case, case.name, seed)
+    except InitializationError as exc:
+        if isinstance(exc.__cause__, ShapeError):
+            return [Outcome("applicable", detail=str(exc.__cause__))], "n/a"
+        return [Outcome("fill", passed=False, detail=str(exc))], "ok"
+    try:
+        expected = init.expected(desc)
+    except ShapeError as exc:
+        return [Outcome("applicable", detail=str(exc))], "n/a"
+    except Exception as exc:
+        return [Outcome("expected", passed=False, detail=f"expected() raised {type(exc).__name__}: {exc}")], "ok"
+    if expected is None:
+        return [Outcome("expected", detail=f"{label} declares no expected distribution for this case")], "unchecked"
+    try:
+        outcomes = check(expected, x, f"{label}.expected()", plot)
+    except ValidationError as exc:
+        return [Outcome("expected", passed=False, detail=str(exc))], "ok"
+    again = _fill(init, case, case.name, seed)
+    twin = _fill(init, case, "twin." + case.name, seed) if is_random(expected) else None
+    return outcomes + stream_checks(x, again, twin), "ok"
+
+
+def _fill(init: Initializer, case: Case, name: str, seed: int) -> np.ndarray:
+    """Values through the normal path: a Parameter of the case's shape, initialized with ``init``."""
+    param = Parameter(name, shape=case.shape, dtype=case.dtype, layout=case.layout)
+    param.initialize(init, seed=seed)
+    return np.ascontiguousarray(to_numpy(param.data()))
+
+
+def _row(label: str, case: str, o: Outcome) -> Row:
+    if o.p_value is not None:
+        verdict = "pending"
+    elif o.test == "expected" and o.passed is None:
+        verdict = "unchecked"
+    else:
+        verdict = {True: "pass", False: "fail", None: "skipped"}[o.passed]
+    return Row(label, case, o.test, _f(o.statistic), _f(o.p_value), None, verdict, o.detail)
+
+
+def _f(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+# --- multiplicity and verdicts --------------------------------------------------------------------
+
+def _adjust(rows: list[Row], alpha: float) -> None:
+    """Holm over every p-value of the run: the chance that any correct initializer fails is ≤ alpha."""
+    tested = [r for r in rows if r.p_value is not None]
+    for r in tested:
+        if math.isnan(r.p_value):  # an undefined statistic is a failure, never a pass
+            r.p_value = 0.0
+            r.detail += " (statistic undefined: NaN)"
+    adjusted = st.holm([r.p_value for r in tested])
+    for r, a in zip(tested, adjusted):
+        r.adjusted = a
+        r.verdict = "fail" if a <= alpha else "pass"
+
+
+def _judge(targets: list[tuple[Target, Any, tuple[str, str]]], rows: list[Row]) -> None:
+    for target, init, (verdict, reason) in targets:
+        mine = [r for r in rows if r.initializer == target.label]
+        if init is None:
+            target.verdict, target.reason = verdict, reason
+        elif any(r.verdict == "fail" for r in mine):
+            target.verdict = "fail"
+            target.reason = "; ".join(sorted({f"{r.case}: {r.test}" for r in mine if r.verdict == "fail"}))
+        elif any(r.verdict == "pass" for r in mine):
+            target.verdict = "pass"
+            target.reason = ""
+        else:
+            unchecked = [r.detail for r in mine if r.verdict == "unchecked"]
+            target.verdict = "unchecked"
+            target.reason = unchecked[0] if unchecked else "no case applies: " + "; ".join(
+                sorted({r.detail for r in mine if r.verdict == "skipped"}))[:300]

@@ -1,0 +1,146 @@
+"""initreg.checkpoint: shapes without values, loading without pickle, atomic saves, errors naming file and fix."""
+
+from __future__ import annotations
+
+import os
+import zipfile
+
+import numpy as np
+import pytest
+
+from initreg import checkpoint
+from initreg.errors import (CheckpointError, CheckpointKeyError, CheckpointNotFoundError, InitregError,
+                            MissingDependencyError)
+
+ARRAYS = {"0.weight": np.arange(24, dtype=np.float32).reshape(2, 3, 4), "0.bias": np.array([1.5, -2.0]),
+          "file": np.ones(3, dtype=np.int8), "steps": np.array(7, dtype=np.int64)}
+FORMATS = ["npz", "safetensors"]
+
+
+@pytest.fixture(params=FORMATS)
+def saved(request, tmp_path):
+    if request.param == "safetensors":
+        pytest.importorskip("safetensors")
+    return checkpoint.save(tmp_path / f"ck.{request.param}", ARRAYS)
+
+
+def test_round_trip_keeps_names_shapes_dtypes_values(saved):
+    got = checkpoint.load(saved)
+    assert set(got) == set(ARRAYS)
+    for name, arr in ARRAYS.items():
+        assert got[name].dtype == arr.dtype and got[name].shape == arr.shape
+        assert np.array_equal(got[name], arr)
+
+
+def test_read_specs_matches_without_values(saved):
+    assert checkpoint.read_specs(saved) == {n: (a.shape, str(a.dtype)) for n, a in ARRAYS.items()}
+
+
+def test_load_selected_names_only(saved):
+    got = checkpoint.load(saved, ["0.bias"])
+    assert list(got) == ["0.bias"] and np.array_equal(got["0.bias"], ARRAYS["0.bias"])
+
+
+def test_missing_name_names_file_and_what_it_holds(saved):
+    with pytest.raises(CheckpointKeyError) as info:
+        checkpoint.load(saved, ["0.weight", "nope"])
+    msg = str(info.value)
+    assert str(saved) in msg and "'nope'" in msg and "'0.weight'" in msg
+    assert isinstance(info.value, KeyError) and isinstance(info.value, InitregError)
+
+
+def test_npz_specs_read_only_headers(tmp_path):
+    # corrupt a byte deep in the array data: reading the values fails its CRC, reading the header does not
+    path = tmp_path / "big.npz"
+    np.savez(path, a=np.zeros((300, 200), np.float16), b=np.zeros(5, np.uint8))
+    raw = bytearray(path.read_bytes())
+    raw[60_000] ^= 0xFF  # inside a's 120,000 data bytes, which start after a ~200-byte header
+    path.write_bytes(bytes(raw))
+    assert checkpoint.read_specs(path) == {"a": ((300, 200), "float16"), "b": ((5,), "uint8")}
+    with pytest.raises(CheckpointError, match="big.npz"):
+        checkpoint.load(path, ["a"])
+
+
+def test_safetensors_specs_from_header_bytes(tmp_path):
+    # a hand-written header (no safetensors library involved): 8-byte length, JSON, then data
+    import json
+    import struct
+
+    header = json.dumps({"__metadata__": {"x": "y"}, "w": {"dtype": "BF16", "shape": [2, 2], "data_offsets": [0, 8]},
+                         "b": {"dtype": "F32", "shape": [2], "data_offsets": [8, 16]}}).encode()
+    path = tmp_path / "hand.safetensors"
+    path.write_bytes(struct.pack("<Q", len(header)) + header + bytes(16))
+    assert checkpoint.read_specs(path) == {"w": ((2, 2), "bfloat16"), "b": ((2,), "float32")}
+
+
+def test_pickled_npz_is_refused_never_unpickled(tmp_path):
+    path = tmp_path / "obj.npz"
+    np.savez(path, x=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(CheckpointError, match="never unpickles"):
+        checkpoint.load(path)
+    with pytest.raises(CheckpointError, match="obj.npz"):
+        checkpoint.read_specs(path)
+
+
+def test_missing_file_and_unknown_format(tmp_path):
+    with pytest.raises(CheckpointNotFoundError, match="does not exist") as info:
+        checkpoint.load(tmp_path / "none.npz")
+    assert isinstance(info.value, FileNotFoundError)
+    with pytest.raises(CheckpointError, match=r"\.npz or \.safetensors"):
+        checkpoint.load(tmp_path / "weights.pt")
+    with pytest.raises(CheckpointError, match=r"\.npz or \.safetensors"):
+        checkpoint.save(tmp_path / "weights.pt", ARRAYS)
+
+
+def test_corrupt_files_name_the_file(tmp_path):
+    for ext in FORMATS:
+        path = tmp_path / f"bad.{ext}"
+        path.write_bytes(b"\x01\x02garbage")
+        with pytest.raises(CheckpointError, match=f"bad.{ext}"):
+            checkpoint.read_specs(path)
+
+
+def test_save_rejects_non_numeric_and_keeps_old_file(tmp_path):
+    path = checkpoint.save(tmp_path / "ck.npz", {"a": np.ones(2)})
+    before = path.read_bytes()
+    with pytest.raises(CheckpointError, match="'s'"):
+        checkpoint.save(path, {"a": np.zeros(2), "s": np.array(["text"])})
+    assert path.read_bytes() == before
+
+
+def test_save_is_atomic_when_writing_fails(tmp_path, monkeypatch):
+    path = checkpoint.save(tmp_path / "ck.npz", {"a": np.ones(2)})
+    before = path.read_bytes()
+
+    def broken(fh, data):
+        fh.write(b"half")
+        raise OSError("disk full")
+    monkeypatch.setattr(checkpoint, "_write_npz", broken)
+    with pytest.raises(OSError, match="disk full"):
+        checkpoint.save(path, {"a": np.zeros(1000)})
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["ck.npz"]  # no temporary file left behind
+
+
+def test_npz_written_is_a_plain_numpy_archive(tmp_path):
+    path = checkpoint.save(tmp_path / "ck.npz", ARRAYS)
+    with zipfile.ZipFile(path) as zf:
+        assert sorted(zf.namelist()) == sorted(n + ".npy" for n in ARRAYS)
+    with np.load(path, allow_pickle=False) as npz:
+        assert np.array_equal(npz["file"], ARRAYS["file"])
+
+
+def test_safetensors_without_the_package_names_the_extra(tmp_path, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_safetensors(name, *args, **kwargs):
+        if name == "safetensors" or name.startswith("safetensors."):
+            raise ImportError("No module named 'safetensors'")
+        return real_import(name, *args, **kwargs)
+    monkeypatch.setattr(builtins, "__import__", no_safetensors)
+    with pytest.raises(MissingDependencyError, match=r"initreg\[safetensors\]") as info:
+        checkpoint.save(tmp_path / "x.safetensors", {"a": np.ones(2)})
+    assert isinstance(info.value, ImportError)
+    assert not (tmp_path / "x.safetensors").exists()

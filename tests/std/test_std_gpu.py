@@ -1,0 +1,64 @@
+"""The standard catalog on a GPU gives the CPU's values (skipped without CuPy and CUDA)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import initreg
+import initreg.std as std
+from initreg import cpu, gpu
+
+pytestmark = pytest.mark.gpu
+
+EXACT = [(std.Zero(), (8, 4)), (std.Constant([1.0, 2.0]), (3, 2)), (std.Bilinear(), (4, 1, 4, 4)),
+         (std.LSTMBias(2.0), (400,))]
+RANDOM = [  # (initializer, shape, std of the values) — GPU streams have their own bits, so compare statistics
+    (std.Uniform(), (512, 512), 0.07 / 3 ** 0.5), (std.Normal(), (512, 512), 0.01),
+    (std.TruncatedNormal(), (512, 512), 0.8796), (std.Xavier(), (64, 32, 3, 3), 1 / 12 / 3 ** 0.5),
+    (std.HeNormal(), (64, 32, 3, 3), (2 / 288) ** 0.5),
+]
+
+
+@pytest.fixture(autouse=True)
+def needs_gpu():
+    if not initreg.gpu_available(0):
+        pytest.skip("needs CuPy and a CUDA GPU")
+
+
+def on(device, init, shape, seed=3):
+    p = initreg.Parameter("layer.weight", shape=shape)
+    p.initialize(init, device=device, seed=seed)
+    return p.data(device)
+
+
+@pytest.mark.parametrize("init, shape", EXACT, ids=lambda x: repr(x) if isinstance(x, initreg.Initializer) else None)
+def test_gpu_exact_values_equal_cpu_values(init, shape):
+    got = on(gpu(0), init, shape)
+    assert type(got).__module__.startswith("cupy")
+    assert np.array_equal(got.get(), on(cpu(0), init, shape))
+
+
+@pytest.mark.parametrize("init, shape, std", RANDOM, ids=lambda x: repr(x) if isinstance(x, initreg.Initializer) else None)
+def test_gpu_random_values_reproducible_with_the_promised_std(init, shape, std):
+    a, b = on(gpu(0), init, shape).get(), on(gpu(0), init, shape).get()
+    assert np.array_equal(a, b)
+    assert a.std() == pytest.approx(std, rel=0.03)  # >= 18,432 values: se <= 0.53 %
+
+
+def test_gpu_orthogonal_and_mixture():
+    w = on(gpu(0), std.Orthogonal(), (64, 128)).get().astype(np.float64)
+    assert np.abs(w @ w.T - 1.414 ** 2 * np.eye(64)).max() < 1e-5
+    m = std.Mixture([(0.25, std.Uniform(low=5, high=10)), (0.5, std.Zero()), (0.25, std.Constant([1.0, 2.0]))])
+    v = on(gpu(0), m, (50_000, 2)).get()
+    assert abs((v == 0).mean() - 0.5) < 0.01 and np.all((v == 0) | (v >= 5) | (v == 1) | (v == 2))
+
+
+def test_load_onto_gpu(tmp_path):
+    from initreg import checkpoint
+
+    w = np.arange(6, dtype=np.float32).reshape(2, 3)
+    path = checkpoint.save(tmp_path / "w.npz", {"w": w})
+    p = initreg.Parameter("w", shape=(2, 3))
+    p.initialize(std.Load(str(path)), device=gpu(0))
+    assert np.array_equal(p.data(gpu(0)).get(), w)
