@@ -3,6 +3,14 @@
 from __future__ import annotations
 
 
+def did_you_mean(word: str, candidates: "list[str] | tuple[str, ...]", n: int = 3) -> str:
+    """``"; did you mean 'a', 'b'?"`` for the candidates close to ``word``, or ``""``."""
+    import difflib
+
+    close = difflib.get_close_matches(word, list(candidates), n=n)
+    return f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+
+
 class InitregError(Exception):
     """Base class of every error initreg raises."""
 

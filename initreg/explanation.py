@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
@@ -77,11 +76,10 @@ class Explanation:
             try:
                 return self._by_name[key]
             except KeyError:
-                from .errors import ParameterNotFoundError
+                from .errors import ParameterNotFoundError, did_you_mean
 
-                close = difflib.get_close_matches(key, list(self._by_name), n=3)
-                hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
-                raise ParameterNotFoundError(f"no parameter named {key!r} in this explanation{hint}") from None
+                raise ParameterNotFoundError(f"no parameter named {key!r} in this explanation"
+                                             f"{did_you_mean(key, list(self._by_name))}") from None
         return self.rows[key]
 
     def _cells(self) -> list[list[str]]:

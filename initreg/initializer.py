@@ -133,6 +133,9 @@ class Initializer:
     name: str = "initializer"
     #: True when the values do not depend on the random stream
     deterministic: bool = False
+    #: True when each value is drawn independently of its position, so any block can be filled on its
+    #: own (Mixture then fills this component one block at a time instead of as a whole array)
+    elementwise: bool = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

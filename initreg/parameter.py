@@ -8,7 +8,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 import numpy as np
 
 from .device import Device, as_devices, device_of, to_numpy
-from .errors import (DeferredInitializationError, DeviceError, DeviceUnavailableError, DTypeError, GradientError, InitializationError,
+from .errors import (DeferredInitializationError, did_you_mean, DeviceError, DeviceUnavailableError, DTypeError, GradientError, InitializationError,
                      ParameterNotFoundError, ParameterValueError, ReinitializationWarning, ShapeError,
                      UninitializedError)
 from .initializer import Initializer, as_initializer, make_desc, role_of
@@ -478,11 +478,7 @@ class ParameterDict:
         try:
             return self._params[name]
         except KeyError:
-            import difflib
-
-            close = difflib.get_close_matches(name, list(self._params), n=3)
-            hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
-            raise ParameterNotFoundError(f"no parameter named {name!r}{hint}") from None
+            raise ParameterNotFoundError(f"no parameter named {name!r}{did_you_mean(name, list(self._params))}") from None
 
     def __setitem__(self, name: str, param: Parameter) -> None:
         if not isinstance(param, Parameter):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import inspect
 import json
@@ -13,7 +12,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-from .errors import (AmbiguousInitializerError, InitializerTypeError, PluginError, PluginWarning,
+from .errors import (AmbiguousInitializerError, InitializerTypeError, PluginError, PluginWarning, did_you_mean,
                      UnknownInitializerError)
 from .initializer import Initializer, decode
 
@@ -192,17 +191,14 @@ class _Registry:
         """The registered class of this class name (``"Xavier"``)."""
         found = self.by_class.get(class_name)
         if not found:
-            close = difflib.get_close_matches(class_name, list(self.by_class), n=3)
-            hint = f"; did you mean {', '.join(close)}?" if close else ""
-            raise AttributeError(f"no registered initializer class named {class_name!r}{hint} "
+            raise AttributeError(f"no registered initializer class named {class_name!r}"
+                                 f"{did_you_mean(class_name, list(self.by_class))} "
                                  f"(see initreg.available() or `initreg plugins`)")
         return _choose(found, f"class {class_name!r}",
                        lambda e: f"initreg.create('{e.distribution}:{e.name}')").cls
 
     def _unknown(self, spec: str, name: str) -> str:
-        close = difflib.get_close_matches(name, list(self.by_name), n=3, cutoff=0.6)
-        msg = f"no initializer named {spec!r}"
-        msg += f"; did you mean {', '.join(map(repr, close))}?" if close else "."
+        msg = f"no initializer named {spec!r}" + (did_you_mean(name, list(self.by_name)) or ".")
         msg += " List the installed ones with initreg.available() or `initreg plugins`."
         for p in self.plugins.values():
             if p.status != "active":
@@ -336,8 +332,7 @@ def _construct(cls: type, kwargs: dict[str, Any], label: str) -> Initializer:
         sig.bind(**kwargs)
     except TypeError as exc:
         params = [p.name for p in sig.parameters.values() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
-        close = [c for k in kwargs if k not in params for c in difflib.get_close_matches(k, params, n=1)]
-        hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+        hint = "".join(did_you_mean(k, params, n=1) for k in kwargs if k not in params)
         raise InitializerTypeError(f"initializer {label!r} ({cls.__name__}): {exc}; it accepts "
                                    f"{', '.join(params) or 'no arguments'}{hint}") from None
     return cls(**kwargs)

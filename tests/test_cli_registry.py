@@ -22,25 +22,7 @@ from initreg.std import Normal
 SITE = Path(__file__).parent / "fixtures" / "plugin_site"
 
 
-@pytest.fixture(autouse=True)
-def clean_registry(monkeypatch):
-    """Each test starts and ends with an unloaded registry and no plugin env settings."""
-    monkeypatch.delenv(registry.STRICT_ENV, raising=False)
-    monkeypatch.delenv(registry.DISABLE_ENV, raising=False)
-    registry.reset()
-    yield
-    registry.reset()
-
-
-@pytest.fixture
-def fake_site(tmp_path, monkeypatch):
-    """The fixture dist-info dirs and plugin modules on sys.path, as if pip had installed them."""
-    site = tmp_path / "site"
-    shutil.copytree(SITE, site)
-    monkeypatch.syspath_prepend(str(site))
-    yield site
-    for mod in [m for m in sys.modules if m.startswith("initreg_fx_")]:
-        del sys.modules[mod]
+pytestmark = pytest.mark.usefixtures("clean_registry")
 
 
 def run_cli(capsys, *argv):

@@ -50,7 +50,7 @@ class Mixture(Initializer):
                                            f" = {total!r}; rescale them")
         self.components: tuple[tuple[float, Initializer], ...] = tuple(parts)
         self.deterministic = len(parts) == 1 and parts[0][1].deterministic
-        self.elementwise = all(getattr(c, "elementwise", False) for _, c in parts)
+        self.elementwise = all(c.elementwise for _, c in parts)
 
     # The recorded config holds the normalized components, so specs and instances compare equal.
     def explicit_config(self) -> dict[str, Any]:
@@ -74,7 +74,7 @@ class Mixture(Initializer):
             flat = host.reshape(-1)
             # components whose values depend on position are drawn whole (one full-size buffer each)
             whole = {k: _draw_whole(c, host_desc, host, streams[k]) for k, c in enumerate(comps)
-                     if not getattr(c, "elementwise", False)}
+                     if not c.elementwise}
 
             def blocks(lo: int, hi: int) -> None:
                 u = np.empty(BLOCK, np.float64)

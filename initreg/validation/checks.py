@@ -99,13 +99,14 @@ def orthogonal_check(expected: Orthogonal, x: np.ndarray, plot: dict) -> list[Ou
     rows, cols = w.shape
     gram = w @ w.T if rows <= cols else w.T @ w
     s2 = float(expected.scale) ** 2
-    err = float(np.max(np.abs(gram - s2 * np.eye(gram.shape[0])))) if gram.size else 0.0
+    off = gram - s2 * np.eye(gram.shape[0])
+    err = float(np.max(np.abs(off))) if gram.size else 0.0
     eps = float(np.finfo(x.dtype).eps) if x.dtype.kind == "f" else 0.0
     tol = ORTHO_FACTOR * math.sqrt(max(rows, cols)) * eps * s2
     which = "W·Wᵀ" if rows <= cols else "Wᵀ·W"
-    plot.update(kind="orthogonal", values=_quantiles(x.astype(np.float64).ravel()),
-                singular=np.sqrt(np.clip(np.linalg.eigvalsh(gram), 0, None)) if gram.size else np.zeros(0),
-                scale=float(expected.scale))
+    np.fill_diagonal(off, 0.0)
+    plot.update(kind="orthogonal", values=_quantiles(x.astype(np.float64).ravel()), which=which,
+                norms=np.sqrt(np.diag(gram)), off=_quantiles(off.ravel()), scale=float(expected.scale))
     return [Outcome("orthogonal", statistic=err, passed=err <= tol,
                     detail=f"max |{which} − {expected.scale:g}²·I| = {err:.3g} (tolerance {tol:.3g} = "
                            f"{ORTHO_FACTOR:g}·√{max(rows, cols)}·eps·scale²)")]
@@ -235,25 +236,32 @@ def distribution_check(p: Parts, x: np.ndarray, plot: dict) -> list[Outcome]:
     return out
 
 
-def stream_checks(x: np.ndarray, again: np.ndarray, twin: np.ndarray | None) -> list[Outcome]:
+def stream_checks(x: np.ndarray, again: np.ndarray | None, twin: np.ndarray | None) -> list[Outcome]:
     """Same seed and name: identical bits. Another name: uncorrelated values. Neighbours: uncorrelated."""
-    if x.shape != again.shape or x.dtype != again.dtype:
-        same, ndiff = False, x.size
-    else:
-        bits = np.dtype(f"u{x.dtype.itemsize}")
-        ndiff = int(np.count_nonzero(x.reshape(-1).view(bits) != again.reshape(-1).view(bits)))
-        same = ndiff == 0
-    out = [Outcome("reproducible", statistic=float(ndiff), passed=same,
-                   detail="same seed and name gave identical bits" if same else
-                   f"same seed and name gave {ndiff} different values")]
+    out = []
+    if again is not None:
+        if x.shape != again.shape or x.dtype != again.dtype:
+            same, ndiff = False, x.size
+        else:
+            bits = np.dtype(f"u{x.dtype.itemsize}")
+            ndiff = int(np.count_nonzero(x.reshape(-1).view(bits) != again.reshape(-1).view(bits)))
+            same = ndiff == 0
+        out.append(Outcome("reproducible", statistic=float(ndiff), passed=same,
+                           detail="same seed and name gave identical bits" if same else
+                           f"same seed and name gave {ndiff} different values"))
     if twin is not None and x.size >= MIN_VALUES:
-        a = x.astype(np.float64).ravel()
-        r, p = st.product_test(a, twin.astype(np.float64).ravel())
+        r, p = st.product_test(x.astype(np.float64).ravel(), twin.astype(np.float64).ravel())
         out.append(Outcome("other-name", statistic=r, p_value=p,
                            detail=f"correlation with the values of another name, same seed: r = {r:.3g}"))
-        r1, p1 = st.lag1_test(a)
-        out.append(Outcome("lag-1", statistic=r1, p_value=p1, detail=f"lag-1 autocorrelation r₁ = {r1:.3g}"))
     return out
+
+
+def lag1_check(x: np.ndarray) -> list[Outcome]:
+    """Neighbouring values in memory order are uncorrelated."""
+    if x.size < MIN_VALUES:
+        return []
+    r1, p1 = st.lag1_test(x.astype(np.float64).ravel())
+    return [Outcome("lag-1", statistic=r1, p_value=p1, detail=f"lag-1 autocorrelation r₁ = {r1:.3g}")]
 
 
 # --- helpers --------------------------------------------------------------------------------------
@@ -277,4 +285,4 @@ def _plot_range(srt: np.ndarray, cont: Continuous) -> tuple[float, float]:
     return (lo, hi) if hi > lo else (lo - 0.5, hi + 0.5)
 
 
-__all__ = ["Outcome", "check", "is_random", "stream_checks", "is_frozen", "MIN_VALUES"]
+__all__ = ["Outcome", "check", "is_random", "stream_checks", "lag1_check", "is_frozen", "MIN_VALUES"]

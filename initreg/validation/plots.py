@@ -94,10 +94,12 @@ def _exact(data: dict, left: Any, right: Any) -> None:
 def _orthogonal(data: dict, left: Any, right: Any) -> None:
     left.hist(data["values"], bins=50)
     left.set_title("entries (quantiles)", fontsize=8)
-    right.plot(np.sort(data["singular"]), ".", markersize=3, label="singular values")
+    right.plot(np.sort(data["norms"]), ".", markersize=3, label="norms of the orthogonal rows/columns")
     right.axhline(data["scale"], color="C3", linewidth=1, label=f"scale {data['scale']:g}")
+    off = data["off"]
+    worst = float(np.max(np.abs(off))) if off.size else 0.0
     right.legend(fontsize=8)
-    right.set_title("singular values of the reshaped weight", fontsize=8)
+    right.set_title(f"{data['which']}: diagonal = norms², largest off-diagonal {worst:.2g}", fontsize=8)
 
 
 def _nothing(data: dict, left: Any, right: Any) -> None:

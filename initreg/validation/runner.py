@@ -17,7 +17,7 @@ from ..parameter import Parameter
 from ..random import check_seed, fresh_seed
 from . import stats as st
 from .cases import FALLBACK_CASES, Case, as_cases
-from .checks import Outcome, check, is_random, stream_checks
+from .checks import Outcome, check, is_random, lag1_check, stream_checks
 from .examples import examples, label_of
 from .report import CaseResult, Report, Row, Target
 
@@ -135,7 +135,8 @@ def _run_target(target: Target, init: Initializer, cases: tuple[Case, ...], expl
     while pending:
         case = pending.pop(0)
         result = CaseResult(target.label, case.label, case.shape, case.dtype)
-        outcomes, status = _run_case(init, target.label, case, seed, result.plot)
+        # stream contracts are properties of the name, not the shape: checked on the first case that applies
+        outcomes, status = _run_case(init, target.label, case, seed, result.plot, streams=applicable == 0)
         tick(case)
         if status == "n/a" and not explicit:
             rows.append(Row(target.label, case.label, "applicable", None, None, None, "skipped", outcomes[0].detail))
@@ -149,7 +150,8 @@ def _run_target(target: Target, init: Initializer, cases: tuple[Case, ...], expl
     return rows
 
 
-def _run_case(init: Initializer, label: str, case: Case, seed: int, plot: dict) -> tuple[list[Outcome], str]:
+def _run_case(init: Initializer, label: str, case: Case, seed: int, plot: dict,
+              streams: bool) -> tuple[list[Outcome], str]:
     """The outcomes of one case and a status: "ok", "n/a" (the shape does not apply), "unchecked"."""
     desc = make_desc(case.name, case.shape, case.dtype, layout=case.layout)
     try:
@@ -170,9 +172,14 @@ def _run_case(init: Initializer, label: str, case: Case, seed: int, plot: dict) 
         outcomes = check(expected, x, f"{label}.expected()", plot)
     except ValidationError as exc:
         return [Outcome("expected", passed=False, detail=str(exc))], "ok"
-    again = _fill(init, case, case.name, seed)
-    twin = _fill(init, case, "twin." + case.name, seed) if is_random(expected) else None
-    return outcomes + stream_checks(x, again, twin), "ok"
+    random = is_random(expected)
+    if random:
+        outcomes += lag1_check(x)
+    if streams:
+        again = _fill(init, case, case.name, seed)
+        twin = _fill(init, case, "twin." + case.name, seed) if random else None
+        outcomes += stream_checks(x, again, twin)
+    return outcomes, "ok"
 
 
 def _fill(init: Initializer, case: Case, name: str, seed: int) -> np.ndarray:

@@ -108,19 +108,25 @@ def product_test(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     """
     a = a - a.mean()
     b = b - b.mean()
-    prod = a * b
-    num = float(prod.sum())
-    den = math.sqrt(float(np.dot(prod, prod)))
-    norm = math.sqrt(float(np.dot(a, a)) * float(np.dot(b, b)))
-    r = num / norm if norm > 0 else 0.0
-    if den == 0:
-        return r, 1.0 if num == 0 else 0.0
-    return r, two_sided_normal(num / den)
+    return _studentized(a, b)
 
 
 def lag1_test(x: np.ndarray) -> tuple[float, float]:
     """Lag-1 autocorrelation of a flat array: (r₁, p) for independence of neighbours."""
-    return product_test(x[:-1], x[1:])
+    c = x - x.mean()
+    return _studentized(c[:-1], c[1:])
+
+
+def _studentized(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """(r, p) of centred arrays a, b (see product_test)."""
+    norm = math.sqrt(float(np.dot(a, a)) * float(np.dot(b, b)))
+    prod = a * b
+    num = float(prod.sum())
+    den = math.sqrt(float(np.dot(prod, prod)))
+    r = num / norm if norm > 0 else 0.0
+    if den == 0:
+        return r, 1.0 if num == 0 else 0.0
+    return r, two_sided_normal(num / den)
 
 
 def chisquare_counts(observed: np.ndarray, probs: np.ndarray) -> tuple[float, float]:

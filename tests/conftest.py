@@ -1,0 +1,34 @@
+"""Fixtures shared by the registry tests: a clean registry and a fake site of installed plugins."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+SITE = Path(__file__).parent / "fixtures" / "plugin_site"
+
+
+@pytest.fixture
+def clean_registry(monkeypatch):
+    """The test starts and ends with an unloaded registry and no plugin env settings."""
+    from initreg import registry
+
+    monkeypatch.delenv(registry.STRICT_ENV, raising=False)
+    monkeypatch.delenv(registry.DISABLE_ENV, raising=False)
+    registry.reset()
+    yield
+    registry.reset()
+
+
+@pytest.fixture
+def fake_site(tmp_path, monkeypatch):
+    """The fixture dist-info dirs and plugin modules on sys.path, as if pip had installed them."""
+    site = tmp_path / "site"
+    shutil.copytree(SITE, site)
+    monkeypatch.syspath_prepend(str(site))
+    yield site
+    for mod in [m for m in sys.modules if m.startswith("initreg_fx_")]:
+        del sys.modules[mod]
