@@ -8,6 +8,10 @@ values (float32: ``(w32 >> 8)·2⁻²⁴`` over the 32-bit halves of each 64-bit
 float64: ``(w64 >> 11)·2⁻⁵³``). Normals use Box–Muller in the target precision: a block of ``n``
 values takes ``h = ⌈n/2⌉`` radii from the first ``h`` uniforms and ``h`` angles from the next ``h``,
 ``r = sqrt(-2·log(1 - u))``, the first ``h`` values are ``r·cos θ`` and the rest ``r·sin θ``.
+Truncated normals (interval probability ≥ 1/4): the block's Box–Muller normals BM(n) with every value
+outside the interval replaced, in position order, by the next value inside it from further batches
+BM(m₁), BM(m₂), …, ``mₖ`` a function of how many places are still open; narrower intervals use the
+inverse CDF of float64 uniforms on the side nearer zero.
 Blocks are independent, so they fill in any order, on any number of threads, whole or as shards,
 with identical bits.
 
@@ -28,7 +32,7 @@ from typing import Any, Callable
 import numpy as np
 
 BLOCK = 1 << 16
-ALGORITHM = "initreg-sfc64-blocks-v1"
+ALGORITHM = "initreg-sfc64-blocks-v2"
 
 _state = threading.local()
 _lock = threading.Lock()
@@ -108,7 +112,7 @@ _M32 = 0xFFFFFFFF
 _INIT_A, _MULT_A, _INIT_B, _MULT_B = 0x43B0D7E5, 0x931E8875, 0x8B51F9DD, 0x58F38DED
 _MIX_L, _MIX_R = 0xCA01F9DD, 0x4973F715
 _POOL = 4
-_VECTOR_MIN = 8  # below this many blocks, NumPy's own SeedSequence is cheaper than the array set-up
+_VECTOR_MIN = 12  # below this many blocks, NumPy's own SeedSequence is cheaper than the array set-up
 
 
 def _words(n: int) -> list[int]:
@@ -531,6 +535,34 @@ def _phi(x: float) -> float:
     return 0.5 * math.erfc(-x / math.sqrt(2.0))
 
 
+def _rejection_filled(g: np.random.Generator, view: np.ndarray, scratch: _Scratch, a: float, b: float,
+                      accept: float) -> None:
+    """``view`` ← BM(n) with each value outside [a, b], in position order, replaced by the next value
+    inside it from the batches BM(m₁), BM(m₂), … (``mₖ``: enough for the places still open, with a
+    margin of at least 6 sd, at most one block): usually a single small extra batch per block.
+    """
+    n = view.size
+    _box_muller(g, view)
+    low, high = scratch.get("low", n, np.bool_), scratch.get("high", n, np.bool_)
+    np.less(view, a, out=low)
+    np.greater(view, b, out=high)
+    np.logical_or(low, high, out=low)
+    bad = np.flatnonzero(low)
+    while bad.size:
+        need = bad.size
+        m = min(BLOCK, int((need + 6.0 * math.sqrt(need) + 8.0) / accept) + 1)
+        extra = scratch.get("extra", m, view.dtype)
+        _box_muller(g, extra)
+        ok, hi = scratch.get("ok", m, np.bool_), scratch.get("hi", m, np.bool_)
+        np.greater_equal(extra, a, out=ok)
+        np.less_equal(extra, b, out=hi)
+        np.logical_and(ok, hi, out=ok)
+        more = np.compress(ok, extra)
+        take = min(need, more.size)
+        view[bad[:take]] = more[:take]
+        bad = bad[take:]
+
+
 def _truncnorm_kernel(loc: float, scale: float, a: float, b: float) -> Kernel:
     accept = _phi(b) - _phi(a)
 
@@ -538,18 +570,7 @@ def _truncnorm_kernel(loc: float, scale: float, a: float, b: float) -> Kernel:
         if view.dtype.kind != "f":
             raise TypeError(f"truncated normal values need a floating dtype, got {view.dtype}")
         if accept >= 0.25:
-            _box_muller(g, view)
-            n = view.size
-            low, high = scratch.get("low", n, np.bool_), scratch.get("high", n, np.bool_)
-            np.less(view, a, out=low)
-            np.greater(view, b, out=high)
-            np.logical_or(low, high, out=low)
-            bad = np.flatnonzero(low)
-            while bad.size:  # redraw rejected places from the same block generator: deterministic
-                extra = np.empty(bad.size, dtype=view.dtype)
-                _box_muller(g, extra)
-                view[bad] = extra
-                bad = bad[(extra < a) | (extra > b)]
+            _rejection_filled(g, view, scratch, a, b, accept)
         else:  # narrow or far-out interval: inverse CDF on the side nearer zero keeps precision
             from scipy.special import ndtr, ndtri
 

@@ -133,8 +133,8 @@ def _print_summary(report: Any, details: bool) -> None:
     rows = []
     for t in report.targets:
         mine = [r for r in report.rows if r.initializer == t.label and r.verdict in ("pass", "fail")]
-        ps = [r.adjusted for r in mine if r.adjusted is not None]
-        note = t.reason if t.verdict != "pass" else (f"min adjusted p {min(ps):.3g}" if ps else "exact checks")
+        ps = [r.p_value for r in mine if r.p_value is not None]
+        note = t.reason if t.verdict != "pass" else (f"smallest p {min(ps):.3g}" if ps else "exact checks only")
         rows.append((t.label, t.plugin, t.verdict.upper(), str(len(mine)), note))
     shown = report.rows if details else report.failures()
     try:
@@ -163,7 +163,8 @@ def _print_summary(report: Any, details: bool) -> None:
         for cells in (_detail_cells(r) for r in shown):
             detail.add_row(*cells)
         console.print(detail)
-    console.print(f"[{'green' if report.passed else 'bold red'}]{report.summary()}[/]", highlight=False)
+    color = "green" if report.passed else "bold red"
+    console.print(f"[{color}]{report.summary()}[/]", highlight=False, soft_wrap=True)
 
 
 def _detail_cells(r: Any) -> tuple[str, ...]:

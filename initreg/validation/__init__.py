@@ -26,11 +26,16 @@ def validate(names: Any = None, cases: Any = None, seed: int | None = 0, alpha: 
 
 
 def assert_valid(initializer: Any, cases: Any = None, seed: int | None = 0, alpha: float = 1e-3, **kwargs: Any) -> Any:
-    """Validate one initializer (instance or registered name); return the Report, or raise AssertionError with its failures."""
+    """Validate one initializer (instance or registered name); return the Report, or raise AssertionError with its failures.
+
+    The AssertionError's message lists the failing rows; its ``report`` attribute is the whole Report.
+    """
     report = validate([initializer], cases, seed, alpha, **kwargs)
     if not report.passed:
         what = "failed" if report.failures() else "checked nothing (an unchecked initializer is never a pass)"
-        raise AssertionError(f"initreg validation {what}\n" + report.failure_text())
+        error = AssertionError(f"initreg validation {what}\n" + report.failure_text())
+        error.report = report  # type: ignore[attr-defined]  # the rows, for a closer look in the test
+        raise error
     return report
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -66,11 +67,8 @@ FALLBACK_CASES = (Case("vector", (1 << 18,)),)
 
 def parse_shape(text: str) -> tuple[int, ...]:
     """``"64,32,3,3"`` (or ``"64x32x3x3"``) → (64, 32, 3, 3)."""
-    parts = [p for p in str(text).replace("x", ",").replace(" ", "").split(",") if p]
-    try:
-        shape = tuple(int(p) for p in parts)
-    except ValueError:
-        shape = ()
+    text = str(text).strip()
+    shape = tuple(int(p) for p in re.split(r"[,x]", text) if p.strip()) if re.fullmatch(r"\d+(\s*[,x]\s*\d+)*,?", text) else ()
     if not shape or any(d < 1 for d in shape):
         raise ValidationError(f"shape {text!r} is not a list of positive integers; write it like 64,32,3,3")
     return shape

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import ValidationError
 from . import stats as st
-from .dists import Continuous, Parts, clusters, is_distribution, is_frozen, moments, parts
+from .dists import Continuous, Parts, clusters, is_distribution, moments, parts
 from .expected import Embedded, Exact, Orthogonal, Sparse
 
 #: fewest values a statistical test runs on (its p-value is asymptotic)
@@ -83,12 +83,12 @@ def exact_check(values: Any, x: np.ndarray, test: str, plot: dict) -> list[Outco
     nbad = int(bad.sum())
     worst = float(np.max(np.abs(got - rounded) / spacing)) if x.size else 0.0
     plot.update(kind="exact", values=_quantiles(got.ravel()), want=_quantiles(want.ravel()))
-    detail = (f"all {x.size} values equal the expected ones" if not nbad else
-              f"{nbad} of {x.size} values differ; largest error {worst:.3g} ulp "
-              f"(e.g. index {np.unravel_index(int(np.argmax(bad)), x.shape)}: "
-              f"got {got[np.unravel_index(int(np.argmax(bad)), x.shape)]!r}, "
-              f"want {want[np.unravel_index(int(np.argmax(bad)), x.shape)]!r})")
-    return [Outcome(test, statistic=worst, passed=not nbad, detail=detail)]
+    if not nbad:
+        return [Outcome(test, statistic=worst, passed=True, detail=f"all {x.size} values equal the expected ones")]
+    first = np.unravel_index(int(np.argmax(bad)), x.shape)
+    return [Outcome(test, statistic=worst, passed=False,
+                    detail=f"{nbad} of {x.size} values differ; largest error {worst:.3g} ulp (first at index "
+                           f"{tuple(int(i) for i in first)}: got {float(got[first])!r}, want {float(want[first])!r})")]
 
 
 def orthogonal_check(expected: Orthogonal, x: np.ndarray, plot: dict) -> list[Outcome]:
@@ -213,7 +213,7 @@ def distribution_check(p: Parts, x: np.ndarray, plot: dict) -> list[Outcome]:
             plot.update(kind="distribution", quantiles=quantiles, probs=probs, continuous=cont,
                         continuous_weight=p.continuous_weight, atoms=list(p.atoms),
                         atom_fractions=[c / n for c in atom_counts], n=n)
-            plot["hist"] = np.histogram(srt, bins=80, range=_plot_range(srt, cont))
+            plot["hist"] = np.histogram(srt, bins=80, range=_plot_range(srt))
         else:
             out.append(Outcome("ks", passed=None, detail=f"skipped: {rest.size} continuous values, needs {MIN_VALUES}"))
     elif p.atoms:
@@ -237,7 +237,7 @@ def distribution_check(p: Parts, x: np.ndarray, plot: dict) -> list[Outcome]:
 
 
 def stream_checks(x: np.ndarray, again: np.ndarray | None, twin: np.ndarray | None) -> list[Outcome]:
-    """Same seed and name: identical bits. Another name: uncorrelated values. Neighbours: uncorrelated."""
+    """Same seed and name (``again``): identical bits. Another name, same seed (``twin``): uncorrelated values."""
     out = []
     if again is not None:
         if x.shape != again.shape or x.dtype != again.dtype:
@@ -280,9 +280,9 @@ def _quantiles(values: np.ndarray, sorted_: bool = False, k: int = 1001, with_pr
     return ((idx + 0.5) / max(srt.size, 1), picked) if with_probs else picked
 
 
-def _plot_range(srt: np.ndarray, cont: Continuous) -> tuple[float, float]:
+def _plot_range(srt: np.ndarray) -> tuple[float, float]:
     lo, hi = float(srt[0]), float(srt[-1])
     return (lo, hi) if hi > lo else (lo - 0.5, hi + 0.5)
 
 
-__all__ = ["Outcome", "check", "is_random", "stream_checks", "lag1_check", "is_frozen", "MIN_VALUES"]
+__all__ = ["Outcome", "check", "is_random", "stream_checks", "lag1_check", "MIN_VALUES"]

@@ -169,31 +169,31 @@ def _fast(d: Any) -> tuple:
         return (lambda x: special.ndtr((x - loc) / scale), lambda x: special.log_ndtr((x - loc) / scale),
                 lambda x: special.log_ndtr((loc - x) / scale))
     if name == "uniform":
-        def clip(t: np.ndarray) -> np.ndarray:
-            return np.clip(t, 0.0, 1.0)
+        def cdf(x: np.ndarray) -> np.ndarray:
+            return np.clip((x - loc) / scale, 0.0, 1.0)
 
-        def log(t: np.ndarray) -> np.ndarray:
-            with np.errstate(divide="ignore"):
-                return np.log(clip(t))
-        return (lambda x: clip((x - loc) / scale), lambda x: log((x - loc) / scale),
-                lambda x: log((loc + scale - x) / scale))
-    a, b = (float(shapes[0]), float(shapes[1])) if name == "truncnorm" else (0.0, 0.0)
-    pa, pb, qa, qb = special.ndtr(a), special.ndtr(b), special.ndtr(-a), special.ndtr(-b)
-    mass = pb - pa
-    if name == "truncnorm" and mass >= 1e-3:
-        # With ≥ 0.1 % of the normal kept, differences of Φ have absolute error ~1e-13 after normalizing.
+        def sf(x: np.ndarray) -> np.ndarray:
+            return np.clip((loc + scale - x) / scale, 0.0, 1.0)
+        return cdf, lambda x: _log(cdf(x)), lambda x: _log(sf(x))
+    if name == "truncnorm":
+        a, b = float(shapes[0]), float(shapes[1])
+        pa, qa, qb = special.ndtr(a), special.ndtr(-a), special.ndtr(-b)
+        mass = qa - qb
+        # With ≥ 0.1 % of the normal kept, differences of Φ have absolute error ~1e-13 after normalizing;
+        # the left side is measured from Φ(a) and the right from Φ(−b), so neither tail loses its digits.
+        if mass >= 1e-3:
+            def tcdf(x: np.ndarray) -> np.ndarray:
+                return np.clip(special.ndtr(np.clip((x - loc) / scale, a, b)) - pa, 0.0, mass) / mass
 
-        def below(x: np.ndarray) -> np.ndarray:
-            return np.clip(special.ndtr(np.clip((x - loc) / scale, a, b)) - pa, 0.0, mass) / mass
-
-        def above(x: np.ndarray) -> np.ndarray:
-            return np.clip(special.ndtr(-np.clip((x - loc) / scale, a, b)) - qb, 0.0, qa - qb) / mass
-
-        def log(t: np.ndarray) -> np.ndarray:
-            with np.errstate(divide="ignore"):
-                return np.log(t)
-        return below, lambda x: log(below(x)), lambda x: log(above(x))
+            def tsf(x: np.ndarray) -> np.ndarray:
+                return np.clip(special.ndtr(-np.clip((x - loc) / scale, a, b)) - qb, 0.0, mass) / mass
+            return tcdf, lambda x: _log(tcdf(x)), lambda x: _log(tsf(x))
     return d.cdf, d.logcdf, d.logsf
+
+
+def _log(p: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore"):
+        return np.log(p)
 
 
 def clusters(intervals: list[tuple[float, float]]) -> list[list[int]]:

@@ -142,12 +142,12 @@ class Report:
     def to_markdown(self, details: bool = False) -> str:
         """A Markdown summary: one line per initializer, then failing rows (every row with ``details=True``)."""
         out = [f"**{self.summary()}**", "",
-               "| initializer | plugin | verdict | tests | smallest adjusted p |",
+               "| initializer | plugin | verdict | tests | smallest p (adjusted) |",
                "|---|---|---|---|---|"]
         for t in self.targets:
             rows = [r for r in self.rows if r.initializer == t.label and r.verdict in ("pass", "fail")]
-            ps = [r.adjusted for r in rows if r.adjusted is not None]
-            smallest = _num(min(ps)) if ps else "–"
+            best = min((r for r in rows if r.p_value is not None), key=lambda r: r.p_value, default=None)
+            smallest = f"{_num(best.p_value)} ({_num(best.adjusted)})" if best else "–"
             verdict = t.verdict if t.verdict != "unchecked" else f"unchecked ({t.reason})"
             out.append(f"| {_cell(t.label)} | {_cell(t.plugin)} | {_cell(verdict)} | {len(rows)} | {smallest} |")
         shown = self.rows if details else self.failures()

@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from ..device import to_numpy
-from ..errors import InitializationError, ShapeError, ValidationError
+from ..errors import ShapeError, ValidationError
 from ..initializer import Initializer, as_initializer, make_desc
 from ..parameter import Parameter
 from ..random import check_seed, fresh_seed
@@ -51,8 +51,9 @@ def validate(names: Any = None, cases: Any = None, seed: int | None = 0, alpha: 
                 continue
 
             def tick(case: Case) -> None:
-                nonlocal done
+                nonlocal done, total
                 done += 1
+                total = max(total, done)  # a fallback case adds one step beyond the plan
                 if progress is not None:
                     progress(done, total, f"{target.label} [{case.label}]")
             rows += _run_target(target, init, case_list, explicit, seed, results, tick)
@@ -156,10 +157,10 @@ def _run_case(init: Initializer, label: str, case: Case, seed: int, plot: dict,
     desc = make_desc(case.name, case.shape, case.dtype, layout=case.layout)
     try:
         x = _fill(init, case, case.name, seed)
-    except InitializationError as exc:
+    except Exception as exc:  # a broken third-party initializer fails its row; the run goes on
         if isinstance(exc.__cause__, ShapeError):
             return [Outcome("applicable", detail=str(exc.__cause__))], "n/a"
-        return [Outcome("fill", passed=False, detail=str(exc))], "ok"
+        return [Outcome("fill", passed=False, detail=f"{type(exc).__name__}: {exc}")], "ok"
     try:
         expected = init.expected(desc)
     except ShapeError as exc:
@@ -176,8 +177,12 @@ def _run_case(init: Initializer, label: str, case: Case, seed: int, plot: dict,
     if random:
         outcomes += lag1_check(x)
     if streams:
-        again = _fill(init, case, case.name, seed)
-        twin = _fill(init, case, "twin." + case.name, seed) if random else None
+        try:
+            again = _fill(init, case, case.name, seed)
+            twin = _fill(init, case, "twin." + case.name, seed) if random else None
+        except Exception as exc:
+            return outcomes + [Outcome("reproducible", passed=False, detail=f"filling again raised "
+                                                                            f"{type(exc).__name__}: {exc}")], "ok"
         outcomes += stream_checks(x, again, twin)
     return outcomes, "ok"
 

@@ -1,1 +1,0 @@
-"""Transitional alias: the validator moved to ``initreg.validation`` (``initreg.validate`` is the function)."""

@@ -1,0 +1,127 @@
+"""``initreg validate``: exit status 0 / 1 / 2, summary, JSON and plots; and the pytest plugin."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import types
+
+import pytest
+
+import initreg
+from initreg.cli import main
+
+from .wrong import std_off
+
+pytest_plugins = ["pytester"]
+
+
+def test_all_pass_exit_0_with_a_summary_and_json(tmp_path, capsys):
+    out = tmp_path / "r.json"
+    assert main(["validate", "normal", "orthogonal", "--shape", "64,32,3,3", "--shape", "300,20",
+                 "--seed", "4", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "PASSED: 3 passed, 0 failed, 0 unchecked" in printed
+    data = json.loads(out.read_text())
+    assert data["passed"] and data["seed"] == 4
+    assert {c["case"] for c in data["cases"]} == {"64x32x3x3", "300x20"}
+
+
+def test_a_failing_initializer_exits_1_and_shows_the_failing_test(capsys):
+    mod = types.ModuleType("nb_cli_wrong")
+
+    class TooWide(type(std_off(1.5))):
+        name = "toowide"
+
+        def __init__(self):
+            super().__init__(initreg.std.Normal(0.01), initreg.std.Normal(0.015))
+
+    @initreg.hookimpl
+    def initreg_register_initializers(register):
+        register(TooWide)
+
+    mod.initreg_register_initializers = initreg_register_initializers
+    initreg.register_plugin(mod)
+    try:
+        assert main(["validate", "toowide", "--shape", "64,64"]) == 1
+    finally:
+        initreg.unregister_plugin(mod)
+    printed = capsys.readouterr().out
+    assert "FAIL" in printed and "variance" in printed and "toowide" in printed
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["nosuch"], "no initializer named 'nosuch'"),
+    (["--shape", "3,a"], "write it like 64,32,3,3"),
+    (["--alpha", "2"], "--alpha must be a number in (0, 1)"),
+    (["--seed", "-3"], "--seed must be a non-negative integer or 'random'"),
+])
+def test_usage_errors_exit_2_and_say_what_to_fix(argv, words, capsys):
+    assert main(["validate", *argv]) == 2
+    assert words in capsys.readouterr().err
+
+
+def test_plots_and_a_fresh_seed(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    assert main(["validate", "uniform", "--shape", "64,64", "--seed", "random", "--plots", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert "(fresh)" in printed and "1 plots written" in printed
+    assert (tmp_path / "uniform__64x64.png").exists()
+
+
+def test_the_command_runs_as_a_program():
+    out = subprocess.run([sys.executable, "-m", "initreg", "validate", "zero", "normal", "--shape", "64,64"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "PASSED" in out.stdout
+
+
+def test_without_rich_progress_and_table_are_plain_text(monkeypatch, capsys):
+    for mod in ("rich", "rich.console", "rich.progress", "rich.table"):
+        monkeypatch.setitem(sys.modules, mod, None)
+    assert main(["validate", "zero", "normal", "--shape", "64,64"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == ["[1/2] zero [64x64]", "[2/2] normal [64x64]"]
+    lines = captured.out.splitlines()
+    assert lines[0].split() == ["initializer", "plugin", "verdict", "tests", "note"]
+    assert lines[2].split()[:4] == ["zero", "initreg", "PASS", "2"]  # the exact check and the bitwise replay
+    assert lines[-1].startswith("PASSED: 2 passed")
+
+
+# --- the pytest plugin ---------------------------------------------------------------------------------
+
+def test_fixture_returns_the_report_or_raises_with_the_failing_rows(pytester):
+    pytester.makepyfile(test_author="""
+        import initreg
+
+        class Wide(initreg.Initializer):
+            def fill(self, desc, out, rng):
+                rng.normal(0.0, 0.02, out=out)
+
+            def expected(self, desc):
+                from scipy import stats
+                return stats.norm(0.0, 0.01)
+
+        def test_good(initreg_validate):
+            report = initreg_validate(initreg.std.Normal(0.01), cases=[(64, 64)])
+            assert report.passed
+
+        def test_by_name(initreg_validate):
+            assert initreg_validate("uniform", cases=[(64, 64)]).passed
+
+        def test_bad(initreg_validate):
+            initreg_validate(Wide(), cases=[(64, 64)])
+    """)
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["*AssertionError: initreg validation failed*", "*FAIL wide*variance*"])
+
+
+def test_option_adds_one_test_per_installed_initializer(pytester):
+    pytester.makepyfile(test_nothing="def test_ok():\n    pass\n")
+    result = pytester.runpytest("-p", "no:cacheprovider", "--initreg-validate", "-k", "zero or lstmbias or ok", "-v")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["*initreg-validate::lstmbias PASSED*", "*initreg-validate::zero PASSED*"])
+    plain = pytester.runpytest("-p", "no:cacheprovider", "--co", "-q")
+    assert "initreg-validate" not in plain.stdout.str()
