@@ -8,6 +8,8 @@ import sys
 import warnings
 from typing import Any, Sequence
 
+from .output import print_table
+
 
 def add_parser(sub: Any) -> None:
     """Add the ``plugins`` subcommand."""
@@ -35,22 +37,3 @@ def run(args: argparse.Namespace) -> int:
     print_table(["PLUGIN", "DISTRIBUTION", "VERSION", "STATUS", "INITIALIZERS / ERROR"], rows)
     return 0
 
-
-def print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    """Print ``rows`` under ``header``: with rich on a terminal when installed (an optional extra), else aligned text."""
-    try:
-        if not sys.stdout.isatty():
-            raise ImportError  # pipes and scripts get plain lines, one row each
-        from rich.console import Console
-        from rich.table import Table
-    except ImportError:
-        widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
-        for row in (header, *rows):
-            print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
-        return
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for h in header:
-        table.add_column(h, overflow="fold")
-    for row in rows:
-        table.add_row(*map(str, row))
-    Console().print(table)

@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .output import Progress
+
 SPEC_FORMATS = (".json", ".toml", ".npz", ".safetensors")
 PROGRESS_MIN_VALUES = 1 << 23  # below this many values a model is written before a bar would help
 
@@ -160,46 +162,6 @@ def run_explain(args: argparse.Namespace) -> int:
 
 # --- init ---------------------------------------------------------------------------------------------
 
-class _Progress:
-    """A progress bar on stderr: rich's when it is installed and stderr is a terminal, else plain lines."""
-
-    def __init__(self, total: int, count: int, enabled: bool):
-        self.total, self.count, self.done, self.n = max(total, 1), count, 0, 0
-        self.enabled, self._rich, self._task, self._shown = enabled, None, None, -1
-        if enabled and sys.stderr.isatty():
-            try:
-                from rich.console import Console
-                from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeRemainingColumn
-            except ImportError:
-                pass
-            else:
-                self._rich = Progress("initreg init", BarColumn(), TaskProgressColumn(), TimeRemainingColumn(),
-                                      console=Console(stderr=True))
-                self._rich.start()
-                self._task = self._rich.add_task("init", total=self.total)
-
-    def advance(self, values: int) -> None:
-        """Count one parameter of ``values`` elements as written."""
-        self.done += values
-        self.n += 1
-        if not self.enabled:
-            return
-        if self._rich is not None:
-            self._rich.update(self._task, completed=self.done)
-            return
-        tenth = self.done * 10 // self.total
-        if tenth > self._shown:
-            self._shown = tenth
-            bar = "#" * tenth + "." * (10 - tenth)
-            print(f"initreg init: [{bar}] {100 * self.done // self.total:3d}%  {self.n}/{self.count} parameters",
-                  file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        """Stop the bar."""
-        if self._rich is not None:
-            self._rich.stop()
-
-
 def run_init(args: argparse.Namespace) -> int:
     """Write the checkpoint; 1 with --strict when a rule is unused or shadowed, 2 on a usage error."""
     import math
@@ -237,19 +199,18 @@ def run_init(args: argparse.Namespace) -> int:
         print(f"initreg init: no seed given; using seed {seed} (pass --seed {seed} to write the same file again)",
               file=sys.stderr)
     total = sum(math.prod(p.shape) for p in params.values())
-    progress = _Progress(total, len(params), enabled=not args.quiet and total >= PROGRESS_MIN_VALUES)
-    arrays = {}
+    arrays, done = {}, 0
     try:
-        for p, choice in zip(params.values(), choices):
-            p.initialize(choice.init, seed=seed)  # the very draw ParameterDict.initialize(rules, seed=seed) makes
-            arrays[p.name] = p.data()
-            progress.advance(arrays[p.name].size)
-        progress.close()
+        with Progress("initreg init", total, enabled=not args.quiet and total >= PROGRESS_MIN_VALUES) as bar:
+            for p, choice in zip(params.values(), choices):
+                p.initialize(choice.init, seed=seed)  # the very draw ParameterDict.initialize(rules, seed=seed) makes
+                arrays[p.name] = p.data()
+                done += arrays[p.name].size
+                bar.update(done, note=f"{len(arrays)}/{len(params)} parameters")
         from ..checkpoint import save
 
         save(out, arrays)
     except (InitregError, OSError) as exc:
-        progress.close()
         return _fail("init", exc)
     if not args.quiet:
         dtypes = sorted({str(a.dtype) for a in arrays.values()})

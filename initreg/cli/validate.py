@@ -6,6 +6,8 @@ import argparse
 import sys
 from typing import Any, Callable
 
+from .output import Progress, print_table
+
 from ..errors import InitregError
 
 EPILOG = """examples:
@@ -55,8 +57,8 @@ def run(args: argparse.Namespace) -> int:
     from ..validation import validate
 
     try:
-        with _progress() as tick:
-            report = validate(args.names or None, cases, seed, alpha, dtype=args.dtype, progress=tick)
+        with Progress("initreg validate") as bar:
+            report = validate(args.names or None, cases, seed, alpha, dtype=args.dtype, progress=bar.update)
     except InitregError as exc:  # unknown names, bad specs, bad cases: errors in the arguments
         return _usage(exc)
     _print_summary(report, args.details)
@@ -96,39 +98,6 @@ def _usage(exc: BaseException) -> int:
     return 2
 
 
-class _progress:
-    """A progress bar on stderr (rich when installed, else a plain line per step)."""
-
-    def __enter__(self) -> Callable[[int, int, str], None]:
-        try:
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-        except ImportError:
-            return self._plain
-        self._bar = Progress(TextColumn("validating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                             TextColumn("{task.description}"), console=Console(stderr=True), transient=True)
-        self._bar.__enter__()
-        self._task = self._bar.add_task("", total=None)
-        return self._rich
-
-    def __exit__(self, *exc: Any) -> None:
-        bar = getattr(self, "_bar", None)
-        if bar is not None:
-            bar.__exit__(*exc)
-        elif getattr(self, "_open", False):
-            print(file=sys.stderr)
-
-    def _rich(self, done: int, total: int, label: str) -> None:
-        self._bar.update(self._task, completed=done, total=total, description=label)
-
-    def _plain(self, done: int, total: int, label: str) -> None:
-        if sys.stderr.isatty():
-            print(f"\r[{done}/{total}] {label[:70]:<70}", end="", file=sys.stderr, flush=True)
-            self._open = True
-        else:
-            print(f"[{done}/{total}] {label}", file=sys.stderr, flush=True)
-
-
 def _print_summary(report: Any, details: bool) -> None:
     rows = []
     for t in report.targets:
@@ -137,34 +106,12 @@ def _print_summary(report: Any, details: bool) -> None:
         note = t.reason if t.verdict != "pass" else (f"smallest p {min(ps):.3g}" if ps else "exact checks only")
         rows.append((t.label, t.plugin, t.verdict.upper(), str(len(mine)), note))
     shown = report.rows if details else report.failures()
-    try:
-        from rich.console import Console
-        from rich.table import Table
-    except ImportError:
-        _plain_table(("initializer", "plugin", "verdict", "tests", "note"), rows)
-        if shown:
-            print()
-            _plain_table(("initializer", "case", "test", "p", "adjusted", "verdict", "detail"),
-                         [_detail_cells(r) for r in shown])
-        print(report.summary())
-        return
-    console = Console()
-    table = Table(title="initreg validate")
-    for col in ("initializer", "plugin", "verdict", "tests", "note"):
-        table.add_column(col, overflow="fold")
-    colors = {"PASS": "green", "FAIL": "bold red", "UNCHECKED": "yellow"}
-    for label, plugin, verdict, n, note in rows:
-        table.add_row(label, plugin, f"[{colors.get(verdict, '')}]{verdict}[/]", n, note)
-    console.print(table)
+    print_table(("initializer", "plugin", "verdict", "tests", "note"), rows)
     if shown:
-        detail = Table(title="failing tests" if not details else "every test")
-        for col in ("initializer", "case", "test", "p", "adjusted", "verdict", "detail"):
-            detail.add_column(col, overflow="fold")
-        for cells in (_detail_cells(r) for r in shown):
-            detail.add_row(*cells)
-        console.print(detail)
-    color = "green" if report.passed else "bold red"
-    console.print(f"[{color}]{report.summary()}[/]", highlight=False, soft_wrap=True)
+        print()
+        print_table(("initializer", "case", "test", "p", "adjusted", "verdict", "detail"),
+                    [_detail_cells(r) for r in shown], title="every test" if details else "failing tests")
+    print(report.summary())
 
 
 def _detail_cells(r: Any) -> tuple[str, ...]:
@@ -172,8 +119,3 @@ def _detail_cells(r: Any) -> tuple[str, ...]:
         return "–" if v is None else f"{v:.3g}"
     return (r.initializer, r.case, r.test, num(r.p_value), num(r.adjusted), r.verdict, r.detail)
 
-
-def _plain_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
-    widths = [min(max(len(str(c)) for c in col), 60) for col in zip(header, *rows)]
-    for line in (header, tuple("-" * w for w in widths), *rows):
-        print("  ".join(str(c)[:60].ljust(w) for c, w in zip(line, widths)).rstrip())
