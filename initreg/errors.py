@@ -11,6 +11,13 @@ def did_you_mean(word: str, candidates: "list[str] | tuple[str, ...]", n: int = 
     return f"; did you mean {', '.join(map(repr, close))}?" if close else ""
 
 
+def format_shape(shape: "tuple | None") -> str:
+    """A shape as text, None for each unknown dimension: ``(256, None)``."""
+    if shape is None:
+        return "None"
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
 class InitregError(Exception):
     """Base class of every error initreg raises."""
 

@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 
+from .errors import format_shape
 from .initializer import Initializer, encode
 from .random import Stream, check_seed, get_seed
 from .rules import Diagnostics, choose, entries_of, seed_of, split_init
@@ -47,11 +48,6 @@ class Row:
                 "init": self.init, "config": self.config, "args": self.args, "seed": self.seed, "key": self.key}
 
 
-def _shape_text(shape: tuple | None) -> str:
-    if shape is None:
-        return "?"
-    return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
-
 
 _COLUMNS = ("name", "shape", "dtype", "state", "source", "initializer", "key")
 
@@ -89,7 +85,7 @@ class Explanation:
             text = texts.get((id(r.args), r.init))
             if text is None:
                 text = texts[(id(r.args), r.init)] = r.initializer_text
-            out.append([r.name, _shape_text(r.shape), r.dtype, r.state, r.decided_by, text, r.key or "-"])
+            out.append([r.name, format_shape(r.shape), r.dtype, r.state, r.decided_by, text, r.key or "-"])
         return out
 
     def _seed_line(self) -> str:

@@ -8,9 +8,9 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 import numpy as np
 
 from .device import Device, as_devices, device_of, to_numpy
-from .errors import (DeferredInitializationError, did_you_mean, DeviceError, DeviceUnavailableError, DTypeError, GradientError, InitializationError,
-                     ParameterNotFoundError, ParameterValueError, ReinitializationWarning, ShapeError,
-                     UninitializedError)
+from .errors import (DTypeError, DeferredInitializationError, DeviceError, DeviceUnavailableError, GradientError,
+                     InitializationError, ParameterNotFoundError, ParameterValueError, ReinitializationWarning,
+                     ShapeError, UninitializedError, did_you_mean, format_shape)
 from .initializer import Initializer, as_initializer, make_desc, role_of
 from .random import Stream, fresh_seed, get_seed, check_seed
 
@@ -96,21 +96,16 @@ def merge_shapes(old: Shape | None, new: Shape | None, name: str) -> Shape | Non
     if old is None:
         return new
     if len(old) != len(new):
-        raise ShapeError(f"parameter {name!r} has shape {_fmt(old)}; shape {_fmt(new)} has a different rank "
+        raise ShapeError(f"parameter {name!r} has shape {format_shape(old)}; shape {format_shape(new)} has a different rank "
                          f"({len(new)} vs {len(old)}); a known rank never changes")
     out = []
     for i, (a, b) in enumerate(zip(old, new)):
         if a is not None and b is not None and a != b:
-            raise ShapeError(f"parameter {name!r} has shape {_fmt(old)}; dimension {i} is already {a} and cannot "
-                             f"become {b} (shape {_fmt(new)}); a known dimension never changes — create a new parameter")
+            raise ShapeError(f"parameter {name!r} has shape {format_shape(old)}; dimension {i} is already {a} and cannot "
+                             f"become {b} (shape {format_shape(new)}); a known dimension never changes — create a new parameter")
         out.append(a if a is not None else b)
     return tuple(out)
 
-
-def _fmt(shape: Shape | None) -> str:
-    if shape is None:
-        return "None"
-    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
 def _all_finite(xp: Any, arr: Any) -> bool:
@@ -235,7 +230,7 @@ class Parameter:
         return None if self._record is None else dict(self._record)
 
     def __repr__(self) -> str:
-        return f"Parameter {self._name} (shape={_fmt(self._shape)}, dtype={self._dtype}, state={self._state})"
+        return f"Parameter {self._name} (shape={format_shape(self._shape)}, dtype={self._dtype}, state={self._state})"
 
     # -- initialization ---------------------------------------------------------------------------
 
@@ -272,7 +267,7 @@ class Parameter:
         seed = resolve_seed(seed)
         if not is_complete(self._shape):
             if not self._allow_deferred_init:
-                raise ShapeError(f"parameter {self._name!r} has shape {_fmt(self._shape)} with unknown dimensions and "
+                raise ShapeError(f"parameter {self._name!r} has shape {format_shape(self._shape)} with unknown dimensions and "
                                  f"allow_deferred_init=False; give the full shape (e.g. in_units=/in_channels=) "
                                  f"or allow deferred initialization")
 
@@ -290,7 +285,7 @@ class Parameter:
         desc = make_desc(self._name, shape, self._dtype, role=self._role, device=devices[0], layout=self._layout)
         xp = devices[0].xp
         stream = Stream(seed, self._name)
-        where = f"initializing parameter {self._name!r} (shape {_fmt(shape)}, dtype {self._dtype}) with {initializer!r} from {_plugin_of(initializer)}"
+        where = f"initializing parameter {self._name!r} (shape {format_shape(shape)}, dtype {self._dtype}) with {initializer!r} from {_plugin_of(initializer)}"
         try:
             out = xp.empty(shape, dtype=self._dtype)
             initializer.fill(desc, out, stream)
@@ -328,7 +323,7 @@ class Parameter:
         if self._state == "deferred":
             unknown = [i for i, d in enumerate(self._shape or ()) if d is None]
             raise DeferredInitializationError(
-                f"parameter {self._name!r} has shape {_fmt(self._shape)}: initialization is deferred until dimension(s) "
+                f"parameter {self._name!r} has shape {format_shape(self._shape)}: initialization is deferred until dimension(s) "
                 f"{unknown or 'all'} are known. Run one forward pass (net(x)) or set the shape "
                 f"(param.shape = ...) before calling {what}.")
         raise UninitializedError(f"parameter {self._name!r} is not initialized; call .initialize() "
@@ -363,7 +358,7 @@ class Parameter:
             self._check_ready("set_data()")
         shape = merge_shapes(self._shape, check_shape(src.shape, self._name), self._name)
         if tuple(src.shape) != tuple(shape):
-            raise ShapeError(f"parameter {self._name!r} has shape {_fmt(self._shape)}; set_data got an array of shape "
+            raise ShapeError(f"parameter {self._name!r} has shape {format_shape(self._shape)}; set_data got an array of shape "
                              f"{tuple(src.shape)}; pass an array of the parameter's shape")
         devices = self._devices or as_devices(None)
         data = {d: d.put(src.astype(self._dtype, copy=False)) for d in devices}
@@ -455,7 +450,7 @@ def complete_shapes(shapes: Mapping[Parameter, Any]) -> None:
     for p, value in shapes.items():
         new = merge_shapes(p._shape, check_shape(value, p._name), p._name)
         if p._state == "initialized" and tuple(new) != tuple(p._shape):  # pragma: no cover - merge forbids this
-            raise ShapeError(f"parameter {p._name!r} is initialized with shape {_fmt(p._shape)}")
+            raise ShapeError(f"parameter {p._name!r} is initialized with shape {format_shape(p._shape)}")
         if p._state == "deferred" and is_complete(new):
             init, source, seed = p._pending  # type: ignore[misc]
             commits.append(p._draw(new, init, source, p._devices, seed))

@@ -8,17 +8,11 @@ import weakref
 from typing import Any, Iterator, Mapping
 
 from ..device import Device, device_of
-from ..errors import DeviceMismatchError, GradientError, LayerError, ShapeError
+from ..errors import DeviceMismatchError, GradientError, LayerError, ShapeError, format_shape
 from ..parameter import Parameter, ParameterDict, check_dtype, complete_shapes, merge_shapes
 
 _calls = threading.local()  # depth of nested block calls: the outermost call starts a fresh tape
 _OWNED: "weakref.WeakSet[Parameter]" = weakref.WeakSet()  # parameters that already have an owner block
-
-
-def _fmt(shape: Any) -> str:
-    if shape is None:
-        return "None"
-    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
 class Grads:
@@ -126,8 +120,8 @@ class Block:
         try:
             merged = merge_shapes(p.shape, shape, p.name)
         except ShapeError:
-            raise LayerError(f"{type(self).__name__}: shared parameter {p.name!r} has shape {_fmt(p.shape)}, this "
-                             f"layer needs {_fmt(shape)}; share only between layers of the same size") from None
+            raise LayerError(f"{type(self).__name__}: shared parameter {p.name!r} has shape {format_shape(p.shape)}, this "
+                             f"layer needs {format_shape(shape)}; share only between layers of the same size") from None
         if merged != p.shape:
             complete_shapes({p: merged})
         return p
@@ -238,8 +232,8 @@ class Block:
             try:
                 merged = merge_shapes(p.shape, shape, p.name)
             except ShapeError:
-                raise ShapeError(f"{self._where()}: {source} needs parameter {p.name!r} of shape {_fmt(shape)}, but it "
-                                 f"has shape {_fmt(p.shape)}; feed inputs of the size the layer was built for") from None
+                raise ShapeError(f"{self._where()}: {source} needs parameter {p.name!r} of shape {format_shape(shape)}, but it "
+                                 f"has shape {format_shape(p.shape)}; feed inputs of the size the layer was built for") from None
             if merged != p.shape:
                 todo[p] = merged
         if todo:
