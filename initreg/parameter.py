@@ -285,23 +285,28 @@ class Parameter:
         desc = make_desc(self._name, shape, self._dtype, role=self._role, device=devices[0], layout=self._layout)
         xp = devices[0].xp
         stream = Stream(seed, self._name)
-        where = f"initializing parameter {self._name!r} (shape {format_shape(shape)}, dtype {self._dtype}) with {initializer!r} from {_plugin_of(initializer)}"
+        plugin = _plugin_of(initializer)
+
+        def failure(what: str) -> InitializationError:
+            return InitializationError(f"initializing parameter {self._name!r} (shape {format_shape(shape)}, dtype "
+                                       f"{self._dtype}) with {initializer!r} from {plugin} {what}. "
+                                       f"The parameter is unchanged.")
         try:
             out = xp.empty(shape, dtype=self._dtype)
             initializer.fill(desc, out, stream)
         except InitializationError:
             raise
         except Exception as exc:
-            raise InitializationError(f"{where} failed: {type(exc).__name__}: {exc}. The parameter is unchanged.") from exc
+            raise failure(f"failed: {type(exc).__name__}: {exc}") from exc
         if tuple(out.shape) != tuple(shape) or out.dtype != self._dtype:
-            raise InitializationError(f"{where}: the initializer changed the buffer to shape {out.shape}, dtype {out.dtype}. The parameter is unchanged.")
+            raise failure(f"changed the buffer to shape {out.shape}, dtype {out.dtype}")
         if not _all_finite(xp, out):
-            raise InitializationError(f"{where}: it wrote non-finite values (NaN or inf). The parameter is unchanged.")
+            raise failure("wrote non-finite values (NaN or inf)")
         data = {devices[0]: out}
         for d in devices[1:]:
             data[d] = d.put(out)
         record = {"initializer": initializer.name, "config": _encoded_config(initializer), "source": source,
-                  "plugin": _plugin_of(initializer), "seed": seed, "stream": stream.describe(),
+                  "plugin": plugin, "seed": seed, "stream": stream.describe(),
                   "shape": list(shape), "dtype": str(self._dtype), "devices": [repr(d) for d in devices],
                   "initreg": _version()}
 

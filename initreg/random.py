@@ -486,8 +486,8 @@ def _uniform_kernel(low: float, high: float) -> Kernel:
     return kernel
 
 
-def _box_muller(g: np.random.Generator, view: np.ndarray, scratch: Any = None) -> None:
-    """Standard normals into ``view`` (float32 or float64); the only scratch is the block's raw words."""
+def _box_muller(g: np.random.Generator, view: np.ndarray) -> np.ndarray:
+    """Standard normals into ``view`` (float32 or float64); return the only scratch, the raw words (free to reuse)."""
     n = view.size
     h = (n + 1) // 2
     r = view[:h]
@@ -517,6 +517,7 @@ def _box_muller(g: np.random.Generator, view: np.ndarray, scratch: Any = None) -
     np.cos(theta, out=theta)
     np.multiply(r, theta, out=r)
     view[h:] = s[: n - h]
+    return raw
 
 
 def _normal_kernel(loc: float, scale: float) -> Kernel:
@@ -542,18 +543,19 @@ def _rejection_filled(g: np.random.Generator, view: np.ndarray, scratch: _Scratc
     margin of at least 6 sd, at most one block): usually a single small extra batch per block.
     """
     n = view.size
-    _box_muller(g, view)
-    low, high = scratch.get("low", n, np.bool_), scratch.get("high", n, np.bool_)
+    flags = _box_muller(g, view).view(np.bool_)  # at least 4n bytes: room for both masks, no new memory
+    low, high = flags[:n], flags[n:2 * n]
     np.less(view, a, out=low)
     np.greater(view, b, out=high)
     np.logical_or(low, high, out=low)
     bad = np.flatnonzero(low)
+    del flags, low, high  # the block's raw words go before the next batch draws its own
     while bad.size:
         need = bad.size
         m = min(BLOCK, int((need + 6.0 * math.sqrt(need) + 8.0) / accept) + 1)
         extra = scratch.get("extra", m, view.dtype)
-        _box_muller(g, extra)
-        ok, hi = scratch.get("ok", m, np.bool_), scratch.get("hi", m, np.bool_)
+        flags = _box_muller(g, extra).view(np.bool_)
+        ok, hi = flags[:m], flags[m:2 * m]
         np.greater_equal(extra, a, out=ok)
         np.less_equal(extra, b, out=hi)
         np.logical_and(ok, hi, out=ok)

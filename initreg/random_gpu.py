@@ -99,8 +99,8 @@ _OPS: dict[str, tuple[str, str, str]] = {
     ),
     "bernoulli": (
         "raw uint32 keys, float64 p",
-        "ir_u32 x[4]; ir_draw(&keys[0], i, x); out = (T)(ir_unit_d(x[0], x[1]) < p ? 1 : 0);",
-        "ir_u32 x[4]; ir_draw(&keys[0], i, x); out = (T)(ir_unit_d(x[0], x[1]) < p ? 1 : 0);",
+        "ir_u32 x[4]; ir_draw(&keys[0], i, x); out = (T)(ir_unit_d(x[0], x[1]) < p ? 1.0f : 0.0f);",
+        "ir_u32 x[4]; ir_draw(&keys[0], i, x); out = (T)(ir_unit_d(x[0], x[1]) < p ? 1.0f : 0.0f);",
     ),
 }
 

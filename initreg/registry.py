@@ -361,10 +361,12 @@ def plugins() -> list[PluginInfo]:
 def plugin_of(initializer: Any) -> str:
     """The distribution that registered this initializer's class, or its module when none did."""
     cls = initializer if isinstance(initializer, type) else type(initializer)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", PluginWarning)  # a message about one initializer is no place for these
-        reg = _get(strict_check=False)
-    for e in reg.entries:
+    reg = _REGISTRY
+    if reg is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", PluginWarning)  # a message about one initializer is no place for these
+            reg = _get(strict_check=False)
+    for e in reg.entries:  # a few dozen entries: cheaper than keeping an index in step with (un)registration
         if e.cls is cls:
             return e.distribution
     return cls.__module__
