@@ -14,6 +14,9 @@ from .random import Stream, get_num_threads, get_seed, seed, set_num_threads
 
 __version__ = "0.1.0"
 
+__all__ = ["Desc", "Device", "Initializer", "Parameter", "ParameterDict", "Stream", "cpu", "errors", "get_num_threads",
+           "get_seed", "gpu", "gpu_available", "seed", "set_num_threads", *errors.__all__]
+
 # Heavier pieces load on first use so `import initreg` stays light (no scipy, no plugins).
 _LAZY = {
     "std": ("initreg.std", None),

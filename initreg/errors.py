@@ -3,6 +3,41 @@
 from __future__ import annotations
 
 
+__all__ = [
+    "InitregError",
+    "InitregWarning",
+    "ParameterError",
+    "ParameterValueError",
+    "ParameterNotFoundError",
+    "UninitializedError",
+    "DeferredInitializationError",
+    "ShapeError",
+    "DTypeError",
+    "GradientError",
+    "InitializationError",
+    "SeedError",
+    "ReinitializationWarning",
+    "DeviceError",
+    "DeviceUnavailableError",
+    "DeviceMismatchError",
+    "InitializerArgumentError",
+    "InitializerTypeError",
+    "UnknownInitializerError",
+    "AmbiguousInitializerError",
+    "PluginError",
+    "PluginWarning",
+    "RuleError",
+    "UnusedRuleWarning",
+    "ShadowedRuleWarning",
+    "ValidationError",
+    "CheckpointError",
+    "CheckpointNotFoundError",
+    "CheckpointKeyError",
+    "MissingDependencyError",
+    "LayerError",
+]
+
+
 def did_you_mean(word: str, candidates: "list[str] | tuple[str, ...]", n: int = 3) -> str:
     """``"; did you mean 'a', 'b'?"`` for the candidates close to ``word``, or ``""``."""
     import difflib

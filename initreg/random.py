@@ -22,21 +22,22 @@ SeedSequence (see ``initreg/random_gpu.py``): reproducible and block-keyed, but 
 from __future__ import annotations
 
 import functools
-import hashlib
 import math
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
+
+if TYPE_CHECKING:  # both load on first use: `import initreg` stays light
+    from concurrent.futures import ThreadPoolExecutor
 
 BLOCK = 1 << 16
 ALGORITHM = "initreg-sfc64-blocks-v2"
 
 _state = threading.local()
 _lock = threading.Lock()
-_pool: ThreadPoolExecutor | None = None
+_pool: "ThreadPoolExecutor | None" = None
 _pool_size = 0
 _num_threads: int | None = None
 _global_seed: int | None = None
@@ -89,19 +90,23 @@ def get_num_threads() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 
 
-def _executor(n: int) -> ThreadPoolExecutor:
+def _executor(n: int) -> "ThreadPoolExecutor":
     global _pool, _pool_size
     with _lock:
         if _pool is None or _pool_size < n:
             if _pool is not None:
                 _pool.shutdown(wait=False)
+            from concurrent.futures import ThreadPoolExecutor
+
             _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="initreg-fill")
             _pool_size = n
         return _pool
 
 
 def _hash64(text: str) -> int:
-    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "little")
+    from hashlib import blake2b
+
+    return int.from_bytes(blake2b(text.encode("utf-8"), digest_size=8).digest(), "little")
 
 
 # --- block seeding: NumPy's SeedSequence and SFC64 seeding, vectorized over blocks ------------------
@@ -250,7 +255,7 @@ class _Scratch:
         return buf[:n]
 
 
-Kernel = Callable[[np.random.Generator, np.ndarray, _Scratch], None]
+Kernel = Callable[["np.random.Generator", np.ndarray, _Scratch], None]
 
 
 class Stream:
@@ -350,15 +355,12 @@ class Stream:
         if nblocks == 0:
             return out
         states = _sfc64_states(self.seed, self._key, first, nblocks)
-        claim = _Counter(nblocks)
 
-        def work() -> None:
+        def work(claim: Callable[[], int]) -> None:
             scratch = _Scratch()
             gen = _borrow_generator()
-            nested = getattr(_state, "active", False)
-            _state.active = True
             try:
-                for i in iter(claim.next, -1):
+                for i in iter(claim, -1):
                     view = flat[i * BLOCK:(i + 1) * BLOCK]
                     _set_state(gen, states[i])
                     if compute is None:
@@ -367,32 +369,48 @@ class Stream:
                         tmp = scratch.get("cast", view.size, compute)
                         kernel(gen, tmp, scratch)
                         view[...] = tmp
-            except BaseException:
-                claim.stop()
-                raise
             finally:
-                _state.active = nested
                 _give_back(gen)
 
-        threads = min(get_num_threads(), nblocks)
-        if threads <= 1 or getattr(_state, "active", False):
-            work()
-            return out
-        # the calling thread works too; blocks are claimed one at a time, so a busy core slows no one
-        futures = [_executor(threads - 1).submit(work) for _ in range(threads - 1)]
-        error: BaseException | None = None
-        try:
-            work()
-        except BaseException as exc:
-            error = exc
-        for f in futures:  # every worker has stopped writing into ``out`` before this returns or raises
-            try:
-                f.result()
-            except BaseException as exc:
-                error = error or exc
-        if error is not None:
-            raise error
+        run_blocks(nblocks, work)
         return out
+
+
+def run_blocks(nblocks: int, work: Callable[[Callable[[], int]], None]) -> None:
+    """Run ``work(claim)`` on the fill threads; ``claim()`` hands out 0..nblocks-1 once each, then -1."""
+    if nblocks <= 0:
+        return
+    claim = _Counter(nblocks)
+
+    def guarded() -> None:
+        nested = getattr(_state, "active", False)
+        _state.active = True  # a fill inside a fill runs inline: the pool's threads are already busy
+        try:
+            work(claim.next)
+        except BaseException:
+            claim.stop()
+            raise
+        finally:
+            _state.active = nested
+
+    threads = min(get_num_threads(), nblocks)
+    if threads <= 1 or getattr(_state, "active", False):
+        guarded()
+        return
+    # the calling thread works too; blocks are claimed one at a time, so a busy core slows no one
+    futures = [_executor(threads - 1).submit(guarded) for _ in range(threads - 1)]
+    error: BaseException | None = None
+    try:
+        guarded()
+    except BaseException as exc:
+        error = exc
+    for f in futures:  # every worker has stopped writing before this returns or raises
+        try:
+            f.result()
+        except BaseException as exc:
+            error = error or exc
+    if error is not None:
+        raise error
 
 
 class _Counter:

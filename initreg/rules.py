@@ -19,7 +19,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
-from .errors import (InitializationError, InitregError, RuleError, ShadowedRuleWarning, UnusedRuleWarning)
+from .errors import InitregError, RuleError, ShadowedRuleWarning, UnusedRuleWarning
 from .initializer import Initializer, as_initializer
 from .random import check_seed
 

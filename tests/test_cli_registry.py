@@ -6,7 +6,6 @@ import importlib.metadata
 import inspect
 import json
 import os
-import shutil
 import subprocess
 import sys
 import warnings

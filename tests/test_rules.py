@@ -12,9 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import initreg
 from initreg import Parameter, ParameterDict, Rules, explain
-from initreg.errors import (InitializationError, ReinitializationWarning, RuleError, ShadowedRuleWarning,
+from initreg.errors import (ReinitializationWarning, RuleError, ShadowedRuleWarning,
                             UnknownInitializerError, UnusedRuleWarning)
 from initreg.random import Stream
 from initreg.rules import compile_pattern

@@ -11,7 +11,7 @@ def _rich_on(stream: Any) -> bool:
     if not stream.isatty():
         return False  # pipes, files and CI logs get plain lines that never wrap
     try:
-        import rich  # noqa: F401
+        import rich  # noqa: F401 - only whether it is installed
     except ImportError:
         return False
     return True

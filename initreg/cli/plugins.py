@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import warnings
-from typing import Any, Sequence
+from typing import Any
 
 from .output import print_table
 

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
 import numpy as np
 
 from ..fans import fans
 from ..initializer import Desc
-from ..random import BLOCK, get_num_threads
 
 _FILLS = frozenset({"random", "uniform", "normal", "truncated_normal", "integers", "bernoulli", "map_blocks"})
-_lock = threading.Lock()
-_pool: ThreadPoolExecutor | None = None
-_pool_size = 0
 
 
 def fans_of(desc: Desc) -> tuple[int, int]:
@@ -59,28 +53,3 @@ class Shard:
 
     def __repr__(self) -> str:
         return f"Shard({self.stream!r}, start={self.start})"
-
-
-def _executor(n: int) -> ThreadPoolExecutor:
-    global _pool, _pool_size
-    with _lock:
-        if _pool is None or _pool_size < n:
-            if _pool is not None:
-                _pool.shutdown(wait=False)
-            _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="initreg-std")
-            _pool_size = n
-        return _pool
-
-
-def for_blocks(size: int, work: Callable[[int, int], None]) -> None:
-    """Call ``work(first_block, end_block)`` over the BLOCK-sized blocks of ``size`` elements, on threads."""
-    nblocks = -(-size // BLOCK)
-    threads = min(get_num_threads(), nblocks)
-    if threads <= 1 or threading.current_thread().name.startswith(("initreg-std", "initreg-fill")):
-        if nblocks:
-            work(0, nblocks)
-        return
-    bounds = [nblocks * k // threads for k in range(threads + 1)]
-    futures = [_executor(threads).submit(work, bounds[k], bounds[k + 1]) for k in range(threads)]
-    for f in futures:
-        f.result()

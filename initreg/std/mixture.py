@@ -10,8 +10,8 @@ import numpy as np
 from ..device import cpu
 from ..errors import InitializerArgumentError, InitializerTypeError
 from ..initializer import Desc, Initializer, as_initializer, check_number
-from ..random import BLOCK
-from ._common import Shard, for_blocks, on_host
+from ..random import BLOCK, run_blocks
+from ._common import Shard, on_host
 
 TOLERANCE = 1e-9
 
@@ -76,12 +76,12 @@ class Mixture(Initializer):
             whole = {k: _draw_whole(c, host_desc, host, streams[k]) for k, c in enumerate(comps)
                      if not c.elementwise}
 
-            def blocks(lo: int, hi: int) -> None:
+            def blocks(claim: Any) -> None:
                 u = np.empty(BLOCK, np.float64)
                 which = np.empty(BLOCK, np.uint8 if len(comps) < 256 else np.int32)
                 hit = np.empty(BLOCK, np.bool_)
                 vals = np.empty(BLOCK, host.dtype)
-                for b in range(lo, hi):
+                for b in iter(claim, -1):
                     start = b * BLOCK
                     view = flat[start:start + BLOCK]
                     n = view.size
@@ -100,7 +100,7 @@ class Mixture(Initializer):
                         else:  # draw only as many values as the block needs, from the component's own shard
                             comp.fill(host_desc, vals[:idx.size], Shard(streams[k], start))
                             view[idx] = vals[:idx.size]
-            for_blocks(flat.size, blocks)
+            run_blocks(-(-flat.size // BLOCK), blocks)
         on_host(desc, out, work)
 
     def expected(self, desc: Desc) -> Any:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-import warnings
 
 import numpy as np
 import pytest

@@ -3,8 +3,6 @@ DeltaOrthogonal, Identity. (The entry-point path is tested with the registry.)""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
