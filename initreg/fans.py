@@ -6,7 +6,6 @@ from typing import Sequence
 
 from .errors import ShapeError
 
-LAYOUTS = ("OI", "IO")
 
 
 def check_layout(layout: str | None) -> str:

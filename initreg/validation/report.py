@@ -8,7 +8,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-VERDICTS = ("pass", "fail", "unchecked", "skipped")
 
 
 @dataclass
