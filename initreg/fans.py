@@ -7,7 +7,6 @@ from typing import Sequence
 from .errors import ShapeError
 
 
-
 def check_layout(layout: str | None) -> str:
     """Normalize a layout: "OI..." (out, in, spatial...: PyTorch, MXNet) or "...IO" (spatial..., in, out: Keras, JAX)."""
     if layout is None:

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 
-
 @dataclass
 class Row:
     """One test of one initializer on one case, with its p-value adjusted for the whole run (Holm)."""
