@@ -3,13 +3,16 @@
     python benchmarks/deferred.py [--layers 1000] [--units 128 256 512] [--batch 4] [--repeats 3]
 
 The network is declared without input sizes (``Dense(units)``: every weight is (units, None)),
-initialized with Xavier (all values deferred; biases keep the layer's "zeros"), and called once on a batch: that first forward pass completes
-every shape and draws every value. The time inside the initializers' ``fill`` methods (the fills
-themselves) is summed by wrapping every Initializer subclass's ``fill``; the rest (shape
-completion, parameter bookkeeping, checks, records, and the forward matmuls) is "outside". Each
-width is measured ``--repeats`` times on a fresh network and the run with the smallest total is kept.
-"Initialization overhead" leaves out the forward computation too: first forward − fills − a second
-forward of the same network (which does all the layer work and no initialization).
+initialized with Xavier (all weights deferred; biases keep the layer's "zeros" and are drawn at
+``initialize()``), and called once on a batch: that first forward pass completes every weight's
+shape and draws its values. Timers split that pass: the time inside the initializers' ``fill``
+methods (the fills themselves: every Initializer subclass's ``fill`` is wrapped) and the time
+inside the leaf layers' ``forward`` (the layer work: matmul, bias, activation). A second forward of
+the same network, with the leaf timer only, gives the block calls every forward pays (``__call__``,
+device and shape checks): second forward − its layer work. "Outside the fills" is first forward −
+fills, everything else included; "initialization overhead" is first forward − fills − layer work −
+block calls: shape completion, descriptors, streams, the finite check, bookkeeping. Each width is
+measured ``--repeats`` times on a fresh network and the run with the smallest total is kept.
 """
 
 from __future__ import annotations
@@ -21,54 +24,67 @@ import os
 import sys
 import threading
 import time
-from typing import Any
+from typing import Any, Callable
 
 
-class FillTimer:
-    """Sums wall time spent in Initializer.fill (outermost calls only) while installed."""
+class MethodTimer:
+    """Sums wall time spent in one method of a class tree (outermost calls, counted calls only) while installed."""
 
-    def __init__(self) -> None:
+    def __init__(self, base: type, method: str, counts: Callable[[Any], bool] = lambda obj: True) -> None:
+        self.base, self.method, self.counts = base, method, counts
         self.seconds = 0.0
         self.calls = 0
         self._local = threading.local()
         self._undo: list[tuple[type, Any]] = []
 
     def install(self) -> None:
-        """Wrap ``fill`` of every Initializer subclass that defines its own."""
-        from initreg.initializer import Initializer
-
-        seen, todo = set(), [Initializer]
+        """Wrap the method in every subclass of ``base`` that defines its own."""
+        seen, todo = set(), [self.base]
         while todo:
             cls = todo.pop()
             if cls in seen:
                 continue
             seen.add(cls)
             todo.extend(cls.__subclasses__())
-            if "fill" in cls.__dict__:
-                original = cls.__dict__["fill"]
+            if self.method in cls.__dict__:
+                original = cls.__dict__[self.method]
                 self._undo.append((cls, original))
-                setattr(cls, "fill", self._wrap(original))
+                setattr(cls, self.method, self._wrap(original))
 
     def uninstall(self) -> None:
         """Restore the original methods."""
         for cls, original in reversed(self._undo):
-            setattr(cls, "fill", original)
+            setattr(cls, self.method, original)
         self._undo.clear()
 
     def _wrap(self, fn: Any) -> Any:
         @functools.wraps(fn)
-        def timed(*args: Any, **kwargs: Any) -> Any:
+        def timed(obj: Any, *args: Any, **kwargs: Any) -> Any:
             depth = getattr(self._local, "depth", 0)
-            self._local.depth = depth + 1
+            if depth or not self.counts(obj):
+                return fn(obj, *args, **kwargs)
+            self._local.depth = 1
             t0 = time.perf_counter()
             try:
-                return fn(*args, **kwargs)
+                return fn(obj, *args, **kwargs)
             finally:
-                self._local.depth = depth
-                if depth == 0:
-                    self.seconds += time.perf_counter() - t0
-                    self.calls += 1
+                self._local.depth = 0
+                self.seconds += time.perf_counter() - t0
+                self.calls += 1
         return timed
+
+
+def timed_call(net: Any, x: Any, *timers: MethodTimer) -> float:
+    """Seconds one call ``net(x)`` takes with ``timers`` installed."""
+    for t in timers:
+        t.install()
+    try:
+        t0 = time.perf_counter()
+        net(x)
+        return time.perf_counter() - t0
+    finally:
+        for t in reversed(timers):
+            t.uninstall()
 
 
 def one_run(layers: int, units: int, batch: int, seed: int = 0) -> dict[str, Any]:
@@ -83,24 +99,20 @@ def one_run(layers: int, units: int, batch: int, seed: int = 0) -> dict[str, Any
         net.add(nn.Dense(units))
     net.initialize(initreg.std.Xavier(), seed=seed)  # keeps activations O(1) through 1,000 layers: no denormals
     x = np.ones((batch, units), np.float32)
-    timer = FillTimer()
-    timer.install()
-    try:
-        t0 = time.perf_counter()
-        net(x)
-        total = time.perf_counter() - t0
-    finally:
-        timer.uninstall()
-    t0 = time.perf_counter()
-    net(x)  # the same forward once every value exists: the work any forward pass does
-    steady = time.perf_counter() - t0
+    fills = MethodTimer(initreg.Initializer, "fill")
+    first_work = MethodTimer(nn.Block, "forward", counts=lambda block: not block._children)  # leaf layers only
+    second_work = MethodTimer(nn.Block, "forward", counts=lambda block: not block._children)
+    total = timed_call(net, x, fills, first_work)
+    second = timed_call(net, x, second_work)  # the same forward once every value exists
+    plumbing = second - second_work.seconds  # block calls and shape checks: what every forward pass does
     params = net.collect_params()
     n_values = sum(int(np.prod(p.shape)) for p in params.values())
     assert all(p.state == "initialized" for p in params.values())
     return {"layers": layers, "units": units, "batch": batch, "parameters": len(params), "values": n_values,
-            "total_s": total, "fill_s": timer.seconds, "fill_calls": timer.calls,
-            "outside_share": (total - timer.seconds) / total, "forward_s": steady,
-            "overhead_share": max(total - timer.seconds - steady, 0.0) / total, "threads": initreg.get_num_threads()}
+            "total_s": total, "fill_s": fills.seconds, "fill_calls": fills.calls, "layer_s": first_work.seconds,
+            "plumbing_s": plumbing, "second_forward_s": second, "outside_share": (total - fills.seconds) / total,
+            "overhead_share": (total - fills.seconds - first_work.seconds - plumbing) / total,
+            "threads": initreg.get_num_threads()}
 
 
 def main() -> int:
@@ -127,12 +139,13 @@ def main() -> int:
         return 0
     print(f"{a.layers} Dense layers, batch {a.batch}, {rows[0]['threads']} fill thread(s), best of {a.repeats}; "
           f"load average {load:.2f} before / {os.getloadavg()[0]:.2f} after\n")
-    print("| units | parameters | values | first forward (ms) | in fills (ms) | second forward (ms) "
-          "| outside the fills | initialization overhead |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| units | parameters | values | first forward (ms) | in fills (ms) | layer work (ms) | block calls (ms) "
+          "| second forward (ms) | outside the fills | initialization overhead |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['units']} | {r['parameters']} | {r['values']:,} | {r['total_s'] * 1e3:.1f} | {r['fill_s'] * 1e3:.1f} | "
-              f"{r['forward_s'] * 1e3:.1f} | {r['outside_share'] * 100:.1f} % | {r['overhead_share'] * 100:.1f} % |")
+              f"{r['layer_s'] * 1e3:.1f} | {r['plumbing_s'] * 1e3:.1f} | {r['second_forward_s'] * 1e3:.1f} | {r['outside_share'] * 100:.1f} % | "
+              f"{r['overhead_share'] * 100:.1f} % |")
     return 0
 
 

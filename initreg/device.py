@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 from typing import Any, Iterable
 
+from numpy import ndarray as _ndarray
+
 from .errors import DeviceError, DeviceUnavailableError
 
 _KINDS = ("cpu", "gpu")
@@ -31,7 +33,7 @@ class Device:
         return f"{self.kind}({self.index})"
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Device) and (self.kind, self.index) == (other.kind, other.index)
+        return other is self or (isinstance(other, Device) and self.kind == other.kind and self.index == other.index)
 
     def __hash__(self) -> int:
         return hash((self.kind, self.index))
@@ -66,7 +68,10 @@ class Device:
 
 def cpu(index: int = 0) -> Device:
     """The CPU device ``index`` (all CPU devices share host memory; copies stay separate)."""
-    return Device("cpu", index)
+    return _CPU0 if index == 0 and type(index) is int else Device("cpu", index)
+
+
+_CPU0 = Device("cpu", 0)  # Devices are immutable: the common one is shared
 
 
 def gpu(index: int = 0) -> Device:
@@ -116,6 +121,8 @@ def as_devices(device: "Device | Iterable[Device] | None", default: "list[Device
 
 def device_of(array: Any) -> Device:
     """The device an array lives on (cpu(0) for NumPy arrays)."""
+    if type(array) is _ndarray:
+        return _CPU0
     dev = getattr(array, "device", None)
     if type(array).__module__.startswith("cupy") and dev is not None:
         return gpu(int(dev.id))

@@ -11,6 +11,8 @@ def check_layout(layout: str | None) -> str:
     """Normalize a layout: "OI..." (out, in, spatial...: PyTorch, MXNet) or "...IO" (spatial..., in, out: Keras, JAX)."""
     if layout is None:
         return "OI"
+    if type(layout) is str and layout in ("OI", "IO"):
+        return layout
     text = str(layout).replace(".", "").replace("…", "").upper()
     if text in ("OI", "OIHW", "OIDHW", "OIW", "OIL"):
         return "OI"
@@ -23,7 +25,7 @@ def check_layout(layout: str | None) -> str:
 def fans(shape: Sequence[int], layout: str | None = None, name: str = "parameter") -> tuple[int, int]:
     """(fan_in, fan_out) of a weight of ``shape``: in/out sizes times the receptive field."""
     layout = check_layout(layout)
-    shape = tuple(int(d) for d in shape)
+    shape = tuple(map(int, shape))
     if len(shape) < 2:
         raise ShapeError(f"{name!r} has shape {shape}: fan-based initializers need at least 2 dimensions "
                          f"(out, in, ...); use Normal/Uniform/Constant for 1-D parameters such as biases")
@@ -39,6 +41,6 @@ def fans(shape: Sequence[int], layout: str | None = None, name: str = "parameter
 
 def try_fans(shape: Sequence[int] | None, layout: str | None = None) -> tuple[int | None, int | None]:
     """fans() or (None, None) where the shape is unknown or has fewer than 2 dimensions."""
-    if shape is None or len(shape) < 2 or any(d is None for d in shape):
+    if shape is None or len(shape) < 2 or None in shape:
         return None, None
     return fans(shape, layout)

@@ -76,7 +76,7 @@ class Desc:
 def make_desc(name: str, shape: Sequence[int], dtype: Any = "float32", *, role: str | None = None,
               device: Device | None = None, layout: str | None = None) -> Desc:
     """A Desc with fans computed from shape and layout and the role read from the name."""
-    shape = tuple(int(d) for d in shape)
+    shape = tuple(map(int, shape))
     layout = check_layout(layout)
     fan_in, fan_out = try_fans(shape, layout)
     return Desc(name=str(name), shape=shape, dtype=np.dtype(dtype), role=role if role is not None else role_of(name),

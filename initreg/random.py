@@ -63,6 +63,8 @@ def fresh_seed() -> int:
 
 def check_seed(value: Any) -> int:
     """Return ``value`` as a non-negative int seed or raise a ValueError/TypeError naming it."""
+    if type(value) is int and value >= 0:
+        return value
     from .errors import SeedError
 
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
@@ -393,7 +395,7 @@ def run_blocks(nblocks: int, work: Callable[[Callable[[], int]], None]) -> None:
         finally:
             _state.active = nested
 
-    threads = min(get_num_threads(), nblocks)
+    threads = 1 if nblocks == 1 else min(get_num_threads(), nblocks)
     if threads <= 1 or getattr(_state, "active", False):
         guarded()
         return

@@ -7,6 +7,8 @@ import threading
 import weakref
 from typing import Any, Iterator, Mapping
 
+import numpy as np
+
 from ..device import Device, device_of
 from ..errors import DeviceMismatchError, GradientError, LayerError, ShapeError, format_shape
 from ..parameter import Parameter, ParameterDict, check_dtype, complete_shapes, merge_shapes
@@ -229,6 +231,8 @@ class Block:
         todo = {}
         for local, shape in shapes.items():
             p = self.params[local]
+            if p._shape == shape:  # already complete: the usual case after the first batch
+                continue
             try:
                 merged = merge_shapes(p.shape, shape, p.name)
             except ShapeError:
@@ -244,8 +248,11 @@ class Block:
         xdev = device_of(x)
         chosen = None
         for p in self.params.values():
-            devices = p.list_devices()
+            devices = p._devices
             if not devices:
+                continue
+            if devices[0] is xdev:  # the common case: one device, the input's
+                chosen = chosen or xdev
                 continue
             match = [d for d in devices if d == xdev or (xdev.kind == "cpu" and d.kind == "cpu")]
             if not match:
@@ -333,18 +340,20 @@ class Sequential(Block):
         return dy
 
 
-@contextlib.contextmanager
-def on_device(device: Device) -> Iterator[None]:
-    """Make ``device`` current while computing (a GPU's CUDA context; nothing on the CPU)."""
+_NO_CONTEXT = contextlib.nullcontext()
+
+
+def on_device(device: Device) -> Any:
+    """A context making ``device`` current while computing (a GPU's CUDA context; nothing on the CPU)."""
     if device.kind == "gpu":
-        with device.xp.cuda.Device(device.index):
-            yield
-    else:
-        yield
+        return device.xp.cuda.Device(device.index)
+    return _NO_CONTEXT
 
 
 def as_input(x: Any, device: Device, dtype: Any = None) -> Any:
     """``x`` as an array of ``device``'s module (and ``dtype`` when given); never moves data across devices."""
+    if type(x) is np.ndarray and device.kind == "cpu" and (dtype is None or x.dtype == dtype):
+        return x
     xdev = device_of(x)
     if xdev != device and (xdev.kind != device.kind or device.kind == "gpu"):
         raise DeviceMismatchError(f"an array on {xdev!r} was given where {device!r} is computing; "
@@ -354,18 +363,16 @@ def as_input(x: Any, device: Device, dtype: Any = None) -> Any:
 
 def shape_of(x: Any) -> tuple[int, ...]:
     """The shape of an array-like input."""
+    if type(x) is np.ndarray:
+        return x.shape
     shape = getattr(x, "shape", None)
     if shape is None:
-        import numpy as np
-
         shape = np.shape(x)
     return tuple(int(d) for d in shape)
 
 
 def check_size(owner: str, arg: str, value: Any, *, none_ok: bool = False, zero_ok: bool = False) -> int | None:
     """``value`` as a positive (or non-negative) int, else LayerError naming the layer and argument."""
-    import numpy as np
-
     if value is None and none_ok:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < (0 if zero_ok else 1):

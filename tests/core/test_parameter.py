@@ -11,7 +11,7 @@ from initreg import Parameter, ParameterDict, cpu, gpu
 from initreg.errors import (DeferredInitializationError, DeviceError, DeviceUnavailableError, DTypeError,
                             GradientError, InitializationError, InitregError, ParameterNotFoundError,
                             ParameterValueError, ReinitializationWarning, ShapeError, UninitializedError)
-from initreg.parameter import complete_shapes
+from initreg.parameter import _all_finite, complete_shapes
 from initreg.std import Constant, Normal, One, Uniform, Zero
 
 
@@ -408,3 +408,15 @@ def test_parameterdict_zero_grad_and_reset_devices():
     assert not d["0.weight"].grad().any()
     d.reset_devices([cpu(1)])
     assert d["0.bias"].list_devices() == [cpu(1)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+@pytest.mark.parametrize("size", [7, 1 << 16, (1 << 16) + 1, (1 << 20) + 5])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf, None])
+def test_finite_check_across_its_size_paths(dtype, size, bad):
+    big = np.finfo(dtype).max / 2  # finite, but its square overflows the one-pass sum of squares
+    arr = np.full(size, big, dtype=dtype)
+    arr[::3] = 0.5
+    if bad is not None:
+        arr[size - 1 if size % 2 else size // 2] = bad
+    assert _all_finite(np, arr) is (bad is None)
