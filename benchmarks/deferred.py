@@ -1,6 +1,6 @@
 """Deferred initialization of a 1,000-layer Sequential of Dense layers: the first forward pass, split.
 
-    python benchmarks/deferred.py [--layers 1000] [--units 128 256 512] [--batch 4] [--repeats 3]
+    python benchmarks/deferred.py [--layers 1000] [--units 128 256 512] [--batch 4] [--repeats 3] [--init constant]
 
 The network is declared without input sizes (``Dense(units)``: every weight is (units, None)),
 initialized with Xavier (all weights deferred; biases keep the layer's "zeros" and are drawn at
@@ -87,7 +87,13 @@ def timed_call(net: Any, x: Any, *timers: MethodTimer) -> float:
             t.uninstall()
 
 
-def one_run(layers: int, units: int, batch: int, seed: int = 0) -> dict[str, Any]:
+INITIALIZERS = {
+    "xavier": lambda std: std.Xavier(),  # keeps activations O(1) through 1,000 layers: no denormals
+    "constant": lambda std: std.Constant(0.01),  # a fill that is one ndarray.fill: the per-parameter floor shows
+}
+
+
+def one_run(layers: int, units: int, batch: int, init: str = "xavier", seed: int = 0) -> dict[str, Any]:
     """Build, initialize and run the first forward pass once; return the split."""
     import numpy as np
 
@@ -97,7 +103,7 @@ def one_run(layers: int, units: int, batch: int, seed: int = 0) -> dict[str, Any
     net = nn.Sequential()
     for _ in range(layers):
         net.add(nn.Dense(units))
-    net.initialize(initreg.std.Xavier(), seed=seed)  # keeps activations O(1) through 1,000 layers: no denormals
+    net.initialize(INITIALIZERS[init](initreg.std), seed=seed)
     x = np.ones((batch, units), np.float32)
     fills = MethodTimer(initreg.Initializer, "fill")
     first_work = MethodTimer(nn.Block, "forward", counts=lambda block: not block._children)  # leaf layers only
@@ -105,13 +111,14 @@ def one_run(layers: int, units: int, batch: int, seed: int = 0) -> dict[str, Any
     total = timed_call(net, x, fills, first_work)
     second = timed_call(net, x, second_work)  # the same forward once every value exists
     plumbing = second - second_work.seconds  # block calls and shape checks: what every forward pass does
+    overhead = total - fills.seconds - first_work.seconds - plumbing
     params = net.collect_params()
     n_values = sum(int(np.prod(p.shape)) for p in params.values())
     assert all(p.state == "initialized" for p in params.values())
     return {"layers": layers, "units": units, "batch": batch, "parameters": len(params), "values": n_values,
             "total_s": total, "fill_s": fills.seconds, "fill_calls": fills.calls, "layer_s": first_work.seconds,
             "plumbing_s": plumbing, "second_forward_s": second, "outside_share": (total - fills.seconds) / total,
-            "overhead_share": (total - fills.seconds - first_work.seconds - plumbing) / total,
+            "overhead_s": overhead, "overhead_share": overhead / total,
             "threads": initreg.get_num_threads()}
 
 
@@ -123,6 +130,8 @@ def main() -> int:
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=None, help="initreg fill threads (default: all cores)")
+    ap.add_argument("--init", choices=sorted(INITIALIZERS), default="xavier",
+                    help="constant: near-free fills, to show the fixed cost per parameter")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     import initreg
@@ -132,20 +141,20 @@ def main() -> int:
     load = os.getloadavg()[0]
     rows = []
     for units in a.units:
-        runs = [one_run(a.layers, units, a.batch) for _ in range(a.repeats)]
+        runs = [one_run(a.layers, units, a.batch, a.init) for _ in range(a.repeats)]
         rows.append(min(runs, key=lambda r: r["total_s"]))
     if a.json:
         print(json.dumps({"load_before": load, "rows": rows}, indent=1))
         return 0
-    print(f"{a.layers} Dense layers, batch {a.batch}, {rows[0]['threads']} fill thread(s), best of {a.repeats}; "
+    print(f"{a.layers} Dense layers, {a.init}, batch {a.batch}, {rows[0]['threads']} fill thread(s), best of {a.repeats}; "
           f"load average {load:.2f} before / {os.getloadavg()[0]:.2f} after\n")
     print("| units | parameters | values | first forward (ms) | in fills (ms) | layer work (ms) | block calls (ms) "
-          "| second forward (ms) | outside the fills | initialization overhead |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "| second forward (ms) | outside the fills | initialization overhead | per drawn parameter (µs) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['units']} | {r['parameters']} | {r['values']:,} | {r['total_s'] * 1e3:.1f} | {r['fill_s'] * 1e3:.1f} | "
               f"{r['layer_s'] * 1e3:.1f} | {r['plumbing_s'] * 1e3:.1f} | {r['second_forward_s'] * 1e3:.1f} | {r['outside_share'] * 100:.1f} % | "
-              f"{r['overhead_share'] * 100:.1f} % |")
+              f"{r['overhead_share'] * 100:.1f} % | {r['overhead_s'] * 1e6 / max(r['fill_calls'], 1):.1f} |")
     return 0
 
 

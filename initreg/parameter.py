@@ -459,9 +459,13 @@ def _encoded_config(initializer: Initializer) -> dict[str, Any]:
 
 def complete_shapes(shapes: Mapping[Parameter, Any]) -> None:
     """Fill in shapes of several parameters at once; deferred ones are drawn; all or nothing on error."""
+    set_merged_shapes({p: merge_shapes(p._shape, check_shape(value, p._name), p._name) for p, value in shapes.items()})
+
+
+def set_merged_shapes(shapes: Mapping[Parameter, Shape]) -> None:
+    """complete_shapes() for shapes already checked and merged with each parameter's own (as layers have them)."""
     commits: list[Commit] = []
-    for p, value in shapes.items():
-        new = merge_shapes(p._shape, check_shape(value, p._name), p._name)
+    for p, new in shapes.items():
         if p._state == "initialized" and tuple(new) != tuple(p._shape):  # pragma: no cover - merge forbids this
             raise ShapeError(f"parameter {p._name!r} is initialized with shape {format_shape(p._shape)}")
         if p._state == "deferred" and is_complete(new):

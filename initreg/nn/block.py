@@ -11,7 +11,7 @@ import numpy as np
 
 from ..device import Device, device_of
 from ..errors import DeviceMismatchError, GradientError, LayerError, ShapeError, format_shape
-from ..parameter import Parameter, ParameterDict, check_dtype, complete_shapes, merge_shapes
+from ..parameter import Parameter, ParameterDict, check_dtype, merge_shapes, set_merged_shapes
 
 _calls = threading.local()  # depth of nested block calls: the outermost call starts a fresh tape
 _OWNED: "weakref.WeakSet[Parameter]" = weakref.WeakSet()  # parameters that already have an owner block
@@ -125,7 +125,7 @@ class Block:
             raise LayerError(f"{type(self).__name__}: shared parameter {p.name!r} has shape {format_shape(p.shape)}, this "
                              f"layer needs {format_shape(shape)}; share only between layers of the same size") from None
         if merged != p.shape:
-            complete_shapes({p: merged})
+            set_merged_shapes({p: merged})
         return p
 
     def _detach(self, key: str) -> None:
@@ -241,7 +241,7 @@ class Block:
             if merged != p.shape:
                 todo[p] = merged
         if todo:
-            complete_shapes(todo)
+            set_merged_shapes(todo)
 
     def _place(self, x: Any) -> Device:
         """The device this layer computes on for input ``x``; DeviceMismatchError if its parameters are elsewhere."""
