@@ -34,6 +34,7 @@ class MethodTimer:
         self.base, self.method, self.counts = base, method, counts
         self.seconds = 0.0
         self.calls = 0
+        self.times: list[float] = []
         self._local = threading.local()
         self._undo: list[tuple[type, Any]] = []
 
@@ -69,7 +70,8 @@ class MethodTimer:
                 return fn(obj, *args, **kwargs)
             finally:
                 self._local.depth = 0
-                self.seconds += time.perf_counter() - t0
+                self.times.append(time.perf_counter() - t0)
+                self.seconds += self.times[-1]
                 self.calls += 1
         return timed
 
@@ -119,6 +121,7 @@ def one_run(layers: int, units: int, batch: int, init: str = "xavier", seed: int
             "total_s": total, "fill_s": fills.seconds, "fill_calls": fills.calls, "layer_s": first_work.seconds,
             "plumbing_s": plumbing, "second_forward_s": second, "outside_share": (total - fills.seconds) / total,
             "overhead_s": overhead, "overhead_share": overhead / total,
+            "fill_median_s": float(np.median(fills.times)), "fill_p95_s": float(np.percentile(fills.times, 95)),
             "threads": initreg.get_num_threads()}
 
 
@@ -132,6 +135,7 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=None, help="initreg fill threads (default: all cores)")
     ap.add_argument("--init", choices=sorted(INITIALIZERS), default="xavier",
                     help="constant: near-free fills, to show the fixed cost per parameter")
+    ap.add_argument("--fill-times", action="store_true", help="also print the median and 95th percentile of one fill")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     import initreg
@@ -155,6 +159,11 @@ def main() -> int:
         print(f"| {r['units']} | {r['parameters']} | {r['values']:,} | {r['total_s'] * 1e3:.1f} | {r['fill_s'] * 1e3:.1f} | "
               f"{r['layer_s'] * 1e3:.1f} | {r['plumbing_s'] * 1e3:.1f} | {r['second_forward_s'] * 1e3:.1f} | {r['outside_share'] * 100:.1f} % | "
               f"{r['overhead_share'] * 100:.1f} % | {r['overhead_s'] * 1e6 / max(r['fill_calls'], 1):.1f} |")
+    if a.fill_times:
+        print("\n| units | fills | median fill (ms) | 95th percentile (ms) | sum (ms) |\n|---|---|---|---|---|")
+        for r in rows:
+            print(f"| {r['units']} | {r['fill_calls']} | {r['fill_median_s'] * 1e3:.2f} | {r['fill_p95_s'] * 1e3:.2f} | "
+                  f"{r['fill_s'] * 1e3:.0f} |")
     return 0
 
 
