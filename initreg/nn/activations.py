@@ -30,6 +30,18 @@ def tanh(x: Any) -> Any:
     return _xp(x).tanh(x)
 
 
+def _relu_grad(dy: Any, y: Any) -> Any:
+    return dy * (y > 0)
+
+
+def _sigmoid_grad(dy: Any, y: Any) -> Any:
+    return dy * y * (1 - y)
+
+
+def _tanh_grad(dy: Any, y: Any) -> Any:
+    return dy * (1 - y * y)
+
+
 class Act(NamedTuple):
     """An activation: its name, forward function, and d(input) from (d(output), output)."""
 
@@ -39,9 +51,9 @@ class Act(NamedTuple):
 
 
 ACTIVATIONS = {
-    "relu": Act("relu", relu, lambda dy, y: dy * (y > 0)),
-    "sigmoid": Act("sigmoid", sigmoid, lambda dy, y: dy * y * (1 - y)),
-    "tanh": Act("tanh", tanh, lambda dy, y: dy * (1 - y * y)),
+    "relu": Act("relu", relu, _relu_grad),  # module-level functions: layers pickle
+    "sigmoid": Act("sigmoid", sigmoid, _sigmoid_grad),
+    "tanh": Act("tanh", tanh, _tanh_grad),
 }
 
 

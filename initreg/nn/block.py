@@ -59,6 +59,19 @@ class Block:
         object.__setattr__(self, "_tape", [])
         object.__setattr__(self, "training", True)
 
+    # -- copies ---------------------------------------------------------------------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The block's attributes with the parent link made strong, so copies and pickles link to copied parents."""
+        state = dict(self.__dict__)
+        state["_parent"] = self._parent() if self._parent is not None else None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        parent = state["_parent"]
+        self.__dict__.update(state, _parent=None if parent is None else weakref.ref(parent))
+        _OWNED.update(self._owned.values())
+
     # -- tree -----------------------------------------------------------------------------------------
 
     def __setattr__(self, name: str, value: Any) -> None:

@@ -413,3 +413,29 @@ def test_failed_backward_changes_no_gradient():
     with pytest.raises(GradientError):
         net.backward(np.full((2, 10), 5.0))
     np.testing.assert_array_equal(net[1].weight.grad(), before)
+
+
+@pytest.mark.parametrize("how", ["deepcopy", "pickle"])
+def test_copied_network_is_whole_and_separate(how):
+    import copy
+    import pickle
+
+    net = nn.Sequential()
+    net.add(nn.Dense(5, activation="relu"), nn.Dense(2))
+    net.initialize(initreg.std.Xavier(), seed=3)
+    x = np.ones((4, 3), np.float32)
+    y = net(x)
+    twin = copy.deepcopy(net) if how == "deepcopy" else pickle.loads(pickle.dumps(net))
+    assert np.array_equal(twin(x), y)
+    child = twin[0]
+    assert child._parent() is twin  # linked to the copy, not to the original
+    original, copied = net.collect_params(), twin.collect_params()
+    assert list(copied) == list(original)
+    for name in original:
+        assert copied[name] is not original[name]
+        assert copied[name].record == original[name].record
+    copied["0.weight"].data()[...] = 0.0
+    assert not np.all(original["0.weight"].data() == 0.0)
+    outer = nn.Sequential()
+    outer.add(twin)  # attaching the copy renames its own parameters, as for any fresh block
+    assert "0.0.weight" in outer.collect_params()
