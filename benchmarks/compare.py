@@ -480,7 +480,8 @@ def report(results: dict[str, Any]) -> str:
             f"Python {mach['python']}, numpy {mach['numpy']}, torch {mach['torch']}, jax {mach['jax']}, "
             f"scipy {mach['scipy']}; BLAS: {'; '.join(mach['blas'])}; OPENBLAS env {mach['openblas_env']} "
             f"({results['orthogonal_openblas_env']} for orthogonal); load average before/after "
-            f"{results['load_before'][0]:.2f}/{results['load_after'][0]:.2f}.\n\n" + markdown(results)
+            f"{results['load_before'][0]:.2f}/{results['load_after'][0]:.2f}.\n\n"
+            + (markdown(results) if results["speed"] or results["memory"] else "")
             + ("\n\n" + gpu_markdown(results["gpu"]) if results.get("gpu") else ""))
 
 
