@@ -163,7 +163,7 @@ class Parameter:
         self._grad: dict[Device, Any] | None = None
         self._devices: list[Device] = []
         self._pending: tuple[Initializer, str, int] | None = None  # (initializer, source, seed) while deferred
-        self._record: dict[str, Any] | None = None
+        self._record: dict[str, Any] | Callable[[], dict[str, Any]] | None = None  # a builder until first read
 
     # -- properties ----------------------------------------------------------------------------
 
