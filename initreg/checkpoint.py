@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import struct
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
@@ -183,48 +184,101 @@ def _safetensors_load(path: Path, wanted: list[str] | None) -> dict[str, np.ndar
 
 # --- writing ----------------------------------------------------------------------------------------
 
-def _checked_arrays(path: Path, arrays: Mapping[str, Any]) -> dict[str, np.ndarray]:
-    out: dict[str, np.ndarray] = {}
-    for name, value in arrays.items():
+# the safetensors library writes tensors by dtype, widest alignment class first, then by name: so do we
+_ST_ORDER = ["BOOL", "U8", "I8", "I16", "U16", "F16", "I32", "U32", "F32", "F64", "I64", "U64"]
+_ST_CODES = {np.dtype(_ST_DTYPES[code]): code for code in _ST_ORDER}
+
+
+def _checked_specs(path: Path, fmt: str, specs: Mapping[str, Any]) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    out: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
+    for name, (shape, dtype) in specs.items():
         if not isinstance(name, str) or not name:
             raise CheckpointError(f"cannot save to {str(path)!r}: array names must be non-empty strings, got {name!r}")
-        arr = np.asarray(value.get() if hasattr(value, "get") and not isinstance(value, np.ndarray) else value)
-        if arr.dtype.hasobject or arr.dtype.kind not in "fiub":
-            raise CheckpointError(f"cannot save {name!r} to {str(path)!r}: dtype {arr.dtype} is not numeric; "
+        dt = np.dtype(dtype)
+        if dt.hasobject or dt.kind not in "fiub":
+            raise CheckpointError(f"cannot save {name!r} to {str(path)!r}: dtype {dt} is not numeric; "
                                   f"convert it to a float, integer or bool array")
-        out[name] = arr if arr.flags.c_contiguous else arr.copy(order="C")  # ascontiguousarray would make 0-d arrays 1-d
+        if fmt == ".safetensors" and dt.newbyteorder("=") not in _ST_CODES:
+            raise CheckpointError(f"cannot save {name!r} to {str(path)!r}: safetensors has no code for dtype {dt}; "
+                                  f"cast it to one of {', '.join(sorted(map(str, _ST_CODES)))}, or save as .npz")
+        out[name] = (tuple(int(d) for d in shape), dt.newbyteorder("<") if dt.itemsize > 1 else dt)
     return out
 
 
-def _write_npz(fh: Any, data: Mapping[str, np.ndarray]) -> None:
+def _as_host(value: Any) -> np.ndarray:
+    arr = np.asarray(value.get() if hasattr(value, "get") and not isinstance(value, np.ndarray) else value)
+    return arr if arr.flags.c_contiguous else arr.copy(order="C")  # ascontiguousarray would make 0-d arrays 1-d
+
+
+def _write_npz(fh: Any, names: list[str], produce: Callable[[str], np.ndarray]) -> None:
     """An uncompressed .npz, as numpy.savez writes it (any array name allowed, no pickling)."""
     with zipfile.ZipFile(fh, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
-        for name, arr in data.items():
+        for name in names:
             # a fixed timestamp: the same arrays give the same file, bit for bit
             info = zipfile.ZipInfo(name + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
             with zf.open(info, mode="w", force_zip64=True) as member:
-                np.lib.format.write_array(member, arr, allow_pickle=False)
+                np.lib.format.write_array(member, produce(name), allow_pickle=False)
+
+
+def _write_safetensors(fh: Any, specs: Mapping[str, tuple[tuple[int, ...], np.dtype]],
+                       produce: Callable[[str], np.ndarray]) -> None:
+    """A .safetensors file byte for byte as the safetensors library writes it, one array in memory at a time."""
+    order = sorted(specs, key=lambda n: (-_ST_ORDER.index(_ST_CODES[specs[n][1].newbyteorder("=")]), n.encode()))
+    header, offset = {}, 0
+    for name in order:
+        shape, dt = specs[name]
+        end = offset + math.prod(shape) * dt.itemsize
+        header[name] = {"dtype": _ST_CODES[dt.newbyteorder("=")], "shape": list(shape), "data_offsets": [offset, end]}
+        offset = end
+    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    text += b" " * (-len(text) % 8)  # the data starts 8-byte aligned
+    fh.write(struct.pack("<Q", len(text)) + text)
+    for name in order:
+        fh.write(produce(name).reshape(-1).view(np.uint8).data)
+
+
+def _file_mode(path: Path) -> int:
+    """The permissions a plain ``open(path, "w")`` would give: the old file's, else 0666 less the umask."""
+    try:
+        return path.stat().st_mode & 0o777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def save(path: Any, arrays: Mapping[str, Any]) -> Path:
     """Write named arrays to ``path`` (.npz or .safetensors) atomically: a temporary file, then a rename."""
+    data = {name: _as_host(value) for name, value in arrays.items()}
+    return save_streamed(path, {name: (arr.shape, arr.dtype) for name, arr in data.items()}, data.__getitem__)
+
+
+def save_streamed(path: Any, specs: Mapping[str, tuple[Any, Any]], produce: Callable[[str], Any]) -> Path:
+    """Write arrays that ``produce(name)`` makes one at a time, shapes and dtypes given up front, atomically."""
     path = Path(os.fspath(path))
     fmt = _format(path)
-    data = _checked_arrays(path, arrays)
+    checked = _checked_specs(path, fmt, specs)
     directory = path.parent if str(path.parent) else Path(".")
     if not directory.is_dir():
         raise CheckpointNotFoundError(f"cannot save {str(path)!r}: directory {str(directory)!r} does not exist; "
                                       f"create it first")
-    if fmt == ".safetensors":
-        st_numpy = _safetensors()
-        payload = st_numpy.save(data)
+
+    def produced(name: str) -> np.ndarray:
+        shape, dt = checked[name]
+        arr = _as_host(produce(name))
+        if arr.shape != shape or arr.dtype.newbyteorder("=") != dt.newbyteorder("="):
+            raise CheckpointError(f"cannot save {name!r} to {str(path)!r}: announced as shape {shape}, dtype {dt}, "
+                                  f"but got shape {arr.shape}, dtype {arr.dtype}; announce what will be written")
+        return arr.astype(dt, copy=False)  # little-endian on disk
+
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     try:
+        os.chmod(tmp, _file_mode(path))  # mkstemp makes the file private (0600); the result should not be
         with os.fdopen(fd, "wb") as fh:
             if fmt == ".npz":
-                _write_npz(fh, data)
+                _write_npz(fh, list(checked), produced)
             else:
-                fh.write(payload)
+                _write_safetensors(fh, checked, produced)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

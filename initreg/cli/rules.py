@@ -199,20 +199,27 @@ def run_init(args: argparse.Namespace) -> int:
         print(f"initreg init: no seed given; using seed {seed} (pass --seed {seed} to write the same file again)",
               file=sys.stderr)
     total = sum(math.prod(p.shape) for p in params.values())
-    arrays, done = {}, 0
+    chosen = {p.name: (p, choice.init) for p, choice in zip(params.values(), choices)}
+    done, drawn = 0, 0
     try:
         with Progress("initreg init", total, enabled=not args.quiet and total >= PROGRESS_MIN_VALUES) as bar:
-            for p, choice in zip(params.values(), choices):
-                p.initialize(choice.init, seed=seed)  # the very draw ParameterDict.initialize(rules, seed=seed) makes
-                arrays[p.name] = p.data()
-                done += arrays[p.name].size
-                bar.update(done, note=f"{len(arrays)}/{len(params)} parameters")
-        from ..checkpoint import save
+            def draw(name: str) -> Any:
+                """One parameter's values, drawn when the writer reaches it and dropped once written."""
+                nonlocal done, drawn
+                p, init = chosen[name]
+                # a fresh twin of p: the very values p.initialize(init, seed=seed) draws, which p would then keep
+                twin = Parameter(p.name, p.shape, p.dtype, layout=p.layout)
+                twin.initialize(init, seed=seed)
+                done, drawn = done + math.prod(p.shape), drawn + 1
+                bar.update(done, note=f"{drawn}/{len(params)} parameters")
+                return twin.data()
 
-        save(out, arrays)
+            from ..checkpoint import save_streamed
+
+            save_streamed(out, {p.name: (p.shape, p.dtype) for p in params.values()}, draw)
     except (InitregError, OSError) as exc:
         return _fail("init", exc)
     if not args.quiet:
-        dtypes = sorted({str(a.dtype) for a in arrays.values()})
-        print(f"wrote {out}: {len(arrays)} parameters, {total:,} values ({', '.join(dtypes) or '-'}), seed {seed}")
+        dtypes = sorted({str(p.dtype) for p in params.values()})
+        print(f"wrote {out}: {len(params)} parameters, {total:,} values ({', '.join(dtypes) or '-'}), seed {seed}")
     return 0

@@ -112,7 +112,7 @@ def test_save_is_atomic_when_writing_fails(tmp_path, monkeypatch):
     path = checkpoint.save(tmp_path / "ck.npz", {"a": np.ones(2)})
     before = path.read_bytes()
 
-    def broken(fh, data):
+    def broken(fh, *args):
         fh.write(b"half")
         raise OSError("disk full")
     monkeypatch.setattr(checkpoint, "_write_npz", broken)
@@ -130,7 +130,7 @@ def test_npz_written_is_a_plain_numpy_archive(tmp_path):
         assert np.array_equal(npz["file"], ARRAYS["file"])
 
 
-def test_safetensors_without_the_package_names_the_extra(tmp_path, monkeypatch):
+def test_safetensors_without_the_package_writes_but_reading_names_the_extra(tmp_path, monkeypatch):
     import builtins
 
     real_import = builtins.__import__
@@ -140,7 +140,76 @@ def test_safetensors_without_the_package_names_the_extra(tmp_path, monkeypatch):
             raise ImportError("No module named 'safetensors'")
         return real_import(name, *args, **kwargs)
     monkeypatch.setattr(builtins, "__import__", no_safetensors)
+    path = checkpoint.save(tmp_path / "x.safetensors", {"a": np.ones(2)})  # initreg writes the format itself
+    assert checkpoint.read_specs(path) == {"a": ((2,), "float64")}  # the header is read without the package too
     with pytest.raises(MissingDependencyError, match=r"initreg\[safetensors\]") as info:
-        checkpoint.save(tmp_path / "x.safetensors", {"a": np.ones(2)})
+        checkpoint.load(path)
     assert isinstance(info.value, ImportError)
-    assert not (tmp_path / "x.safetensors").exists()
+
+
+ALL_DTYPES = ["bool", "uint8", "int8", "int16", "uint16", "float16", "int32", "uint32", "float32", "float64", "int64",
+              "uint64"]
+
+
+@pytest.mark.parametrize("arrays", [
+    {f"t{i}.{d}": (np.arange(6) % 3).astype(d).reshape(2, 3)[:, : i % 3 + 1] for i, d in enumerate(ALL_DTYPES)},
+    {"ü.weight": np.ones((2, 2), np.float32), "empty": np.zeros((0, 3), np.float16), "step": np.array(5, np.int64),
+     "B": np.arange(7, dtype=np.uint8)},
+    {"big.endian": np.arange(6, dtype=">f4").reshape(2, 3)},
+], ids=["every-dtype", "names-0d-empty", "big-endian"])
+def test_safetensors_bytes_are_the_librarys(arrays, tmp_path):
+    st_numpy = pytest.importorskip("safetensors.numpy")
+    ours = checkpoint.save(tmp_path / "ours.safetensors", arrays).read_bytes()
+    little = {k: v.astype(v.dtype.newbyteorder("<")) for k, v in arrays.items()}
+    assert ours == st_numpy.save(little)
+    back = st_numpy.load_file(str(tmp_path / "ours.safetensors"))
+    assert all(back[k].shape == v.shape and np.array_equal(back[k], v) for k, v in arrays.items())
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_save_streamed_holds_one_array_at_a_time(fmt, tmp_path):
+    import gc
+    import weakref
+
+    specs = {f"w{i}": ((64, 32), "float32") for i in range(4)}
+    alive = []
+
+    def produce(name):
+        gc.collect()
+        assert not any(r() is not None for r in alive), "an earlier array is still held"
+        arr = np.full((64, 32), float(name[1:]), np.float32)
+        alive.append(weakref.ref(arr))
+        return arr
+    path = checkpoint.save_streamed(tmp_path / f"s.{fmt}", specs, produce)
+    if fmt == "safetensors":
+        pytest.importorskip("safetensors")
+    got = checkpoint.load(path)
+    assert sorted(got) == sorted(specs) and all(np.all(got[n] == float(n[1:])) for n in specs)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_save_streamed_refuses_an_array_other_than_announced(fmt, tmp_path):
+    path = checkpoint.save(tmp_path / f"ck.{fmt}", {"a": np.ones(2, np.float32)})
+    before = path.read_bytes()
+    with pytest.raises(CheckpointError, match=r"'a'.*announced as shape \(3,\)"):
+        checkpoint.save_streamed(path, {"a": ((3,), "float32")}, lambda name: np.zeros(2, np.float32))
+    assert path.read_bytes() == before and os.listdir(tmp_path) == [path.name]
+
+
+def test_safetensors_refuses_a_dtype_it_has_no_code_for(tmp_path):
+    with pytest.raises(CheckpointError, match="no code for dtype.*save as .npz"):
+        checkpoint.save(tmp_path / "x.safetensors", {"x": np.ones(2, np.longdouble)})
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_saved_file_gets_ordinary_permissions(fmt, tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = checkpoint.save(tmp_path / f"new.{fmt}", {"a": np.ones(2, np.float32)})
+        assert path.stat().st_mode & 0o777 == 0o644  # not mkstemp's private 0600
+        path.chmod(0o640)
+        checkpoint.save(path, {"a": np.zeros(2, np.float32)})
+        assert path.stat().st_mode & 0o777 == 0o640  # an existing file keeps its permissions
+    finally:
+        os.umask(old)
