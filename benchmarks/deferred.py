@@ -108,8 +108,8 @@ def one_run(layers: int, units: int, batch: int, init: str = "xavier", seed: int
     net.initialize(INITIALIZERS[init](initreg.std), seed=seed)
     x = np.ones((batch, units), np.float32)
     fills = MethodTimer(initreg.Initializer, "fill")
-    first_work = MethodTimer(nn.Block, "forward", counts=lambda block: not block._children)  # leaf layers only
-    second_work = MethodTimer(nn.Block, "forward", counts=lambda block: not block._children)
+    first_work, second_work = (MethodTimer(nn.Block, "forward", counts=lambda block: not block._children)  # leaves
+                               for _ in range(2))
     total = timed_call(net, x, fills, first_work)
     second = timed_call(net, x, second_work)  # the same forward once every value exists
     plumbing = second - second_work.seconds  # block calls and shape checks: what every forward pass does

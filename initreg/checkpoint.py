@@ -223,12 +223,13 @@ def _write_npz(fh: Any, names: list[str], produce: Callable[[str], np.ndarray]) 
 def _write_safetensors(fh: Any, specs: Mapping[str, tuple[tuple[int, ...], np.dtype]],
                        produce: Callable[[str], np.ndarray]) -> None:
     """A .safetensors file byte for byte as the safetensors library writes it, one array in memory at a time."""
-    order = sorted(specs, key=lambda n: (-_ST_ORDER.index(_ST_CODES[specs[n][1].newbyteorder("=")]), n.encode()))
+    codes = {name: _ST_CODES[dt.newbyteorder("=")] for name, (_, dt) in specs.items()}
+    order = sorted(specs, key=lambda n: (-_ST_ORDER.index(codes[n]), n.encode()))
     header, offset = {}, 0
     for name in order:
         shape, dt = specs[name]
         end = offset + math.prod(shape) * dt.itemsize
-        header[name] = {"dtype": _ST_CODES[dt.newbyteorder("=")], "shape": list(shape), "data_offsets": [offset, end]}
+        header[name] = {"dtype": codes[name], "shape": list(shape), "data_offsets": [offset, end]}
         offset = end
     text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     text += b" " * (-len(text) % 8)  # the data starts 8-byte aligned
