@@ -148,6 +148,8 @@ class Parameter:
                  layout: str | None = None):
         if not isinstance(name, str) or not name:
             raise ParameterValueError(f"a parameter name must be a non-empty string, got {name!r}")
+        from .names import check_name  # the one definition of a valid name
+        check_name(name)
         from .fans import check_layout
 
         self._name = name
