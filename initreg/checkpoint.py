@@ -453,7 +453,10 @@ def atomic_file(path: Any) -> Iterator[BinaryIO]:
                 raise
             raise _write_error(path, exc, "writing") from exc
     except BaseException:
-        fh.close()
+        try:
+            fh.close()  # a full disk fails again here, flushing what is buffered
+        except OSError:
+            pass
         try:
             os.unlink(tmp)
         except OSError:
