@@ -88,7 +88,9 @@ def make_desc(name: str, shape: Sequence[int], dtype: Any = "float32", *, role: 
 def encode(value: Any) -> Any:
     """A JSON-ready form of a config value (nested initializers and arrays are tagged)."""
     if isinstance(value, Initializer):
-        return {"@init": [value.name, {k: encode(v) for k, v in value.explicit_config().items()}]}
+        from .registry import spec_name
+
+        return {"@init": [spec_name(value), {k: encode(v) for k, v in value.explicit_config().items()}]}
     if isinstance(value, np.ndarray) or type(value).__module__.startswith("cupy"):
         arr = np.asarray(value.get() if hasattr(value, "get") else value)
         return {"@array": arr.tolist(), "dtype": str(arr.dtype)}
@@ -156,10 +158,12 @@ class Initializer:
         return dict(getattr(self, "_config", {}))
 
     def dumps(self) -> str:
-        """JSON of the name and the passed arguments: ``'["normal", {"sigma": 0.01}]'``."""
+        """JSON of the name (``dist:name`` where the bare one is ambiguous) and the passed arguments."""
         import json
 
-        return json.dumps([self.name, {k: encode(v) for k, v in self.explicit_config().items()}])
+        from .registry import spec_name
+
+        return json.dumps([spec_name(self), {k: encode(v) for k, v in self.explicit_config().items()}])
 
     def __eq__(self, other: object) -> bool:
         if type(self) is not type(other):

@@ -91,10 +91,12 @@ def dumps(rules: Rules, format: str = "toml") -> str:
 
 def _fields(init: Initializer, reserved: Sequence[str]) -> tuple[str, dict[str, Any]]:
     """(name, encoded explicit arguments); the JSON spec and no arguments when an argument name is reserved."""
+    from .registry import spec_name
+
     kwargs = {k: encode(v) for k, v in init.explicit_config().items()}
     if any(k in reserved for k in kwargs):
         return init.dumps(), {}
-    return init.name, kwargs
+    return spec_name(init), kwargs
 
 
 def _from_document(cls: type, doc: Any, source: str) -> Rules:

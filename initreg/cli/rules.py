@@ -150,9 +150,11 @@ def run_explain(args: argparse.Namespace) -> int:
     """Print the table; 1 with --strict when a rule is unused or shadowed, 2 on a bad file."""
     from ..errors import InitregError
     from ..explanation import explain
+    from ..registry import load_plugins
     from ..rules import Rules
 
     try:
+        load_plugins()  # under INITREG_STRICT_PLUGINS a broken plugin is named as such, not as the rule file's fault
         rules = Rules.load(args.rules)
         spec = read_spec(args.params)
         table = explain(spec, rules, seed=args.seed)
@@ -175,12 +177,14 @@ def run_init(args: argparse.Namespace) -> int:
     from ..errors import InitregError
     from ..parameter import Parameter, ParameterDict, check_dtype, is_complete
     from ..random import fresh_seed
+    from ..registry import load_plugins
     from ..rules import Rules, choose, entries_of
 
     out = Path(args.output)
     if out.suffix.lower() not in (".safetensors", ".npz"):
         return _fail("init", f"output {str(out)!r} must end in .safetensors or .npz")
     try:
+        load_plugins()  # under INITREG_STRICT_PLUGINS a broken plugin is named as such, not as the rule file's fault
         rules = Rules.load(args.rules)
         spec = read_spec(args.params)
         dtype = None if args.dtype is None else check_dtype(args.dtype, "--dtype")
