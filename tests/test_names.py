@@ -133,3 +133,18 @@ def test_safetensors_reader_checks_names(name, tmp_path):
     with pytest.raises(CheckpointError, match="not a valid parameter name"):
         checkpoint.read_specs(path)
     json.loads(header)  # the header itself is valid JSON: the name is what is refused
+
+
+@pytest.mark.parametrize("name", ["w\\u0000y", "w\\udcff", "__metadata__", "../../evil"])
+def test_init_command_refuses_invalid_names_in_the_spec(name, tmp_path, capsys, monkeypatch):
+    from initreg.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "spec.json").write_text('{"w": [2], "%s": [2]}' % name)  # JSON escapes: NUL, a lone surrogate
+    (tmp_path / "rules.toml").write_text('seed = 1\ndefault = "normal"\n')
+    for argv in (["init", "--params", "spec.json", "--rules", "rules.toml", "-o", "x.npz"],
+                 ["explain", "rules.toml", "--params", "spec.json"]):
+        assert main(argv) == 2
+        out, err = capsys.readouterr()
+        assert "spec.json: entry 2: invalid parameter name" in err and out == ""
+    assert sorted(os.listdir(tmp_path)) == ["rules.toml", "spec.json"]  # nothing written
