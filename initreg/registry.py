@@ -142,7 +142,7 @@ _LOCAL = threading.local()  # .registry: the registry a loader thread's plugin i
 
 
 def _attempt(load: Callable[[], Any], key: str, dist: str, version: str | None, output: _LoaderOutput | None,
-             registry: "_Registry") -> tuple[Any, list[InitializerInfo], float]:
+             registry: "_Registry", limit: float | None) -> tuple[Any, list[InitializerInfo], float]:
     """Import a plugin and run its hook on a thread of its own, bounded in time; raises _Failure.
 
     On that thread a plugin that hangs, calls sys.exit or raises KeyboardInterrupt is one broken plugin: the
@@ -165,7 +165,6 @@ def _attempt(load: Callable[[], Any], key: str, dist: str, version: str | None, 
             if output is not None:
                 output.loaders.discard(threading.get_ident())
 
-    limit = _timeout()
     start = time.perf_counter()
     worker = threading.Thread(target=run, name=f"initreg-plugin-{key}", daemon=True)  # a hung one must not block exit
     worker.start()
@@ -220,6 +219,7 @@ class _Registry:
         """Import and register every plugin of the entry-point group, skipping disabled and broken ones."""
         blocked = _names_in(DISABLE_ENV) or set()
         allowed = _names_in(LOAD_ENV)
+        limit = _timeout()
         output = _LoaderOutput(sys.stdout)
         sys.stdout = output  # what plugins print while loading must not reach stdout (``--json`` output)
         try:
@@ -233,7 +233,7 @@ class _Registry:
                     continue
                 start = time.perf_counter()
                 try:
-                    obj, pending, elapsed = _attempt(load, key, dist, version, output, self)
+                    obj, pending, elapsed = _attempt(load, key, dist, version, output, self, limit)
                     self.commit(obj, pending, key, dist, version, value, elapsed)
                 except _Failure as failure:
                     self._failed(key, dist, version, value, failure, time.perf_counter() - start, warn)
@@ -598,7 +598,7 @@ def register_plugin(obj: Any, name: str | None = None) -> str:
             raise PluginError(f"a plugin named {key!r} is already registered; pass register_plugin(obj, name=...) "
                               f"or call unregister_plugin({key!r}) first")
         try:
-            got, pending, elapsed = _attempt(lambda: obj, key, key, None, None, reg)
+            got, pending, elapsed = _attempt(lambda: obj, key, key, None, None, reg, _timeout())
             reg.commit(got, pending, key, key, None, None, elapsed)
         except _Failure as failure:
             raise PluginError(f"plugin {key!r} failed to register and was not added: {failure.error}") from None

@@ -242,6 +242,18 @@ def test_dumps_keeps_the_qualifier_so_files_round_trip(site):
     assert Normal(sigma=0.5).dumps() == '["normal", {"sigma": 0.5}]'  # unambiguous names stay bare
 
 
+def test_nested_initializers_keep_their_qualifier(site):
+    site("clash_a", "clash_b")
+    from initreg.std import Mixture
+
+    mix = Mixture([(0.5, initreg.create("initreg-fx-clash-b:fxdup")), (0.5, "initreg-fx-clash-a:fxdup")])
+    assert "initreg-fx-clash-b:fxdup" in mix.dumps() and "initreg-fx-clash-a:fxdup" in mix.dumps()
+    back = initreg.create(mix.dumps())
+    assert sorted(set(back((1000,), seed=3).tolist())) == [1.0, 2.0]
+    text = initreg.Rules([("*", mix)]).dumps()
+    assert initreg.Rules.loads(text)[0].init == mix
+
+
 def test_qualifier_given_is_kept_even_without_a_clash(site, monkeypatch):
     monkeypatch.setenv(registry.DISABLE_ENV, "initreg-fx-clash-b")
     site("clash_a", "clash_b")
