@@ -11,7 +11,9 @@ import numpy as np
 
 from ..device import Device, device_of
 from ..errors import DeviceMismatchError, GradientError, LayerError, ShapeError, format_shape
-from ..parameter import Parameter, ParameterDict, check_dtype, merge_shapes, set_merged_shapes
+from ..parameter import Parameter, set_merged_shapes
+from ..parameter_dict import ParameterDict
+from ..shapes import check_dtype, merge_shapes
 
 _calls = threading.local()  # depth of nested block calls: the outermost call starts a fresh tape
 _OWNED: "weakref.WeakSet[Parameter]" = weakref.WeakSet()  # parameters that already have an owner block
