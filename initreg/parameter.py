@@ -300,8 +300,6 @@ class Parameter:
         """Give the parameter its structural path (done by a block when it is attached)."""
         self._name = name
 
-    _rename = rename  # the name blocks used before rename() was public
-
 
 def _checked_spec(init: Any, name: str) -> Any:
     """A declared initializer spec (a name or a JSON/dict spec), kept as given until it is needed."""
