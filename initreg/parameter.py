@@ -139,7 +139,7 @@ class Parameter:
     def initialize(self, init: Any = None, device: Any = None, force_reinit: bool = False,
                    seed: int | None = None) -> None:
         """Initialize now, or when the shape becomes known; ``init`` here overrides every rule and default."""
-        entry = Entry(self._name, self._shape, str(self._dtype), self._layout, self._init,
+        entry = Entry(self._name, self._shape, self._dtype, self._layout, self._init,
                       None if init is None else as_initializer(init), self._state)
         choice = choose([entry], None, None)[0][0]
         commit = self.plan(choice.init, choice.label, device, force_reinit, seed)

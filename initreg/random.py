@@ -351,10 +351,9 @@ class _Counter:
 
 def _checked_region(out: Any, start: Any, size: Any) -> tuple[int, int]:
     """(start, size) of a fill: ``out`` holds flat positions start.. of a fill of ``size`` values (default start+out.size)."""
-    if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or start < 0:
+    if type(start) is not int and (isinstance(start, bool) or not isinstance(start, np.integer)) or start < 0:
         raise ValueError(f"start must be a non-negative int (a flat position), got {start!r}")
-    n = int(np.prod(out.shape)) if hasattr(out, "shape") else len(out)
-    end = int(start) + n
+    end = int(start) + out.size
     if size is None:
         return int(start), end
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < end:
