@@ -391,7 +391,7 @@ def _sources() -> list[tuple[str, str, str | None, str, Callable[[], Any]]]:
         version = ep.dist.version if ep.dist is not None else None
         found.append((ep.name, dist, version, ep.value, ep.load))
     if not any(_norm(d) == STD_DIST and n == "std" for n, d, *_ in found):
-        from . import __version__  # running from a source tree without installed metadata
+        from .version import __version__  # running from a source tree without installed metadata
 
         found.append(("std", STD_DIST, __version__, "initreg.std.plugin",
                       lambda: importlib.import_module("initreg.std.plugin")))
