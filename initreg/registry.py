@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable
 
 from .errors import (AmbiguousInitializerError, InitializerTypeError, PluginError, PluginWarning, did_you_mean,
                      UnknownInitializerError)
-from .initializer import Initializer, decode
+from .initializer import Initializer, decode, set_spec_namer
 
 GROUP = "initreg"
 STD_DIST = "initreg"
@@ -552,7 +552,7 @@ def _clashes(reg: _Registry) -> dict[str, list[InitializerInfo]]:
     return out
 
 
-def spec_name(init: Any) -> str:
+def qualified_name(init: Any) -> str:
     """The name ``dumps()`` writes for ``init``: the bare name when it finds this class again, else ``dist:name``."""
     qualified = getattr(init, "_initreg_qualified", None)  # set by create() on what it built from a dist:name
     if qualified:
@@ -573,6 +573,9 @@ def spec_name(init: Any) -> str:
     except AmbiguousInitializerError:
         pass
     return f"{_norm(mine[0].distribution)}:{name}"
+
+
+set_spec_namer(qualified_name)  # Initializer.dumps() and rule files ask this module, which they cannot import
 
 
 def plugin_of(initializer: Any) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .errors import InitregError, RuleError
-from .initializer import Initializer, encode
+from .initializer import Initializer, encode, spec_name
 from .random import check_seed
 from .patterns import checked_pattern
 from .specs import make_initializer
@@ -92,8 +92,6 @@ def dumps(rules: Rules, format: str = "toml") -> str:
 
 def _fields(init: Initializer, reserved: Sequence[str]) -> tuple[str, dict[str, Any]]:
     """(name, encoded explicit arguments); the JSON spec and no arguments when an argument name is reserved."""
-    from .registry import spec_name
-
     kwargs = {k: encode(v) for k, v in init.explicit_config().items()}
     if any(k in reserved for k in kwargs):
         return init.dumps(), {}
