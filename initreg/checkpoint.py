@@ -92,16 +92,10 @@ def _npz_specs(path: Path) -> dict[str, tuple[tuple[int, ...], str]]:
     specs: dict[str, tuple[tuple[int, ...], str]] = {}
     try:
         with zipfile.ZipFile(path) as zf:
-            for member in zf.namelist():
-                if not member.endswith(".npy"):
-                    continue
-                name = _checked_name(path, member[:-4], specs)
-                with zf.open(member) as fh:
-                    shape, dtype = _npy_header(fh)
-                if dtype.hasobject:
-                    raise CheckpointError(f"{str(path)!r}: array {name!r} holds Python objects (pickled); "
-                                          f"initreg never unpickles — re-save it as a numeric array")
-                specs[name] = (tuple(int(d) for d in shape), str(dtype))
+            for name, info in _npz_members(path, zf).items():
+                with zf.open(info) as fh:
+                    shape, _, dtype = _npy_header(path, name, fh, info)
+                specs[name] = (shape, str(dtype))
     except CheckpointError:
         raise
     except MemoryError:
@@ -111,13 +105,30 @@ def _npz_specs(path: Path) -> dict[str, tuple[tuple[int, ...], str]]:
     return specs
 
 
-def _npy_header(fh: Any) -> tuple[tuple[int, ...], np.dtype]:
-    """Shape and dtype from the header of one .npy stream (the values are not read)."""
+def _npz_members(path: Path, zf: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
+    """Array name → zip member of every ``.npy`` in the archive, names checked (other members are not arrays)."""
+    members: dict[str, zipfile.ZipInfo] = {}
+    for info in zf.infolist():
+        if info.filename.endswith(".npy"):
+            members[_checked_name(path, info.filename[:-4], members)] = info
+    return members
+
+
+def _npy_header(path: Path, name: str, fh: Any, info: zipfile.ZipInfo) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """Shape, Fortran order and dtype of one .npy member, checked against the bytes the member holds."""
     fmt = np.lib.format
     major, _ = fmt.read_magic(fh)
     read = fmt.read_array_header_1_0 if major == 1 else fmt.read_array_header_2_0  # 3.0 differs only in text encoding
-    shape, _, dtype = read(fh, max_header_size=1 << 20)
-    return shape, dtype
+    shape, fortran, dtype = read(fh, max_header_size=1 << 20)
+    if dtype.hasobject:
+        raise CheckpointError(f"{str(path)!r}: array {name!r} holds Python objects (pickled); initreg never "
+                              f"unpickles — re-save it as a numeric array")
+    shape = tuple(int(d) for d in shape)
+    need, have = math.prod(shape) * dtype.itemsize, info.file_size - fh.tell()
+    if need != have:
+        raise CheckpointError(f"{str(path)!r}: array {name!r} claims shape {shape} of {dtype} ({need} bytes), but its "
+                              f"member holds {have} bytes of data; the file is damaged — re-save it")
+    return shape, bool(fortran), dtype
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -202,26 +213,34 @@ def _missing(path: Path, missing: list[str], available: Iterable[str]) -> Checkp
 
 def _npz_load(path: Path, wanted: list[str] | None) -> dict[str, np.ndarray]:
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            files: dict[str, Any] = {}
-            for name in npz.files:
-                files[_checked_name(path, name, files)] = None
-            names = list(files) if wanted is None else wanted
-            missing = [n for n in names if n not in files]
+        with zipfile.ZipFile(path) as zf:
+            members = _npz_members(path, zf)
+            names = list(members) if wanted is None else wanted
+            missing = [n for n in names if n not in members]
             if missing:
-                raise _missing(path, missing, files)
-            return {n: npz[n] for n in names}
+                raise _missing(path, missing, members)
+            return {n: _npy_read(path, n, zf, members[n]) for n in names}
     except CheckpointError:
         raise
     except MemoryError:
         raise
-    except ValueError as exc:
-        if "allow_pickle" in str(exc):
-            raise CheckpointError(f"{str(path)!r} holds Python objects (pickled arrays); initreg never unpickles — "
-                                  f"re-save the arrays as numeric data") from exc
-        raise _unreadable(path, ".npz", exc) from exc
     except Exception as exc:  # zipfile, numpy and tokenize raise many types for a crafted archive
         raise _unreadable(path, ".npz", exc) from exc
+
+
+def _npy_read(path: Path, name: str, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
+    """One member's array, its size checked against the header before anything is allocated."""
+    with zf.open(info) as fh:
+        shape, fortran, dtype = _npy_header(path, name, fh, info)
+        flat = np.empty(math.prod(shape), dtype=dtype)
+        view, done = memoryview(flat.view(np.uint8)), 0
+        while done < len(view):
+            got = fh.readinto(view[done:])
+            if not got:
+                raise CheckpointError(f"{str(path)!r}: array {name!r} ends after {done} of {len(view)} bytes; "
+                                      f"the file is truncated — re-save it")
+            done += got
+    return flat.reshape(shape[::-1]).transpose() if fortran else flat.reshape(shape)
 
 
 def _safetensors() -> Any:

@@ -273,3 +273,98 @@ def test_init_interrupted_prints_one_line_and_leaves_nothing(sig, code, word, tm
     assert err.strip().splitlines() == [f"initreg init: {word}" + ("" if sig == signal.SIGINT else " (SIGTERM)")
                                         + "; nothing partial was left behind"]
     assert temps(tmp_path) == [] and out.read_bytes() == before
+
+
+# --- sizes checked before allocating; fuzzing the readers ---------------------------------------------
+
+def test_npz_header_claiming_more_than_the_member_holds(tmp_path):
+    # a crafted header asking for 8 TB used to reach numpy's allocator (MemoryError) before anything was checked
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": "<f8", "fortran_order": False, "shape": (10**12,)})
+    raw = buf.getvalue() + bytes(24)
+    path = tmp_path / "huge.npz"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("w.npy", raw)
+    for read in (checkpoint.read_specs, checkpoint.load):
+        with pytest.raises(CheckpointError, match=r"claims shape \(1000000000000,\) of float64 \(8000000000000 bytes\), "
+                                                  r"but its member holds 24 bytes"):
+            read(path)
+
+
+def test_npz_arrays_of_every_layout_load_as_numpy_saved_them(tmp_path):
+    arrays = {"f": np.asfortranarray(np.arange(12.0).reshape(3, 4)), "big": np.arange(5, dtype=">i4"),
+              "scalar": np.array(2.5), "empty": np.zeros((0, 3), np.int8), "bools": np.array([True, False])}
+    np.savez(tmp_path / "np.npz", **arrays)
+    got = checkpoint.load(tmp_path / "np.npz")
+    for name, arr in arrays.items():
+        assert got[name].dtype == arr.dtype and got[name].shape == arr.shape and np.array_equal(got[name], arr)
+        assert got[name].flags.writeable
+    assert got["f"].flags.f_contiguous
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+FUZZ = settings(max_examples=300, deadline=None, derandomize=True,
+                suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def _read_both(path: Path) -> None:
+    """read_specs and load either succeed or raise CheckpointError; nothing else escapes."""
+    for read in (checkpoint.read_specs, checkpoint.load):
+        try:
+            read(path)
+        except CheckpointError as exc:
+            assert str(path) in str(exc)
+
+
+@pytest.fixture(scope="module")
+def valid_files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("valid")
+    arrays = {"0.weight": np.arange(12, dtype=np.float32).reshape(3, 4), "b": np.array([1, 2], np.int64)}
+    out = {".npz": checkpoint.save(d / "v.npz", arrays).read_bytes()}
+    if __import__("importlib").util.find_spec("safetensors"):
+        out[".safetensors"] = checkpoint.save(d / "v.safetensors", arrays).read_bytes()
+    return out
+
+
+@FUZZ
+@given(data=st.data())
+def test_mutated_checkpoints_give_values_or_a_checkpoint_error(data, valid_files, tmp_path):
+    fmt = data.draw(st.sampled_from(sorted(valid_files)))
+    raw = bytearray(valid_files[fmt])
+    rnd = data.draw(st.randoms(use_true_random=True))  # uniform positions (drawn integers favour the edges); seeded
+    for _ in range(rnd.randint(1, 3)):  # flip, overwrite or cut bytes anywhere, headers included
+        at, how = rnd.randrange(len(raw)), rnd.choice(["flip", "flip", "set", "cut"])
+        if how == "cut":
+            del raw[max(at, 1):]
+        elif how == "flip":
+            raw[at] ^= 1 << rnd.randrange(8)
+        else:
+            raw[at] = rnd.randrange(256)
+    path = tmp_path / f"m{fmt}"
+    path.write_bytes(bytes(raw))
+    _read_both(path)
+
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers(-3, 2**65) | st.floats(allow_nan=True) | st.text(max_size=4),
+                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+                     max_leaves=8)
+
+
+@FUZZ
+@given(dtype=st.one_of(st.sampled_from(["F32", "I8", "BF16", "X9", ""]), _JSON),
+       shape=st.one_of(st.lists(st.integers(-2, 5), max_size=3), _JSON),
+       offsets=st.one_of(st.lists(st.integers(-2, 200), min_size=2, max_size=2), _JSON),
+       name=st.text(max_size=6), extra=st.binary(max_size=64))
+def test_any_safetensors_header_gives_specs_or_a_checkpoint_error(dtype, shape, offsets, name, extra, tmp_path):
+    header = json.dumps({name: {"dtype": dtype, "shape": shape, "data_offsets": offsets}}).encode()
+    path = tmp_path / "h.safetensors"
+    path.write_bytes(struct.pack("<Q", len(header)) + header + extra)
+    try:
+        specs = checkpoint.read_specs(path)
+    except CheckpointError as exc:
+        assert str(path) in str(exc)
+        return
+    [(got_shape, _)] = specs.values()  # accepted: then every field was what the format says
+    assert got_shape == tuple(shape) and all(type(d) is int and d >= 0 for d in got_shape)
