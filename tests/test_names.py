@@ -148,3 +148,32 @@ def test_init_command_refuses_invalid_names_in_the_spec(name, tmp_path, capsys, 
         out, err = capsys.readouterr()
         assert "spec.json: entry 2: invalid parameter name" in err and out == ""
     assert sorted(os.listdir(tmp_path)) == ["rules.toml", "spec.json"]  # nothing written
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+# names from the characters that matter (separators, NUL, backslash, a surrogate, non-ASCII) and any others
+_CHARS = st.one_of(st.sampled_from(list("/.\\\x00\udcff:ä _")), st.characters(blacklist_categories=()))
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=st.one_of(st.text(_CHARS, max_size=8), st.sampled_from(["__metadata__", "..", "."])))
+def test_every_name_is_valid_or_refused_the_same_everywhere(name, tmp_path):
+    problem = name_problem(name)
+    try:
+        Parameter(name, (1,))
+        accepted = True
+    except ParameterValueError as exc:
+        accepted = False
+        str(exc).encode("utf-8")  # the message is printable even for a lone surrogate
+    assert accepted == (problem is None)
+    path = tmp_path / "n.npz"
+    path.unlink(missing_ok=True)  # tmp_path is shared by the examples
+    try:
+        checkpoint.save(path, {name: np.ones(1)})
+    except CheckpointError:
+        assert problem is not None and not path.exists()
+        return
+    assert problem is None
+    assert list(checkpoint.load(path)) == [name] == list(checkpoint.read_specs(path))  # the exact name comes back
