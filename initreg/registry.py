@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+from collections import abc
 import inspect
 import json
 import os
@@ -369,7 +370,7 @@ def _entry(cls: Any, aliases: Any, override: bool, key: str, dist: str, version:
         aliases = vars(cls).get("aliases", ())  # the class's own attribute: a subclass does not inherit aliases
     if isinstance(aliases, str):
         aliases = (aliases,)
-    if isinstance(aliases, (bytes, dict)) or not isinstance(aliases, Iterable):
+    if isinstance(aliases, (bytes, dict)) or not isinstance(aliases, abc.Iterable):
         raise InitializerTypeError(f"plugin {key!r}: register({cls.__name__}, aliases={aliases!r}): aliases must be a "
                                    f"string or a list of strings, such as aliases=('glorot',)")
     names = [cls.name, *aliases]
