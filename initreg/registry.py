@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-from collections import abc
 import inspect
 import json
 import os
@@ -13,6 +12,7 @@ import sys
 import threading
 import time
 import warnings
+from collections import abc
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 

@@ -18,7 +18,7 @@ import pytest
 
 import initreg
 from initreg import registry
-from initreg.errors import AmbiguousInitializerError, PluginError, PluginWarning
+from initreg.errors import PluginError, PluginWarning
 from initreg.std import Normal
 
 FIXTURES = Path(__file__).parent / "fixtures"
