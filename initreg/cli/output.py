@@ -103,7 +103,7 @@ def interruptible(command: str) -> Callable[[Callable[..., int]], Callable[..., 
                 print(f"initreg {command}: {how}; nothing partial was left behind", file=sys.stderr)
                 return 143 if isinstance(exc, Terminated) else 130
             finally:
-                if main:
+                if main and old is not None:  # None: a handler installed outside Python, left as it was
                     signal.signal(signal.SIGTERM, old)
         return run
     return wrap
