@@ -195,13 +195,10 @@ class Initializer:
 
     def __call__(self, shape: Sequence[int], dtype: Any = "float32", *, seed: int = 0, name: str = "sample",
                  layout: str | None = None) -> np.ndarray:
-        """Values for a free array of ``shape`` (a NumPy array), drawn from the stream (seed, name)."""
-        from .random import Stream
+        """Values for a free array of ``shape`` (a NumPy array), drawn from the stream (seed, name), checked."""
+        from .regions import values  # the checked draw every parameter gets (values imports this module)
 
-        desc = make_desc(name, shape, dtype, layout=layout)
-        out = np.empty(desc.shape, dtype=desc.dtype)
-        self.fill(desc, out, Stream(seed, name))
-        return out
+        return values(self, shape, name=name, seed=seed, dtype=dtype, layout=layout)
 
 
 def _short(value: Any) -> str:

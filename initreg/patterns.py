@@ -5,7 +5,7 @@ A glob is matched against the whole name, case-sensitive: ``*`` matches any run 
 ``[!...]`` a character class. ``"re:..."`` is a regular expression that must match the whole name,
 matched by RE2 (google-re2) in time linear in the name, so no rule can hang a lookup: the syntax is
 Python's ``re`` without backreferences, lookaround, possessive/atomic forms and conditionals (a
-pattern using them is a RuleError saying so); ``\d``, ``\w``, ``\s`` and ``\b`` are ASCII, and a
+pattern using them is a RuleError saying so); ``\\d``, ``\\w``, ``\\s`` and ``\\b`` are ASCII, and a
 counted repetition is at most ``{1000}``. Globs go through :func:`fnmatch.translate`, whose regex
 matches in linear time too (each ``*`` is an atomic group).
 Each pattern carries the literal prefix and suffix every matching name has, so an index over many
