@@ -91,9 +91,15 @@ def encode(value: Any) -> Any:
         return {"@init": [value.name, {k: encode(v) for k, v in value.explicit_config().items()}]}
     if isinstance(value, np.ndarray) or type(value).__module__.startswith("cupy"):
         arr = np.asarray(value.get() if hasattr(value, "get") else value)
-        return {"@array": arr.tolist(), "dtype": str(arr.dtype)}
+        if arr.dtype.kind not in "biuf":
+            raise InitializerArgumentError(f"config array of dtype {arr.dtype} cannot be written as JSON; "
+                                           f"use a real numeric array")
+        # longdouble's tolist() keeps NumPy scalars: write them as floats (the dtype tag restores the type)
+        items = arr.astype(np.float64).tolist() if arr.dtype == np.longdouble else arr.tolist()
+        return {"@array": items, "dtype": str(arr.dtype)}
     if isinstance(value, np.generic):
-        return value.item()
+        item = value.item()
+        return encode(float(item) if isinstance(item, np.floating) else item)  # longdouble.item() stays NumPy
     if isinstance(value, (list, tuple)):
         return [encode(v) for v in value]
     if isinstance(value, dict):
@@ -246,7 +252,11 @@ def check_number(owner: str, arg: str, value: Any, *, positive: bool = False, no
     """Return ``value`` as a float or raise InitializerArgumentError naming owner, argument and value."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise InitializerArgumentError(f"{owner}: {arg} must be a number, got {value!r}")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an int beyond float range, e.g. 10**400
+        raise InitializerArgumentError(f"{owner}: {arg} must be finite, got an integer of {int(value).bit_length()} "
+                                       f"bits (beyond float range)") from None
     if finite and not math.isfinite(value):
         raise InitializerArgumentError(f"{owner}: {arg} must be finite, got {value!r}")
     if positive and not value > 0:
