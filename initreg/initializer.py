@@ -113,10 +113,19 @@ def decode(value: Any, create: Callable[..., "Initializer"]) -> Any:
     """Undo encode(); ``create(name, **kwargs)`` builds nested initializers."""
     if isinstance(value, dict):
         if set(value) == {"@init"}:
-            name, kwargs = value["@init"]
+            spec = value["@init"]
+            if not (isinstance(spec, list) and len(spec) == 2 and isinstance(spec[0], str) and isinstance(spec[1], dict)):
+                raise InitializerTypeError(f"a nested initializer {{\"@init\": ...}} holds [name, {{arguments}}] as dumps() "
+                                           f"writes it, e.g. {{\"@init\": [\"normal\", {{\"sigma\": 0.01}}]}}; got {spec!r}")
+            name, kwargs = spec
             return create(name, **{k: decode(v, create) for k, v in kwargs.items()})
         if set(value) == {"@array", "dtype"}:
-            return np.asarray(value["@array"], dtype=value["dtype"])
+            try:
+                return np.asarray(value["@array"], dtype=value["dtype"])
+            except (TypeError, ValueError, OverflowError) as exc:
+                raise InitializerArgumentError(f"an array {{\"@array\": ..., \"dtype\": {value['dtype']!r}}} cannot be "
+                                               f"read ({exc}); write a rectangular list of numbers and a NumPy dtype "
+                                               f"name such as \"float32\"") from None
         return {k: decode(v, create) for k, v in value.items()}
     if isinstance(value, list):
         return [decode(v, create) for v in value]
@@ -202,9 +211,15 @@ class Initializer:
     def __call__(self, shape: Sequence[int], dtype: Any = "float32", *, seed: int = 0, name: str = "sample",
                  layout: str | None = None) -> np.ndarray:
         """Values for a free array of ``shape`` (a NumPy array), drawn from the stream (seed, name), checked."""
+        from .errors import InitializationError, InitregError
         from .regions import values  # the checked draw every parameter gets (values imports this module)
 
-        return values(self, shape, name=name, seed=seed, dtype=dtype, layout=layout)
+        try:
+            return values(self, shape, name=name, seed=seed, dtype=dtype, layout=layout)
+        except InitializationError as exc:
+            if isinstance(exc.__cause__, InitregError):  # called directly: the initializer's own error, unwrapped
+                raise exc.__cause__ from None
+            raise
 
 
 def _short(value: Any) -> str:
