@@ -44,7 +44,7 @@ def check_dtype(dtype: Any, name: str) -> np.dtype:
     """Normalize a dtype to a floating or integer NumPy dtype."""
     try:
         dt = np.dtype(dtype)
-    except TypeError:
+    except (TypeError, ValueError, KeyError, OverflowError, RecursionError):  # np.dtype((None, False)): ValueError
         raise DTypeError(f"parameter {name!r}: {dtype!r} is not a dtype; use e.g. 'float32'") from None
     if dt.kind not in "fiu":
         raise DTypeError(f"parameter {name!r}: dtype {dt} is not a floating or integer type; use e.g. 'float32'")
@@ -125,8 +125,11 @@ def check_values(array: Any, dtype: Any, name: str, what: str = "set_data") -> n
     if dt.kind in "iu" and src.size and not np.can_cast(src.dtype, dt, casting="safe"):
         info = np.iinfo(dt)
         low, high = src.min(), src.max()
-        above = float(high) >= float(info.max) + 1 if src.dtype.kind == "f" else high > info.max  # 2**63 rounds
-        if low < info.min or above:
+        if src.dtype.kind == "f":  # compared as Python floats: float(2**63 - 1) rounds up to 2**63
+            outside = float(low) < info.min or float(high) >= float(info.max) + 1
+        else:
+            outside = int(low) < info.min or int(high) > info.max
+        if outside:
             bad = low if low < info.min else high
             raise ParameterValueError(f"{lead} got {bad!r}, outside the range of {dt} ({info.min}..{info.max}); "
                                       f"pass values within it, or use a wider dtype")
