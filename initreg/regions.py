@@ -78,10 +78,27 @@ def fill_checked(initializer: Initializer, desc: Desc, out: Any, rng: Any, failu
 
 
 def _writes_every_value(initializer: Initializer) -> bool:
-    """Whether the fill is initreg's own (tested to write every value), so its buffer needs no sentinel."""
-    inner = initializer.inner if type(initializer) is _Direct else initializer
-    method = getattr(type(inner), "fill_region" if type(initializer) is _Direct else "fill", None)
-    return getattr(method, "__module__", "").startswith("initreg.")
+    """Whether the fill is initreg's own (tested to write every value) and so is every initializer it delegates to."""
+    direct = type(initializer) is _Direct
+    inner = initializer.inner if direct else initializer
+    key = "_initreg_writes_all_direct" if direct else "_initreg_writes_all"
+    known = inner.__dict__.get(key) if hasattr(inner, "__dict__") else None
+    if known is not None:  # fills run once per block: decide once per instance
+        return known
+    method = getattr(type(inner), "fill_region" if direct else "fill", None)
+    trusted = getattr(method, "__module__", "").startswith("initreg.") and all(
+        _writes_every_value(nested) for nested in _nested_initializers(inner.config()))
+    if hasattr(inner, "__dict__"):
+        inner.__dict__[key] = trusted
+    return trusted
+
+
+def _nested_initializers(value: Any) -> list[Initializer]:
+    """The initializers inside a config value (Load's default, Mixture's components), at any depth."""
+    if isinstance(value, Initializer):
+        return [value]
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else ()
+    return [init for item in items for init in _nested_initializers(item)]
 
 
 def _poison(dtype: Any) -> Any:

@@ -103,3 +103,16 @@ def test_calling_an_initializer_equals_values_and_initialize():
     p = Parameter("w", (4, 4))
     p.initialize(init, seed=9)
     assert np.array_equal(init((4, 4), seed=9, name="w"), p.data())
+
+
+def test_an_outside_fill_reached_through_load_default_is_checked(tmp_path):
+    from initreg import checkpoint
+    from initreg.std import Load
+
+    path = checkpoint.save(tmp_path / "c.npz", {"other": np.ones(2, np.float32)})
+    p = Parameter("w", (2, 2))
+    with pytest.raises(InitializationError, match="unwritten"):
+        p.initialize(Load(path, default=WritesNothing()))
+    assert p.state == "declared"
+    p.initialize(Load(path, default="ones"))
+    assert np.array_equal(p.data(), np.ones((2, 2), np.float32))
