@@ -15,7 +15,7 @@ from .initializer import Initializer, make_desc, role_of
 from .precedence import Entry, choose
 from .random import Stream, resolve_seed
 from .regions import draw, plugin_of
-from .shapes import Shape, check_dtype, check_grad_req, check_shape, is_complete, merge_shapes
+from .shapes import Shape, check_dtype, check_grad_req, check_shape, check_values, is_complete, merge_shapes
 from .specs import as_initializer
 from .version import __version__
 
@@ -230,16 +230,16 @@ class Parameter:
         return list(self._devices)
 
     def set_data(self, array: Any) -> None:
-        """Replace the values on every device by ``array`` (cast to the parameter's dtype)."""
-        src = to_numpy(array) if device_of(array).kind == "gpu" else np.asarray(array)
+        """Replace the values on every device by ``array``: finite numbers, each representable in the parameter's dtype."""
         if self._state == "declared":
             self._check_ready("set_data()")
+        src = check_values(to_numpy(array) if device_of(array).kind == "gpu" else array, self._dtype, self._name)
         shape = merge_shapes(self._shape, check_shape(src.shape, self._name), self._name)
         if tuple(src.shape) != tuple(shape):
             raise ShapeError(f"parameter {self._name!r} has shape {format_shape(self._shape)}; set_data got an array of shape "
                              f"{tuple(src.shape)}; pass an array of the parameter's shape")
         devices = self._devices or as_devices(None)
-        data = {d: d.put(src.astype(self._dtype, copy=False)) for d in devices}
+        data = {d: d.put(src) for d in devices}
         self._shape, self._data, self._pending = tuple(shape), data, None
         if self._state != "initialized":
             self._record = {"initializer": None, "source": "set_data", "shape": list(shape), "dtype": str(self._dtype),
@@ -291,6 +291,7 @@ class Parameter:
         """Change the dtype, converting values and gradients that exist."""
         dt = check_dtype(dtype, self._name)
         if self._data is not None:
+            check_values(to_numpy(next(iter(self._data.values()))), dt, self._name, f"cast({str(dt)!r})")
             data = {d: a.astype(dt) for d, a in self._data.items()}
             grad = None if self._grad is None else {d: g.astype(dt) for d, g in self._grad.items()}
             self._data, self._grad = data, grad

@@ -457,7 +457,7 @@ def reset() -> None:
         _REGISTRY = None
 
 
-def create(spec: Any, **kwargs: Any) -> Initializer:
+def create(spec: Any, /, **kwargs: Any) -> Initializer:
     """An Initializer from an instance, a class, a name, a ``dumps()`` JSON string, ``{"name": ...}`` or ``[name, kwargs]``."""
     if isinstance(spec, Initializer):
         if kwargs:
