@@ -12,6 +12,7 @@ from .device import Device, as_devices, device_of, to_numpy
 from .errors import (DeferredInitializationError, DeviceError, DeviceUnavailableError, GradientError,
                      ParameterValueError, ReinitializationWarning, ShapeError, UninitializedError, format_shape)
 from .initializer import Initializer, make_desc, role_of
+from .names import check_name
 from .precedence import Entry, choose
 from .random import Stream, resolve_seed
 from .regions import draw, plugin_of
@@ -30,8 +31,7 @@ class Parameter:
                  layout: str | None = None):
         if not isinstance(name, str) or not name:
             raise ParameterValueError(f"a parameter name must be a non-empty string, got {name!r}")
-        from .names import check_name  # the one definition of a valid name
-        check_name(name)
+        check_name(name)  # the one definition of a valid name
         from .fans import check_layout
 
         self._name = name
@@ -301,7 +301,7 @@ class Parameter:
 
     def rename(self, name: str) -> None:
         """Give the parameter its structural path (done by a block when it is attached)."""
-        self._name = name
+        self._name = check_name(name)
 
 
 def _checked_spec(init: Any, name: str) -> Any:

@@ -22,6 +22,7 @@ import numpy as np
 from .device import Device, as_devices
 from .errors import DTypeError, InitializationError, ParameterValueError, RegionError, ShapeError, format_shape
 from .initializer import Desc, Initializer, make_desc
+from .names import check_name
 from .random import BLOCK, Shard, Stream, resolve_seed, run_blocks
 from .shapes import all_finite, check_dtype, check_shape, is_complete
 from .specs import as_initializer
@@ -342,6 +343,7 @@ def values(init: Any, shape: Any, *, name: str, seed: int | None, dtype: Any = "
     """The values ``Parameter(name, shape, dtype, layout).initialize(init, seed=seed)`` holds, or ``those[index]``."""
     if not isinstance(name, str) or not name:
         raise ParameterValueError(f"values(): name must be a non-empty string (the parameter's name), got {name!r}")
+    check_name(name)
     checked = check_shape(shape, name)
     if checked is None or not is_complete(checked):
         raise ShapeError(f"values(name={name!r}): shape {format_shape(checked)} has unknown dimensions; "
