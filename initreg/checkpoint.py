@@ -86,7 +86,24 @@ def _npy_header(fh: Any) -> tuple[tuple[int, ...], np.dtype]:
     return shape, dtype
 
 
-def _safetensors_header(path: Path) -> dict[str, Any]:
+def safetensors_layout(path: Any) -> tuple[dict[str, str] | None, dict[str, tuple[tuple[int, ...], str, int, int]]]:
+    """(``__metadata__`` or None, name → (shape, dtype name, start byte, end byte) in file order) of a .safetensors file."""
+    path, _ = _existing(path)
+    header = _safetensors_header(path, keep_metadata=True)
+    metadata = header.pop("__metadata__", None)
+    with open(path, "rb") as fh:
+        start = 8 + struct.unpack("<Q", fh.read(8))[0]
+    out = {}
+    for name, (shape, dtype) in _specs_of(path, header).items():
+        begin, end = header[name].get("data_offsets", (0, 0))
+        out[name] = (shape, dtype, start + int(begin), start + int(end))
+    if metadata is not None and not (isinstance(metadata, dict) and all(isinstance(v, str) for v in metadata.values())):
+        raise CheckpointError(f"{str(path)!r}: the __metadata__ of the safetensors header is not a table of strings; "
+                              f"re-save the file")
+    return metadata, out
+
+
+def _safetensors_header(path: Path, keep_metadata: bool = False) -> dict[str, Any]:
     try:
         with open(path, "rb") as fh:
             raw = fh.read(8)
@@ -101,13 +118,18 @@ def _safetensors_header(path: Path) -> dict[str, Any]:
     except (ValueError, OSError, UnicodeDecodeError) as exc:
         raise CheckpointError(f"{str(path)!r} is not a readable .safetensors file ({exc}); re-save it with "
                               f"safetensors or initreg.checkpoint.save") from exc
-    header.pop("__metadata__", None)
+    if not keep_metadata:
+        header.pop("__metadata__", None)
     return header
 
 
 def _safetensors_specs(path: Path) -> dict[str, tuple[tuple[int, ...], str]]:
+    return _specs_of(path, _safetensors_header(path))
+
+
+def _specs_of(path: Path, header: dict[str, Any]) -> dict[str, tuple[tuple[int, ...], str]]:
     specs: dict[str, tuple[tuple[int, ...], str]] = {}
-    for name, info in _safetensors_header(path).items():
+    for name, info in header.items():
         try:
             shape = tuple(int(d) for d in info["shape"])
             code = info["dtype"]
@@ -220,21 +242,47 @@ def _write_npz(fh: Any, names: list[str], produce: Callable[[str], np.ndarray]) 
                 np.lib.format.write_array(member, produce(name), allow_pickle=False)
 
 
-def _write_safetensors(fh: Any, specs: Mapping[str, tuple[tuple[int, ...], np.dtype]],
-                       produce: Callable[[str], np.ndarray]) -> None:
-    """A .safetensors file byte for byte as the safetensors library writes it, one array in memory at a time."""
-    codes = {name: _ST_CODES[dt.newbyteorder("=")] for name, (_, dt) in specs.items()}
+def safetensors_header(specs: Mapping[str, tuple[Any, Any]], metadata: Mapping[str, str] | None = None,
+                       ) -> tuple[bytes, dict[str, tuple[int, int]]]:
+    """The bytes before the data of a .safetensors file, and each array's (start, end) in the file, in file order."""
+    codes = {}
+    for name, (_, dtype) in specs.items():
+        code = _ST_CODES.get(np.dtype(dtype).newbyteorder("="))
+        if code is None:
+            raise CheckpointError(f"cannot save {name!r} as .safetensors: no code for dtype {np.dtype(dtype)}; cast it "
+                                  f"to one of {', '.join(sorted(map(str, _ST_CODES)))}")
+        codes[name] = code
     order = sorted(specs, key=lambda n: (-_ST_ORDER.index(codes[n]), n.encode()))
-    header, offset = {}, 0
+    # the library writes __metadata__ first; its keys come out of a hash map (any order): ours are sorted
+    header: dict[str, Any] = {"__metadata__": dict(sorted(metadata.items()))} if metadata else {}
+    offset = 0
     for name in order:
-        shape, dt = specs[name]
-        end = offset + math.prod(shape) * dt.itemsize
-        header[name] = {"dtype": codes[name], "shape": list(shape), "data_offsets": [offset, end]}
+        shape, dtype = specs[name]
+        end = offset + math.prod(shape) * np.dtype(dtype).itemsize
+        header[name] = {"dtype": codes[name], "shape": [int(d) for d in shape], "data_offsets": [offset, end]}
         offset = end
     text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     text += b" " * (-len(text) % 8)  # the data starts 8-byte aligned
-    fh.write(struct.pack("<Q", len(text)) + text)
-    for name in order:
+    start = 8 + len(text)
+    ranges = {name: (start + header[name]["data_offsets"][0], start + header[name]["data_offsets"][1])
+              for name in order}
+    return struct.pack("<Q", len(text)) + text, ranges
+
+
+def write_at(fd: int, offset: int, data: Any) -> None:
+    """Write all bytes of ``data`` (a C-contiguous array or buffer) to file descriptor ``fd`` at byte ``offset``."""
+    view = memoryview(data.reshape(-1).view(np.uint8) if isinstance(data, np.ndarray) else data).cast("B")
+    while view.nbytes:
+        n = os.pwrite(fd, view, offset)
+        view, offset = view[n:], offset + n
+
+
+def _write_safetensors(fh: Any, specs: Mapping[str, tuple[tuple[int, ...], np.dtype]],
+                       produce: Callable[[str], np.ndarray]) -> None:
+    """A .safetensors file byte for byte as the safetensors library writes it, one array in memory at a time."""
+    head, ranges = safetensors_header(specs)
+    fh.write(head)
+    for name in ranges:
         fh.write(produce(name).reshape(-1).view(np.uint8).data)
 
 
@@ -246,6 +294,19 @@ def _file_mode(path: Path) -> int:
         umask = os.umask(0)
         os.umask(umask)
         return 0o666 & ~umask
+
+
+def temp_file(path: Path) -> tuple[int, str]:
+    """(fd, name) of a new temporary file beside ``path``, to be renamed onto it, with the permissions it will get."""
+    directory = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        os.chmod(tmp, _file_mode(path))  # mkstemp makes the file private (0600); the result should not be
+    except BaseException:
+        os.close(fd)
+        os.unlink(tmp)
+        raise
+    return fd, tmp
 
 
 def save(path: Any, arrays: Mapping[str, Any]) -> Path:
@@ -272,9 +333,8 @@ def save_streamed(path: Any, specs: Mapping[str, tuple[Any, Any]], produce: Call
                                   f"but got shape {arr.shape}, dtype {arr.dtype}; announce what will be written")
         return arr.astype(dt, copy=False)  # little-endian on disk
 
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    fd, tmp = temp_file(path)
     try:
-        os.chmod(tmp, _file_mode(path))  # mkstemp makes the file private (0600); the result should not be
         with os.fdopen(fd, "wb") as fh:
             if fmt == ".npz":
                 _write_npz(fh, list(checked), produced)

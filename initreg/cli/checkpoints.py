@@ -1,0 +1,200 @@
+"""``initreg init``'s .safetensors output: one file or a sharded directory, provenance in every file,
+``--shard I/N`` (one file of the plan), ``--index-only``, and ``--dask [ADDRESS]`` (a Dask cluster writes)."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+LOCAL = "local"  # --dask without an address: a LocalCluster on this machine
+_SHARD = re.compile(r"\s*(\d+)\s*/\s*(\d+)\s*\Z")
+
+
+def add_options(p: argparse.ArgumentParser) -> None:
+    """The sharding and Dask options of ``initreg init``."""
+    g = p.add_argument_group("sharded and parallel output (.safetensors)")
+    g.add_argument("--max-shard-size", metavar="SIZE", default=None,
+                   help="with -o DIR: split into model-XXXXX-of-YYYYY.safetensors files of at most SIZE "
+                        "(e.g. 5GB, 500MB; default 5GB) plus model.safetensors.index.json, as huggingface_hub does")
+    g.add_argument("--shard", metavar="I/N", default=None,
+                   help="write only file I of the N files of the plan (byte-identical to the whole run's file I); "
+                        "the index is written by a separate --index-only")
+    g.add_argument("--index-only", action="store_true", help="write only model.safetensors.index.json")
+    g.add_argument("--dask", metavar="ADDRESS", nargs="?", const=LOCAL, default=None,
+                   help="write with a Dask distributed cluster: the scheduler at ADDRESS, or without ADDRESS a "
+                        "LocalCluster on this machine (workers must see the output path)")
+    g.add_argument("--dask-workers", metavar="N", type=int, default=None,
+                   help="worker processes of the LocalCluster (default: the number of cores, at most 8)")
+    g.add_argument("--dask-timeout", metavar="SECONDS", type=float, default=30.0,
+                   help="how long to wait for the scheduler at ADDRESS (default 30)")
+
+
+def is_directory_output(args: argparse.Namespace) -> bool:
+    """Whether -o names a directory (an existing one, or a path without an extension): a sharded checkpoint."""
+    out = Path(args.output)
+    return out.is_dir() or (out.suffix == "" and not out.is_file())
+
+
+def handles(args: argparse.Namespace) -> bool:
+    """Whether this module writes the output (.safetensors file or directory; .npz stays with checkpoint.save_streamed)."""
+    return Path(args.output).suffix.lower() != ".npz"
+
+
+def check(args: argparse.Namespace) -> str | None:
+    """The usage error in the output options, or None; checked before anything is planned or written."""
+    from ..errors import InitregError
+    from ..shards import parse_size
+
+    out = Path(args.output)
+    directory = is_directory_output(args)
+    if not directory and out.suffix.lower() not in (".safetensors", ".npz"):
+        return (f"output {str(out)!r} must end in .safetensors or .npz, or be a directory (a path without an "
+                f"extension) for a sharded checkpoint")
+    if not directory and out.suffix.lower() == ".npz" and (args.dask or args.shard or args.index_only
+                                                           or args.max_shard_size):
+        return f"output {str(out)!r}: --dask, --shard, --index-only and --max-shard-size write .safetensors; " \
+               f"give a .safetensors file or a directory"
+    if not directory and (args.max_shard_size or args.index_only or args.shard):
+        return (f"--max-shard-size, --shard and --index-only need a directory output (-o DIR), got the file "
+                f"{str(out)!r}")
+    if args.shard and args.index_only:
+        return "--shard and --index-only exclude each other: run --index-only as its own step"
+    if args.dask and (args.shard or args.index_only):
+        return "--dask writes every file itself; leave out --shard/--index-only (or run --shard tasks without --dask)"
+    if args.dask_workers is not None and args.dask_workers < 1:
+        return f"--dask-workers must be at least 1, got {args.dask_workers}"
+    if args.dask_timeout <= 0:
+        return f"--dask-timeout must be positive, got {args.dask_timeout}"
+    try:
+        if args.max_shard_size is not None:
+            parse_size(args.max_shard_size)
+    except InitregError as exc:
+        return str(exc)
+    if args.shard is not None:
+        m = _SHARD.match(args.shard)
+        if not m or int(m.group(2)) < 1 or not 1 <= int(m.group(1)) <= int(m.group(2)):
+            return f"--shard must be I/N with 1 <= I <= N (e.g. --shard 2/4), got {args.shard!r}"
+    return None
+
+
+def _plan(args: argparse.Namespace, table: Any, rules: Any) -> Any:
+    from ..provenance import metadata
+    from ..shards import DEFAULT_MAX_SHARD_SIZE, parse_size, plan_file, plan_shards
+
+    rows = {r.name: r for r in table}
+    specs = {r.name: (tuple(r.shape), r.dtype) for r in table}
+
+    def metadata_of(names: Any) -> dict[str, str]:
+        return metadata([rows[n] for n in names], table.seed, rules)
+
+    if is_directory_output(args):
+        return plan_shards(specs, parse_size(args.max_shard_size or DEFAULT_MAX_SHARD_SIZE), metadata_of)
+    return plan_file(Path(args.output).name, specs, metadata_of)
+
+
+def _targets(args: argparse.Namespace, plan: Any) -> dict[int, Path]:
+    """File number → path of the files this run writes (none with --index-only)."""
+    from ..errors import CheckpointNotFoundError
+    from ..shards import ShardError, check_directory
+
+    out = Path(args.output)
+    if not is_directory_output(args):
+        parent = out.parent if str(out.parent) else Path(".")
+        if not parent.is_dir():
+            raise CheckpointNotFoundError(f"cannot save {str(out)!r}: directory {str(parent)!r} does not exist; "
+                                          f"create it first")
+        return {1: out}
+    if not (out.parent if str(out.parent) else Path(".")).is_dir():
+        raise CheckpointNotFoundError(f"cannot create the output directory {str(out)!r}: its parent does not "
+                                      f"exist; create it first")
+    check_directory(out, plan)
+    if args.index_only:
+        if not plan.sharded:
+            raise ShardError(f"--index-only: this checkpoint is a single file ({plan.files[0].filename}), which "
+                             f"has no index; write it with --shard 1/1 or without --index-only")
+        return {}
+    if args.shard:
+        i, n = (int(x) for x in _SHARD.match(args.shard).groups())
+        if n != len(plan.files):
+            raise ShardError(f"--shard {i}/{n}: this checkpoint is planned as {len(plan.files)} file(s) of at most "
+                             f"{args.max_shard_size or '5GB'}, not {n}; use --shard I/{len(plan.files)}")
+        return {i: out / plan.file(i).filename}
+    return {f.number: out / f.filename for f in plan.files}
+
+
+def write(args: argparse.Namespace, table: Any, rules: Any) -> int:
+    """Plan and write the .safetensors output of ``initreg init``; 0, or 2 with a message on a usage error."""
+    import contextlib
+    import math
+
+    from ..errors import InitregError
+    from ..filewriter import write_plan, write_text
+    from ..shards import INDEX_NAME
+    from .output import Progress
+    from .rules import PROGRESS_MIN_VALUES
+
+    out = Path(args.output)
+    rows = {r.name: r for r in table}
+    created = False
+    try:
+        plan = _plan(args, table, rules)
+        targets = _targets(args, plan)
+        total = sum(math.prod(plan.specs[n][0]) for k in targets for n in plan.file(k).names)
+        tasks = None
+        with _dask_client(args) as client:  # connect first: an address nobody answers at writes nothing
+            if is_directory_output(args) and not out.exists():
+                out.mkdir()
+                created = True
+            if client is not None:
+                from .. import dask as initreg_dask
+
+                tasks = initreg_dask.write(plan, targets, rows, table.seed, client)
+            else:
+                done, drawn = 0, 0
+                count = sum(len(plan.file(k).names) for k in targets)
+                with Progress("initreg init", total, enabled=not args.quiet and total >= PROGRESS_MIN_VALUES) as bar:
+                    def progress(piece: Any) -> None:
+                        nonlocal done, drawn
+                        done += math.prod(piece.shape)
+                        drawn += piece.index is None or not piece.index or piece.index[0].stop == plan.specs[piece.name][0][0]
+                        bar.update(done, note=f"{drawn}/{count} parameters")
+
+                    write_plan(plan, targets, rows, table.seed, progress)
+            if plan.sharded and not args.shard:
+                write_text(out / INDEX_NAME, plan.index_text())
+    except (InitregError, OSError) as exc:
+        if created:
+            with contextlib.suppress(OSError):
+                out.rmdir()  # only if still empty
+        print(f"initreg init: error: {exc}", file=sys.stderr)
+        return 2
+    except BaseException:
+        if created:
+            with contextlib.suppress(OSError):
+                out.rmdir()
+        raise
+    if not args.quiet:
+        dtypes = ", ".join(sorted({r.dtype for r in table})) or "-"
+        how = f", {tasks} Dask tasks" if tasks is not None else ""
+        if not is_directory_output(args):
+            print(f"wrote {out}: {len(table)} parameters, {total:,} values ({dtypes}), seed {table.seed}{how}")
+        else:
+            index = " and the index" if plan.sharded and not args.shard else ""
+            print(f"wrote {out}: {len(targets)} of {len(plan.files)} file(s){index}; {total:,} values in them "
+                  f"({dtypes}), seed {table.seed}{how}")
+    return 0
+
+
+def _dask_client(args: argparse.Namespace) -> Any:
+    """A context giving a Dask client for --dask, or None without it."""
+    import contextlib
+
+    if not args.dask:
+        return contextlib.nullcontext()
+    from .. import dask as initreg_dask
+
+    address = None if args.dask == LOCAL else args.dask
+    return initreg_dask.client(address, workers=args.dask_workers, timeout=args.dask_timeout)
