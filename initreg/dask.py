@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
@@ -119,7 +120,8 @@ def tasks(todo: Sequence[Any], task_bytes: int = TASK_BYTES) -> list[list[Any]]:
 
 
 def write(plan: Any, targets: Mapping[int, Path], rows: Mapping[str, Any], seed: int, dask_client: Any, *,
-          task_bytes: int = TASK_BYTES, piece_bytes: int | None = None, retries: int = RETRIES) -> int:
+          task_bytes: int = TASK_BYTES, piece_bytes: int | None = None, retries: int = RETRIES,
+          timeout: float | None = None) -> int:
     """Write files ``targets`` (number → path) of ``plan`` with a Dask cluster; returns the number of tasks run."""
     from .filewriter import commit, discard, plan_pieces, prepare
     from .shards import PIECE_BYTES
@@ -138,7 +140,9 @@ def write(plan: Any, targets: Mapping[int, Path], rows: Mapping[str, Any], seed:
                                               key=f"initreg-write-{os.getpid()}-{id(plan)}-{k}", pure=False,
                                               retries=retries))
         try:
-            dask_client.gather(futures)
+            deadline = None if timeout is None else time.monotonic() + timeout
+            for f in futures:
+                f.result(timeout=None if deadline is None else max(0.0, deadline - time.monotonic()))
         except Exception as exc:
             raise CheckpointError(f"--dask: a write task failed ({type(exc).__name__}: {exc}); nothing was written "
                                   f"to the output paths") from exc

@@ -80,109 +80,45 @@ def check(args: argparse.Namespace) -> str | None:
     return None
 
 
-def _plan(args: argparse.Namespace, table: Any, rules: Any) -> Any:
-    from ..provenance import metadata
-    from ..shards import DEFAULT_MAX_SHARD_SIZE, parse_size, plan_file, plan_shards
-
-    rows = {r.name: r for r in table}
-    specs = {r.name: (tuple(r.shape), r.dtype) for r in table}
-
-    def metadata_of(names: Any) -> dict[str, str]:
-        return metadata([rows[n] for n in names], table.seed, rules)
-
-    if is_directory_output(args):
-        return plan_shards(specs, parse_size(args.max_shard_size or DEFAULT_MAX_SHARD_SIZE), metadata_of)
-    return plan_file(Path(args.output).name, specs, metadata_of)
-
-
-def _targets(args: argparse.Namespace, plan: Any) -> dict[int, Path]:
-    """File number → path of the files this run writes (none with --index-only)."""
-    from ..errors import CheckpointNotFoundError
-    from ..shards import ShardError, check_directory
-
-    out = Path(args.output)
-    if not is_directory_output(args):
-        parent = out.parent if str(out.parent) else Path(".")
-        if not parent.is_dir():
-            raise CheckpointNotFoundError(f"cannot save {str(out)!r}: directory {str(parent)!r} does not exist; "
-                                          f"create it first")
-        return {1: out}
-    if not (out.parent if str(out.parent) else Path(".")).is_dir():
-        raise CheckpointNotFoundError(f"cannot create the output directory {str(out)!r}: its parent does not "
-                                      f"exist; create it first")
-    check_directory(out, plan)
-    if args.index_only:
-        if not plan.sharded:
-            raise ShardError(f"--index-only: this checkpoint is a single file ({plan.files[0].filename}), which "
-                             f"has no index; write it with --shard 1/1 or without --index-only")
-        return {}
-    if args.shard:
-        i, n = (int(x) for x in _SHARD.match(args.shard).groups())
-        if n != len(plan.files):
-            raise ShardError(f"--shard {i}/{n}: this checkpoint is planned as {len(plan.files)} file(s) of at most "
-                             f"{args.max_shard_size or '5GB'}, not {n}; use --shard I/{len(plan.files)}")
-        return {i: out / plan.file(i).filename}
-    return {f.number: out / f.filename for f in plan.files}
-
-
 def write(args: argparse.Namespace, table: Any, rules: Any) -> int:
     """Plan and write the .safetensors output of ``initreg init``; 0, or 2 with a message on a usage error."""
-    import contextlib
     import math
 
     from ..errors import InitregError
-    from ..filewriter import write_plan, write_text
-    from ..shards import INDEX_NAME
+    from ..writing import plan_output, targets_of, write_output
     from .output import Progress
     from .rules import PROGRESS_MIN_VALUES
 
     out = Path(args.output)
-    rows = {r.name: r for r in table}
-    created = False
+    directory = is_directory_output(args)
+    shard = tuple(int(x) for x in _SHARD.match(args.shard).groups()) if args.shard else None
+    options = dict(directory=directory, max_shard_size=args.max_shard_size)
     try:
-        plan = _plan(args, table, rules)
-        targets = _targets(args, plan)
+        plan = plan_output(table, rules, out, **options)
+        targets = targets_of(plan, out, directory=directory, shard=shard, index_only=args.index_only)
         total = sum(math.prod(plan.specs[n][0]) for k in targets for n in plan.file(k).names)
-        tasks = None
-        with _dask_client(args) as client:  # connect first: an address nobody answers at writes nothing
-            if is_directory_output(args) and not out.exists():
-                out.mkdir()
-                created = True
-            if client is not None:
-                from .. import dask as initreg_dask
+        count = sum(len(plan.file(k).names) for k in targets)
+        done, drawn = 0, 0
+        with _dask_client(args) as client, \
+                Progress("initreg init", total, enabled=not args.quiet and total >= PROGRESS_MIN_VALUES) as bar:
+            def progress(piece: Any) -> None:
+                nonlocal done, drawn
+                done += math.prod(piece.shape)
+                drawn += piece.index is None or not piece.index or piece.index[0].stop == plan.specs[piece.name][0][0]
+                bar.update(done, note=f"{drawn}/{count} parameters")
 
-                tasks = initreg_dask.write(plan, targets, rows, table.seed, client)
-            else:
-                done, drawn = 0, 0
-                count = sum(len(plan.file(k).names) for k in targets)
-                with Progress("initreg init", total, enabled=not args.quiet and total >= PROGRESS_MIN_VALUES) as bar:
-                    def progress(piece: Any) -> None:
-                        nonlocal done, drawn
-                        done += math.prod(piece.shape)
-                        drawn += piece.index is None or not piece.index or piece.index[0].stop == plan.specs[piece.name][0][0]
-                        bar.update(done, note=f"{drawn}/{count} parameters")
-
-                    write_plan(plan, targets, rows, table.seed, progress)
-            if plan.sharded and not args.shard:
-                write_text(out / INDEX_NAME, plan.index_text())
+            written = write_output(table, rules, out, shard=shard, index_only=args.index_only, client=client,
+                                   progress=progress, **options)
     except (InitregError, OSError) as exc:
-        if created:
-            with contextlib.suppress(OSError):
-                out.rmdir()  # only if still empty
         print(f"initreg init: error: {exc}", file=sys.stderr)
         return 2
-    except BaseException:
-        if created:
-            with contextlib.suppress(OSError):
-                out.rmdir()
-        raise
     if not args.quiet:
         dtypes = ", ".join(sorted({r.dtype for r in table})) or "-"
-        how = f", {tasks} Dask tasks" if tasks is not None else ""
-        if not is_directory_output(args):
+        how = f", {written.tasks} Dask tasks" if written.tasks is not None else ""
+        if not directory:
             print(f"wrote {out}: {len(table)} parameters, {total:,} values ({dtypes}), seed {table.seed}{how}")
         else:
-            index = " and the index" if plan.sharded and not args.shard else ""
+            index = " and the index" if written.index else ""
             print(f"wrote {out}: {len(targets)} of {len(plan.files)} file(s){index}; {total:,} values in them "
                   f"({dtypes}), seed {table.seed}{how}")
     return 0
