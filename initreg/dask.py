@@ -96,7 +96,15 @@ def client(address: str | None = None, *, workers: int | None = None, timeout: f
     n = workers or min(os.cpu_count() or 1, 8)
     with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
                       dashboard_address=None) as cluster, Client(cluster, set_as_default=False) as c:
+        c.run(share_cores, n)  # n workers on one host: each fills with its share of the cores
         yield c
+
+
+def share_cores(n: int) -> None:
+    """Set initreg's fill threads to this host's cores divided among ``n`` worker processes."""
+    from .random import set_num_threads
+
+    set_num_threads(max(1, (os.cpu_count() or 1) // n))
 
 
 def _write_task(path: str, todo: Sequence[Any], rows: Mapping[str, Any], seed: int) -> int:
