@@ -106,10 +106,11 @@ def discard(paths: Iterable[str]) -> None:
             pass
 
 
-def commit(temps: Mapping[Path, str]) -> None:
-    """Flush every temporary file, then rename each onto its target."""
-    for tmp in temps.values():
-        sync(tmp)
+def commit(temps: Mapping[Path, str], synced: bool = False) -> None:
+    """Flush every temporary file (unless already ``synced``), then rename each onto its target."""
+    if not synced:
+        for tmp in temps.values():
+            sync(tmp)
     for target, tmp in temps.items():
         os.replace(tmp, target)
 
@@ -133,11 +134,16 @@ def write_plan(plan: CheckpointPlan, targets: Mapping[int, Path], rows: Mapping[
     """Write files ``targets`` (number → path) of ``plan`` in this process; a failure leaves no target changed."""
     temps: dict[Path, str] = {}
     try:
-        for number, target in targets.items():
-            file = plan.file(number)
-            temps[target] = prepare(target, file)
-            write_pieces(temps[target], plan_pieces(plan, rows, [number], piece_bytes), rows, seed, progress)
-        commit(temps)
+        # each file is flushed to disk on a thread while the next one is drawn
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="initreg-sync") as flusher:
+            flushes = []
+            for number, target in targets.items():
+                temps[target] = prepare(target, plan.file(number))
+                write_pieces(temps[target], plan_pieces(plan, rows, [number], piece_bytes), rows, seed, progress)
+                flushes.append(flusher.submit(sync, temps[target]))
+            for f in flushes:
+                f.result()
+        commit(temps, synced=True)
     except BaseException:
         discard(temps.values())
         raise

@@ -158,3 +158,7 @@ def test_address_nobody_answers_at(files, capsys):
     err = capsys.readouterr().err
     assert code == 2 and f"127.0.0.1:{port}" in err and "no Dask scheduler answered" in err
     assert not (files / "ckpt").exists()
+    with pytest.raises(initreg.dask.SchedulerUnreachableError) as info:
+        with initreg.dask.client(f"tcp://127.0.0.1:{port}", timeout=0.5):
+            pass
+    assert isinstance(info.value, ConnectionError) and isinstance(info.value, initreg.CheckpointError)
