@@ -54,7 +54,10 @@ def _planned(params: Any, init: Any, seed: int | None) -> Any:
 
 
 def arrays(params: Any, init: Any = None, *, seed: int | None = None, chunks: Any = "auto") -> dict[str, Any]:
-    """{name: dask.array.Array} of the initial values ``initialize(init, seed=seed)`` gives, chunk by chunk."""
+    """{name: dask.array.Array} of the initial values ``initialize(init, seed=seed)`` gives, chunk by chunk.
+
+    ``chunks``: anything ``dask.array`` takes ("auto", a size, a tuple per dimension), or {name: chunks}.
+    """
     _require()
     import dask.array as da
     from dask.base import tokenize
@@ -67,7 +70,12 @@ def arrays(params: Any, init: Any = None, *, seed: int | None = None, chunks: An
     for r in table:
         if r.shape is None or not is_complete(r.shape):
             raise ShapeError(f"initreg.dask.arrays: parameter {r.name!r} has shape {r.shape}; give every dimension")
-        normalized = da.core.normalize_chunks(chunks, r.shape, dtype=r.dtype)
+        wanted = chunks.get(r.name, "auto") if isinstance(chunks, Mapping) else chunks
+        try:
+            normalized = da.core.normalize_chunks(wanted, r.shape, dtype=r.dtype)
+        except ValueError as exc:
+            raise ShapeError(f"initreg.dask.arrays: chunks={wanted!r} do not fit parameter {r.name!r} of shape "
+                             f"{tuple(r.shape)} ({exc}); give chunks per parameter as {{name: chunks}}") from None
         key = f"initreg-{r.name}-" + tokenize(r.name, r.shape, r.dtype, r.layout, r.initializer.dumps(), table.seed,
                                                   normalized)
         graph = {}

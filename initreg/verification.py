@@ -93,7 +93,7 @@ def _files(path: Path) -> tuple[list[Path], dict[str, str] | None]:
     if path.name.endswith(".index.json"):
         try:
             weight_map = json.loads(path.read_text(encoding="utf-8"))["weight_map"]
-            names = list(dict.fromkeys(weight_map.values()))
+            names = sorted(set(weight_map.values()))
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise _Unverifiable(f"{str(path)!r} is not a readable safetensors index ({exc})") from None
         return [path.parent / n for n in names], weight_map
