@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
@@ -172,7 +173,7 @@ def write(plan: Any, targets: Mapping[int, Path], rows: Mapping[str, Any], seed:
           task_bytes: int = TASK_BYTES, piece_bytes: int | None = None, retries: int = RETRIES,
           timeout: float | None = None) -> int:
     """Write files ``targets`` (number → path) of ``plan`` with a Dask cluster; returns the number of tasks run."""
-    from .filewriter import commit, discard, plan_pieces, prepare
+    from .filewriter import commit, discard, plan_pieces, prepare, sync
     from .shards import PIECE_BYTES
 
     temps: dict[Path, str] = {}
@@ -188,14 +189,24 @@ def write(plan: Any, targets: Mapping[int, Path], rows: Mapping[str, Any], seed:
             futures.append(dask_client.submit(_write_task, by_number[group[0].file], group, needed, seed,
                                               key=f"initreg-write-{os.getpid()}-{id(plan)}-{k}", pure=False,
                                               retries=retries))
-        try:
-            deadline = None if timeout is None else time.monotonic() + timeout
-            for f in futures:
-                f.result(timeout=None if deadline is None else max(0.0, deadline - time.monotonic()))
-        except Exception as exc:
-            raise CheckpointError(f"--dask: a write task failed ({type(exc).__name__}: {exc}); nothing was written "
-                                  f"to the output paths") from exc
-        commit(temps)
+        last = {group[0].file: k for k, group in enumerate(groups)}  # a file is complete after its last task
+        # each file is flushed to disk here, on a thread, once its tasks are done, while the others are written
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="initreg-sync") as flusher:
+            flushes = []
+            try:
+                deadline = None if timeout is None else time.monotonic() + timeout
+                for k, f in enumerate(futures):
+                    f.result(timeout=None if deadline is None else max(0.0, deadline - time.monotonic()))
+                    for number, final in last.items():
+                        if final == k:
+                            flushes.append(flusher.submit(sync, by_number[number]))
+            except Exception as exc:
+                raise CheckpointError(f"--dask: a write task failed ({type(exc).__name__}: {exc}); nothing was "
+                                      f"written to the output paths") from exc
+            flushes += [flusher.submit(sync, path) for number, path in by_number.items() if number not in last]
+            for done in flushes:
+                done.result()
+        commit(temps, synced=True)
         return len(groups)
     except BaseException:
         for f in futures:
