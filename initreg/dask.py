@@ -173,20 +173,21 @@ def write(plan: Any, targets: Mapping[int, Path], rows: Mapping[str, Any], seed:
           task_bytes: int = TASK_BYTES, piece_bytes: int | None = None, retries: int = RETRIES,
           timeout: float | None = None) -> int:
     """Write files ``targets`` (number → path) of ``plan`` with a Dask cluster; returns the number of tasks run."""
-    from .filewriter import commit, discard, plan_pieces, prepare, sync
+    from .filewriter import commit, discard, discard_own, plan_pieces, prepare, sync
     from .shards import PIECE_BYTES
 
-    temps: dict[Path, str] = {}
+    temps: dict[Path, Any] = {}
     futures: list[Any] = []
     try:
         for number, target in targets.items():
-            temps[target] = str(Path(prepare(target, plan.file(number))).resolve())
+            temps[target] = prepare(target, plan.file(number))
         by_number = dict(zip(targets, temps.values()))
         todo = plan_pieces(plan, rows, list(targets), piece_bytes or PIECE_BYTES)
         groups = tasks(todo, task_bytes)
         for k, group in enumerate(groups):
             needed = {p.name: rows[p.name] for p in group}
-            futures.append(dask_client.submit(_write_task, by_number[group[0].file], group, needed, seed,
+            futures.append(dask_client.submit(_write_task, str(Path(by_number[group[0].file].path).resolve()), group,
+                                              needed, seed,
                                               key=f"initreg-write-{os.getpid()}-{id(plan)}-{k}", pure=False,
                                               retries=retries))
         last = {group[0].file: k for k, group in enumerate(groups)}  # a file is complete after its last task
@@ -203,7 +204,7 @@ def write(plan: Any, targets: Mapping[int, Path], rows: Mapping[str, Any], seed:
             except Exception as exc:
                 raise CheckpointError(f"--dask: a write task failed ({type(exc).__name__}: {exc}); nothing was "
                                       f"written to the output paths") from exc
-            flushes += [flusher.submit(sync, path) for number, path in by_number.items() if number not in last]
+            flushes += [flusher.submit(sync, temp) for number, temp in by_number.items() if number not in last]
             for done in flushes:
                 done.result()
         commit(temps, synced=True)
@@ -212,4 +213,5 @@ def write(plan: Any, targets: Mapping[int, Path], rows: Mapping[str, Any], seed:
         for f in futures:
             f.cancel()
         discard(temps.values())
+        discard_own(targets.values())
         raise

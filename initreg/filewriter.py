@@ -9,14 +9,16 @@ tensor for initializers that can only be drawn whole.
 
 from __future__ import annotations
 
+import glob
 import os
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .checkpoint import temp_file, write_at
+from .checkpoint import atomic_file, fsync_directory, temp_file, write_at
 from .shards import PIECE_BYTES, CheckpointPlan, FilePlan, Piece, pieces
 
 
@@ -74,76 +76,90 @@ def write_pieces(path: str | os.PathLike, todo: Sequence[Piece], rows: Mapping[s
         os.close(fd)
 
 
-def prepare(target: Path, file: FilePlan) -> str:
-    """A temporary file beside ``target`` holding ``file``'s header, sized to the whole file; returns its name."""
+@dataclass(frozen=True)
+class Temp:
+    """A temporary file being written: its name, and the open descriptor that holds its lock until it is renamed."""
+
+    path: str
+    fd: int
+
+
+def prepare(target: Path, file: FilePlan) -> Temp:
+    """A locked temporary file beside ``target`` holding ``file``'s header, sized to the whole file."""
     fd, tmp = temp_file(target)
     try:
         write_at(fd, 0, file.header)
         os.ftruncate(fd, file.size)
     except BaseException:
-        os.close(fd)
-        discard([tmp])
+        discard([Temp(tmp, fd)])
         raise
-    os.close(fd)
-    return tmp
+    return Temp(tmp, fd)
 
 
-def sync(path: str) -> None:
-    """Flush ``path``'s data to disk (what any process wrote into it on this host)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def sync(temp: Temp) -> None:
+    """Flush ``temp``'s data to disk (what any process wrote into it on this host)."""
+    os.fsync(temp.fd)
 
 
-def discard(paths: Iterable[str]) -> None:
-    """Remove temporary files, ignoring those already gone."""
-    for p in paths:
+def discard(temps: Iterable[Temp]) -> None:
+    """Remove temporary files (ignoring those already gone) and release their locks."""
+    for t in temps:
         try:
-            os.unlink(p)
+            os.unlink(t.path)
+        except OSError:
+            pass
+        try:
+            os.close(t.fd)
         except OSError:
             pass
 
 
-def commit(temps: Mapping[Path, str], synced: bool = False) -> None:
-    """Flush every temporary file (unless already ``synced``), then rename each onto its target."""
+def discard_own(targets: Iterable[Path]) -> None:
+    """Remove this process's temporary files for ``targets``, also one a signal left unrecorded (Ctrl-C in mkstemp)."""
+    for target in targets:
+        directory = target.parent if str(target.parent) else Path(".")
+        for stray in directory.glob(f".{glob.escape(target.name[:100])}.initreg-{os.getpid()}-*.tmp"):
+            try:
+                stray.unlink()
+            except OSError:
+                pass
+
+
+def commit(temps: Mapping[Path, Temp], synced: bool = False) -> None:
+    """Flush every temporary file (unless already ``synced``), rename each onto its target, release the locks."""
     if not synced:
-        for tmp in temps.values():
-            sync(tmp)
-    for target, tmp in temps.items():
-        os.replace(tmp, target)
+        for t in temps.values():
+            sync(t)
+    for target, t in temps.items():
+        os.replace(t.path, target)
+    for t in temps.values():
+        os.close(t.fd)
+    for directory in {target.parent for target in temps}:
+        fsync_directory(directory)
 
 
 def write_text(target: Path, text: str) -> None:
     """Write ``text`` to ``target`` atomically (a temporary file, then a rename)."""
-    fd, tmp = temp_file(target)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        discard([tmp])
-        raise
+    with atomic_file(target) as fh:
+        fh.write(text.encode("utf-8"))
 
 
 def write_plan(plan: CheckpointPlan, targets: Mapping[int, Path], rows: Mapping[str, Any], seed: int,
                progress: Callable[[Piece], None] | None = None, piece_bytes: int = PIECE_BYTES) -> None:
     """Write files ``targets`` (number → path) of ``plan`` in this process; a failure leaves no target changed."""
-    temps: dict[Path, str] = {}
+    temps: dict[Path, Temp] = {}
     try:
         # each file is flushed to disk on a thread while the next one is drawn
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="initreg-sync") as flusher:
             flushes = []
             for number, target in targets.items():
                 temps[target] = prepare(target, plan.file(number))
-                write_pieces(temps[target], plan_pieces(plan, rows, [number], piece_bytes), rows, seed, progress)
+                write_pieces(temps[target].path, plan_pieces(plan, rows, [number], piece_bytes), rows, seed, progress)
                 flushes.append(flusher.submit(sync, temps[target]))
             for f in flushes:
                 f.result()
         commit(temps, synced=True)
     except BaseException:
         discard(temps.values())
+        discard_own(targets.values())
         raise

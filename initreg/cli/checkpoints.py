@@ -80,14 +80,13 @@ def check(args: argparse.Namespace) -> str | None:
     return None
 
 
-def write(args: argparse.Namespace, table: Any, rules: Any) -> int:
+def write(args: argparse.Namespace, table: Any, rules: Any, progress_min: int = 0) -> int:
     """Plan and write the .safetensors output of ``initreg init``; 0, or 2 with a message on a usage error."""
     import math
 
     from ..errors import InitregError
     from ..writing import plan_output, targets_of, write_output
     from .output import Progress
-    from .rules import PROGRESS_MIN_VALUES
 
     out = Path(args.output)
     directory = is_directory_output(args)
@@ -100,7 +99,7 @@ def write(args: argparse.Namespace, table: Any, rules: Any) -> int:
         count = sum(len(plan.file(k).names) for k in targets)
         done, drawn = 0, 0
         with _dask_client(args) as client, \
-                Progress("initreg init", total, enabled=not args.quiet and total >= PROGRESS_MIN_VALUES) as bar:
+                Progress("initreg init", total, enabled=not args.quiet and total >= progress_min) as bar:
             def progress(piece: Any) -> None:
                 nonlocal done, drawn
                 done += math.prod(piece.shape)
