@@ -35,6 +35,8 @@ _LAZY = {
     "Entry": ("initreg.precedence", "Entry"),
     "values": ("initreg.regions", "values"),
     "validate": ("initreg.validation", "validate"),
+    "verify": ("initreg.verification", "verify"),
+    "dask": ("initreg.dask", None),
     "nn": ("initreg.nn", None),
 }
 

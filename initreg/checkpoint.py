@@ -140,8 +140,25 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _safetensors_header(path: Path) -> dict[str, tuple[tuple[int, ...], str, tuple[int, int]]]:
-    """Name → (shape, dtype name, data offsets) from a safetensors header, every field checked."""
+def safetensors_layout(path: Any) -> tuple[dict[str, str] | None, dict[str, tuple[tuple[int, ...], str, int, int]]]:
+    """(``__metadata__`` or None, name → (shape, dtype name, start byte, end byte) in file order) of a .safetensors file."""
+    path, _ = _existing(path)
+    found: dict[str, Any] = {}
+    entries = _safetensors_header(path, found)
+    metadata = found.get("__metadata__")
+    if metadata is not None and not (isinstance(metadata, dict) and all(isinstance(v, str) for v in metadata.values())):
+        raise CheckpointError(f"{str(path)!r}: the __metadata__ of the safetensors header is not a table of strings; "
+                              f"the file is damaged or was not written by safetensors; re-save it")
+    start = 8 + found["length"]
+    return metadata, {name: (shape, dtype, start + b, start + e) for name, (shape, dtype, (b, e)) in entries.items()}
+
+
+def _safetensors_header(path: Path, found: dict[str, Any] | None = None,
+                        ) -> dict[str, tuple[tuple[int, ...], str, tuple[int, int]]]:
+    """Name → (shape, dtype name, data offsets) from a safetensors header, every field checked.
+
+    ``found``, when given, receives the ``__metadata__`` (if any) and the header's ``length``.
+    """
     try:
         with open(path, "rb") as fh:
             size = os.fstat(fh.fileno()).st_size
@@ -158,7 +175,9 @@ def _safetensors_header(path: Path) -> dict[str, tuple[tuple[int, ...], str, tup
             raise ValueError("header is not a JSON object")
     except (ValueError, OSError, RecursionError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         raise _unreadable(path, ".safetensors", exc) from exc
-    header.pop("__metadata__", None)
+    metadata = header.pop("__metadata__", None)
+    if found is not None:
+        found.update({"length": n} if metadata is None else {"length": n, "__metadata__": metadata})
     data_size = size - 8 - n
     entries: dict[str, tuple[tuple[int, ...], str, tuple[int, int]]] = {}
     for name, info in header.items():
@@ -354,21 +373,47 @@ def _write_npz(fh: Any, names: list[str], produce: Callable[[str], np.ndarray]) 
     zf.close()
 
 
-def _write_safetensors(fh: Any, specs: Mapping[str, tuple[tuple[int, ...], np.dtype]],
-                       produce: Callable[[str], np.ndarray]) -> None:
-    """A .safetensors file byte for byte as the safetensors library writes it, one array in memory at a time."""
-    codes = {name: _ST_CODES[dt.newbyteorder("=")] for name, (_, dt) in specs.items()}
+def safetensors_header(specs: Mapping[str, tuple[Any, Any]], metadata: Mapping[str, str] | None = None,
+                       ) -> tuple[bytes, dict[str, tuple[int, int]]]:
+    """The bytes before the data of a .safetensors file, and each array's (start, end) in the file, in file order."""
+    codes = {}
+    for name, (_, dtype) in specs.items():
+        code = _ST_CODES.get(np.dtype(dtype).newbyteorder("="))
+        if code is None:
+            raise CheckpointError(f"cannot save {name!r} as .safetensors: no code for dtype {np.dtype(dtype)}; cast it "
+                                  f"to one of {', '.join(sorted(map(str, _ST_CODES)))}")
+        codes[name] = code
     order = sorted(specs, key=lambda n: (-_ST_ORDER.index(codes[n]), n.encode()))
-    header, offset = {}, 0
+    # the library writes __metadata__ first; its keys come out of a hash map (any order): ours are sorted
+    header: dict[str, Any] = {"__metadata__": dict(sorted(metadata.items()))} if metadata else {}
+    offset = 0
     for name in order:
-        shape, dt = specs[name]
-        end = offset + math.prod(shape) * dt.itemsize
-        header[name] = {"dtype": codes[name], "shape": list(shape), "data_offsets": [offset, end]}
+        shape, dtype = specs[name]
+        end = offset + math.prod(shape) * np.dtype(dtype).itemsize
+        header[name] = {"dtype": codes[name], "shape": [int(d) for d in shape], "data_offsets": [offset, end]}
         offset = end
     text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     text += b" " * (-len(text) % 8)  # the data starts 8-byte aligned
-    fh.write(struct.pack("<Q", len(text)) + text)
-    for name in order:
+    start = 8 + len(text)
+    ranges = {name: (start + header[name]["data_offsets"][0], start + header[name]["data_offsets"][1])
+              for name in order}
+    return struct.pack("<Q", len(text)) + text, ranges
+
+
+def write_at(fd: int, offset: int, data: Any) -> None:
+    """Write all bytes of ``data`` (a C-contiguous array or buffer) to file descriptor ``fd`` at byte ``offset``."""
+    view = memoryview(data.reshape(-1).view(np.uint8) if isinstance(data, np.ndarray) else data).cast("B")
+    while view.nbytes:
+        n = os.pwrite(fd, view, offset)
+        view, offset = view[n:], offset + n
+
+
+def _write_safetensors(fh: Any, specs: Mapping[str, tuple[tuple[int, ...], np.dtype]],
+                       produce: Callable[[str], np.ndarray]) -> None:
+    """A .safetensors file byte for byte as the safetensors library writes it, one array in memory at a time."""
+    head, ranges = safetensors_header(specs)
+    fh.write(head)
+    for name in ranges:
         fh.write(produce(name).reshape(-1).view(np.uint8).data)
 
 
@@ -434,6 +479,33 @@ def remove_stale_temps(directory: Any) -> list[str]:
     return removed
 
 
+def temp_file(path: Path) -> tuple[int, str]:
+    """(fd, name) of a new temporary file beside ``path`` (to be renamed onto it), locked while ``fd`` is open.
+
+    The name and the lock are those of atomic_file, so remove_stale_temps clears it after its writer died;
+    keep ``fd`` open until the file is renamed or removed.
+    """
+    directory = path.parent if str(path.parent) else Path(".")
+    remove_stale_temps(directory)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:100]}.initreg-{os.getpid()}-", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise _write_error(path, exc, f"creating a temporary file in {str(directory)!r}") from exc
+    try:
+        try:
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except ImportError:  # pragma: no cover - Windows
+            pass
+        os.chmod(tmp, _file_mode(path))  # mkstemp makes the file private (0600); the result should not be
+    except BaseException:
+        os.close(fd)
+        os.unlink(tmp)
+        raise
+    return fd, tmp
+
+
 def _write_error(path: Path, exc: OSError, doing: str) -> CheckpointWriteError:
     fix = {errno.ENOSPC: "free some space or write to another disk", errno.EDQUOT: "free some of your quota",
            errno.EACCES: "check the directory's permissions", errno.EPERM: "check the directory's permissions",
@@ -482,11 +554,11 @@ def atomic_file(path: Any) -> Iterator[BinaryIO]:
             pass
         raise
     fh.close()
-    _fsync_directory(directory)
+    fsync_directory(directory)
 
 
-def _fsync_directory(directory: Path) -> None:
-    """Make the rename durable (POSIX); a file system that cannot fsync a directory is left as it is."""
+def fsync_directory(directory: Path) -> None:
+    """Make a rename in ``directory`` durable (POSIX); a file system that cannot fsync a directory is left as it is."""
     try:
         fd = os.open(directory, os.O_RDONLY)
     except OSError:

@@ -14,6 +14,7 @@ COMMANDS = {
     "show": "initreg.cli.show",
     "explain": "initreg.cli.rules",
     "init": "initreg.cli.rules",
+    "verify": "initreg.cli.verify",
 }
 
 

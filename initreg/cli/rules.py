@@ -39,9 +39,13 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--seed", type=_seed, default=None,
                    help="seed (default: the rule file's; with neither, a fresh one that is printed)")
     p.add_argument("--dtype", default=None, help="dtype of every array (default: each entry's own, else float32)")
-    p.add_argument("-o", "--output", metavar="OUT", required=True, help="output file, .safetensors or .npz")
+    p.add_argument("-o", "--output", metavar="OUT", required=True,
+                   help="output file, .safetensors or .npz, or a directory for a sharded .safetensors checkpoint")
     p.add_argument("--strict", action="store_true", help="exit 1 (writing nothing) when a rule is unused or shadowed")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary")
+    from . import checkpoints
+
+    checkpoints.add_options(p)
     p.set_defaults(func=run_init)
 
 
@@ -183,9 +187,12 @@ def run_init(args: argparse.Namespace) -> int:
     from ..rules import Rules
     from ..shapes import check_dtype, is_complete
 
+    from . import checkpoints
+
     out = Path(args.output)
-    if out.suffix.lower() not in (".safetensors", ".npz"):
-        return _fail("init", f"output {str(out)!r} must end in .safetensors or .npz")
+    problem = checkpoints.check(args)
+    if problem:
+        return _fail("init", problem)
     try:
         load_plugins()  # under INITREG_STRICT_PLUGINS a broken plugin is named as such, not as the rule file's fault
         rules = Rules.load(args.rules)
@@ -214,6 +221,8 @@ def run_init(args: argparse.Namespace) -> int:
     if fresh:
         print(f"initreg init: no seed given; using seed {seed} (pass --seed {seed} to write the same file again)",
               file=sys.stderr)
+    if checkpoints.handles(args):  # .safetensors: one file or sharded, with provenance, optionally by Dask
+        return checkpoints.write(args, table, rules, PROGRESS_MIN_VALUES)
     rows = {r.name: r for r in table}
     total = sum(math.prod(r.shape) for r in table)
     done, drawn = 0, 0

@@ -1,0 +1,165 @@
+"""Writing a planned .safetensors checkpoint: pre-sized temporary files (header written once), each piece's
+values computed and written at its own byte offset, then all files renamed onto their targets at once.
+
+Any process can write any piece: the values come from ``initreg.values`` for the piece's region, and the
+offset from the plan. In one process the next piece is drawn while the last one is written (``os.pwrite``
+on a writer thread releases the GIL), into two reused buffers: memory stays at two pieces, plus a whole
+tensor for initializers that can only be drawn whole.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from .checkpoint import atomic_file, fsync_directory, temp_file, write_at
+from .shards import PIECE_BYTES, CheckpointPlan, FilePlan, Piece, pieces
+
+
+def drawn_whole(row: Any) -> bool:
+    """Whether ``row``'s initializer computes only whole tensors (regions = "whole"), so it is one piece."""
+    from .regions import region_mode
+
+    return region_mode(row.initializer) == "whole"
+
+
+def plan_pieces(plan: CheckpointPlan, rows: Mapping[str, Any], numbers: Iterable[int] | None = None,
+                piece_bytes: int = PIECE_BYTES) -> list[Piece]:
+    """Every piece of the files ``numbers`` (default: all) of ``plan``, in file order."""
+    chosen = [plan.file(n) for n in numbers] if numbers is not None else plan.files
+    return [p for f in chosen for p in pieces(f, plan.specs, lambda n: drawn_whole(rows[n]), piece_bytes)]
+
+
+def piece_values(piece: Piece, row: Any, seed: int, buffer: np.ndarray | None = None) -> np.ndarray:
+    """The values of ``piece`` (in ``buffer``'s memory when it is given and the piece is a region)."""
+    from .regions import values
+
+    args = dict(name=row.name, seed=seed, dtype=row.dtype, layout=row.layout)
+    if piece.index is None:
+        data = values(row.initializer, row.shape, **args)
+    else:
+        out = None
+        if buffer is not None:
+            out = buffer[:piece.nbytes].view(np.dtype(row.dtype)).reshape(piece.shape)
+        data = values(row.initializer, row.shape, index=piece.index, out=out, **args)
+    if data.dtype.byteorder == ">" or (data.dtype.byteorder == "=" and np.little_endian is False):
+        data = data.astype(data.dtype.newbyteorder("<"))  # safetensors is little-endian
+    return data
+
+
+def write_pieces(path: str | os.PathLike, todo: Sequence[Piece], rows: Mapping[str, Any], seed: int,
+                 progress: Callable[[Piece], None] | None = None) -> None:
+    """Compute and write each piece at its offset of the existing, pre-sized file ``path``."""
+    if not todo:
+        return
+    size = max((p.nbytes for p in todo if p.index is not None), default=0)
+    buffers = [np.empty(size, dtype=np.uint8), np.empty(size, dtype=np.uint8)] if size else [None, None]
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="initreg-write") as writer:
+            pending = None
+            for k, piece in enumerate(todo):
+                data = piece_values(piece, rows[piece.name], seed, buffers[k % 2])
+                if pending is not None:
+                    pending.result()  # the buffer drawn into next is the one this write used
+                pending = writer.submit(write_at, fd, piece.offset, data)
+                if progress is not None:
+                    progress(piece)
+            pending.result()
+    finally:
+        os.close(fd)
+
+
+@dataclass(frozen=True)
+class Temp:
+    """A temporary file being written: its name, and the open descriptor that holds its lock until it is renamed."""
+
+    path: str
+    fd: int
+
+
+def prepare(target: Path, file: FilePlan) -> Temp:
+    """A locked temporary file beside ``target`` holding ``file``'s header, sized to the whole file."""
+    fd, tmp = temp_file(target)
+    try:
+        write_at(fd, 0, file.header)
+        os.ftruncate(fd, file.size)
+    except BaseException:
+        discard([Temp(tmp, fd)])
+        raise
+    return Temp(tmp, fd)
+
+
+def sync(temp: Temp) -> None:
+    """Flush ``temp``'s data to disk (what any process wrote into it on this host)."""
+    os.fsync(temp.fd)
+
+
+def discard(temps: Iterable[Temp]) -> None:
+    """Remove temporary files (ignoring those already gone) and release their locks."""
+    for t in temps:
+        try:
+            os.unlink(t.path)
+        except OSError:
+            pass
+        try:
+            os.close(t.fd)
+        except OSError:
+            pass
+
+
+def discard_own(targets: Iterable[Path]) -> None:
+    """Remove this process's temporary files for ``targets``, also one a signal left unrecorded (Ctrl-C in mkstemp)."""
+    for target in targets:
+        directory = target.parent if str(target.parent) else Path(".")
+        for stray in directory.glob(f".{glob.escape(target.name[:100])}.initreg-{os.getpid()}-*.tmp"):
+            try:
+                stray.unlink()
+            except OSError:
+                pass
+
+
+def commit(temps: Mapping[Path, Temp], synced: bool = False) -> None:
+    """Flush every temporary file (unless already ``synced``), rename each onto its target, release the locks."""
+    if not synced:
+        for t in temps.values():
+            sync(t)
+    for target, t in temps.items():
+        os.replace(t.path, target)
+    for t in temps.values():
+        os.close(t.fd)
+    for directory in {target.parent for target in temps}:
+        fsync_directory(directory)
+
+
+def write_text(target: Path, text: str) -> None:
+    """Write ``text`` to ``target`` atomically (a temporary file, then a rename)."""
+    with atomic_file(target) as fh:
+        fh.write(text.encode("utf-8"))
+
+
+def write_plan(plan: CheckpointPlan, targets: Mapping[int, Path], rows: Mapping[str, Any], seed: int,
+               progress: Callable[[Piece], None] | None = None, piece_bytes: int = PIECE_BYTES) -> None:
+    """Write files ``targets`` (number → path) of ``plan`` in this process; a failure leaves no target changed."""
+    temps: dict[Path, Temp] = {}
+    try:
+        # each file is flushed to disk on a thread while the next one is drawn
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="initreg-sync") as flusher:
+            flushes = []
+            for number, target in targets.items():
+                temps[target] = prepare(target, plan.file(number))
+                write_pieces(temps[target].path, plan_pieces(plan, rows, [number], piece_bytes), rows, seed, progress)
+                flushes.append(flusher.submit(sync, temps[target]))
+            for f in flushes:
+                f.result()
+        commit(temps, synced=True)
+    except BaseException:
+        discard(temps.values())
+        discard_own(targets.values())
+        raise

@@ -1,0 +1,117 @@
+"""Initial checkpoints as .safetensors with provenance: plan the files of a parameter table (one file, or
+Hugging Face-style shards with an index), then write all of them, one of them (``shard``), or only the
+index, in this process or with a Dask cluster (``client``)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from .errors import CheckpointNotFoundError
+from .shards import (DEFAULT_MAX_SHARD_SIZE, INDEX_NAME, CheckpointPlan, Piece, ShardError, check_directory,
+                     parse_size, plan_file, plan_shards)
+
+
+@dataclass(frozen=True)
+class Written:
+    """What a write produced: the plan, the files written (number → path), the index (or None), Dask tasks run."""
+
+    plan: CheckpointPlan
+    files: Mapping[int, Path]
+    index: Path | None
+    tasks: int | None
+
+
+def plan_output(table: Any, rules: Any, path: Path, *, directory: bool, max_shard_size: Any = None) -> CheckpointPlan:
+    """The file plan of ``table`` (an Explanation) at ``path``: sharded when ``directory``; provenance in every file."""
+    from .provenance import metadata
+
+    rows = {r.name: r for r in table}
+    specs = {r.name: (tuple(r.shape), r.dtype) for r in table}
+
+    def metadata_of(names: Any) -> dict[str, str]:
+        return metadata([rows[n] for n in names], table.seed, rules)
+
+    if directory:
+        return plan_shards(specs, parse_size(max_shard_size or DEFAULT_MAX_SHARD_SIZE), metadata_of)
+    return plan_file(path.name, specs, metadata_of)
+
+
+def targets_of(plan: CheckpointPlan, path: Path, *, directory: bool, shard: tuple[int, int] | None = None,
+               index_only: bool = False) -> dict[int, Path]:
+    """File number → target path of the files to write (none for ``index_only``); errors before anything is written."""
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise CheckpointNotFoundError(f"cannot write {str(path)!r}: directory {str(parent)!r} does not exist; "
+                                      f"create it first")
+    if not directory:
+        if shard is not None or index_only:
+            raise ShardError(f"shard and index_only need a directory output, got the file {str(path)!r}")
+        return {1: path}
+    check_directory(path, plan)
+    if index_only:
+        if not plan.sharded:
+            raise ShardError(f"--index-only: this checkpoint is a single file ({plan.files[0].filename}), which "
+                             f"has no index; write it with --shard 1/1 or without --index-only")
+        return {}
+    if shard is not None:
+        i, n = shard
+        if n != len(plan.files):
+            raise ShardError(f"--shard {i}/{n}: this checkpoint is planned as {len(plan.files)} file(s), not {n}; "
+                             f"use --shard I/{len(plan.files)} (the same --max-shard-size gives the same plan)")
+        return {i: path / plan.file(i).filename}
+    return {f.number: path / f.filename for f in plan.files}
+
+
+def write_output(table: Any, rules: Any, path: Any, *, directory: bool, max_shard_size: Any = None,
+                 shard: tuple[int, int] | None = None, index_only: bool = False, client: Any = None,
+                 progress: Callable[[Piece], None] | None = None, timeout: float | None = None) -> Written:
+    """Plan and write ``table``'s checkpoint at ``path``; on failure no target path is changed."""
+    from .filewriter import write_plan, write_text
+
+    path = Path(os.fspath(path))
+    rows = {r.name: r for r in table}
+    plan = plan_output(table, rules, path, directory=directory, max_shard_size=max_shard_size)
+    targets = targets_of(plan, path, directory=directory, shard=shard, index_only=index_only)
+    created = directory and not path.exists()
+    if created:
+        path.mkdir()
+    try:
+        tasks = None
+        if client is not None and targets:
+            from .dask import write
+
+            tasks = write(plan, targets, rows, table.seed, client, timeout=timeout)
+        elif targets:
+            write_plan(plan, targets, rows, table.seed, progress)
+        index = None
+        if plan.sharded and shard is None:
+            index = path / INDEX_NAME
+            write_text(index, plan.index_text())
+    except BaseException:
+        if created:
+            with contextlib.suppress(OSError):
+                path.rmdir()  # only when still empty
+        raise
+    return Written(plan, targets, index, tasks)
+
+
+def save_initial(params: Any, init: Any = None, path: Any = "model", *, seed: int | None = None,
+                 max_shard_size: Any = None, shard: tuple[int, int] | None = None, index_only: bool = False,
+                 client: Any = None, strict: bool = False, timeout: float | None = None) -> Written:
+    """Write the initial values of ``params`` under ``init`` as .safetensors with provenance (a directory: sharded)."""
+    from .explanation import entries_of, plan
+    from .random import fresh_seed
+
+    path = Path(os.fspath(path))
+    entries = entries_of(params)
+    table = plan(entries, init, seed=seed, strict=strict)
+    if table.seed is None:  # one seed for every file, recorded in each
+        table = plan(entries, init, seed=fresh_seed(), strict=strict)
+    rules = init if hasattr(init, "to_document") else None
+    return write_output(table, rules, path, directory=path.suffix.lower() != ".safetensors",
+                        max_shard_size=max_shard_size, shard=shard, index_only=index_only, client=client,
+                        timeout=timeout)
