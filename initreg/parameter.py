@@ -430,6 +430,11 @@ class Parameter:
         """Give the parameter its structural path (done by a block when it is attached)."""
         self._name = name
 
+    def snapshot(self) -> Callable[[], None]:
+        """A function that puts back the shape, state, values, devices and record held now (an undo)."""
+        saved = dict(self.__dict__)  # commits replace these objects, never mutate them: a shallow copy suffices
+        return lambda: (self.__dict__.clear(), self.__dict__.update(saved))
+
 
 def _checked_spec(init: Any, name: str) -> Any:
     """A declared initializer spec (a name or a JSON/dict spec), kept as given until it is needed."""

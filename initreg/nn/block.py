@@ -13,7 +13,7 @@ from ..device import Device, device_of
 from ..errors import DeviceMismatchError, GradientError, LayerError, ShapeError, format_shape
 from ..parameter import Parameter, ParameterDict, check_dtype, merge_shapes, set_merged_shapes
 
-_calls = threading.local()  # depth of nested block calls: the outermost call starts a fresh tape
+_calls = threading.local()  # per thread: call depth, and the outermost call's undo steps and deferred writes
 _OWNED: "weakref.WeakSet[Parameter]" = weakref.WeakSet()  # parameters that already have an owner block
 
 
@@ -206,6 +206,19 @@ class Block:
         """Move every parameter below to ``devices``."""
         self.collect_params().reset_devices(devices)
 
+    def cast(self, dtype: Any) -> "Block":
+        """Convert every parameter below (values, gradients, and deferred ones' future values) to ``dtype``; return self."""
+        params = list(self.collect_params().values())
+        undo = [p.snapshot() for p in params]
+        try:
+            for p in params:
+                p.cast(dtype)
+        except BaseException:
+            for u in reversed(undo):  # all or nothing: a refused cast leaves every parameter as it was
+                u()
+            raise
+        return self
+
     def train(self, mode: bool = True) -> "Block":
         """Set training mode (BatchNorm uses batch statistics) on this block and below; return self."""
         for b in self._walk():
@@ -220,17 +233,37 @@ class Block:
 
     def __call__(self, x: Any) -> Any:
         depth = getattr(_calls, "depth", 0)
-        if depth == 0:
-            for b in self._walk():
-                b._tape.clear()
-        _calls.depth = depth + 1
+        if depth:
+            _calls.depth = depth + 1
+            try:
+                if self.params:
+                    self._place(x)  # a device mismatch fails before any value is drawn
+                self.infer_shape(x)
+                return self.forward(x)
+            finally:
+                _calls.depth = depth
+        # the outermost call is one transaction: an error anywhere undoes every parameter it completed or drew
+        blocks = list(self._walk())
+        for b in blocks:
+            b._tape.clear()
+        _calls.depth, _calls.undo, _calls.finish = 1, [], []
         try:
             if self.params:
-                self._place(x)  # a device mismatch fails before any value is drawn
+                self._place(x)
             self.infer_shape(x)
-            return self.forward(x)
+            y = self.forward(x)
+        except BaseException:
+            for undo in reversed(_calls.undo):
+                undo()
+            for b in blocks:
+                b._tape.clear()  # a failed pass leaves nothing for backward() to reverse
+            raise
         finally:
-            _calls.depth = depth
+            finish = _calls.finish
+            _calls.depth, _calls.undo, _calls.finish = 0, None, None
+        for write in finish:
+            write()
+        return y
 
     def infer_shape(self, x: Any) -> None:
         """Complete this block's parameter shapes from its input (blocks without own parameters: nothing)."""
@@ -239,8 +272,8 @@ class Block:
         """The block's output for input ``x``."""
         raise NotImplementedError(f"{type(self).__name__} must implement forward(self, x)")
 
-    def _complete(self, shapes: Mapping[str, tuple], source: str) -> None:
-        """Give local parameters their full shapes (drawing deferred values atomically); conflicts name the layer."""
+    def _complete(self, shapes: Mapping[str, tuple], source: str) -> bool:
+        """Give local parameters their full shapes (drawing deferred values atomically); True if any changed."""
         todo = {}
         for local, shape in shapes.items():
             p = self.params[local]
@@ -254,7 +287,19 @@ class Block:
             if merged != p.shape:
                 todo[p] = merged
         if todo:
+            undo = getattr(_calls, "undo", None)
+            if undo is not None:  # inside a forward pass: remember how to put these back if a later step fails
+                undo.extend([p.snapshot() for p in todo])
             set_merged_shapes(todo)
+        return bool(todo)
+
+    def _on_success(self, write: Any) -> None:
+        """Run ``write()`` once the outermost forward call succeeds (at once outside a forward call)."""
+        finish = getattr(_calls, "finish", None)
+        if finish is None:
+            write()
+        else:
+            finish.append(write)
 
     def _place(self, x: Any) -> Device:
         """The device this layer computes on for input ``x``; DeviceMismatchError if its parameters are elsewhere."""
