@@ -35,6 +35,8 @@ __all__ = [
     "CheckpointKeyError",
     "MissingDependencyError",
     "LayerError",
+    "EmptySelectionWarning",
+    "SharedStreamWarning",
 ]
 
 
@@ -168,6 +170,14 @@ class UnusedRuleWarning(InitregWarning):
 
 class ShadowedRuleWarning(InitregWarning):
     """Every parameter a rule matches is taken by an earlier rule."""
+
+
+class EmptySelectionWarning(InitregWarning):
+    """A pattern selected no parameter, or initialize() was called on none."""
+
+
+class SharedStreamWarning(InitregWarning):
+    """Two different parameters draw from one (seed, name) stream, so they get the same values."""
 
 
 # --- validation ----------------------------------------------------------------------------

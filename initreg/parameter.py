@@ -555,24 +555,58 @@ class ParameterDict:
         from .rules import compile_pattern
 
         match = compile_pattern(pattern)
-        return ParameterDict({k: v for k, v in self._params.items() if match(k)})
+        out = ParameterDict({k: v for k, v in self._params.items() if match(k)})
+        if not out:
+            from .initialize_options import warn_empty_selection
+
+            warn_empty_selection(pattern, self._params)
+        return out
 
     # -- initialization ----------------------------------------------------------------------------------
     def initialize(self, init: Any = None, device: Any = None, force_reinit: bool = False,
-                   seed: int | None = None, **kwargs: Any) -> None:
-        """Initialize every parameter; ``init`` is the default below declared inits (or a Rules / {pattern: init})."""
+                   seed: int | None = None, *, ctx: Any = None, verbose: bool = False, **kwargs: Any) -> None:
+        """Initialize every parameter; ``init`` is the default below declared inits (or a Rules / {pattern: init}).
+
+        ``ctx`` is Gluon's name for ``device``; ``verbose=True`` prints what each parameter got and why.
+        """
+        from . import initialize_options as options
         from .rules import plan_choices, seed_of
 
+        device = options.device_argument(device, ctx)
+        if not self._params:
+            options.warn_empty_initialize()
         choices = plan_choices(self, init, force_reinit=force_reinit, **kwargs)
-        seed = resolve_seed(seed if seed is not None else seed_of(init))  # one seed per call (a rule file may carry it)
-        commits = []
+        given = seed if seed is not None else seed_of(init)
+        seed = resolve_seed(given)  # one seed per call (a rule file may carry it)
+        if given is None and get_seed() is not None:
+            options.check_streams(self._params, seed, force_reinit, choices)
+        commits, kept = [], set()
         for name, p in self._params.items():
             initializer, source = choices[name]
             commit = p._plan(initializer, source, device, force_reinit, seed)
             if commit is not None:
                 commits.append(commit)
+            else:
+                kept.add(name)
         for c in commits:  # every draw succeeded: now commit them all
             c()
+        if verbose:
+            print(options.report(self._params, choices, kept, seed))
+
+    def save_parameters(self, path: Any) -> None:
+        """Write every parameter's values to ``path`` (.npz or .safetensors) under its name, atomically."""
+        from .loading import save_parameters
+
+        save_parameters(self, path)
+
+    def load_parameters(self, path: Any, device: Any = None, allow_missing: bool = False, ignore_extra: bool = False,
+                        *, ctx: Any = None) -> None:
+        """Set each parameter to the array of its name in ``path`` (open shapes completed from it); all or nothing."""
+        from .initialize_options import device_argument
+        from .loading import load_parameters
+
+        load_parameters(self, path, device=device_argument(device, ctx), allow_missing=allow_missing,
+                        ignore_extra=ignore_extra)
 
     def zero_grad(self) -> None:
         """Zero every gradient."""

@@ -416,7 +416,7 @@ class Choice:
     """The initializer chosen for one parameter and what decided it."""
 
     init: Initializer
-    source: str  # "explicit", "rule", "declared", "default" or "global default"
+    source: str  # "explicit", "rule", "load", "declared", "default" or "global default"
     rule: Rule | None = None
 
     @property
@@ -486,6 +486,10 @@ def choose(entries: Sequence[Entry], rules: Rules | None, default: Initializer |
         diagnostics.raise_if_any()
     cache: dict[str, Initializer] = {}
     fallback: Initializer | None = None
+    source = default if getattr(default, "outranks_declared", False) else None  # a data source such as Load
+    held = source.names() if source is not None else frozenset()  # what it holds is loaded, above declared inits
+    if source is not None:
+        default = source.default  # the names it lacks: declared, else its own default, else the global default
     choices = []
     for e, k in zip(entries, firsts):
         explicit = _explicit_of(e.param) if e.param is not None and not force_reinit else None
@@ -494,6 +498,8 @@ def choose(entries: Sequence[Entry], rules: Rules | None, default: Initializer |
         elif k >= 0:
             rule = rules[k]  # type: ignore[index]
             choices.append(Choice(rule.init, "rule", rule))
+        elif e.name in held:
+            choices.append(Choice(source, "load"))  # type: ignore[arg-type]
         elif (declared := _declared(e, cache)) is not None:
             choices.append(Choice(declared, "declared"))
         elif default is not None:
@@ -517,6 +523,8 @@ def plan_choices(params: Any, init: Any = None, *, strict: bool = False,
     rules, default = split_init(init)
     entries = entries_of(params)
     choices, diagnostics = choose(entries, rules, default, strict, force_reinit)
+    if getattr(default, "outranks_declared", False):
+        default.check_request(entries, choices)  # type: ignore[union-attr]  # Load is strict: before any draw
     diagnostics.warn()
     return {e.name: (c.init, c.label) for e, c in zip(entries, choices)}
 

@@ -194,9 +194,23 @@ class Block:
     # -- parameters ------------------------------------------------------------------------------------
 
     def initialize(self, init: Any = None, device: Any = None, force_reinit: bool = False,
-                   seed: int | None = None, **kwargs: Any) -> None:
-        """Initialize every parameter below (now, or at the first forward pass where a shape is unknown)."""
-        self.collect_params().initialize(init, device=device, force_reinit=force_reinit, seed=seed, **kwargs)
+                   seed: int | None = None, *, ctx: Any = None, verbose: bool = False, **kwargs: Any) -> None:
+        """Initialize every parameter below (now, or at the first forward pass where a shape is unknown).
+
+        ``ctx`` is Gluon's name for ``device``; ``verbose=True`` prints what each parameter got and why.
+        """
+        self.collect_params().initialize(init, device=device, force_reinit=force_reinit, seed=seed, ctx=ctx,
+                                         verbose=verbose, **kwargs)
+
+    def save_parameters(self, path: Any) -> None:
+        """Write every parameter below to ``path`` (.npz or .safetensors, by extension) under its name, atomically."""
+        self.collect_params().save_parameters(path)
+
+    def load_parameters(self, path: Any, device: Any = None, allow_missing: bool = False, ignore_extra: bool = False,
+                        *, ctx: Any = None) -> None:
+        """Set every parameter below to the file's array of its name, completing open shapes; all or nothing."""
+        self.collect_params().load_parameters(path, device=device, allow_missing=allow_missing,
+                                              ignore_extra=ignore_extra, ctx=ctx)
 
     def zero_grad(self) -> None:
         """Set every gradient below to zero."""
