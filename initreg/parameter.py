@@ -267,6 +267,11 @@ class Parameter:
             warnings.warn(f"parameter {self._name!r} is already initialized; nothing changed. "
                           f"Pass force_reinit=True to draw new values.", ReinitializationWarning, stacklevel=4)
             return None
+        if type(initializer).fill is Initializer.fill:  # refused now, not at the first forward pass
+            from .errors import InitializerTypeError
+
+            raise InitializerTypeError(f"parameter {self._name!r}: {type(initializer).__name__} does not implement "
+                                       f"fill(self, desc, out, rng); define it to write the values into out")
         devices = self._usable(as_devices(device, self._devices))
         seed = resolve_seed(seed)
         if not is_complete(self._shape):

@@ -48,14 +48,19 @@ class Grads:
 
 
 class Block:
-    """A layer or a network of layers: child blocks, own parameters, forward and backward."""
+    """A layer or a network of layers: child blocks, own parameters, forward and backward.
 
-    def __init__(self) -> None:
+    Parameters are named by their path ("0.weight"). ``prefix="encoder"`` names a network that stands alone
+    ("encoder.0.weight"), so that two networks built alike draw different values under one seed; a block attached
+    inside another takes its path there instead.
+    """
+
+    def __init__(self, prefix: str | None = None) -> None:
         object.__setattr__(self, "_children", {})
         object.__setattr__(self, "params", ParameterDict())
         object.__setattr__(self, "_owned", {})
         object.__setattr__(self, "_parent", None)
-        object.__setattr__(self, "_prefix", "")
+        object.__setattr__(self, "_prefix", _checked_prefix(prefix))
         object.__setattr__(self, "_tape", [])
         object.__setattr__(self, "training", True)
 
@@ -410,6 +415,15 @@ class Sequential(Block):
         for b in reversed(list(self._children.values())):
             dy = b.vjp(dy, grads)
         return dy
+
+
+def _checked_prefix(prefix: Any) -> str:
+    """A network's name prefix ("encoder" → "encoder."), "" for none."""
+    if prefix is None or prefix == "":
+        return ""
+    if not isinstance(prefix, str) or prefix.strip(".") == "" or any(c.isspace() for c in prefix):
+        raise LayerError(f"prefix must be a name such as 'encoder' (no spaces), got {prefix!r}")
+    return prefix if prefix.endswith(".") else prefix + "."
 
 
 _NO_CONTEXT = contextlib.nullcontext()
