@@ -437,7 +437,7 @@ class Parameter:
 
     def snapshot(self) -> Callable[[], None]:
         """A function that puts back the shape, state, values, devices and record held now (an undo)."""
-        saved = dict(self.__dict__)  # commits replace these objects, never mutate them: a shallow copy suffices
+        saved = self.__dict__.copy()  # commits replace these objects, never mutate them: a shallow copy suffices
         return lambda: (self.__dict__.clear(), self.__dict__.update(saved))
 
 

@@ -238,6 +238,9 @@ class LeakyReLU(_Elementwise):
         self.act = Act(f"leaky_relu(alpha={self.alpha})", functools.partial(_leaky, self.alpha),
                        functools.partial(_leaky_grad, self.alpha))
 
+    def _describe(self) -> str:
+        return f"alpha={self.alpha}"
+
 
 class ELU(_Elementwise):
     """x where x > 0, else alpha * (exp(x) - 1) (alpha >= 0)."""
@@ -248,6 +251,9 @@ class ELU(_Elementwise):
         self.act = Act(f"elu(alpha={self.alpha})", functools.partial(_elu, self.alpha, 1.0),
                        functools.partial(_elu_grad, self.alpha, 1.0))
 
+    def _describe(self) -> str:
+        return f"alpha={self.alpha}"
+
 
 class SELU(_Elementwise):
     """Scaled ELU with the self-normalizing constants."""
@@ -257,6 +263,9 @@ class SELU(_Elementwise):
         self.act = Act("selu", functools.partial(_elu, _SELU_ALPHA, _SELU_SCALE),
                        functools.partial(_elu_grad, _SELU_ALPHA, _SELU_SCALE))
 
+    def _describe(self) -> str:
+        return ""
+
 
 class GELU(_Elementwise):
     """x * Φ(x) with Φ the standard normal CDF."""
@@ -264,6 +273,9 @@ class GELU(_Elementwise):
     def __init__(self) -> None:
         super().__init__()
         self.act = Act("gelu", gelu, _gelu_grad, True)
+
+    def _describe(self) -> str:
+        return ""
 
 
 class Swish(_Elementwise):
@@ -274,6 +286,9 @@ class Swish(_Elementwise):
         self.beta = _slope("Swish", "beta", beta, positive=True)
         self.act = Act(f"swish(beta={self.beta})", functools.partial(_swish, self.beta),
                        functools.partial(_swish_grad, self.beta), True)
+
+    def _describe(self) -> str:
+        return f"beta={self.beta}"
 
 
 def _leaky(alpha: float, x: Any) -> Any:

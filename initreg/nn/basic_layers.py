@@ -65,9 +65,8 @@ class Dense(Block):
             if b is not None:
                 z += b
             y = z if self.act is None else self.act.forward(z)
-        out_shape = y.shape if self.flatten else x.shape[:-1] + (self.units,)
         self._record(dev, x.shape, x2, z if self.act is not None and self.act.uses_input else None, y)
-        return y.reshape(out_shape)
+        return y if self.flatten else y.reshape(x.shape[:-1] + (self.units,))
 
     def vjp(self, dy: Any, grads: Grads) -> Any:
         dev, x_shape, x2, z, y = self._recall()

@@ -236,3 +236,15 @@ def test_cast_is_all_or_nothing(monkeypatch):
     assert all(p.dtype == np.float32 and p.data().dtype == np.float32 for p in net.collect_params().values())
     with pytest.raises(DTypeError, match="complex"):
         net.cast("complex64")
+
+
+def test_windows_without_sliding_window_view_match():
+    """The as_strided fallback (CuPy builds without sliding_window_view) gives the same dilated windows."""
+    from types import SimpleNamespace
+
+    from initreg.nn.conv import windows
+
+    bare = SimpleNamespace(lib=SimpleNamespace(stride_tricks=SimpleNamespace(as_strided=np.lib.stride_tricks.as_strided)))
+    x = RNG.standard_normal((2, 3, 9, 8))
+    for kernel, strides, dilation in [((3, 3), (1, 1), (1, 1)), ((3, 2), (2, 1), (2, 3)), ((2, 2), (3, 2), (1, 2))]:
+        np.testing.assert_array_equal(windows(bare, x, kernel, strides, dilation), windows(np, x, kernel, strides, dilation))
