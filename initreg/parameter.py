@@ -248,8 +248,12 @@ class Parameter:
         return devices
 
     def initialize(self, init: Any = None, device: Any = None, force_reinit: bool = False,
-                   seed: int | None = None) -> None:
+                   seed: int | None = None, *, ctx: Any = None) -> None:
         """Initialize now, or when the shape becomes known; ``init`` here overrides every rule and default."""
+        if ctx is not None:  # Gluon's name for device
+            from .initialize_options import device_argument
+
+            device = device_argument(device, ctx)
         if init is not None:
             chosen, source = as_initializer(init), "explicit"
         elif self._init is not None:

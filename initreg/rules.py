@@ -478,6 +478,8 @@ def choose(entries: Sequence[Entry], rules: Rules | None, default: Initializer |
 
     "explicit" is a deferred parameter's own pending ``param.initialize(init)`` request: a later call without
     ``force_reinit`` keeps it (as it keeps an initialized parameter's values); ``force_reinit=True`` replaces it.
+    A default that is a data source (``outranks_declared``, as Load) gives the names it holds source "load",
+    between rule and declared; the names it lacks fall through with its own ``default`` as the default.
     """
     names = [e.name for e in entries]
     firsts = list(map(rules._index.first, names)) if rules is not None else [-1] * len(names)

@@ -275,3 +275,11 @@ def test_load_parameters_failing_midway_undoes_the_earlier_parameters(tmp_path):
     with pytest.raises(initreg.InitializationError, match="'b'.*int32"):
         params.load_parameters(path)  # 'a' loads first; float64 cannot become int32 safely
     assert params["a"].state == "declared" and params["b"].state == "declared" and params["b"].shape is None
+
+
+def test_a_single_parameter_takes_ctx_too():
+    p = initreg.Parameter("w", shape=(2,))
+    p.initialize("ones", ctx=initreg.cpu(0))
+    assert p.list_devices() == [initreg.cpu(0)] and np.all(p.data() == 1)
+    with pytest.raises(DeviceError, match="once"):
+        initreg.Parameter("v", shape=(2,)).initialize(device=initreg.cpu(0), ctx=initreg.cpu(0))
