@@ -15,6 +15,7 @@ __all__ = [
     "DTypeError",
     "GradientError",
     "InitializationError",
+    "RegionError",
     "SeedError",
     "ReinitializationWarning",
     "DeviceError",
@@ -102,6 +103,10 @@ class GradientError(ParameterError, RuntimeError):
 
 class InitializationError(ParameterError, RuntimeError):
     """An initializer failed or produced invalid values; the parameter is unchanged."""
+
+
+class RegionError(InitregError, IndexError):
+    """An index that is not a basic index, or does not fit the shape (values(index=...))."""
 
 
 class SeedError(InitregError, ValueError, TypeError):

@@ -8,7 +8,7 @@ import sys
 import threading
 import warnings
 import weakref
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Sequence
 
 from .errors import (DeviceError, EmptySelectionWarning, ReinitializationWarning, SharedStreamWarning, did_you_mean,
                      format_shape)
@@ -49,8 +49,8 @@ def warn_empty_selection(pattern: str, names: Iterable[str]) -> None:
         except re.error:
             inside = []
         if inside:
-            hint = (f"; a 're:' pattern must match the whole name, and this one only matches inside "
-                    f"{', '.join(map(repr, inside[:3]))}{', ...' if len(inside) > 3 else ''}: write 're:.*{pattern[3:]}'")
+            hint = (f"; this one only matches inside {', '.join(map(repr, inside[:3]))}"
+                    f"{', ...' if len(inside) > 3 else ''}: write 're:.*{pattern[3:]}'")
         kind = "'re:' patterns are regular expressions that must match the whole name"
     else:
         kind = "patterns are globs over the whole name: '*' any run, '.' a literal dot"
@@ -78,24 +78,24 @@ def warn_empty_initialize() -> None:
                   EmptySelectionWarning, stacklevel=_stacklevel())
 
 
-def check_streams(params: Mapping[str, Any], seed: int, force_reinit: bool, choices: Mapping[str, Any]) -> None:
+def check_streams(params: Sequence[Any], choices: Sequence[Any], seed: int, force_reinit: bool) -> None:
     """Under the global seed, warn when values repeat: another parameter of the same name, or force_reinit redrawing."""
     twins, again = [], []
     with _streams_lock:
-        for name, p in params.items():
-            key = (seed, name)
+        for p in params:
+            key = (seed, p.name)
             ref = _streams.get(key)
             other = ref() if ref is not None else None
             if other is not None and other is not p:
-                twins.append(name)
+                twins.append(p.name)
             if other is not p:
                 _streams[key] = weakref.ref(p, lambda r, key=key: _forget(key, r))
     if force_reinit:
-        for name, p in params.items():
-            init = choices[name][0]
+        for p, choice in zip(params, choices):
+            init = choice.init
             record = p.record if p.state == "initialized" else None
             if record and record.get("seed") == seed and record.get("initializer") == init.name and not init.deterministic:
-                again.append(name)
+                again.append(p.name)
     level = _stacklevel()
     if twins:
         warnings.warn(f"{_few(twins)} {'is' if len(twins) == 1 else 'are'} also the name(s) of another network's "
@@ -118,13 +118,14 @@ def _few(names: list[str]) -> str:
     return ", ".join(map(repr, names[:3])) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
 
 
-def report(params: Mapping[str, Any], choices: Mapping[str, Any], kept: set[str], seed: int) -> str:
+def report(params: Sequence[Any], choices: Sequence[Any], kept: set[str], seed: int) -> str:
     """The verbose=True table: each parameter's shape, state after the call, what decided it, and its initializer."""
     rows = [("name", "shape", "state", "source", "initializer")]
-    for name, p in params.items():
-        init, source = choices[name]
-        rows.append((name, format_shape(p.shape), p.state, "kept (already initialized)" if name in kept else source,
-                     "-" if name in kept else repr(init)))
+    for p, choice in zip(params, choices):
+        name = p.name
+        rows.append((name, format_shape(p.shape), p.state,
+                     "kept (already initialized)" if name in kept else choice.label,
+                     "-" if name in kept else repr(choice.init)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = [f"seed: {seed}"] + ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
     return "\n".join(lines)

@@ -140,6 +140,11 @@ class Initializer:
     #: True when each value is drawn independently of its position, so any block can be filled on its
     #: own (Mixture then fills this component one block at a time instead of as a whole array)
     elementwise: bool = False
+    #: how a region (a shard) of the values is computed, see initreg.regions: "blocks" (stream block b's values
+    #: come from fill() on a buffer of that block's length with ``rng`` shifted to the block), "direct"
+    #: (``fill_region`` computes any region itself) or "whole" (the whole tensor, then sliced): the default,
+    #: so an initializer that says nothing is never wrong on a shard
+    regions: str = "whole"
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -189,6 +194,11 @@ class Initializer:
     def fill(self, desc: Desc, out: Any, rng: Any) -> None:
         """Write the initial values of the parameter described by ``desc`` into ``out``."""
         raise NotImplementedError(f"{type(self).__name__} must implement fill(self, desc, out, rng)")
+
+    def fill_region(self, desc: Desc, out: Any, index: Any) -> None:
+        """Write the values ``whole[index]`` into ``out`` without the whole tensor (for ``regions = "direct"``)."""
+        raise NotImplementedError(f"{type(self).__name__} declares regions='direct' but does not implement "
+                                  f"fill_region(self, desc, out, index)")
 
     def expected(self, desc: Desc) -> Any:
         """The distribution the values promise for ``desc`` (see initreg.validate), or None."""
@@ -266,15 +276,3 @@ def check_choice(owner: str, arg: str, value: Any, choices: Sequence[str]) -> st
         raise InitializerArgumentError(f"{owner}: {arg} must be one of {', '.join(map(repr, choices))}; got {value!r}")
     return value
 
-
-def as_initializer(obj: Any) -> Initializer:
-    """An Initializer from an instance or anything initreg.create takes (a name, JSON, a dict)."""
-    if isinstance(obj, Initializer):
-        return obj
-    if isinstance(obj, type) and issubclass(obj, Initializer):
-        return obj()
-    if isinstance(obj, (str, dict, list, tuple)):
-        from .registry import create
-
-        return create(obj)
-    raise InitializerTypeError(f"{obj!r} is not an initializer; pass an initreg.Initializer instance or a registered name such as 'xavier'")

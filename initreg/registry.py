@@ -246,7 +246,7 @@ def _sources() -> list[tuple[str, str, str | None, Callable[[], Any]]]:
         version = ep.dist.version if ep.dist is not None else None
         found.append((ep.name, dist, version, ep.load))
     if not any(_norm(d) == STD_DIST and n == "std" for n, d, _, _ in found):
-        from . import __version__  # running from a source tree without installed metadata
+        from .version import __version__  # running from a source tree without installed metadata
 
         found.append(("std", STD_DIST, __version__, lambda: importlib.import_module("initreg.std.plugin")))
     return sorted(found, key=lambda s: (_norm(s[1]) != STD_DIST, _norm(s[1]), s[0]))

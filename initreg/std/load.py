@@ -10,7 +10,8 @@ import numpy as np
 
 from ..errors import (CheckpointKeyError, DTypeError, InitializerArgumentError, InitializerTypeError, ShapeError,
                       format_shape)
-from ..initializer import Desc, Initializer, as_initializer
+from ..initializer import Desc, Initializer
+from ..specs import as_initializer
 
 
 class Load(Initializer):
