@@ -309,6 +309,10 @@ class Parameter:
         """Give the parameter its structural path (done by a block when it is attached)."""
         self._name = name
 
+    def save_state(self, log: list[Any]) -> None:
+        """Append what drawing or completing a shape may change to ``log`` (flat: no object per call); see restore_states."""
+        log.extend((self, self._shape, self._devices, self._data, self._grad, self._pending, self._record, self._state))
+
     def snapshot(self) -> Callable[[], None]:
         """A function that puts back the shape, state, values, devices and record held now (an undo)."""
         saved = self.__dict__.copy()  # commits replace these objects, never mutate them: a shallow copy suffices
@@ -339,6 +343,16 @@ def _encoded_config(initializer: Initializer) -> dict[str, Any]:
         return {k: encode(v) for k, v in initializer.config().items()}
     except Exception:
         return {}
+
+
+_SAVED = ("_shape", "_devices", "_data", "_grad", "_pending", "_record", "_state")
+
+
+def restore_states(log: list[Any]) -> None:
+    """Put back, last first, every parameter Parameter.save_state() appended to ``log``."""
+    step = 1 + len(_SAVED)
+    for i in range(len(log) - step, -1, -step):
+        vars(log[i]).update(zip(_SAVED, log[i + 1:i + step]))
 
 
 def complete_shapes(shapes: Mapping[Parameter, Any]) -> None:

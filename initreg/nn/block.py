@@ -11,7 +11,7 @@ import numpy as np
 
 from ..device import Device, device_of
 from ..errors import DeviceMismatchError, GradientError, LayerError, ShapeError, format_shape
-from ..parameter import Parameter, set_merged_shapes
+from ..parameter import Parameter, restore_states, set_merged_shapes
 from ..parameter_dict import ParameterDict
 from ..shapes import check_dtype, merge_shapes
 
@@ -274,8 +274,7 @@ class Block:
             self.infer_shape(x)
             y = self.forward(x)
         except BaseException:
-            for undo in reversed(_calls.undo):
-                undo()
+            restore_states(_calls.undo)
             for b in blocks:
                 b._tape.clear()  # a failed pass leaves nothing for backward() to reverse
             raise
@@ -310,7 +309,8 @@ class Block:
         if todo:
             undo = getattr(_calls, "undo", None)
             if undo is not None:  # inside a forward pass: remember how to put these back if a later step fails
-                undo.extend([p.snapshot() for p in todo])
+                for p in todo:
+                    p.save_state(undo)
             set_merged_shapes(todo)
         return bool(todo)
 
