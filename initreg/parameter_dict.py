@@ -99,10 +99,7 @@ class ParameterDict:
             options.warn_empty_initialize()
         rules, default = split_init(init)
         params = list(self._params.values())
-        entries = [p.entry(force_reinit) for p in params]
-        choices, diagnostics = choose(entries, rules, default, strict)
-        if getattr(default, "outranks_declared", False):
-            default.check_request(entries, choices)  # type: ignore[union-attr]  # Load is strict: before any draw
+        choices, diagnostics = choose([p.entry(force_reinit) for p in params], rules, default, strict)
         diagnostics.warn()
         given = seed if seed is not None else seed_of(init)
         seed = resolve_seed(given)  # one seed per call (a rule file may carry it)

@@ -87,7 +87,8 @@ def choose(entries: Sequence[Entry], rules: Rules | None, default: Initializer |
 
     ``strict=True`` raises RuleError for an unused or shadowed rule before anything is chosen. A default that is
     a data source (``outranks_declared``, as Load) gives the names it holds source "load", between rule and
-    declared; the names it lacks fall through as usual, with the source's own ``default`` as the default.
+    declared; the names it lacks fall through as usual, with the source's own ``default`` as the default, and
+    its ``check_request`` refuses names it lacks or holds in excess (unless allowed) before anything is drawn.
     """
     names = [e.name for e in entries]
     firsts = rules.first_indices(names) if rules is not None else [-1] * len(names)
@@ -117,4 +118,6 @@ def choose(entries: Sequence[Entry], rules: Rules | None, default: Initializer |
             if fallback is None:
                 fallback = default_initializer()
             choices.append(Choice(fallback, "global default"))
+    if source is not None:
+        source.check_request(entries, choices)  # a data source is strict: missing, extra, misfit names, before any draw
     return choices, diagnostics

@@ -110,6 +110,10 @@ def test_load_is_strict_about_missing_extra_and_shapes(tmp_path):
     bigger.add(nn.Dense(256, activation="relu"), nn.Dense(10), nn.Dense(3))
     with pytest.raises(CheckpointKeyError, match="'2.weight'.*allow_missing"):
         bigger.initialize(init.Load(path))
+    with pytest.raises(CheckpointKeyError, match="'2.weight'"):
+        initreg.explain(bigger, init.Load(path))  # every path through the planner is equally strict
+    with pytest.raises(CheckpointKeyError, match="'extra'"):
+        initreg.plan([initreg.Entry("extra", (2,))], init.Load(path, ignore_extra=True))
     assert all(p.state == "declared" for p in bigger.collect_params().values())
     bigger.initialize(init.Load(path, allow_missing=True), seed=0)
     bigger(X)
