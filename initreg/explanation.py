@@ -8,6 +8,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from .errors import RuleError, format_shape
 from .fans import check_layout
+from .names import check_name
 from .initializer import Initializer, encode
 from .parameter import Parameter
 from .precedence import Entry, choose, seed_of, split_init
@@ -195,6 +196,8 @@ def plan(entries: Sequence[Entry], init: Any = None, *, seed: int | None = None,
         seed = seed_of(init) if seed_of(init) is not None else get_seed()
     seed = None if seed is None else check_seed(seed)
     entries = list(entries)
+    for e in entries:
+        check_name(e.name)
     choices, diagnostics = choose(entries, rules, default, strict)
     configs: dict[int, tuple[dict, dict]] = {}
     rows = []

@@ -87,11 +87,15 @@ class ParameterDict:
 
     # -- initialization ----------------------------------------------------------------------------------
     def initialize(self, init: Any = None, device: Any = None, force_reinit: bool = False,
-                   seed: int | None = None, *, strict: bool = False, ctx: Any = None, verbose: bool = False) -> None:
+                   seed: int | None = None, *, strict: bool = False, ctx: Any = None, verbose: bool = False,
+                   **unknown: Any) -> None:
         """Initialize every parameter; ``init`` is the default below declared inits (or a Rules / {pattern: init}).
 
         ``ctx`` is Gluon's name for ``device``; ``verbose=True`` prints what each parameter got and why.
         """
+        if unknown:  # an InitregError naming them, not Python's TypeError from deep inside a call
+            raise InitializerTypeError(f"initialize() got unknown keyword argument(s) {', '.join(map(repr, sorted(unknown)))}; "
+                                       f"it takes init, device (or ctx), force_reinit, seed, strict and verbose")
         from . import initialize_options as options
 
         device = options.device_argument(device, ctx)

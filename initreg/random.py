@@ -102,11 +102,11 @@ def get_num_threads() -> int:
 
 
 def _executor(n: int) -> "ThreadPoolExecutor":
+    """A pool with at least ``n`` workers; a smaller one is replaced, never shut down (another fill may hold it)."""
     global _pool, _pool_size
     with _lock:
         if _pool is None or _pool_size < n:
-            if _pool is not None:
-                _pool.shutdown(wait=False)
+            # the old pool's idle threads exit once the last fill that holds it drops it (the executor is collected)
             from concurrent.futures import ThreadPoolExecutor
 
             _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="initreg-fill")
@@ -315,7 +315,8 @@ def run_blocks(nblocks: int, work: Callable[[Callable[[], int]], None]) -> None:
         guarded()
         return
     # the calling thread works too; blocks are claimed one at a time, so a busy core slows no one
-    futures = [_executor(threads - 1).submit(guarded) for _ in range(threads - 1)]
+    pool = _executor(threads - 1)
+    futures = [pool.submit(guarded) for _ in range(threads - 1)]
     error: BaseException | None = None
     try:
         guarded()
