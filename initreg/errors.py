@@ -37,6 +37,8 @@ __all__ = [
     "CheckpointWriteError",
     "MissingDependencyError",
     "LayerError",
+    "EmptySelectionWarning",
+    "SharedStreamWarning",
 ]
 
 
@@ -174,6 +176,14 @@ class UnusedRuleWarning(InitregWarning):
 
 class ShadowedRuleWarning(InitregWarning):
     """Every parameter a rule matches is taken by an earlier rule."""
+
+
+class EmptySelectionWarning(InitregWarning):
+    """A pattern selected no parameter, or initialize() was called on none."""
+
+
+class SharedStreamWarning(InitregWarning):
+    """Two different parameters draw from one (seed, name) stream, so they get the same values."""
 
 
 # --- validation ----------------------------------------------------------------------------

@@ -161,6 +161,10 @@ def _canonical(value: Any) -> Any:
 
 # --- the base class -------------------------------------------------------------------------
 
+_GLUON_HOOKS = ("_init_weight", "_init_bias", "_init_gamma", "_init_beta", "_init_default", "_init_zero",
+                "_init_one")
+
+
 class Initializer:
     """Base class of every initializer: override ``fill(desc, out, rng)`` to write values into ``out``."""
 
@@ -184,6 +188,13 @@ class Initializer:
         init = cls.__dict__.get("__init__")
         if init is not None and not getattr(init, "_initreg_records", False):
             cls.__init__ = _recording(init)
+        hooks = [h for h in _GLUON_HOOKS if h in cls.__dict__]
+        if hooks and cls.fill is Initializer.fill:  # a Gluon initializer ported as is: say so where it is written
+            raise InitializerTypeError(
+                f"{cls.__name__} defines {hooks[0]}(self, name, data), Gluon's hook, but initreg calls "
+                f"fill(self, desc, out, rng): rename it to fill and write into out, e.g. "
+                f"'def fill(self, desc, out, rng): rng.uniform(-10, 10, out=out)' (desc.name is the name, out the "
+                f"array to fill, rng the parameter's own random stream; desc.role tells weight from bias)")
 
     # -- configuration ----------------------------------------------------------------------------
 

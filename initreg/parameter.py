@@ -139,8 +139,12 @@ class Parameter:
         return Entry(self._name, self._shape, str(self._dtype), self._layout, self._init, explicit, self._state)
 
     def initialize(self, init: Any = None, device: Any = None, force_reinit: bool = False,
-                   seed: int | None = None) -> None:
+                   seed: int | None = None, *, ctx: Any = None) -> None:
         """Initialize now, or when the shape becomes known; ``init`` here overrides every rule and default."""
+        if ctx is not None:  # Gluon's name for device
+            from .initialize_options import device_argument
+
+            device = device_argument(device, ctx)
         entry = Entry(self._name, self._shape, self._dtype, self._layout, self._init,
                       None if init is None else as_initializer(init), self._state)
         choice = choose([entry], None, None)[0][0]
@@ -155,6 +159,11 @@ class Parameter:
             warnings.warn(f"parameter {self._name!r} is already initialized; nothing changed. "
                           f"Pass force_reinit=True to draw new values.", ReinitializationWarning, stacklevel=4)
             return None
+        if type(initializer).fill is Initializer.fill:  # refused now, not at the first forward pass
+            from .errors import InitializerTypeError
+
+            raise InitializerTypeError(f"parameter {self._name!r}: {type(initializer).__name__} does not implement "
+                                       f"fill(self, desc, out, rng); define it to write the values into out")
         devices = self._usable(as_devices(device, self._devices))
         seed = resolve_seed(seed)
         if not is_complete(self._shape):
@@ -303,6 +312,15 @@ class Parameter:
         """Give the parameter its structural path (done by a block when it is attached)."""
         self._name = check_name(name)
 
+    def save_state(self, log: list[Any]) -> None:
+        """Append what drawing or completing a shape may change to ``log`` (flat: no object per call); see restore_states."""
+        log.extend((self, self._shape, self._devices, self._data, self._grad, self._pending, self._record, self._state))
+
+    def snapshot(self) -> Callable[[], None]:
+        """A function that puts back the shape, state, values, devices and record held now (an undo)."""
+        saved = self.__dict__.copy()  # commits replace these objects, never mutate them: a shallow copy suffices
+        return lambda: (self.__dict__.clear(), self.__dict__.update(saved))
+
 
 def _checked_spec(init: Any, name: str) -> Any:
     """A declared initializer spec (a name or a JSON/dict spec), kept as given until it is needed."""
@@ -328,6 +346,16 @@ def _encoded_config(initializer: Initializer) -> dict[str, Any]:
         return {k: encode(v) for k, v in initializer.config().items()}
     except Exception:
         return {}
+
+
+_SAVED = ("_shape", "_devices", "_data", "_grad", "_pending", "_record", "_state")
+
+
+def restore_states(log: list[Any]) -> None:
+    """Put back, last first, every parameter Parameter.save_state() appended to ``log``."""
+    step = 1 + len(_SAVED)
+    for i in range(len(log) - step, -1, -step):
+        vars(log[i]).update(zip(_SAVED, log[i + 1:i + step]))
 
 
 def complete_shapes(shapes: Mapping[Parameter, Any]) -> None:

@@ -8,7 +8,7 @@ from .errors import InitializerTypeError, ParameterNotFoundError, did_you_mean
 from .parameter import Parameter
 from .patterns import compile_pattern
 from .precedence import choose, seed_of, split_init
-from .random import resolve_seed
+from .random import get_seed, resolve_seed
 
 
 class ParameterDict:
@@ -78,27 +78,63 @@ class ParameterDict:
     def select(self, pattern: str) -> "ParameterDict":
         """The parameters whose names match a glob (``"*.bias"``) or a ``"re:..."`` full-match regex."""
         match = compile_pattern(pattern)
-        return ParameterDict({k: v for k, v in self._params.items() if match(k)})
+        out = ParameterDict({k: v for k, v in self._params.items() if match(k)})
+        if not out:
+            from .initialize_options import warn_empty_selection
+
+            warn_empty_selection(pattern, self._params)
+        return out
 
     # -- initialization ----------------------------------------------------------------------------------
     def initialize(self, init: Any = None, device: Any = None, force_reinit: bool = False,
-                   seed: int | None = None, *, strict: bool = False, **unknown: Any) -> None:
-        """Initialize every parameter; ``init`` is the default below declared inits (or a Rules / {pattern: init})."""
+                   seed: int | None = None, *, strict: bool = False, ctx: Any = None, verbose: bool = False,
+                   **unknown: Any) -> None:
+        """Initialize every parameter; ``init`` is the default below declared inits (or a Rules / {pattern: init}).
+
+        ``ctx`` is Gluon's name for ``device``; ``verbose=True`` prints what each parameter got and why.
+        """
         if unknown:  # an InitregError naming them, not Python's TypeError from deep inside a call
             raise InitializerTypeError(f"initialize() got unknown keyword argument(s) {', '.join(map(repr, sorted(unknown)))}; "
-                                       f"it takes init, device, force_reinit, seed and strict")
+                                       f"it takes init, device (or ctx), force_reinit, seed, strict and verbose")
+        from . import initialize_options as options
+
+        device = options.device_argument(device, ctx)
+        if not self._params:
+            options.warn_empty_initialize()
         rules, default = split_init(init)
         params = list(self._params.values())
         choices, diagnostics = choose([p.entry(force_reinit) for p in params], rules, default, strict)
         diagnostics.warn()
-        seed = resolve_seed(seed if seed is not None else seed_of(init))  # one seed per call (a rule file may carry it)
-        commits = []
+        given = seed if seed is not None else seed_of(init)
+        seed = resolve_seed(given)  # one seed per call (a rule file may carry it)
+        if given is None and get_seed() is not None:
+            options.check_streams(params, choices, seed, force_reinit)
+        commits, kept = [], set()
         for p, choice in zip(params, choices):
             commit = p.plan(choice.init, choice.label, device, force_reinit, seed)
             if commit is not None:
                 commits.append(commit)
+            else:
+                kept.add(p.name)
         for c in commits:  # every draw succeeded: now commit them all
             c()
+        if verbose:
+            print(options.report(params, choices, kept, seed))
+
+    def save_parameters(self, path: Any) -> None:
+        """Write every parameter's values to ``path`` (.npz or .safetensors) under its name, atomically."""
+        from .loading import save_parameters
+
+        save_parameters(self, path)
+
+    def load_parameters(self, path: Any, device: Any = None, allow_missing: bool = False, ignore_extra: bool = False,
+                        *, ctx: Any = None) -> None:
+        """Set each parameter to the array of its name in ``path`` (open shapes completed from it); all or nothing."""
+        from .initialize_options import device_argument
+        from .loading import load_parameters
+
+        load_parameters(self, path, device=device_argument(device, ctx), allow_missing=allow_missing,
+                        ignore_extra=ignore_extra)
 
     def zero_grad(self) -> None:
         """Zero every gradient."""

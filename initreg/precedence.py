@@ -1,7 +1,8 @@
 """Precedence: the one place that decides which initializer each parameter gets, on plain entries.
 
 Highest first: the parameter's own explicit request → the first rule whose pattern matches the name →
-the initializer the parameter (its layer, its module) declares → the default given to the call → the
+a data source given as the default (``Load``) for the names it holds → the initializer the parameter (its
+layer, its module) declares → the default given to the call → the
 global default ``Uniform(0.07)``. ``ParameterDict.initialize``, ``explain``, ``initreg init`` and every
 framework adapter call :func:`choose`; nothing else decides.
 """
@@ -15,7 +16,7 @@ from .initializer import Initializer
 from .rules import Diagnostics, Rule, Rules
 from .specs import make_initializer
 
-SOURCES = ("explicit", "rule", "declared", "default", "global default")
+SOURCES = ("explicit", "rule", "load", "declared", "default", "global default")
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,10 @@ def choose(entries: Sequence[Entry], rules: Rules | None, default: Initializer |
            strict: bool = False) -> tuple[list[Choice], Diagnostics]:
     """The choice for every entry by precedence explicit > rule > declared > default > global; diagnostics.
 
-    ``strict=True`` raises RuleError for an unused or shadowed rule before anything is chosen.
+    ``strict=True`` raises RuleError for an unused or shadowed rule before anything is chosen. A default that is
+    a data source (``outranks_declared``, as Load) gives the names it holds source "load", between rule and
+    declared; the names it lacks fall through as usual, with the source's own ``default`` as the default, and
+    its ``check_request`` refuses names it lacks or holds in excess (unless allowed) before anything is drawn.
     """
     names = [e.name for e in entries]
     firsts = rules.first_indices(names) if rules is not None else [-1] * len(names)
@@ -93,6 +97,10 @@ def choose(entries: Sequence[Entry], rules: Rules | None, default: Initializer |
         diagnostics.raise_if_any()
     cache: dict[str, Initializer] = {}
     fallback: Initializer | None = None
+    source = default if getattr(default, "outranks_declared", False) else None  # a data source such as Load
+    held = source.names() if source is not None else frozenset()  # what it holds is loaded, above declared inits
+    if source is not None:
+        default = source.default
     choices = []
     for e, k in zip(entries, firsts):
         if e.explicit is not None:
@@ -100,6 +108,8 @@ def choose(entries: Sequence[Entry], rules: Rules | None, default: Initializer |
         elif k >= 0:
             rule = rules[k]  # type: ignore[index]
             choices.append(Choice(rule.init, "rule", rule))
+        elif e.name in held:
+            choices.append(Choice(source, "load"))  # type: ignore[arg-type]
         elif (declared := _declared(e, cache)) is not None:
             choices.append(Choice(declared, "declared"))
         elif default is not None:
@@ -108,4 +118,6 @@ def choose(entries: Sequence[Entry], rules: Rules | None, default: Initializer |
             if fallback is None:
                 fallback = default_initializer()
             choices.append(Choice(fallback, "global default"))
+    if source is not None:
+        source.check_request(entries, choices)  # a data source is strict: missing, extra, misfit names, before any draw
     return choices, diagnostics

@@ -196,17 +196,19 @@ class Stream:
 
     # -- public fills --------------------------------------------------------------------------
 
-    def random(self, out: Any, *, start: int = 0, total: int | None = None) -> Any:
-        """Fill ``out`` with U[0, 1) in its own dtype; return it."""
-        return self._fill(out, start, total, "uniform", (0.0, 1.0))
+    def random(self, size: Any = None, *, out: Any = None, start: int = 0, total: int | None = None) -> Any:
+        """Fill ``out`` with U[0, 1) in its own dtype (or a new float64 array of ``size``); return it."""
+        return self._fill(_target(out, size, "random"), start, total, "uniform", (0.0, 1.0))
 
-    def uniform(self, low: float = 0.0, high: float = 1.0, *, out: Any, start: int = 0, total: int | None = None) -> Any:
-        """Fill ``out`` with U[low, high); return it."""
-        return self._fill(out, start, total, "uniform", (float(low), float(high)))
+    def uniform(self, low: float = 0.0, high: float = 1.0, size: Any = None, *, out: Any = None, start: int = 0,
+                total: int | None = None) -> Any:
+        """Fill ``out`` with U[low, high) (or a new float64 array of ``size``, as NumPy's Generator); return it."""
+        return self._fill(_target(out, size, "uniform"), start, total, "uniform", (float(low), float(high)))
 
-    def normal(self, loc: float = 0.0, scale: float = 1.0, *, out: Any, start: int = 0, total: int | None = None) -> Any:
-        """Fill ``out`` with N(loc, scale²); return it."""
-        return self._fill(out, start, total, "normal", (float(loc), float(scale)))
+    def normal(self, loc: float = 0.0, scale: float = 1.0, size: Any = None, *, out: Any = None, start: int = 0,
+               total: int | None = None) -> Any:
+        """Fill ``out`` with N(loc, scale²) (or a new float64 array of ``size``); return it."""
+        return self._fill(_target(out, size, "normal"), start, total, "normal", (float(loc), float(scale)))
 
     def truncated_normal(self, loc: float = 0.0, scale: float = 1.0, a: float = -2.0, b: float = 2.0, *,
                          out: Any, start: int = 0, total: int | None = None) -> Any:
@@ -348,6 +350,20 @@ class _Counter:
     def stop(self) -> None:
         with self._lock:
             self._next = self._n
+
+
+def _target(out: Any, size: Any, method: str) -> Any:
+    """The array a fill writes: ``out``, or a new float64 array of ``size`` (NumPy Generator style)."""
+    if out is None and hasattr(size, "dtype") and hasattr(size, "shape"):
+        out, size = size, None  # an array passed positionally, as random(out) once took it
+    if out is not None:
+        if size is not None:
+            raise ValueError(f"Stream.{method}: pass out= or size=, not both")
+        return out
+    if size is None:
+        raise TypeError(f"Stream.{method}() needs out= (the array to fill, e.g. fill()'s out) or size= (the shape of "
+                        f"a new array): rng.{method}(..., out=out)")
+    return np.empty(size, dtype=np.float64)
 
 
 def _checked_region(out: Any, start: Any, total: Any) -> tuple[int, int]:

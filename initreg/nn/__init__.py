@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from .activations import Activation, relu, sigmoid, tanh
+from .activations import (ACTIVATIONS, ELU, GELU, SELU, Activation, LeakyReLU, PReLU, Swish, elu, gelu, leaky_relu,
+                          log_sigmoid, mish, relu, selu, sigmoid, softrelu, softsign, swish, tanh)
 from .basic_layers import Dense
 from .block import Block, Grads, Sequential
 from .conv import Conv2D
 from .norm import BatchNorm
 
-__all__ = ["Activation", "BatchNorm", "Block", "Conv2D", "Dense", "Grads", "Sequential", "relu", "sigmoid", "tanh"]
+__all__ = ["ACTIVATIONS", "Activation", "BatchNorm", "Block", "Conv2D", "Dense", "ELU", "GELU", "Grads", "LeakyReLU",
+           "PReLU", "SELU", "Sequential", "Swish", "elu", "gelu", "leaky_relu", "log_sigmoid", "mish", "relu", "selu",
+           "sigmoid", "softrelu", "softsign", "swish", "tanh"]

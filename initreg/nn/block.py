@@ -11,11 +11,11 @@ import numpy as np
 
 from ..device import Device, device_of
 from ..errors import DeviceMismatchError, GradientError, LayerError, ShapeError, format_shape
-from ..parameter import Parameter, set_merged_shapes
+from ..parameter import Parameter, restore_states, set_merged_shapes
 from ..parameter_dict import ParameterDict
 from ..shapes import check_dtype, merge_shapes
 
-_calls = threading.local()  # depth of nested block calls: the outermost call starts a fresh tape
+_calls = threading.local()  # per thread: call depth, and the outermost call's undo steps and deferred writes
 _OWNED: "weakref.WeakSet[Parameter]" = weakref.WeakSet()  # parameters that already have an owner block
 
 
@@ -50,14 +50,19 @@ class Grads:
 
 
 class Block:
-    """A layer or a network of layers: child blocks, own parameters, forward and backward."""
+    """A layer or a network of layers: child blocks, own parameters, forward and backward.
 
-    def __init__(self) -> None:
+    Parameters are named by their path ("0.weight"). ``prefix="encoder"`` names a network that stands alone
+    ("encoder.0.weight"), so that two networks built alike draw different values under one seed; a block attached
+    inside another takes its path there instead.
+    """
+
+    def __init__(self, prefix: str | None = None) -> None:
         object.__setattr__(self, "_children", {})
         object.__setattr__(self, "params", ParameterDict())
         object.__setattr__(self, "_owned", {})
         object.__setattr__(self, "_parent", None)
-        object.__setattr__(self, "_prefix", "")
+        object.__setattr__(self, "_prefix", _checked_prefix(prefix))
         object.__setattr__(self, "_tape", [])
         object.__setattr__(self, "training", True)
 
@@ -196,9 +201,23 @@ class Block:
     # -- parameters ------------------------------------------------------------------------------------
 
     def initialize(self, init: Any = None, device: Any = None, force_reinit: bool = False,
-                   seed: int | None = None, **kwargs: Any) -> None:
-        """Initialize every parameter below (now, or at the first forward pass where a shape is unknown)."""
-        self.collect_params().initialize(init, device=device, force_reinit=force_reinit, seed=seed, **kwargs)
+                   seed: int | None = None, *, ctx: Any = None, verbose: bool = False, **kwargs: Any) -> None:
+        """Initialize every parameter below (now, or at the first forward pass where a shape is unknown).
+
+        ``ctx`` is Gluon's name for ``device``; ``verbose=True`` prints what each parameter got and why.
+        """
+        self.collect_params().initialize(init, device=device, force_reinit=force_reinit, seed=seed, ctx=ctx,
+                                         verbose=verbose, **kwargs)
+
+    def save_parameters(self, path: Any) -> None:
+        """Write every parameter below to ``path`` (.npz or .safetensors, by extension) under its name, atomically."""
+        self.collect_params().save_parameters(path)
+
+    def load_parameters(self, path: Any, device: Any = None, allow_missing: bool = False, ignore_extra: bool = False,
+                        *, ctx: Any = None) -> None:
+        """Set every parameter below to the file's array of its name, completing open shapes; all or nothing."""
+        self.collect_params().load_parameters(path, device=device, allow_missing=allow_missing,
+                                              ignore_extra=ignore_extra, ctx=ctx)
 
     def zero_grad(self) -> None:
         """Set every gradient below to zero."""
@@ -207,6 +226,19 @@ class Block:
     def reset_devices(self, devices: Any) -> None:
         """Move every parameter below to ``devices``."""
         self.collect_params().reset_devices(devices)
+
+    def cast(self, dtype: Any) -> "Block":
+        """Convert every parameter below (values, gradients, and deferred ones' future values) to ``dtype``; return self."""
+        params = list(self.collect_params().values())
+        undo = [p.snapshot() for p in params]
+        try:
+            for p in params:
+                p.cast(dtype)
+        except BaseException:
+            for u in reversed(undo):  # all or nothing: a refused cast leaves every parameter as it was
+                u()
+            raise
+        return self
 
     def train(self, mode: bool = True) -> "Block":
         """Set training mode (BatchNorm uses batch statistics) on this block and below; return self."""
@@ -222,17 +254,36 @@ class Block:
 
     def __call__(self, x: Any) -> Any:
         depth = getattr(_calls, "depth", 0)
-        if depth == 0:
-            for b in self._walk():
-                b._tape.clear()
-        _calls.depth = depth + 1
+        if depth:
+            _calls.depth = depth + 1
+            try:
+                if self.params:
+                    self._place(x)  # a device mismatch fails before any value is drawn
+                self.infer_shape(x)
+                return self.forward(x)
+            finally:
+                _calls.depth = depth
+        # the outermost call is one transaction: an error anywhere undoes every parameter it completed or drew
+        blocks = list(self._walk())
+        for b in blocks:
+            b._tape.clear()
+        _calls.depth, _calls.undo, _calls.finish = 1, [], []
         try:
             if self.params:
-                self._place(x)  # a device mismatch fails before any value is drawn
+                self._place(x)
             self.infer_shape(x)
-            return self.forward(x)
+            y = self.forward(x)
+        except BaseException:
+            restore_states(_calls.undo)
+            for b in blocks:
+                b._tape.clear()  # a failed pass leaves nothing for backward() to reverse
+            raise
         finally:
-            _calls.depth = depth
+            finish = _calls.finish
+            _calls.depth, _calls.undo, _calls.finish = 0, None, None
+        for write in finish:
+            write()
+        return y
 
     def infer_shape(self, x: Any) -> None:
         """Complete this block's parameter shapes from its input (blocks without own parameters: nothing)."""
@@ -241,8 +292,8 @@ class Block:
         """The block's output for input ``x``."""
         raise NotImplementedError(f"{type(self).__name__} must implement forward(self, x)")
 
-    def _complete(self, shapes: Mapping[str, tuple], source: str) -> None:
-        """Give local parameters their full shapes (drawing deferred values atomically); conflicts name the layer."""
+    def _complete(self, shapes: Mapping[str, tuple], source: str) -> bool:
+        """Give local parameters their full shapes (drawing deferred values atomically); True if any changed."""
         todo = {}
         for local, shape in shapes.items():
             p = self.params[local]
@@ -256,7 +307,20 @@ class Block:
             if merged != p.shape:
                 todo[p] = merged
         if todo:
+            undo = getattr(_calls, "undo", None)
+            if undo is not None:  # inside a forward pass: remember how to put these back if a later step fails
+                for p in todo:
+                    p.save_state(undo)
             set_merged_shapes(todo)
+        return bool(todo)
+
+    def _on_success(self, write: Any) -> None:
+        """Run ``write()`` once the outermost forward call succeeds (at once outside a forward call)."""
+        finish = getattr(_calls, "finish", None)
+        if finish is None:
+            write()
+        else:
+            finish.append(write)
 
     def _place(self, x: Any) -> Device:
         """The device this layer computes on for input ``x``; DeviceMismatchError if its parameters are elsewhere."""
@@ -353,6 +417,15 @@ class Sequential(Block):
         for b in reversed(list(self._children.values())):
             dy = b.vjp(dy, grads)
         return dy
+
+
+def _checked_prefix(prefix: Any) -> str:
+    """A network's name prefix ("encoder" → "encoder."), "" for none."""
+    if prefix is None or prefix == "":
+        return ""
+    if not isinstance(prefix, str) or prefix.strip(".") == "" or any(c.isspace() for c in prefix):
+        raise LayerError(f"prefix must be a name such as 'encoder' (no spaces), got {prefix!r}")
+    return prefix if prefix.endswith(".") else prefix + "."
 
 
 _NO_CONTEXT = contextlib.nullcontext()

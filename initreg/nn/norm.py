@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -15,7 +16,9 @@ class BatchNorm(Block):
 
     In training mode (the default, ``net.train()``) it normalizes with the batch's mean and biased variance and
     moves the running statistics: running = momentum * running + (1 - momentum) * batch. In inference mode
-    (``net.eval()``) it normalizes with the running statistics and leaves them alone.
+    (``net.eval()``) it normalizes with the running statistics and leaves them alone. The pass that completes the
+    layer's shapes (its deferred initialization) never moves them: they keep their initial values, as after a
+    shape-inferring call in Gluon. The statistics are written when the outermost call succeeds.
     """
 
     def __init__(self, axis: int = 1, momentum: float = 0.9, epsilon: float = 1e-5, in_channels: int | None = None,
@@ -34,6 +37,7 @@ class BatchNorm(Block):
         self._declare("beta", shape, dtype, beta_initializer, params)
         self._declare("running_mean", shape, dtype, running_mean_initializer, params, grad_req="null")
         self._declare("running_var", shape, dtype, running_variance_initializer, params, grad_req="null")
+        self._initializing = False  # True between infer_shape and forward of the pass that completed the shapes
 
     def _axis(self, shape: tuple[int, ...]) -> int:
         if not -len(shape) <= self.axis < len(shape):
@@ -48,8 +52,8 @@ class BatchNorm(Block):
         if known is not None and known != channels:
             raise ShapeError(f"{self._where()}: the input of shape {shape} has {channels} channels on axis "
                              f"{self.axis} but in_channels is {known}")
-        self._complete({k: (channels,) for k in ("gamma", "beta", "running_mean", "running_var")},
-                       f"an input of shape {shape}")
+        self._initializing = self._complete({k: (channels,) for k in ("gamma", "beta", "running_mean", "running_var")},
+                                            f"an input of shape {shape}")
 
     def forward(self, x: Any) -> Any:
         dev = self._place(x)
@@ -68,9 +72,9 @@ class BatchNorm(Block):
             invstd = 1 / xp.sqrt(var + self.epsilon)
             xhat = (x - mean.reshape(bshape)) * invstd.reshape(bshape)
             y = gamma.reshape(bshape) * xhat + beta.reshape(bshape)
-            if self.training:  # last, so a failure above leaves the running statistics as they were
-                rmean[...] = self.momentum * rmean + (1 - self.momentum) * mean
-                rvar[...] = self.momentum * rvar + (1 - self.momentum) * var
+        if self.training and not self._initializing:
+            self._on_success(functools.partial(_move, self.momentum, dev, rmean, rvar, mean, var))
+        self._initializing = False
         self._record(dev, xhat, invstd.reshape(bshape), reduce, self.training)
         return y
 
@@ -92,6 +96,13 @@ class BatchNorm(Block):
 
     def _describe(self) -> str:
         return f"axis={self.axis}, eps={self.epsilon}, momentum={self.momentum}, in_channels={self.gamma.shape[0]}"
+
+
+def _move(momentum: float, dev: Any, rmean: Any, rvar: Any, mean: Any, var: Any) -> None:
+    """running = momentum * running + (1 - momentum) * batch, in place."""
+    with on_device(dev):
+        rmean[...] = momentum * rmean + (1 - momentum) * mean
+        rvar[...] = momentum * rvar + (1 - momentum) * var
 
 
 def _checked(arg: str, value: Any, low: float, high: float | None) -> float:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
-from ..errors import CheckpointKeyError, DTypeError, InitializerArgumentError, InitializerTypeError, ShapeError
+from ..errors import (CheckpointKeyError, DTypeError, InitializerArgumentError, InitializerTypeError, ShapeError,
+                      format_shape)
 from ..initializer import Desc, Initializer
 from ..shapes import check_values
 from ..specs import as_initializer
@@ -19,12 +20,22 @@ class Load(Initializer):
 
     Formula: w = file[desc.name] (same shape; cast to the parameter's dtype within its kind),
     else default's values. Files are read without pickling, one array at a time.
+
+    Given to ``initialize()`` (as the default, or a Rules' default) it is a data source, not a distribution:
+    every parameter the file holds is loaded, outranking declared initializers (a Dense bias's "zeros"); only
+    explicit ``param.initialize(...)`` requests and matching rules come first. It is strict: a parameter the file
+    lacks, an array no parameter takes, and a shape that cannot fit are errors naming them, raised before anything
+    is drawn. ``allow_missing=True`` lets parameters the file lacks keep their usual choice (declared, else
+    ``default``, else the global default); ``ignore_extra=True`` lets the file hold arrays nothing takes.
     """
 
     aliases = ("load_file",)
     deterministic = True
+    #: a data source: the names it holds outrank declared initializers when it is initialize()'s default
+    outranks_declared = True
 
-    def __init__(self, path: str | os.PathLike[str], default: Any = None):
+    def __init__(self, path: str | os.PathLike[str], default: Any = None, allow_missing: bool = False,
+                 ignore_extra: bool = False):
         from ..checkpoint import FORMATS
 
         if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
@@ -36,19 +47,59 @@ class Load(Initializer):
             self.default = None if default is None else as_initializer(default)
         except InitializerTypeError as exc:
             raise InitializerTypeError(f"Load: default: {exc}") from None
+        for arg, value in (("allow_missing", allow_missing), ("ignore_extra", ignore_extra)):
+            if not isinstance(value, bool):
+                raise InitializerArgumentError(f"Load: {arg} must be True or False, got {value!r}")
+        self.allow_missing, self.ignore_extra = allow_missing, ignore_extra
         self.deterministic = self.default is None or self.default.deterministic
 
     # Record the normalized default, so a spec and an instance compare equal.
     def explicit_config(self) -> dict[str, Any]:
         """The constructor arguments as passed, default normalized to an initializer."""
-        config = {"path": self.path}
-        if "default" in getattr(self, "_explicit", {}):
-            config["default"] = self.default
+        config: dict[str, Any] = {"path": self.path}
+        explicit = getattr(self, "_explicit", {})
+        for arg in ("default", "allow_missing", "ignore_extra"):
+            if arg in explicit:
+                config[arg] = getattr(self, arg)
         return config
 
     def config(self) -> dict[str, Any]:
         """Every constructor argument."""
-        return {"path": self.path, "default": self.default}
+        return {"path": self.path, "default": self.default, "allow_missing": self.allow_missing,
+                "ignore_extra": self.ignore_extra}
+
+    # -- as initialize()'s data source ---------------------------------------------------------------
+
+    def names(self) -> frozenset[str]:
+        """The names of the arrays the file holds (read now: the file must exist)."""
+        from ..checkpoint import read_specs
+
+        return frozenset(read_specs(self.path))
+
+    def check_request(self, entries: Sequence[Any], choices: Sequence[Any]) -> None:
+        """Refuse, before anything is drawn, names the file lacks or holds in excess and shapes that cannot fit."""
+        from ..checkpoint import read_specs
+
+        specs = read_specs(self.path)
+        wanted = [e for e, c in zip(entries, choices) if c.source not in ("explicit", "rule")]
+        missing = [e.name for e in wanted if e.name not in specs]
+        if missing and not (self.allow_missing or self.default is not None):
+            raise CheckpointKeyError(f"Load: {self.path!r} has no array for parameter(s) {_listed(missing)} (it holds "
+                                     f"{_listed(sorted(specs)) or 'nothing'}); save them too, or pass "
+                                     f"Load(..., allow_missing=True) to give them their usual initializers")
+        taken = {e.name for e in entries}
+        extra = sorted(n for n in specs if n not in taken)
+        if extra and not self.ignore_extra:
+            raise CheckpointKeyError(f"Load: {self.path!r} holds array(s) {_listed(extra)} that no parameter here is "
+                                     f"named; check the names (a network's names are paths such as '0.weight'), or "
+                                     f"pass Load(..., ignore_extra=True) to skip them")
+        for e, c in zip(entries, choices):
+            if c.init is self and e.name in specs and not _fits(e.shape, specs[e.name][0]):
+                raise ShapeError(f"Load: array {e.name!r} in {self.path!r} has shape {tuple(specs[e.name][0])}, but "
+                                 f"parameter {e.name!r} has shape {format_shape(e.shape)}; save an array of the "
+                                 f"parameter's shape (or build the layer for it)")
+
+    # -- filling -------------------------------------------------------------------------------------
 
     def _read(self, desc: Desc) -> np.ndarray | None:
         """The array for ``desc`` (checked), or None when the file lacks it and a default is set."""
@@ -85,3 +136,14 @@ class Load(Initializer):
         if arr is None:
             return self.default.expected(desc)  # type: ignore[union-attr]
         return Exact(arr.astype(desc.dtype, copy=False))
+
+
+def _listed(names: Sequence[str], limit: int = 10) -> str:
+    return ", ".join(map(repr, names[:limit])) + (f", ... ({len(names)} in all)" if len(names) > limit else "")
+
+
+def _fits(shape: Any, stored: Sequence[int]) -> bool:
+    """Whether a parameter shape (None for unknown dimensions) can be the stored shape."""
+    if shape is None:
+        return True
+    return len(shape) == len(stored) and all(d is None or d == s for d, s in zip(shape, stored))

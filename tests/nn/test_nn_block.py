@@ -307,13 +307,20 @@ def test_a_layer_whose_second_parameter_fails_leaves_the_first_untouched():
     assert np.all(bn.gamma.data() == 1)
 
 
-def test_a_failing_layer_keeps_earlier_layers_of_the_pass():
+def test_a_failing_layer_undoes_the_earlier_layers_of_the_pass():
+    # the whole call is atomic: the first layer, drawn before the second failed, is deferred again
     net = nn.Sequential()
     net.add(nn.Dense(4), nn.Dense(3, weight_initializer=FailsOn("weight")))
     net.initialize(Constant(1.0))
     with pytest.raises(InitializationError):
         net(X)
-    assert net[0].weight.state == "initialized" and net[1].weight.state == "deferred"
+    assert net[0].weight.state == "deferred" and net[0].weight.shape == (4, None)
+    assert net[1].weight.state == "deferred" and net[1].weight.shape == (3, None)
+    with pytest.raises(DeferredInitializationError):
+        net[0].weight.data()
+    net[1].weight.init = "zeros"
+    net[1].initialize(force_reinit=True)
+    assert net(X).shape == (X.shape[0], 3) and np.all(net[0].weight.data() == 1)
 
 
 # -- shapes that cannot be inferred ------------------------------------------------------------------------

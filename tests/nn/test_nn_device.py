@@ -90,3 +90,33 @@ def test_gpu_forward_backward_match_cpu():
                                        atol=1e-12, err_msg=name)
     with pytest.raises(DeviceMismatchError, match=r"cpu\(0\).*gpu\(0\)"):
         dev(x)
+
+
+@pytest.mark.gpu
+def test_gpu_gluon_layers_match_cpu():
+    """Issue 17's layers (dilated, grouped NHWC convolution, PReLU, GELU, Dense(flatten=False)) on CuPy."""
+    if not initreg.gpu_available(0):
+        pytest.skip("needs CuPy and a CUDA GPU")
+    import cupy
+
+    def build(device):
+        net = nn.Sequential()
+        net.add(nn.Conv2D(4, 3, padding=2, dilation=2, groups=2, layout="NHWC", activation="softrelu",
+                          dtype="float64"),
+                nn.PReLU(dtype="float64"), nn.GELU(), nn.Dense(3, flatten=False, activation="mish", dtype="float64"))
+        net.initialize(initreg.std.Normal(0.3), device=device, seed=5)
+        return net
+
+    x = np.random.default_rng(1).standard_normal((2, 5, 5, 2))
+    host, dev = build(cpu(0)), build(gpu(0))
+    host(x)
+    dev(cupy.asarray(x))
+    for name, p in host.collect_params().items():
+        dev.collect_params()[name].set_data(p.data())
+    y_host, y_dev = host(x), dev(cupy.asarray(x))
+    np.testing.assert_allclose(cupy.asnumpy(y_dev), y_host, rtol=1e-10, atol=1e-12)
+    dy = np.random.default_rng(2).standard_normal(y_host.shape)
+    np.testing.assert_allclose(cupy.asnumpy(dev.backward(cupy.asarray(dy))), host.backward(dy), rtol=1e-9, atol=1e-12)
+    for name, p in host.collect_params().items():
+        np.testing.assert_allclose(cupy.asnumpy(dev.collect_params()[name].grad(gpu(0))), p.grad(), rtol=1e-9,
+                                   atol=1e-12, err_msg=name)
