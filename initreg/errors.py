@@ -35,6 +35,7 @@ __all__ = [
     "CheckpointNotFoundError",
     "CheckpointKeyError",
     "MissingDependencyError",
+    "FactoryError",
     "LayerError",
 ]
 
@@ -203,6 +204,10 @@ class CheckpointKeyError(CheckpointError, KeyError):
 
 class MissingDependencyError(InitregError, ImportError):
     """An optional dependency (an extra such as ``safetensors``) is not installed."""
+
+
+class FactoryError(InitregError, ValueError):
+    """A ``PKG.MODULE:FACTORY`` model factory cannot be found, fails, or builds no model."""
 
 
 # --- layers ---------------------------------------------------------------------------------
