@@ -234,3 +234,20 @@ def test_loaded_model_runs(models, capsys):
     logits = model(torch.tensor([[1, 2, 3]]))
     assert logits.shape == (1, 3, 11) and bool(torch.isfinite(logits).all())
     assert not bool((model.norm.weight == 1).all())  # the rule's normal(0.02), not LayerNorm's own ones
+
+
+def test_meta_build_skips_pytorch_init_but_keeps_every_shape(models):
+    import initreg.cli.torch_source as ts
+
+    with torch.device("meta"), ts.skip_meta_init():
+        skipped = torch.nn.ModuleDict({"emb": torch.nn.Embedding(5, 3, padding_idx=0), "lstm": torch.nn.LSTM(3, 4),
+                                       "mha": torch.nn.MultiheadAttention(4, 2), "bn": torch.nn.BatchNorm1d(3)})
+    with torch.device("meta"):
+        plain = torch.nn.ModuleDict({"emb": torch.nn.Embedding(5, 3, padding_idx=0), "lstm": torch.nn.LSTM(3, 4),
+                                     "mha": torch.nn.MultiheadAttention(4, 2), "bn": torch.nn.BatchNorm1d(3)})
+    shapes = {n: (t.shape, t.dtype, t.device.type) for n, t in skipped.state_dict().items()}
+    assert shapes == {n: (t.shape, t.dtype, t.device.type) for n, t in plain.state_dict().items()}
+    cpu = torch.zeros(3)
+    with ts.skip_meta_init():  # tensors that are not on meta are filled as usual
+        torch.nn.init.ones_(cpu)
+    assert bool((cpu == 1).all())

@@ -4,6 +4,9 @@ The factory (a function or an ``nn.Module`` class, called with no arguments) run
 ``torch.device("meta")``, so no storage is allocated and PyTorch's own initialization draws nothing; the plan
 uses the module's real ``named_parameters()`` names, the initializers its modules declare, and its ties
 (a tied tensor is one row, its other names listed as ``aliases``), exactly as ``initreg.torch`` plans them.
+While the factory runs, PyTorch's init functions and in-place random fills on meta tensors return at once:
+on meta they compute nothing, and the first meta ``normal_`` alone imports torch._dynamo and sympy
+(1.5 s of CPU).
 """
 
 from __future__ import annotations
@@ -14,6 +17,10 @@ import sys
 from typing import Any, Callable
 
 from ..errors import FactoryError, MissingDependencyError
+
+# in-place tensor methods that only write values (never shape or strides): skipped on meta tensors
+VALUE_OPS = frozenset({"normal_", "uniform_", "fill_", "zero_", "random_", "exponential_", "bernoulli_", "cauchy_",
+                       "log_normal_", "geometric_"})
 
 # dtypes a checkpoint row may have: what initreg draws and safetensors/npz store through NumPy
 WRITABLE_DTYPES = ("float16", "float32", "float64")
@@ -52,7 +59,7 @@ def build_meta(target: str) -> Any:
         raise MissingDependencyError("--torch needs PyTorch; install it with: pip install 'initreg[torch]'") from exc
     factory = load_factory(target)
     try:
-        with torch.device("meta"):
+        with torch.device("meta"), skip_meta_init():
             module = factory()
     except Exception as exc:
         raise FactoryError(f"--torch {target!r}: calling the factory failed: {type(exc).__name__}: {exc}") from exc
@@ -60,6 +67,23 @@ def build_meta(target: str) -> Any:
         raise FactoryError(f"--torch {target!r}: the factory returned a {type(module).__name__}, not a "
                            f"torch.nn.Module; return the model itself")
     return module
+
+
+def skip_meta_init() -> Any:
+    """A torch function mode under which torch.nn.init functions and VALUE_OPS on meta tensors do nothing."""
+    import torch
+    from torch.overrides import TorchFunctionMode
+
+    class SkipMetaInit(TorchFunctionMode):
+        def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+            kwargs = kwargs or {}
+            target = args[0] if args else kwargs.get("tensor", kwargs.get("self"))  # nn.init passes tensor=
+            if (isinstance(target, torch.Tensor) and target.is_meta
+                    and (getattr(func, "__module__", "") == "torch.nn.init" or getattr(func, "__name__", "") in VALUE_OPS)):
+                return target
+            return func(*args, **kwargs)
+
+    return SkipMetaInit()
 
 
 def default_planner() -> Callable[..., Any]:
