@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -57,13 +58,19 @@ def free_port() -> int:
 
 
 def run_group(world: int, cases: list, mesh: tuple | None, out: Path) -> Path:
-    """Run the worker in ``world`` processes on 127.0.0.1; their stdout/stderr on failure."""
+    """Run the worker in ``world`` processes on 127.0.0.1."""
     spec = {"seed": SEED, "cases": [{"name": n, "shape": list(s), "init": i, "dtype": d, "placements": p,
                                      **({"mesh": list(mesh)} if mesh else {})} for n, s, i, d, p in cases]}
     (out / "cases.json").write_text(json.dumps(spec))
+    launch([str(WORKER), str(out / "cases.json"), str(out)], world, out)
+    return out
+
+
+def launch(argv: list[str], world: int, cwd: Path) -> list[str]:
+    """Run ``python argv`` as ranks 0..world-1 of a gloo group on 127.0.0.1; their outputs (all in the failure)."""
     env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port()), "WORLD_SIZE": str(world),
            "GLOO_SOCKET_IFNAME": "lo", "OMP_NUM_THREADS": "1"}
-    procs = [subprocess.Popen([sys.executable, str(WORKER), str(out / "cases.json"), str(out)],
+    procs = [subprocess.Popen([sys.executable, *argv], cwd=cwd,
                               env={**env, "RANK": str(r), "LOCAL_RANK": str(r)},
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for r in range(world)]
     outputs = []
@@ -78,7 +85,7 @@ def run_group(world: int, cases: list, mesh: tuple | None, out: Path) -> Path:
     codes = [p.returncode for p in procs]
     assert codes == [0] * world, "\n".join(f"--- rank {r} (exit {c}):\n{o[-3000:]}"
                                            for r, (c, o) in enumerate(zip(codes, outputs)))
-    return out
+    return outputs
 
 
 def chunk_bounds(n: int, parts: int, i: int) -> tuple[int, int]:
@@ -183,3 +190,15 @@ def test_two_dimensional_mesh(tmp_path):
         for rank in range(4):
             got = json.loads((out / f"regions-{rank}.json").read_text())[name]
             assert normal(got) == expected_region(shape, placements, divmod(rank, 2), (2, 2)), (name, rank)
+
+
+def test_fsdp2_recipe_of_the_docs_on_three_processes(tmp_path):
+    page = Path(__file__).resolve().parents[2] / "docs" / "torch-distributed.md"
+    (script,) = [b for b in re.findall(r"^```python\n(.*?)^```", page.read_text(), re.S | re.M)
+                 if "init_process_group" in b]
+    (tmp_path / "fsdp_init.py").write_text(script)
+    outputs = launch([str(tmp_path / "fsdp_init.py")], 3, tmp_path)
+    for rank, text in enumerate(outputs):  # the block asserts the gathered values itself, on every rank
+        a, b = chunk_bounds(250, 3, rank)
+        assert f"rank {rank} of 3: rows {a}:{b} of (250, 64)" in text
+    assert "output (2, 10)" in outputs[0]
