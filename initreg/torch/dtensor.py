@@ -30,8 +30,8 @@ def is_dtensor(tensor: Any) -> bool:
     return isinstance(tensor, DTensor)
 
 
-def local_region(tensor: Any) -> tuple[slice, ...]:
-    """The basic index of the full tensor that this rank's local shard of DTensor ``tensor`` holds."""
+def local_region(tensor: Any, name: str = "(unnamed)") -> tuple[slice, ...]:
+    """The basic index of the full tensor that this rank's local shard of DTensor ``tensor`` (``name``) holds."""
     from torch.distributed.tensor import Replicate, Shard
     from torch.distributed.tensor._utils import compute_local_shape_and_global_offset
     from torch.distributed.tensor.placement_types import _StridedShard
@@ -41,12 +41,12 @@ def local_region(tensor: Any) -> tuple[slice, ...]:
         # a strided shard holds every k-th chunk (no single slice); a partial one holds summands, not values
         if isinstance(placement, _StridedShard) or not isinstance(placement, (Shard, Replicate)):
             raise ParameterValueError(
-                f"DTensor of shape {format_shape(shape)} has placement {placement!r}; initreg fills Shard(dim) and "
-                f"Replicate placements only: initialize before applying this parallelism, or redistribute to "
-                f"Shard/Replicate first")
-    local_shape, offset = compute_local_shape_and_global_offset(shape, tensor.device_mesh, tensor.placements)
-    if not offset:  # this rank is not part of the mesh: it holds nothing
+                f"parameter {name!r} (a DTensor of shape {format_shape(shape)}) has placement {placement!r}; initreg "
+                f"fills Shard(dim) and Replicate placements only: initialize before applying this parallelism, or "
+                f"redistribute to Shard/Replicate first")
+    if tensor.device_mesh.get_coordinate() is None:  # this rank is not part of the mesh: it holds nothing
         return tuple(slice(0, 0) for _ in shape)
+    local_shape, offset = compute_local_shape_and_global_offset(shape, tensor.device_mesh, tensor.placements)
     return tuple(slice(o, o + n) for o, n in zip(offset, local_shape))
 
 
@@ -71,7 +71,7 @@ def fill_local(tensor: Any, row: Any, seed: int) -> None:
     if tuple(tensor.shape) != tuple(row.shape):
         raise ShapeError(f"parameter {name!r}: the DTensor's full shape is {format_shape(tuple(tensor.shape))} but the "
                          f"plan says {format_shape(tuple(row.shape))}; plan with the module's current shapes")
-    region = local_region(tensor)
+    region = local_region(tensor, name)
     dtype = _compute_dtype(tensor, name)
     with torch.no_grad():
         local = tensor.to_local()

@@ -73,6 +73,31 @@ def main() -> None:
         if rank == 0:
             gathered[case["name"]] = host(full)
 
+    # bad input: an error names the parameter, and the shard keeps what it held
+    errors = {}
+    mesh = meshes.get((world,)) or init_device_mesh("cpu", (world,))
+    from torch.distributed.tensor import Partial
+
+    bad = {
+        "wrong_shape": (dtensor_empty(6, 4, device_mesh=mesh, placements=[Shard(0)]), (4, 6)),
+        "partial": (dtensor_empty(6, 4, device_mesh=mesh, placements=[Partial()]), (6, 4)),
+        "integer": (dtensor_empty(6, 4, dtype=torch.int32, device_mesh=mesh, placements=[Shard(0)]), (6, 4)),
+    }
+    from torch.distributed.tensor import DTensor
+
+    meta_local = torch.empty(2, 4, device="meta")
+    bad["meta"] = (DTensor.from_local(meta_local, mesh, [Shard(0)], run_check=False), (2 * world, 4))
+    for case, (dt, shape) in bad.items():
+        local = dt.to_local()
+        if local.device.type != "meta":
+            with torch.no_grad():
+                local.fill_(7)
+        try:
+            fill_local(dt, row_for("p." + case, shape, "normal", spec["seed"]), spec["seed"])
+        except Exception as exc:  # the test checks the kind and the message
+            kept = local.device.type == "meta" or bool((local == 7).all())
+            errors[case] = {"type": [c.__name__ for c in type(exc).__mro__], "message": str(exc), "kept": kept}
+
     # FSDP2: fully_shard turns every parameter into a Shard(0) DTensor; fill each through the plan's rows
     from torch.distributed.fsdp import fully_shard
 
@@ -106,6 +131,8 @@ def main() -> None:
 
     with open(os.path.join(out, f"regions-{rank}.json"), "w") as fh:
         json.dump(regions, fh)
+    with open(os.path.join(out, f"errors-{rank}.json"), "w") as fh:
+        json.dump(errors, fh)
     if rank == 0:
         np.savez(os.path.join(out, "gathered.npz"), **gathered)
     dist.barrier()

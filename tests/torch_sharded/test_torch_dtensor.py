@@ -40,7 +40,8 @@ CASES = [
     ("bf16_orthogonal", (13, 7), "orthogonal", "bfloat16", ["S0"]),
     ("f64", (5, 3, 4), "normal", "float64", ["S2"]),
     ("f16", (13, 7), "normal", "float16", ["S0"]),
-    ("big", (4100, 3), "normal", "float32", ["S0"]),  # several stream blocks, shard edges inside blocks
+    ("big", (4100, 3), "normal", "float32", ["S0"]),
+    ("scalar", (), "normal", "float32", ["R"]),  # several stream blocks, shard edges inside blocks
 ]
 MESH_CASES = [  # a 2-d mesh (2, 2): placements per mesh dimension
     ("mesh_rows_cols", (13, 7), "normal", "float32", ["S0", "S1"]),
@@ -149,6 +150,20 @@ def test_each_rank_holds_the_torch_chunk_region(group):
     if world == 3:  # the uneven cases really are uneven: 13 rows as 5, 5, 3; 2 rows as 1, 1, 0
         sizes = [json.loads((out / f"regions-{r}.json").read_text())["empty_shard"][0] for r in range(3)]
         assert [b - a for a, b in sizes] == [1, 1, 0]
+
+
+@pytest.mark.parametrize("case, kind, fragment", [
+    ("wrong_shape", "ShapeError", "full shape is (6, 4) but the plan says (4, 6)"),
+    ("partial", "ParameterValueError", "Partial"),
+    ("integer", "DTypeError", "torch.int32"),
+    ("meta", "ParameterValueError", "meta device"),
+])
+def test_bad_input_names_the_parameter_and_changes_nothing(group, case, kind, fragment):
+    world, out = group
+    for rank in range(world):
+        err = json.loads((out / f"errors-{rank}.json").read_text())[case]
+        assert kind in err["type"] and "InitregError" in err["type"] and err["kept"], err
+        assert fragment in err["message"] and f"'p.{case}'" in err["message"], err
 
 
 def test_fsdp2_fully_shard_parameters(group):
