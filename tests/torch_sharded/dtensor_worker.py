@@ -63,7 +63,7 @@ def main() -> None:
             names = tuple(f"d{i}" for i in range(len(mesh_shape)))
             meshes[mesh_shape] = init_device_mesh("cpu", mesh_shape, mesh_dim_names=names)
         mesh = meshes[mesh_shape]
-        dt = dtensor_empty(*case["shape"], dtype=DTYPES[case["dtype"]], device_mesh=mesh,
+        dt = dtensor_empty(tuple(case["shape"]), dtype=DTYPES[case["dtype"]], device_mesh=mesh,
                            placements=[placement(p) for p in case["placements"]])
         with torch.no_grad():
             dt.to_local().fill_(float("nan"))  # any value left unwritten shows in the comparison
