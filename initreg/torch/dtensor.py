@@ -95,15 +95,12 @@ def _fill_via_host(local: Any, row: Any, seed: int, region: tuple[slice, ...], d
     """Draw the region on the host in chunks along its first dimension and copy each into ``local`` (casting)."""
     import torch
 
-    if not region:  # a 0-d tensor: one value
-        local.copy_(torch.from_numpy(values(row.initializer, row.shape, name=row.name, seed=seed, dtype=dtype,
-                                            layout=row.layout, index=region)))
+    if not region or region_mode(row.initializer) == "whole":  # a scalar, or each chunk would compute it all again
+        whole = values(row.initializer, row.shape, name=row.name, seed=seed, dtype=dtype, layout=row.layout,
+                       index=region)
+        local.copy_(torch.from_numpy(np.ascontiguousarray(whole)))
         return
     first = region[0]
-    if region_mode(row.initializer) == "whole":  # chunks would each compute the whole tensor again
-        local.copy_(torch.from_numpy(values(row.initializer, row.shape, name=row.name, seed=seed, dtype=dtype,
-                                            layout=row.layout, index=region)))
-        return
     per_row = math.prod(s.stop - s.start for s in region[1:])
     step = max(1, CHUNK_VALUES // max(per_row, 1))
     for start in range(first.start, first.stop, step):

@@ -21,7 +21,10 @@ from torch.distributed.tensor import Replicate, Shard
 from torch.distributed.tensor import empty as dtensor_empty
 
 import initreg
+import initreg.torch.dtensor as dtensor_module
 from initreg.torch.dtensor import fill_local, local_region
+
+dtensor_module.CHUNK_VALUES = 8  # bfloat16 shards then go through the host in several chunks, as big ones do
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
