@@ -290,7 +290,7 @@ def _safetensors_load(path: Path, wanted: list[str] | None) -> dict[str, np.ndar
 
 # --- writing ----------------------------------------------------------------------------------------
 
-# the safetensors library writes tensors by dtype, widest alignment class first, then by name: so do we
+# the safetensors dtype classes, narrowest first (the library writes the widest first)
 _ST_ORDER = ["BOOL", "U8", "I8", "I16", "U16", "F16", "I32", "U32", "F32", "F64", "I64", "U64"]
 _ST_CODES = {np.dtype(_ST_DTYPES[code]): code for code in _ST_ORDER}
 
@@ -327,6 +327,44 @@ def _checked_specs(path: Path, fmt: str, specs: Mapping[str, Any]) -> dict[str, 
 def _as_host(value: Any) -> np.ndarray:
     arr = np.asarray(value.get() if hasattr(value, "get") and not isinstance(value, np.ndarray) else value)
     return arr if arr.flags.c_contiguous else arr.copy(order="C")  # ascontiguousarray would make 0-d arrays 1-d
+
+
+def write_order(path: Any, specs: Mapping[str, tuple[Any, Any]]) -> list[str]:
+    """The names in the order ``save_streamed(path, specs, ...)`` writes them (and so calls ``produce``)."""
+    path = Path(os.fspath(path))
+    fmt = _format(path)
+    return _order(fmt, _checked_specs(path, fmt, specs))
+
+
+def _order(fmt: str, specs: Mapping[str, tuple[tuple[int, ...], np.dtype]]) -> list[str]:
+    if fmt == ".npz":
+        return list(specs)
+    # the safetensors library writes tensors by dtype, widest alignment class first, then by name
+    return sorted(specs, key=lambda n: (-_ST_ORDER.index(_ST_CODES[specs[n][1].newbyteorder("=")]), n.encode()))
+
+
+class _Ahead:
+    """``produce`` for names asked in ``order``: the next array is made on a thread while this one is written."""
+
+    def __init__(self, order: list[str], produce: Callable[[str], np.ndarray]):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.order, self.produce = order, produce
+        self.after = {name: order[i + 1] for i, name in enumerate(order[:-1])}
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="initreg-save")
+        self.pending: dict[str, Any] = {}
+
+    def __call__(self, name: str) -> np.ndarray:
+        future = self.pending.pop(name, None) or self.pool.submit(self.produce, name)
+        nxt = self.after.get(name)
+        if nxt is not None and nxt not in self.pending:  # at most two arrays alive: this one and the next
+            self.pending[nxt] = self.pool.submit(self.produce, nxt)
+        return future.result()
+
+    def close(self) -> None:
+        for future in self.pending.values():
+            future.cancel()
+        self.pool.shutdown(wait=True)  # a draw still running finishes before the temporary file goes
 
 
 class _Sink:
@@ -383,7 +421,7 @@ def safetensors_header(specs: Mapping[str, tuple[Any, Any]], metadata: Mapping[s
             raise CheckpointError(f"cannot save {name!r} as .safetensors: no code for dtype {np.dtype(dtype)}; cast it "
                                   f"to one of {', '.join(sorted(map(str, _ST_CODES)))}")
         codes[name] = code
-    order = sorted(specs, key=lambda n: (-_ST_ORDER.index(codes[n]), n.encode()))
+    order = sorted(specs, key=lambda n: (-_ST_ORDER.index(codes[n]), n.encode()))  # as _order() writes them
     # the library writes __metadata__ first; its keys come out of a hash map (any order): ours are sorted
     header: dict[str, Any] = {"__metadata__": dict(sorted(metadata.items()))} if metadata else {}
     offset = 0
@@ -411,7 +449,7 @@ def write_at(fd: int, offset: int, data: Any) -> None:
 def _write_safetensors(fh: Any, specs: Mapping[str, tuple[tuple[int, ...], np.dtype]],
                        produce: Callable[[str], np.ndarray]) -> None:
     """A .safetensors file byte for byte as the safetensors library writes it, one array in memory at a time."""
-    head, ranges = safetensors_header(specs)
+    head, ranges = safetensors_header(specs)  # in file order, which is _order()'s
     fh.write(head)
     for name in ranges:
         fh.write(produce(name).reshape(-1).view(np.uint8).data)
@@ -577,8 +615,13 @@ def save(path: Any, arrays: Mapping[str, Any]) -> Path:
     return save_streamed(path, {name: (arr.shape, arr.dtype) for name, arr in data.items()}, data.__getitem__)
 
 
-def save_streamed(path: Any, specs: Mapping[str, tuple[Any, Any]], produce: Callable[[str], Any]) -> Path:
-    """Write arrays that ``produce(name)`` makes one at a time, shapes and dtypes given up front, atomically."""
+def save_streamed(path: Any, specs: Mapping[str, tuple[Any, Any]], produce: Callable[[str], Any], *,
+                  prefetch: bool = False) -> Path:
+    """Write arrays that ``produce(name)`` makes one at a time, shapes and dtypes given up front, atomically.
+
+    With ``prefetch=True`` the next array is produced on a thread while the current one is written
+    (``produce`` must then be callable from another thread); at most two arrays are alive at once.
+    """
     path = Path(os.fspath(path))
     fmt = _format(path)
     checked = _checked_specs(path, fmt, specs)
@@ -598,9 +641,15 @@ def save_streamed(path: Any, specs: Mapping[str, tuple[Any, Any]], produce: Call
                                   f"but got shape {arr.shape}, dtype {arr.dtype}; announce what will be written")
         return arr.astype(dt, copy=False)  # little-endian on disk
 
-    with atomic_file(path) as fh:
-        if fmt == ".npz":
-            _write_npz(fh, list(checked), produced)
-        else:
-            _write_safetensors(fh, checked, produced)
+    order = _order(fmt, checked)
+    source = _Ahead(order, produced) if prefetch and len(order) > 1 else produced
+    try:
+        with atomic_file(path) as fh:
+            if fmt == ".npz":
+                _write_npz(fh, order, source)
+            else:
+                _write_safetensors(fh, checked, source)
+    finally:
+        if isinstance(source, _Ahead):
+            source.close()  # before an error propagates: no draw outlives the call
     return path

@@ -36,6 +36,7 @@ __all__ = [
     "CheckpointKeyError",
     "CheckpointWriteError",
     "MissingDependencyError",
+    "FactoryError",
     "LayerError",
     "EmptySelectionWarning",
     "SharedStreamWarning",
@@ -221,6 +222,10 @@ class CheckpointWriteError(CheckpointError, OSError):
 
 class MissingDependencyError(InitregError, ImportError):
     """An optional dependency (an extra such as ``safetensors``) is not installed."""
+
+
+class FactoryError(InitregError, ValueError):
+    """A ``PKG.MODULE:FACTORY`` model factory cannot be found, fails, or builds no model."""
 
 
 # --- layers ---------------------------------------------------------------------------------

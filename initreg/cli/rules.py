@@ -21,21 +21,25 @@ def add_parser(sub: Any) -> None:
                        description="Apply a rule file to a list of parameter names and shapes and print, for each "
                                    "parameter, the deciding source (rule N, default, global default), the "
                                    "initializer with its arguments, and its stream key.")
-    p.add_argument("rules", metavar="RULES", help="rule file (.toml or .json)")
-    p.add_argument("--params", metavar="SPEC", required=True, help=_SPEC_HELP)
+    p.add_argument("rules", metavar="RULES", nargs="?", help="rule file (.toml or .json); optional with --torch")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--params", metavar="SPEC", help=_SPEC_HELP)
+    source.add_argument("--torch", metavar="PKG.MODULE:FACTORY", help=_TORCH_HELP)
     p.add_argument("--seed", type=_seed, default=None, help="seed (default: the rule file's)")
     p.add_argument("--strict", action="store_true", help="exit 1 when a rule is unused or shadowed")
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="print JSON")
     fmt.add_argument("--markdown", action="store_true", help="print a Markdown table")
-    p.set_defaults(func=run_explain)
+    p.set_defaults(func=run_explain, usage_error=p.error)
 
     p = sub.add_parser("init", help="write a checkpoint of initial values chosen by a rule file",
                        description="Draw every parameter of SPEC with the initializer the rules choose and write "
                                    "the arrays to a .safetensors or .npz file (via a temporary file and a rename). "
                                    "The same seed gives the same values, bit for bit.")
-    p.add_argument("--params", metavar="SPEC", required=True, help=_SPEC_HELP)
-    p.add_argument("--rules", metavar="RULES", required=True, help="rule file (.toml or .json)")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--params", metavar="SPEC", help=_SPEC_HELP)
+    source.add_argument("--torch", metavar="PKG.MODULE:FACTORY", help=_TORCH_HELP)
+    p.add_argument("--rules", metavar="RULES", help="rule file (.toml or .json); required with --params")
     p.add_argument("--seed", type=_seed, default=None,
                    help="seed (default: the rule file's; with neither, a fresh one that is printed)")
     p.add_argument("--dtype", default=None, help="dtype of every array (default: each entry's own, else float32)")
@@ -46,9 +50,11 @@ def add_parser(sub: Any) -> None:
     from . import checkpoints
 
     checkpoints.add_options(p)
-    p.set_defaults(func=run_init)
+    p.set_defaults(func=run_init, usage_error=p.error)
 
 
+_TORCH_HELP = ("a PyTorch model: a function or nn.Module class taking no arguments, built on the meta device and "
+               "planned with its own parameter names, declared initializers and ties (needs initreg[torch])")
 _SPEC_HELP = ("parameters: a JSON or TOML list of {name, shape[, dtype]} (TOML: [[param]] tables), "
               "or an .npz/.safetensors checkpoint (names, shapes and dtypes are read without the values)")
 
@@ -159,9 +165,14 @@ def run_explain(args: argparse.Namespace) -> int:
 
     try:
         load_plugins()  # under INITREG_STRICT_PLUGINS a broken plugin is named as such, not as the rule file's fault
-        rules = Rules.load(args.rules)
-        spec = read_spec(args.params)
-        table = explain(spec, rules, seed=args.seed)
+        if args.torch:
+            from .torch_source import plan_torch
+
+            table = plan_torch(args.torch, Rules.load(args.rules) if args.rules else None, args.seed)
+        elif not args.rules:
+            args.usage_error("RULES is required with --params")
+        else:
+            table = explain(read_spec(args.params), Rules.load(args.rules), seed=args.seed)
     except (InitregError, OSError) as exc:
         return _fail("explain", exc)
     print(table.to_json() if args.json else table.to_markdown() if args.markdown else str(table))
@@ -193,21 +204,38 @@ def run_init(args: argparse.Namespace) -> int:
     problem = checkpoints.check(args)
     if problem:
         return _fail("init", problem)
+    if args.torch:
+        if args.dtype is not None:
+            args.usage_error("--dtype applies to --params; with --torch each tensor keeps the model's dtype")
+    elif not args.rules:
+        args.usage_error("--rules is required with --params")
     try:
         load_plugins()  # under INITREG_STRICT_PLUGINS a broken plugin is named as such, not as the rule file's fault
-        rules = Rules.load(args.rules)
-        spec = read_spec(args.params)
-        dtype = None if args.dtype is None else str(check_dtype(args.dtype, "--dtype"))
-        incomplete = [e["name"] for e in spec if not is_complete(e["shape"])]
+        rules = Rules.load(args.rules) if args.rules else None
+        if args.torch:
+            from .torch_source import check_writable, plan_torch
+
+            seed = args.seed if args.seed is not None else rules.seed if rules is not None else None
+            fresh = seed is None
+            table = plan_torch(args.torch, rules, fresh_seed() if fresh else seed)
+            shapes = {r.name: r.shape for r in table}
+        else:
+            spec = read_spec(args.params)
+            shapes = {e["name"]: e["shape"] for e in spec}
+        incomplete = [name for name, shape in shapes.items() if not is_complete(shape)]
         if incomplete:
             return _fail("init", f"parameter(s) {', '.join(map(repr, incomplete[:5]))} have unknown dimensions; "
                                  f"initreg init needs every shape in full")
-        from ..fans import check_layout
+        if args.torch:
+            check_writable(table, args.torch)
+        else:
+            from ..fans import check_layout
 
-        entries = [Entry(e["name"], e["shape"], dtype or e["dtype"], check_layout(e["layout"])) for e in spec]
-        seed = args.seed if args.seed is not None else rules.seed
-        fresh = seed is None
-        table = plan(entries, rules, seed=fresh_seed() if fresh else seed)
+            dtype = None if args.dtype is None else str(check_dtype(args.dtype, "--dtype"))
+            entries = [Entry(e["name"], e["shape"], dtype or e["dtype"], check_layout(e["layout"])) for e in spec]
+            seed = args.seed if args.seed is not None else rules.seed
+            fresh = seed is None
+            table = plan(entries, rules, seed=fresh_seed() if fresh else seed)
     except (InitregError, OSError) as exc:
         return _fail("init", exc)
     diagnostics = table.diagnostics
@@ -239,7 +267,8 @@ def run_init(args: argparse.Namespace) -> int:
 
             from ..checkpoint import save_streamed
 
-            save_streamed(out, {r.name: (r.shape, r.dtype) for r in table}, draw)
+            # tied tensors are one row: written once, under their first name (see docs/torch-distributed.md)
+            save_streamed(out, {r.name: (r.shape, r.dtype) for r in table}, draw, prefetch=True)
     except (InitregError, OSError) as exc:
         return _fail("init", exc)
     if not args.quiet:
