@@ -36,6 +36,7 @@ _LAZY = {
     "values": ("initreg.regions", "values"),
     "validate": ("initreg.validation", "validate"),
     "nn": ("initreg.nn", None),
+    "torch": ("initreg.torch", None),
 }
 
 
