@@ -118,3 +118,11 @@ def test_initreg_draws_of_the_declared_initializers_pass_the_same_checks():
     assert not module["emb"].weight[-1].any()
     assert math.isclose(float(module["lin"].weight.detach().abs().max()), 1 / math.sqrt(128), rel_tol=1e-3)
     assert np.all(module["lin"].bias.detach().numpy() ** 2 <= 1 / 128)
+
+
+@pytest.mark.parametrize("spec", ["inv_sqrt_uniform", ["inv_sqrt_uniform", {"n": 7}], "padded_normal",
+                                  ["padded_normal", {"padding_idx": 1}], "xavier_normal", "xavier_uniform"])
+def test_the_registered_declared_initializers_pass_initreg_validation(spec):
+    from initreg.validation import assert_valid
+
+    assert_valid(spec)  # initreg's own draws against expected(), the default cases, Holm at 1e-3
