@@ -289,3 +289,17 @@ def test_cuda_parameters_get_the_cpu_bits(dtype):
     it.initialize(meta, seed=6, device="cuda")
     assert meta.weight.device.type == "cuda"
     assert torch.equal(meta.weight.cpu(), torch.from_numpy(values_of(table["weight"], 6)))
+
+
+def test_pytorch_init_never_runs_when_a_meta_model_is_materialized(monkeypatch):
+    with torch.device("meta"):
+        m = nn.Sequential(nn.Linear(4, 4), nn.Embedding(5, 4), nn.LayerNorm(4), nn.BatchNorm1d(4))
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("PyTorch's init ran")
+
+    for fn in ("kaiming_uniform_", "uniform_", "normal_", "ones_", "zeros_", "constant_"):
+        monkeypatch.setattr(torch.nn.init, fn, refuse)
+    monkeypatch.setattr(nn.BatchNorm1d, "reset_running_stats", refuse)
+    table = it.initialize(m, seed=0)
+    assert all(not p.is_meta for p in m.parameters()) and len(table) == 7
