@@ -15,9 +15,10 @@ from .defaults import InvSqrtUniform, PaddedNormal, XavierNormal, XavierUniform,
 from .filling import initialize
 from .placement import compute_dtype
 from .planning import plan_module
+from .walk import buffer_defaults, is_dtensor
 
-__all__ = ["InvSqrtUniform", "PaddedNormal", "XavierNormal", "XavierUniform", "compute_dtype", "declared", "explain",
-           "initialize", "plan_module"]
+__all__ = ["InvSqrtUniform", "PaddedNormal", "XavierNormal", "XavierUniform", "buffer_defaults", "compute_dtype",
+           "declared", "explain", "initialize", "is_dtensor", "plan_module"]
 
 
 def explain(module: Any, init: Any = None, *, seed: int | None = None, default: Any = None,

@@ -116,3 +116,8 @@ def compute(slot: Slot) -> str:
     """The dtype the slot's values are drawn in (float32 for bfloat16); DTypeError for non-floating tensors."""
     what = "buffer" if slot.buffer else "parameter"
     return compute_dtype(slot.dtype, f"{what} {slot.name!r}")
+
+
+def buffer_defaults(module: Any) -> dict[str, Any]:
+    """{name: PyTorch's value} for the meta buffers of standard modules (BatchNorm statistics) that initialize fills."""
+    return {s.name: s.standard for s in slots(module) if s.standard is not None}

@@ -161,6 +161,13 @@ def test_meta_model_is_materialized_with_ties_buffers_and_requires_grad():
     assert {"2.running_mean", "2.running_var", "2.num_batches_tracked"} <= set(m.state_dict())
 
 
+def test_buffer_defaults_name_the_standard_meta_buffers_and_their_values():
+    with torch.device("meta"):
+        m = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3))
+    assert it.buffer_defaults(m) == {"1.running_mean": 0.0, "1.running_var": 1.0, "1.num_batches_tracked": 0}
+    assert it.buffer_defaults(nn.BatchNorm1d(3)) == {}  # built on the CPU: PyTorch already set them
+
+
 def test_meta_buffers_of_custom_modules_need_a_rule():
     class WithBuffer(nn.Module):
         def __init__(self):
