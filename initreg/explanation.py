@@ -203,7 +203,7 @@ def plan(entries: Sequence[Entry], init: Any = None, *, seed: int | None = None,
         if cached is None:
             cached = configs[id(c.init)] = ({k: encode(v) for k, v in c.init.config().items()},
                                             {k: encode(v) for k, v in c.init.explicit_config().items()})
-        rows.append(Row(e.name, e.shape, e.dtype, e.state, c.source, c.rule.number if c.rule else None,
+        rows.append(Row(e.name, e.shape, str(e.dtype), e.state, c.source, c.rule.number if c.rule else None,
                         c.rule.pattern if c.rule else None, c.init.name, cached[0], cached[1], seed,
                         Stream(seed, e.name).key if seed is not None else None, c.init, layout=e.layout))
     return Explanation(rows, seed, diagnostics)

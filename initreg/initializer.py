@@ -83,12 +83,32 @@ def make_desc(name: str, shape: Sequence[int], dtype: Any = "float32", *, role: 
                 device=device or cpu(0), layout=layout, fan_in=fan_in, fan_out=fan_out)
 
 
+# --- the name dumps() writes -------------------------------------------------------------------
+
+def _bare_name(init: "Initializer") -> str:
+    return init.name
+
+
+_namer: Callable[["Initializer"], str] = _bare_name  # the registry installs its own when imported (no import cycle)
+
+
+def set_spec_namer(namer: Callable[["Initializer"], str]) -> None:
+    """Install how ``dumps()`` names an initializer (the registry's: ``dist:name`` where the bare name is ambiguous)."""
+    global _namer
+    _namer = namer
+
+
+def spec_name(init: "Initializer") -> str:
+    """The name ``dumps()`` and rule files write for ``init``: its registered name, qualified where needed."""
+    return _namer(init)
+
+
 # --- config encoding ------------------------------------------------------------------------
 
 def encode(value: Any) -> Any:
     """A JSON-ready form of a config value (nested initializers and arrays are tagged)."""
     if isinstance(value, Initializer):
-        return {"@init": [value.name, {k: encode(v) for k, v in value.explicit_config().items()}]}
+        return {"@init": [spec_name(value), {k: encode(v) for k, v in value.explicit_config().items()}]}
     if isinstance(value, np.ndarray) or type(value).__module__.startswith("cupy"):
         arr = np.asarray(value.get() if hasattr(value, "get") else value)
         return {"@array": arr.tolist(), "dtype": str(arr.dtype)}
@@ -161,10 +181,10 @@ class Initializer:
         return dict(getattr(self, "_config", {}))
 
     def dumps(self) -> str:
-        """JSON of the name and the passed arguments: ``'["normal", {"sigma": 0.01}]'``."""
+        """JSON of the name (``dist:name`` where the bare one is ambiguous) and the passed arguments."""
         import json
 
-        return json.dumps([self.name, {k: encode(v) for k, v in self.explicit_config().items()}])
+        return json.dumps([spec_name(self), {k: encode(v) for k, v in self.explicit_config().items()}])
 
     def __eq__(self, other: object) -> bool:
         if type(self) is not type(other):

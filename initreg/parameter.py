@@ -30,6 +30,8 @@ class Parameter:
                  layout: str | None = None):
         if not isinstance(name, str) or not name:
             raise ParameterValueError(f"a parameter name must be a non-empty string, got {name!r}")
+        from .names import check_name  # the one definition of a valid name
+        check_name(name)
         from .fans import check_layout
 
         self._name = name
@@ -139,7 +141,7 @@ class Parameter:
     def initialize(self, init: Any = None, device: Any = None, force_reinit: bool = False,
                    seed: int | None = None) -> None:
         """Initialize now, or when the shape becomes known; ``init`` here overrides every rule and default."""
-        entry = Entry(self._name, self._shape, str(self._dtype), self._layout, self._init,
+        entry = Entry(self._name, self._shape, self._dtype, self._layout, self._init,
                       None if init is None else as_initializer(init), self._state)
         choice = choose([entry], None, None)[0][0]
         commit = self.plan(choice.init, choice.label, device, force_reinit, seed)
@@ -299,8 +301,6 @@ class Parameter:
     def rename(self, name: str) -> None:
         """Give the parameter its structural path (done by a block when it is attached)."""
         self._name = name
-
-    _rename = rename  # the name blocks used before rename() was public
 
 
 def _checked_spec(init: Any, name: str) -> Any:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .errors import InitregError, RuleError
-from .initializer import Initializer, encode
+from .initializer import Initializer, encode, spec_name
 from .random import check_seed
 from .patterns import checked_pattern
 from .specs import make_initializer
@@ -95,7 +95,7 @@ def _fields(init: Initializer, reserved: Sequence[str]) -> tuple[str, dict[str, 
     kwargs = {k: encode(v) for k, v in init.explicit_config().items()}
     if any(k in reserved for k in kwargs):
         return init.dumps(), {}
-    return init.name, kwargs
+    return spec_name(init), kwargs
 
 
 def _from_document(cls: type, doc: Any, source: str) -> Rules:
