@@ -310,3 +310,16 @@ def test_pytorch_init_never_runs_when_a_meta_model_is_materialized(monkeypatch):
     monkeypatch.setattr(nn.BatchNorm1d, "reset_running_stats", refuse)
     table = it.initialize(m, seed=0)
     assert all(not p.is_meta for p in m.parameters()) and len(table) == 7
+
+
+@pytest.mark.parametrize("padding_idx", [0, 1000, 2047, -1])
+def test_padded_normal_regions_cross_stream_blocks_exactly(padding_idx):
+    from initreg.random import BLOCK
+
+    shape = (2 * BLOCK // 96 + 3, 96)  # rows straddle block boundaries
+    init = it.PaddedNormal(padding_idx=padding_idx % shape[0] if padding_idx >= 1000 else padding_idx)
+    whole = initreg.values(init, shape, name="emb.weight", seed=3)
+    assert not whole[init.padding_idx].any() and np.count_nonzero(whole == 0) == shape[1]
+    for index in [(slice(0, 5),), (slice(init.padding_idx % shape[0] - 1 if init.padding_idx % shape[0] else 0, None),),
+                  (slice(None), slice(10, 50)), (slice(None, None, -3),)]:
+        np.testing.assert_array_equal(initreg.values(init, shape, name="emb.weight", seed=3, index=index), whole[index])
