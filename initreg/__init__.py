@@ -38,6 +38,7 @@ _LAZY = {
     "verify": ("initreg.verification", "verify"),
     "dask": ("initreg.dask", None),
     "nn": ("initreg.nn", None),
+    "torch": ("initreg.torch", None),
 }
 
 

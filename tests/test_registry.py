@@ -151,9 +151,13 @@ def test_available_records():
     assert recs["normal"].version == importlib.metadata.version("initreg")
     assert "zeros" in recs["zero"].aliases
     assert recs["normal"].as_dict()["class"] == "initreg.std.basic.Normal"
-    std = {e.cls.__name__ for e in recs.values() if e.distribution == "initreg"}
+    std = {e.cls.__name__ for e in recs.values() if e.distribution == "initreg" and e.plugin == "std"}
     assert std == {n for n in initreg.std.__all__ if isinstance(getattr(initreg.std, n), type)
                    and issubclass(getattr(initreg.std, n), initreg.Initializer)}
+    from initreg.torch.defaults import INITIALIZERS  # the package's second plugin: PyTorch's declared defaults
+
+    assert {e.cls for e in recs.values() if e.plugin == "torch"} == set(INITIALIZERS)
+    assert {e.plugin for e in recs.values() if e.distribution == "initreg"} == {"std", "torch"}
 
 
 def test_init_namespace():

@@ -1,0 +1,27 @@
+"""initreg for PyTorch: rules, declared defaults and reproducible-by-name values for any ``torch.nn.Module``.
+
+``initialize(module, init, seed=...)`` fills every parameter (meta-device models are materialized,
+lazy modules are filled after the forward that gives their shape); ``explain(module, init)`` is the
+same table without drawing. Parameter ``n`` of shape ``s`` ends up exactly
+``initreg.values(row.initializer, s, name=n, seed=seed, dtype=...)`` (bfloat16: those float32 values
+rounded to nearest even). See docs/torch.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .defaults import InvSqrtUniform, PaddedNormal, XavierNormal, XavierUniform, declared
+from .filling import initialize
+from .placement import compute_dtype
+from .planning import plan_module
+from .walk import buffer_defaults, is_dtensor
+
+__all__ = ["InvSqrtUniform", "PaddedNormal", "XavierNormal", "XavierUniform", "buffer_defaults", "compute_dtype",
+           "declared", "explain", "initialize", "is_dtensor", "plan_module"]
+
+
+def explain(module: Any, init: Any = None, *, seed: int | None = None, default: Any = None,
+            strict: bool = False) -> Any:
+    """The table initialize(module, init, seed=seed) follows, without drawing or allocating anything."""
+    return plan_module(module, init, seed=seed, default=default, strict=strict)

@@ -1,0 +1,47 @@
+"""Deferred initialization for lazy modules: the request is recorded; the values land when the first forward gives the shape."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+from ..explanation import Row
+from .placement import fill
+from .planning import plan_slots
+from .walk import Slot, slots
+
+
+def defer(root: Any, pending: list[tuple[Slot, Row]], init: Any, seed: int, default: Any) -> None:
+    """Register, on each lazy module holding a pending slot, a hook that fills it right after its shape is inferred."""
+    prefixes = {id(m): p for p, m in root.named_modules(remove_duplicate=False)}
+    owners: dict[int, Any] = {}
+    for slot, _ in pending:
+        owner = slot.owners[0][0]
+        owners[id(owner)] = owner
+    for owner in owners.values():
+        _register(owner, prefixes[id(owner)], init, seed, default)
+
+
+def _register(owner: Any, prefix: str, init: Any, seed: int, default: Any) -> None:
+    handle = None
+
+    def hook(module: Any, args: Any) -> None:
+        # runs after LazyModuleMixin's own pre-hook (registered in the module's __init__) materialized the shapes
+        if any(s.lazy for s in slots(module)):
+            return
+        found = [_prefixed(s, prefix) for s in slots(module) if not s.buffer]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the rules were checked against every name when initialize ran
+            table = plan_slots(found, init, seed=seed, default=default)
+        for s, r in zip(found, table.rows):
+            if r.initializer is not None:
+                fill(s.tensor, r.initializer, s.name, seed)
+        handle.remove()
+
+    handle = owner.register_forward_pre_hook(hook)
+
+
+def _prefixed(slot: Slot, prefix: str) -> Slot:
+    """The slot under its names in the whole model (a lazy module's own walk names them locally)."""
+    dot = prefix + "." if prefix else ""
+    return Slot(dot + slot.name, slot.tensor, [dot + a for a in slot.aliases], slot.owners, slot.declared)

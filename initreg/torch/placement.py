@@ -1,0 +1,88 @@
+"""Where values land: a torch tensor filled in place with ``initreg.values`` (CPU, CUDA), bf16 rounding, meta storage.
+
+CPU float16/float32/float64 tensors are written through a NumPy view of their storage. bfloat16 (which
+NumPy lacks) is computed in float32, a band of rows at a time, and rounded to nearest even by torch's
+own conversion. CUDA tensors get the CPU's bits: each band is computed on the host and copied into the
+tensor (through CuPy and DLPack when CuPy is installed, else by torch), so a seed checkpoint, a CPU run
+and a GPU run hold the same values.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..errors import DTypeError
+from ..regions import region_mode, values
+
+#: torch dtype name → the dtype initreg computes in
+COMPUTE = {"float32": "float32", "float64": "float64", "float16": "float16", "bfloat16": "float32"}
+#: elements per band when values are staged (bfloat16, CUDA, non-contiguous): bounds the temporary
+BAND = 1 << 22
+
+
+def dtype_name(tensor: Any) -> str:
+    """``"float32"``, ``"bfloat16"``, ... for a torch tensor."""
+    return str(tensor.dtype).rsplit(".", 1)[-1]
+
+
+def compute_dtype(name: str, what: str = "parameter") -> str:
+    """The NumPy dtype initreg draws a tensor of torch dtype ``name`` in; DTypeError for unsupported ones."""
+    try:
+        return COMPUTE[name]
+    except KeyError:
+        raise DTypeError(f"{what} has dtype {name}; initreg.torch fills floating tensors "
+                         f"({', '.join(COMPUTE)}); cast it, or leave it out with default='keep' and no rule") from None
+
+
+def _bands(shape: tuple[int, ...]) -> list[tuple]:
+    """Basic indices that cut ``shape`` into slabs of whole leading rows of about BAND elements."""
+    if not shape or shape[0] == 0:
+        return [()]
+    row = max(int(np.prod(shape[1:], dtype=np.int64)), 1)
+    step = max(BAND // row, 1)
+    return [(slice(r, min(r + step, shape[0])),) for r in range(0, shape[0], step)]
+
+
+def fill(tensor: Any, initializer: Any, name: str, seed: int) -> None:
+    """Write ``values(initializer, tensor.shape, name=name, seed=seed)`` into ``tensor`` in place (no autograd)."""
+    import torch
+
+    shape = tuple(tensor.shape)
+    dtype = dtype_name(tensor)
+    compute = compute_dtype(dtype, f"parameter {name!r}")
+    with torch.no_grad():
+        target = tensor.detach()
+        if target.device.type == "cpu" and dtype == compute and target.is_contiguous():
+            values(initializer, shape, name=name, seed=seed, dtype=compute, out=target.numpy())
+            return
+        if region_mode(initializer) == "whole":  # computed whole anyway: draw once, copy once
+            target.copy_(torch.from_numpy(values(initializer, shape, name=name, seed=seed, dtype=compute)))
+            return
+        for index in _bands(shape):
+            host = values(initializer, shape, name=name, seed=seed, dtype=compute, index=index)
+            _copy_in(target[index] if index else target, host)
+
+
+def _copy_in(target: Any, host: np.ndarray) -> None:
+    """Copy host values into a torch tensor slab (rounding to its dtype: nearest even for bfloat16)."""
+    import torch
+
+    source = torch.from_numpy(host)
+    if target.device.type == "cuda" and dtype_name(target) == str(host.dtype):
+        try:
+            import cupy  # noqa: F401 - the DLPack route needs it
+        except ImportError:
+            pass
+        else:
+            cupy.from_dlpack(target).set(host) if target.is_contiguous() else target.copy_(source)
+            return
+    target.copy_(source)
+
+
+def empty_like(tensor: Any, device: Any) -> Any:
+    """Uninitialized storage like ``tensor`` (shape, dtype) on ``device``, for a meta tensor to be filled."""
+    import torch
+
+    return torch.empty_like(tensor, device=device)

@@ -1,0 +1,108 @@
+"""The plan of a torch module: ``initreg.plan`` on its real names, declared initializers and ties; no values touched."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from ..errors import ParameterValueError, RuleError
+from ..explanation import Explanation, Row, plan
+from ..precedence import SOURCES, Entry, seed_of, split_init
+from ..random import Stream, check_seed, get_seed
+from ..rules import Rules
+from .placement import COMPUTE
+from .walk import Slot, slots
+
+KEEP = "keep"
+
+
+def with_default(init: Any, default: Any) -> Any:
+    """``init`` with ``default`` as the initializer of what nothing else covers (``"keep"``: leave it as is)."""
+    if default is None or (isinstance(default, str) and default == KEEP):
+        return init
+    rules, current = split_init(init)
+    if current is not None:
+        raise RuleError(f"default={default!r} given, but init={init!r} already sets a default ({current!r}); "
+                        f"give one of them (a plain initializer as init is the default)")
+    if rules is None:
+        return default
+    return Rules(list(rules), default=default, seed=rules.seed)
+
+
+def plan_slots(found: list[Slot], init: Any = None, *, seed: int | None = None, default: Any = None,
+               strict: bool = False) -> Explanation:
+    """One Row per slot (aliases merged) by initreg.plan; RuleError / ParameterValueError for what cannot be filled."""
+    if seed is None:
+        seed = seed_of(init) if seed_of(init) is not None else get_seed()
+    seed = None if seed is None else check_seed(seed)
+    entries = []
+    for s in found:
+        dtype = COMPUTE.get(s.dtype, "float32")  # checked when filled: "keep" may leave other dtypes alone
+        state = "deferred" if s.lazy else "declared"
+        for k, name in enumerate(s.names):
+            entries.append(Entry(name, s.shape, dtype, "OI", declared=s.declared[k] if not s.buffer else None,
+                                 state=state))
+    planned = plan(entries, with_default(init, default), seed=seed, strict=strict)
+    rows, at = [], 0
+    for s in found:
+        rows.append(_merge(s, planned.rows[at:at + len(s.names)], seed))
+        at += len(s.names)
+    keep = isinstance(default, str) and default == KEEP
+    rows = [_keep(s, r) if keep and r.source == "global default" else r for s, r in zip(found, rows)]
+    _check(found, rows, keep)
+    return Explanation(rows, seed, planned.diagnostics)
+
+
+def _merge(slot: Slot, rows: list[Row], seed: int | None) -> Row:
+    """The row of a tied tensor: the strongest choice among its names (explicit > rule > declared > default)."""
+    best = min(rows, key=lambda r: SOURCES.index(r.source))
+    if best.source in ("explicit", "rule"):
+        for r in rows:
+            if r.source in ("explicit", "rule") and r.initializer != best.initializer:
+                raise RuleError(f"parameters {best.name!r} and {r.name!r} are one tied tensor, but {best.decided_by} "
+                                f"chooses {best.initializer_text} and {r.decided_by} chooses {r.initializer_text}; "
+                                f"make the rules agree, or add one rule for both names before them")
+    key = Stream(seed, slot.name).key if seed is not None else None
+    return replace(best, name=slot.name, dtype=slot.dtype, key=key, aliases=tuple(slot.aliases))
+
+
+def _keep(slot: Slot, row: Row) -> Row:
+    if slot.meta or slot.lazy:
+        what = "on the meta device" if slot.meta else "lazy (uninitialized)"
+        raise ParameterValueError(f"default='keep' cannot keep parameter {slot.name!r}: it is {what} and holds no "
+                                  f"values; give a rule for it or an initializer as default=")
+    return replace(row, source=KEEP, init=KEEP, config={}, args={}, initializer=None)
+
+
+def _check(found: list[Slot], rows: list[Row], keep: bool) -> None:
+    """RuleError naming every parameter nothing covers and every meta buffer no rule covers."""
+    uncovered = [s.name for s, r in zip(found, rows) if not s.buffer and r.source == "global default"]
+    if uncovered:
+        shown = "\n".join(f"  {n!r}: {_suggest(n)!r}," for n in uncovered)
+        raise RuleError(f"{len(uncovered)} parameter(s) have no rule, no declared initializer (they are not parameters "
+                        f"of PyTorch's standard modules) and no default: {', '.join(map(repr, uncovered))}. "
+                        f"Add rules such as\n{{\n{shown}\n}}\nor pass default= (an initializer, or 'keep' to leave "
+                        f"their values); nothing was changed")
+    buffers = [s.name for s, r in zip(found, rows) if s.buffer and s.standard is None and r.source not in ("rule", "explicit")]
+    if buffers:
+        raise RuleError(f"buffer(s) {', '.join(map(repr, buffers))} are on the meta device and hold no values; "
+                        f"PyTorch's values are known only for standard modules' buffers (BatchNorm statistics). Add a "
+                        f"rule for each, e.g. {{{buffers[0]!r}: 'zeros'}}, or build those buffers off the meta "
+                        f"device; nothing was changed")
+
+
+def _suggest(name: str) -> Any:
+    """A plausible initializer for a raw parameter, by its last name segment."""
+    last = name.rsplit(".", 1)[-1].lower()
+    if "bias" in last or last in ("beta", "shift"):
+        return "zeros"
+    if last in ("gamma", "scale") or "norm" in name.lower():
+        return "ones"
+    return ["normal", {"sigma": 0.02}] if "emb" in name.lower() else "xavier_uniform"
+
+
+def plan_module(module: Any, init: Any = None, *, seed: int | None = None, default: Any = None,
+                strict: bool = False) -> Explanation:
+    """The table initreg.torch.initialize would follow for ``module``, with aliases for tied parameters."""
+    found = [s for s in slots(module) if s.standard is None]  # standard buffers get PyTorch's values, unplanned
+    return plan_slots(found, init, seed=seed, default=default, strict=strict)

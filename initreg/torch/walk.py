@@ -1,0 +1,123 @@
+"""A module's tensors as initreg sees them: dotted names, tied aliases, declared initializers, lazy and meta state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import InitializerTypeError
+from .defaults import declared, standard_buffers
+from .placement import compute_dtype, dtype_name
+
+
+@dataclass
+class Slot:
+    """One tensor of a module (a parameter, or a meta buffer) under every name it has."""
+
+    name: str  # the first name (named_parameters(remove_duplicate=False) order): its values are drawn under it
+    tensor: Any
+    aliases: list[str] = field(default_factory=list)
+    owners: list[tuple[Any, str]] = field(default_factory=list)  # (module, attribute) for each name
+    declared: list = field(default_factory=list)  # the declared initializer (or None) of each name
+    buffer: bool = False
+    standard: Any = None  # a standard buffer's PyTorch value (BatchNorm statistics)
+
+    @property
+    def names(self) -> list[str]:
+        """Every name of this tensor, the first one first."""
+        return [self.name, *self.aliases]
+
+    @property
+    def lazy(self) -> bool:
+        """Whether the tensor is an UninitializedParameter/Buffer (its shape comes with the first forward)."""
+        return is_lazy(self.tensor)
+
+    @property
+    def meta(self) -> bool:
+        """Whether the tensor lives on the meta device (no storage)."""
+        return getattr(self.tensor, "is_meta", False) and not self.lazy
+
+    @property
+    def shape(self) -> tuple | None:
+        """The full shape (of a DTensor: the global one), None while lazy."""
+        return None if self.lazy else tuple(self.tensor.shape)
+
+    @property
+    def dtype(self) -> str:
+        """The tensor's torch dtype name (``"bfloat16"``, ...)."""
+        return dtype_name(self.tensor)
+
+
+def is_lazy(tensor: Any) -> bool:
+    """Whether ``tensor`` is an uninitialized (lazy) parameter or buffer."""
+    return any(c.__name__ == "UninitializedTensorMixin" for c in type(tensor).__mro__)
+
+
+def is_dtensor(tensor: Any) -> bool:
+    """Whether ``tensor`` (or the data of a Parameter) is a torch.distributed DTensor."""
+    if type(tensor).__name__ == "DTensor":
+        return True
+    try:
+        from torch.distributed.tensor import DTensor
+    except Exception:  # a build without distributed support has no DTensor
+        return False
+    return isinstance(tensor, DTensor)
+
+
+def check_module(module: Any) -> None:
+    """InitializerTypeError unless ``module`` is a torch.nn.Module."""
+    import torch
+
+    if not isinstance(module, torch.nn.Module):
+        raise InitializerTypeError(f"initreg.torch: module must be a torch.nn.Module, got {type(module).__name__} "
+                                   f"{module!r:.80}; pass the model (nn.Module), not its parameters or state_dict")
+
+
+def slots(module: Any) -> list[Slot]:
+    """Every parameter of ``module`` (ties merged), then every meta buffer, in PyTorch's order."""
+    check_module(module)
+    declared_by_name: dict[str, Any] = {}
+    owners: dict[str, tuple[Any, str]] = {}
+    buffers: dict[str, Any] = {}
+    for prefix, sub in module.named_modules(remove_duplicate=False):
+        dot = prefix + "." if prefix else ""
+        for rel, init in declared(sub).items():
+            declared_by_name.setdefault(dot + rel, init)  # pre-order: an ancestor's init (MHA, Transformer) wins
+        for local, _ in sub.named_parameters(recurse=False, remove_duplicate=False):
+            owners[dot + local] = (sub, local)
+        for local, value in standard_buffers(sub).items():
+            buffers[dot + local] = value
+    by_id: dict[int, Slot] = {}
+    out: list[Slot] = []
+    for name, p in module.named_parameters(remove_duplicate=False):
+        slot = by_id.get(id(p))
+        if slot is None:
+            slot = by_id[id(p)] = Slot(name, p)
+            out.append(slot)
+        else:
+            slot.aliases.append(name)
+        slot.owners.append(owners[name])
+        slot.declared.append(declared_by_name.get(name))
+    for name, b in module.named_buffers(remove_duplicate=False):
+        if b is None or not getattr(b, "is_meta", False):
+            continue
+        path, _, local = name.rpartition(".")
+        slot = by_id.get(id(b))
+        if slot is None:
+            slot = by_id[id(b)] = Slot(name, b, buffer=True, standard=buffers.get(name))
+            out.append(slot)
+        else:
+            slot.aliases.append(name)
+        slot.owners.append((module.get_submodule(path) if path else module, local))
+    return out
+
+
+def compute(slot: Slot) -> str:
+    """The dtype the slot's values are drawn in (float32 for bfloat16); DTypeError for non-floating tensors."""
+    what = "buffer" if slot.buffer else "parameter"
+    return compute_dtype(slot.dtype, f"{what} {slot.name!r}")
+
+
+def buffer_defaults(module: Any) -> dict[str, Any]:
+    """{name: PyTorch's value} for the meta buffers of standard modules (BatchNorm statistics) that initialize fills."""
+    return {s.name: s.standard for s in slots(module) if s.standard is not None}
