@@ -36,6 +36,8 @@ __all__ = [
     "CheckpointKeyError",
     "MissingDependencyError",
     "LayerError",
+    "TreeError",
+    "ShardingError",
 ]
 
 
@@ -209,3 +211,13 @@ class MissingDependencyError(InitregError, ImportError):
 
 class LayerError(InitregError, ValueError):
     """A layer (initreg.nn) was built or wired with an invalid argument."""
+
+
+# --- framework adapters (initreg.jax, initreg.keras) ------------------------------------------
+
+class TreeError(InitregError, TypeError):
+    """A leaf of a parameter tree (or a model variable) that is not an array initreg can fill."""
+
+
+class ShardingError(InitregError, ValueError):
+    """A leaf's sharding that this process cannot build (for instance: none of its devices are addressable here)."""

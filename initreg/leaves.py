@@ -1,0 +1,62 @@
+"""Leaves of a framework (a JAX pytree, a Keras model) as planned parameters: names checked, one seed, values by dtype.
+
+Both adapters (initreg.jax, initreg.keras) plan through :func:`plan_leaves` and compute through
+:func:`leaf_values`, so a leaf holds exactly ``initreg.values(row.initializer, shape, name=..., seed=...,
+dtype=..., layout=...)``. Dtypes NumPy cannot fill (bfloat16, the float8 kinds of ml_dtypes) are computed
+in float32 and rounded to nearest even, as ``jnp.asarray(f32).astype(jnp.bfloat16)`` does.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from .errors import DTypeError, ParameterValueError
+from .explanation import Explanation, Row, plan
+from .precedence import Entry, seed_of
+from .random import resolve_seed
+from .regions import values
+
+
+def fill_dtype(dtype: Any, name: str) -> np.dtype:
+    """The dtype initreg computes a leaf of ``dtype`` in: itself when NumPy fills it, float32 for bfloat16/float8."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise DTypeError(f"parameter {name!r}: {dtype!r} is not a dtype; use a floating or integer dtype") from None
+    if dt.kind in "fiu":
+        return dt
+    if dt.kind == "V" and dt.name.startswith(("bfloat16", "float8", "float6", "float4")):  # ml_dtypes floats
+        return np.dtype(np.float32)
+    raise DTypeError(f"parameter {name!r}: dtype {dt} is not a floating or integer type; initialize it yourself "
+                     f"or leave it out of the tree")
+
+
+def leaf_values(row: Row, dtype: Any, index: Any = None) -> np.ndarray:
+    """The values (or ``those[index]``) of a planned row in ``dtype``, computed as ``initreg.values`` does."""
+    dt = np.dtype(dtype)
+    computed = fill_dtype(dt, row.name)
+    out = values(row.initializer, row.shape, name=row.name, seed=row.seed, dtype=computed, layout=row.layout,
+                 index=index)
+    return out if computed == dt else out.astype(dt)  # NumPy's cast to ml_dtypes rounds to nearest even
+
+
+def check_names(names: Sequence[str], origins: Sequence[str], hint: str) -> None:
+    """ParameterValueError when two leaves get the same name (naming both, with ``hint`` as the fix)."""
+    seen: dict[str, str] = {}
+    for name, origin in zip(names, origins):
+        if not name:
+            raise ParameterValueError(f"the leaf at {origin} has an empty name; {hint}")
+        if name in seen:
+            raise ParameterValueError(f"the leaves at {seen[name]} and {origin} are both named {name!r}; every "
+                                      f"parameter needs its own name: {hint}")
+        seen[name] = origin
+
+
+def plan_leaves(entries: Sequence[Entry], init: Any, seed: int | None, strict: bool) -> Explanation:
+    """The plan of ``entries`` under one concrete seed (so every shard and every leaf replays), rule warnings emitted."""
+    seed = resolve_seed(seed if seed is not None else seed_of(init))
+    table = plan(entries, init, seed=seed, strict=strict)
+    table.diagnostics.warn()
+    return table
