@@ -36,6 +36,8 @@ _LAZY = {
     "values": ("initreg.regions", "values"),
     "validate": ("initreg.validation", "validate"),
     "nn": ("initreg.nn", None),
+    "jax": ("initreg.jax", None),  # imports jax (and flax only when its trees are given)
+    "keras": ("initreg.keras", None),  # imports keras: set KERAS_BACKEND first
 }
 
 
