@@ -20,7 +20,7 @@ from jax import tree_util
 
 from .errors import ParameterValueError, ShardingError, TreeError, format_shape
 from .explanation import Explanation, Row
-from .leaves import check_names, fill_dtype, leaf_values, plan_leaves
+from .leaves import aligned_empty, check_names, fill_dtype, leaf_values, plan_leaves
 from .precedence import Entry
 from .regions import region_mode
 from .rules import Rules
@@ -175,7 +175,7 @@ def _index_key(index: Any) -> tuple:
 
 def _build(row: Row, leaf: _Leaf, sharding: Any) -> jax.Array:
     """The leaf's jax.Array: whole on the default device, or shard by shard over ``sharding``."""
-    if sharding is None:
+    if sharding is None:  # an aligned host buffer: XLA's CPU client adopts it instead of copying
         return jax.device_put(leaf_values(row, leaf.dtype))
     whole: list[np.ndarray] = []  # an initializer that computes whole tensors is computed once, not once per shard
     by_index: dict[tuple, np.ndarray] = {}
@@ -186,7 +186,9 @@ def _build(row: Row, leaf: _Leaf, sharding: Any) -> jax.Array:
             if region_mode(row.initializer) == "whole":
                 if not whole:
                     whole.append(leaf_values(row, leaf.dtype))
-                by_index[key] = np.ascontiguousarray(whole[0][index])
+                part = whole[0][index]
+                by_index[key] = aligned_empty(part.shape, part.dtype)
+                by_index[key][...] = part
             else:
                 by_index[key] = leaf_values(row, leaf.dtype, index=index)
         return by_index[key]

@@ -16,7 +16,10 @@ from .errors import DTypeError, ParameterValueError
 from .explanation import Explanation, Row, plan
 from .precedence import Entry, seed_of
 from .random import resolve_seed
-from .regions import values
+from .regions import locate, values
+
+#: XLA's CPU client adopts a host buffer without copying when it is aligned to this many bytes
+ALIGN = 64
 
 
 def fill_dtype(dtype: Any, name: str) -> np.dtype:
@@ -33,13 +36,27 @@ def fill_dtype(dtype: Any, name: str) -> np.dtype:
                      f"or leave it out of the tree")
 
 
+def aligned_empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """An uninitialized C-ordered array whose data starts on an ALIGN-byte boundary (so JAX can adopt it)."""
+    n = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    raw = np.empty(n + ALIGN, dtype=np.uint8)
+    start = (-raw.ctypes.data) % ALIGN
+    return raw[start:start + n].view(dtype).reshape(shape)
+
+
 def leaf_values(row: Row, dtype: Any, index: Any = None) -> np.ndarray:
-    """The values (or ``those[index]``) of a planned row in ``dtype``, computed as ``initreg.values`` does."""
+    """The values (or ``those[index]``) of a planned row in ``dtype``, computed as ``initreg.values`` does, in aligned memory."""
     dt = np.dtype(dtype)
     computed = fill_dtype(dt, row.name)
-    out = values(row.initializer, row.shape, name=row.name, seed=row.seed, dtype=computed, layout=row.layout,
-                 index=index)
-    return out if computed == dt else out.astype(dt)  # NumPy's cast to ml_dtypes rounds to nearest even
+    shape = tuple(row.shape) if index is None else locate(tuple(row.shape), index)[0]
+    out = aligned_empty(shape, dt)
+    if computed == dt:
+        return values(row.initializer, row.shape, name=row.name, seed=row.seed, dtype=dt, layout=row.layout,
+                      index=index, out=out)
+    wide = values(row.initializer, row.shape, name=row.name, seed=row.seed, dtype=computed, layout=row.layout,
+                  index=index)
+    out[...] = wide  # NumPy's cast to ml_dtypes rounds to nearest even
+    return out
 
 
 def check_names(names: Sequence[str], origins: Sequence[str], hint: str) -> None:
