@@ -11,8 +11,9 @@ peak resident size above the size just before (``ru_maxrss`` against ``/proc/sel
 - ``initreg``: ``initreg.jax.init(jax.eval_shape(model.init, ...), defaults=flax_defaults(), seed=0)``;
 - ``jit(model.init)``: compiled first (``lower(...).compile()``, reported apart), then run;
 - ``jax.random.normal``: one jitted function drawing every leaf's shape (compiled apart), then run;
-- ``initreg sharded``: 8 fake CPU devices (``XLA_FLAGS``), every kernel sharded over its output axis,
-  against ``initreg`` unsharded in the same interpreter.
+- ``8 devices``: 8 fake CPU devices (``XLA_FLAGS``), every kernel sharded by rows or by columns over
+  all 8 (vectors replicated), against ``initreg`` unsharded in an 8-device interpreter. The last
+  column compares these with the unsharded 8-device run, the others with ``initreg.jax.init``.
 
 The best of ``--repeats`` runs is shown. Threads: initreg's fill threads (``initreg.get_num_threads()``)
 and XLA's own pool, both on the machine's cores.
@@ -86,11 +87,12 @@ elif method == "normal":
     call = lambda: run(key)
 elif method in ("initreg", "unsharded8"):
     call = lambda: initreg.jax.init(shapes, seed=0, defaults=initreg.jax.flax_defaults())
-elif method == "sharded8":
+elif method in ("rows8", "cols8"):
     from jax.sharding import NamedSharding, PartitionSpec as P
     mesh = jax.make_mesh((jax.device_count(),), ("model",))
+    split = P("model", None) if method == "rows8" else P(None, "model")
     def place(path, l):
-        spec = P(None, "model") if len(l.shape) == 2 else P()
+        spec = split if len(l.shape) == 2 else P()
         return jax.ShapeDtypeStruct(l.shape, l.dtype, sharding=NamedSharding(mesh, spec))
     sharded = jax.tree_util.tree_map_with_path(place, shapes)
     call = lambda: initreg.jax.init(sharded, seed=0, defaults=initreg.jax.flax_defaults())
@@ -108,7 +110,7 @@ print(json.dumps(out))
 def once(method: str, layers: int, width: int, ff: int) -> dict:
     """One fresh interpreter measuring ``method``."""
     env = dict(os.environ, JAX_PLATFORMS="cpu")
-    if method in ("sharded8", "unsharded8"):
+    if method.endswith("8"):
         env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=8"
     done = subprocess.run([sys.executable, "-c", CHILD, method, str(layers), str(width), str(ff)], env=env,
                           capture_output=True, text=True, timeout=900)
@@ -126,7 +128,9 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=2)
     args = ap.parse_args()
     labels = {"initreg": "initreg.jax.init", "jit": "jax.jit(model.init)", "normal": "jax.random.normal (jitted)",
-              "unsharded8": "initreg.jax.init, 8 devices, unsharded", "sharded8": "initreg.jax.init, 8 devices, sharded"}
+              "unsharded8": "initreg.jax.init, 8 devices, unsharded",
+              "rows8": "initreg.jax.init, 8 devices, kernels sharded by rows (P('model', None))",
+              "cols8": "initreg.jax.init, 8 devices, kernels sharded by columns (P(None, 'model'))"}
     best: dict[str, dict] = {}
     for _ in range(args.repeats):  # methods take turns, so a busy spell of a shared machine spreads over all
         for method in labels:
@@ -143,11 +147,11 @@ def main() -> int:
     tree, mib = info["bytes"], 2 ** 20
     print(f"{info['values'] / 1e6:.0f} M float32 values, {tree / 1e9:.2f} GB, largest leaf {info['largest'] / mib:.0f} MiB; "
           f"initreg threads: {info['threads']}; best of {args.repeats}\n")
-    print("| method | init (s) | compile (s) | peak above start (MiB) | peak / (1.1 × tree + 64 MiB) | vs initreg |")
+    print("| method | init (s) | compile (s) | peak above start (MiB) | peak / (1.1 × tree + 64 MiB) | time / reference |")
     print("|---|---|---|---|---|---|")
     for method, label in labels.items():
         r = best[method]
-        ref = best["unsharded8"] if method == "sharded8" else info
+        ref = best["unsharded8"] if method in ("rows8", "cols8") else info
         comp = f"{r['compile']:.2f}" if r["compile"] is not None else "-"
         print(f"| {label} | {r['seconds']:.2f} | {comp} | {r['peak_above'] / mib:.0f} | "
               f"{r['peak_above'] / (1.1 * tree + 64 * mib):.2f} | {r['seconds'] / ref['seconds']:.2f}× |")

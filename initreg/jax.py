@@ -11,6 +11,7 @@ array is the same on any number of devices. Flax NNX variables and linen metadat
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import Any, Callable
 
@@ -22,7 +23,7 @@ from .errors import ParameterValueError, ShardingError, TreeError, format_shape
 from .explanation import Explanation, Row
 from .leaves import aligned_empty, check_names, fill_dtype, leaf_values, plan_leaves
 from .precedence import Entry
-from .regions import region_mode
+from .regions import Region, locate, region_mode
 from .rules import Rules
 
 __all__ = ["init", "plan", "flax_defaults"]
@@ -33,7 +34,7 @@ def flax_defaults(sep: str = ".") -> Rules:
     from .std import LecunNormal, One, VarianceScaling, Zero
 
     def last(word: str) -> str:  # the whole name, or its last segment
-        return f"re:(?:.*{_escape(sep)})?{word}"
+        return f"re:(?:.*{re.escape(sep)})?{word}"
 
     return Rules([
         (last("kernel"), LecunNormal()),  # fans of "IO" / HWIO: in = shape[-2] times the window
@@ -44,12 +45,6 @@ def flax_defaults(sep: str = ".") -> Rules:
         (last("mean"), Zero()),  # BatchNorm running statistics
         (last("var"), One()),
     ])
-
-
-def _escape(text: str) -> str:
-    import re
-
-    return re.escape(text)
 
 
 # --- the tree ---------------------------------------------------------------------------------------
@@ -173,24 +168,45 @@ def _index_key(index: Any) -> tuple:
     return tuple((s.start, s.stop, s.step) if isinstance(s, slice) else s for s in (index or ()))
 
 
+def _region_blocks(shape: tuple[int, ...], index: Any) -> int:
+    """How many stream blocks the region ``whole[index]`` overlaps (what computing it on its own costs)."""
+    return len(Region(*locate(shape, () if index is None else index)).blocks())
+
+
+def _shards(row: Row, leaf: _Leaf, sharding: Any) -> dict[tuple, np.ndarray]:
+    """This process's distinct shards of the leaf (replicas share one), by index key.
+
+    Each comes from its own region unless the regions together overlap more stream blocks than the
+    whole tensor has (column shards: every shard touches every block), or the
+    initializer computes whole tensors: then the whole is computed once and sliced.
+    """
+    indices: dict[tuple, Any] = {}
+    for index in sharding.addressable_devices_indices_map(leaf.shape).values():
+        indices.setdefault(_index_key(index), () if index is None else index)
+    mode = region_mode(row.initializer)
+    once = mode == "whole" or (mode == "blocks" and len(indices) > 1 and sum(
+        _region_blocks(leaf.shape, ix) for ix in indices.values()) > _region_blocks(leaf.shape, ()))
+    if not once:
+        return {key: leaf_values(row, leaf.dtype, index=ix) for key, ix in indices.items()}
+    whole = leaf_values(row, leaf.dtype)
+    parts = {}
+    for key, ix in indices.items():
+        part = whole[ix]
+        parts[key] = aligned_empty(part.shape, part.dtype)
+        parts[key][...] = part
+    return parts
+
+
 def _build(row: Row, leaf: _Leaf, sharding: Any) -> jax.Array:
     """The leaf's jax.Array: whole on the default device, or shard by shard over ``sharding``."""
     if sharding is None:  # an aligned host buffer: XLA's CPU client adopts it instead of copying
         return jax.device_put(leaf_values(row, leaf.dtype))
-    whole: list[np.ndarray] = []  # an initializer that computes whole tensors is computed once, not once per shard
-    by_index: dict[tuple, np.ndarray] = {}
+    parts = _shards(row, leaf, sharding)
 
     def shard(index: Any) -> np.ndarray:
         key = _index_key(index)
-        if key not in by_index:
-            if region_mode(row.initializer) == "whole":
-                if not whole:
-                    whole.append(leaf_values(row, leaf.dtype))
-                part = whole[0][index]
-                by_index[key] = aligned_empty(part.shape, part.dtype)
-                by_index[key][...] = part
-            else:
-                by_index[key] = leaf_values(row, leaf.dtype, index=index)
-        return by_index[key]
+        if key not in parts:  # not in this process's map: computed on its own
+            parts[key] = leaf_values(row, leaf.dtype, index=() if index is None else index)
+        return parts[key]
 
     return jax.make_array_from_callback(leaf.shape, sharding, shard, dtype=leaf.dtype)

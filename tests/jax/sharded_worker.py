@@ -17,6 +17,7 @@ from jax.sharding import PartitionSpec as P
 import initreg
 import initreg.jax as ij
 from initreg import std
+from initreg.keys import BLOCK
 
 SHAPES = {"w": ((16, 24), jnp.float32), "o": ((8, 8), jnp.float32), "c": ((8, 12), jnp.float32),
           "h": ((16, 8), jnp.bfloat16), "d": ((8, 16), jnp.float64), "k": ((2, 2, 8, 16), jnp.float32)}
@@ -54,6 +55,21 @@ def main() -> None:
                                 for sh in arr.addressable_shards))
                 checks.append([f"{n} devices {spec} {k}", bool(same)])
     mesh = Mesh(np.array(jax.devices()).reshape(2, 4), ("a", "b"))
+    calls: list = []  # distinct shards are computed once; row shards from their own regions, column shards from one whole
+    real = ij.leaf_values
+    ij.leaf_values = lambda row, dtype, index=None: calls.append(index) or real(row, dtype, index)
+    rows, cols = 8, BLOCK  # a row is one stream block
+    try:
+        for spec, expect in ((P(), ["region"]), (P("a"), ["region"] * 2), (P(("a", "b")), ["region"] * 8),
+                             (P(None, "b"), [None])):
+            calls.clear()
+            leaf = jax.ShapeDtypeStruct((rows, cols), jnp.float32, sharding=NamedSharding(mesh, spec))
+            out = ij.init({"h": leaf}, "normal", seed=0)
+            got = [None if ix is None else "region" for ix in calls]
+            ref = initreg.values("normal", (rows, cols), name="h", seed=0, layout="IO")
+            checks.append([f"{spec}: computed {expect}", got == expect and np.array_equal(np.asarray(out["h"]), ref)])
+    finally:
+        ij.leaf_values = real
     try:  # 10 rows over 4 devices: not a whole number of rows each
         ij.init({"u": jax.ShapeDtypeStruct((10, 3), jnp.float32, sharding=NamedSharding(mesh, P("b")))}, seed=0)
         errors.append("no error for an uneven sharding")
