@@ -13,7 +13,8 @@ peak resident size above the size just before (``ru_maxrss`` against ``/proc/sel
 - ``jax.random.normal``: one jitted function drawing every leaf's shape (compiled apart), then run;
 - ``8 devices``: 8 fake CPU devices (``XLA_FLAGS``), every kernel sharded by rows or by columns over
   all 8 (vectors replicated), against ``initreg`` unsharded in an 8-device interpreter. The last
-  column compares these with the unsharded 8-device run, the others with ``initreg.jax.init``.
+  column compares these with the unsharded 8-device run, the others with ``initreg.jax.init``. A
+  second table has the three 8-device builds taking turns in one interpreter, round by round.
 
 The best of ``--repeats`` runs is shown. Threads: initreg's fill threads (``initreg.get_num_threads()``)
 and XLA's own pool, both on the machine's cores.
@@ -96,6 +97,22 @@ elif method in ("rows8", "cols8"):
         return jax.ShapeDtypeStruct(l.shape, l.dtype, sharding=NamedSharding(mesh, spec))
     sharded = jax.tree_util.tree_map_with_path(place, shapes)
     call = lambda: initreg.jax.init(sharded, seed=0, defaults=initreg.jax.flax_defaults())
+if method == "turns8":  # the three 8-device builds taking turns in one interpreter, so load drift hits all alike
+    from jax.sharding import NamedSharding, PartitionSpec as P
+    mesh = jax.make_mesh((jax.device_count(),), ("model",))
+    def placed(split):
+        return jax.tree_util.tree_map(lambda l: jax.ShapeDtypeStruct(l.shape, l.dtype, sharding=NamedSharding(
+            mesh, split if len(l.shape) == 2 else P())), shapes)
+    trees = {"unsharded": shapes, "rows": placed(P("model", None)), "cols": placed(P(None, "model"))}
+    out["turns"] = {k: [] for k in trees}
+    for _ in range(int(os.environ.get("TURNS", "3"))):
+        for k, t in trees.items():
+            t0 = time.perf_counter()
+            r = jax.block_until_ready(initreg.jax.init(t, seed=0, defaults=initreg.jax.flax_defaults()))
+            out["turns"][k].append(time.perf_counter() - t0)
+            del r
+    print(json.dumps(out))
+    sys.exit(0)
 base = rss()
 t0 = time.perf_counter()
 result = jax.block_until_ready(call())
@@ -143,6 +160,7 @@ def main() -> int:
                 old["peak_above"] = min(old["peak_above"], r["peak_above"])
                 if r["compile"] is not None:
                     old["compile"] = min(old["compile"], r["compile"])
+    turns = once("turns8", args.layers, args.width, args.ff)["turns"]
     info = best["initreg"]
     tree, mib = info["bytes"], 2 ** 20
     print(f"{info['values'] / 1e6:.0f} M float32 values, {tree / 1e9:.2f} GB, largest leaf {info['largest'] / mib:.0f} MiB; "
@@ -155,6 +173,11 @@ def main() -> int:
         comp = f"{r['compile']:.2f}" if r["compile"] is not None else "-"
         print(f"| {label} | {r['seconds']:.2f} | {comp} | {r['peak_above'] / mib:.0f} | "
               f"{r['peak_above'] / (1.1 * tree + 64 * mib):.2f} | {r['seconds'] / ref['seconds']:.2f}× |")
+    print("\n8 devices, the three builds taking turns in one interpreter (seconds per round; ratio to unsharded):\n")
+    print("| round | unsharded | rows | columns | rows / unsharded | columns / unsharded |")
+    print("|---|---|---|---|---|---|")
+    for i, (u, r, c) in enumerate(zip(turns["unsharded"], turns["rows"], turns["cols"]), 1):
+        print(f"| {i} | {u:.2f} | {r:.2f} | {c:.2f} | {r / u:.2f}× | {c / u:.2f}× |")
     return 0
 
 
