@@ -35,9 +35,19 @@ def measure(repeats: int, threads: list[int]) -> dict[str, Any]:
     desc = make_desc("weight", shape, "float32")
     stream = Stream(0, "weight")
     uni, nor = Uniform(0.07), Normal(0.01)
-    params = {"uniform": Parameter("weight", shape=shape), "normal": Parameter("weight", shape=shape)}
+
+    class OutsideNormal(Normal):
+        """Normal's fill defined outside initreg (as a plugin's is): its buffer starts as NaN, the sentinel."""
+
+        def fill(self, desc, out, rng):
+            rng.normal(self.mean, self.sigma, out=out)
+
+    outside = OutsideNormal(0.01)
+    params = {"uniform": Parameter("weight", shape=shape), "normal": Parameter("weight", shape=shape),
+              "outside": Parameter("weight", shape=shape)}
     params["uniform"].initialize(uni, seed=0)
     params["normal"].initialize(nor, seed=0)
+    params["outside"].initialize(outside, seed=0)
     cases: dict[str, Callable[[], Any]] = {
         "numpy random(out=)": lambda: rng.random(out=buf, dtype=np.float32),
         "initreg Uniform fill": lambda: uni.fill(desc, buf, stream),
@@ -45,6 +55,8 @@ def measure(repeats: int, threads: list[int]) -> dict[str, Any]:
         "numpy standard_normal(out=)": lambda: rng.standard_normal(out=buf, dtype=np.float32),
         "initreg Normal fill": lambda: nor.fill(desc, buf, stream),
         "initreg Normal initialize": lambda: params["normal"].initialize(nor, force_reinit=True, seed=0),
+        "initreg Normal initialize, fill outside initreg": lambda: params["outside"].initialize(outside, force_reinit=True,
+                                                                                               seed=0),
         "ndarray.fill (write bandwidth)": lambda: buf.fill(0.5),
     }
     out: dict[str, Any] = {"bytes": buf.nbytes, "repeats": repeats, "seconds": {}}

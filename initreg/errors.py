@@ -34,6 +34,7 @@ __all__ = [
     "CheckpointError",
     "CheckpointNotFoundError",
     "CheckpointKeyError",
+    "CheckpointWriteError",
     "MissingDependencyError",
     "LayerError",
     "TreeError",
@@ -198,6 +199,13 @@ class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
 
 class CheckpointKeyError(CheckpointError, KeyError):
     """A checkpoint holds no array of the requested name."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class CheckpointWriteError(CheckpointError, OSError):
+    """Writing a checkpoint failed in the operating system (disk full, no permission); nothing was changed."""
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""

@@ -8,6 +8,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from .errors import RuleError, format_shape
 from .fans import check_layout
+from .names import check_name
 from .initializer import Initializer, encode
 from .parameter import Parameter
 from .precedence import Entry, choose, seed_of, split_init
@@ -195,6 +196,8 @@ def plan(entries: Sequence[Entry], init: Any = None, *, seed: int | None = None,
         seed = seed_of(init) if seed_of(init) is not None else get_seed()
     seed = None if seed is None else check_seed(seed)
     entries = list(entries)
+    for e in entries:
+        check_name(e.name)
     choices, diagnostics = choose(entries, rules, default, strict)
     configs: dict[int, tuple[dict, dict]] = {}
     rows = []
@@ -203,7 +206,7 @@ def plan(entries: Sequence[Entry], init: Any = None, *, seed: int | None = None,
         if cached is None:
             cached = configs[id(c.init)] = ({k: encode(v) for k, v in c.init.config().items()},
                                             {k: encode(v) for k, v in c.init.explicit_config().items()})
-        rows.append(Row(e.name, e.shape, e.dtype, e.state, c.source, c.rule.number if c.rule else None,
+        rows.append(Row(e.name, e.shape, str(e.dtype), e.state, c.source, c.rule.number if c.rule else None,
                         c.rule.pattern if c.rule else None, c.init.name, cached[0], cached[1], seed,
                         Stream(seed, e.name).key if seed is not None else None, c.init, layout=e.layout))
     return Explanation(rows, seed, diagnostics)

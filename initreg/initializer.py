@@ -83,17 +83,43 @@ def make_desc(name: str, shape: Sequence[int], dtype: Any = "float32", *, role: 
                 device=device or cpu(0), layout=layout, fan_in=fan_in, fan_out=fan_out)
 
 
+# --- the name dumps() writes -------------------------------------------------------------------
+
+def _bare_name(init: "Initializer") -> str:
+    return init.name
+
+
+_namer: Callable[["Initializer"], str] = _bare_name  # the registry installs its own when imported (no import cycle)
+
+
+def set_spec_namer(namer: Callable[["Initializer"], str]) -> None:
+    """Install how ``dumps()`` names an initializer (the registry's: ``dist:name`` where the bare name is ambiguous)."""
+    global _namer
+    _namer = namer
+
+
+def spec_name(init: "Initializer") -> str:
+    """The name ``dumps()`` and rule files write for ``init``: its registered name, qualified where needed."""
+    return _namer(init)
+
+
 # --- config encoding ------------------------------------------------------------------------
 
 def encode(value: Any) -> Any:
     """A JSON-ready form of a config value (nested initializers and arrays are tagged)."""
     if isinstance(value, Initializer):
-        return {"@init": [value.name, {k: encode(v) for k, v in value.explicit_config().items()}]}
+        return {"@init": [spec_name(value), {k: encode(v) for k, v in value.explicit_config().items()}]}
     if isinstance(value, np.ndarray) or type(value).__module__.startswith("cupy"):
         arr = np.asarray(value.get() if hasattr(value, "get") else value)
-        return {"@array": arr.tolist(), "dtype": str(arr.dtype)}
+        if arr.dtype.kind not in "biuf":
+            raise InitializerArgumentError(f"config array of dtype {arr.dtype} cannot be written as JSON; "
+                                           f"use a real numeric array")
+        # longdouble's tolist() keeps NumPy scalars: write them as floats (the dtype tag restores the type)
+        items = arr.astype(np.float64).tolist() if arr.dtype == np.longdouble else arr.tolist()
+        return {"@array": items, "dtype": str(arr.dtype)}
     if isinstance(value, np.generic):
-        return value.item()
+        item = value.item()
+        return encode(float(item) if isinstance(item, np.floating) else item)  # longdouble.item() stays NumPy
     if isinstance(value, (list, tuple)):
         return [encode(v) for v in value]
     if isinstance(value, dict):
@@ -107,10 +133,19 @@ def decode(value: Any, create: Callable[..., "Initializer"]) -> Any:
     """Undo encode(); ``create(name, **kwargs)`` builds nested initializers."""
     if isinstance(value, dict):
         if set(value) == {"@init"}:
-            name, kwargs = value["@init"]
+            spec = value["@init"]
+            if not (isinstance(spec, list) and len(spec) == 2 and isinstance(spec[0], str) and isinstance(spec[1], dict)):
+                raise InitializerTypeError(f"a nested initializer {{\"@init\": ...}} holds [name, {{arguments}}] as dumps() "
+                                           f"writes it, e.g. {{\"@init\": [\"normal\", {{\"sigma\": 0.01}}]}}; got {spec!r}")
+            name, kwargs = spec
             return create(name, **{k: decode(v, create) for k, v in kwargs.items()})
         if set(value) == {"@array", "dtype"}:
-            return np.asarray(value["@array"], dtype=value["dtype"])
+            try:
+                return np.asarray(value["@array"], dtype=value["dtype"])
+            except (TypeError, ValueError, OverflowError) as exc:
+                raise InitializerArgumentError(f"an array {{\"@array\": ..., \"dtype\": {value['dtype']!r}}} cannot be "
+                                               f"read ({exc}); write a rectangular list of numbers and a NumPy dtype "
+                                               f"name such as \"float32\"") from None
         return {k: decode(v, create) for k, v in value.items()}
     if isinstance(value, list):
         return [decode(v, create) for v in value]
@@ -161,10 +196,10 @@ class Initializer:
         return dict(getattr(self, "_config", {}))
 
     def dumps(self) -> str:
-        """JSON of the name and the passed arguments: ``'["normal", {"sigma": 0.01}]'``."""
+        """JSON of the name (``dist:name`` where the bare one is ambiguous) and the passed arguments."""
         import json
 
-        return json.dumps([self.name, {k: encode(v) for k, v in self.explicit_config().items()}])
+        return json.dumps([spec_name(self), {k: encode(v) for k, v in self.explicit_config().items()}])
 
     def __eq__(self, other: object) -> bool:
         if type(self) is not type(other):
@@ -195,13 +230,17 @@ class Initializer:
 
     def __call__(self, shape: Sequence[int], dtype: Any = "float32", *, seed: int = 0, name: str = "sample",
                  layout: str | None = None) -> np.ndarray:
-        """Values for a free array of ``shape`` (a NumPy array), drawn from the stream (seed, name)."""
-        from .random import Stream
+        """Values for a free array of ``shape`` (a NumPy array), drawn from the stream (seed, name), checked."""
+        import initreg  # the package's values(): a layer above this module, reached through the public facade
 
-        desc = make_desc(name, shape, dtype, layout=layout)
-        out = np.empty(desc.shape, dtype=desc.dtype)
-        self.fill(desc, out, Stream(seed, name))
-        return out
+        from .errors import InitializationError, InitregError
+
+        try:
+            return initreg.values(self, shape, name=name, seed=seed, dtype=dtype, layout=layout)
+        except InitializationError as exc:
+            if isinstance(exc.__cause__, InitregError):  # called directly: the initializer's own error, unwrapped
+                raise exc.__cause__ from None
+            raise
 
 
 def _short(value: Any) -> str:
@@ -249,7 +288,11 @@ def check_number(owner: str, arg: str, value: Any, *, positive: bool = False, no
     """Return ``value`` as a float or raise InitializerArgumentError naming owner, argument and value."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise InitializerArgumentError(f"{owner}: {arg} must be a number, got {value!r}")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an int beyond float range, e.g. 10**400
+        raise InitializerArgumentError(f"{owner}: {arg} must be finite, got an integer of {int(value).bit_length()} "
+                                       f"bits (beyond float range)") from None
     if finite and not math.isfinite(value):
         raise InitializerArgumentError(f"{owner}: {arg} must be finite, got {value!r}")
     if positive and not value > 0:

@@ -12,10 +12,11 @@ from .device import Device, as_devices, device_of, to_numpy
 from .errors import (DeferredInitializationError, DeviceError, DeviceUnavailableError, GradientError,
                      ParameterValueError, ReinitializationWarning, ShapeError, UninitializedError, format_shape)
 from .initializer import Initializer, make_desc, role_of
+from .names import check_name
 from .precedence import Entry, choose
 from .random import Stream, resolve_seed
 from .regions import draw, plugin_of
-from .shapes import Shape, check_dtype, check_grad_req, check_shape, is_complete, merge_shapes
+from .shapes import Shape, check_dtype, check_grad_req, check_shape, check_values, is_complete, merge_shapes
 from .specs import as_initializer
 from .version import __version__
 
@@ -30,6 +31,7 @@ class Parameter:
                  layout: str | None = None):
         if not isinstance(name, str) or not name:
             raise ParameterValueError(f"a parameter name must be a non-empty string, got {name!r}")
+        check_name(name)  # the one definition of a valid name
         from .fans import check_layout
 
         self._name = name
@@ -139,7 +141,7 @@ class Parameter:
     def initialize(self, init: Any = None, device: Any = None, force_reinit: bool = False,
                    seed: int | None = None) -> None:
         """Initialize now, or when the shape becomes known; ``init`` here overrides every rule and default."""
-        entry = Entry(self._name, self._shape, str(self._dtype), self._layout, self._init,
+        entry = Entry(self._name, self._shape, self._dtype, self._layout, self._init,
                       None if init is None else as_initializer(init), self._state)
         choice = choose([entry], None, None)[0][0]
         commit = self.plan(choice.init, choice.label, device, force_reinit, seed)
@@ -228,16 +230,16 @@ class Parameter:
         return list(self._devices)
 
     def set_data(self, array: Any) -> None:
-        """Replace the values on every device by ``array`` (cast to the parameter's dtype)."""
-        src = to_numpy(array) if device_of(array).kind == "gpu" else np.asarray(array)
+        """Replace the values on every device by ``array``: finite numbers, each representable in the parameter's dtype."""
         if self._state == "declared":
             self._check_ready("set_data()")
+        src = check_values(to_numpy(array) if device_of(array).kind == "gpu" else array, self._dtype, self._name)
         shape = merge_shapes(self._shape, check_shape(src.shape, self._name), self._name)
         if tuple(src.shape) != tuple(shape):
             raise ShapeError(f"parameter {self._name!r} has shape {format_shape(self._shape)}; set_data got an array of shape "
                              f"{tuple(src.shape)}; pass an array of the parameter's shape")
         devices = self._devices or as_devices(None)
-        data = {d: d.put(src.astype(self._dtype, copy=False)) for d in devices}
+        data = {d: d.put(src) for d in devices}
         self._shape, self._data, self._pending = tuple(shape), data, None
         if self._state != "initialized":
             self._record = {"initializer": None, "source": "set_data", "shape": list(shape), "dtype": str(self._dtype),
@@ -289,6 +291,7 @@ class Parameter:
         """Change the dtype, converting values and gradients that exist."""
         dt = check_dtype(dtype, self._name)
         if self._data is not None:
+            check_values(to_numpy(next(iter(self._data.values()))), dt, self._name, f"cast({str(dt)!r})")
             data = {d: a.astype(dt) for d, a in self._data.items()}
             grad = None if self._grad is None else {d: g.astype(dt) for d, g in self._grad.items()}
             self._data, self._grad = data, grad
@@ -298,9 +301,7 @@ class Parameter:
 
     def rename(self, name: str) -> None:
         """Give the parameter its structural path (done by a block when it is attached)."""
-        self._name = name
-
-    _rename = rename  # the name blocks used before rename() was public
+        self._name = check_name(name)
 
 
 def _checked_spec(init: Any, name: str) -> Any:

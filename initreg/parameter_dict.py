@@ -82,8 +82,11 @@ class ParameterDict:
 
     # -- initialization ----------------------------------------------------------------------------------
     def initialize(self, init: Any = None, device: Any = None, force_reinit: bool = False,
-                   seed: int | None = None, *, strict: bool = False) -> None:
+                   seed: int | None = None, *, strict: bool = False, **unknown: Any) -> None:
         """Initialize every parameter; ``init`` is the default below declared inits (or a Rules / {pattern: init})."""
+        if unknown:  # an InitregError naming them, not Python's TypeError from deep inside a call
+            raise InitializerTypeError(f"initialize() got unknown keyword argument(s) {', '.join(map(repr, sorted(unknown)))}; "
+                                       f"it takes init, device, force_reinit, seed and strict")
         rules, default = split_init(init)
         params = list(self._params.values())
         choices, diagnostics = choose([p.entry(force_reinit) for p in params], rules, default, strict)

@@ -2,7 +2,12 @@
 
 A glob is matched against the whole name, case-sensitive: ``*`` matches any run of characters
 *including dots* (``"*.bias"`` matches ``"features.3.bias"``), ``?`` one character, ``[...]`` /
-``[!...]`` a character class. ``"re:..."`` is a regular expression that must match the whole name.
+``[!...]`` a character class. ``"re:..."`` is a regular expression that must match the whole name,
+matched by RE2 (google-re2) in time linear in the name, so no rule can hang a lookup: the syntax is
+Python's ``re`` without backreferences, lookaround, possessive/atomic forms and conditionals (a
+pattern using them is a RuleError saying so); ``\\d``, ``\\w``, ``\\s`` and ``\\b`` are ASCII, and a
+counted repetition is at most ``{1000}``. Globs go through :func:`fnmatch.translate`, whose regex
+matches in linear time too (each ``*`` is an atomic group).
 Each pattern carries the literal prefix and suffix every matching name has, so an index over many
 patterns tries a name only against the patterns it can match.
 """
@@ -75,6 +80,39 @@ def _regex_prefix(rx: str) -> str:
     return lit
 
 
+_UNSUPPORTED = ("backreferences (\\1, (?P=name)), lookahead/lookbehind ((?=, (?!, (?<=, (?<!), atomic groups, "
+                "possessive quantifiers and conditionals")
+
+
+def _linear_regex(body: str) -> Callable[[str], bool]:
+    """A full-match test of ``body`` by RE2 (linear time); ValueError naming what RE2 refuses."""
+    import re2
+
+    try:
+        re.compile(body)
+    except re.error as exc:
+        raise ValueError(f"invalid regular expression: {exc}") from None
+    except RecursionError:
+        raise ValueError("the regular expression is nested too deeply; simplify it") from None
+    options = re2.Options()
+    options.log_errors = False  # RE2 would print to stderr; the RuleError says it
+    options.never_capture = True
+    try:
+        rx = re2.compile(body, options)
+    except re2.error as exc:
+        why = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        raise ValueError(f"uses syntax the linear-time matcher (RE2) does not support ({why}): rules may not use "
+                         f"{_UNSUPPORTED}, or a repetition count over 1000; rewrite it without them") from None
+    fullmatch = rx.fullmatch
+
+    def match(name: str) -> bool:
+        try:
+            return fullmatch(name) is not None
+        except UnicodeEncodeError:  # a lone surrogate: RE2 reads UTF-8, so it is matched as one '?' character
+            return fullmatch(name.encode("utf-8", "replace").decode("utf-8")) is not None
+    return match
+
+
 @functools.lru_cache(maxsize=4096)
 def compile_cached(pattern: str) -> Pattern:
     """Compile one pattern (cached: a pattern string is compiled once); raise ValueError when invalid."""
@@ -82,11 +120,7 @@ def compile_cached(pattern: str) -> Pattern:
         body = pattern[3:]
         if not body:
             raise ValueError("the regular expression after 're:' is empty")
-        try:
-            rx = re.compile(body)
-        except re.error as exc:
-            raise ValueError(f"invalid regular expression: {exc}") from None
-        return Pattern(pattern, _fullmatcher(rx), _regex_prefix(body), "")
+        return Pattern(pattern, _linear_regex(body), _regex_prefix(body), "")
     prefix, suffix, wild = _check_glob(pattern)
     if not wild:  # no wildcard: exactly one name
         return Pattern(pattern, functools.partial(operator.eq, pattern), pattern, pattern)
@@ -106,10 +140,13 @@ def checked_pattern(pattern: Any, where: str = "") -> Pattern:
     if not isinstance(pattern, str) or not pattern:
         raise RuleError(f"{lead}a pattern must be a non-empty string such as '*.weight' or 're:.*\\.bias', "
                         f"got {pattern!r}")
+    shown = repr(pattern) if len(pattern) <= 200 else f"{pattern[:200]!r}... ({len(pattern)} characters)"
     try:
         return compile_cached(pattern)
+    except RecursionError:  # Python's re parser recurses once per nesting level
+        raise RuleError(f"{lead}pattern {shown} is invalid: it is nested too deeply; simplify it") from None
     except ValueError as exc:
-        raise RuleError(f"{lead}pattern {pattern!r} is invalid: {exc}") from None
+        raise RuleError(f"{lead}pattern {shown} is invalid: {exc}") from None
 
 
 def compile_pattern(pattern: str) -> Callable[[str], bool]:

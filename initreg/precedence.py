@@ -24,7 +24,7 @@ class Entry:
 
     name: str
     shape: tuple | None = None
-    dtype: str = "float32"
+    dtype: Any = "float32"  # a dtype name or a NumPy dtype
     layout: str = "OI"
     declared: Any = None  # an Initializer or a spec, from the layer or module that owns the parameter
     explicit: Initializer | None = None  # wins over every rule (a parameter's own pending initialize(init))

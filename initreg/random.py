@@ -102,11 +102,11 @@ def get_num_threads() -> int:
 
 
 def _executor(n: int) -> "ThreadPoolExecutor":
+    """A pool with at least ``n`` workers; a smaller one is replaced, never shut down (another fill may hold it)."""
     global _pool, _pool_size
     with _lock:
         if _pool is None or _pool_size < n:
-            if _pool is not None:
-                _pool.shutdown(wait=False)
+            # the old pool's idle threads exit once the last fill that holds it drops it (the executor is collected)
             from concurrent.futures import ThreadPoolExecutor
 
             _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="initreg-fill")
@@ -196,64 +196,64 @@ class Stream:
 
     # -- public fills --------------------------------------------------------------------------
 
-    def random(self, out: Any, *, start: int = 0, size: int | None = None) -> Any:
+    def random(self, out: Any, *, start: int = 0, total: int | None = None) -> Any:
         """Fill ``out`` with U[0, 1) in its own dtype; return it."""
-        return self._fill(out, start, size, "uniform", (0.0, 1.0))
+        return self._fill(out, start, total, "uniform", (0.0, 1.0))
 
-    def uniform(self, low: float = 0.0, high: float = 1.0, *, out: Any, start: int = 0, size: int | None = None) -> Any:
+    def uniform(self, low: float = 0.0, high: float = 1.0, *, out: Any, start: int = 0, total: int | None = None) -> Any:
         """Fill ``out`` with U[low, high); return it."""
-        return self._fill(out, start, size, "uniform", (float(low), float(high)))
+        return self._fill(out, start, total, "uniform", (float(low), float(high)))
 
-    def normal(self, loc: float = 0.0, scale: float = 1.0, *, out: Any, start: int = 0, size: int | None = None) -> Any:
+    def normal(self, loc: float = 0.0, scale: float = 1.0, *, out: Any, start: int = 0, total: int | None = None) -> Any:
         """Fill ``out`` with N(loc, scale²); return it."""
-        return self._fill(out, start, size, "normal", (float(loc), float(scale)))
+        return self._fill(out, start, total, "normal", (float(loc), float(scale)))
 
     def truncated_normal(self, loc: float = 0.0, scale: float = 1.0, a: float = -2.0, b: float = 2.0, *,
-                         out: Any, start: int = 0, size: int | None = None) -> Any:
+                         out: Any, start: int = 0, total: int | None = None) -> Any:
         """Fill ``out`` with N(loc, scale²) truncated to [loc + a·scale, loc + b·scale]; return it."""
         if not a < b:
             raise ValueError(f"truncation bounds need a < b, got a={a}, b={b}")
-        return self._fill(out, start, size, "truncated_normal", (float(loc), float(scale), float(a), float(b)))
+        return self._fill(out, start, total, "truncated_normal", (float(loc), float(scale), float(a), float(b)))
 
-    def integers(self, low: int, high: int, *, out: Any, start: int = 0, size: int | None = None) -> Any:
+    def integers(self, low: int, high: int, *, out: Any, start: int = 0, total: int | None = None) -> Any:
         """Fill ``out`` with integers uniform on [low, high); return it."""
-        return self._fill(out, start, size, "integers", (int(low), int(high)))
+        return self._fill(out, start, total, "integers", (int(low), int(high)))
 
-    def bernoulli(self, p: float, *, out: Any, start: int = 0, size: int | None = None) -> Any:
+    def bernoulli(self, p: float, *, out: Any, start: int = 0, total: int | None = None) -> Any:
         """Fill ``out`` with 1 (probability p) or 0, in its dtype; return it."""
-        return self._fill(out, start, size, "bernoulli", (float(p),))
+        return self._fill(out, start, total, "bernoulli", (float(p),))
 
     def map_blocks(self, fn: Callable[[np.random.Generator, np.ndarray], None], *, out: Any, start: int = 0,
-                   size: int | None = None) -> Any:
+                   total: int | None = None) -> Any:
         """Call ``fn(generator, block_view)`` for every block of ``out``, in parallel; return ``out``.
 
         The generator is the block's own (equal to ``generator(b)``) and is valid only during the call.
         """
-        start, size = _checked_region(out, start, size)
+        start, total = _checked_region(out, start, total)
         if not isinstance(out, np.ndarray):
-            return _stage_through_host(self, out, start, size, lambda g, view, scratch: fn(g, view))
-        return self._run(out, start, size, lambda g, view, scratch: fn(g, view))
+            return _stage_through_host(self, out, start, total, lambda g, view, scratch: fn(g, view))
+        return self._run(out, start, total, lambda g, view, scratch: fn(g, view))
 
     # -- machinery -------------------------------------------------------------------------------
 
-    def _fill(self, out: Any, start: int, size: int | None, op: str, args: tuple) -> Any:
-        start, size = _checked_region(out, start, size)
+    def _fill(self, out: Any, start: int, total: int | None, op: str, args: tuple) -> Any:
+        start, total = _checked_region(out, start, total)
         if isinstance(out, np.ndarray):
-            return self._run(out, start, size, _KERNELS[op](*args))
+            return self._run(out, start, total, _KERNELS[op](*args))
         if type(out).__module__.split(".")[0] == "cupy":
-            if start % BLOCK or size != start + out.size:
+            if start % BLOCK or total != start + out.size:
                 raise ValueError(f"GPU fills take block-aligned whole shards (start a multiple of {BLOCK}, "
-                                 f"size=start+out.size); got start={start}, size={size}")
+                                 f"total=start+out.size); got start={start}, total={total}")
             from .random_gpu import fill
 
             return fill(self, out, start, op, args)
-        return _stage_through_host(self, out, start, size, _KERNELS[op](*args))
+        return _stage_through_host(self, out, start, total, _KERNELS[op](*args))
 
-    def _run(self, out: np.ndarray, start: int, size: int, kernel: Kernel) -> np.ndarray:
-        """Fill ``out`` with flat positions start..start+out.size-1 of a fill of ``size`` values."""
+    def _run(self, out: np.ndarray, start: int, total: int, kernel: Kernel) -> np.ndarray:
+        """Fill ``out`` with flat positions start..start+out.size-1 of a fill of ``total`` values."""
         if not out.flags.c_contiguous:
             tmp = np.empty(out.shape, dtype=out.dtype)
-            self._run(tmp, start, size, kernel)
+            self._run(tmp, start, total, kernel)
             out[...] = tmp
             return out
         flat = out.reshape(-1)
@@ -271,7 +271,7 @@ class Stream:
             try:
                 for i in iter(claim, -1):
                     b0 = (first + i) * BLOCK
-                    n = min(BLOCK, size - b0)  # a block's values depend on its length: the last one may be short
+                    n = min(BLOCK, total - b0)  # a block's values depend on its length: the last one may be short
                     lo, hi = max(b0, start), min(b0 + n, end)
                     whole = lo == b0 and hi == b0 + n
                     view = flat[lo - start:hi - start] if whole else scratch.get("block", n, out.dtype)
@@ -313,7 +313,8 @@ def run_blocks(nblocks: int, work: Callable[[Callable[[], int]], None]) -> None:
         guarded()
         return
     # the calling thread works too; blocks are claimed one at a time, so a busy core slows no one
-    futures = [_executor(threads - 1).submit(guarded) for _ in range(threads - 1)]
+    pool = _executor(threads - 1)
+    futures = [pool.submit(guarded) for _ in range(threads - 1)]
     error: BaseException | None = None
     try:
         guarded()
@@ -349,17 +350,16 @@ class _Counter:
             self._next = self._n
 
 
-def _checked_region(out: Any, start: Any, size: Any) -> tuple[int, int]:
-    """(start, size) of a fill: ``out`` holds flat positions start.. of a fill of ``size`` values (default start+out.size)."""
-    if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or start < 0:
+def _checked_region(out: Any, start: Any, total: Any) -> tuple[int, int]:
+    """(start, total) of a fill: ``out`` holds flat positions start.. of a fill of ``total`` values (default start+out.size)."""
+    if type(start) is not int and (isinstance(start, bool) or not isinstance(start, np.integer)) or start < 0:
         raise ValueError(f"start must be a non-negative int (a flat position), got {start!r}")
-    n = int(np.prod(out.shape)) if hasattr(out, "shape") else len(out)
-    end = int(start) + n
-    if size is None:
+    end = int(start) + out.size
+    if total is None:
         return int(start), end
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < end:
-        raise ValueError(f"size must be an int >= start + out.size = {end} (the length of the whole fill), got {size!r}")
-    return int(start), int(size)
+    if isinstance(total, bool) or not isinstance(total, (int, np.integer)) or total < end:
+        raise ValueError(f"total must be an int >= start + out.size = {end} (the length of the whole fill), got {total!r}")
+    return int(start), int(total)
 
 
 class Shard:
@@ -380,8 +380,8 @@ class Shard:
         if attr not in _FILLS:
             return value
 
-        def shifted(*args: Any, start: int = 0, size: int | None = None, **kwargs: Any) -> Any:
-            return value(*args, start=self.start + start, size=None if size is None else self.start + size, **kwargs)
+        def shifted(*args: Any, start: int = 0, total: int | None = None, **kwargs: Any) -> Any:
+            return value(*args, start=self.start + start, total=None if total is None else self.start + total, **kwargs)
         return shifted
 
     def __repr__(self) -> str:
@@ -399,13 +399,13 @@ def _compute_dtype(dtype: np.dtype) -> Any:
     raise TypeError(f"cannot fill an array of dtype {dtype}; use a floating or integer dtype")
 
 
-def _stage_through_host(stream: Stream, out: Any, start: int, size: int, kernel: Kernel) -> Any:
+def _stage_through_host(stream: Stream, out: Any, start: int, total: int, kernel: Kernel) -> Any:
     """Fill a non-NumPy array with the CPU's bits, one block at a time through host memory."""
     flat = out.reshape(-1)
     host = np.empty(min(BLOCK, flat.size), dtype=np.dtype(str(out.dtype)))
     for i in range(0, flat.size, BLOCK):
         n = min(BLOCK, flat.size - i)
-        stream._run(host[:n], start + i, size, kernel)
+        stream._run(host[:n], start + i, total, kernel)
         flat[i:i + n].set(host[:n]) if hasattr(flat, "set") else flat.__setitem__(slice(i, i + n), host[:n])
     return out
 

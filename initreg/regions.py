@@ -22,6 +22,7 @@ import numpy as np
 from .device import Device, as_devices
 from .errors import DTypeError, InitializationError, ParameterValueError, RegionError, ShapeError, format_shape
 from .initializer import Desc, Initializer, make_desc
+from .names import check_name
 from .random import BLOCK, Shard, Stream, resolve_seed, run_blocks
 from .shapes import all_finite, check_dtype, check_shape, is_complete
 from .specs import as_initializer
@@ -51,18 +52,73 @@ def failure_for(initializer: Initializer, desc: Desc) -> Failure:
 
 
 def fill_checked(initializer: Initializer, desc: Desc, out: Any, rng: Any, failure: Failure) -> None:
-    """``initializer.fill(desc, out, rng)``, then check that ``out`` kept its shape and dtype and holds finite values."""
+    """``initializer.fill(desc, out, rng)``, then check that it wrote every value of ``out``, kept its shape and dtype."""
     shape, dtype = out.shape, out.dtype
+    trusted = _writes_every_value(initializer)
+    if not trusted:  # an outside fill: unwritten memory must show, never pass as values
+        out.fill(_poison(out.dtype))
     try:
-        initializer.fill(desc, out, rng)
+        result = initializer.fill(desc, out, rng)
     except InitializationError:
         raise
     except Exception as exc:
         raise failure(f"failed: {type(exc).__name__}: {exc}") from exc
+    if result is not None and result is not out:
+        raise failure(f"returned a {type(result).__name__} instead of writing into out; fill must write its values "
+                      f"into out (e.g. out[...] = values) and return None")
     if out.shape != shape or out.dtype != dtype:
         raise failure(f"changed the buffer to shape {out.shape}, dtype {out.dtype}")
     if not all_finite(desc.xp, out):
-        raise failure("wrote non-finite values (NaN or inf)")
+        raise failure("wrote non-finite values (NaN or inf)" if trusted else
+                      "wrote non-finite values (NaN or inf) or left values unwritten; fill must write every "
+                      "element of out with a finite value")
+    if not trusted and out.dtype.kind in "iu":
+        unwritten = _unwritten(initializer, desc, out, rng)
+        if unwritten:
+            raise failure(f"left {unwritten} of {out.size} values unwritten; fill must write every element of out")
+
+
+def _writes_every_value(initializer: Initializer) -> bool:
+    """Whether the fill is initreg's own (tested to write every value) and so is every initializer it delegates to."""
+    direct = type(initializer) is _Direct
+    inner = initializer.inner if direct else initializer
+    key = "_initreg_writes_all_direct" if direct else "_initreg_writes_all"
+    known = inner.__dict__.get(key) if hasattr(inner, "__dict__") else None
+    if known is not None:  # fills run once per block: decide once per instance
+        return known
+    method = getattr(type(inner), "fill_region" if direct else "fill", None)
+    trusted = getattr(method, "__module__", "").startswith("initreg.") and all(
+        _writes_every_value(nested) for nested in _nested_initializers(inner.config()))
+    if hasattr(inner, "__dict__"):
+        inner.__dict__[key] = trusted
+    return trusted
+
+
+def _nested_initializers(value: Any) -> list[Initializer]:
+    """The initializers inside a config value (Load's default, Mixture's components), at any depth."""
+    if isinstance(value, Initializer):
+        return [value]
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else ()
+    return [init for item in items for init in _nested_initializers(item)]
+
+
+def _poison(dtype: Any) -> Any:
+    """The sentinel an outside fill's buffer starts as: NaN (refused as a value), or an int dtype's minimum."""
+    return np.nan if dtype.kind == "f" else np.iinfo(dtype).min
+
+
+def _unwritten(initializer: Initializer, desc: Desc, out: Any, rng: Any) -> int:
+    """How many int values the fill left as the sentinel; a second fill over another sentinel settles each one."""
+    xp, first = desc.xp, _poison(out.dtype)
+    suspect = out == first
+    if not bool(suspect.any()):  # the usual case: one comparison, no second fill
+        return 0
+    again = xp.full(out.shape, np.iinfo(out.dtype).max, dtype=out.dtype)
+    try:
+        initializer.fill(desc, again, rng)  # fills are deterministic in (desc, stream): a written value reads the same
+    except Exception:
+        return int(suspect.sum())  # cannot tell: count every sentinel as unwritten
+    return int((suspect & (again == np.iinfo(out.dtype).max)).sum())
 
 
 def draw(initializer: Initializer, desc: Desc, stream: Stream, failure: Failure | None = None) -> Any:
@@ -287,6 +343,7 @@ def values(init: Any, shape: Any, *, name: str, seed: int | None, dtype: Any = "
     """The values ``Parameter(name, shape, dtype, layout).initialize(init, seed=seed)`` holds, or ``those[index]``."""
     if not isinstance(name, str) or not name:
         raise ParameterValueError(f"values(): name must be a non-empty string (the parameter's name), got {name!r}")
+    check_name(name)
     checked = check_shape(shape, name)
     if checked is None or not is_complete(checked):
         raise ShapeError(f"values(name={name!r}): shape {format_shape(checked)} has unknown dimensions; "

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .errors import InitregError, RuleError
-from .initializer import Initializer, encode
+from .initializer import Initializer, encode, spec_name
 from .random import check_seed
 from .patterns import checked_pattern
 from .specs import make_initializer
@@ -50,18 +50,27 @@ def loads(text: str, format: str, source: str, cls: type) -> Any:
             import tomllib
         else:  # pragma: no cover - Python 3.10
             import tomli as tomllib
-        try:
-            doc = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise RuleError(f"{source}: invalid TOML: {exc}") from None
+        parse, kind = tomllib.loads, "TOML"
     elif format == "json":
-        try:
-            doc = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise RuleError(f"{source}: invalid JSON: {exc}") from None
+        parse, kind = json.loads, "JSON"
     else:
         raise RuleError(f"{source}: format must be 'toml' or 'json', got {format!r}")
-    return _from_document(cls, doc, source)
+    if not isinstance(text, str):
+        raise RuleError(f"{source}: rule-file text must be a str, got {type(text).__name__}")
+    try:
+        doc = parse(text)
+    except RecursionError:
+        raise RuleError(f"{source}: invalid {kind}: nested too deeply; a rule file is a flat table of rules") from None
+    except ValueError as exc:  # a syntax error, or an integer over Python's 4300-digit conversion limit
+        raise RuleError(f"{source}: invalid {kind}: {exc}") from None
+    try:
+        return _from_document(cls, doc, source)
+    except RecursionError:  # nesting the parser allowed but building the initializers did not
+        raise RuleError(f"{source}: an argument is nested too deeply; a rule file is a flat table of rules") from None
+    except InitregError:
+        raise
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:  # a plugin's constructor, unchecked
+        raise RuleError(f"{source}: {type(exc).__name__}: {exc}") from exc
 
 
 def to_document(rules: Rules) -> dict[str, Any]:
@@ -95,7 +104,7 @@ def _fields(init: Initializer, reserved: Sequence[str]) -> tuple[str, dict[str, 
     kwargs = {k: encode(v) for k, v in init.explicit_config().items()}
     if any(k in reserved for k in kwargs):
         return init.dumps(), {}
-    return init.name, kwargs
+    return spec_name(init), kwargs
 
 
 def _from_document(cls: type, doc: Any, source: str) -> Rules:

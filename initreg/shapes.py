@@ -44,7 +44,7 @@ def check_dtype(dtype: Any, name: str) -> np.dtype:
     """Normalize a dtype to a floating or integer NumPy dtype."""
     try:
         dt = np.dtype(dtype)
-    except TypeError:
+    except (TypeError, ValueError, KeyError, OverflowError, RecursionError):  # np.dtype((None, False)): ValueError
         raise DTypeError(f"parameter {name!r}: {dtype!r} is not a dtype; use e.g. 'float32'") from None
     if dt.kind not in "fiu":
         raise DTypeError(f"parameter {name!r}: dtype {dt} is not a floating or integer type; use e.g. 'float32'")
@@ -101,3 +101,44 @@ def all_finite(xp: Any, arr: Any) -> bool:
             if not (np.isfinite(chunk.min()) and np.isfinite(chunk.max())):
                 return False
     return True
+
+
+def check_values(array: Any, dtype: Any, name: str, what: str = "set_data") -> np.ndarray:
+    """``array`` as a NumPy array of ``dtype``: numbers only, finite, and each value representable (else an error)."""
+    dt = np.dtype(dtype)
+    lead = f"parameter {name!r}: {what}"
+    if isinstance(array, (str, bytes)) or array is None:
+        raise DTypeError(f"{lead} got {array!r}, not numbers; pass a numeric array (e.g. np.asarray(values, "
+                         f"dtype={str(dt)!r}))")
+    try:
+        src = np.asarray(array)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise ParameterValueError(f"{lead} got values that do not form a numeric array ({exc}); pass a "
+                                  f"rectangular array of numbers") from None
+    if src.dtype.kind not in "biuf":
+        kinds = {"c": "complex numbers (the imaginary part would be lost)", "m": "timedeltas", "M": "datetimes",
+                 "U": "strings", "S": "bytes", "O": "Python objects (None, ragged lists, ...)"}
+        raise DTypeError(f"{lead} got an array of {kinds.get(src.dtype.kind, f'dtype {src.dtype}')}; pass real "
+                         f"numbers (dtype {dt})")
+    if src.dtype.kind == "f" and not all_finite(np, src):
+        raise ParameterValueError(f"{lead} got NaN or inf; pass finite values (initialize() refuses them too)")
+    if dt.kind in "iu" and src.size and not np.can_cast(src.dtype, dt, casting="safe"):
+        info = np.iinfo(dt)
+        low, high = src.min(), src.max()
+        if src.dtype.kind == "f":  # compared as Python floats: float(2**63 - 1) rounds up to 2**63
+            outside = float(low) < info.min or float(high) >= float(info.max) + 1
+        else:
+            outside = int(low) < info.min or int(high) > info.max
+        if outside:
+            bad = low if low < info.min else high
+            raise ParameterValueError(f"{lead} got {bad!r}, outside the range of {dt} ({info.min}..{info.max}); "
+                                      f"pass values within it, or use a wider dtype")
+        if src.dtype.kind == "f" and not np.array_equal(src, np.trunc(src)):
+            raise ParameterValueError(f"{lead} got non-integer values for dtype {dt}; round them first "
+                                      f"(np.rint) or use a floating dtype")
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = src.astype(dt, copy=False)
+    if dt.kind == "f" and out is not src and not all_finite(np, out):
+        raise ParameterValueError(f"{lead} got values too large for {dt} (largest {np.finfo(dt).max}); they would "
+                                  f"become inf; pass smaller values or use a wider dtype")
+    return out

@@ -32,3 +32,18 @@ def fake_site(tmp_path, monkeypatch):
     yield site
     for mod in [m for m in sys.modules if m.startswith("initreg_fx_")]:
         del sys.modules[mod]
+
+
+# Hypothesis: one fixed-seed profile everywhere (CI and local runs alike), so a failure reproduces exactly;
+# HYPOTHESIS_PROFILE=explore draws fresh examples when hunting for new bugs by hand.
+try:
+    import os as _os
+
+    from hypothesis import HealthCheck, settings
+
+    settings.register_profile("initreg", derandomize=True, database=None, deadline=None, max_examples=60,
+                              suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+    settings.register_profile("explore", parent=settings.get_profile("initreg"), derandomize=False, max_examples=1000)
+    settings.load_profile(_os.environ.get("HYPOTHESIS_PROFILE", "initreg"))
+except ImportError:  # pragma: no cover - hypothesis is in the test extra
+    pass

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .output import Progress
+from .output import Progress, interruptible
 
 SPEC_FORMATS = (".json", ".toml", ".npz", ".safetensors")
 PROGRESS_MIN_VALUES = 1 << 23  # below this many values a model is written before a bar would help
@@ -64,6 +64,7 @@ def _seed(text: str) -> int:
 def read_spec(path: str | os.PathLike) -> list[dict[str, Any]]:
     """[{name, shape, dtype, layout}] from a JSON/TOML list or a checkpoint's header; errors name file and entry."""
     from ..errors import ParameterValueError
+    from ..names import name_problem
     from ..shapes import check_dtype, check_shape
 
     path = Path(os.fspath(path))
@@ -87,6 +88,9 @@ def read_spec(path: str | os.PathLike) -> list[dict[str, Any]]:
         if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or not entry["name"]:
             raise ParameterValueError(f"{where}: expected a table with a non-empty 'name' and a 'shape', got {entry!r}")
         name = entry["name"]
+        problem = name_problem(name)
+        if problem is not None:
+            raise ParameterValueError(f"{where}: invalid parameter name {name!r}: {problem}")
         unknown = set(entry) - {"name", "shape", "dtype", "layout"}
         if unknown:
             raise ParameterValueError(f"{where} ({name!r}): unknown key(s) {', '.join(sorted(unknown))}; "
@@ -141,13 +145,16 @@ def _fail(command: str, exc: BaseException) -> int:
     return 2
 
 
+@interruptible("explain")
 def run_explain(args: argparse.Namespace) -> int:
     """Print the table; 1 with --strict when a rule is unused or shadowed, 2 on a bad file."""
     from ..errors import InitregError
     from ..explanation import explain
+    from ..registry import load_plugins
     from ..rules import Rules
 
     try:
+        load_plugins()  # under INITREG_STRICT_PLUGINS a broken plugin is named as such, not as the rule file's fault
         rules = Rules.load(args.rules)
         spec = read_spec(args.params)
         table = explain(spec, rules, seed=args.seed)
@@ -162,6 +169,7 @@ def run_explain(args: argparse.Namespace) -> int:
 
 # --- init ---------------------------------------------------------------------------------------------
 
+@interruptible("init")
 def run_init(args: argparse.Namespace) -> int:
     """Write the checkpoint; 1 with --strict when a rule is unused or shadowed, 2 on a usage error."""
     import math
@@ -171,6 +179,7 @@ def run_init(args: argparse.Namespace) -> int:
     from ..precedence import Entry
     from ..random import fresh_seed
     from ..regions import values
+    from ..registry import load_plugins
     from ..rules import Rules
     from ..shapes import check_dtype, is_complete
 
@@ -178,6 +187,7 @@ def run_init(args: argparse.Namespace) -> int:
     if out.suffix.lower() not in (".safetensors", ".npz"):
         return _fail("init", f"output {str(out)!r} must end in .safetensors or .npz")
     try:
+        load_plugins()  # under INITREG_STRICT_PLUGINS a broken plugin is named as such, not as the rule file's fault
         rules = Rules.load(args.rules)
         spec = read_spec(args.params)
         dtype = None if args.dtype is None else str(check_dtype(args.dtype, "--dtype"))

@@ -8,6 +8,7 @@ import numpy as np
 
 from ..errors import InitializerArgumentError, ShapeError
 from ..initializer import Desc, Initializer, check_number
+from ..shapes import check_values
 
 
 class Constant(Initializer):
@@ -40,9 +41,15 @@ class Constant(Initializer):
     def fill(self, desc: Desc, out: Any, rng: Any) -> None:
         if isinstance(self.value, np.ndarray):
             self._check_broadcast(desc)
-            out[...] = desc.xp.asarray(self.value)
+            out[...] = desc.xp.asarray(self._checked(desc))
+        elif desc.dtype.kind in "iu":  # a float value must be a whole number inside the int range
+            out.fill(self._checked(desc)[()])
         else:
             out.fill(self.value)
+
+    def _checked(self, desc: Desc) -> np.ndarray:
+        """The value as an array of the parameter's dtype; an error when a value would wrap, round or overflow."""
+        return check_values(self.value, desc.dtype, desc.name, "Constant value")
 
     def _check_broadcast(self, desc: Desc) -> None:
         try:
@@ -55,7 +62,7 @@ class Constant(Initializer):
 
     def fill_region(self, desc: Desc, out: Any, index: Any) -> None:
         self._check_broadcast(desc)
-        out[...] = desc.xp.asarray(np.broadcast_to(np.asarray(self.value), desc.shape)[index])  # a view: no whole tensor
+        out[...] = desc.xp.asarray(np.broadcast_to(self._checked(desc), desc.shape)[index])  # a view: no whole tensor
 
     def expected(self, desc: Desc) -> Any:
         from ..validation.expected import Exact
@@ -92,6 +99,8 @@ class Uniform(Initializer):
     regions = "blocks"
 
     def __init__(self, scale: float = 0.07, *, low: float | None = None, high: float | None = None):
+        if not (isinstance(scale, float) and scale == 0.07):  # a number first: an array would make `!=` ambiguous
+            scale = check_number("Uniform", "scale", scale, nonneg=True)
         if (low is None) != (high is None):
             raise InitializerArgumentError(f"Uniform: give both low and high, or neither (got low={low!r}, high={high!r})")
         if low is not None and scale != 0.07:

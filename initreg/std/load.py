@@ -10,6 +10,7 @@ import numpy as np
 
 from ..errors import CheckpointKeyError, DTypeError, InitializerArgumentError, InitializerTypeError, ShapeError
 from ..initializer import Desc, Initializer
+from ..shapes import check_values
 from ..specs import as_initializer
 
 
@@ -75,7 +76,7 @@ class Load(Initializer):
         if arr is None:
             self.default.fill(desc, out, rng)  # type: ignore[union-attr]
         else:
-            out[...] = desc.xp.asarray(arr.astype(desc.dtype, copy=False))
+            out[...] = desc.xp.asarray(check_values(arr, desc.dtype, desc.name, f"Load from {self.path!r}"))
 
     def expected(self, desc: Desc) -> Any:
         from ..validation.expected import Exact

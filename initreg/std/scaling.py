@@ -25,7 +25,7 @@ def gain(nonlinearity: str, param: float | None = None) -> float:
                                        f"{', '.join(sorted(_GAINS))}")
     if key == "leaky_relu":
         slope = 0.01 if param is None else check_number("gain", "param (negative slope of leaky_relu)", param)
-        return math.sqrt(2.0 / (1.0 + slope ** 2))
+        return math.sqrt(2.0 / (1.0 + slope * slope))  # a float product overflows to inf, never raises
     if param is not None:
         raise InitializerArgumentError(f"gain: {key!r} takes no param, got param={param!r}; only 'leaky_relu' takes one")
     return float(_GAINS[key])  # type: ignore[arg-type]
@@ -81,7 +81,11 @@ class MSRAPrelu(Xavier):
 
     def __init__(self, factor_type: str = "avg", slope: float = 0.25):
         self.slope = check_number("MSRAPrelu", "slope", slope)
-        super().__init__("gaussian", factor_type, 2.0 / (1.0 + self.slope ** 2))
+        magnitude = 2.0 / (1.0 + self.slope * self.slope)  # a float product overflows to inf, never raises
+        if magnitude == 0.0:
+            raise InitializerArgumentError(f"MSRAPrelu: slope={slope!r} is too large: the variance 2 / (1 + slope²) "
+                                           f"is 0 in floating point; use |slope| below 1e150")
+        super().__init__("gaussian", factor_type, magnitude)
 
 
 class VarianceScaling(Initializer):

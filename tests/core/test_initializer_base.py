@@ -9,7 +9,7 @@ import pytest
 
 import initreg
 from initreg import Initializer, cpu, gpu
-from initreg.errors import DeviceError, InitializerArgumentError, ShapeError
+from initreg.errors import DeviceError, InitializationError, InitializerArgumentError, ShapeError
 from initreg.fans import fans
 from initreg.initializer import decode, encode, make_desc
 from initreg.std import Constant, Normal, One, Uniform, Zero
@@ -81,7 +81,7 @@ def test_fill_must_be_implemented():
     class Nothing(Initializer):
         pass
 
-    with pytest.raises(NotImplementedError, match="Nothing"):
+    with pytest.raises(InitializationError, match="Nothing must implement fill"):  # checked like initialize()
         Nothing()((2,))
 
 

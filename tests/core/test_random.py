@@ -92,15 +92,15 @@ def test_any_start_gives_the_whole_fills_bits(method, dtype):
     args = (0, 5) if method == "integers" else (0.25,) if method == "bernoulli" else ()
     whole = getattr(s, method)(*args, out=np.empty(n, dtype))
     for start, stop in [(10, 20), (BLOCK - 5, BLOCK + 5), (123, 2 * BLOCK + 9), (n - 1, n), (0, n), (5, n)]:
-        part = getattr(s, method)(*args, out=np.empty(stop - start, dtype), start=start, size=n)
+        part = getattr(s, method)(*args, out=np.empty(stop - start, dtype), start=start, total=n)
         assert np.array_equal(part, whole[start:stop]), (start, stop)
 
 
 def test_bad_start_or_size_is_refused():
     with pytest.raises(ValueError, match="start"):
         Stream(0, "w").normal(out=np.empty(10, np.float32), start=-1)
-    with pytest.raises(ValueError, match="size"):
-        Stream(0, "w").normal(out=np.empty(10, np.float32), start=5, size=12)
+    with pytest.raises(ValueError, match="total"):
+        Stream(0, "w").normal(out=np.empty(10, np.float32), start=5, total=12)
 
 
 def test_different_names_give_different_uncorrelated_values():

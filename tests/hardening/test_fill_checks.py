@@ -1,0 +1,118 @@
+"""Every fill is checked where values are drawn (regions.draw): unwritten memory, returned arrays, NaN (issue 16, item 1)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import initreg
+from initreg import InitializationError, Initializer, Parameter
+from initreg.random import BLOCK
+
+
+class WritesNothing(Initializer):
+    regions = "blocks"
+
+    def fill(self, desc, out, rng):
+        pass
+
+
+class WritesHalf(Initializer):
+    def fill(self, desc, out, rng):
+        out.reshape(-1)[: out.size // 2] = 1
+
+
+class ReturnsNew(Initializer):
+    def fill(self, desc, out, rng):
+        return np.ones(desc.shape, desc.dtype)
+
+
+class ReturnsOut(Initializer):
+    def fill(self, desc, out, rng):
+        out[...] = 2
+        return out
+
+
+class WritesNaN(Initializer):
+    def fill(self, desc, out, rng):
+        out.fill(np.nan)
+
+
+class WritesIntMinimum(Initializer):
+    """Writes every value, some of them the int sentinel: a legitimate fill the check must accept."""
+
+    def fill(self, desc, out, rng):
+        out[...] = np.iinfo(out.dtype).min
+        out.reshape(-1)[::2] = 7
+
+
+def _unchanged(p: Parameter, before: np.ndarray) -> None:
+    assert p.state == "initialized" and np.array_equal(p.data(), before)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "int8", "int32", "uint8", "int64"])
+@pytest.mark.parametrize("bad", [WritesNothing, WritesHalf])
+def test_a_fill_that_leaves_memory_unwritten_is_refused_and_nothing_changes(bad, dtype):
+    p = Parameter("w", (3, 5), dtype=dtype)
+    p.initialize("ones")
+    before = p.data().copy()
+    with pytest.raises(InitializationError, match="unwritten") as err:
+        p.initialize(bad(), force_reinit=True)
+    assert "'w'" in str(err.value) and bad.__name__ in str(err.value)
+    _unchanged(p, before)
+
+
+@pytest.mark.parametrize("index", [None, np.s_[3:BLOCK + 9]])
+def test_unwritten_blocks_are_refused_in_values_and_regions(index):
+    with pytest.raises(InitializationError, match="unwritten"):
+        initreg.values(WritesNothing(), (3 * BLOCK,), name="w", seed=0, index=index)
+
+
+def test_a_fill_returning_a_new_array_is_refused():
+    p = Parameter("w", (2, 2))
+    with pytest.raises(InitializationError, match="returned a ndarray instead of writing into out"):
+        p.initialize(ReturnsNew())
+    assert p.state == "declared"
+
+
+def test_a_fill_returning_out_itself_is_accepted():
+    assert np.array_equal(ReturnsOut()((2, 3)), np.full((2, 3), 2, np.float32))
+
+
+def test_ints_equal_to_the_sentinel_that_were_written_are_accepted():
+    got = initreg.values(WritesIntMinimum(), (4, 3), name="w", seed=0, dtype="int16")
+    want = np.full(12, np.iinfo(np.int16).min, np.int16)
+    want[::2] = 7
+    assert np.array_equal(got.reshape(-1), want)
+
+
+def test_calling_an_initializer_is_checked_like_initialize():
+    with pytest.raises(InitializationError, match="non-finite"):
+        WritesNaN()((3,))
+    with pytest.raises(InitializationError, match="unwritten"):
+        WritesNothing()((3,), "int32")
+
+
+def test_calling_an_initializer_with_an_int_dtype_it_cannot_fill_is_an_initreg_error():
+    with pytest.raises(InitializationError, match="dtype int32"):
+        initreg.create("normal")((3,), "int32")
+
+
+def test_calling_an_initializer_equals_values_and_initialize():
+    init = initreg.create("normal", sigma=0.5)
+    p = Parameter("w", (4, 4))
+    p.initialize(init, seed=9)
+    assert np.array_equal(init((4, 4), seed=9, name="w"), p.data())
+
+
+def test_an_outside_fill_reached_through_load_default_is_checked(tmp_path):
+    from initreg import checkpoint
+    from initreg.std import Load
+
+    path = checkpoint.save(tmp_path / "c.npz", {"other": np.ones(2, np.float32)})
+    p = Parameter("w", (2, 2))
+    with pytest.raises(InitializationError, match="unwritten"):
+        p.initialize(Load(path, default=WritesNothing()))
+    assert p.state == "declared"
+    p.initialize(Load(path, default="ones"))
+    assert np.array_equal(p.data(), np.ones((2, 2), np.float32))

@@ -1,0 +1,60 @@
+"""The fill pool under concurrency: set_num_threads while other threads fill never fails a fill (issue 16, item 7)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import initreg
+from initreg import random as rnd
+from initreg.random import BLOCK
+
+
+@pytest.fixture
+def threads():
+    """Restore the fill thread count after the test."""
+    old = rnd._num_threads
+    yield initreg.set_num_threads
+    initreg.set_num_threads(old)
+
+
+def test_a_pool_handed_out_keeps_working_after_a_bigger_one_replaces_it():
+    small = rnd._executor(2)
+    bigger = rnd._executor(rnd._pool_size + 3)  # another thread asking for more workers
+    assert bigger is not small
+    assert small.submit(lambda: 42).result(timeout=10) == 42  # was: cannot schedule new futures after shutdown
+
+
+def test_fills_racing_set_num_threads_all_succeed_with_the_same_bits(threads):
+    shape = (6 * BLOCK,)  # six blocks: a fill uses the pool whenever more than one thread is allowed
+    threads(1)
+    want = initreg.values("uniform", shape, name="w", seed=3)
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def filler() -> None:
+        try:
+            while not done.is_set():
+                got = initreg.values("uniform", shape, name="w", seed=3)
+                if not np.array_equal(got, want):
+                    errors.append(AssertionError("bits differ"))
+        except BaseException as exc:  # noqa: BLE001 - any failure of a fill is the bug
+            errors.append(exc)
+
+    workers = [threading.Thread(target=filler) for _ in range(4)]
+    for w in workers:
+        w.start()
+    deadline = time.monotonic() + 2.0  # bounded: about two seconds of racing
+    n = 2
+    while time.monotonic() < deadline and not errors:
+        threads(n)  # each new maximum replaces the pool while fills are in flight
+        n = n + 1 if n < 6 else 2
+        time.sleep(0.001)
+    done.set()
+    for w in workers:
+        w.join(timeout=30)
+    assert not any(w.is_alive() for w in workers)
+    assert errors == []
