@@ -39,6 +39,8 @@ _LAZY = {
     "dask": ("initreg.dask", None),
     "nn": ("initreg.nn", None),
     "torch": ("initreg.torch", None),
+    "jax": ("initreg.jax", None),  # imports jax (and flax only when its trees are given)
+    "keras": ("initreg.keras", None),  # imports keras: set KERAS_BACKEND first
 }
 
 

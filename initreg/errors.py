@@ -40,6 +40,8 @@ __all__ = [
     "LayerError",
     "EmptySelectionWarning",
     "SharedStreamWarning",
+    "TreeError",
+    "ShardingError",
 ]
 
 
@@ -232,3 +234,13 @@ class FactoryError(InitregError, ValueError):
 
 class LayerError(InitregError, ValueError):
     """A layer (initreg.nn) was built or wired with an invalid argument."""
+
+
+# --- framework adapters (initreg.jax, initreg.keras) ------------------------------------------
+
+class TreeError(InitregError, TypeError):
+    """A leaf of a parameter tree (or a model variable) that is not an array initreg can fill."""
+
+
+class ShardingError(InitregError, ValueError):
+    """A leaf's sharding that this process cannot build (for instance: none of its devices are addressable here)."""

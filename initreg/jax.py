@@ -1,0 +1,212 @@
+"""JAX and Flax: a pytree of shapes (or arrays) to a pytree of ``jax.Array``s, chosen by name rules, sharded leaves shard by shard.
+
+A leaf's name is its tree path joined with ``sep`` (``params.Dense_0.kernel``); the plan is
+``initreg.plan`` over those names, and leaf ``n`` of shape ``s`` and dtype ``d`` equals
+``initreg.values(row.initializer, s, name=n, seed=seed, dtype=d, layout=layout)`` bit for bit
+(bfloat16: computed in float32, rounded to nearest even). A leaf with a sharding is built by
+``jax.make_array_from_callback``, each addressable shard computed from its own index region, so the
+array is the same on any number of devices. Flax NNX variables and linen metadata boxes
+(``nn.Partitioned``) are leaves under their own path, rebuilt around the new value.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from typing import Any, Callable
+
+import jax
+import numpy as np
+from jax import tree_util
+
+from .errors import ParameterValueError, ShardingError, TreeError, format_shape
+from .explanation import Explanation, Row
+from .leaves import aligned_empty, check_names, fill_dtype, leaf_values, plan_leaves
+from .precedence import Entry
+from .regions import Region, locate, region_mode
+from .rules import Rules
+
+__all__ = ["init", "plan", "flax_defaults"]
+
+
+def flax_defaults(sep: str = ".") -> Rules:
+    """Flax's default initializers by leaf name: kernels lecun-normal, biases zeros, scales ones, embeddings as Flax draws them."""
+    from .std import LecunNormal, One, VarianceScaling, Zero
+
+    def last(word: str) -> str:  # the whole name, or its last segment
+        return f"re:(?:.*{re.escape(sep)})?{word}"
+
+    return Rules([
+        (last("kernel"), LecunNormal()),  # fans of "IO" / HWIO: in = shape[-2] times the window
+        (last("bias"), Zero()),
+        (last("scale"), One()),  # LayerNorm, BatchNorm, RMSNorm, GroupNorm
+        # Embed draws N(0, 1 / features): Flax's fan_in with out_axis=0 is the features axis, "IO"'s fan_out
+        (last("embedding"), VarianceScaling(1.0, "fan_out", "untruncated_normal")),
+        (last("mean"), Zero()),  # BatchNorm running statistics
+        (last("var"), One()),
+    ])
+
+
+# --- the tree ---------------------------------------------------------------------------------------
+
+def _box_kind(x: Any) -> str | None:
+    """"nnx" for a Flax NNX Variable, "meta" for a linen metadata box, None otherwise (checked only if Flax is loaded)."""
+    nnx = sys.modules.get("flax.nnx")
+    if nnx is not None and isinstance(x, nnx.Variable):
+        return "nnx"
+    meta = sys.modules.get("flax.core.meta")
+    if meta is not None and isinstance(x, meta.AxisMetadata):
+        return "meta"
+    return None
+
+
+def _unbox(x: Any) -> tuple[Any, Callable[[Any], Any]]:
+    """(the array-like inside a leaf, a function putting a new value back the way it was held)."""
+    kind = _box_kind(x)
+    if kind == "nnx":
+        return x.get_value(), lambda v: x.replace(v)
+    if kind == "meta":
+        return x.unbox(), x.replace_boxed
+    return x, lambda v: v
+
+
+class _Leaf:
+    """One leaf: its name, path text, shape, dtype, sharding (or None) and how to rebuild it around a value."""
+
+    __slots__ = ("name", "where", "shape", "dtype", "sharding", "rebox")
+
+    def __init__(self, name: str, where: str, value: Any, rebox: Callable[[Any], Any]):
+        shape, dtype = getattr(value, "shape", None), getattr(value, "dtype", None)
+        if shape is None or dtype is None or isinstance(value, (str, bytes)):
+            raise TreeError(f"the leaf at {where} ({name!r}) is a {type(value).__name__}, not an array: give every leaf "
+                            f"a shape and a dtype (a jax.ShapeDtypeStruct, e.g. from jax.eval_shape, or an array), "
+                            f"or take it out of the tree")
+        try:
+            self.shape = tuple(int(d) for d in shape)
+            self.dtype = np.dtype(jax.dtypes.canonicalize_dtype(dtype))  # float64 stays float64 only under x64
+        except TypeError as exc:
+            raise TreeError(f"the leaf at {where} ({name!r}) has shape {shape!r} and dtype {dtype!r}: {exc}") from None
+        fill_dtype(self.dtype, name)
+        self.name, self.where, self.rebox = name, where, rebox
+        self.sharding = getattr(value, "sharding", None) if not isinstance(value, np.ndarray) else None
+
+
+def _leaves(tree: Any, sep: str) -> tuple[list[_Leaf], Any]:
+    """The leaves of ``tree`` (named by path) and its treedef."""
+    if not isinstance(sep, str):
+        raise ParameterValueError(f"sep must be a string (the text between path keys), got {sep!r}")
+    flat, treedef = tree_util.tree_flatten_with_path(tree, is_leaf=lambda x: _box_kind(x) is not None)
+    leaves = []
+    for path, x in flat:
+        value, rebox = _unbox(x)
+        leaves.append(_Leaf(tree_util.keystr(path, simple=True, separator=sep), tree_util.keystr(path) or "the root",
+                            value, rebox))
+    check_names([leaf.name for leaf in leaves], [leaf.where for leaf in leaves],
+                f"pass another sep= (now {sep!r}) or rename the keys")
+    return leaves, treedef
+
+
+def _entries(leaves: list[_Leaf], layout: str, defaults: Any) -> list[Entry]:
+    declared = Rules(defaults) if defaults is not None and not isinstance(defaults, Rules) else defaults
+    out = []
+    for leaf in leaves:
+        rule = declared.match(leaf.name) if declared is not None else None
+        out.append(Entry(leaf.name, leaf.shape, str(leaf.dtype), layout, declared=rule.init if rule else None))
+    return out
+
+
+def plan(tree: Any, init: Any = None, *, seed: int | None = None, layout: str = "IO", sep: str = ".",
+         defaults: Any = None, strict: bool = False) -> Explanation:
+    """The table of what :func:`init` gives each leaf of ``tree``, and why."""
+    leaves, _ = _leaves(tree, sep)
+    return plan_leaves(_entries(leaves, layout, defaults), init, seed, strict)
+
+
+def init(tree: Any, init: Any = None, *, seed: int | None = None, layout: str = "IO", sep: str = ".",
+         defaults: Any = None, strict: bool = False) -> Any:
+    """A pytree like ``tree`` with each leaf a ``jax.Array`` of initreg's values for its name, sharded as the leaf is.
+
+    ``init``: what ``initialize`` takes (an initializer, a Rules, ``{pattern: init}``). ``defaults``: rules
+    giving each leaf its *declared* initializer (``flax_defaults()``), so ``init``'s rules win over them and
+    an unused default never warns. The seed is ``seed``, else the rules' seed, else the global seed, else fresh.
+    """
+    leaves, treedef = _leaves(tree, sep)
+    table = plan_leaves(_entries(leaves, layout, defaults), init, seed, strict)
+    shardings = [_checked_sharding(leaf) for leaf in leaves]  # every leaf checked before any value is computed
+    arrays = [leaf.rebox(_build(row, leaf, sharding)) for row, leaf, sharding in zip(table, leaves, shardings)]
+    return tree_util.tree_unflatten(treedef, arrays)
+
+
+# --- arrays -----------------------------------------------------------------------------------------
+
+def _checked_sharding(leaf: _Leaf) -> Any:
+    """The leaf's sharding, checked to have an addressable shard of a valid shape here; None for an unsharded leaf."""
+    sharding = leaf.sharding
+    if sharding is None:
+        return None
+    devices = getattr(sharding, "addressable_devices", None)
+    if devices is None:
+        raise ShardingError(f"the leaf {leaf.name!r} has sharding {sharding!r}, which is not a jax.sharding.Sharding; "
+                            f"give a NamedSharding (or None for the default device)")
+    if not devices:
+        mesh = getattr(sharding, "mesh", None)
+        ids = sorted(d.id for d in getattr(mesh, "devices", np.empty(0)).flat) if mesh is not None else "?"
+        raise ShardingError(f"the leaf {leaf.name!r} has sharding {sharding!r} whose devices {ids} are none of this "
+                            f"process's (process {jax.process_index()}, devices "
+                            f"{[d.id for d in jax.local_devices()]}); build the mesh over devices that include some "
+                            f"of this process's, e.g. jax.make_mesh(...) or Mesh(jax.devices(), ...)")
+    try:
+        sharding.shard_shape(leaf.shape)
+    except (ValueError, TypeError) as exc:
+        raise ShardingError(f"the leaf {leaf.name!r} of shape {format_shape(leaf.shape)} cannot take sharding "
+                            f"{sharding!r}: {exc}") from None
+    return sharding
+
+
+def _index_key(index: Any) -> tuple:
+    """A hashable form of a shard's index (a tuple of slices): replicated shards share one key."""
+    return tuple((s.start, s.stop, s.step) if isinstance(s, slice) else s for s in (index or ()))
+
+
+def _region_blocks(shape: tuple[int, ...], index: Any) -> int:
+    """How many stream blocks the region ``whole[index]`` overlaps (what computing it on its own costs)."""
+    return len(Region(*locate(shape, () if index is None else index)).blocks())
+
+
+def _shards(row: Row, leaf: _Leaf, sharding: Any) -> dict[tuple, np.ndarray]:
+    """This process's distinct shards of the leaf (replicas share one), by index key.
+
+    Each comes from its own region unless the regions together overlap more stream blocks than the
+    whole tensor has (column shards: every shard touches every block), or the
+    initializer computes whole tensors: then the whole is computed once and sliced.
+    """
+    indices: dict[tuple, Any] = {}
+    for index in sharding.addressable_devices_indices_map(leaf.shape).values():
+        indices.setdefault(_index_key(index), () if index is None else index)
+    mode = region_mode(row.initializer)
+    once = mode == "whole" or (mode == "blocks" and len(indices) > 1 and sum(
+        _region_blocks(leaf.shape, ix) for ix in indices.values()) > _region_blocks(leaf.shape, ()))
+    if not once:
+        return {key: leaf_values(row, leaf.dtype, index=ix) for key, ix in indices.items()}
+    whole = leaf_values(row, leaf.dtype)
+    parts = {}
+    for key, ix in indices.items():
+        part = whole[ix]
+        parts[key] = aligned_empty(part.shape, part.dtype)
+        parts[key][...] = part
+    return parts
+
+
+def _build(row: Row, leaf: _Leaf, sharding: Any) -> jax.Array:
+    """The leaf's jax.Array: whole on the default device, or shard by shard over ``sharding``."""
+    if sharding is None:  # an aligned host buffer: XLA's CPU client adopts it instead of copying
+        return jax.device_put(leaf_values(row, leaf.dtype))
+    parts = _shards(row, leaf, sharding)
+
+    def shard(index: Any) -> np.ndarray:
+        key = _index_key(index)
+        if key not in parts:  # not in this process's map: computed on its own
+            parts[key] = leaf_values(row, leaf.dtype, index=() if index is None else index)
+        return parts[key]
+
+    return jax.make_array_from_callback(leaf.shape, sharding, shard, dtype=leaf.dtype)

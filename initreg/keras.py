@@ -1,0 +1,193 @@
+"""Keras 3: every variable of a built model filled by its path with name rules, and an initreg initializer Keras can use and save.
+
+``initialize(model, rules, seed=...)`` plans over ``variable.path`` (``sequential/dense/kernel``), each
+variable's *declared* initializer being the one its layer holds (``kernel_initializer`` and the like,
+Keras's own defaults included, translated to initreg's equivalent), and assigns every variable
+``initreg.values(row.initializer, shape, name=path, seed=seed, dtype=dtype, layout="IO")``. Any backend
+works; the tests use JAX (``KERAS_BACKEND=jax``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import keras
+import numpy as np
+
+from .errors import InitializerTypeError, ParameterValueError, TreeError
+from .explanation import Explanation
+from .initializer import Initializer as InitregInitializer
+from .leaves import check_names, fill_dtype, leaf_values, plan_leaves
+from .precedence import Entry
+from .random import resolve_seed
+from .regions import values
+from .specs import as_initializer
+
+__all__ = ["Initializer", "initialize", "plan", "declared_initializer"]
+
+#: a variable name whose layer attribute is not ``<name>_initializer``
+_ATTRIBUTE = {"recurrent_kernel": "recurrent_initializer"}
+#: Keras initializers by class name → initreg spec (the VarianceScaling family is read from its attributes)
+_NAMED = {"GlorotUniform": "glorot_uniform", "GlorotNormal": "glorot_normal", "HeUniform": "he_uniform",
+          "HeNormal": "he_normal", "LecunUniform": "lecun_uniform", "LecunNormal": "lecun_normal"}
+
+
+@keras.saving.register_keras_serializable(package="initreg")
+class Initializer(keras.initializers.Initializer):
+    """An initreg initializer as a Keras initializer (``kernel_initializer=``), saved through initreg's ``dumps()``."""
+
+    def __init__(self, spec: Any, *, seed: int | None = None, name: str = "keras"):
+        self.initializer = as_initializer(spec)
+        self.seed = seed
+        if not isinstance(name, str) or not name:
+            raise ParameterValueError(f"initreg.keras.Initializer: name must be a non-empty string (the stream's "
+                                      f"name), got {name!r}")
+        self.name = name
+
+    def __call__(self, shape: Any, dtype: Any = None) -> Any:
+        """Values of ``shape`` from the stream (seed, name), in layout "IO" (fresh entropy each call without a seed)."""
+        dt = _numpy_dtype(keras.backend.standardize_dtype(dtype or keras.config.floatx()), self.name)
+        computed = fill_dtype(dt, self.name)
+        out = values(self.initializer, tuple(shape), name=self.name, seed=resolve_seed(self.seed), dtype=computed,
+                     layout="IO")
+        return keras.ops.convert_to_tensor(out if computed == dt else out.astype(dt), dtype=str(dt))
+
+    def get_config(self) -> dict[str, Any]:
+        """{"spec": the initializer's dumps(), "seed", "name"}: ``Initializer.from_config`` rebuilds an equal one."""
+        return {"spec": self.initializer.dumps(), "seed": self.seed, "name": self.name}
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Initializer):
+            return NotImplemented
+        return (self.initializer, self.seed, self.name) == (other.initializer, other.seed, other.name)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"initreg.keras.Initializer({self.initializer!r}, seed={self.seed!r}, name={self.name!r})"
+
+
+def declared_initializer(keras_init: Any) -> InitregInitializer | None:
+    """initreg's equivalent of a Keras initializer (same distribution, fans of layout "IO"), or None if there is none."""
+    if isinstance(keras_init, Initializer):
+        return keras_init.initializer
+    from . import std
+
+    kind = type(keras_init).__name__
+    if isinstance(keras_init, keras.initializers.VarianceScaling):
+        if getattr(keras_init, "input_axes", None) is not None or getattr(keras_init, "output_axes", None) is not None:
+            return None  # fans over chosen axes: not the layout's fans
+        if kind in _NAMED:
+            return as_initializer(_NAMED[kind])
+        return std.VarianceScaling(keras_init.scale, keras_init.mode, keras_init.distribution)
+    config = keras_init.get_config() if hasattr(keras_init, "get_config") else {}
+    if kind == "Zeros":
+        return std.Zero()
+    if kind == "Ones":
+        return std.One()
+    if kind == "Constant":
+        return std.Constant(float(config["value"]))
+    if kind == "RandomUniform":
+        return std.Uniform(low=config["minval"], high=config["maxval"])
+    if kind == "RandomNormal":
+        return std.Normal(sigma=config["stddev"], mean=config["mean"])
+    if kind == "TruncatedNormal":  # Keras redraws values beyond two standard deviations
+        return std.TruncatedNormal(mean=config["mean"], sigma=config["stddev"], a=-2.0, b=2.0)
+    return None
+
+
+# --- the model ----------------------------------------------------------------------------------------
+
+def _sublayers(layer: Any) -> Iterator[Any]:
+    """The layers directly inside ``layer``: ``layer.layers`` and public attributes holding layers."""
+    seen: list[Any] = list(getattr(layer, "layers", None) or ())
+    for attr, value in vars(layer).items():
+        if attr.startswith("_"):
+            continue
+        items = value if isinstance(value, (list, tuple)) else value.values() if isinstance(value, dict) else (value,)
+        seen.extend(v for v in items if isinstance(v, keras.layers.Layer))
+    done: set[int] = set()
+    for sub in seen:
+        if id(sub) not in done and sub is not layer:
+            done.add(id(sub))
+            yield sub
+
+
+def _owners(model: Any) -> dict[int, Any]:
+    """id(variable) → the innermost layer holding it."""
+    owners: dict[int, Any] = {}
+    stack, visited = [model], set()
+    while stack:  # parents before children, so the innermost layer is recorded last
+        layer = stack.pop(0)
+        if id(layer) in visited:
+            continue
+        visited.add(id(layer))
+        for v in layer.weights:
+            owners[id(v)] = layer
+        stack.extend(_sublayers(layer))
+    return owners
+
+
+def _numpy_dtype(dtype: str, name: str) -> np.dtype:
+    try:
+        return np.dtype(dtype)
+    except TypeError:
+        import ml_dtypes  # a Keras dependency: bfloat16 and the float8 kinds
+
+        found = getattr(ml_dtypes, dtype, None)
+        if found is None:
+            raise TreeError(f"variable {name!r} has dtype {dtype!r}, which initreg cannot fill") from None
+        return np.dtype(found)
+
+
+def _variables(model: Any) -> list[Any]:
+    """The model's floating-point variables (seed-generator states and integer counters are not parameters)."""
+    if not isinstance(model, keras.layers.Layer):
+        raise TreeError(f"initreg.keras: model must be a Keras layer or model, got {type(model).__name__}")
+    found = [v for v in model.variables if keras.backend.is_float_dtype(v.dtype)]
+    if not found and not model.built:
+        raise ParameterValueError(f"initreg.keras: model {model.name!r} is not built and has no variables; call "
+                                  f"model.build(input_shape) or run it on a batch first")
+    return found
+
+
+def _entries(model: Any, variables: list[Any]) -> tuple[list[Entry], list[str]]:
+    owners = _owners(model)
+    entries, unknown = [], []
+    for v in variables:
+        owner = owners.get(id(v))
+        attr = _ATTRIBUTE.get(v.name, f"{v.name}_initializer")
+        keras_init = getattr(owner, attr, None) if owner is not None else None
+        declared = declared_initializer(keras_init) if keras_init is not None else None
+        if keras_init is not None and declared is None:
+            unknown.append((v.path, type(keras_init).__name__))
+        entries.append(Entry(v.path, tuple(int(d) for d in v.shape), keras.backend.standardize_dtype(v.dtype), "IO",
+                             declared=declared))
+    return entries, unknown
+
+
+def plan(model: Any, init: Any = None, *, seed: int | None = None, strict: bool = False) -> Explanation:
+    """The table of what :func:`initialize` gives each variable, and why (nothing is assigned)."""
+    variables = _variables(model)
+    entries, unknown = _entries(model, variables)
+    check_names([e.name for e in entries], [f"variable {e.name!r}" for e in entries],
+                "give the layers distinct names")
+    table = plan_leaves(entries, init, seed, strict)
+    missing = [(path, kind) for path, kind in unknown if table[path].source in ("default", "global default")]
+    if missing:
+        listed = ", ".join(f"{p!r} ({k})" for p, k in missing)
+        raise InitializerTypeError(f"initreg.keras: no initreg equivalent of the Keras initializer of {listed}; add a "
+                                   f"rule for these paths (init={{{missing[0][0]!r}: 'normal'}}) or give the layer an "
+                                   f"initreg.keras.Initializer. Nothing was assigned")
+    return table
+
+
+def initialize(model: Any, init: Any = None, *, seed: int | None = None, strict: bool = False) -> Explanation:
+    """Assign every floating-point variable of a built Keras model initreg's values for its path; return the plan."""
+    variables = _variables(model)
+    table = plan(model, init, seed=seed, strict=strict)
+    new = [leaf_values(row, _numpy_dtype(row.dtype, row.name)) for row in table]  # all computed before any assign
+    for v, value in zip(variables, new):
+        v.assign(value)
+    return table
+
