@@ -95,10 +95,10 @@ def test_conv_gradients(kernel, strides, padding, activation):
 def test_tutorial_conv_shape():
     layer = nn.Conv2D(1, kernel_size=(3, 3))
     assert layer.weight.shape == (1, None, 3, 3)
-    layer.initialize()
+    layer.initialize(seed=0)  # a fixed seed: an unseeded sum near 0 would make the relative tolerance flaky
     y = layer(np.ones((1, 8, 224, 224), dtype="float32"))
     assert layer.weight.shape == (1, 8, 3, 3) and y.shape == (1, 1, 222, 222)
-    np.testing.assert_allclose(y[0, 0, 5, 7], layer.weight.data().sum() + layer.bias.data()[0], rtol=1e-5)
+    np.testing.assert_allclose(y[0, 0, 5, 7], layer.weight.data().sum() + layer.bias.data()[0], rtol=1e-5, atol=1e-6)
 
 
 # -- BatchNorm --------------------------------------------------------------------------------------------
