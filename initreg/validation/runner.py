@@ -71,27 +71,33 @@ def _resolve(names: Any, cases: tuple[Case, ...], directory: Path,
     from .. import registry
 
     out: list[tuple[Target, Initializer | None, tuple[str, str]]] = []
-    if names is None:
-        items: Iterable[Any] = [info.name for info in registry.available()]
+    infos = registry.available()
+    claims: dict[str, int] = {}
+    for info in infos:
+        claims[info.name] = claims.get(info.name, 0) + 1
+    if names is None:  # every registration, each through its own distribution: a shared name never aborts the run
+        items: Iterable[Any] = infos
     elif isinstance(names, (str, Initializer, type)):
         items = [names]
     else:
         items = list(names)
     for item in items:
-        if isinstance(item, str) and _is_registered(item):
-            info = registry.lookup(item)
+        info = item if isinstance(item, registry.InitializerInfo) else (
+            registry.lookup(item) if isinstance(item, str) and _is_registered(item) else None)
+        if info is not None:
+            label = f"{info.distribution}:{info.name}" if claims.get(info.name, 0) > 1 else info.name
             try:
-                pairs = examples(info.name, registry.create, cases, directory, seed)
+                pairs = examples(info, registry.create, cases, directory, seed, label)
             except TypeError as exc:  # a constructor with required arguments: nothing to build by default
-                out.append((Target(info.name, info.name, info.distribution, None), None,
+                out.append((Target(label, info.name, info.distribution, None), None,
                             ("unchecked", f"needs constructor arguments ({exc}); validate an instance instead")))
                 continue
             except Exception as exc:
-                out.append((Target(info.name, info.name, info.distribution, None), None,
+                out.append((Target(label, info.name, info.distribution, None), None,
                             ("fail", f"building it raised {type(exc).__name__}: {exc}")))
                 continue
-            for label, init in pairs:
-                out.append((_target(label, init), init, ("", "")))
+            for text, init in pairs:
+                out.append((_target(text, init), init, ("", "")))
         else:
             init = as_initializer(item)
             out.append((_target(label_of(init.name, init.explicit_config()), init), init, ("", "")))
@@ -175,16 +181,44 @@ def _run_case(init: Initializer, label: str, case: Case, seed: int, plot: dict,
         return [Outcome("expected", passed=False, detail=str(exc))], "ok"
     random = is_random(expected)
     if random:
-        outcomes += lag1_check(x)
+        outcomes += lag1_check(x) if not _orthogonal(expected) else [Outcome(
+            "lag-1", detail="skipped: orthogonal rows or columns make neighbours' products sum to 0 (see haar)")]
     if streams:
+        others: dict[str, dict[str, np.ndarray]] = {"other-name": {}, "other-seed": {}}
         try:
             again = _fill(init, case, case.name, seed)
-            twin = _fill(init, case, "twin." + case.name, seed) if random else None
+            if random:
+                for name in name_variants(case.name):
+                    others["other-name"][repr(name)] = _fill(init, case, name, seed)
+                for other in seed_variants(seed):
+                    others["other-seed"][f"seed {other}"] = _fill(init, case, case.name, other)
         except Exception as exc:
             return outcomes + [Outcome("reproducible", passed=False, detail=f"filling again raised "
                                                                             f"{type(exc).__name__}: {exc}")], "ok"
-        outcomes += stream_checks(x, again, twin)
+        outcomes += stream_checks(x, again, others)
     return outcomes, "ok"
+
+
+def name_variants(name: str) -> list[str]:
+    """One name per dotted part with that part's last character changed (same length): keys must use every part."""
+    parts = name.split(".")
+    out = []
+    for i, part in enumerate(parts):
+        last = part[-1:] or "x"
+        swapped = part[:-1] + ("y" if last != "y" else "z")
+        out.append(".".join(parts[:i] + [swapped] + parts[i + 1:]))
+    return out + ["twin." + name]
+
+
+def seed_variants(seed: int) -> list[int]:
+    """Seeds that differ from ``seed`` in the lowest bit, above 32 bits and above 64 bits: keys must use all of it."""
+    return [seed ^ 1, seed + (1 << 32), seed + (1 << 64)]
+
+
+def _orthogonal(expected: Any) -> bool:
+    from .expected import Embedded, Orthogonal
+
+    return isinstance(expected, Orthogonal) or (isinstance(expected, Embedded) and _orthogonal(expected.inner))
 
 
 def _fill(init: Initializer, case: Case, name: str, seed: int) -> np.ndarray:
