@@ -14,3 +14,4 @@ class Outcome:
     p_value: float | None = None
     passed: bool | None = None
     detail: str = ""
+    z: float | None = None  # signed normal score, for tests whose evidence is pooled across cases

@@ -20,6 +20,7 @@ from .cases import FALLBACK_CASES, Case, as_cases
 from .checks import Outcome, check, is_random, lag1_check, stream_checks
 from .examples import examples, label_of
 from .report import CaseResult, Report, Row, Target
+from .values import pooled_kurtosis
 
 Progress = Callable[[int, int, str], None]
 
@@ -139,11 +140,13 @@ def _run_target(target: Target, init: Initializer, cases: tuple[Case, ...], expl
     rows: list[Row] = []
     applicable = 0
     pending = list(cases)
+    seen: list[Outcome] = []
     while pending:
         case = pending.pop(0)
         result = CaseResult(target.label, case.label, case.shape, case.dtype)
         # stream contracts are properties of the name, not the shape: checked on the first case that applies
         outcomes, status = _run_case(init, target.label, case, seed, result.plot, streams=applicable == 0)
+        seen += outcomes
         tick(case)
         if status == "n/a" and not explicit:
             rows.append(Row(target.label, case.label, "applicable", None, None, None, "skipped", outcomes[0].detail))
@@ -154,6 +157,7 @@ def _run_target(target: Target, init: Initializer, cases: tuple[Case, ...], expl
             rows += [_row(target.label, case.label, o) for o in outcomes]
         if not pending and applicable == 0 and not explicit and case not in FALLBACK_CASES:
             pending = list(FALLBACK_CASES)
+    rows += [_row(target.label, "all", o) for o in pooled_kurtosis(seen)]
     return rows
 
 

@@ -25,26 +25,56 @@ COARSE_FRACTION = 1.0 / 64
 KURTOSIS_MIN = 50_000
 
 
-def tails_check(flat: np.ndarray, cdf: Any, dtype: np.dtype) -> list[Outcome]:
+def tails_check(srt: np.ndarray, cdf: Any, dtype: np.dtype) -> list[Outcome]:
     """Counts below the promised ε-quantile and above the (1−ε)-quantile, for ε in TAIL_LEVELS (exact binomials).
 
-    A value within half a unit in the last place of a quantile may have been on either side before rounding:
-    it counts for the "too many" side only when certainly in the tail, and for "too few" when possibly.
+    ``srt``: the values, sorted. A value within half a unit in the last place of a quantile may have been on
+    either side before rounding: it counts for "too many" only when certainly in the tail, for "too few" when
+    possibly.
     """
     from scipy import stats
 
-    n = flat.size
-    half = 0.5 * np.spacing(np.abs(flat.astype(dtype))).astype(np.float64) if dtype.kind == "f" else 0.0
-    below_hi, below_lo = cdf(flat + half), cdf(flat - half)
+    n = srt.size
+    edge = min(n, int(3 * max(TAIL_LEVELS) * n) + 64)  # the tails live in the first and last few per cent
+
+    def cdf_at(values: np.ndarray, shift: float) -> np.ndarray:
+        half = 0.5 * np.spacing(np.abs(values.astype(dtype))).astype(np.float64) if dtype.kind == "f" else 0.0
+        return np.asarray(cdf(values + shift * half), dtype=np.float64)
+
+    head, tail = srt[:edge], srt[n - edge:]
+    head_hi, head_lo = cdf_at(head, 1.0), cdf_at(head, -1.0)
+    tail_hi, tail_lo = cdf_at(tail, 1.0), cdf_at(tail, -1.0)
+    if edge < n and (head_lo[-1] <= max(TAIL_LEVELS) or tail_hi[0] >= 1.0 - max(TAIL_LEVELS)):
+        return tails_check_all(srt, cdf_at)  # a promise far from the values: the tails reach past the edges
     ps, shown = [], []
     for eps in TAIL_LEVELS:
         dist = stats.binom(n, eps)
-        for side, certain, possible in (("low", below_hi <= eps, below_lo <= eps),
-                                        ("high", below_lo >= 1.0 - eps, below_hi >= 1.0 - eps)):
-            k_min, k_max = int(np.count_nonzero(certain)), int(np.count_nonzero(possible))
+        for side, k_min, k_max in (("low", int(np.count_nonzero(head_hi <= eps)), int(np.count_nonzero(head_lo <= eps))),
+                                   ("high", int(np.count_nonzero(tail_lo >= 1.0 - eps)),
+                                    int(np.count_nonzero(tail_hi >= 1.0 - eps)))):
             p = min(1.0, 2.0 * min(float(dist.sf(k_min - 1)), float(dist.cdf(k_max))))
             ps.append(p)
             shown.append(f"{side} {eps:g}: {k_min} (expected {n * eps:.1f})")
+    return _tails_outcome(ps, shown)
+
+
+def tails_check_all(srt: np.ndarray, cdf_at: Any) -> list[Outcome]:
+    """The tail counts over every value (when the tails are not within the sorted array's edges)."""
+    from scipy import stats
+
+    n = srt.size
+    hi, lo = cdf_at(srt, 1.0), cdf_at(srt, -1.0)
+    ps, shown = [], []
+    for eps in TAIL_LEVELS:
+        dist = stats.binom(n, eps)
+        for side, k_min, k_max in (("low", int(np.count_nonzero(hi <= eps)), int(np.count_nonzero(lo <= eps))),
+                                   ("high", int(np.count_nonzero(lo >= 1.0 - eps)), int(np.count_nonzero(hi >= 1.0 - eps)))):
+            ps.append(min(1.0, 2.0 * min(float(dist.sf(k_min - 1)), float(dist.cdf(k_max)))))
+            shown.append(f"{side} {eps:g}: {k_min} (expected {n * eps:.1f})")
+    return _tails_outcome(ps, shown)
+
+
+def _tails_outcome(ps: list[float], shown: list[str]) -> list[Outcome]:
     p = min(1.0, len(ps) * min(ps))
     worst = shown[int(np.argmin(ps))]
     return [Outcome("tails", statistic=float(min(ps)), p_value=p,
@@ -69,13 +99,25 @@ def kurtosis_check(flat: np.ndarray, central: np.ndarray | None) -> list[Outcome
     z = (m4 - mu4) / math.sqrt(var)
     from .stats import two_sided_normal
 
-    return [Outcome("kurtosis", statistic=m4 / mu2 ** 2, p_value=two_sided_normal(z),
-                     detail=f"m₄/σ⁴ = {m4 / mu2 ** 2:.4g}, expected {mu4 / mu2 ** 2:.4g} (z = {z:.3g})")]
+    return [Outcome("kurtosis", statistic=m4 / mu2 ** 2, p_value=two_sided_normal(z), z=z,
+                    detail=f"m₄/σ⁴ = {m4 / mu2 ** 2:.4g}, expected {mu4 / mu2 ** 2:.4g} (z = {z:.3g})")]
+
+
+def pooled_kurtosis(outcomes: list[Outcome]) -> list[Outcome]:
+    """Stouffer's sum of the cases' kurtosis z-scores (independent streams): the tail shape with every value's weight."""
+    from .stats import two_sided_normal
+
+    zs = [o.z for o in outcomes if o.test == "kurtosis" and o.z is not None]
+    if len(zs) < 2:
+        return []
+    z = sum(zs) / math.sqrt(len(zs))
+    return [Outcome("kurtosis-pooled", statistic=z, p_value=two_sided_normal(z), z=z,
+                    detail=f"Stouffer z = Σzᵢ/√{len(zs)} = {z:.3g} over {len(zs)} cases' kurtosis tests")]
 
 
 def spacing_bound(values: np.ndarray, density: np.ndarray, scale: float, dtype: np.dtype) -> float:
     """An upper bound on P(two correct values are equal): 2·E[f(X)·δ(X)], δ = max(dtype spacing, RESOLUTION·scale)."""
-    spacing = np.spacing(np.abs(values.astype(dtype))).astype(np.float64)
+    spacing = np.spacing(np.abs(np.asarray(values).astype(dtype))).astype(np.float64)
     np.maximum(spacing, RESOLUTION * scale, out=spacing)
     return float(2.0 * np.mean(density * spacing)) if values.size else 0.0
 
@@ -111,12 +153,16 @@ def repeats_check(bits: np.ndarray, q: float) -> list[Outcome]:
     for k, mult in enumerate((0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93)[:WINDOW]):
         h ^= w[k:k + m] * np.uint64(mult)
         h ^= h >> np.uint64(29)
-    order = np.argsort(h, kind="stable")
-    hs = h[order]
-    same = np.flatnonzero(hs[1:] == hs[:-1])
+    hs = np.sort(h)
+    if not np.any(hs[1:] == hs[:-1]):  # the usual answer, without the cost of an argsort
+        same, order = np.zeros(0, dtype=np.int64), None
+    else:
+        order = np.argsort(h, kind="stable")
+        hs = h[order]
+        same = np.flatnonzero(hs[1:] == hs[:-1])
     found, first = 0, None
     for i in same:  # confirm each candidate on the values themselves (a hash collision is no repeat)
-        a, b = int(order[i]), int(order[i + 1])
+        a, b = int(order[i]), int(order[i + 1])  # type: ignore[index]
         if np.array_equal(bits[a:a + WINDOW], bits[b:b + WINDOW]):
             found += 1
             first = first or (min(a, b), max(a, b))
@@ -161,6 +207,23 @@ def finite_moment(d: Any, k: int) -> bool:
     return True
 
 
+def raw_moments(d: Any, kmax: int) -> np.ndarray | None:
+    """E[X^k] for k = 0..kmax of a scipy frozen distribution (None when the kmax-th is infinite), cached."""
+    try:
+        key = (d.dist.name, tuple(float(a) for a in d.args), tuple(sorted((k, float(v)) for k, v in d.kwds.items())), kmax)
+    except (TypeError, ValueError):
+        key = None
+    if key is not None and key in _MOMENTS:
+        return _MOMENTS[key]
+    found = np.array([1.0] + [float(d.moment(k)) for k in range(1, kmax + 1)]) if finite_moment(d, kmax) else None
+    if key is not None:
+        _MOMENTS[key] = found
+    return found
+
+
+_MOMENTS: dict[tuple, np.ndarray | None] = {}
+
+
 def central_moments(atoms: list, continuous: list, kmax: int) -> np.ndarray | None:
     """Central moments 0..kmax of a mixture of atoms and scipy distributions, or None when one is infinite."""
     raw = np.zeros(kmax + 1)
@@ -168,9 +231,10 @@ def central_moments(atoms: list, continuous: list, kmax: int) -> np.ndarray | No
     for w, v in atoms:
         raw += w * float(v) ** ks
     for w, d in continuous:
-        if not finite_moment(d, kmax):
+        found = raw_moments(d, kmax)
+        if found is None:
             return None
-        raw += w * np.array([1.0] + [float(d.moment(k)) for k in range(1, kmax + 1)])
+        raw += w * found
     if not np.all(np.isfinite(raw)):
         return None
     mean = raw[1]
@@ -180,5 +244,5 @@ def central_moments(atoms: list, continuous: list, kmax: int) -> np.ndarray | No
     return central
 
 
-__all__ = ["tails_check", "kurtosis_check", "resolution_check", "repeats_check", "precision_check",
+__all__ = ["tails_check", "kurtosis_check", "pooled_kurtosis", "resolution_check", "repeats_check", "precision_check",
            "spacing_bound", "finite_moment", "central_moments"]
