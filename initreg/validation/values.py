@@ -215,7 +215,15 @@ def raw_moments(d: Any, kmax: int) -> np.ndarray | None:
         key = None
     if key is not None and key in _MOMENTS:
         return _MOMENTS[key]
-    found = np.array([1.0] + [float(d.moment(k)) for k in range(1, kmax + 1)]) if finite_moment(d, kmax) else None
+    found = None
+    if finite_moment(d, kmax):
+        import warnings
+
+        with warnings.catch_warnings():  # scipy integrates moments it has no formula for; a NaN answer is refused
+            warnings.simplefilter("ignore")
+            found = np.array([1.0] + [float(d.moment(k)) for k in range(1, kmax + 1)])
+        if not np.all(np.isfinite(found)):
+            found = None
     if key is not None:
         _MOMENTS[key] = found
     return found
