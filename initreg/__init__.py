@@ -31,6 +31,7 @@ _LAZY = {
     "Rules": ("initreg.rules", "Rules"),
     "explain": ("initreg.rules", "explain"),
     "validate": ("initreg.validation", "validate"),
+    "check": ("initreg.validation.arrays", "check"),
     "nn": ("initreg.nn", None),
 }
 

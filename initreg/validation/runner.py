@@ -58,8 +58,8 @@ def validate(names: Any = None, cases: Any = None, seed: int | None = 0, alpha: 
                 if progress is not None:
                     progress(done, total, f"{target.label} [{case.label}]")
             rows += _run_target(target, init, case_list, explicit, seed, results, tick)
-    _adjust(rows, alpha)
-    _judge(targets, rows)
+    adjust(rows, alpha)
+    judge(targets, rows)
     return Report(rows=rows, targets=[t for t, _, _ in targets], cases=results, seed=seed, alpha=float(alpha),
                   fresh_seed=fresh, seconds=time.perf_counter() - started)
 
@@ -154,10 +154,10 @@ def _run_target(target: Target, init: Initializer, cases: tuple[Case, ...], expl
             applicable += 1
             if result.plot:
                 results.append(result)
-            rows += [_row(target.label, case.label, o) for o in outcomes]
+            rows += [as_row(target.label, case.label, o) for o in outcomes]
         if not pending and applicable == 0 and not explicit and case not in FALLBACK_CASES:
             pending = list(FALLBACK_CASES)
-    rows += [_row(target.label, "all", o) for o in pooled_kurtosis(seen)]
+    rows += [as_row(target.label, "all", o) for o in pooled_kurtosis(seen)]
     return rows
 
 
@@ -232,7 +232,8 @@ def _fill(init: Initializer, case: Case, name: str, seed: int) -> np.ndarray:
     return np.ascontiguousarray(to_numpy(param.data()))
 
 
-def _row(label: str, case: str, o: Outcome) -> Row:
+def as_row(label: str, case: str, o: Outcome) -> Row:
+    """The report row of one outcome (statistical ones stay pending until adjust())."""
     if o.p_value is not None:
         verdict = "pending"
     elif o.test == "expected" and o.passed is None:
@@ -248,7 +249,7 @@ def _f(value: Any) -> float | None:
 
 # --- multiplicity and verdicts --------------------------------------------------------------------
 
-def _adjust(rows: list[Row], alpha: float) -> None:
+def adjust(rows: list[Row], alpha: float) -> None:
     """Holm over every p-value of the run: the chance that any correct initializer fails is ≤ alpha."""
     tested = [r for r in rows if r.p_value is not None]
     for r in tested:
@@ -261,7 +262,8 @@ def _adjust(rows: list[Row], alpha: float) -> None:
         r.verdict = "fail" if a <= alpha else "pass"
 
 
-def _judge(targets: list[tuple[Target, Any, tuple[str, str]]], rows: list[Row]) -> None:
+def judge(targets: list[tuple[Target, Any, tuple[str, str]]], rows: list[Row]) -> None:
+    """Each target's verdict from its rows: fail, pass, or unchecked (with the reason)."""
     for target, init, (verdict, reason) in targets:
         mine = [r for r in rows if r.initializer == target.label]
         if init is None:

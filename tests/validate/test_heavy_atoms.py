@@ -108,3 +108,32 @@ def test_an_atom_at_the_wrong_value_still_fails():
     promised = Mixture([(0.5, Constant(0.01)), (0.5, Normal(1.0))])
     actual = Mixture([(0.5, Constant(0.0100001)), (0.5, Normal(1.0))])
     assert not initreg.validate([Claims(promised, actual)], cases=[(512, 512)]).passed
+
+
+def test_the_cli_validates_a_qualified_name_and_refuses_the_bare_shared_one(studentt_site, capsys):
+    from initreg.cli import main
+
+    assert main(["validate", "initreg-fancy:studentt", "--shape", "128,128"]) == 0
+    out = capsys.readouterr().out
+    assert "initreg-fancy:studentt(df=9.0)" in out
+    assert main(["validate", "studentt", "--shape", "128,128"]) == 2
+    assert "initreg-clash:studentt" in capsys.readouterr().err
+
+
+def test_strict_makes_an_initializer_that_promises_nothing_a_failure(capsys):
+    from initreg.cli import main
+
+    class Silent(initreg.Initializer):
+        """Promises nothing."""
+
+        def fill(self, desc, out, rng):
+            out.fill(0.5)
+
+    initreg.register_plugin(type("P", (), {"initreg_register_initializers": staticmethod(
+        initreg.hookimpl(lambda register: register(Silent)))}), name="silent-fixture")
+    try:
+        assert main(["validate", "silent", "normal", "--shape", "64,64"]) == 0
+        assert "promise nothing" in capsys.readouterr().out
+        assert main(["validate", "silent", "normal", "--shape", "64,64", "--strict"]) == 1
+    finally:
+        initreg.unregister_plugin("silent-fixture")
