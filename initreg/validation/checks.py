@@ -220,7 +220,7 @@ def distribution_check(p: Parts, x: np.ndarray, plot: dict) -> list[Outcome]:
                                detail=f"Anderson–Darling A² on {srt.size} values (tail-weighted)"))
             out += vc.tails_check(srt, cont.cdf, x.dtype)
             made = x.ravel()[~is_atom] if p.atoms else x.ravel()
-            out += values_checks(made, cont)
+            out += values_checks(made, cont, srt)
             probs, quantiles = _quantiles(srt, sorted_=True, with_probs=True)
             plot.update(kind="distribution", quantiles=quantiles, probs=probs, continuous=cont,
                         continuous_weight=p.continuous_weight, atoms=list(p.atoms),
@@ -268,8 +268,9 @@ def moment_checks(p: Parts, flat: np.ndarray) -> list[Outcome]:
     return out
 
 
-def values_checks(made: np.ndarray, cont: Continuous | None) -> list[Outcome]:
-    """Resolution, repeated runs and precision of the continuous values ``made`` (in memory order, own dtype)."""
+def values_checks(made: np.ndarray, cont: Continuous | None, srt: np.ndarray | None = None) -> list[Outcome]:
+    """Resolution, repeated runs and precision of the continuous values ``made`` (in memory order, own dtype);
+    ``srt``: the same values sorted, when the caller has them."""
     if made.size < MIN_VALUES or made.dtype.kind != "f":
         return []
     # the bound on equal pairs is a mean over values: every k-th of them estimates it well enough
@@ -284,7 +285,8 @@ def values_checks(made: np.ndarray, cont: Continuous | None) -> list[Outcome]:
             else np.zeros_like(flat)
     q = vc.spacing_bound(flat, density, scale, made.dtype)
     bits = np.ascontiguousarray(made).view(np.dtype(f"u{made.dtype.itemsize}"))
-    return vc.resolution_check(bits, q) + vc.repeats_check(bits, q) + vc.precision_check(np.ascontiguousarray(made))
+    ordered = np.sort(bits) if srt is None else srt  # equal floats are equal bits (±0 aside, one pair at most)
+    return vc.resolution_check(ordered, q) + vc.repeats_check(bits, q) + vc.precision_check(np.ascontiguousarray(made))
 
 
 def at_precision(p: Parts, dtype: np.dtype) -> Parts:

@@ -122,14 +122,14 @@ def spacing_bound(values: np.ndarray, density: np.ndarray, scale: float, dtype: 
     return float(2.0 * np.mean(density * spacing)) if values.size else 0.0
 
 
-def resolution_check(bits: np.ndarray, q: float) -> list[Outcome]:
-    """Pairs of equal values against the most a correct generator gives: Poisson(C(m, 2)·q), one-sided."""
+def resolution_check(srt: np.ndarray, q: float) -> list[Outcome]:
+    """Pairs of equal values (``srt``: the values or their bit patterns, sorted) against the most a correct
+    generator gives: Poisson(C(m, 2)·q), one-sided."""
     from scipy import stats
 
-    m = bits.size
+    m = srt.size
     if m < 2:
         return []
-    srt = np.sort(bits)
     ties = np.flatnonzero(srt[1:] != srt[:-1])
     runs = np.diff(np.concatenate(([-1], ties, [m - 1])))  # sizes of the groups of equal values
     pairs = float(np.sum(runs * (runs - 1) / 2))
