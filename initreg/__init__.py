@@ -9,10 +9,11 @@ from . import errors
 from .device import Device, cpu, gpu, gpu_available
 from .errors import *  # noqa: F401,F403 - the exception hierarchy is public API
 from .initializer import Desc, Initializer
-from .parameter import Parameter, ParameterDict
+from .parameter import Parameter
+from .parameter_dict import ParameterDict
 from .random import Stream, get_num_threads, get_seed, seed, set_num_threads
 
-__version__ = "0.1.0"
+from .version import __version__
 
 __all__ = ["Desc", "Device", "Initializer", "Parameter", "ParameterDict", "Stream", "cpu", "errors", "get_num_threads",
            "get_seed", "gpu", "gpu_available", "seed", "set_num_threads", *errors.__all__]
@@ -29,7 +30,10 @@ _LAZY = {
     "hookimpl": ("initreg.hookspecs", "hookimpl"),
     "gain": ("initreg.std.scaling", "gain"),
     "Rules": ("initreg.rules", "Rules"),
-    "explain": ("initreg.rules", "explain"),
+    "explain": ("initreg.explanation", "explain"),
+    "plan": ("initreg.explanation", "plan"),
+    "Entry": ("initreg.precedence", "Entry"),
+    "values": ("initreg.regions", "values"),
     "validate": ("initreg.validation", "validate"),
     "check": ("initreg.validation.arrays", "check"),
     "nn": ("initreg.nn", None),

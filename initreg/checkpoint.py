@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import math
 import os
+import re
 import struct
 import tempfile
+import time
 import zipfile
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, BinaryIO, Callable, Iterable, Iterator, Mapping
 
 import numpy as np
 
-from .errors import CheckpointError, CheckpointKeyError, CheckpointNotFoundError, MissingDependencyError
+from .errors import (CheckpointError, CheckpointKeyError, CheckpointNotFoundError, CheckpointWriteError,
+                     MissingDependencyError)
 
 FORMATS = (".npz", ".safetensors")
 
@@ -22,6 +27,8 @@ _ST_DTYPES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfl
               "F8_E4M3": "float8_e4m3fn", "F8_E5M2": "float8_e5m2",
               "I64": "int64", "I32": "int32", "I16": "int16", "I8": "int8",
               "U64": "uint64", "U32": "uint32", "U16": "uint16", "U8": "uint8", "BOOL": "bool"}
+_ST_WIDTHS = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "F8_E4M3": 1, "F8_E5M2": 1, "I64": 8, "I32": 4, "I16": 2,
+              "I8": 1, "U64": 8, "U32": 4, "U16": 2, "U8": 1, "BOOL": 1}
 _MAX_HEADER = 100 * 1024 * 1024  # the safetensors format's own limit
 
 
@@ -36,6 +43,8 @@ def _format(path: Path) -> str:
 def _existing(path: Any) -> tuple[Path, str]:
     path = Path(os.fspath(path))
     fmt = _format(path)
+    if path.is_dir():
+        raise CheckpointError(f"checkpoint {str(path)!r} is a directory, not a file; name the file inside it")
     if not path.is_file():
         raise CheckpointNotFoundError(f"checkpoint file {str(path)!r} does not exist; check the path "
                                       f"(relative paths are read from {os.getcwd()!r})")
@@ -48,74 +57,142 @@ def _names_list(names: Iterable[str], limit: int = 10) -> str:
     return (shown + f", ... ({len(names)} in all)") if len(names) > limit else (shown or "(none)")
 
 
+# --- names and headers read from a file ---------------------------------------------------------
+
+def _checked_name(path: Path, name: str, names: dict[str, Any]) -> str:
+    """``name`` read from ``path`` if it is a valid, new array name, else a CheckpointError naming both."""
+    from .names import name_problem
+
+    problem = name_problem(name)
+    if problem is not None:
+        raise CheckpointError(f"{str(path)!r} holds an array named {name!r}, which is not a valid parameter name "
+                              f"({problem}); re-save the file with valid names")
+    if name in names:
+        raise CheckpointError(f"{str(path)!r} holds two arrays named {name!r}; re-save the file with unique names")
+    return name
+
+
+def _unreadable(path: Path, fmt: str, exc: BaseException) -> CheckpointError:
+    fix = "numpy.savez" if fmt == ".npz" else "safetensors"
+    return CheckpointError(f"{str(path)!r} is not a readable {fmt} file ({type(exc).__name__}: {exc}); re-save it "
+                           f"with {fix} or initreg.checkpoint.save")
+
+
 # --- shapes and dtypes without values ----------------------------------------------------------
 
 def read_specs(path: Any) -> dict[str, tuple[tuple[int, ...], str]]:
     """Name → (shape, dtype name) of every array in a checkpoint, without reading the values."""
     path, fmt = _existing(path)
-    return _npz_specs(path) if fmt == ".npz" else _safetensors_specs(path)
+    if fmt == ".npz":
+        return _npz_specs(path)
+    return {name: (shape, dtype) for name, (shape, dtype, _) in _safetensors_header(path).items()}
 
 
 def _npz_specs(path: Path) -> dict[str, tuple[tuple[int, ...], str]]:
     specs: dict[str, tuple[tuple[int, ...], str]] = {}
     try:
         with zipfile.ZipFile(path) as zf:
-            for member in zf.namelist():
-                if not member.endswith(".npy"):
-                    continue
-                with zf.open(member) as fh:
-                    shape, dtype = _npy_header(fh)
-                if dtype.hasobject:
-                    raise CheckpointError(f"{str(path)!r}: array {member[:-4]!r} holds Python objects (pickled); "
-                                          f"initreg never unpickles — re-save it as a numeric array")
-                specs[member[:-4]] = (tuple(int(d) for d in shape), str(dtype))
-    except (zipfile.BadZipFile, ValueError, EOFError, OSError) as exc:
-        if isinstance(exc, CheckpointError):
-            raise
-        raise CheckpointError(f"{str(path)!r} is not a readable .npz file ({exc}); re-save it with numpy.savez "
-                              f"or initreg.checkpoint.save") from exc
+            for name, info in _npz_members(path, zf).items():
+                with zf.open(info) as fh:
+                    shape, _, dtype = _npy_header(path, name, fh, info)
+                specs[name] = (shape, str(dtype))
+    except CheckpointError:
+        raise
+    except MemoryError:
+        raise
+    except Exception as exc:  # a crafted archive fails in zipfile, numpy or tokenize with many exception types
+        raise _unreadable(path, ".npz", exc) from exc
     return specs
 
 
-def _npy_header(fh: Any) -> tuple[tuple[int, ...], np.dtype]:
-    """Shape and dtype from the header of one .npy stream (the values are not read)."""
+def _npz_members(path: Path, zf: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
+    """Array name → zip member of every ``.npy`` in the archive, names checked (other members are not arrays)."""
+    members: dict[str, zipfile.ZipInfo] = {}
+    for info in zf.infolist():
+        if info.filename.endswith(".npy"):
+            members[_checked_name(path, info.filename[:-4], members)] = info
+    return members
+
+
+def _npy_header(path: Path, name: str, fh: Any, info: zipfile.ZipInfo) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """Shape, Fortran order and dtype of one .npy member, checked against the bytes the member holds."""
     fmt = np.lib.format
     major, _ = fmt.read_magic(fh)
     read = fmt.read_array_header_1_0 if major == 1 else fmt.read_array_header_2_0  # 3.0 differs only in text encoding
-    shape, _, dtype = read(fh, max_header_size=1 << 20)
-    return shape, dtype
+    shape, fortran, dtype = read(fh, max_header_size=1 << 20)
+    if dtype.hasobject:
+        raise CheckpointError(f"{str(path)!r}: array {name!r} holds Python objects (pickled); initreg never "
+                              f"unpickles — re-save it as a numeric array")
+    shape = tuple(int(d) for d in shape)
+    need, have = math.prod(shape) * dtype.itemsize, info.file_size - fh.tell()
+    if need != have:
+        raise CheckpointError(f"{str(path)!r}: array {name!r} claims shape {shape} of {dtype} ({need} bytes), but its "
+                              f"member holds {have} bytes of data; the file is damaged — re-save it")
+    return shape, bool(fortran), dtype
 
 
-def _safetensors_header(path: Path) -> dict[str, Any]:
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise ValueError(f"the key {k!r} appears twice")
+        out[k] = v
+    return out
+
+
+def _safetensors_header(path: Path) -> dict[str, tuple[tuple[int, ...], str, tuple[int, int]]]:
+    """Name → (shape, dtype name, data offsets) from a safetensors header, every field checked."""
     try:
         with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
             raw = fh.read(8)
             if len(raw) < 8:
                 raise ValueError("file shorter than the 8-byte header length")
             (n,) = struct.unpack("<Q", raw)
             if n > _MAX_HEADER:
-                raise ValueError(f"header length {n} exceeds the format's limit")
-            header = json.loads(fh.read(n).decode("utf-8"))
+                raise ValueError(f"header length {n} exceeds the format's limit of {_MAX_HEADER} bytes")
+            if 8 + n > size:
+                raise ValueError(f"header length {n} runs past the end of the file ({size} bytes)")
+            header = json.loads(fh.read(n).decode("utf-8"), object_pairs_hook=_unique_keys)
         if not isinstance(header, dict):
             raise ValueError("header is not a JSON object")
-    except (ValueError, OSError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{str(path)!r} is not a readable .safetensors file ({exc}); re-save it with "
-                              f"safetensors or initreg.checkpoint.save") from exc
+    except (ValueError, OSError, RecursionError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise _unreadable(path, ".safetensors", exc) from exc
     header.pop("__metadata__", None)
-    return header
+    data_size = size - 8 - n
+    entries: dict[str, tuple[tuple[int, ...], str, tuple[int, int]]] = {}
+    for name, info in header.items():
+        _checked_name(path, name, entries)
+        entries[name] = _safetensors_entry(path, name, info, data_size)
+    return entries
 
 
-def _safetensors_specs(path: Path) -> dict[str, tuple[tuple[int, ...], str]]:
-    specs: dict[str, tuple[tuple[int, ...], str]] = {}
-    for name, info in _safetensors_header(path).items():
-        try:
-            shape = tuple(int(d) for d in info["shape"])
-            code = info["dtype"]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CheckpointError(f"{str(path)!r}: entry {name!r} of the safetensors header is malformed "
-                                  f"({exc!r}); re-save the file") from exc
-        specs[name] = (shape, _ST_DTYPES.get(code, code.lower()))
-    return specs
+def _safetensors_entry(path: Path, name: str, info: Any, data_size: int) -> tuple[tuple[int, ...], str, tuple[int, int]]:
+    def bad(field: str, value: Any, want: str) -> CheckpointError:
+        return CheckpointError(f"{str(path)!r}: the safetensors header entry {name!r} has {field} {value!r}; "
+                               f"{want} — the file is damaged or was not written by safetensors; re-save it")
+
+    if not isinstance(info, dict):
+        raise bad("the value", info, "expected a table with dtype, shape and data_offsets")
+    code, shape, offsets = info.get("dtype"), info.get("shape"), info.get("data_offsets")
+    if not isinstance(code, str) or not code:
+        raise bad("dtype", code, f"expected a code such as {', '.join(list(_ST_DTYPES)[:4])}")
+
+    def natural(v: Any) -> bool:
+        return type(v) is int and v >= 0  # bool, float and text dimensions are refused, not rounded
+
+    if not isinstance(shape, list) or not all(natural(d) for d in shape):
+        raise bad("shape", shape, "expected a list of non-negative integers")
+    if (not isinstance(offsets, list) or len(offsets) != 2 or not all(natural(o) for o in offsets)
+            or offsets[0] > offsets[1] or offsets[1] > data_size):
+        raise bad("data_offsets", offsets, f"expected [begin, end] with 0 <= begin <= end <= {data_size} "
+                                           f"(the size of the data section)")
+    dtype = _ST_DTYPES.get(code, code.lower())
+    width = _ST_WIDTHS.get(code)
+    if width is not None and offsets[1] - offsets[0] != math.prod(shape) * width:
+        raise bad("data_offsets", offsets, f"a {code} array of shape {tuple(shape)} needs "
+                                           f"{math.prod(shape) * width} bytes")
+    return tuple(shape), dtype, (offsets[0], offsets[1])
 
 
 # --- values ----------------------------------------------------------------------------------------
@@ -136,24 +213,34 @@ def _missing(path: Path, missing: list[str], available: Iterable[str]) -> Checkp
 
 def _npz_load(path: Path, wanted: list[str] | None) -> dict[str, np.ndarray]:
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            files = list(npz.files)
-            names = files if wanted is None else wanted
-            missing = [n for n in names if n not in files]
+        with zipfile.ZipFile(path) as zf:
+            members = _npz_members(path, zf)
+            names = list(members) if wanted is None else wanted
+            missing = [n for n in names if n not in members]
             if missing:
-                raise _missing(path, missing, files)
-            return {n: npz[n] for n in names}
+                raise _missing(path, missing, members)
+            return {n: _npy_read(path, n, zf, members[n]) for n in names}
     except CheckpointError:
         raise
-    except ValueError as exc:
-        if "allow_pickle" in str(exc):
-            raise CheckpointError(f"{str(path)!r} holds Python objects (pickled arrays); initreg never unpickles — "
-                                  f"re-save the arrays as numeric data") from exc
-        raise CheckpointError(f"{str(path)!r} is not a readable .npz file ({exc}); re-save it with numpy.savez "
-                              f"or initreg.checkpoint.save") from exc
-    except (zipfile.BadZipFile, EOFError, OSError) as exc:
-        raise CheckpointError(f"{str(path)!r} is not a readable .npz file ({exc}); re-save it with numpy.savez "
-                              f"or initreg.checkpoint.save") from exc
+    except MemoryError:
+        raise
+    except Exception as exc:  # zipfile, numpy and tokenize raise many types for a crafted archive
+        raise _unreadable(path, ".npz", exc) from exc
+
+
+def _npy_read(path: Path, name: str, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
+    """One member's array, its size checked against the header before anything is allocated."""
+    with zf.open(info) as fh:
+        shape, fortran, dtype = _npy_header(path, name, fh, info)
+        flat = np.empty(math.prod(shape), dtype=dtype)
+        view, done = memoryview(flat.view(np.uint8)), 0
+        while done < len(view):
+            got = fh.readinto(view[done:])
+            if not got:
+                raise CheckpointError(f"{str(path)!r}: array {name!r} ends after {done} of {len(view)} bytes; "
+                                      f"the file is truncated — re-save it")
+            done += got
+    return flat.reshape(shape[::-1]).transpose() if fortran else flat.reshape(shape)
 
 
 def _safetensors() -> Any:
@@ -190,18 +277,31 @@ _ST_CODES = {np.dtype(_ST_DTYPES[code]): code for code in _ST_ORDER}
 
 
 def _checked_specs(path: Path, fmt: str, specs: Mapping[str, Any]) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    from .names import name_problem
+
     out: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
     for name, (shape, dtype) in specs.items():
-        if not isinstance(name, str) or not name:
-            raise CheckpointError(f"cannot save to {str(path)!r}: array names must be non-empty strings, got {name!r}")
-        dt = np.dtype(dtype)
+        problem = name_problem(name)
+        if problem is not None:
+            shown = repr(name) if len(repr(name)) <= 80 else f"{repr(name)[:60]}... ({len(name):,} characters)"
+            raise CheckpointError(f"cannot save to {str(path)!r}: invalid array name {shown}: {problem}; "
+                                  f"nothing was written")
+        try:
+            dt = np.dtype(dtype)
+        except TypeError as exc:
+            raise CheckpointError(f"cannot save {name!r} to {str(path)!r}: {dtype!r} is not a dtype ({exc})") from None
         if dt.hasobject or dt.kind not in "fiub":
             raise CheckpointError(f"cannot save {name!r} to {str(path)!r}: dtype {dt} is not numeric; "
                                   f"convert it to a float, integer or bool array")
         if fmt == ".safetensors" and dt.newbyteorder("=") not in _ST_CODES:
             raise CheckpointError(f"cannot save {name!r} to {str(path)!r}: safetensors has no code for dtype {dt}; "
                                   f"cast it to one of {', '.join(sorted(map(str, _ST_CODES)))}, or save as .npz")
-        out[name] = (tuple(int(d) for d in shape), dt.newbyteorder("<") if dt.itemsize > 1 else dt)
+        dims = tuple(shape) if isinstance(shape, (tuple, list)) else None
+        if dims is None or not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= 0
+                                   for d in dims):
+            raise CheckpointError(f"cannot save {name!r} to {str(path)!r}: shape {shape!r} is not a tuple of "
+                                  f"non-negative integers")
+        out[name] = (tuple(int(d) for d in dims), dt.newbyteorder("<") if dt.itemsize > 1 else dt)
     return out
 
 
@@ -210,14 +310,48 @@ def _as_host(value: Any) -> np.ndarray:
     return arr if arr.flags.c_contiguous else arr.copy(order="C")  # ascontiguousarray would make 0-d arrays 1-d
 
 
+class _Sink:
+    """The file a ZipFile writes into; once abandoned it drops every write, so a failed archive is never finished."""
+
+    def __init__(self, fh: Any):
+        self.fh, self.live = fh, True
+
+    def write(self, data: Any) -> int:
+        return self.fh.write(data) if self.live else len(memoryview(data))
+
+    def tell(self) -> int:
+        return self.fh.tell() if self.live else 0
+
+    def seek(self, *args: Any) -> int:
+        return self.fh.seek(*args) if self.live else 0
+
+    def flush(self) -> None:
+        if self.live:
+            self.fh.flush()
+
+
 def _write_npz(fh: Any, names: list[str], produce: Callable[[str], np.ndarray]) -> None:
     """An uncompressed .npz, as numpy.savez writes it (any array name allowed, no pickling)."""
-    with zipfile.ZipFile(fh, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+    sink = _Sink(fh)
+    zf = zipfile.ZipFile(sink, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True)  # type: ignore[arg-type]
+    member = None
+    try:
         for name in names:
             # a fixed timestamp: the same arrays give the same file, bit for bit
             info = zipfile.ZipInfo(name + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
-            with zf.open(info, mode="w", force_zip64=True) as member:
-                np.lib.format.write_array(member, produce(name), allow_pickle=False)
+            member = zf.open(info, mode="w", force_zip64=True)
+            np.lib.format.write_array(member, produce(name), allow_pickle=False)
+            member.close()
+    except BaseException:
+        sink.live = False  # the temporary file is deleted: finish nothing, and never write into it later
+        for part in (member, zf):
+            try:
+                if part is not None:
+                    part.close()
+            except Exception:  # closing into a dropped sink; the original error is what matters
+                pass
+        raise
+    zf.close()
 
 
 def _write_safetensors(fh: Any, specs: Mapping[str, tuple[tuple[int, ...], np.dtype]],
@@ -248,6 +382,123 @@ def _file_mode(path: Path) -> int:
         return 0o666 & ~umask
 
 
+# --- atomic replacement ------------------------------------------------------------------------------
+# A file is written as ".NAME.initreg-PID-XXXXXXXX.tmp" next to its target, locked (flock) for as long as its
+# writer lives, then renamed over the target. A writer killed with SIGKILL leaves its temporary file behind;
+# the next save into that directory removes every such file whose lock is free and whose writer is gone.
+
+_TEMP = re.compile(r"\..*\.initreg-(\d+)-[A-Za-z0-9_]{8}\.tmp", re.S)
+STALE_AFTER_S = 60.0  # a lock-free temporary file this old is stale even if its pid now names another process
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: another user's live process
+        return True
+    return True
+
+
+def remove_stale_temps(directory: Any) -> list[str]:
+    """Delete the temporary files of initreg writers in ``directory`` that died (SIGKILL); returns their names."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no flock, so no safe way to tell a dead writer from a live one
+        return []
+    try:
+        entries = os.listdir(directory)
+    except OSError:
+        return []
+    removed = []
+    for entry in entries:
+        m = _TEMP.fullmatch(entry)
+        if m is None or int(m.group(1)) == os.getpid():
+            continue
+        full = os.path.join(directory, entry)
+        try:
+            fd = os.open(full, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a live writer holds this lock: then this raises
+            if _alive(int(m.group(1))) and time.time() - os.fstat(fd).st_mtime < STALE_AFTER_S:
+                continue  # its writer may be between creating and locking it
+            os.unlink(full)
+            removed.append(entry)
+        except OSError:
+            continue
+        finally:
+            os.close(fd)
+    return removed
+
+
+def _write_error(path: Path, exc: OSError, doing: str) -> CheckpointWriteError:
+    fix = {errno.ENOSPC: "free some space or write to another disk", errno.EDQUOT: "free some of your quota",
+           errno.EACCES: "check the directory's permissions", errno.EPERM: "check the directory's permissions",
+           errno.EROFS: "write to a writable file system"}.get(exc.errno or 0, "check the path and the disk")
+    what = exc.strerror or str(exc) or type(exc).__name__
+    return CheckpointWriteError(f"cannot save {str(path)!r}: {doing} failed: {what} (errno {exc.errno}); {fix}. "
+                                f"Nothing was written: an earlier file at that path is unchanged")
+
+
+@contextlib.contextmanager
+def atomic_file(path: Any) -> Iterator[BinaryIO]:
+    """A binary file that replaces ``path`` whole when the block succeeds, and leaves no trace when it fails."""
+    path = Path(os.fspath(path))
+    directory = path.parent if str(path.parent) else Path(".")
+    remove_stale_temps(directory)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:100]}.initreg-{os.getpid()}-", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise _write_error(path, exc, f"creating a temporary file in {str(directory)!r}") from exc
+    fh = os.fdopen(fd, "wb")
+    try:
+        try:
+            import fcntl
+
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)  # held until closed: tells cleaners this writer lives
+        except ImportError:  # pragma: no cover - Windows
+            pass
+        try:
+            os.chmod(tmp, _file_mode(path))  # mkstemp makes the file private (0600); the result should not be
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+            os.replace(tmp, path)  # before closing: the lock is held until the name is gone
+        except OSError as exc:
+            if isinstance(exc, CheckpointWriteError):
+                raise
+            raise _write_error(path, exc, "writing") from exc
+    except BaseException:
+        try:
+            fh.close()  # a full disk fails again here, flushing what is buffered
+        except OSError:
+            pass
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    fh.close()
+    _fsync_directory(directory)
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make the rename durable (POSIX); a file system that cannot fsync a directory is left as it is."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def save(path: Any, arrays: Mapping[str, Any]) -> Path:
     """Write named arrays to ``path`` (.npz or .safetensors) atomically: a temporary file, then a rename."""
     data = {name: _as_host(value) for name, value in arrays.items()}
@@ -263,6 +514,9 @@ def save_streamed(path: Any, specs: Mapping[str, tuple[Any, Any]], produce: Call
     if not directory.is_dir():
         raise CheckpointNotFoundError(f"cannot save {str(path)!r}: directory {str(directory)!r} does not exist; "
                                       f"create it first")
+    if path.is_dir():
+        raise CheckpointError(f"cannot save {str(path)!r}: it is a directory; give a file name such as "
+                              f"{str(path / ('model' + fmt))!r}")
 
     def produced(name: str) -> np.ndarray:
         shape, dt = checked[name]
@@ -272,21 +526,9 @@ def save_streamed(path: Any, specs: Mapping[str, tuple[Any, Any]], produce: Call
                                   f"but got shape {arr.shape}, dtype {arr.dtype}; announce what will be written")
         return arr.astype(dt, copy=False)  # little-endian on disk
 
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        os.chmod(tmp, _file_mode(path))  # mkstemp makes the file private (0600); the result should not be
-        with os.fdopen(fd, "wb") as fh:
-            if fmt == ".npz":
-                _write_npz(fh, list(checked), produced)
-            else:
-                _write_safetensors(fh, checked, produced)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_file(path) as fh:
+        if fmt == ".npz":
+            _write_npz(fh, list(checked), produced)
+        else:
+            _write_safetensors(fh, checked, produced)
     return path

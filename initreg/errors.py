@@ -15,6 +15,7 @@ __all__ = [
     "DTypeError",
     "GradientError",
     "InitializationError",
+    "RegionError",
     "SeedError",
     "ReinitializationWarning",
     "DeviceError",
@@ -33,6 +34,7 @@ __all__ = [
     "CheckpointError",
     "CheckpointNotFoundError",
     "CheckpointKeyError",
+    "CheckpointWriteError",
     "MissingDependencyError",
     "LayerError",
 ]
@@ -100,6 +102,10 @@ class GradientError(ParameterError, RuntimeError):
 
 class InitializationError(ParameterError, RuntimeError):
     """An initializer failed or produced invalid values; the parameter is unchanged."""
+
+
+class RegionError(InitregError, IndexError):
+    """An index that is not a basic index, or does not fit the shape (values(index=...))."""
 
 
 class SeedError(InitregError, ValueError, TypeError):
@@ -191,6 +197,13 @@ class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
 
 class CheckpointKeyError(CheckpointError, KeyError):
     """A checkpoint holds no array of the requested name."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class CheckpointWriteError(CheckpointError, OSError):
+    """Writing a checkpoint failed in the operating system (disk full, no permission); nothing was changed."""
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-from .errors import format_shape
+from .errors import RuleError, format_shape
+from .fans import check_layout
 from .initializer import Initializer, encode
+from .parameter import Parameter
+from .precedence import Entry, choose, seed_of, split_init
 from .random import Stream, check_seed, get_seed
-from .rules import Diagnostics, choose, entries_of, seed_of, split_init
+from .rules import Diagnostics
+from .shapes import check_dtype, check_shape
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,8 @@ class Row:
     seed: int | None
     key: str | None  # Stream(seed, name).key when the seed is known
     initializer: Initializer | None = field(default=None, compare=False, repr=False)
+    aliases: tuple[str, ...] = ()  # other names of the same tensor (tied parameters), drawn once under ``name``
+    layout: str = "OI"
 
     @property
     def decided_by(self) -> str:
@@ -43,9 +49,12 @@ class Row:
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready form."""
-        return {"name": self.name, "shape": None if self.shape is None else list(self.shape), "dtype": self.dtype,
-                "state": self.state, "source": self.source, "rule": self.rule, "pattern": self.pattern,
-                "init": self.init, "config": self.config, "args": self.args, "seed": self.seed, "key": self.key}
+        out = {"name": self.name, "shape": None if self.shape is None else list(self.shape), "dtype": self.dtype,
+               "state": self.state, "source": self.source, "rule": self.rule, "pattern": self.pattern,
+               "init": self.init, "config": self.config, "args": self.args, "seed": self.seed, "key": self.key}
+        if self.aliases:  # tied tensors only: most tables have none
+            out["aliases"] = list(self.aliases)
+        return out
 
 
 
@@ -136,19 +145,57 @@ def _md_code(s: str) -> str:
     return "`" + s.replace("|", "\\|") + "`"
 
 
-def explain(params: Any, rules: Any = None, *, seed: int | None = None, strict: bool = False) -> Explanation:
-    """A table of what initialize(rules, seed=seed) chooses for each parameter, and why.
+def entries_of(params: Any) -> list[Entry]:
+    """Entries from a ParameterDict, a Block, a mapping name → Parameter/shape/spec, or a list of them."""
+    if hasattr(params, "collect_params") and callable(params.collect_params):
+        params = params.collect_params()
+    if hasattr(params, "items") and callable(params.items):
+        items: Iterable[Any] = params.items()
+    elif isinstance(params, (str, bytes)):
+        raise RuleError(f"params must be parameters, a mapping name → shape, or a list of names/specs; got {params!r}")
+    else:
+        items = (_unpack(x) for x in params)
+    out, seen = [], set()
+    for name, v in items:
+        if name in seen:
+            raise RuleError(f"parameter name {name!r} appears twice; every parameter needs its own name")
+        seen.add(name)
+        if isinstance(v, Entry):
+            out.append(v)
+        elif isinstance(v, (tuple, list)) or v is None:  # a shape: the common case of a spec list
+            out.append(Entry(name, check_shape(v, name)))
+        elif isinstance(v, Parameter):
+            out.append(v.entry())
+        elif isinstance(v, Mapping):
+            dtype = str(check_dtype(v.get("dtype", "float32"), name))
+            out.append(Entry(name, check_shape(v.get("shape"), name), dtype, check_layout(v.get("layout"))))
+        else:
+            out.append(Entry(name, check_shape(v, name)))
+    return out
 
-    ``params``: a ParameterDict, a Block, a mapping name → Parameter/shape, or a list of names, (name, shape)
-    pairs or {"name", "shape", "dtype"} dicts. ``rules``: a Rules, a {pattern: init} mapping, or a plain
-    initializer (the default). The seed is ``seed``, else the rules' seed, else the global seed.
-    """
-    rules_, default = split_init(rules)
+
+def _unpack(x: Any) -> tuple[str, Any]:
+    """(name, Parameter / shape / spec dict) from one item of a list of parameters."""
+    if type(x) in (tuple, list) and len(x) == 2 and isinstance(x[0], str):  # the common (name, shape) case first
+        return x[0], x[1]
+    if isinstance(x, (Parameter, Entry)):
+        return x.name, x
+    if isinstance(x, str):
+        return x, None
+    if isinstance(x, Mapping) and isinstance(x.get("name"), str):
+        return x["name"], x
+    raise RuleError(f"cannot read a parameter from {x!r}; give a Parameter, an Entry, a name, a (name, shape) pair or "
+                    f"a {{'name': ..., 'shape': [...]}} dict")
+
+
+def plan(entries: Sequence[Entry], init: Any = None, *, seed: int | None = None, strict: bool = False) -> Explanation:
+    """The table of what each entry gets by precedence (explicit > rule > declared > default > global), and why."""
+    rules, default = split_init(init)
     if seed is None:
-        seed = seed_of(rules) if seed_of(rules) is not None else get_seed()
+        seed = seed_of(init) if seed_of(init) is not None else get_seed()
     seed = None if seed is None else check_seed(seed)
-    entries = entries_of(params)
-    choices, diagnostics = choose(entries, rules_, default, strict)
+    entries = list(entries)
+    choices, diagnostics = choose(entries, rules, default, strict)
     configs: dict[int, tuple[dict, dict]] = {}
     rows = []
     for e, c in zip(entries, choices):
@@ -156,7 +203,17 @@ def explain(params: Any, rules: Any = None, *, seed: int | None = None, strict: 
         if cached is None:
             cached = configs[id(c.init)] = ({k: encode(v) for k, v in c.init.config().items()},
                                             {k: encode(v) for k, v in c.init.explicit_config().items()})
-        rows.append(Row(e.name, e.shape, e.dtype, e.state, c.source, c.rule.number if c.rule else None,
+        rows.append(Row(e.name, e.shape, str(e.dtype), e.state, c.source, c.rule.number if c.rule else None,
                         c.rule.pattern if c.rule else None, c.init.name, cached[0], cached[1], seed,
-                        Stream(seed, e.name).key if seed is not None else None, c.init))
+                        Stream(seed, e.name).key if seed is not None else None, c.init, layout=e.layout))
     return Explanation(rows, seed, diagnostics)
+
+
+def explain(params: Any, rules: Any = None, *, seed: int | None = None, strict: bool = False) -> Explanation:
+    """A table of what initialize(rules, seed=seed) chooses for each parameter, and why.
+
+    ``params``: a ParameterDict, a Block, a mapping name → Parameter/shape, or a list of names, (name, shape)
+    pairs, Entries or {"name", "shape", "dtype"} dicts. ``rules``: a Rules, a {pattern: init} mapping, or a plain
+    initializer (the default). The seed is ``seed``, else the rules' seed, else the global seed.
+    """
+    return plan(entries_of(params), rules, seed=seed, strict=strict)

@@ -83,12 +83,32 @@ def make_desc(name: str, shape: Sequence[int], dtype: Any = "float32", *, role: 
                 device=device or cpu(0), layout=layout, fan_in=fan_in, fan_out=fan_out)
 
 
+# --- the name dumps() writes -------------------------------------------------------------------
+
+def _bare_name(init: "Initializer") -> str:
+    return init.name
+
+
+_namer: Callable[["Initializer"], str] = _bare_name  # the registry installs its own when imported (no import cycle)
+
+
+def set_spec_namer(namer: Callable[["Initializer"], str]) -> None:
+    """Install how ``dumps()`` names an initializer (the registry's: ``dist:name`` where the bare name is ambiguous)."""
+    global _namer
+    _namer = namer
+
+
+def spec_name(init: "Initializer") -> str:
+    """The name ``dumps()`` and rule files write for ``init``: its registered name, qualified where needed."""
+    return _namer(init)
+
+
 # --- config encoding ------------------------------------------------------------------------
 
 def encode(value: Any) -> Any:
     """A JSON-ready form of a config value (nested initializers and arrays are tagged)."""
     if isinstance(value, Initializer):
-        return {"@init": [value.name, {k: encode(v) for k, v in value.explicit_config().items()}]}
+        return {"@init": [spec_name(value), {k: encode(v) for k, v in value.explicit_config().items()}]}
     if isinstance(value, np.ndarray) or type(value).__module__.startswith("cupy"):
         arr = np.asarray(value.get() if hasattr(value, "get") else value)
         return {"@array": arr.tolist(), "dtype": str(arr.dtype)}
@@ -136,6 +156,11 @@ class Initializer:
     #: True when each value is drawn independently of its position, so any block can be filled on its
     #: own (Mixture then fills this component one block at a time instead of as a whole array)
     elementwise: bool = False
+    #: how a region (a shard) of the values is computed, see initreg.regions: "blocks" (stream block b's values
+    #: come from fill() on a buffer of that block's length with ``rng`` shifted to the block), "direct"
+    #: (``fill_region`` computes any region itself) or "whole" (the whole tensor, then sliced): the default,
+    #: so an initializer that says nothing is never wrong on a shard
+    regions: str = "whole"
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -156,10 +181,10 @@ class Initializer:
         return dict(getattr(self, "_config", {}))
 
     def dumps(self) -> str:
-        """JSON of the name and the passed arguments: ``'["normal", {"sigma": 0.01}]'``."""
+        """JSON of the name (``dist:name`` where the bare one is ambiguous) and the passed arguments."""
         import json
 
-        return json.dumps([self.name, {k: encode(v) for k, v in self.explicit_config().items()}])
+        return json.dumps([spec_name(self), {k: encode(v) for k, v in self.explicit_config().items()}])
 
     def __eq__(self, other: object) -> bool:
         if type(self) is not type(other):
@@ -178,6 +203,11 @@ class Initializer:
     def fill(self, desc: Desc, out: Any, rng: Any) -> None:
         """Write the initial values of the parameter described by ``desc`` into ``out``."""
         raise NotImplementedError(f"{type(self).__name__} must implement fill(self, desc, out, rng)")
+
+    def fill_region(self, desc: Desc, out: Any, index: Any) -> None:
+        """Write the values ``whole[index]`` into ``out`` without the whole tensor (for ``regions = "direct"``)."""
+        raise NotImplementedError(f"{type(self).__name__} declares regions='direct' but does not implement "
+                                  f"fill_region(self, desc, out, index)")
 
     def expected(self, desc: Desc) -> Any:
         """The distribution the values promise for ``desc`` (see initreg.validate), or None."""
@@ -255,15 +285,3 @@ def check_choice(owner: str, arg: str, value: Any, choices: Sequence[str]) -> st
         raise InitializerArgumentError(f"{owner}: {arg} must be one of {', '.join(map(repr, choices))}; got {value!r}")
     return value
 
-
-def as_initializer(obj: Any) -> Initializer:
-    """An Initializer from an instance or anything initreg.create takes (a name, JSON, a dict)."""
-    if isinstance(obj, Initializer):
-        return obj
-    if isinstance(obj, type) and issubclass(obj, Initializer):
-        return obj()
-    if isinstance(obj, (str, dict, list, tuple)):
-        from .registry import create
-
-        return create(obj)
-    raise InitializerTypeError(f"{obj!r} is not an initializer; pass an initreg.Initializer instance or a registered name such as 'xavier'")

@@ -1,143 +1,25 @@
-"""Parameter (declared → deferred → initialized) and ParameterDict."""
+"""Parameter: an array parameter whose lifecycle is declared → deferred → initialized."""
 
 from __future__ import annotations
 
 import functools
 import warnings
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
 from .device import Device, as_devices, device_of, to_numpy
-from .errors import (DTypeError, DeferredInitializationError, DeviceError, DeviceUnavailableError, GradientError,
-                     InitializationError, ParameterNotFoundError, ParameterValueError, ReinitializationWarning,
-                     ShapeError, UninitializedError, did_you_mean, format_shape)
-from .initializer import Initializer, as_initializer, make_desc, role_of
-from .random import Stream, fresh_seed, get_seed, check_seed
+from .errors import (DeferredInitializationError, DeviceError, DeviceUnavailableError, GradientError,
+                     ParameterValueError, ReinitializationWarning, ShapeError, UninitializedError, format_shape)
+from .initializer import Initializer, make_desc, role_of
+from .precedence import Entry, choose
+from .random import Stream, resolve_seed
+from .regions import draw, plugin_of
+from .shapes import Shape, check_dtype, check_grad_req, check_shape, is_complete, merge_shapes
+from .specs import as_initializer
+from .version import __version__
 
-GRAD_REQS = ("write", "add", "null")
-_CHECK_CHUNK = 1 << 20
-_CHECK_SMALL = 1 << 16
-
-Shape = tuple  # tuple[int | None, ...]
 Commit = Callable[[], None]
-
-
-def _version() -> str:
-    from . import __version__
-
-    return __version__
-
-
-def default_initializer() -> Initializer:
-    """The global default, Uniform(scale=0.07), used when nothing else chooses."""
-    from .std.basic import Uniform
-
-    return Uniform(0.07)
-
-
-def check_shape(shape: Any, name: str) -> Shape | None:
-    """Normalize a shape: a tuple of non-negative ints, None for each unknown dimension."""
-    if shape is None:
-        return None
-    if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
-        shape = (shape,)
-    try:
-        dims = tuple(shape)
-    except TypeError:
-        raise ShapeError(f"parameter {name!r}: shape must be a tuple of ints (None for unknown), got {shape!r}") from None
-    out = []
-    for d in dims:
-        if d is None:
-            out.append(None)
-        elif isinstance(d, bool) or not isinstance(d, (int, np.integer)):
-            raise ShapeError(f"parameter {name!r}: shape {shape!r} has a non-integer dimension {d!r}; "
-                             f"use ints, and None for a dimension not known yet")
-        elif d < 0:
-            raise ShapeError(f"parameter {name!r}: shape {shape!r} has a negative dimension {d}; "
-                             f"use None (not -1 or 0) for a dimension not known yet")
-        else:
-            out.append(int(d))
-    return tuple(out)
-
-
-def check_dtype(dtype: Any, name: str) -> np.dtype:
-    """Normalize a dtype to a floating or integer NumPy dtype."""
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        raise DTypeError(f"parameter {name!r}: {dtype!r} is not a dtype; use e.g. 'float32'") from None
-    if dt.kind not in "fiu":
-        raise DTypeError(f"parameter {name!r}: dtype {dt} is not a floating or integer type; use e.g. 'float32'")
-    return dt
-
-
-def check_grad_req(grad_req: Any, name: str) -> str:
-    """Validate grad_req: "write", "add" or "null"."""
-    if grad_req not in GRAD_REQS:
-        raise ParameterValueError(f"parameter {name!r}: grad_req must be 'write', 'add' or 'null', got {grad_req!r}")
-    return grad_req
-
-
-def resolve_seed(seed: int | None) -> int:
-    """The seed to use: the one given, else the global seed, else fresh entropy (recorded later)."""
-    if seed is not None:
-        return check_seed(seed)
-    return get_seed() if get_seed() is not None else fresh_seed()
-
-
-def is_complete(shape: Shape | None) -> bool:
-    """Whether every dimension of a shape is known."""
-    return shape is not None and all(d is not None for d in shape)
-
-
-def merge_shapes(old: Shape | None, new: Shape | None, name: str) -> Shape | None:
-    """Fill the unknown dimensions of ``old`` from ``new``; raise ShapeError on a conflict."""
-    if new is None:
-        return old
-    if old is None:
-        return new
-    if len(old) != len(new):
-        raise ShapeError(f"parameter {name!r} has shape {format_shape(old)}; shape {format_shape(new)} has a different rank "
-                         f"({len(new)} vs {len(old)}); a known rank never changes")
-    out = []
-    for i, (a, b) in enumerate(zip(old, new)):
-        if a is not None and b is not None and a != b:
-            raise ShapeError(f"parameter {name!r} has shape {format_shape(old)}; dimension {i} is already {a} and cannot "
-                             f"become {b} (shape {format_shape(new)}); a known dimension never changes — create a new parameter")
-        out.append(a if a is not None else b)
-    return tuple(out)
-
-
-
-def _all_finite(xp: Any, arr: Any) -> bool:
-    """Whether every value is finite, checked in chunks so no full-size temporary is made."""
-    if arr.dtype.kind != "f" or arr.size == 0:
-        return True
-    if xp is not np:
-        return bool(xp.isfinite(arr).all())
-    flat = arr.reshape(-1)
-    if flat.size <= _CHECK_SMALL:  # a small bool temporary beats entering errstate (~5 µs)
-        return bool(np.isfinite(flat).all())
-    blas = arr.dtype in (np.float32, np.float64)
-    with np.errstate(over="ignore", invalid="ignore"):
-        for i in range(0, flat.size, _CHECK_CHUNK):
-            chunk = flat[i:i + _CHECK_CHUNK]
-            # one pass: a finite sum of squares proves every value finite; else (NaN, inf or overflow) look exactly
-            if blas and np.isfinite(np.dot(chunk, chunk)):
-                continue
-            if not (np.isfinite(chunk.min()) and np.isfinite(chunk.max())):
-                return False
-    return True
-
-
-def _plugin_of(initializer: Initializer) -> str:
-    try:
-        from .registry import plugin_of
-
-        return plugin_of(initializer)
-    except Exception:
-        return type(initializer).__module__
 
 
 class Parameter:
@@ -148,6 +30,8 @@ class Parameter:
                  layout: str | None = None):
         if not isinstance(name, str) or not name:
             raise ParameterValueError(f"a parameter name must be a non-empty string, got {name!r}")
+        from .names import check_name  # the one definition of a valid name
+        check_name(name)
         from .fans import check_layout
 
         self._name = name
@@ -247,22 +131,26 @@ class Parameter:
                 raise DeviceUnavailableError(f"parameter {self._name!r} cannot be placed on {d!r}: {exc}") from None
         return devices
 
+    def entry(self, force_reinit: bool = False) -> Entry:
+        """This parameter as the planner sees it; a deferred explicit request stays explicit unless ``force_reinit``."""
+        explicit = None
+        if self._state == "deferred" and not force_reinit and self._pending is not None and self._pending[1] == "explicit":
+            explicit = self._pending[0]
+        return Entry(self._name, self._shape, str(self._dtype), self._layout, self._init, explicit, self._state)
+
     def initialize(self, init: Any = None, device: Any = None, force_reinit: bool = False,
                    seed: int | None = None) -> None:
         """Initialize now, or when the shape becomes known; ``init`` here overrides every rule and default."""
-        if init is not None:
-            chosen, source = as_initializer(init), "explicit"
-        elif self._init is not None:
-            chosen, source = as_initializer(self._init), "declared"
-        else:
-            chosen, source = default_initializer(), "global default"
-        commit = self._plan(chosen, source, device, force_reinit, seed)
+        entry = Entry(self._name, self._shape, self._dtype, self._layout, self._init,
+                      None if init is None else as_initializer(init), self._state)
+        choice = choose([entry], None, None)[0][0]
+        commit = self.plan(choice.init, choice.label, device, force_reinit, seed)
         if commit is not None:
             commit()
 
-    def _plan(self, initializer: Initializer, source: str, device: Any, force_reinit: bool,
+    def plan(self, initializer: Initializer, source: str, device: Any, force_reinit: bool,
               seed: int | None) -> Commit | None:
-        """Do all the work of an initialize() call and return its commit, or None when nothing changes."""
+        """Do all the work of an initialize() call and return its commit (None when nothing changes); commit() applies it."""
         if self._state == "initialized" and not force_reinit:
             warnings.warn(f"parameter {self._name!r} is already initialized; nothing changed. "
                           f"Pass force_reinit=True to draw new values.", ReinitializationWarning, stacklevel=4)
@@ -287,24 +175,8 @@ class Parameter:
               seed: int) -> Commit:
         """Draw values into a fresh buffer, check them, copy to every device; return the commit."""
         desc = make_desc(self._name, shape, self._dtype, role=self._role, device=devices[0], layout=self._layout)
-        xp = devices[0].xp
         stream = Stream(seed, self._name)
-
-        def failure(what: str) -> InitializationError:
-            return InitializationError(f"initializing parameter {self._name!r} (shape {format_shape(shape)}, dtype "
-                                       f"{self._dtype}) with {initializer!r} from {_plugin_of(initializer)} {what}. "
-                                       f"The parameter is unchanged.")
-        try:
-            out = xp.empty(shape, dtype=self._dtype)
-            initializer.fill(desc, out, stream)
-        except InitializationError:
-            raise
-        except Exception as exc:
-            raise failure(f"failed: {type(exc).__name__}: {exc}") from exc
-        if out.shape != desc.shape or out.dtype != self._dtype:
-            raise failure(f"changed the buffer to shape {out.shape}, dtype {out.dtype}")
-        if not _all_finite(xp, out):
-            raise failure("wrote non-finite values (NaN or inf)")
+        out = draw(initializer, desc, stream)
         data = {devices[0]: out}
         for d in devices[1:]:
             data[d] = d.put(out)
@@ -371,7 +243,7 @@ class Parameter:
         self._shape, self._data, self._pending = tuple(shape), data, None
         if self._state != "initialized":
             self._record = {"initializer": None, "source": "set_data", "shape": list(shape), "dtype": str(self._dtype),
-                            "devices": [repr(d) for d in devices], "initreg": _version()}
+                            "devices": [repr(d) for d in devices], "initreg": __version__}
         else:
             self._record = dict(self.record or {}, source="set_data")
         self._devices, self._state = devices, "initialized"
@@ -426,7 +298,7 @@ class Parameter:
 
     # -- used by ParameterDict and nn ------------------------------------------------------------------
 
-    def _rename(self, name: str) -> None:
+    def rename(self, name: str) -> None:
         """Give the parameter its structural path (done by a block when it is attached)."""
         self._name = name
 
@@ -444,8 +316,8 @@ def _checked_spec(init: Any, name: str) -> Any:
 def _draw_record(initializer: Initializer, source: str, seed: int, stream: Stream, shape: Shape, dtype: np.dtype,
                  devices: list[Device]) -> dict[str, Any]:
     return {"initializer": initializer.name, "config": _encoded_config(initializer), "source": source,
-            "plugin": _plugin_of(initializer), "seed": seed, "stream": stream.describe(), "shape": list(shape),
-            "dtype": str(dtype), "devices": [repr(d) for d in devices], "initreg": _version()}
+            "plugin": plugin_of(initializer), "seed": seed, "stream": stream.describe(), "shape": list(shape),
+            "dtype": str(dtype), "devices": [repr(d) for d in devices], "initreg": __version__}
 
 
 def _encoded_config(initializer: Initializer) -> dict[str, Any]:
@@ -475,106 +347,3 @@ def set_merged_shapes(shapes: Mapping[Parameter, Shape]) -> None:
             commits.append(lambda p=p, new=new: setattr(p, "_shape", new))
     for c in commits:
         c()
-
-
-# --- ParameterDict --------------------------------------------------------------------------------------
-
-class ParameterDict:
-    """An ordered mapping name → Parameter with select, initialize and gradient helpers."""
-
-    def __init__(self, params: Iterable[Parameter] | Mapping[str, Parameter] | None = None):
-        self._params: dict[str, Parameter] = {}
-        if params is not None:
-            self.update(params)
-
-    # -- mapping protocol --------------------------------------------------------------------------------
-    def __getitem__(self, name: str) -> Parameter:
-        try:
-            return self._params[name]
-        except KeyError:
-            raise ParameterNotFoundError(f"no parameter named {name!r}{did_you_mean(name, list(self._params))}") from None
-
-    def __setitem__(self, name: str, param: Parameter) -> None:
-        if not isinstance(param, Parameter):
-            from .errors import InitializerTypeError
-
-            raise InitializerTypeError(f"ParameterDict values must be Parameters, got {param!r} for {name!r}")
-        self._params[name] = param
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._params
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._params)
-
-    def __len__(self) -> int:
-        return len(self._params)
-
-    def keys(self):
-        """Parameter names, in order."""
-        return self._params.keys()
-
-    def values(self):
-        """Parameters, in order."""
-        return self._params.values()
-
-    def items(self):
-        """(name, Parameter) pairs, in order."""
-        return self._params.items()
-
-    def get(self, name: str, default: Any = None) -> Any:
-        """The parameter named ``name``, or ``default``."""
-        return self._params.get(name, default)
-
-    def add(self, param: Parameter) -> Parameter:
-        """Add a parameter under its own name; return it."""
-        self[param.name] = param
-        return param
-
-    def update(self, params: Iterable[Parameter] | Mapping[str, Parameter] | "ParameterDict") -> None:
-        """Add parameters (a mapping by name, or parameters keyed by their own names)."""
-        if isinstance(params, (Mapping, ParameterDict)):
-            for k, v in params.items():
-                self[k] = v
-        else:
-            for p in params:
-                self.add(p)
-
-    def __repr__(self) -> str:
-        lines = [f"  {p!r}" for p in self._params.values()]
-        return "ParameterDict(\n" + "\n".join(lines) + "\n)" if lines else "ParameterDict()"
-
-    # -- selection -------------------------------------------------------------------------------------
-    def select(self, pattern: str) -> "ParameterDict":
-        """The parameters whose names match a glob (``"*.bias"``) or a ``"re:..."`` full-match regex."""
-        from .rules import compile_pattern
-
-        match = compile_pattern(pattern)
-        return ParameterDict({k: v for k, v in self._params.items() if match(k)})
-
-    # -- initialization ----------------------------------------------------------------------------------
-    def initialize(self, init: Any = None, device: Any = None, force_reinit: bool = False,
-                   seed: int | None = None, **kwargs: Any) -> None:
-        """Initialize every parameter; ``init`` is the default below declared inits (or a Rules / {pattern: init})."""
-        from .rules import plan_choices, seed_of
-
-        choices = plan_choices(self, init, force_reinit=force_reinit, **kwargs)
-        seed = resolve_seed(seed if seed is not None else seed_of(init))  # one seed per call (a rule file may carry it)
-        commits = []
-        for name, p in self._params.items():
-            initializer, source = choices[name]
-            commit = p._plan(initializer, source, device, force_reinit, seed)
-            if commit is not None:
-                commits.append(commit)
-        for c in commits:  # every draw succeeded: now commit them all
-            c()
-
-    def zero_grad(self) -> None:
-        """Zero every gradient."""
-        for p in self._params.values():
-            p.zero_grad()
-
-    def reset_devices(self, devices: Any) -> None:
-        """Move every parameter to ``devices``."""
-        for p in self._params.values():
-            p.reset_devices(devices)

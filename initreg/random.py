@@ -5,13 +5,17 @@ the flat array is cut into blocks of BLOCK elements; block ``b`` of the stream
 ``(seed, name, *tags)`` is drawn from ``SFC64(SeedSequence(seed, spawn_key=(h(name), *h(tags), b)))``
 where ``h`` is the 64-bit BLAKE2b of the UTF-8 text. Uniforms are NumPy's ``Generator.random``
 values (float32: ``(w32 >> 8)·2⁻²⁴`` over the 32-bit halves of each 64-bit output, low half first;
-float64: ``(w64 >> 11)·2⁻⁵³``). Normals use Box–Muller in the target precision: a block of ``n``
-values takes ``h = ⌈n/2⌉`` radii from the first ``h`` uniforms and ``h`` angles from the next ``h``,
-``r = sqrt(-2·log(1 - u))``, the first ``h`` values are ``r·cos θ`` and the rest ``r·sin θ``.
-Truncated normals (interval probability ≥ 1/4): the block's Box–Muller normals BM(n) with every value
-outside the interval replaced, in position order, by the next value inside it from further batches
-BM(m₁), BM(m₂), …, ``mₖ`` a function of how many places are still open; narrower intervals use the
-inverse CDF of float64 uniforms on the side nearer zero.
+float64: ``(w64 >> 11)·2⁻⁵³``), except that a value that would round to ``high`` becomes the float
+below it. Normals use Box–Muller in the target precision: a block of ``n`` values takes ``h = ⌈n/2⌉``
+radius words, then ``h`` angle words (float32: the 32-bit halves; float64: 64-bit words); a radius
+word gives the odd integer ``(w32 >> 1) | 1`` (float64: ``(w64 >> 11) | 1``) and ``u`` = that ·
+2⁻³¹·(1 − 2⁻²⁴) (float64: · 2⁻⁵³), an angle word ``θ = 2π·((w32 >> 8) | 1)·2⁻²⁴`` (float64:
+``((w64 >> 11) | 1)·2⁻⁵³``); ``r = sqrt(-2·log u)``, the first ``h`` values are ``r·cos θ`` and the
+rest ``r·sin θ`` (never exactly 0; float32 reaches 6.56σ). Truncated normals (interval probability
+≥ 1/4): the block's Box–Muller normals BM(n) with every value outside the interval replaced, in
+position order, by the next value inside it from further batches BM(m₁), BM(m₂), …, ``mₖ`` a function
+of how many places are still open; narrower intervals use the inverse CDF, in log space
+(``ndtri_exp``), of float64 uniforms on the side nearer zero.
 Blocks are independent, so they fill in any order, on any number of threads, whole or as shards,
 with identical bits.
 
@@ -29,10 +33,12 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
+from .keys import BLOCK, block_keys, sfc64_states, stream_key
+from .keys import sfc64_states as _sfc64_states  # noqa: F401 - the name tests compare with NumPy
+
 if TYPE_CHECKING:  # both load on first use: `import initreg` stays light
     from concurrent.futures import ThreadPoolExecutor
 
-BLOCK = 1 << 16
 ALGORITHM = "initreg-sfc64-blocks-v3"
 
 _state = threading.local()
@@ -59,6 +65,13 @@ def get_seed() -> int | None:
 def fresh_seed() -> int:
     """A new 128-bit seed from the operating system's entropy."""
     return int(np.random.SeedSequence().entropy)
+
+
+def resolve_seed(seed: int | None) -> int:
+    """The seed to use: the one given, else the global seed, else fresh entropy (recorded by the caller)."""
+    if seed is not None:
+        return check_seed(seed)
+    return _global_seed if _global_seed is not None else fresh_seed()
 
 
 def check_seed(value: Any) -> int:
@@ -103,123 +116,6 @@ def _executor(n: int) -> "ThreadPoolExecutor":
             _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="initreg-fill")
             _pool_size = n
         return _pool
-
-
-def _hash64(text: str) -> int:
-    from hashlib import blake2b
-
-    return int.from_bytes(blake2b(text.encode("utf-8"), digest_size=8).digest(), "little")
-
-
-# --- block seeding: NumPy's SeedSequence and SFC64 seeding, vectorized over blocks ------------------
-# Constructing SFC64(SeedSequence(...)) costs ~14 µs per block; computing the same states for all
-# blocks of a fill at once costs ~1 µs per block. tests/core/test_random_blocks.py checks equality.
-
-_M32 = 0xFFFFFFFF
-_INIT_A, _MULT_A, _INIT_B, _MULT_B = 0x43B0D7E5, 0x931E8875, 0x8B51F9DD, 0x58F38DED
-_MIX_L, _MIX_R = 0xCA01F9DD, 0x4973F715
-_POOL = 4
-_VECTOR_MIN = 12  # below this many blocks, NumPy's own SeedSequence is cheaper than the array set-up
-
-
-def _words(n: int) -> list[int]:
-    """SeedSequence's split of a non-negative int into 32-bit words, least significant first."""
-    if n == 0:
-        return [0]
-    out = []
-    while n > 0:
-        out.append(n & _M32)
-        n >>= 32
-    return out
-
-
-@functools.lru_cache(maxsize=256)
-def _pool_prefix(seed: int, key: tuple[int, ...]) -> tuple[tuple[int, ...], int]:
-    """SeedSequence(seed, spawn_key=key + (b,))'s pool before the block word is mixed in, and its hash constant."""
-    run = _words(seed)
-    spawn = [w for k in key for w in _words(k)]
-    run += [0] * (_POOL - len(run))  # the block word makes the spawn key non-empty: the run entropy is padded
-    entropy = run + spawn
-    hc = _INIT_A
-
-    def hashmix(v: int) -> int:
-        nonlocal hc
-        v ^= hc
-        hc = (hc * _MULT_A) & _M32
-        v = (v * hc) & _M32
-        return v ^ (v >> 16)
-
-    def mix(x: int, y: int) -> int:
-        r = (_MIX_L * x - _MIX_R * y) & _M32
-        return r ^ (r >> 16)
-
-    mixer = [hashmix(entropy[i]) for i in range(_POOL)]
-    for src in range(_POOL):
-        for dst in range(_POOL):
-            if src != dst:
-                mixer[dst] = mix(mixer[dst], hashmix(mixer[src]))
-    for src in range(_POOL, len(entropy)):
-        for dst in range(_POOL):
-            mixer[dst] = mix(mixer[dst], hashmix(entropy[src]))
-    return tuple(mixer), hc
-
-
-def _block_pools(seed: int, key: tuple[int, ...], first: int, count: int) -> list[np.ndarray]:
-    """The 4-word SeedSequence pools of blocks first..first+count-1 (arrays of uint32), for blocks < 2³²."""
-    prefix, hc = _pool_prefix(seed, key)
-    word = np.arange(first, first + count, dtype=np.uint32)
-    pools = []
-    for d in range(_POOL):
-        h1 = (hc * _MULT_A) & _M32
-        v = np.bitwise_xor(word, np.uint32(hc))
-        np.multiply(v, np.uint32(h1), out=v)
-        np.bitwise_xor(v, v >> np.uint32(16), out=v)
-        hc = h1
-        r = np.multiply(v, np.uint32(_MIX_R))
-        np.subtract(np.uint32((_MIX_L * prefix[d]) & _M32), r, out=r)
-        np.bitwise_xor(r, r >> np.uint32(16), out=r)
-        pools.append(r)
-    return pools
-
-
-def _generate_state(pools: list[np.ndarray], n_words: int) -> list[np.ndarray]:
-    """SeedSequence.generate_state(n_words, uint32), vectorized over blocks."""
-    hc = _INIT_B
-    out = []
-    for i in range(n_words):
-        h1 = (hc * _MULT_B) & _M32
-        v = np.bitwise_xor(pools[i % _POOL], np.uint32(hc))
-        np.multiply(v, np.uint32(h1), out=v)
-        np.bitwise_xor(v, v >> np.uint32(16), out=v)
-        hc = h1
-        out.append(v)
-    return out
-
-
-def block_keys(seed: int, key: tuple[int, ...], first: int, count: int, n_words: int) -> np.ndarray:
-    """``SeedSequence(seed, spawn_key=key + (b,)).generate_state(n_words, uint32)`` for each block, shape (count, n_words)."""
-    if first + count > 1 << 32:
-        return np.array([np.random.SeedSequence(seed, spawn_key=key + (b,)).generate_state(n_words, np.uint32)
-                         for b in range(first, first + count)], dtype=np.uint32).reshape(count, n_words)
-    return np.stack(_generate_state(_block_pools(seed, key, first, count), n_words), axis=1)
-
-
-def _sfc64_states(seed: int, key: tuple[int, ...], first: int, count: int) -> np.ndarray:
-    """The SFC64 state words of ``SFC64(SeedSequence(seed, spawn_key=key + (b,)))`` per block, shape (count, 4)."""
-    if count < _VECTOR_MIN or first + count > 1 << 32:
-        return np.array([np.random.SFC64(np.random.SeedSequence(seed, spawn_key=key + (b,))).state["state"]["state"]
-                         for b in range(first, first + count)], dtype=np.uint64).reshape(count, 4)
-    w = [x.astype(np.uint64) for x in _generate_state(_block_pools(seed, key, first, count), 6)]
-    s0, s1, s2 = (w[2 * k] | (w[2 * k + 1] << np.uint64(32)) for k in range(3))
-    for counter in range(1, 13):  # SFC64's seeding: 12 rounds from (s0, s1, s2, counter=1)
-        tmp = s0 + s1
-        tmp += np.uint64(counter)
-        s0 = s1 ^ (s1 >> np.uint64(11))
-        s1 = s2 + (s2 << np.uint64(3))
-        s2 = ((s2 << np.uint64(24)) | (s2 >> np.uint64(40))) + tmp
-    states = np.empty((count, 4), dtype=np.uint64)
-    states[:, 0], states[:, 1], states[:, 2], states[:, 3] = s0, s1, s2, 13
-    return states
 
 
 def _borrow_generator() -> np.random.Generator:
@@ -269,11 +165,20 @@ class Stream:
         self.seed = check_seed(seed)
         self.name = str(name)
         self.tags = tuple(tags)
-        self._key = (_hash64(self.name),) + tuple(_hash64(t) for t in self.tags)
+        self._key = stream_key(self.name, self.tags)
 
     def __repr__(self) -> str:
         tags = "".join(f"/{t}" for t in self.tags)
         return f"Stream(seed={self.seed}, name={self.name!r}{', tags=' + repr(self.tags) if tags else ''})"
+
+    @property
+    def key_words(self) -> tuple[int, ...]:
+        """The spawn-key prefix (64-bit hashes of the name and tags) every block's SeedSequence starts with."""
+        return self._key
+
+    def shard(self, start: int) -> "Shard":
+        """This stream seen from flat position ``start`` on: its fills draw the values from there."""
+        return Shard(self, start)
 
     @property
     def key(self) -> str:
@@ -295,82 +200,94 @@ class Stream:
 
     # -- public fills --------------------------------------------------------------------------
 
-    def random(self, out: Any, *, start: int = 0) -> Any:
+    def random(self, out: Any, *, start: int = 0, total: int | None = None) -> Any:
         """Fill ``out`` with U[0, 1) in its own dtype; return it."""
-        return self._fill(out, start, "uniform", (0.0, 1.0))
+        return self._fill(out, start, total, "uniform", (0.0, 1.0))
 
-    def uniform(self, low: float = 0.0, high: float = 1.0, *, out: Any, start: int = 0) -> Any:
+    def uniform(self, low: float = 0.0, high: float = 1.0, *, out: Any, start: int = 0, total: int | None = None) -> Any:
         """Fill ``out`` with U[low, high); return it."""
-        return self._fill(out, start, "uniform", (float(low), float(high)))
+        return self._fill(out, start, total, "uniform", (float(low), float(high)))
 
-    def normal(self, loc: float = 0.0, scale: float = 1.0, *, out: Any, start: int = 0) -> Any:
+    def normal(self, loc: float = 0.0, scale: float = 1.0, *, out: Any, start: int = 0, total: int | None = None) -> Any:
         """Fill ``out`` with N(loc, scale²); return it."""
-        return self._fill(out, start, "normal", (float(loc), float(scale)))
+        return self._fill(out, start, total, "normal", (float(loc), float(scale)))
 
     def truncated_normal(self, loc: float = 0.0, scale: float = 1.0, a: float = -2.0, b: float = 2.0, *,
-                         out: Any, start: int = 0) -> Any:
+                         out: Any, start: int = 0, total: int | None = None) -> Any:
         """Fill ``out`` with N(loc, scale²) truncated to [loc + a·scale, loc + b·scale]; return it."""
         if not a < b:
             raise ValueError(f"truncation bounds need a < b, got a={a}, b={b}")
-        return self._fill(out, start, "truncated_normal", (float(loc), float(scale), float(a), float(b)))
+        return self._fill(out, start, total, "truncated_normal", (float(loc), float(scale), float(a), float(b)))
 
-    def integers(self, low: int, high: int, *, out: Any, start: int = 0) -> Any:
+    def integers(self, low: int, high: int, *, out: Any, start: int = 0, total: int | None = None) -> Any:
         """Fill ``out`` with integers uniform on [low, high); return it."""
-        return self._fill(out, start, "integers", (int(low), int(high)))
+        return self._fill(out, start, total, "integers", (int(low), int(high)))
 
-    def bernoulli(self, p: float, *, out: Any, start: int = 0) -> Any:
+    def bernoulli(self, p: float, *, out: Any, start: int = 0, total: int | None = None) -> Any:
         """Fill ``out`` with 1 (probability p) or 0, in its dtype; return it."""
-        return self._fill(out, start, "bernoulli", (float(p),))
+        return self._fill(out, start, total, "bernoulli", (float(p),))
 
-    def map_blocks(self, fn: Callable[[np.random.Generator, np.ndarray], None], *, out: Any, start: int = 0) -> Any:
+    def map_blocks(self, fn: Callable[[np.random.Generator, np.ndarray], None], *, out: Any, start: int = 0,
+                   total: int | None = None) -> Any:
         """Call ``fn(generator, block_view)`` for every block of ``out``, in parallel; return ``out``.
 
         The generator is the block's own (equal to ``generator(b)``) and is valid only during the call.
         """
-        _check_start(start)
+        start, total = _checked_region(out, start, total)
         if not isinstance(out, np.ndarray):
-            return _stage_through_host(self, out, start, lambda g, view, scratch: fn(g, view))
-        return self._run(out, start, lambda g, view, scratch: fn(g, view))
+            return _stage_through_host(self, out, start, total, lambda g, view, scratch: fn(g, view))
+        return self._run(out, start, total, lambda g, view, scratch: fn(g, view))
 
     # -- machinery -------------------------------------------------------------------------------
 
-    def _fill(self, out: Any, start: int, op: str, args: tuple) -> Any:
-        _check_start(start)
+    def _fill(self, out: Any, start: int, total: int | None, op: str, args: tuple) -> Any:
+        start, total = _checked_region(out, start, total)
         if isinstance(out, np.ndarray):
-            return self._run(out, start, _KERNELS[op](*args))
+            return self._run(out, start, total, _KERNELS[op](*args))
         if type(out).__module__.split(".")[0] == "cupy":
+            if start % BLOCK or total != start + out.size:
+                raise ValueError(f"GPU fills take block-aligned whole shards (start a multiple of {BLOCK}, "
+                                 f"total=start+out.size); got start={start}, total={total}")
             from .random_gpu import fill
 
             return fill(self, out, start, op, args)
-        return _stage_through_host(self, out, start, _KERNELS[op](*args))
+        return _stage_through_host(self, out, start, total, _KERNELS[op](*args))
 
-    def _run(self, out: np.ndarray, start: int, kernel: Kernel) -> np.ndarray:
+    def _run(self, out: np.ndarray, start: int, total: int, kernel: Kernel) -> np.ndarray:
+        """Fill ``out`` with flat positions start..start+out.size-1 of a fill of ``total`` values."""
         if not out.flags.c_contiguous:
             tmp = np.empty(out.shape, dtype=out.dtype)
-            self._run(tmp, start, kernel)
+            self._run(tmp, start, total, kernel)
             out[...] = tmp
             return out
         flat = out.reshape(-1)
+        end = start + flat.size
+        if flat.size == 0:
+            return out
         compute = _compute_dtype(out.dtype)
         first = start // BLOCK
-        nblocks = -(-flat.size // BLOCK)
-        if nblocks == 0:
-            return out
-        states = _sfc64_states(self.seed, self._key, first, nblocks)
+        nblocks = (end - 1) // BLOCK - first + 1
+        states = sfc64_states(self.seed, self._key, first, nblocks)
 
         def work(claim: Callable[[], int]) -> None:
             scratch = _Scratch()
             gen = _borrow_generator()
             try:
                 for i in iter(claim, -1):
-                    view = flat[i * BLOCK:(i + 1) * BLOCK]
+                    b0 = (first + i) * BLOCK
+                    n = min(BLOCK, total - b0)  # a block's values depend on its length: the last one may be short
+                    lo, hi = max(b0, start), min(b0 + n, end)
+                    whole = lo == b0 and hi == b0 + n
+                    view = flat[lo - start:hi - start] if whole else scratch.get("block", n, out.dtype)
                     _set_state(gen, states[i])
                     if compute is None:
                         kernel(gen, view, scratch)
                     else:  # half precision and friends: compute one block in float32, then cast
-                        tmp = scratch.get("cast", view.size, compute)
+                        tmp = scratch.get("cast", n, compute)
                         kernel(gen, tmp, scratch)
                         view[...] = tmp
+                    if not whole:  # the region starts or ends inside this block: keep its part
+                        flat[lo - start:hi - start] = view[lo - b0:hi - b0]
             finally:
                 _give_back(gen)
 
@@ -436,9 +353,45 @@ class _Counter:
             self._next = self._n
 
 
-def _check_start(start: int) -> None:
-    if start % BLOCK:
-        raise ValueError(f"start={start} is not a multiple of the block size {BLOCK}; shards must be block-aligned")
+def _checked_region(out: Any, start: Any, total: Any) -> tuple[int, int]:
+    """(start, total) of a fill: ``out`` holds flat positions start.. of a fill of ``total`` values (default start+out.size)."""
+    if type(start) is not int and (isinstance(start, bool) or not isinstance(start, np.integer)) or start < 0:
+        raise ValueError(f"start must be a non-negative int (a flat position), got {start!r}")
+    end = int(start) + out.size
+    if total is None:
+        return int(start), end
+    if isinstance(total, bool) or not isinstance(total, (int, np.integer)) or total < end:
+        raise ValueError(f"total must be an int >= start + out.size = {end} (the length of the whole fill), got {total!r}")
+    return int(start), int(total)
+
+
+class Shard:
+    """A view of a Stream that starts at flat position ``start``: its fills draw the values from there on."""
+
+    __slots__ = ("stream", "start")
+
+    def __init__(self, stream: Any, start: int):
+        self.stream = stream
+        self.start = int(start)
+
+    def child(self, tag: str) -> "Shard":
+        """The same shard of a child stream."""
+        return Shard(self.stream.child(tag), self.start)
+
+    def __getattr__(self, attr: str) -> Any:
+        value = getattr(self.stream, attr)
+        if attr not in _FILLS:
+            return value
+
+        def shifted(*args: Any, start: int = 0, total: int | None = None, **kwargs: Any) -> Any:
+            return value(*args, start=self.start + start, total=None if total is None else self.start + total, **kwargs)
+        return shifted
+
+    def __repr__(self) -> str:
+        return f"Shard({self.stream!r}, start={self.start})"
+
+
+_FILLS = frozenset({"random", "uniform", "normal", "truncated_normal", "integers", "bernoulli", "map_blocks"})
 
 
 def _compute_dtype(dtype: np.dtype) -> Any:
@@ -449,13 +402,13 @@ def _compute_dtype(dtype: np.dtype) -> Any:
     raise TypeError(f"cannot fill an array of dtype {dtype}; use a floating or integer dtype")
 
 
-def _stage_through_host(stream: Stream, out: Any, start: int, kernel: Kernel) -> Any:
+def _stage_through_host(stream: Stream, out: Any, start: int, total: int, kernel: Kernel) -> Any:
     """Fill a non-NumPy array with the CPU's bits, one block at a time through host memory."""
     flat = out.reshape(-1)
     host = np.empty(min(BLOCK, flat.size), dtype=np.dtype(str(out.dtype)))
     for i in range(0, flat.size, BLOCK):
         n = min(BLOCK, flat.size - i)
-        stream._run(host[:n], start + i, kernel)
+        stream._run(host[:n], start + i, total, kernel)
         flat[i:i + n].set(host[:n]) if hasattr(flat, "set") else flat.__setitem__(slice(i, i + n), host[:n])
     return out
 

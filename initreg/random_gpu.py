@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from .random import BLOCK, block_keys
+from .keys import BLOCK, block_keys
 
 PHILOX_M = (0xD2511F53, 0xCD9E8D57)
 PHILOX_W = (0x9E3779B9, 0xBB67AE85)
@@ -165,7 +165,7 @@ def fill(stream: Any, out: Any, start: int, op: str, args: tuple) -> Any:
             out[...] = tmp
             return out
         first, nblocks = start // BLOCK, -(-out.size // BLOCK)
-        keys = cupy.asarray(block_keys(stream.seed, stream._key, first, nblocks, 4).reshape(-1))
+        keys = cupy.asarray(block_keys(stream.seed, stream.key_words, first, nblocks, 4).reshape(-1))
         _kernel(op, dtype == np.float64)(keys, *scalars, out.reshape(-1))
     return out
 
@@ -194,7 +194,7 @@ def reference(xp: Any, stream: Any, n: int, op: str, args: tuple, dtype: Any, st
     dtype = np.dtype(dtype)
     scalars = kernel_args(op, args, dtype)
     first, nblocks = start // BLOCK, -(-n // BLOCK)
-    keys = xp.asarray(block_keys(stream.seed, stream._key, first, nblocks, 4))
+    keys = xp.asarray(block_keys(stream.seed, stream.key_words, first, nblocks, 4))
     i = xp.arange(n, dtype=xp.int64)
     b = i // BLOCK
     j = (i % BLOCK).astype(xp.uint32)

@@ -2,25 +2,33 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import inspect
 import json
 import os
 import re
+import sys
 import threading
+import time
 import warnings
+from collections import abc
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 from .errors import (AmbiguousInitializerError, InitializerTypeError, PluginError, PluginWarning, did_you_mean,
                      UnknownInitializerError)
-from .initializer import Initializer, decode
+from .initializer import Initializer, decode, set_spec_namer
 
 GROUP = "initreg"
 STD_DIST = "initreg"
 STRICT_ENV = "INITREG_STRICT_PLUGINS"
 DISABLE_ENV = "INITREG_DISABLE_PLUGINS"
+LOAD_ENV = "INITREG_LOAD_PLUGINS"
+TIMEOUT_ENV = "INITREG_PLUGIN_TIMEOUT"
+DEFAULT_TIMEOUT_S = 30.0  # generous: importing torch or jax cold can take seconds on a loaded machine
 _HOOK = "initreg_register_initializers"
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
 def _norm(dist: str) -> str:
@@ -48,7 +56,12 @@ class InitializerInfo:
 
 @dataclass
 class PluginInfo:
-    """One plugin and how loading it went: status ``active``, ``disabled`` or ``failed`` (with its error)."""
+    """One plugin and how loading it went: status ``active``, ``disabled`` or ``failed`` (with its error).
+
+    ``aliases`` maps each initializer it registers to its aliases; ``entry_point`` is the ``module:attr`` the
+    entry point names; ``load_time_s`` how long importing and registering took; ``clashes`` the names it
+    registers that another distribution registers too (see :func:`clashes`); ``reason`` why it is disabled.
+    """
 
     name: str
     distribution: str
@@ -57,11 +70,133 @@ class PluginInfo:
     initializers: tuple[str, ...] = ()
     error: str | None = None
     obj: Any = field(default=None, repr=False, compare=False)
+    entry_point: str | None = None
+    load_time_s: float | None = None
+    aliases: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    clashes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    reason: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready form."""
         return {"name": self.name, "distribution": self.distribution, "version": self.version, "status": self.status,
-                "initializers": list(self.initializers), "error": self.error}
+                "initializers": list(self.initializers), "error": self.error, "entry_point": self.entry_point,
+                "load_time_s": None if self.load_time_s is None else round(self.load_time_s, 6),
+                "aliases": {k: list(v) for k, v in self.aliases.items()},
+                "clashes": {k: list(v) for k, v in self.clashes.items()}, "reason": self.reason}
+
+
+class _Failure(Exception):
+    """A plugin could not be loaded: the stage (import, register) and what went wrong, as one line."""
+
+    def __init__(self, stage: str, error: str):
+        super().__init__(f"failed to {stage}: {error}")
+        self.stage, self.error = stage, error
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    if isinstance(exc, SystemExit):
+        return f"SystemExit({exc.code!r}) raised by the plugin"
+    if isinstance(exc, KeyboardInterrupt):
+        return "KeyboardInterrupt raised by the plugin itself (no Ctrl-C reached it)"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _timeout() -> float | None:
+    """Seconds one plugin may take to import and register (INITREG_PLUGIN_TIMEOUT; 0 or 'none': no limit)."""
+    text = os.environ.get(TIMEOUT_ENV, "").strip().lower()
+    if not text:
+        return DEFAULT_TIMEOUT_S
+    if text in ("0", "none", "off", "inf"):
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value != value:
+        _warn(f"{TIMEOUT_ENV}={text!r} is not a positive number of seconds (or 0 for no limit); "
+              f"using {DEFAULT_TIMEOUT_S:g} s")
+        return DEFAULT_TIMEOUT_S
+    return value
+
+
+class _LoaderOutput:
+    """sys.stdout while plugins load: what a loader thread prints goes to stderr, other threads' output stays."""
+
+    def __init__(self, real: Any):
+        self.real, self.loaders = real, set()
+
+    def _target(self) -> Any:
+        return sys.stderr if threading.get_ident() in self.loaders else self.real
+
+    def write(self, text: str) -> int:
+        return self._target().write(text)
+
+    def flush(self) -> None:
+        self._target().flush()
+
+    def __getattr__(self, name: str) -> Any:  # isatty, encoding, buffer, fileno...: the real stream's
+        return getattr(self.real, name)
+
+
+_LOCAL = threading.local()  # .registry: the registry a loader thread's plugin is being loaded into
+
+
+def _attempt(load: Callable[[], Any], key: str, dist: str, version: str | None, output: _LoaderOutput | None,
+             registry: "_Registry", limit: float | None) -> tuple[Any, list[InitializerInfo], float]:
+    """Import a plugin and run its hook on a thread of its own, bounded in time; raises _Failure.
+
+    On that thread a plugin that hangs, calls sys.exit or raises KeyboardInterrupt is one broken plugin: the
+    user's Ctrl-C is delivered to the main thread only, so it still interrupts initreg as it should.
+    """
+    result: dict[str, Any] = {"stage": "import"}
+
+    def run() -> None:
+        _LOCAL.registry = registry  # initreg.create() at the plugin's import sees what is loaded so far
+        if output is not None:
+            output.loaders.add(threading.get_ident())
+        try:
+            obj = load()
+            result["stage"] = "register"
+            result["pending"] = _collect(obj, key, dist, version)
+            result["obj"] = obj
+        except BaseException as exc:  # noqa: B036 - the plugin's SystemExit/KeyboardInterrupt: a broken plugin
+            result["error"] = exc
+        finally:
+            if output is not None:
+                output.loaders.discard(threading.get_ident())
+
+    start = time.perf_counter()
+    worker = threading.Thread(target=run, name=f"initreg-plugin-{key}", daemon=True)  # a hung one must not block exit
+    worker.start()
+    worker.join(limit)
+    elapsed = time.perf_counter() - start
+    if worker.is_alive():
+        doing = "importing" if result["stage"] == "import" else "registering"
+        raise _Failure(result["stage"], f"still {doing} after {limit:g} s (it hangs or is very slow); it was "
+                                        f"skipped — raise {TIMEOUT_ENV} (seconds, 0 for no limit) if it is only slow")
+    if "error" in result:
+        raise _Failure(result["stage"], _describe(result["error"]))
+    return result["obj"], result["pending"], elapsed
+
+
+def _collect(obj: Any, key: str, dist: str, version: str | None) -> list[InitializerInfo]:
+    """Run ``obj``'s hook on a private plugin manager and return the checked ``register(...)`` calls it made."""
+    import pluggy
+
+    from . import hookspecs
+
+    pm = pluggy.PluginManager(GROUP)
+    pm.add_hookspecs(hookspecs)
+    pm.register(obj, name=key)
+    pm.check_pending()  # an ``initreg_`` hook this version does not know (a typo) fails here
+    pending: list[InitializerInfo] = []
+
+    def register(cls: Any, aliases: Iterable[str] | str | None = None, *, override: bool = False) -> None:
+        pending.append(_entry(cls, aliases, override, key, dist, version))
+
+    getattr(pm.hook, _HOOK)(register=register)
+    return pending
 
 
 class _Registry:
@@ -83,51 +218,59 @@ class _Registry:
 
     def load_entry_points(self, warn: bool) -> None:
         """Import and register every plugin of the entry-point group, skipping disabled and broken ones."""
-        blocked = {_norm(s.strip()) for s in os.environ.get(DISABLE_ENV, "").split(",") if s.strip()}
-        for key, dist, version, load in _sources():
-            if key in self.plugins:
-                key = f"{dist}.{key}"
-            if _norm(key) in blocked or _norm(dist) in blocked:
-                self.plugins[key] = PluginInfo(key, dist, version, "disabled")
-                continue
-            try:
-                obj = load()
-            except Exception as exc:  # any import error of a third-party module must not break initreg
-                self._failed(key, dist, version, "import", exc, warn)
-                continue
-            try:
-                self.add(obj, key, dist, version)
-            except Exception as exc:
-                self._failed(key, dist, version, "register", exc, warn)
+        blocked = _names_in(DISABLE_ENV) or set()
+        allowed = _names_in(LOAD_ENV)
+        limit = _timeout()
+        output = _LoaderOutput(sys.stdout)
+        sys.stdout = output  # what plugins print while loading must not reach stdout (``--json`` output)
+        try:
+            for key, dist, version, value, load in _sources():
+                if key in self.plugins:
+                    key = f"{dist}.{key}"
+                names = {_norm(key), _norm(dist)}
+                if names & blocked or (allowed is not None and _norm(dist) != STD_DIST and not names & allowed):
+                    why = f"disabled by {DISABLE_ENV}" if names & blocked else f"not named in {LOAD_ENV}"
+                    self.plugins[key] = PluginInfo(key, dist, version, "disabled", entry_point=value, reason=why)
+                    continue
+                start = time.perf_counter()
+                try:
+                    obj, pending, elapsed = _attempt(load, key, dist, version, output, self, limit)
+                    self.commit(obj, pending, key, dist, version, value, elapsed)
+                except _Failure as failure:
+                    self._failed(key, dist, version, value, failure, time.perf_counter() - start, warn)
+        finally:
+            if sys.stdout is output:
+                sys.stdout = output.real
+        if allowed is not None:
+            known = {n for p in self.plugins.values() for n in (_norm(p.name), _norm(p.distribution))}
+            for name in sorted(allowed - known):
+                _warn(f"{LOAD_ENV} names {name!r}, but no installed initreg plugin or distribution has that name; "
+                      f"installed: {', '.join(sorted(p.name for p in self.plugins.values()))}")
 
-    def _failed(self, key: str, dist: str, version: str | None, stage: str, exc: Exception, warn: bool) -> None:
-        error = f"{type(exc).__name__}: {exc}"
-        self.plugins[key] = PluginInfo(key, dist, version, "failed", error=f"failed to {stage}: {error}")
+    def _failed(self, key: str, dist: str, version: str | None, value: str | None, failure: _Failure, elapsed: float,
+                warn: bool) -> None:
+        self.plugins[key] = PluginInfo(key, dist, version, "failed", error=str(failure), entry_point=value,
+                                       load_time_s=elapsed)
         if warn:
-            warnings.warn(f"initreg plugin {key!r} ({dist} {version}) failed to {stage} and was skipped: {error}. "
-                          f"Set {DISABLE_ENV}={key} to skip it quietly, or {STRICT_ENV}=1 to make this an error.",
-                          PluginWarning, stacklevel=6)
+            _warn(f"initreg plugin {key!r} ({dist} {version}) {failure} and was skipped. Set {DISABLE_ENV}={key} "
+                  f"to skip it quietly, or {STRICT_ENV}=1 to make this an error.")
 
-    def add(self, obj: Any, key: str, dist: str, version: str | None) -> PluginInfo:
-        """Register ``obj`` with pluggy and commit what its hook registers; on any error nothing of it stays."""
-        pending: list[InitializerInfo] = []
-
-        def register(cls: Any, aliases: Iterable[str] | str | None = None, *, override: bool = False) -> None:
-            pending.append(_entry(cls, aliases, override, key, dist, version))
-
+    def commit(self, obj: Any, pending: list[InitializerInfo], key: str, dist: str, version: str | None,
+               value: str | None = None, elapsed: float | None = None) -> PluginInfo:
+        """Register ``obj`` with pluggy and keep what its hook registered; raises _Failure, keeping nothing, on a conflict."""
         try:
             self.pm.register(obj, name=key)
-            self.pm.check_pending()  # an ``initreg_`` hook this version does not know (a typo) fails here
-            others = [p for p in self.pm.get_plugins() if p is not obj]
-            self.pm.subset_hook_caller(_HOOK, others)(register=register)
+        except Exception as exc:  # the same object under another name, a name already taken
+            raise _Failure("register", _describe(exc)) from None
+        try:
             self._check(pending, dist)
-        except BaseException:
-            if self.pm.get_name(obj) == key:  # pluggy keeps a plugin whose hook raised: drop it
-                self.pm.unregister(obj, name=key)
-            raise
+        except InitializerTypeError as exc:
+            self.pm.unregister(obj, name=key)
+            raise _Failure("register", _describe(exc)) from None
         self.entries = [*self.entries, *pending]
         self._reindex()
-        info = PluginInfo(key, dist, version, "active", tuple(e.name for e in pending), obj=obj)
+        info = PluginInfo(key, dist, version, "active", tuple(e.name for e in pending), obj=obj, entry_point=value,
+                          load_time_s=elapsed, aliases={e.name: e.aliases for e in pending})
         self.plugins[key] = info
         return info
 
@@ -227,6 +370,9 @@ def _entry(cls: Any, aliases: Any, override: bool, key: str, dist: str, version:
         aliases = vars(cls).get("aliases", ())  # the class's own attribute: a subclass does not inherit aliases
     if isinstance(aliases, str):
         aliases = (aliases,)
+    if isinstance(aliases, (bytes, dict)) or not isinstance(aliases, abc.Iterable):
+        raise InitializerTypeError(f"plugin {key!r}: register({cls.__name__}, aliases={aliases!r}): aliases must be a "
+                                   f"string or a list of strings, such as aliases=('glorot',)")
     names = [cls.name, *aliases]
     for n in names:
         if not isinstance(n, str) or not re.fullmatch(r"[A-Za-z_][\w.\-]*", n):
@@ -236,20 +382,35 @@ def _entry(cls: Any, aliases: Any, override: bool, key: str, dist: str, version:
     return InitializerInfo(lowered[0], lowered[1:], cls, key, dist, version, bool(override))
 
 
-def _sources() -> list[tuple[str, str, str | None, Callable[[], Any]]]:
-    """(plugin name, distribution, version, loader) for every entry point of the group, the standard catalog first."""
+def _sources() -> list[tuple[str, str, str | None, str, Callable[[], Any]]]:
+    """(plugin name, distribution, version, entry point value, loader) per entry point, the standard catalog first."""
     from importlib.metadata import entry_points
 
     found = []
     for ep in entry_points(group=GROUP):
         dist = ep.dist.name if ep.dist is not None else ep.module
         version = ep.dist.version if ep.dist is not None else None
-        found.append((ep.name, dist, version, ep.load))
-    if not any(_norm(d) == STD_DIST and n == "std" for n, d, _, _ in found):
-        from . import __version__  # running from a source tree without installed metadata
+        found.append((ep.name, dist, version, ep.value, ep.load))
+    if not any(_norm(d) == STD_DIST and n == "std" for n, d, *_ in found):
+        from .version import __version__  # running from a source tree without installed metadata
 
-        found.append(("std", STD_DIST, __version__, lambda: importlib.import_module("initreg.std.plugin")))
+        found.append(("std", STD_DIST, __version__, "initreg.std.plugin",
+                      lambda: importlib.import_module("initreg.std.plugin")))
     return sorted(found, key=lambda s: (_norm(s[1]) != STD_DIST, _norm(s[1]), s[0]))
+
+
+def _names_in(env: str) -> set[str] | None:
+    """The normalized comma-separated names of an environment variable; None when it is unset."""
+    text = os.environ.get(env)
+    return None if text is None else {_norm(s.strip()) for s in text.split(",") if s.strip()}
+
+
+def _warn(message: str) -> None:
+    """A PluginWarning attributed to the first caller outside initreg (the user's line, not one of ours)."""
+    level, frame = 2, sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR + os.sep):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, PluginWarning, stacklevel=level)
 
 
 # --- the process-wide registry --------------------------------------------------------------------
@@ -266,6 +427,9 @@ def _get(strict_check: bool = True) -> _Registry:
     """The loaded registry (loading it on first use); under strict mode a failed plugin raises PluginError."""
     reg = _REGISTRY
     if reg is None:
+        building = getattr(_LOCAL, "registry", None)
+        if building is not None:  # a plugin using initreg while it is imported: what is loaded so far
+            return building
         reg = _load()
     if strict_check and _strict():
         failed = [p for p in reg.plugins.values() if p.status == "failed"]
@@ -318,8 +482,11 @@ def create(spec: Any, **kwargs: Any) -> Initializer:
     else:
         raise InitializerTypeError(f"cannot make an initializer from {spec!r}; pass an Initializer, a name such as "
                                    f"'xavier', a dict {{'name': 'normal', 'sigma': 0.01}} or a pair ['normal', {{...}}]")
-    cls = _get().resolve(name).cls
-    return _construct(cls, {**decode(args, create), **kwargs}, name)
+    info = _get().resolve(name)
+    obj = _construct(info.cls, {**decode(args, create), **kwargs}, name)
+    if ":" in name and isinstance(obj, Initializer):  # asked for by dist:name: dumps() keeps the qualifier
+        object.__setattr__(obj, "_initreg_qualified", f"{_norm(info.distribution)}:{info.name}")
+    return obj
 
 
 def _construct(cls: type, kwargs: dict[str, Any], label: str) -> Initializer:
@@ -359,8 +526,62 @@ def validation_configs(cls: type) -> list[Any]:
 
 
 def plugins() -> list[PluginInfo]:
-    """Every plugin found with its status (active, disabled, failed) and error; never raises for a broken plugin."""
-    return list(_get(strict_check=False).plugins.values())
+    """Every plugin found with its status (active, disabled, failed), error, aliases and clashes; never raises for a broken plugin."""
+    reg = _get(strict_check=False)
+    found = _clashes(reg)
+    out = []
+    for p in reg.plugins.values():
+        mine = {name: tuple(sorted({e.distribution for e in found[name]} - {p.distribution}))
+                for name in (*p.initializers, *(a for al in p.aliases.values() for a in al)) if name in found}
+        out.append(dataclasses.replace(p, clashes=mine) if mine else p)
+    return out
+
+
+def load_plugins() -> list[PluginInfo]:
+    """Load every plugin now (once) and return the records; under INITREG_STRICT_PLUGINS=1 a failed one raises PluginError."""
+    _get()
+    return plugins()
+
+
+def clashes() -> dict[str, list[InitializerInfo]]:
+    """Each name (or alias) that two or more distributions register, with their records; such a name needs ``dist:name``."""
+    return _clashes(_get(strict_check=False))
+
+
+def _clashes(reg: _Registry) -> dict[str, list[InitializerInfo]]:
+    out = {}
+    for name, found in reg.by_name.items():
+        if any(e.override for e in found):  # an explicit override replaces the standard one: no clash
+            found = [e for e in found if _norm(e.distribution) != STD_DIST]
+        if len({_norm(e.distribution) for e in found}) > 1:
+            out[name] = found
+    return out
+
+
+def qualified_name(init: Any) -> str:
+    """The name ``dumps()`` writes for ``init``: the bare name when it finds this class again, else ``dist:name``."""
+    qualified = getattr(init, "_initreg_qualified", None)  # set by create() on what it built from a dist:name
+    if qualified:
+        return qualified
+    name = init.name
+    reg = _REGISTRY
+    if reg is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", PluginWarning)  # a dumps() is no place for these
+            reg = _get(strict_check=False)
+    found = reg.by_name.get(name, [])
+    mine = [e for e in found if e.cls is type(init) and e.name == name]
+    if not mine:
+        return name  # not registered (a class used directly): its bare name is all there is
+    try:
+        if _choose(found, repr(name), lambda e: "").cls is type(init):
+            return name
+    except AmbiguousInitializerError:
+        pass
+    return f"{_norm(mine[0].distribution)}:{name}"
+
+
+set_spec_namer(qualified_name)  # Initializer.dumps() and rule files ask this module, which they cannot import
 
 
 def plugin_of(initializer: Any) -> str:
@@ -386,9 +607,10 @@ def register_plugin(obj: Any, name: str | None = None) -> str:
             raise PluginError(f"a plugin named {key!r} is already registered; pass register_plugin(obj, name=...) "
                               f"or call unregister_plugin({key!r}) first")
         try:
-            reg.add(obj, key, key, None)
-        except Exception as exc:
-            raise PluginError(f"plugin {key!r} failed to register and was not added: {type(exc).__name__}: {exc}") from exc
+            got, pending, elapsed = _attempt(lambda: obj, key, key, None, None, reg, _timeout())
+            reg.commit(got, pending, key, key, None, None, elapsed)
+        except _Failure as failure:
+            raise PluginError(f"plugin {key!r} failed to register and was not added: {failure.error}") from None
         return key
 
 

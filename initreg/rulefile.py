@@ -16,16 +16,17 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .errors import InitregError, RuleError
-from .initializer import Initializer, encode
+from .initializer import Initializer, encode, spec_name
 from .random import check_seed
-from .rules import Rules, checked_pattern, make_initializer
+from .patterns import checked_pattern
+from .specs import make_initializer
 
 FORMATS = {".toml": "toml", ".json": "json"}
 _FILE_KEYS = ("seed", "default", "rule")
 _RULE_KEYS = ("pattern", "init")
 
 
-def load(path: str | os.PathLike, cls: type = Rules) -> Rules:
+def load(path: str | os.PathLike, cls: type) -> Any:
     """Read a rule file (.toml or .json); errors name the file and the rule number."""
     path = Path(os.fspath(path))
     fmt = FORMATS.get(path.suffix.lower())
@@ -42,7 +43,7 @@ def load(path: str | os.PathLike, cls: type = Rules) -> Rules:
     return loads(text, fmt, str(path), cls)
 
 
-def loads(text: str, format: str = "toml", source: str = "<string>", cls: type = Rules) -> Rules:
+def loads(text: str, format: str, source: str, cls: type) -> Any:
     """Parse rule-file text (``format`` "toml" or "json"); ``source`` names it in errors."""
     if format == "toml":
         if sys.version_info >= (3, 11):
@@ -94,7 +95,7 @@ def _fields(init: Initializer, reserved: Sequence[str]) -> tuple[str, dict[str, 
     kwargs = {k: encode(v) for k, v in init.explicit_config().items()}
     if any(k in reserved for k in kwargs):
         return init.dumps(), {}
-    return init.name, kwargs
+    return spec_name(init), kwargs
 
 
 def _from_document(cls: type, doc: Any, source: str) -> Rules:

@@ -1,165 +1,27 @@
-"""Rules: choose an initializer per parameter by name (glob or ``re:`` regex, first match wins), explain it.
+"""Rules: ordered (pattern, initializer) pairs, first match wins; their diagnostics (unused, shadowed rules).
 
-A glob is matched against the whole name with fnmatch semantics, case-sensitive: ``*`` matches any
-run of characters *including dots* (``"*.bias"`` matches ``"features.3.bias"``), ``?`` one character,
-``[...]`` / ``[!...]`` a character class. ``"re:..."`` is a regular expression that must match the
-whole name. Patterns are compiled once per Rules; a name is tested only against the rules whose
-literal prefix and suffix it carries.
+Patterns are those of initreg.patterns; they are compiled once per Rules and indexed by literal prefix
+and suffix. Rules know names only: which parameter gets what is decided in initreg.precedence.
 """
 
 from __future__ import annotations
 
 import difflib
-import functools
-import operator
 import os
 import re
 import sys
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from .errors import InitregError, RuleError, ShadowedRuleWarning, UnusedRuleWarning
-from .initializer import Initializer, as_initializer
+from .initializer import Initializer
+from .patterns import PatternIndex, checked_pattern, compile_cached, compile_pattern  # noqa: F401 - re-exported
 from .random import check_seed
+from .specs import make_initializer
 
 _DIGITS = re.compile(r"\d+")
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__))
-
-
-# --- patterns ---------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Pattern:
-    """A compiled pattern: ``match(name)``, plus the literal prefix/suffix every matching name carries."""
-
-    text: str
-    match: Callable[[str], bool] = field(repr=False, compare=False)
-    prefix: str = field(repr=False, compare=False)
-    suffix: str = field(repr=False, compare=False)
-
-
-def _check_glob(pattern: str) -> tuple[str, str, bool]:
-    """Validate a glob; return (literal prefix, literal suffix, has wildcards)."""
-    tokens: list[str | None] = []  # a literal character, or None for a wildcard
-    i, n = 0, len(pattern)
-    while i < n:
-        c = pattern[i]
-        i += 1
-        if c in "*?":
-            tokens.append(None)
-        elif c == "[":
-            j = i + (i < n and pattern[i] == "!")
-            j += j < n and pattern[j] == "]"  # a ']' first in a class is a literal
-            end = pattern.find("]", j)
-            if end < 0:
-                raise ValueError(f"'[' at position {i - 1} is never closed; write '[[]' to match a literal '['")
-            body = pattern[i + (pattern[i] == "!"):end]
-            k = 0
-            while k + 2 < len(body):
-                if body[k + 1] == "-":
-                    if body[k] > body[k + 2]:
-                        raise ValueError(f"character range '{body[k:k + 3]}' is empty (reversed); "
-                                         f"write '{body[k + 2]}-{body[k]}'")
-                    k += 3
-                else:
-                    k += 1
-            tokens.append(None)
-            i = end + 1
-        else:
-            tokens.append(c)
-    if None not in tokens:
-        return pattern, pattern, False
-    first, last = tokens.index(None), len(tokens) - 1 - tokens[::-1].index(None)
-    return "".join(tokens[:first]), "".join(tokens[last + 1:]), True  # type: ignore[arg-type]
-
-
-def _regex_prefix(rx: str) -> str:
-    """A literal prefix every full match of ``rx`` starts with ('' when unsure)."""
-    if "|" in rx:
-        return ""
-    lit = re.match(r"[A-Za-z0-9_ ]*", rx).group(0)  # type: ignore[union-attr]
-    if lit and len(rx) > len(lit) and rx[len(lit)] in "*+?{":
-        lit = lit[:-1]  # the last character is quantified
-    return lit
-
-
-@functools.lru_cache(maxsize=4096)
-def _compile(pattern: str) -> Pattern:
-    """Compile one pattern (cached: a pattern string is compiled once); raise ValueError when invalid."""
-    if pattern.startswith("re:"):
-        body = pattern[3:]
-        if not body:
-            raise ValueError("the regular expression after 're:' is empty")
-        try:
-            rx = re.compile(body)
-        except re.error as exc:
-            raise ValueError(f"invalid regular expression: {exc}") from None
-        return Pattern(pattern, _fullmatcher(rx), _regex_prefix(body), "")
-    prefix, suffix, wild = _check_glob(pattern)
-    if not wild:  # no wildcard: exactly one name
-        return Pattern(pattern, functools.partial(operator.eq, pattern), pattern, pattern)
-    import fnmatch
-
-    return Pattern(pattern, _fullmatcher(re.compile(fnmatch.translate(pattern))), prefix, suffix)
-
-
-def _fullmatcher(rx: re.Pattern) -> Callable[[str], bool]:
-    fullmatch = rx.fullmatch
-    return lambda name: fullmatch(name) is not None
-
-
-def checked_pattern(pattern: Any, where: str = "") -> Pattern:
-    """A compiled pattern, or RuleError naming ``where`` (e.g. "rule 3") and the pattern."""
-    lead = f"{where}: " if where else ""
-    if not isinstance(pattern, str) or not pattern:
-        raise RuleError(f"{lead}a pattern must be a non-empty string such as '*.weight' or 're:.*\\.bias', "
-                        f"got {pattern!r}")
-    try:
-        return _compile(pattern)
-    except ValueError as exc:
-        raise RuleError(f"{lead}pattern {pattern!r} is invalid: {exc}") from None
-
-
-def compile_pattern(pattern: str) -> Callable[[str], bool]:
-    """A matcher for a glob over the full name (case-sensitive) or a ``re:`` full-match regex."""
-    return checked_pattern(pattern).match
-
-
-class _Index:
-    """First-match lookup over many rules: only rules whose literal prefix and suffix a name carries are tried."""
-
-    def __init__(self, patterns: Sequence[Pattern]):
-        by_len: dict[int, dict[str, list[int]]] = {}
-        for k, p in enumerate(patterns):
-            by_len.setdefault(len(p.prefix), {}).setdefault(p.prefix, []).append(k)
-        self._tables = sorted(by_len.items())
-        self._suffix = [p.suffix for p in patterns]
-        self._match = [p.match for p in patterns]
-
-    def first(self, name: str) -> int:
-        """Index of the first rule matching ``name``, or -1."""
-        best = -1
-        size, suffix, match = len(name), self._suffix, self._match
-        for length, table in self._tables:
-            if length > size:
-                break
-            hit = table.get(name[:length])
-            if hit:
-                for k in hit:  # ascending: the first match in a list is that list's best
-                    if 0 <= best < k:
-                        break
-                    if name.endswith(suffix[k]) and match[k](name):
-                        best = k
-                        break
-        return best
-
-    def matching(self, k: int, names: Iterable[str]) -> Iterator[int]:
-        """Positions of the names rule ``k`` matches."""
-        match, suffix = self._match[k], self._suffix[k]
-        for i, name in enumerate(names):
-            if name.endswith(suffix) and match(name):
-                yield i
 
 
 # --- rules ------------------------------------------------------------------------------------------
@@ -174,33 +36,10 @@ class Rule:
 
     def matches(self, name: str) -> bool:
         """Whether the pattern matches the whole name."""
-        return _compile(self.pattern).match(name)
+        return compile_cached(self.pattern).match(name)
 
     def __str__(self) -> str:
         return f"rule {self.number} ({self.pattern})"
-
-
-def _with_context(exc: Exception, prefix: str) -> Exception:
-    """The same kind of error with ``prefix`` in front of its message (RuleError if it cannot be rebuilt)."""
-    msg = f"{prefix}: {exc}"
-    try:
-        new = type(exc)(msg)
-    except Exception:
-        new = RuleError(msg)
-    return new
-
-
-def make_initializer(spec: Any, where: str, kwargs: Mapping[str, Any] | None = None) -> Initializer:
-    """An Initializer from anything initreg.create takes; errors keep their kind and name ``where``."""
-    try:
-        if kwargs:  # JSON-ready arguments from a file: nested initializers and arrays are tagged
-            from .initializer import decode
-            from .registry import create
-
-            return create(spec, **decode(dict(kwargs), create))
-        return as_initializer(spec)
-    except (InitregError, ValueError, TypeError, KeyError) as exc:
-        raise _with_context(exc, where) from exc
 
 
 class Rules:
@@ -231,7 +70,7 @@ class Rules:
             self._seed = None if seed is None else check_seed(seed)
         except InitregError as exc:
             raise RuleError(f"Rules: {exc}") from None
-        self._index = _Index([_compile(r.pattern) for r in parsed])
+        self._index = PatternIndex([compile_cached(r.pattern) for r in parsed])
 
     # -- the sequence -------------------------------------------------------------------------------
     @property
@@ -276,10 +115,14 @@ class Rules:
         first, rules = self._index.first, self._rules
         return [None if k < 0 else rules[k] for k in map(first, names)]
 
-    def check(self, names: Iterable[str]) -> "Diagnostics":
+    def first_indices(self, names: Iterable[str]) -> list[int]:
+        """For each name, the 0-based position of the first rule matching it, or -1."""
+        return list(map(self._index.first, names))
+
+    def check(self, names: Iterable[str], firsts: Sequence[int] | None = None) -> "Diagnostics":
         """Which rules match none of ``names`` (unused) or only names earlier rules take (shadowed)."""
         names = list(names)
-        return _diagnose(self, names, list(map(self._index.first, names)))
+        return _diagnose(self, names, self.first_indices(names) if firsts is None else firsts)
 
     # -- files (initreg.rulefile) ---------------------------------------------------------------------
     @classmethod
@@ -407,169 +250,3 @@ def _diagnose(rules: Rules, names: Sequence[str], firsts: Sequence[int]) -> Diag
                 templates = _templates(names)
             unused.append((rule, _closest(rule.pattern, templates)))
     return Diagnostics(tuple(unused), tuple(shadowed))
-
-
-# --- choosing: precedence ----------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Choice:
-    """The initializer chosen for one parameter and what decided it."""
-
-    init: Initializer
-    source: str  # "explicit", "rule", "declared", "default" or "global default"
-    rule: Rule | None = None
-
-    @property
-    def label(self) -> str:
-        """The source as recorded and printed: ``"rule 2 (*.weight)"``, ``"declared"``, ..."""
-        return str(self.rule) if self.rule is not None else self.source
-
-
-def _explicit_of(p: Any) -> Initializer | None:
-    """The initializer a deferred ``p.initialize(init)`` call asked for explicitly and still waits to draw."""
-    pending = getattr(p, "_pending", None)
-    if p.state == "deferred" and pending is not None and pending[1] == "explicit":
-        return pending[0]
-    return None
-
-
-def split_init(init: Any) -> tuple[Rules | None, Initializer | None]:
-    """(rules, default) from what initialize() takes: an Initializer, a name, a Rules or a {pattern: init} mapping."""
-    if init is None:
-        return None, None
-    if isinstance(init, Rules):
-        return init, init.default
-    if isinstance(init, Mapping) and not ("name" in init and isinstance(init.get("name"), str)):
-        rules = Rules(init)  # a {"name": ...} mapping is an initializer spec, as initreg.create reads it
-        return rules, rules.default
-    return None, make_initializer(init, "init")
-
-
-def seed_of(init: Any) -> int | None:
-    """The seed a Rules carries (from its rule file), else None."""
-    return init.seed if isinstance(init, Rules) else None
-
-
-@dataclass
-class Entry:
-    """A parameter as rules see it: name, shape, dtype, state, and the Parameter itself when there is one."""
-
-    name: str
-    shape: tuple | None
-    dtype: str
-    state: str
-    param: Any = None
-
-
-def _declared(entry: Entry, cache: dict[str, Initializer]) -> Initializer | None:
-    spec = None if entry.param is None else entry.param.init
-    if spec is None:
-        return None
-    if isinstance(spec, str):
-        if spec not in cache:
-            cache[spec] = make_initializer(spec, f"parameter {entry.name!r}: declared init")
-        return cache[spec]
-    return make_initializer(spec, f"parameter {entry.name!r}: declared init")
-
-
-def choose(entries: Sequence[Entry], rules: Rules | None, default: Initializer | None,
-           strict: bool, force_reinit: bool = False) -> tuple[list[Choice], Diagnostics]:
-    """The choice for every entry by precedence explicit > rule > declared > default > global; diagnostics.
-
-    "explicit" is a deferred parameter's own pending ``param.initialize(init)`` request: a later call without
-    ``force_reinit`` keeps it (as it keeps an initialized parameter's values); ``force_reinit=True`` replaces it.
-    """
-    names = [e.name for e in entries]
-    firsts = list(map(rules._index.first, names)) if rules is not None else [-1] * len(names)
-    diagnostics = _diagnose(rules, names, firsts) if rules is not None else Diagnostics()
-    if strict:
-        diagnostics.raise_if_any()
-    cache: dict[str, Initializer] = {}
-    fallback: Initializer | None = None
-    choices = []
-    for e, k in zip(entries, firsts):
-        explicit = _explicit_of(e.param) if e.param is not None and not force_reinit else None
-        if explicit is not None:
-            choices.append(Choice(explicit, "explicit"))
-        elif k >= 0:
-            rule = rules[k]  # type: ignore[index]
-            choices.append(Choice(rule.init, "rule", rule))
-        elif (declared := _declared(e, cache)) is not None:
-            choices.append(Choice(declared, "declared"))
-        elif default is not None:
-            choices.append(Choice(default, "default"))
-        else:
-            if fallback is None:
-                from .parameter import default_initializer
-
-                fallback = default_initializer()
-            choices.append(Choice(fallback, "global default"))
-    return choices, diagnostics
-
-
-def plan_choices(params: Any, init: Any = None, *, strict: bool = False,
-                 force_reinit: bool = False) -> dict[str, tuple[Initializer, str]]:
-    """For each parameter name: (initializer, source) by precedence explicit > rule > declared > default > global.
-
-    Unused or shadowed rules warn (UnusedRuleWarning / ShadowedRuleWarning); ``strict=True`` raises RuleError
-    instead, before anything is drawn.
-    """
-    rules, default = split_init(init)
-    entries = entries_of(params)
-    choices, diagnostics = choose(entries, rules, default, strict, force_reinit)
-    diagnostics.warn()
-    return {e.name: (c.init, c.label) for e, c in zip(entries, choices)}
-
-
-# --- explain --------------------------------------------------------------------------------------
-
-def entries_of(params: Any) -> list[Entry]:
-    """Entries from a ParameterDict, a Block, a mapping name → Parameter/shape/spec, or a list of them."""
-    from .parameter import Parameter, check_dtype, check_shape
-
-    if hasattr(params, "collect_params") and callable(params.collect_params):
-        params = params.collect_params()
-    if hasattr(params, "items") and callable(params.items):
-        items: Iterable[Any] = params.items()
-    elif isinstance(params, (str, bytes)):
-        raise RuleError(f"params must be parameters, a mapping name → shape, or a list of names/specs; got {params!r}")
-    else:
-        items = (_unpack(x) for x in params)
-    out, seen = [], set()
-    for name, v in items:
-        if name in seen:
-            raise RuleError(f"parameter name {name!r} appears twice; every parameter needs its own name")
-        seen.add(name)
-        if isinstance(v, (tuple, list)) or v is None:  # a shape: the common case of a spec list
-            out.append(Entry(name, check_shape(v, name), "float32", "declared"))
-        elif isinstance(v, Parameter):
-            out.append(Entry(name, v.shape, str(v.dtype), v.state, v))
-        elif isinstance(v, Mapping):
-            dtype = str(check_dtype(v.get("dtype", "float32"), name))
-            out.append(Entry(name, check_shape(v.get("shape"), name), dtype, "declared"))
-        else:
-            out.append(Entry(name, check_shape(v, name), "float32", "declared"))
-    return out
-
-
-def _unpack(x: Any) -> tuple[str, Any]:
-    """(name, Parameter / shape / spec dict) from one item of a list of parameters."""
-    from .parameter import Parameter
-
-    if type(x) in (tuple, list) and len(x) == 2 and isinstance(x[0], str):  # the common (name, shape) case first
-        return x[0], x[1]
-    if isinstance(x, Parameter):
-        return x.name, x
-    if isinstance(x, str):
-        return x, None
-    if isinstance(x, Mapping) and isinstance(x.get("name"), str):
-        return x["name"], x
-    raise RuleError(f"cannot read a parameter from {x!r}; give a Parameter, a name, a (name, shape) pair or "
-                    f"a {{'name': ..., 'shape': [...]}} dict")
-
-
-def explain(params: Any, rules: Any = None, *, seed: int | None = None, strict: bool = False) -> Any:
-    """A table (initreg.explanation.Explanation) of what initialize(rules, seed=seed) picks for each parameter, and why."""
-    from .explanation import explain as _explain
-
-    return _explain(params, rules, seed=seed, strict=strict)

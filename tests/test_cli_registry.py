@@ -35,12 +35,18 @@ def test_plugins_json_lists_every_status(fake_site, capsys, monkeypatch):
     code, out, err = run_cli(capsys, "plugins", "--json")
     assert code == 0 and err == ""  # failures are in the listing, not warnings on stderr
     recs = {r["name"]: r for r in json.loads(out)}
-    assert set(recs["std"]) == {"name", "distribution", "version", "status", "initializers", "error"}
+    assert set(recs["std"]) == {"name", "distribution", "version", "status", "initializers", "error", "entry_point",
+                                "load_time_s", "aliases", "clashes", "reason"}
     assert (recs["std"]["distribution"], recs["std"]["status"]) == ("initreg", "active")
     assert {"normal", "uniform", "zero", "one", "constant"} <= set(recs["std"]["initializers"])
-    assert recs["fxgood"] == {"name": "fxgood", "distribution": "initreg-fx-good", "version": "1.0",
-                              "status": "active", "initializers": ["fxramp"], "error": None}
+    good = dict(recs["fxgood"])
+    assert 0 < good.pop("load_time_s") < 30
+    assert good == {"name": "fxgood", "distribution": "initreg-fx-good", "version": "1.0", "status": "active",
+                    "initializers": ["fxramp"], "error": None, "entry_point": "initreg_fx_good",
+                    "aliases": {"fxramp": ["fxline"]}, "clashes": {}, "reason": None}
+    assert recs["fxclash"]["clashes"] == {"fxdup": ["initreg-fx-clash-b"]}
     assert recs["fxdisabled"]["status"] == "disabled" and "initreg_fx_disabled" not in sys.modules
+    assert recs["fxdisabled"]["reason"] == "disabled by INITREG_DISABLE_PLUGINS"
     for name, text in [("fxbadimport", "RuntimeError: fx: broken at import"),
                        ("fxnotinit", "not an initreg.Initializer subclass"), ("fxbadhook", "registrar")]:
         assert recs[name]["status"] == "failed" and text in recs[name]["error"] and recs[name]["initializers"] == []
@@ -49,10 +55,13 @@ def test_plugins_json_lists_every_status(fake_site, capsys, monkeypatch):
 def test_plugins_table(fake_site, capsys):
     code, out, _ = run_cli(capsys, "plugins")
     assert code == 0
-    lines = {line.split()[0]: line.split() for line in out.splitlines()[1:]}
-    assert lines["fxgood"][1:] == ["initreg-fx-good", "1.0", "active", "fxramp"]
-    assert lines["fxbadimport"][3:6] == ["failed", "failed", "to"] and "broken at import" in out
-    assert out.splitlines()[0].split() == ["PLUGIN", "DISTRIBUTION", "VERSION", "STATUS", "INITIALIZERS", "/", "ERROR"]
+    lines = {line.split()[0]: line.split() for line in out.splitlines()[1:] if line}
+    assert lines["fxgood"][1:4] == ["initreg-fx-good", "1.0", "active"] and lines["fxgood"][6:] == ["fxramp"]
+    assert lines["fxgood"][4].isdigit() and lines["fxgood"][5] == "ms"  # the load time
+    assert lines["fxbadimport"][3] == "failed" and lines["fxbadimport"][6:8] == ["failed", "to"]
+    assert "broken at import" in out
+    assert out.splitlines()[0].split() == ["PLUGIN", "DISTRIBUTION", "VERSION", "STATUS", "LOAD", "INITIALIZERS", "/",
+                                           "ERROR"]
 
 
 def test_real_command_survives_broken_plugins_even_in_strict_mode(fake_site):

@@ -136,7 +136,7 @@ def test_bad_rule_items():
 
 def test_patterns_compile_once_per_string():
     """compile_pattern caches by pattern text: a second Rules with the same patterns compiles nothing new."""
-    from initreg.rules import _compile
+    from initreg.patterns import compile_cached as _compile
 
     Rules([("cache.check.*", Zero())])
     before = _compile.cache_info()

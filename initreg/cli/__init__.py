@@ -20,7 +20,7 @@ COMMANDS = {
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the initreg command with every available subcommand."""
-    from .. import __version__
+    from ..version import __version__
 
     parser = argparse.ArgumentParser(prog="initreg", description="Initial values for array parameters.")
     parser.add_argument("--version", action="version", version=f"initreg {__version__}")

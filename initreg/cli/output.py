@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import signal
 import sys
-from typing import Any, Sequence
+import threading
+from typing import Any, Callable, Sequence
 
 
 def _rich_on(stream: Any) -> bool:
@@ -76,3 +79,31 @@ class Progress:
     def __exit__(self, *exc: Any) -> None:
         if self._bar is not None:
             self._bar.stop()
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so every ``finally`` and cleanup runs."""
+
+
+def interruptible(command: str) -> Callable[[Callable[..., int]], Callable[..., int]]:
+    """Make a command's Ctrl-C or SIGTERM one line on stderr and exit status 130 or 143, never a traceback."""
+    def wrap(func: Callable[..., int]) -> Callable[..., int]:
+        @functools.wraps(func)
+        def run(args: Any) -> int:
+            main = threading.current_thread() is threading.main_thread()  # only there may handlers change
+
+            def terminate(signum: int, frame: Any) -> None:
+                raise Terminated()
+
+            old = signal.signal(signal.SIGTERM, terminate) if main else None
+            try:
+                return func(args)
+            except KeyboardInterrupt as exc:
+                how = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+                print(f"initreg {command}: {how}; nothing partial was left behind", file=sys.stderr)
+                return 143 if isinstance(exc, Terminated) else 130
+            finally:
+                if main and old is not None:  # None: a handler installed outside Python, left as it was
+                    signal.signal(signal.SIGTERM, old)
+        return run
+    return wrap

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .output import Progress
+from .output import Progress, interruptible
 
 SPEC_FORMATS = (".json", ".toml", ".npz", ".safetensors")
 PROGRESS_MIN_VALUES = 1 << 23  # below this many values a model is written before a bar would help
@@ -64,7 +64,8 @@ def _seed(text: str) -> int:
 def read_spec(path: str | os.PathLike) -> list[dict[str, Any]]:
     """[{name, shape, dtype, layout}] from a JSON/TOML list or a checkpoint's header; errors name file and entry."""
     from ..errors import ParameterValueError
-    from ..parameter import check_dtype, check_shape
+    from ..names import name_problem
+    from ..shapes import check_dtype, check_shape
 
     path = Path(os.fspath(path))
     suffix = path.suffix.lower()
@@ -87,6 +88,9 @@ def read_spec(path: str | os.PathLike) -> list[dict[str, Any]]:
         if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or not entry["name"]:
             raise ParameterValueError(f"{where}: expected a table with a non-empty 'name' and a 'shape', got {entry!r}")
         name = entry["name"]
+        problem = name_problem(name)
+        if problem is not None:
+            raise ParameterValueError(f"{where}: invalid parameter name {name!r}: {problem}")
         unknown = set(entry) - {"name", "shape", "dtype", "layout"}
         if unknown:
             raise ParameterValueError(f"{where} ({name!r}): unknown key(s) {', '.join(sorted(unknown))}; "
@@ -141,13 +145,16 @@ def _fail(command: str, exc: BaseException) -> int:
     return 2
 
 
+@interruptible("explain")
 def run_explain(args: argparse.Namespace) -> int:
     """Print the table; 1 with --strict when a rule is unused or shadowed, 2 on a bad file."""
     from ..errors import InitregError
     from ..explanation import explain
+    from ..registry import load_plugins
     from ..rules import Rules
 
     try:
+        load_plugins()  # under INITREG_STRICT_PLUGINS a broken plugin is named as such, not as the rule file's fault
         rules = Rules.load(args.rules)
         spec = read_spec(args.params)
         table = explain(spec, rules, seed=args.seed)
@@ -162,64 +169,71 @@ def run_explain(args: argparse.Namespace) -> int:
 
 # --- init ---------------------------------------------------------------------------------------------
 
+@interruptible("init")
 def run_init(args: argparse.Namespace) -> int:
     """Write the checkpoint; 1 with --strict when a rule is unused or shadowed, 2 on a usage error."""
     import math
 
     from ..errors import InitregError
-    from ..parameter import Parameter, ParameterDict, check_dtype, is_complete
+    from ..explanation import plan
+    from ..precedence import Entry
     from ..random import fresh_seed
-    from ..rules import Rules, choose, entries_of
+    from ..regions import values
+    from ..registry import load_plugins
+    from ..rules import Rules
+    from ..shapes import check_dtype, is_complete
 
     out = Path(args.output)
     if out.suffix.lower() not in (".safetensors", ".npz"):
         return _fail("init", f"output {str(out)!r} must end in .safetensors or .npz")
     try:
+        load_plugins()  # under INITREG_STRICT_PLUGINS a broken plugin is named as such, not as the rule file's fault
         rules = Rules.load(args.rules)
         spec = read_spec(args.params)
-        dtype = None if args.dtype is None else check_dtype(args.dtype, "--dtype")
+        dtype = None if args.dtype is None else str(check_dtype(args.dtype, "--dtype"))
         incomplete = [e["name"] for e in spec if not is_complete(e["shape"])]
         if incomplete:
             return _fail("init", f"parameter(s) {', '.join(map(repr, incomplete[:5]))} have unknown dimensions; "
                                  f"initreg init needs every shape in full")
-        params = ParameterDict([Parameter(e["name"], e["shape"], dtype if dtype is not None else e["dtype"],
-                                          layout=e["layout"]) for e in spec])
-        choices, diagnostics = choose(entries_of(params), rules, rules.default, strict=False)
+        from ..fans import check_layout
+
+        entries = [Entry(e["name"], e["shape"], dtype or e["dtype"], check_layout(e["layout"])) for e in spec]
+        seed = args.seed if args.seed is not None else rules.seed
+        fresh = seed is None
+        table = plan(entries, rules, seed=fresh_seed() if fresh else seed)
     except (InitregError, OSError) as exc:
         return _fail("init", exc)
+    diagnostics = table.diagnostics
     for message in diagnostics.messages():
         print(f"initreg init: warning: {message}", file=sys.stderr)
     if args.strict and diagnostics:
         print(f"initreg init: {len(diagnostics.messages())} rule problem(s) (--strict); nothing written",
               file=sys.stderr)
         return 1
-    seed = args.seed if args.seed is not None else rules.seed
-    if seed is None:
-        seed = fresh_seed()
+    seed = table.seed
+    if fresh:
         print(f"initreg init: no seed given; using seed {seed} (pass --seed {seed} to write the same file again)",
               file=sys.stderr)
-    total = sum(math.prod(p.shape) for p in params.values())
-    chosen = {p.name: (p, choice.init) for p, choice in zip(params.values(), choices)}
+    rows = {r.name: r for r in table}
+    total = sum(math.prod(r.shape) for r in table)
     done, drawn = 0, 0
     try:
         with Progress("initreg init", total, enabled=not args.quiet and total >= PROGRESS_MIN_VALUES) as bar:
             def draw(name: str) -> Any:
                 """One parameter's values, drawn when the writer reaches it and dropped once written."""
                 nonlocal done, drawn
-                p, init = chosen[name]
-                # a fresh twin of p: the very values p.initialize(init, seed=seed) draws, which p would then keep
-                twin = Parameter(p.name, p.shape, p.dtype, layout=p.layout)
-                twin.initialize(init, seed=seed)
-                done, drawn = done + math.prod(p.shape), drawn + 1
-                bar.update(done, note=f"{drawn}/{len(params)} parameters")
-                return twin.data()
+                r = rows[name]
+                data = values(r.initializer, r.shape, name=r.name, seed=seed, dtype=r.dtype, layout=r.layout)
+                done, drawn = done + math.prod(r.shape), drawn + 1
+                bar.update(done, note=f"{drawn}/{len(rows)} parameters")
+                return data
 
             from ..checkpoint import save_streamed
 
-            save_streamed(out, {p.name: (p.shape, p.dtype) for p in params.values()}, draw)
+            save_streamed(out, {r.name: (r.shape, r.dtype) for r in table}, draw)
     except (InitregError, OSError) as exc:
         return _fail("init", exc)
     if not args.quiet:
-        dtypes = sorted({str(p.dtype) for p in params.values()})
-        print(f"wrote {out}: {len(params)} parameters, {total:,} values ({', '.join(dtypes) or '-'}), seed {seed}")
+        dtypes = sorted({r.dtype for r in table})
+        print(f"wrote {out}: {len(rows)} parameters, {total:,} values ({', '.join(dtypes) or '-'}), seed {seed}")
     return 0

@@ -8,6 +8,8 @@ import re
 import sys
 from typing import Any
 
+from .output import interruptible
+
 
 def add_parser(sub: Any) -> None:
     """Add the ``show`` subcommand."""
@@ -18,14 +20,16 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
+@interruptible("show")
 def run(args: argparse.Namespace) -> int:
-    """Print the description; 2 when the name is unknown or ambiguous."""
-    from ..errors import AmbiguousInitializerError, UnknownInitializerError
-    from ..registry import lookup
+    """Print the description; 2 when the name is unknown or ambiguous, or a plugin is broken in strict mode."""
+    from ..errors import InitregError
+    from ..registry import load_plugins, lookup
 
     try:
+        load_plugins()
         info = lookup(args.name)
-    except (UnknownInitializerError, AmbiguousInitializerError) as exc:
+    except InitregError as exc:  # unknown, ambiguous, or INITREG_STRICT_PLUGINS with a broken plugin
         print(f"initreg show: {exc}", file=sys.stderr)
         return 2
     cls = info.cls

@@ -11,7 +11,9 @@ import numpy as np
 
 from ..device import Device, device_of
 from ..errors import DeviceMismatchError, GradientError, LayerError, ShapeError, format_shape
-from ..parameter import Parameter, ParameterDict, check_dtype, merge_shapes, set_merged_shapes
+from ..parameter import Parameter, set_merged_shapes
+from ..parameter_dict import ParameterDict
+from ..shapes import check_dtype, merge_shapes
 
 _calls = threading.local()  # depth of nested block calls: the outermost call starts a fresh tape
 _OWNED: "weakref.WeakSet[Parameter]" = weakref.WeakSet()  # parameters that already have an owner block
@@ -109,7 +111,7 @@ class Block:
         if param not in _OWNED:
             _OWNED.add(param)
             self._owned[name] = param
-            param._rename(self._prefix + name)
+            param.rename(self._prefix + name)
         return param
 
     def _declare(self, local: str, shape: tuple, dtype: Any, init: Any, params: Any = None,
@@ -149,7 +151,7 @@ class Block:
     def _set_prefix(self, prefix: str) -> None:
         object.__setattr__(self, "_prefix", prefix)
         for local, p in self._owned.items():
-            p._rename(prefix + local)
+            p.rename(prefix + local)
         for key, child in self._children.items():
             if child._parent is not None and child._parent() is self:
                 child._set_prefix(f"{prefix}{key}.")
@@ -244,7 +246,7 @@ class Block:
         todo = {}
         for local, shape in shapes.items():
             p = self.params[local]
-            if p._shape == shape:  # already complete: the usual case after the first batch
+            if p.shape == shape:  # already complete: the usual case after the first batch
                 continue
             try:
                 merged = merge_shapes(p.shape, shape, p.name)
@@ -261,7 +263,7 @@ class Block:
         xdev = device_of(x)
         chosen = None
         for p in self.params.values():
-            devices = p._devices
+            devices = p.list_devices()
             if not devices:
                 continue
             if devices[0] is xdev:  # the common case: one device, the input's

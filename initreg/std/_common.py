@@ -8,8 +8,8 @@ import numpy as np
 
 from ..fans import fans
 from ..initializer import Desc
+from ..random import Shard  # noqa: F401 - the shard view Mixture fills components through
 
-_FILLS = frozenset({"random", "uniform", "normal", "truncated_normal", "integers", "bernoulli", "map_blocks"})
 
 
 def fans_of(desc: Desc) -> tuple[int, int]:
@@ -27,29 +27,3 @@ def on_host(desc: Desc, out: Any, fn: Callable[[np.ndarray], None]) -> None:
     host = np.empty(tuple(out.shape), dtype=np.dtype(str(out.dtype)))
     fn(host)
     out[...] = desc.xp.asarray(host) if not isinstance(out, np.ndarray) else host
-
-
-class Shard:
-    """A view of a Stream that starts at element ``start`` (block-aligned): fills draw that shard's values."""
-
-    __slots__ = ("stream", "start")
-
-    def __init__(self, stream: Any, start: int):
-        self.stream = stream
-        self.start = int(start)
-
-    def child(self, tag: str) -> "Shard":
-        """The same shard of a child stream."""
-        return Shard(self.stream.child(tag), self.start)
-
-    def __getattr__(self, attr: str) -> Any:
-        value = getattr(self.stream, attr)
-        if attr not in _FILLS:
-            return value
-
-        def shifted(*args: Any, start: int = 0, **kwargs: Any) -> Any:
-            return value(*args, start=self.start + start, **kwargs)
-        return shifted
-
-    def __repr__(self) -> str:
-        return f"Shard({self.stream!r}, start={self.start})"

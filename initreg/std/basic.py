@@ -20,6 +20,7 @@ class Constant(Initializer):
     aliases: tuple[str, ...] = ()
     #: each value is drawn independently of its position (lets Mixture fill block by block)
     elementwise = True
+    regions = "blocks"
 
     def __init__(self, value: Any = 0.0):
         if isinstance(value, (list, tuple, np.ndarray)):
@@ -32,19 +33,29 @@ class Constant(Initializer):
                                                f"finite numbers, got {value!r}")
             self.value: Any = arr
             self.elementwise = arr.ndim == 0
+            self.regions = "blocks" if arr.ndim == 0 else "direct"
         else:
             self.value = check_number("Constant", "value", value)
 
     def fill(self, desc: Desc, out: Any, rng: Any) -> None:
         if isinstance(self.value, np.ndarray):
-            try:
-                np.broadcast_shapes(self.value.shape, desc.shape)
-            except ValueError:
-                raise ShapeError(f"Constant: value of shape {self.value.shape} does not broadcast to parameter "
-                                 f"{desc.name!r} of shape {desc.shape}") from None
+            self._check_broadcast(desc)
             out[...] = desc.xp.asarray(self.value)
         else:
             out.fill(self.value)
+
+    def _check_broadcast(self, desc: Desc) -> None:
+        try:
+            if np.broadcast_shapes(self.value.shape, desc.shape) == desc.shape:
+                return
+        except ValueError:
+            pass
+        raise ShapeError(f"Constant: value of shape {self.value.shape} does not broadcast to parameter "
+                         f"{desc.name!r} of shape {desc.shape}")
+
+    def fill_region(self, desc: Desc, out: Any, index: Any) -> None:
+        self._check_broadcast(desc)
+        out[...] = desc.xp.asarray(np.broadcast_to(np.asarray(self.value), desc.shape)[index])  # a view: no whole tensor
 
     def expected(self, desc: Desc) -> Any:
         from ..validation.expected import Exact
@@ -78,6 +89,7 @@ class Uniform(Initializer):
 
     aliases: tuple[str, ...] = ()
     elementwise = True
+    regions = "blocks"
 
     def __init__(self, scale: float = 0.07, *, low: float | None = None, high: float | None = None):
         if (low is None) != (high is None):
@@ -112,6 +124,7 @@ class Normal(Initializer):
 
     aliases: tuple[str, ...] = ()
     elementwise = True
+    regions = "blocks"
 
     def __init__(self, sigma: float = 0.01, mean: float = 0.0):
         self.sigma = check_number("Normal", "sigma", sigma, nonneg=True)

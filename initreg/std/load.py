@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import CheckpointKeyError, DTypeError, InitializerArgumentError, InitializerTypeError, ShapeError
-from ..initializer import Desc, Initializer, as_initializer
+from ..initializer import Desc, Initializer
+from ..specs import as_initializer
 
 
 class Load(Initializer):

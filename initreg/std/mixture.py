@@ -9,7 +9,8 @@ import numpy as np
 
 from ..device import cpu
 from ..errors import InitializerArgumentError, InitializerTypeError
-from ..initializer import Desc, Initializer, as_initializer, check_number
+from ..initializer import Desc, Initializer, check_number
+from ..specs import as_initializer
 from ..random import BLOCK, run_blocks
 from ._common import Shard, on_host
 
@@ -51,6 +52,7 @@ class Mixture(Initializer):
         self.components: tuple[tuple[float, Initializer], ...] = tuple(parts)
         self.deterministic = len(parts) == 1 and parts[0][1].deterministic
         self.elementwise = all(c.elementwise for _, c in parts)
+        self.regions = "blocks" if all(getattr(c, "regions", "whole") == "blocks" for _, c in parts) else "whole"
 
     # The recorded config holds the normalized components, so specs and instances compare equal.
     def explicit_config(self) -> dict[str, Any]:

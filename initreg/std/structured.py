@@ -29,6 +29,7 @@ class Bilinear(Initializer):
 
     aliases: tuple[str, ...] = ()
     deterministic = True
+    regions = "direct"
 
     def __init__(self) -> None:
         pass
@@ -48,6 +49,10 @@ class Bilinear(Initializer):
         kernel = self.kernel(desc)
         out[...] = desc.xp.asarray(kernel.astype(desc.dtype))
 
+    def fill_region(self, desc: Desc, out: Any, index: Any) -> None:
+        whole = np.broadcast_to(self.kernel(desc).astype(desc.dtype), desc.shape)  # a view of the small kernel
+        out[...] = desc.xp.asarray(whole[index])
+
     def expected(self, desc: Desc) -> Any:
         from ..validation.expected import Exact
 
@@ -63,6 +68,7 @@ class LSTMBias(Initializer):
 
     aliases = ("lstm_bias",)
     deterministic = True
+    regions = "direct"
 
     def __init__(self, forget_bias: float = 1.0):
         self.forget_bias = check_number("LSTMBias", "forget_bias", forget_bias)
@@ -77,6 +83,13 @@ class LSTMBias(Initializer):
         n = self._hidden(desc)
         out.fill(0)
         out[n:2 * n] = self.forget_bias
+
+    def fill_region(self, desc: Desc, out: Any, index: Any) -> None:
+        n = self._hidden(desc)
+        gates = np.zeros(desc.shape[0], dtype=desc.dtype)
+        gates[n:2 * n] = self.forget_bias
+        whole = np.broadcast_to(gates.reshape((-1,) + (1,) * (desc.ndim - 1)), desc.shape)  # a view along axis 0
+        out[...] = desc.xp.asarray(whole[index])
 
     def expected(self, desc: Desc) -> Any:
         from ..validation.expected import Exact

@@ -12,7 +12,8 @@ import numpy as np
 
 from ..device import to_numpy
 from ..errors import ShapeError, ValidationError
-from ..initializer import Initializer, as_initializer, make_desc
+from ..initializer import Initializer, make_desc
+from ..specs import as_initializer
 from ..parameter import Parameter
 from ..random import check_seed, fresh_seed
 from . import stats as st

@@ -94,7 +94,7 @@ def host_values(host_build, stream, n, op, args, dtype, start=0):
     dtype = np.dtype(dtype)
     fn, types = host_build[(op, dtype == np.float64, dtype)]
     first, nblocks = start // BLOCK, -(-n // BLOCK)
-    keys = np.ascontiguousarray(block_keys(stream.seed, stream._key, first, nblocks, 4).reshape(-1))
+    keys = np.ascontiguousarray(block_keys(stream.seed, stream.key_words, first, nblocks, 4).reshape(-1))
     out = np.empty(n, dtype)
     scalars = [t(v) for t, v in zip(types, kernel_args(op, args, dtype))]
     fn(keys.ctypes.data_as(ctypes.c_void_p), ctypes.c_longlong(n), *scalars, out.ctypes.data_as(ctypes.c_void_p))

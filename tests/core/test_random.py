@@ -84,9 +84,23 @@ def test_whole_or_two_halves_of_blocks_same_bits(method):
     assert np.array_equal(whole, parts)
 
 
-def test_misaligned_shard_is_rejected():
-    with pytest.raises(ValueError, match="multiple of the block size"):
-        Stream(0, "w").normal(out=np.empty(10, np.float32), start=10)
+@pytest.mark.parametrize("method", ["random", "uniform", "normal", "truncated_normal", "integers", "bernoulli"])
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+def test_any_start_gives_the_whole_fills_bits(method, dtype):
+    s = Stream(3, "w")
+    n = 3 * BLOCK + 777
+    args = (0, 5) if method == "integers" else (0.25,) if method == "bernoulli" else ()
+    whole = getattr(s, method)(*args, out=np.empty(n, dtype))
+    for start, stop in [(10, 20), (BLOCK - 5, BLOCK + 5), (123, 2 * BLOCK + 9), (n - 1, n), (0, n), (5, n)]:
+        part = getattr(s, method)(*args, out=np.empty(stop - start, dtype), start=start, total=n)
+        assert np.array_equal(part, whole[start:stop]), (start, stop)
+
+
+def test_bad_start_or_size_is_refused():
+    with pytest.raises(ValueError, match="start"):
+        Stream(0, "w").normal(out=np.empty(10, np.float32), start=-1)
+    with pytest.raises(ValueError, match="total"):
+        Stream(0, "w").normal(out=np.empty(10, np.float32), start=5, total=12)
 
 
 def test_different_names_give_different_uncorrelated_values():

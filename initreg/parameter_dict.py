@@ -1,0 +1,108 @@
+"""ParameterDict: an ordered mapping name → Parameter that selects, initializes and moves them together."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Iterator, Mapping
+
+from .errors import InitializerTypeError, ParameterNotFoundError, did_you_mean
+from .parameter import Parameter
+from .patterns import compile_pattern
+from .precedence import choose, seed_of, split_init
+from .random import resolve_seed
+
+
+class ParameterDict:
+    """An ordered mapping name → Parameter with select, initialize and gradient helpers."""
+
+    def __init__(self, params: Iterable[Parameter] | Mapping[str, Parameter] | None = None):
+        self._params: dict[str, Parameter] = {}
+        if params is not None:
+            self.update(params)
+
+    # -- mapping protocol --------------------------------------------------------------------------------
+    def __getitem__(self, name: str) -> Parameter:
+        try:
+            return self._params[name]
+        except KeyError:
+            raise ParameterNotFoundError(f"no parameter named {name!r}{did_you_mean(name, list(self._params))}") from None
+
+    def __setitem__(self, name: str, param: Parameter) -> None:
+        if not isinstance(param, Parameter):
+            raise InitializerTypeError(f"ParameterDict values must be Parameters, got {param!r} for {name!r}")
+        self._params[name] = param
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._params
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._params)
+
+    def __len__(self) -> int:
+        return len(self._params)
+
+    def keys(self):
+        """Parameter names, in order."""
+        return self._params.keys()
+
+    def values(self):
+        """Parameters, in order."""
+        return self._params.values()
+
+    def items(self):
+        """(name, Parameter) pairs, in order."""
+        return self._params.items()
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """The parameter named ``name``, or ``default``."""
+        return self._params.get(name, default)
+
+    def add(self, param: Parameter) -> Parameter:
+        """Add a parameter under its own name; return it."""
+        self[param.name] = param
+        return param
+
+    def update(self, params: Iterable[Parameter] | Mapping[str, Parameter] | "ParameterDict") -> None:
+        """Add parameters (a mapping by name, or parameters keyed by their own names)."""
+        if isinstance(params, (Mapping, ParameterDict)):
+            for k, v in params.items():
+                self[k] = v
+        else:
+            for p in params:
+                self.add(p)
+
+    def __repr__(self) -> str:
+        lines = [f"  {p!r}" for p in self._params.values()]
+        return "ParameterDict(\n" + "\n".join(lines) + "\n)" if lines else "ParameterDict()"
+
+    # -- selection -------------------------------------------------------------------------------------
+    def select(self, pattern: str) -> "ParameterDict":
+        """The parameters whose names match a glob (``"*.bias"``) or a ``"re:..."`` full-match regex."""
+        match = compile_pattern(pattern)
+        return ParameterDict({k: v for k, v in self._params.items() if match(k)})
+
+    # -- initialization ----------------------------------------------------------------------------------
+    def initialize(self, init: Any = None, device: Any = None, force_reinit: bool = False,
+                   seed: int | None = None, *, strict: bool = False) -> None:
+        """Initialize every parameter; ``init`` is the default below declared inits (or a Rules / {pattern: init})."""
+        rules, default = split_init(init)
+        params = list(self._params.values())
+        choices, diagnostics = choose([p.entry(force_reinit) for p in params], rules, default, strict)
+        diagnostics.warn()
+        seed = resolve_seed(seed if seed is not None else seed_of(init))  # one seed per call (a rule file may carry it)
+        commits = []
+        for p, choice in zip(params, choices):
+            commit = p.plan(choice.init, choice.label, device, force_reinit, seed)
+            if commit is not None:
+                commits.append(commit)
+        for c in commits:  # every draw succeeded: now commit them all
+            c()
+
+    def zero_grad(self) -> None:
+        """Zero every gradient."""
+        for p in self._params.values():
+            p.zero_grad()
+
+    def reset_devices(self, devices: Any) -> None:
+        """Move every parameter to ``devices``."""
+        for p in self._params.values():
+            p.reset_devices(devices)

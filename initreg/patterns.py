@@ -1,0 +1,153 @@
+"""Name patterns: a glob over the whole name (fnmatch semantics, ``*`` crosses dots) or ``re:`` full-match regex.
+
+A glob is matched against the whole name, case-sensitive: ``*`` matches any run of characters
+*including dots* (``"*.bias"`` matches ``"features.3.bias"``), ``?`` one character, ``[...]`` /
+``[!...]`` a character class. ``"re:..."`` is a regular expression that must match the whole name.
+Each pattern carries the literal prefix and suffix every matching name has, so an index over many
+patterns tries a name only against the patterns it can match.
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+from .errors import RuleError
+
+
+# --- patterns ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Pattern:
+    """A compiled pattern: ``match(name)``, plus the literal prefix/suffix every matching name carries."""
+
+    text: str
+    match: Callable[[str], bool] = field(repr=False, compare=False)
+    prefix: str = field(repr=False, compare=False)
+    suffix: str = field(repr=False, compare=False)
+
+
+def _check_glob(pattern: str) -> tuple[str, str, bool]:
+    """Validate a glob; return (literal prefix, literal suffix, has wildcards)."""
+    tokens: list[str | None] = []  # a literal character, or None for a wildcard
+    i, n = 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        i += 1
+        if c in "*?":
+            tokens.append(None)
+        elif c == "[":
+            j = i + (i < n and pattern[i] == "!")
+            j += j < n and pattern[j] == "]"  # a ']' first in a class is a literal
+            end = pattern.find("]", j)
+            if end < 0:
+                raise ValueError(f"'[' at position {i - 1} is never closed; write '[[]' to match a literal '['")
+            body = pattern[i + (pattern[i] == "!"):end]
+            k = 0
+            while k + 2 < len(body):
+                if body[k + 1] == "-":
+                    if body[k] > body[k + 2]:
+                        raise ValueError(f"character range '{body[k:k + 3]}' is empty (reversed); "
+                                         f"write '{body[k + 2]}-{body[k]}'")
+                    k += 3
+                else:
+                    k += 1
+            tokens.append(None)
+            i = end + 1
+        else:
+            tokens.append(c)
+    if None not in tokens:
+        return pattern, pattern, False
+    first, last = tokens.index(None), len(tokens) - 1 - tokens[::-1].index(None)
+    return "".join(tokens[:first]), "".join(tokens[last + 1:]), True  # type: ignore[arg-type]
+
+
+def _regex_prefix(rx: str) -> str:
+    """A literal prefix every full match of ``rx`` starts with ('' when unsure)."""
+    if "|" in rx:
+        return ""
+    lit = re.match(r"[A-Za-z0-9_ ]*", rx).group(0)  # type: ignore[union-attr]
+    if lit and len(rx) > len(lit) and rx[len(lit)] in "*+?{":
+        lit = lit[:-1]  # the last character is quantified
+    return lit
+
+
+@functools.lru_cache(maxsize=4096)
+def compile_cached(pattern: str) -> Pattern:
+    """Compile one pattern (cached: a pattern string is compiled once); raise ValueError when invalid."""
+    if pattern.startswith("re:"):
+        body = pattern[3:]
+        if not body:
+            raise ValueError("the regular expression after 're:' is empty")
+        try:
+            rx = re.compile(body)
+        except re.error as exc:
+            raise ValueError(f"invalid regular expression: {exc}") from None
+        return Pattern(pattern, _fullmatcher(rx), _regex_prefix(body), "")
+    prefix, suffix, wild = _check_glob(pattern)
+    if not wild:  # no wildcard: exactly one name
+        return Pattern(pattern, functools.partial(operator.eq, pattern), pattern, pattern)
+    import fnmatch
+
+    return Pattern(pattern, _fullmatcher(re.compile(fnmatch.translate(pattern))), prefix, suffix)
+
+
+def _fullmatcher(rx: re.Pattern) -> Callable[[str], bool]:
+    fullmatch = rx.fullmatch
+    return lambda name: fullmatch(name) is not None
+
+
+def checked_pattern(pattern: Any, where: str = "") -> Pattern:
+    """A compiled pattern, or RuleError naming ``where`` (e.g. "rule 3") and the pattern."""
+    lead = f"{where}: " if where else ""
+    if not isinstance(pattern, str) or not pattern:
+        raise RuleError(f"{lead}a pattern must be a non-empty string such as '*.weight' or 're:.*\\.bias', "
+                        f"got {pattern!r}")
+    try:
+        return compile_cached(pattern)
+    except ValueError as exc:
+        raise RuleError(f"{lead}pattern {pattern!r} is invalid: {exc}") from None
+
+
+def compile_pattern(pattern: str) -> Callable[[str], bool]:
+    """A matcher for a glob over the full name (case-sensitive) or a ``re:`` full-match regex."""
+    return checked_pattern(pattern).match
+
+
+class PatternIndex:
+    """First-match lookup over many rules: only rules whose literal prefix and suffix a name carries are tried."""
+
+    def __init__(self, patterns: Sequence[Pattern]):
+        by_len: dict[int, dict[str, list[int]]] = {}
+        for k, p in enumerate(patterns):
+            by_len.setdefault(len(p.prefix), {}).setdefault(p.prefix, []).append(k)
+        self._tables = sorted(by_len.items())
+        self._suffix = [p.suffix for p in patterns]
+        self._match = [p.match for p in patterns]
+
+    def first(self, name: str) -> int:
+        """Index of the first rule matching ``name``, or -1."""
+        best = -1
+        size, suffix, match = len(name), self._suffix, self._match
+        for length, table in self._tables:
+            if length > size:
+                break
+            hit = table.get(name[:length])
+            if hit:
+                for k in hit:  # ascending: the first match in a list is that list's best
+                    if 0 <= best < k:
+                        break
+                    if name.endswith(suffix[k]) and match[k](name):
+                        best = k
+                        break
+        return best
+
+    def matching(self, k: int, names: Iterable[str]) -> Iterator[int]:
+        """Positions of the names rule ``k`` matches."""
+        match, suffix = self._match[k], self._suffix[k]
+        for i, name in enumerate(names):
+            if name.endswith(suffix) and match(name):
+                yield i

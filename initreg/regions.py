@@ -1,0 +1,302 @@
+"""Values of one parameter from (initializer, shape, name, seed): whole, or any basic-index region of it.
+
+``values(init, shape, name=n, seed=s)`` is exactly what ``Parameter(n, shape).initialize(init, seed=s)``
+holds; with ``index=ix`` it is exactly ``those[ix]``, computed without the whole tensor when the
+initializer allows it. An initializer says how through its ``regions`` attribute:
+
+- ``"blocks"``: the values of stream block ``b`` come from ``fill`` on a buffer of that block's length
+  with the stream shifted to the block (``Shard``); a region computes only the blocks it overlaps,
+  with one block of scratch per thread;
+- ``"direct"``: the initializer computes any region itself, ``fill_region(desc, out, index)``;
+- ``"whole"`` (the default, so a plugin that says nothing is never wrong): the whole tensor is
+  computed, then sliced.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import numpy as np
+
+from .device import Device, as_devices
+from .errors import DTypeError, InitializationError, ParameterValueError, RegionError, ShapeError, format_shape
+from .initializer import Desc, Initializer, make_desc
+from .random import BLOCK, Shard, Stream, resolve_seed, run_blocks
+from .shapes import all_finite, check_dtype, check_shape, is_complete
+from .specs import as_initializer
+
+REGION_MODES = ("whole", "blocks", "direct")
+
+Failure = Callable[[str], InitializationError]
+
+
+def plugin_of(initializer: Initializer) -> str:
+    """The distribution that registered ``initializer``'s class, or its module when none did."""
+    try:
+        from .registry import plugin_of as lookup
+
+        return lookup(initializer)
+    except Exception:
+        return type(initializer).__module__
+
+
+def failure_for(initializer: Initializer, desc: Desc) -> Failure:
+    """A builder of the InitializationError for a failed draw of ``desc`` with ``initializer``."""
+    def failure(what: str) -> InitializationError:
+        return InitializationError(f"initializing parameter {desc.name!r} (shape {format_shape(desc.shape)}, dtype "
+                                   f"{desc.dtype}) with {initializer!r} from {plugin_of(initializer)} {what}. "
+                                   f"The parameter is unchanged.")
+    return failure
+
+
+def fill_checked(initializer: Initializer, desc: Desc, out: Any, rng: Any, failure: Failure) -> None:
+    """``initializer.fill(desc, out, rng)``, then check that ``out`` kept its shape and dtype and holds finite values."""
+    shape, dtype = out.shape, out.dtype
+    try:
+        initializer.fill(desc, out, rng)
+    except InitializationError:
+        raise
+    except Exception as exc:
+        raise failure(f"failed: {type(exc).__name__}: {exc}") from exc
+    if out.shape != shape or out.dtype != dtype:
+        raise failure(f"changed the buffer to shape {out.shape}, dtype {out.dtype}")
+    if not all_finite(desc.xp, out):
+        raise failure("wrote non-finite values (NaN or inf)")
+
+
+def draw(initializer: Initializer, desc: Desc, stream: Stream, failure: Failure | None = None) -> Any:
+    """The whole tensor of ``desc`` drawn into a fresh buffer on ``desc.device`` and checked."""
+    out = desc.xp.empty(desc.shape, dtype=desc.dtype)
+    fill_checked(initializer, desc, out, stream, failure or failure_for(initializer, desc))
+    return out
+
+
+def region_mode(initializer: Initializer) -> str:
+    """How ``initializer`` computes a region: "blocks", "direct" or "whole" (see this module's docstring)."""
+    mode = getattr(initializer, "regions", "whole")
+    return mode if mode in REGION_MODES else "whole"
+
+
+# --- regions ------------------------------------------------------------------------------------
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
+
+
+def _checked_index(index: Any, shape: tuple[int, ...]) -> tuple:
+    """``index`` as a tuple of ints, slices, Ellipsis and None; RegionError for anything else."""
+    items = index if isinstance(index, tuple) else (index,)
+    for item in items:
+        if item is Ellipsis or item is None or _is_int(item):
+            continue
+        if isinstance(item, slice):
+            bad = [v for v in (item.start, item.stop, item.step) if v is not None and not _is_int(v)]
+            if not bad and item.step != 0:
+                continue
+            raise RegionError(f"index={index!r}: slice {item!r} needs integer (or None) start, stop and step, "
+                              f"and a step that is not 0")
+        raise RegionError(f"index={index!r}: {item!r} is not a basic index; use ints, slices, Ellipsis or None "
+                          f"(arrays, lists and booleans are fancy indices: slice the result yourself)")
+    if sum(item is Ellipsis for item in items) > 1:
+        raise RegionError(f"index={index!r} has more than one Ellipsis; use at most one")
+    return items
+
+
+def locate(shape: tuple[int, ...], index: Any) -> tuple[tuple[int, ...], int, tuple[int, ...]]:
+    """(shape, flat offset, element strides) of ``whole[index]`` for a C-ordered array of ``shape``."""
+    items = _checked_index(index, shape)
+    if Ellipsis not in items:
+        items = items + (Ellipsis,)  # always a view: NumPy returns a scalar (reading memory) for a full int index
+    strides, step = [], 1
+    for d in reversed(shape):
+        strides.append(step)
+        step *= max(d, 1)
+    base = np.zeros(1, dtype=np.uint8)  # never read: the view below only computes addresses
+    virtual = np.lib.stride_tricks.as_strided(base, shape=shape, strides=tuple(reversed(strides)), writeable=False)
+    try:
+        view = virtual[items]
+    except IndexError as exc:
+        raise RegionError(f"index={index!r} does not fit shape {format_shape(shape)}: {exc}; "
+                          f"give indices within each dimension (negative ones count from the end)") from None
+    except TypeError as exc:
+        raise RegionError(f"index={index!r} is not a valid index for shape {format_shape(shape)}: {exc}") from None
+    offset = view.__array_interface__["data"][0] - base.__array_interface__["data"][0]
+    return view.shape, offset, view.strides
+
+
+class Region:
+    """The flat positions of ``whole[index]``, in a canonical form: positive strides, no size-1 dimensions."""
+
+    def __init__(self, shape: tuple[int, ...], offset: int, strides: tuple[int, ...]):
+        self.shape = shape
+        self.size = math.prod(shape)
+        self.flips = tuple(slice(None, None, -1) if s < 0 and n > 1 else slice(None) for n, s in zip(shape, strides))
+        dims = []
+        for n, s in zip(shape, strides):
+            if n == 1:
+                continue
+            if s < 0:  # walk the dimension the other way: positions increase with the index
+                offset += (n - 1) * s
+                s = -s
+            dims.append([n, s])
+        merged: list[list[int]] = []
+        for n, s in dims:  # coalesce a dimension into the previous one where they are contiguous together
+            if merged and merged[-1][1] == n * s:
+                merged[-1] = [merged[-1][0] * n, s]
+            else:
+                merged.append([n, s])
+        self.offset = offset
+        self.dims = [tuple(d) for d in merged]
+        self.inner = [math.prod(n for n, _ in self.dims[k + 1:]) for k in range(len(self.dims))]
+        self.last = offset + sum((n - 1) * s for n, s in self.dims)
+        self.contiguous = len(self.dims) == 0 or (len(self.dims) == 1 and self.dims[0][1] == 1)
+
+    @property
+    def flipped(self) -> bool:
+        """Whether some dimension runs backwards (a negative step)."""
+        return any(f.step == -1 for f in self.flips)
+
+    def rank(self, x: int) -> int:
+        """How many region elements have a flat position below ``x``."""
+        x -= self.offset
+        if x <= 0 or self.size == 0:
+            return 0
+        if not self.dims:
+            return 1
+        total = 0
+        for k, (n, s) in enumerate(self.dims):
+            j = min(n - 1, (x - 1) // s)
+            if k == len(self.dims) - 1:
+                return total + j + 1
+            total += j * self.inner[k]
+            x -= j * s
+            if x <= 0:
+                return total
+        return total  # pragma: no cover - the loop returns
+
+    def positions(self, r0: int, r1: int) -> np.ndarray:
+        """The flat positions of region elements r0..r1-1 (in C order of the canonical form)."""
+        if not self.dims:
+            return np.full(r1 - r0, self.offset, dtype=np.int64)
+        idx = np.unravel_index(np.arange(r0, r1, dtype=np.int64), tuple(n for n, _ in self.dims))
+        pos = np.full(r1 - r0, self.offset, dtype=np.int64)
+        for i, (_, s) in zip(idx, self.dims):
+            pos += i * s
+        return pos
+
+    def blocks(self) -> list[int]:
+        """The stream blocks that hold at least one region element, in order."""
+        if self.size == 0:
+            return []
+        first, last = self.offset // BLOCK, self.last // BLOCK
+        if self.contiguous or len(self.dims) == 1 and self.dims[0][1] <= BLOCK:
+            return list(range(first, last + 1))
+        return [b for b in range(first, last + 1) if self.rank((b + 1) * BLOCK) > self.rank(b * BLOCK)]
+
+
+def _fill_blocks(initializer: Initializer, desc: Desc, stream: Stream, region: Region, flat: np.ndarray,
+                 failure: Failure) -> None:
+    """Write the region's values into ``flat`` (its C-order, canonical form), one stream block at a time."""
+    total = desc.size
+    blocks = region.blocks()
+
+    def work(claim: Callable[[], int]) -> None:
+        scratch = np.empty(BLOCK, dtype=desc.dtype)
+        for i in iter(claim, -1):
+            b = blocks[i]
+            b0 = b * BLOCK
+            n = min(BLOCK, total - b0)
+            r0, r1 = region.rank(b0), region.rank(b0 + n)
+            if region.contiguous and r1 - r0 == n:  # the whole block lies in the region: fill it in place
+                fill_checked(initializer, desc, flat[r0:r1], Shard(stream, b0), failure)
+                continue
+            buf = scratch[:n]
+            fill_checked(initializer, desc, buf, Shard(stream, b0), failure)
+            if region.contiguous:
+                p0 = region.offset + r0 - b0
+                flat[r0:r1] = buf[p0:p0 + (r1 - r0)]
+            else:
+                np.take(buf, region.positions(r0, r1) - b0, out=flat[r0:r1])
+
+    run_blocks(len(blocks), work)
+
+
+def region_values(initializer: Initializer, desc: Desc, stream: Stream, index: Any, out: Any = None) -> Any:
+    """``draw(initializer, desc, stream)[index]`` (into ``out`` when given), computing only what the region needs."""
+    shape, offset, strides = locate(desc.shape, index)
+    if out is not None:
+        _check_out(out, shape, desc)
+    failure = failure_for(initializer, desc)
+    mode = region_mode(initializer)
+    on_host = isinstance(desc.xp.empty(0), np.ndarray)
+    if mode == "whole" or not on_host:
+        whole = draw(initializer, desc, stream, failure)
+        if out is None:
+            return whole[index].copy()
+        out[...] = whole[index]
+        return out
+    if mode == "direct":
+        target = out if out is not None else np.empty(shape, dtype=desc.dtype)
+        tmp = np.empty(shape, dtype=desc.dtype)
+        fill_checked(_Direct(initializer, index), desc, tmp, stream, failure)
+        target[...] = tmp
+        return target
+    region = Region(shape, offset, strides)
+    if out is not None and out.flags.c_contiguous and not region.flipped:
+        _fill_blocks(initializer, desc, stream, region, out.reshape(-1), failure)
+        return out
+    canonical = np.empty(shape, dtype=desc.dtype)
+    _fill_blocks(initializer, desc, stream, region, canonical.reshape(-1), failure)
+    result = canonical[region.flips] if region.flipped else canonical
+    if out is None:
+        return np.ascontiguousarray(result) if region.flipped else result
+    out[...] = result
+    return out
+
+
+class _Direct(Initializer):
+    """Adapts ``fill_region(desc, out, index)`` to the ``fill`` signature, so one checked path serves both."""
+
+    def __init__(self, inner: Initializer, index: Any):
+        self.inner, self.index = inner, index
+
+    def fill(self, desc: Desc, out: Any, rng: Any) -> None:
+        self.inner.fill_region(desc, out, self.index)
+
+    def __repr__(self) -> str:
+        return repr(self.inner)
+
+
+def _check_out(out: Any, shape: tuple[int, ...], desc: Desc) -> None:
+    if not hasattr(out, "shape") or not hasattr(out, "dtype"):
+        raise ParameterValueError(f"values(name={desc.name!r}): out={type(out).__name__} is not an array; pass a "
+                                  f"NumPy (or CuPy) array of shape {format_shape(shape)} and dtype {desc.dtype}")
+    if tuple(out.shape) != tuple(shape):
+        raise ShapeError(f"values(name={desc.name!r}): out has shape {format_shape(tuple(out.shape))} but the region "
+                         f"has shape {format_shape(shape)}; pass an array of the region's shape")
+    if np.dtype(str(out.dtype)) != desc.dtype:
+        raise DTypeError(f"values(name={desc.name!r}): out has dtype {out.dtype} but dtype={desc.dtype}; pass an array "
+                         f"of dtype {desc.dtype} or set dtype= to match")
+    if getattr(getattr(out, "flags", None), "writeable", True) is False:
+        raise ParameterValueError(f"values(name={desc.name!r}): out is read-only; pass a writeable array")
+
+
+def values(init: Any, shape: Any, *, name: str, seed: int | None, dtype: Any = "float32", layout: str | None = "OI",
+           index: Any = None, out: Any = None, device: Device | None = None) -> Any:
+    """The values ``Parameter(name, shape, dtype, layout).initialize(init, seed=seed)`` holds, or ``those[index]``."""
+    if not isinstance(name, str) or not name:
+        raise ParameterValueError(f"values(): name must be a non-empty string (the parameter's name), got {name!r}")
+    checked = check_shape(shape, name)
+    if checked is None or not is_complete(checked):
+        raise ShapeError(f"values(name={name!r}): shape {format_shape(checked)} has unknown dimensions; "
+                         f"give every dimension (values are computed for a known shape)")
+    dt = check_dtype(dtype, name)
+    devices = as_devices(device)
+    devices[0].check()
+    initializer = as_initializer(init)
+    desc = make_desc(name, checked, dt, device=devices[0], layout=layout)
+    stream = Stream(resolve_seed(seed), name)
+    if index is None and out is None:
+        return draw(initializer, desc, stream)
+    return region_values(initializer, desc, stream, () if index is None else index, out)

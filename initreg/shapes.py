@@ -1,0 +1,103 @@
+"""Shapes, dtypes and finiteness of parameter values: the checks every entry point shares."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .errors import DTypeError, ParameterValueError, ShapeError, format_shape
+
+GRAD_REQS = ("write", "add", "null")
+_CHECK_CHUNK = 1 << 20
+_CHECK_SMALL = 1 << 16
+
+Shape = tuple  # tuple[int | None, ...]
+
+
+def check_shape(shape: Any, name: str) -> Shape | None:
+    """Normalize a shape: a tuple of non-negative ints, None for each unknown dimension."""
+    if shape is None:
+        return None
+    if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
+        shape = (shape,)
+    try:
+        dims = tuple(shape)
+    except TypeError:
+        raise ShapeError(f"parameter {name!r}: shape must be a tuple of ints (None for unknown), got {shape!r}") from None
+    out = []
+    for d in dims:
+        if d is None:
+            out.append(None)
+        elif isinstance(d, bool) or not isinstance(d, (int, np.integer)):
+            raise ShapeError(f"parameter {name!r}: shape {shape!r} has a non-integer dimension {d!r}; "
+                             f"use ints, and None for a dimension not known yet")
+        elif d < 0:
+            raise ShapeError(f"parameter {name!r}: shape {shape!r} has a negative dimension {d}; "
+                             f"use None (not -1 or 0) for a dimension not known yet")
+        else:
+            out.append(int(d))
+    return tuple(out)
+
+
+def check_dtype(dtype: Any, name: str) -> np.dtype:
+    """Normalize a dtype to a floating or integer NumPy dtype."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise DTypeError(f"parameter {name!r}: {dtype!r} is not a dtype; use e.g. 'float32'") from None
+    if dt.kind not in "fiu":
+        raise DTypeError(f"parameter {name!r}: dtype {dt} is not a floating or integer type; use e.g. 'float32'")
+    return dt
+
+
+def check_grad_req(grad_req: Any, name: str) -> str:
+    """Validate grad_req: "write", "add" or "null"."""
+    if grad_req not in GRAD_REQS:
+        raise ParameterValueError(f"parameter {name!r}: grad_req must be 'write', 'add' or 'null', got {grad_req!r}")
+    return grad_req
+
+
+def is_complete(shape: Shape | None) -> bool:
+    """Whether every dimension of a shape is known."""
+    return shape is not None and all(d is not None for d in shape)
+
+
+def merge_shapes(old: Shape | None, new: Shape | None, name: str) -> Shape | None:
+    """Fill the unknown dimensions of ``old`` from ``new``; raise ShapeError on a conflict."""
+    if new is None:
+        return old
+    if old is None:
+        return new
+    if len(old) != len(new):
+        raise ShapeError(f"parameter {name!r} has shape {format_shape(old)}; shape {format_shape(new)} has a different rank "
+                         f"({len(new)} vs {len(old)}); a known rank never changes")
+    out = []
+    for i, (a, b) in enumerate(zip(old, new)):
+        if a is not None and b is not None and a != b:
+            raise ShapeError(f"parameter {name!r} has shape {format_shape(old)}; dimension {i} is already {a} and cannot "
+                             f"become {b} (shape {format_shape(new)}); a known dimension never changes — create a new parameter")
+        out.append(a if a is not None else b)
+    return tuple(out)
+
+
+
+def all_finite(xp: Any, arr: Any) -> bool:
+    """Whether every value is finite, checked in chunks so no full-size temporary is made."""
+    if arr.dtype.kind != "f" or arr.size == 0:
+        return True
+    if xp is not np:
+        return bool(xp.isfinite(arr).all())
+    flat = arr.reshape(-1)
+    if flat.size <= _CHECK_SMALL:  # a small bool temporary beats entering errstate (~5 µs)
+        return bool(np.isfinite(flat).all())
+    blas = arr.dtype in (np.float32, np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for i in range(0, flat.size, _CHECK_CHUNK):
+            chunk = flat[i:i + _CHECK_CHUNK]
+            # one pass: a finite sum of squares proves every value finite; else (NaN, inf or overflow) look exactly
+            if blas and np.isfinite(np.dot(chunk, chunk)):
+                continue
+            if not (np.isfinite(chunk.min()) and np.isfinite(chunk.max())):
+                return False
+    return True
