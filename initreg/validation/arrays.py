@@ -37,49 +37,43 @@ def check(arrays: Mapping[str, Any], init: Any = None, *, seed: int | None = Non
     if not isinstance(arrays, Mapping):
         raise ValidationError(f"arrays must be a mapping name → array (e.g. model.state_dict()), got "
                               f"{type(arrays).__name__}")
-    rules = _as_rules(init)
     seed = None if seed is None else check_seed(seed)  # a rule file's own seed is no proof the arrays came from it
+    held = {str(name): as_numpy(value, str(name)) for name, value in arrays.items()}
     started = time.perf_counter()
+    chosen = _choices(held, init, layout)
     rows: list[Row] = []
     targets: list[tuple[Target, Any, tuple[str, str]]] = []
     results: list[CaseResult] = []
-    for name, value in arrays.items():
-        x = as_numpy(value, name)
+    for name, x in held.items():
         case = "x".join(str(d) for d in x.shape) or "scalar"
-        chosen = _initializer_for(rules, str(name))
-        if chosen is None:
-            why = "no rule matches this name" if rules is not None and len(rules) else "no rules were given"
-            targets.append((Target(str(name), "–", "–", None), None, ("unchecked", why)))
-            rows.append(Row(str(name), case, "rule", None, None, None, "unchecked", why))
+        picked = chosen.get(name)
+        if picked is None:
+            why = "no rule matches this name" if init is not None else "no rules were given"
+            targets.append((Target(name, "–", "–", None), None, ("unchecked", why)))
+            rows.append(Row(name, case, "rule", None, None, None, "unchecked", why))
             continue
-        target = _target(str(name), chosen)
-        targets.append((target, chosen, ("", "")))
-        result = CaseResult(str(name), case, x.shape, str(x.dtype))
-        outcomes = _outcomes(chosen, str(name), x, layout, seed, result.plot)
+        target = _target(name, picked)
+        targets.append((target, picked, ("", "")))
+        result = CaseResult(name, case, x.shape, str(x.dtype))
+        outcomes = _outcomes(picked, name, x, layout, seed, result.plot)
         if result.plot:
             results.append(result)
-        rows += [as_row(str(name), case, o) for o in outcomes]
+        rows += [as_row(name, case, o) for o in outcomes]
     adjust(rows, alpha)
     judge(targets, rows)
     return Report(rows=rows, targets=[t for t, _, _ in targets], cases=results, seed=seed,
                   alpha=float(alpha), seconds=time.perf_counter() - started)
 
 
-def _as_rules(init: Any) -> Any:
-    from ..rules import Rules
+def _choices(held: Mapping[str, np.ndarray], init: Any, layout: str) -> dict[str, Initializer]:
+    """What the one precedence path (``initreg.plan``) assigns each array; names only the global default takes are left out."""
+    if init is None:
+        return {}
+    from ..explanation import plan
+    from ..precedence import Entry
 
-    if init is None or isinstance(init, Rules):
-        return init
-    if isinstance(init, Mapping):
-        return Rules(init)
-    return Rules([("*", init)])
-
-
-def _initializer_for(rules: Any, name: str) -> Initializer | None:
-    if rules is None:
-        return None
-    rule = rules.match(name)
-    return rule.init if rule is not None else rules.default
+    entries = [Entry(name, x.shape, str(x.dtype), layout) for name, x in held.items()]
+    return {row.name: row.initializer for row in plan(entries, init) if row.source != "global default"}
 
 
 def _target(name: str, init: Initializer) -> Target:
