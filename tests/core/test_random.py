@@ -228,11 +228,14 @@ def _float32_normals(radius32, angle32):
 
 def test_float32_normals_are_never_zero_for_any_angle_word_and_the_extreme_radius_words():
     angles = (np.arange(1 << 24, dtype=np.uint64) << np.uint64(8)).astype(np.uint32)  # every angle the kernel can see
+    for chunk in np.split(angles, 8):  # with the radius word of the smallest radius (3.5e-4): no product underflows
+        values = _float32_normals(np.full(chunk.size, (1 << 32) - 1, np.uint32), chunk)
+        assert np.count_nonzero(values == 0) == 0 and np.all(np.isfinite(values))
+    edges = np.concatenate([angles[:512], angles[-512:], angles[(1 << 22) - 256:(1 << 22) + 256]])  # θ near 0, 2π, π/2
     for radius in (0, 1, 2, (1 << 31) - 1, 1 << 31, (1 << 32) - 256, (1 << 32) - 1):
-        for chunk in np.split(angles, 8):
-            values = _float32_normals(np.full(chunk.size, radius, np.uint32), chunk)
-            assert np.count_nonzero(values == 0) == 0, f"radius word {radius:#x}"
-            assert np.all(np.isfinite(values))
+        values = _float32_normals(np.full(edges.size, radius, np.uint32), edges)
+        assert np.count_nonzero(values == 0) == 0, f"radius word {radius:#x}"
+        assert np.all(np.isfinite(values))
 
 
 def test_float32_normals_reach_past_the_old_24_bit_ceiling_of_5_77_sigma():
