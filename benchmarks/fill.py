@@ -7,6 +7,8 @@ NumPy's in-place fills are ``Generator.random(out=, dtype=float32)`` and
 generators are single-threaded). initreg is measured twice: ``Initializer.fill`` into the existing
 array (what NumPy's ``out=`` does) and ``Parameter.initialize(force_reinit=True)`` (fresh buffer,
 finiteness check, record). All run in turns (round robin, best of ``--repeats``) at 1 and 2 threads.
+``Stream.normal`` (v3 kernel) runs beside the v2 Box–Muller kernel it replaced (benchmarks/generator.py's
+``legacy_box_muller``, through ``Stream.map_blocks``: the same block machinery), both N(0, 1) float32.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ def measure(repeats: int, threads: list[int]) -> dict[str, Any]:
     from initreg.initializer import make_desc
     from initreg.random import Stream
     from initreg.std import Normal, Uniform
+    from generator import legacy_box_muller  # noqa: E402 - benchmarks/ is on sys.path when run as a script
 
     shape = (4096, 4096)
     buf = np.empty(shape, np.float32)
@@ -57,6 +60,8 @@ def measure(repeats: int, threads: list[int]) -> dict[str, Any]:
         "initreg Normal initialize": lambda: params["normal"].initialize(nor, force_reinit=True, seed=0),
         "initreg Normal initialize, fill outside initreg": lambda: params["outside"].initialize(outside, force_reinit=True,
                                                                                                seed=0),
+        "Stream.normal (v3 kernel)": lambda: stream.normal(out=buf),
+        "v2 kernel via Stream.map_blocks": lambda: stream.map_blocks(legacy_box_muller, out=buf),
         "ndarray.fill (write bandwidth)": lambda: buf.fill(0.5),
     }
     out: dict[str, Any] = {"bytes": buf.nbytes, "repeats": repeats, "seconds": {}}
@@ -85,6 +90,9 @@ def markdown(res: dict[str, Any]) -> str:
         for n in threads:
             v = gbs[n][k]
             base = gbs[n]["numpy random(out=)" if "niform" in k else "numpy standard_normal(out=)"] if k.startswith("initreg") else None
+            if k == "Stream.normal (v3 kernel)":
+                cells.append(f"{v:.2f} ({v / gbs[n]['v2 kernel via Stream.map_blocks']:.3f}× v2)")
+                continue
             cells.append(f"{v:.2f}" + (f" ({v / base:.1f}× NumPy)" if base else ""))
         lines.append(f"| {k} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -2,6 +2,8 @@
 
     python benchmarks/validate.py [--repeats 3] [--json]      # time `initreg.validate()` (every installed initializer)
     python benchmarks/validate.py --power [--seeds 20]        # detection rate of the four errors, default sizes
+                                                              # and of issue 15's subtle defect classes (10 seeds)
+    python benchmarks/validate.py --false-positives [--jobs 2] # seeds 0..59, whole catalog: how many runs fail
 
 Timing: each repeat is one whole default run in this process (scipy already imported; the first run, which also
 imports scipy and loads the plugins, is reported separately as "cold"). Power: for each error and each seed, the
@@ -73,6 +75,47 @@ def power(seeds: int) -> dict[str, Any]:
     return out
 
 
+def subtle_power(seeds: int) -> dict[str, Any]:
+    """Per subtle defect class of wrong.SUBTLE: seeds whose run failed, and the tests that failed."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "validate"))
+    import initreg
+    from wrong import SUBTLE  # noqa: E402
+
+    out: dict[str, Any] = {}
+    for label, (make, kwargs) in SUBTLE.items():
+        caught, tests = 0, set()
+        for seed in range(seeds):
+            report = initreg.validate([make()], seed=seed, **kwargs)
+            caught += not report.passed
+            tests |= {r.test for r in report.failures()}
+        out[label] = {"seeds": seeds, "caught": caught, "tests": sorted(tests)}
+    return out
+
+
+def _one_seed(seed: int) -> dict[str, Any]:
+    import initreg
+
+    report = initreg.validate(seed=seed)
+    return {"seed": seed, "passed": report.passed, "p_values": report.family_size,
+            "failures": [f"{r.initializer} [{r.case}] {r.test}" for r in report.failures()],
+            "targets": len(report.targets), "seconds": report.seconds}
+
+
+def false_positives(seeds: int, jobs: int) -> dict[str, Any]:
+    """Runs of the whole catalog at seeds 0..seeds-1 and which of them failed."""
+    t0 = time.perf_counter()
+    if jobs > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(jobs) as pool:
+            runs = list(pool.map(_one_seed, range(seeds)))
+    else:
+        runs = [_one_seed(s) for s in range(seeds)]
+    failed = [r for r in runs if not r["passed"]]
+    return {"seeds": seeds, "failed": len(failed), "failed_runs": failed, "p_values": runs[0]["p_values"],
+            "targets": runs[0]["targets"], "wall_s": time.perf_counter() - t0}
+
+
 def _z(p: float) -> float:
     """The two-sided normal z of a p-value (p below 1e-300 counts as 1e-300: z ≈ 37)."""
     from scipy import stats
@@ -86,11 +129,25 @@ def main() -> int:
     parser.add_argument("--power", action="store_true", help="simulate the power claims instead of timing")
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--false-positives", action="store_true", help="whole catalog at seeds 0..59: failing runs")
+    parser.add_argument("--jobs", type=int, default=1, help="processes for --false-positives")
+    parser.add_argument("--subtle-seeds", type=int, default=10)
     args = parser.parse_args()
-    if args.power:
-        result = power(args.seeds)
+    if args.false_positives:
+        result = false_positives(60, args.jobs)
         if args.json:
             print(json.dumps(result, indent=2))
+            return 0
+        print(f"{result['failed']} of {result['seeds']} seeded runs failed (family alpha {ALPHA:g}; "
+              f"{result['targets']} configurations, {result['p_values']} p-values per run; {result['wall_s']:.0f} s)")
+        for r in result["failed_runs"]:
+            print(f"  seed {r['seed']}: {'; '.join(r['failures'])}")
+        return 0
+    if args.power:
+        result = power(args.seeds)
+        subtle = subtle_power(args.subtle_seeds)
+        if args.json:
+            print(json.dumps({"errors": result, "subtle": subtle}, indent=2))
             return 0
         print("| error | runs failed | runs detected at alpha/1000 | cases detected at alpha/1000 | median z per case |")
         print("|---|---:|---:|---:|---:|")
@@ -98,6 +155,11 @@ def main() -> int:
             print(f"| {label} | {r['failed_runs']}/{r['seeds']} | {r['detected_runs']}/{r['seeds']} | "
                   f"{r['detected_cases']}/{r['cases']} | {_fmt(r['median_z'])} |")
         print(f"(z ≥ {_fmt(r['threshold_z'])} is p ≤ alpha/1000; z is capped at 37, p < 1e-300)")
+        print()
+        print("| defect class | seeds caught | failing tests |")
+        print("|---|---:|---|")
+        for label, r in subtle.items():
+            print(f"| {label} | {r['caught']}/{r['seeds']} | {', '.join(r['tests'])} |")
         return 0
     result = timing(args.repeats)
     if args.json:

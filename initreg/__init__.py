@@ -37,6 +37,7 @@ _LAZY = {
     "validate": ("initreg.validation", "validate"),
     "verify": ("initreg.verification", "verify"),
     "dask": ("initreg.dask", None),
+    "check": ("initreg.validation.arrays", "check"),
     "nn": ("initreg.nn", None),
     "torch": ("initreg.torch", None),
     "jax": ("initreg.jax", None),  # imports jax (and flax only when its trees are given)

@@ -13,3 +13,12 @@ hookimpl = pluggy.HookimplMarker("initreg")
 @hookspec
 def initreg_register_initializers(register: Callable[..., Any]) -> None:
     """Register initializers: call ``register(cls, aliases=(...), override=False)`` once per Initializer subclass."""
+
+
+@hookspec
+def initreg_validation_configs(cls: type) -> Any:
+    """Configurations of the initializer class ``cls`` that ``initreg validate`` checks besides its default one.
+
+    Return a list of keyword-argument dicts (``[{"sparsity": 0.5}]``) or ``(label, Initializer)`` pairs for a
+    class this plugin registered, and None for any other class.
+    """

@@ -520,6 +520,11 @@ def available() -> list[InitializerInfo]:
     return sorted(_get().entries, key=lambda e: (e.name, _norm(e.distribution)))
 
 
+def validation_configs(cls: type) -> list[Any]:
+    """What every active plugin's ``initreg_validation_configs`` hook declares for ``cls``, in plugin order."""
+    return [item for found in _get().pm.hook.initreg_validation_configs(cls=cls) if found for item in found]
+
+
 def plugins() -> list[PluginInfo]:
     """Every plugin found with its status (active, disabled, failed), error, aliases and clashes; never raises for a broken plugin."""
     reg = _get(strict_check=False)

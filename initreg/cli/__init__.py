@@ -10,6 +10,7 @@ from typing import Sequence
 # subcommand name -> module defining add_parser(subparsers) that sets func=run(args) -> int
 COMMANDS = {
     "validate": "initreg.cli.validate",
+    "check": "initreg.cli.check",
     "plugins": "initreg.cli.plugins",
     "show": "initreg.cli.show",
     "explain": "initreg.cli.rules",

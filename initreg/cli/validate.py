@@ -15,7 +15,7 @@ EPILOG = """examples:
   initreg validate xavier normal --seed 3
   initreg validate orthogonal --shape 64,32,3,3 --shape 300,20
   initreg validate --json report.json --plots plots/
-exit status: 0 all passed, 1 a test failed, 2 usage error"""
+exit status: 0 all passed, 1 a test failed (or, with --strict, something was unchecked), 2 usage error"""
 
 
 def add_parser(subparsers: Any) -> None:
@@ -37,6 +37,8 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--json", metavar="FILE", help="write the full report as JSON")
     p.add_argument("--plots", metavar="DIR", help="write one PNG per (initializer, case) (needs the plots extra)")
     p.add_argument("--details", action="store_true", help="print every test, not only the failing ones")
+    p.add_argument("--strict", action="store_true",
+                   help="an initializer that promises nothing (unchecked) fails the run (exit status 1)")
     p.set_defaults(func=run)
 
 
@@ -45,33 +47,34 @@ def run(args: argparse.Namespace) -> int:
     from ..validation.cases import parse_shape
 
     try:
-        seed = _seed(args.seed)
-        alpha = _alpha(args.alpha)
+        seed = parse_seed(args.seed)
+        alpha = parse_alpha(args.alpha)
         cases = [parse_shape(s) for s in args.shape] if args.shape else None
         if args.plots:
             from ..validation.plots import require_matplotlib
 
             require_matplotlib()
     except (InitregError, ValueError) as exc:
-        return _usage(exc)
+        return usage_error(exc)
     from ..validation import validate
 
     try:
         with Progress("initreg validate") as bar:
             report = validate(args.names or None, cases, seed, alpha, dtype=args.dtype, progress=bar.update)
     except InitregError as exc:  # unknown names, bad specs, bad cases: errors in the arguments
-        return _usage(exc)
-    _print_summary(report, args.details)
+        return usage_error(exc)
+    print_report(report, args.details)
     if args.json:
         report.to_json(args.json)
         print(f"report written to {args.json}")
     if args.plots:
         paths = report.plot(args.plots)
         print(f"{len(paths)} plots written to {args.plots}")
-    return 0 if report.passed else 1
+    return 0 if report.ok(strict=args.strict) else 1
 
 
-def _seed(text: str) -> int | None:
+def parse_seed(text: str) -> int | None:
+    """--seed: a non-negative integer, or None for "random"."""
     if str(text).lower() in ("random", "none", "fresh"):
         return None
     try:
@@ -83,7 +86,8 @@ def _seed(text: str) -> int | None:
     return value
 
 
-def _alpha(text: str) -> float:
+def parse_alpha(text: str) -> float:
+    """--alpha: a number in (0, 1)."""
     try:
         value = float(text)
     except ValueError:
@@ -93,12 +97,13 @@ def _alpha(text: str) -> float:
     return value
 
 
-def _usage(exc: BaseException) -> int:
+def usage_error(exc: BaseException) -> int:
     print(f"initreg validate: error: {exc}", file=sys.stderr)
     return 2
 
 
-def _print_summary(report: Any, details: bool) -> None:
+def print_report(report: Any, details: bool) -> None:
+    """The summary table, the failing (or every) row, and the verdict line."""
     rows = []
     for t in report.targets:
         mine = [r for r in report.rows if r.initializer == t.label and r.verdict in ("pass", "fail")]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -12,6 +11,8 @@ from ..errors import ValidationError
 from . import stats as st
 from .dists import Continuous, Parts, clusters, is_distribution, moments, parts
 from .expected import Embedded, Exact, Orthogonal, Sparse
+from .outcome import Outcome
+from . import values as vc
 
 #: fewest values a statistical test runs on (its p-value is asymptotic)
 MIN_VALUES = 1000
@@ -19,17 +20,6 @@ MIN_VALUES = 1000
 SUPPORT_ULPS = 4
 #: an orthogonal W·Wᵀ may differ from scale²·I by ORTHO_FACTOR·√n·eps·scale² (float QR loses ~√n·eps)
 ORTHO_FACTOR = 4.0
-
-
-@dataclass
-class Outcome:
-    """One test's result: a p-value for statistical tests, ``passed`` for exact and structural checks."""
-
-    test: str
-    statistic: float | None = None
-    p_value: float | None = None
-    passed: bool | None = None
-    detail: str = ""
 
 
 def is_random(expected: Any) -> bool:
@@ -109,7 +99,25 @@ def orthogonal_check(expected: Orthogonal, x: np.ndarray, plot: dict) -> list[Ou
                 norms=np.sqrt(np.diag(gram)), off=_quantiles(off.ravel()), scale=float(expected.scale))
     return [Outcome("orthogonal", statistic=err, passed=err <= tol,
                     detail=f"max |{which} − {expected.scale:g}²·I| = {err:.3g} (tolerance {tol:.3g} = "
-                           f"{ORTHO_FACTOR:g}·√{max(rows, cols)}·eps·scale²)")]
+                           f"{ORTHO_FACTOR:g}·√{max(rows, cols)}·eps·scale²)"),
+            *haar_check(w), *values_checks(np.ascontiguousarray(x).ravel(), None)]
+
+
+def haar_check(w: np.ndarray) -> list[Outcome]:
+    """Signs of the diagonal: a Haar matrix keeps its law when any row or column changes sign, so they are fair coins.
+
+    Given the magnitudes, the diagonal's signs are then independent and fair: z = Σ Wᵢᵢ / √(Σ Wᵢᵢ²) is
+    N(0, 1) in the limit. QR without the sign fix makes every diagonal entry negative (z ≈ −0.8·√k).
+    """
+    d = np.diagonal(w).astype(np.float64)
+    if d.size < 16:
+        return []
+    norm = math.sqrt(float(np.dot(d, d)))
+    z = float(d.sum()) / norm if norm > 0 else 0.0
+    negative = int(np.count_nonzero(d < 0))
+    return [Outcome("haar", statistic=z, p_value=st.two_sided_normal(z),
+                    detail=f"{negative} of {d.size} diagonal entries negative; sign-symmetry z = {z:.3g} "
+                           f"(a Haar matrix is invariant under sign changes of rows and columns)")]
 
 
 def embedded_check(expected: Embedded, x: np.ndarray, owner: str, plot: dict) -> list[Outcome]:
@@ -162,6 +170,7 @@ def distribution_check(p: Parts, x: np.ndarray, plot: dict) -> list[Outcome]:
     flat = x.astype(np.float64).ravel()
     n = flat.size
     out: list[Outcome] = []
+    p = at_precision(p, x.dtype)
     is_atom = np.zeros(n, dtype=bool)
     atom_counts = []
     for _, v in p.atoms:
@@ -209,6 +218,9 @@ def distribution_check(p: Parts, x: np.ndarray, plot: dict) -> list[Outcome]:
             out.append(Outcome("ks", statistic=d, p_value=p_ks, detail=f"Kolmogorov–Smirnov on {srt.size} values"))
             out.append(Outcome("anderson-darling", statistic=a2, p_value=p_ad,
                                detail=f"Anderson–Darling A² on {srt.size} values (tail-weighted)"))
+            out += vc.tails_check(srt, cont.cdf, x.dtype)
+            made = x.ravel()[~is_atom] if p.atoms else x.ravel()
+            out += values_checks(made, cont, srt)
             probs, quantiles = _quantiles(srt, sorted_=True, with_probs=True)
             plot.update(kind="distribution", quantiles=quantiles, probs=probs, continuous=cont,
                         continuous_weight=p.continuous_weight, atoms=list(p.atoms),
@@ -219,25 +231,78 @@ def distribution_check(p: Parts, x: np.ndarray, plot: dict) -> list[Outcome]:
     elif p.atoms:
         plot.update(kind="atoms", atoms=list(p.atoms), atom_fractions=[c / n for c in atom_counts], n=n)
 
-    # moments against their sampling distributions
-    mean, var, mu4 = moments(p)
-    if var > 0 and n >= MIN_VALUES:
-        sample_mean = float(flat.mean())
-        dev = flat - sample_mean
-        ss = float(np.dot(dev, dev))
-        z, pm = st.mean_test(sample_mean, mean, var, n)
-        out.append(Outcome("mean", statistic=z, p_value=pm,
-                           detail=f"mean {sample_mean:.6g}, expected {mean:.6g} (z = {z:.3g})"))
-        t, pv = st.variance_test(ss, var, mu4, n, p.is_normal())
-        law = "χ²(n−1)" if p.is_normal() else "normal law of s² with the 4th moment"
-        out.append(Outcome("variance", statistic=t, p_value=pv,
-                           detail=f"std {math.sqrt(ss / (n - 1)):.6g}, expected {math.sqrt(var):.6g} "
-                                  f"(s²/σ² = {t:.4g}; {law})"))
+    # moments against their sampling distributions, each only where the promise has the moments it needs
+    if n >= MIN_VALUES:
+        out += moment_checks(p, flat)
     return out
 
 
-def stream_checks(x: np.ndarray, again: np.ndarray | None, twin: np.ndarray | None) -> list[Outcome]:
-    """Same seed and name (``again``): identical bits. Another name, same seed (``twin``): uncorrelated values."""
+def moment_checks(p: Parts, flat: np.ndarray) -> list[Outcome]:
+    """Mean (needs a finite variance), variance (a finite 4th moment) and kurtosis (a finite 8th moment)."""
+    n = flat.size
+    finite = {k: vc.central_moments(p.atoms, p.continuous, k) is not None for k in (2, 4)}
+    if not finite[2]:
+        return [Outcome(t, detail=f"skipped: the promised distribution has no finite {w}") for t, w in
+                (("mean", "variance"), ("variance", "4th moment"), ("kurtosis", "8th moment"))]
+    mean, var, mu4 = moments(p)
+    if not var > 0:
+        return []
+    out = []
+    sample_mean = float(flat.mean())
+    dev = flat - sample_mean
+    ss = float(np.dot(dev, dev))
+    z, pm = st.mean_test(sample_mean, mean, var, n)
+    out.append(Outcome("mean", statistic=z, p_value=pm,
+                       detail=f"mean {sample_mean:.6g}, expected {mean:.6g} (z = {z:.3g})"))
+    if not finite[4]:
+        out.append(Outcome("variance", detail="skipped: the promised distribution has no finite 4th moment "
+                                              "(the sample variance has no normal law)"))
+        out.append(Outcome("kurtosis", detail="skipped: the promised distribution has no finite 8th moment"))
+        return out
+    t, pv = st.variance_test(ss, var, mu4, n, p.is_normal())
+    law = "χ²(n−1)" if p.is_normal() else "normal law of s² with the 4th moment"
+    out.append(Outcome("variance", statistic=t, p_value=pv,
+                       detail=f"std {math.sqrt(ss / (n - 1)):.6g}, expected {math.sqrt(var):.6g} "
+                              f"(s²/σ² = {t:.4g}; {law})"))
+    out += vc.kurtosis_check(flat, vc.central_moments(p.atoms, p.continuous, 8))
+    return out
+
+
+def values_checks(made: np.ndarray, cont: Continuous | None, srt: np.ndarray | None = None) -> list[Outcome]:
+    """Resolution, repeated runs and precision of the continuous values ``made`` (in memory order, own dtype);
+    ``srt``: the same values sorted, when the caller has them."""
+    if made.size < MIN_VALUES or made.dtype.kind != "f":
+        return []
+    # the bound on equal pairs is a mean over values: every k-th of them estimates it well enough
+    flat = made[::max(1, made.size // 16384)].astype(np.float64)
+    if cont is not None:
+        lo, hi = (float(v) for v in cont.ppf(np.array([0.25, 0.75])))
+        scale = (hi - lo) / 1.349 if hi > lo else float(np.std(flat))
+        density = cont.pdf(flat)
+    else:  # no density promised (orthogonal entries): the sample's own normal approximation bounds the spacing
+        scale = float(np.std(flat))
+        density = np.exp(-0.5 * ((flat - flat.mean()) / scale) ** 2) / (scale * math.sqrt(2 * math.pi)) if scale > 0 \
+            else np.zeros_like(flat)
+    q = vc.spacing_bound(flat, density, scale, made.dtype)
+    bits = np.ascontiguousarray(made).view(np.dtype(f"u{made.dtype.itemsize}"))
+    ordered = np.sort(bits) if srt is None else srt  # equal floats are equal bits (±0 aside, one pair at most)
+    return vc.resolution_check(ordered, q) + vc.repeats_check(bits, q) + vc.precision_check(np.ascontiguousarray(made))
+
+
+def at_precision(p: Parts, dtype: np.dtype) -> Parts:
+    """The atoms of ``p`` rounded to ``dtype`` (0.01 in float32 is the float32 nearest 0.01), equal ones merged."""
+    if dtype.kind != "f" or not p.atoms:
+        return p
+    merged: dict[float, float] = {}
+    for w, v in p.atoms:
+        r = float(np.asarray(v, dtype=dtype)) if math.isfinite(v) else v
+        merged[r] = merged.get(r, 0.0) + w
+    return Parts([(w, v) for v, w in merged.items()], list(p.continuous))
+
+
+def stream_checks(x: np.ndarray, again: np.ndarray | None, others: dict[str, dict[str, np.ndarray]]) -> list[Outcome]:
+    """Same seed and name (``again``): identical bits. ``others``: {"other-name": {what: values}, "other-seed": ...},
+    the values of names differing in one dotted part and of other seeds: uncorrelated (Bonferroni over each group)."""
     out = []
     if again is not None:
         if x.shape != again.shape or x.dtype != again.dtype:
@@ -249,10 +314,18 @@ def stream_checks(x: np.ndarray, again: np.ndarray | None, twin: np.ndarray | No
         out.append(Outcome("reproducible", statistic=float(ndiff), passed=same,
                            detail="same seed and name gave identical bits" if same else
                            f"same seed and name gave {ndiff} different values"))
-    if twin is not None and x.size >= MIN_VALUES:
-        r, p = st.product_test(x.astype(np.float64).ravel(), twin.astype(np.float64).ravel())
-        out.append(Outcome("other-name", statistic=r, p_value=p,
-                           detail=f"correlation with the values of another name, same seed: r = {r:.3g}"))
+    if x.size < MIN_VALUES:
+        return out
+    flat = x.astype(np.float64).ravel()
+    for test, group in others.items():
+        if not group:
+            continue
+        found = {what: st.product_test(flat, y.astype(np.float64).ravel()) for what, y in group.items()}
+        worst = min(found, key=lambda k: found[k][1])
+        r, p = found[worst]
+        out.append(Outcome(test, statistic=r, p_value=min(1.0, len(found) * p),
+                           detail=f"correlation with the values of {len(found)} other streams, worst {worst}: "
+                                  f"r = {r:.3g} (Bonferroni)"))
     return out
 
 
@@ -285,4 +358,5 @@ def _plot_range(srt: np.ndarray) -> tuple[float, float]:
     return (lo, hi) if hi > lo else (lo - 0.5, hi + 0.5)
 
 
-__all__ = ["Outcome", "check", "is_random", "stream_checks", "lag1_check", "MIN_VALUES"]
+__all__ = ["Outcome", "check", "is_random", "stream_checks", "lag1_check", "haar_check", "values_checks",
+           "moment_checks", "at_precision", "MIN_VALUES"]

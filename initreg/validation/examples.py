@@ -9,9 +9,10 @@ import numpy as np
 
 from .cases import Case
 
-# Besides the default construction: configurations whose behaviour differs in ways the tests can see
-# (fan-dependent scales that are asymmetric in fan_in/fan_out, other distributions, the tutorial mixture).
-EXTRA_CONFIGS: dict[str, list[dict[str, Any]]] = {
+# The standard catalog's configurations besides the default construction: behaviour the tests can see
+# (fan-dependent scales that are asymmetric in fan_in/fan_out, other distributions). Plugins declare theirs
+# through the ``initreg_validation_configs`` hook.
+STD_CONFIGS: dict[str, list[dict[str, Any]]] = {
     "xavier": [{"rnd_type": "gaussian", "factor_type": "in"}, {"factor_type": "out"}],
     "msraprelu": [{"factor_type": "in"}],
     "variancescaling": [{"mode": "fan_avg", "distribution": "uniform"},
@@ -20,33 +21,66 @@ EXTRA_CONFIGS: dict[str, list[dict[str, Any]]] = {
     "constant": [{"value": 0.1}],
     "truncatednormal": [{"mean": 0.5, "sigma": 0.02, "a": -1.0, "b": 3.0}],
 }
+STD_DIST = "initreg"
 
 
-def tutorial_mixture(create: Callable[..., Any]) -> Any:
+def tutorial_mixture(create: Callable[..., Any], build: Callable[..., Any] | None = None) -> Any:
     """The three-part mixture of the reference tutorial: U[5, 10] w.p. ¼, 0 w.p. ½, U[−10, −5] w.p. ¼."""
-    return create("mixture", components=[(0.25, create("uniform", low=5.0, high=10.0)), (0.5, create("zero")),
-                                         (0.25, create("uniform", low=-10.0, high=-5.0))])
+    build = build or (lambda **kw: create("mixture", **kw))
+    return build(components=[(0.25, create("uniform", low=5.0, high=10.0)), (0.5, create("zero")),
+                             (0.25, create("uniform", low=-10.0, high=-5.0))])
 
 
-def load_example(create: Callable[..., Any], cases: tuple[Case, ...], directory: Path, seed: int) -> Any:
+def load_example(create: Callable[..., Any], cases: tuple[Case, ...], directory: Path, seed: int,
+                 build: Callable[..., Any] | None = None) -> Any:
     """A Load reading a fresh .npz that holds an array for every case's parameter name."""
     rng = np.random.default_rng(seed)
     path = directory / "load-example.npz"
     np.savez(path, **{c.name: rng.standard_normal(c.shape).astype(c.dtype) for c in cases})
-    return create("load", path=str(path))
+    return (build or (lambda **kw: create("load", **kw)))(path=str(path))
 
 
-def examples(name: str, create: Callable[..., Any], cases: tuple[Case, ...], directory: Path,
-             seed: int) -> list[tuple[str, Any]]:
-    """(label, instance) pairs to validate for the registered ``name``; the constructor's error if it needs arguments."""
-    if name == "mixture":
-        return [("mixture(tutorial: ¼ U[5,10], ½ zero, ¼ U[-10,-5])", tutorial_mixture(create))]
-    if name == "load":
-        return [("load(example .npz)", load_example(create, cases, directory, seed))]
-    out = [(name, create(name))]
-    for kwargs in EXTRA_CONFIGS.get(name, []):
-        out.append((label_of(name, kwargs), create(name, **kwargs)))
+def examples(info: Any, create: Callable[..., Any], cases: tuple[Case, ...], directory: Path, seed: int,
+             label: str | None = None) -> list[tuple[str, Any]]:
+    """(label, instance) pairs to validate for the registered initializer ``info`` (an InitializerInfo).
+
+    Every instance is built from ``info``'s own distribution (``dist:name``), never from the bare name, so two
+    plugins that claim one name are validated separately. Raises the constructor's error if it needs arguments.
+    """
+    from ..registry import validation_configs
+
+    name = info.name
+    label = label or name
+    own = f"{info.distribution}:{name}"
+
+    def build(**kwargs: Any) -> Any:
+        return create(own, **kwargs)
+
+    std = _norm(info.distribution) == STD_DIST
+    if std and name == "mixture":
+        return [(f"{label}(tutorial: ¼ U[5,10], ½ zero, ¼ U[-10,-5])", tutorial_mixture(create, build))]
+    if std and name == "load":
+        return [(f"{label}(example .npz)", load_example(create, cases, directory, seed, build))]
+    out = [(label, build())]
+    declared = list(STD_CONFIGS.get(name, [])) if std else []
+    declared += validation_configs(info.cls)
+    for item in declared:
+        if isinstance(item, dict):
+            out.append((label_of(label, item), build(**item)))
+        elif isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str):
+            out.append((f"{label}[{item[0]}]", create(item[1])))
+        else:
+            from ..errors import ValidationError
+
+            raise ValidationError(f"initreg_validation_configs for {own!r} returned {item!r}; return keyword-argument "
+                                  f"dicts or (label, Initializer) pairs")
     return out
+
+
+def _norm(dist: str) -> str:
+    import re
+
+    return re.sub(r"[-_.]+", "-", dist).lower()
 
 
 def label_of(name: str, kwargs: dict[str, Any]) -> str:

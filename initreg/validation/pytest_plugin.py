@@ -44,7 +44,7 @@ class ValidationFailed(Exception):
 
 
 class InitregValidationItem(pytest.Item):
-    """One installed initializer, validated with its default cases."""
+    """One registered initializer (``dist:name``), validated with its default cases and configurations."""
 
     def __init__(self, *, initializer: str, **kwargs: Any):
         super().__init__(**kwargs)
@@ -68,14 +68,28 @@ class InitregValidationItem(pytest.Item):
         return self.path, None, f"initreg validate {self.initializer}"
 
 
-@pytest.hookimpl(tryfirst=True)  # before -k/-m deselection, so those select among these items too
-def pytest_collection_modifyitems(session: Any, config: Any, items: list) -> None:
-    """With ``--initreg-validate``, append one item per installed initializer."""
-    if not config.getoption("initreg_validate"):
-        return
-    from initreg import registry
+class InitregValidationCollector(pytest.Collector):
+    """The ``initreg-validate`` node: one item per registration, ``initreg-validate::<distribution>:<name>``."""
 
-    for info in registry.available():
-        items.append(InitregValidationItem.from_parent(session, name=f"initreg-validate[{info.name}]",
-                                                       nodeid=f"initreg-validate::{info.name}",
-                                                       initializer=info.name))
+    def collect(self) -> list[Any]:
+        from initreg import registry
+
+        return [InitregValidationItem.from_parent(self, name=f"{info.distribution}:{info.name}",
+                                                  initializer=f"{info.distribution}:{info.name}")
+                for info in registry.available()]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector: Any) -> Any:
+    """With ``--initreg-validate``, the session collects the ``initreg-validate`` node beside the test files.
+
+    Collected like any file, its items count in "collected N items" and ``-k``, ``-m`` and ``--collect-only``
+    treat them as they treat every other test.
+    """
+    report = yield
+    if (isinstance(collector, pytest.Session) and collector.config.getoption("initreg_validate")
+            and report.outcome == "passed"):
+        node = InitregValidationCollector.from_parent(collector, name="initreg-validate", path=collector.path,
+                                                      nodeid="initreg-validate")
+        report.result.append(node)
+    return report

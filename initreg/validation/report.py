@@ -53,7 +53,7 @@ class Report:
     rows: list[Row]
     targets: list[Target]
     cases: list[CaseResult]
-    seed: int
+    seed: int | None
     alpha: float
     fresh_seed: bool = False
     seconds: float = 0.0
@@ -78,6 +78,10 @@ class Report:
         """The initializers nothing could be checked on (no expected(), no applicable case, needs arguments)."""
         return [t for t in self.targets if t.verdict == "unchecked"]
 
+    def ok(self, strict: bool = False) -> bool:
+        """``passed``; with ``strict``, also nothing unchecked (every initializer or array promised something)."""
+        return self.passed and not (strict and self.unchecked)
+
     def failures(self) -> list[Row]:
         """The failing rows."""
         return [r for r in self.rows if r.verdict == "fail"]
@@ -93,10 +97,13 @@ class Report:
         """One line: how many initializers passed, failed, were unchecked; tests run; seed; alpha."""
         count = {v: sum(1 for t in self.targets if t.verdict == v) for v in ("pass", "fail", "unchecked")}
         verdict = "PASSED" if self.passed else "FAILED" if self.failures() else "NOTHING CHECKED"
+        if self.passed and self.unchecked:  # a pass that covers less than everything says so up front
+            shown = ", ".join(t.label for t in self.unchecked[:3]) + (", ..." if len(self.unchecked) > 3 else "")
+            verdict += f" (but {len(self.unchecked)} promise nothing or were not checked: {shown})"
         return (f"{verdict}: {count['pass']} passed, {count['fail']} failed, "
                 f"{count['unchecked']} unchecked; {self.family_size} p-values (Holm, family alpha={self.alpha:g}), "
                 f"{sum(1 for r in self.rows if r.p_value is None and r.verdict in ('pass', 'fail'))} exact checks; "
-                f"seed={self.seed}{' (fresh)' if self.fresh_seed else ''}")
+                f"seed={'unknown' if self.seed is None else self.seed}{' (fresh)' if self.fresh_seed else ''}")
 
     def __repr__(self) -> str:
         return f"<Report {self.summary()}>"

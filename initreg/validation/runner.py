@@ -21,6 +21,7 @@ from .cases import FALLBACK_CASES, Case, as_cases
 from .checks import Outcome, check, is_random, lag1_check, stream_checks
 from .examples import examples, label_of
 from .report import CaseResult, Report, Row, Target
+from .values import pooled_kurtosis
 
 Progress = Callable[[int, int, str], None]
 
@@ -58,8 +59,8 @@ def validate(names: Any = None, cases: Any = None, seed: int | None = 0, alpha: 
                 if progress is not None:
                     progress(done, total, f"{target.label} [{case.label}]")
             rows += _run_target(target, init, case_list, explicit, seed, results, tick)
-    _adjust(rows, alpha)
-    _judge(targets, rows)
+    adjust(rows, alpha)
+    judge(targets, rows)
     return Report(rows=rows, targets=[t for t, _, _ in targets], cases=results, seed=seed, alpha=float(alpha),
                   fresh_seed=fresh, seconds=time.perf_counter() - started)
 
@@ -72,27 +73,33 @@ def _resolve(names: Any, cases: tuple[Case, ...], directory: Path,
     from .. import registry
 
     out: list[tuple[Target, Initializer | None, tuple[str, str]]] = []
-    if names is None:
-        items: Iterable[Any] = [info.name for info in registry.available()]
+    infos = registry.available()
+    claims: dict[str, int] = {}
+    for info in infos:
+        claims[info.name] = claims.get(info.name, 0) + 1
+    if names is None:  # every registration, each through its own distribution: a shared name never aborts the run
+        items: Iterable[Any] = infos
     elif isinstance(names, (str, Initializer, type)):
         items = [names]
     else:
         items = list(names)
     for item in items:
-        if isinstance(item, str) and _is_registered(item):
-            info = registry.lookup(item)
+        info = item if isinstance(item, registry.InitializerInfo) else (
+            registry.lookup(item) if isinstance(item, str) and _is_registered(item) else None)
+        if info is not None:
+            label = f"{info.distribution}:{info.name}" if claims.get(info.name, 0) > 1 else info.name
             try:
-                pairs = examples(info.name, registry.create, cases, directory, seed)
+                pairs = examples(info, registry.create, cases, directory, seed, label)
             except TypeError as exc:  # a constructor with required arguments: nothing to build by default
-                out.append((Target(info.name, info.name, info.distribution, None), None,
+                out.append((Target(label, info.name, info.distribution, None), None,
                             ("unchecked", f"needs constructor arguments ({exc}); validate an instance instead")))
                 continue
             except Exception as exc:
-                out.append((Target(info.name, info.name, info.distribution, None), None,
+                out.append((Target(label, info.name, info.distribution, None), None,
                             ("fail", f"building it raised {type(exc).__name__}: {exc}")))
                 continue
-            for label, init in pairs:
-                out.append((_target(label, init), init, ("", "")))
+            for text, init in pairs:
+                out.append((_target(text, init), init, ("", "")))
         else:
             init = as_initializer(item)
             out.append((_target(label_of(init.name, init.explicit_config()), init), init, ("", "")))
@@ -134,11 +141,13 @@ def _run_target(target: Target, init: Initializer, cases: tuple[Case, ...], expl
     rows: list[Row] = []
     applicable = 0
     pending = list(cases)
+    seen: list[Outcome] = []
     while pending:
         case = pending.pop(0)
         result = CaseResult(target.label, case.label, case.shape, case.dtype)
         # stream contracts are properties of the name, not the shape: checked on the first case that applies
         outcomes, status = _run_case(init, target.label, case, seed, result.plot, streams=applicable == 0)
+        seen += outcomes
         tick(case)
         if status == "n/a" and not explicit:
             rows.append(Row(target.label, case.label, "applicable", None, None, None, "skipped", outcomes[0].detail))
@@ -146,9 +155,10 @@ def _run_target(target: Target, init: Initializer, cases: tuple[Case, ...], expl
             applicable += 1
             if result.plot:
                 results.append(result)
-            rows += [_row(target.label, case.label, o) for o in outcomes]
+            rows += [as_row(target.label, case.label, o) for o in outcomes]
         if not pending and applicable == 0 and not explicit and case not in FALLBACK_CASES:
             pending = list(FALLBACK_CASES)
+    rows += [as_row(target.label, "all", o) for o in pooled_kurtosis(seen)]
     return rows
 
 
@@ -176,16 +186,44 @@ def _run_case(init: Initializer, label: str, case: Case, seed: int, plot: dict,
         return [Outcome("expected", passed=False, detail=str(exc))], "ok"
     random = is_random(expected)
     if random:
-        outcomes += lag1_check(x)
+        outcomes += lag1_check(x) if not _orthogonal(expected) else [Outcome(
+            "lag-1", detail="skipped: orthogonal rows or columns make neighbours' products sum to 0 (see haar)")]
     if streams:
+        others: dict[str, dict[str, np.ndarray]] = {"other-name": {}, "other-seed": {}}
         try:
             again = _fill(init, case, case.name, seed)
-            twin = _fill(init, case, "twin." + case.name, seed) if random else None
+            if random:
+                for name in name_variants(case.name):
+                    others["other-name"][repr(name)] = _fill(init, case, name, seed)
+                for other in seed_variants(seed):
+                    others["other-seed"][f"seed {other}"] = _fill(init, case, case.name, other)
         except Exception as exc:
             return outcomes + [Outcome("reproducible", passed=False, detail=f"filling again raised "
                                                                             f"{type(exc).__name__}: {exc}")], "ok"
-        outcomes += stream_checks(x, again, twin)
+        outcomes += stream_checks(x, again, others)
     return outcomes, "ok"
+
+
+def name_variants(name: str) -> list[str]:
+    """One name per dotted part with that part's last character changed (same length): keys must use every part."""
+    parts = name.split(".")
+    out = []
+    for i, part in enumerate(parts):
+        last = part[-1:] or "x"
+        swapped = part[:-1] + ("y" if last != "y" else "z")
+        out.append(".".join(parts[:i] + [swapped] + parts[i + 1:]))
+    return out + ["twin." + name]
+
+
+def seed_variants(seed: int) -> list[int]:
+    """Seeds that differ from ``seed`` in the lowest bit, above 32 bits and above 64 bits: keys must use all of it."""
+    return [seed ^ 1, seed + (1 << 32), seed + (1 << 64)]
+
+
+def _orthogonal(expected: Any) -> bool:
+    from .expected import Embedded, Orthogonal
+
+    return isinstance(expected, Orthogonal) or (isinstance(expected, Embedded) and _orthogonal(expected.inner))
 
 
 def _fill(init: Initializer, case: Case, name: str, seed: int) -> np.ndarray:
@@ -195,7 +233,8 @@ def _fill(init: Initializer, case: Case, name: str, seed: int) -> np.ndarray:
     return np.ascontiguousarray(to_numpy(param.data()))
 
 
-def _row(label: str, case: str, o: Outcome) -> Row:
+def as_row(label: str, case: str, o: Outcome) -> Row:
+    """The report row of one outcome (statistical ones stay pending until adjust())."""
     if o.p_value is not None:
         verdict = "pending"
     elif o.test == "expected" and o.passed is None:
@@ -211,7 +250,7 @@ def _f(value: Any) -> float | None:
 
 # --- multiplicity and verdicts --------------------------------------------------------------------
 
-def _adjust(rows: list[Row], alpha: float) -> None:
+def adjust(rows: list[Row], alpha: float) -> None:
     """Holm over every p-value of the run: the chance that any correct initializer fails is ≤ alpha."""
     tested = [r for r in rows if r.p_value is not None]
     for r in tested:
@@ -224,7 +263,8 @@ def _adjust(rows: list[Row], alpha: float) -> None:
         r.verdict = "fail" if a <= alpha else "pass"
 
 
-def _judge(targets: list[tuple[Target, Any, tuple[str, str]]], rows: list[Row]) -> None:
+def judge(targets: list[tuple[Target, Any, tuple[str, str]]], rows: list[Row]) -> None:
+    """Each target's verdict from its rows: fail, pass, or unchecked (with the reason)."""
     for target, init, (verdict, reason) in targets:
         mine = [r for r in rows if r.initializer == target.label]
         if init is None:

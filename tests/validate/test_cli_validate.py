@@ -123,6 +123,10 @@ def test_option_adds_one_test_per_installed_initializer(pytester):
     pytester.makepyfile(test_nothing="def test_ok():\n    pass\n")
     result = pytester.runpytest("-p", "no:cacheprovider", "--initreg-validate", "-k", "zero or lstmbias or ok", "-v")
     result.assert_outcomes(passed=3)
-    result.stdout.fnmatch_lines(["*initreg-validate::lstmbias PASSED*", "*initreg-validate::zero PASSED*"])
+    result.stdout.fnmatch_lines(["*initreg-validate::initreg:lstmbias PASSED*", "*initreg-validate::initreg:zero PASSED*"])
+    from initreg import registry
+
+    # the items are collected, not appended afterwards: pytest's count includes them
+    result.stdout.fnmatch_lines([f"*collected {1 + len(registry.available())} items / * deselected / 3 selected*"])
     plain = pytester.runpytest("-p", "no:cacheprovider", "--co", "-q")
     assert "initreg-validate" not in plain.stdout.str()

@@ -104,10 +104,14 @@ def test_orthogonal_with_one_percent_scale_error_and_a_gaussian_claiming_orthogo
     assert len(failing(report, "orthogonal")) == 2
 
 
-def test_power_one_percent_std_error_detected_in_each_of_20_seeds_on_a_default_case():
-    """The tightest power claim (docs/validation.md): z ≈ 7.3 per default case against a threshold of 4.9."""
+def test_power_one_percent_std_error_detected_in_at_least_19_of_20_seeds_on_a_default_case():
+    """The tightest power claim (docs/validation.md): z ≈ 7.3 per default case against a threshold of 4.9, power
+    0.9915 per case; two or more misses in 20 seeds have probability 1.3 % if the claim holds."""
     square = DEFAULT_CASES[0]
+    missed = []
     for seed in range(20):
         report = initreg.validate([std_off(1.01)], cases=[square], seed=seed)
         (row,) = [r for r in report.rows if r.test == "variance"]
-        assert row.p_value < WORST_THRESHOLD, f"seed {seed}: 1 % std error missed (p = {row.p_value})"
+        if not row.p_value < WORST_THRESHOLD:
+            missed.append((seed, row.p_value))
+    assert len(missed) <= 1, f"1 % std error missed at (seed, p) = {missed}"

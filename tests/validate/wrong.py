@@ -9,7 +9,7 @@ import numpy as np
 
 import initreg
 from initreg.random import Stream
-from initreg.std import Constant, Mixture, Normal, Uniform, VarianceScaling, Xavier, Zero
+from initreg.std import Constant, Mixture, Normal, Orthogonal, Uniform, VarianceScaling, Xavier, Zero
 from initreg.std.scaling import TRUNCATION_STD
 
 
@@ -114,3 +114,157 @@ def mixture_weights(weights: tuple) -> Claims:
 def constant_one_ulp(value: float = 0.1) -> Claims:
     """Constant(value) promised, the next float up written."""
     return Claims(Constant(value), NextUlp(value))
+
+
+# --- subtle defects of issue 15: each passes the distribution tests of the first round -----------------------
+
+class Promises(initreg.Initializer):
+    """Promises N(0, sigma²); ``draw(desc, out, rng)`` makes the values."""
+
+    name = "promises"
+
+    def __init__(self, draw: Any, sigma: float = 0.01):
+        self.draw, self.sigma = draw, sigma
+
+    def fill(self, desc: Any, out: Any, rng: Any) -> None:
+        self.draw(desc, out, rng, self.sigma)
+
+    def expected(self, desc: Any) -> Any:
+        from scipy import stats
+
+        return stats.norm(0.0, self.sigma)
+
+
+def _student(df: float):
+    def draw(desc, out, rng, sigma):
+        from scipy import stats
+
+        u = np.empty(out.shape, np.float64)
+        rng.random(out=u)
+        out[...] = stats.t.ppf(np.clip(u, 1e-300, None), df) * sigma * math.sqrt((df - 2) / df)
+    return draw
+
+
+def _scale_mixture(low: float, high: float):
+    def draw(desc, out, rng, sigma):
+        z = np.empty(out.shape, np.float64)
+        rng.normal(out=z)
+        pick = np.empty(out.shape, np.float64)
+        rng.child("pick").random(out=pick)
+        s = np.where(pick < 0.5, low, high) / math.sqrt((low ** 2 + high ** 2) / 2)
+        out[...] = z * s * sigma
+    return draw
+
+
+def tails_student(df: float = 60.0) -> Promises:
+    """Student-t(df) values scaled to the promised variance: the right std, tails too heavy."""
+    return Promises(_student(df))
+
+
+def tails_scale_mixture(low: float = 0.92, high: float = 1.08) -> Promises:
+    """Half N(0, low²), half N(0, high²), rescaled to the promised variance: right std, wrong kurtosis."""
+    return Promises(_scale_mixture(low, high))
+
+
+def repeated_block(length: int = 2000, at: int = 100_000) -> Promises:
+    """Correct normals, except that the first ``length`` values are copied again at position ``at``."""
+    def draw(desc, out, rng, sigma):
+        rng.normal(0.0, sigma, out=out)
+        flat = out.reshape(-1)
+        flat[at:at + length] = flat[:length]
+    return Promises(draw)
+
+
+def low_precision() -> Promises:
+    """Normals drawn in float32 and written into the (float64) parameter."""
+    def draw(desc, out, rng, sigma):
+        tmp = np.empty(out.shape, np.float32)
+        rng.normal(0.0, sigma, out=tmp)
+        out[...] = tmp
+    return Promises(draw)
+
+
+def bfloat16_precision() -> Promises:
+    """Normals rounded to bfloat16's 8 significant bits, written into a float32 parameter."""
+    def draw(desc, out, rng, sigma):
+        tmp = np.empty(out.shape, np.float32)
+        rng.normal(0.0, sigma, out=tmp)
+        bits = tmp.view(np.uint32)
+        bits += np.uint32(0x8000)
+        bits &= np.uint32(0xFFFF0000)
+        out[...] = tmp
+    return Promises(draw)
+
+
+def quantized(levels: int = 400) -> Promises:
+    """Normals rounded to ``levels`` levels across ±6σ."""
+    def draw(desc, out, rng, sigma):
+        rng.normal(0.0, sigma, out=out)
+        step = 12.0 * sigma / levels
+        np.round(out / step, out=out)
+        out *= step
+    return Promises(draw)
+
+
+def keyed_by(part: Any) -> Promises:
+    """Normals from a stream keyed by ``part(desc.name, seed)`` -> (seed, name) instead of (seed, name)."""
+    def draw(desc, out, rng, sigma):
+        seed, name = part(desc.name, rng.seed)
+        Stream(seed, name).normal(0.0, sigma, out=out)
+    return Promises(draw)
+
+
+def last_part_only() -> Promises:
+    """A stream keyed by the name's last dotted part only ("weight")."""
+    return keyed_by(lambda name, seed: (seed, name.rsplit(".", 1)[-1]))
+
+
+def first_parts_only() -> Promises:
+    """A stream keyed by all dotted parts but the last."""
+    return keyed_by(lambda name, seed: (seed, name.rsplit(".", 1)[0]))
+
+
+def seed_ignored() -> Promises:
+    """A stream keyed by the name only: every seed gives the same values."""
+    return keyed_by(lambda name, seed: (0, name))
+
+
+def seed_low_bits() -> Promises:
+    """A stream keyed by the low 32 bits of the seed."""
+    return keyed_by(lambda name, seed: (seed & 0xFFFFFFFF, name))
+
+
+class QRWithoutSignFix(initreg.Initializer):
+    """Orthogonal matrices from numpy's QR of a Gaussian matrix, without fixing the signs: orthogonal, not Haar."""
+
+    name = "qrnosignfix"
+
+    def __init__(self, scale: float = 1.0):
+        self.scale = scale
+
+    def fill(self, desc: Any, out: Any, rng: Any) -> None:
+        rows, cols = desc.shape[0], int(np.prod(desc.shape[1:]))
+        a = np.empty((max(rows, cols), min(rows, cols)), np.float64)
+        rng.normal(out=a)
+        q, _ = np.linalg.qr(a)
+        w = q if rows >= cols else q.T
+        out[...] = (self.scale * w).reshape(desc.shape)
+
+    def expected(self, desc: Any) -> Any:
+        return Orthogonal(self.scale).expected(desc)
+
+
+#: the defect classes of issue 15: label -> (make, validate kwargs)
+SUBTLE = {
+    "tails: Student-t(60) at the right variance": (tails_student, {}),
+    "tails: scale mixture 0.92/1.08 at the right variance": (tails_scale_mixture, {}),
+    "repeated block: 2000 values copied": (repeated_block, {}),
+    "float32 values in float64 parameters": (low_precision, {"dtype": "float64"}),
+    "bfloat16 values in float32 parameters": (bfloat16_precision, {}),
+    "quantized to 400 levels": (quantized, {}),
+    "stream keyed by the last name part": (last_part_only, {}),
+    "stream keyed by the first name parts": (first_parts_only, {}),
+    "stream ignores the seed": (seed_ignored, {}),
+    "stream keyed by the seed's low 32 bits": (seed_low_bits, {}),
+    "orthogonal: QR without the sign fix": (QRWithoutSignFix, {}),
+}

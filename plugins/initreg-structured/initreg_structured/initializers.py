@@ -34,7 +34,9 @@ class Sparse(Initializer):
 
     Formula: W = reshape(w, (rows, cols)) with rows = shape[0]; z = floor(sparsity · rows + 1/2);
     in every column j a uniformly random set of z rows is 0, the rest W[i, j] ~ N(0, sigma²)
-    (Martens 2010; PyTorch's sparse_ rounds z up instead).
+    (Martens 2010; PyTorch's sparse_ rounds z up instead). The other values are never 0 (initreg's
+    normals never are; a sigma·z that underflows is written as the smallest subnormal), so every
+    column has exactly z zeros.
     """
 
     def __init__(self, sparsity: float = 0.1, sigma: float = 0.01):
@@ -51,6 +53,10 @@ class Sparse(Initializer):
     def fill(self, desc: Desc, out: Any, rng: Any) -> None:
         rows, cols = _matrix(desc, "Sparse")
         rng.normal(0.0, self.sigma, out=out)
+        # initreg's normals are never 0, but sigma·z can underflow: keep every drawn value non-zero so the
+        # count of zeros is exactly the promised one
+        tiny = np.finfo(desc.dtype).smallest_subnormal if desc.dtype.kind == "f" else 1
+        out[out == 0] = tiny
         z = self.zeros_per_column(rows)
         if z == 0 or out.size == 0:
             return

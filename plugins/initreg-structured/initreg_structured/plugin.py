@@ -17,3 +17,10 @@ def initreg_register_initializers(register: Callable[..., Any]) -> None:
     register(Sparse)
     register(DeltaOrthogonal, aliases=("delta_orthogonal",))
     register(Identity, aliases=("eye", "dirac"))
+
+
+@hookimpl
+def initreg_validation_configs(cls: type) -> Any:
+    """Besides the defaults, validate a half-sparse Sparse, DeltaOrthogonal at scale 2 and Identity at scale 0.5."""
+    return {Sparse: [{"sparsity": 0.5, "sigma": 1.0}], DeltaOrthogonal: [{"scale": 2.0}],
+            Identity: [{"scale": 0.5}]}.get(cls)

@@ -1,0 +1,214 @@
+"""``initreg.check``: test arrays you already have against the distributions their rules promise."""
+
+from __future__ import annotations
+
+import json
+import struct
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from ..errors import CheckpointError, ValidationError
+from ..initializer import Initializer, make_desc
+from .checks import Outcome, check as check_values, is_random, lag1_check
+from .report import CaseResult, Report, Row, Target
+from .runner import adjust, as_row, judge
+
+#: where a checkpoint keeps its provenance: safetensors ``__metadata__`` keys, or the index file's "metadata"
+RULES_KEY = "initreg.rules"
+SEED_KEY = "initreg.seed"
+INDEX = "model.safetensors.index.json"
+
+
+def check(arrays: Mapping[str, Any], init: Any = None, *, seed: int | None = None, alpha: float = 1e-3,
+          layout: str = "OI") -> Report:
+    """Test each named array against what the initializer its rule assigns promises; the same Report as validate.
+
+    ``arrays``: name → array (NumPy, anything with ``__array__`` or DLPack, e.g. a PyTorch ``state_dict()``).
+    ``init``: Rules, {pattern: initializer}, or one initializer for every name. ``seed``: when given (as
+    recorded in a checkpoint's provenance), each array must also equal, bit for bit, what initreg makes from it.
+    """
+    from ..random import check_seed
+
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
+        raise ValidationError(f"alpha must be a number in (0, 1), got {alpha!r}; the default is 1e-3")
+    if not isinstance(arrays, Mapping):
+        raise ValidationError(f"arrays must be a mapping name → array (e.g. model.state_dict()), got "
+                              f"{type(arrays).__name__}")
+    seed = None if seed is None else check_seed(seed)  # a rule file's own seed is no proof the arrays came from it
+    held = {str(name): as_numpy(value, str(name)) for name, value in arrays.items()}
+    started = time.perf_counter()
+    chosen = _choices(held, init, layout)
+    rows: list[Row] = []
+    targets: list[tuple[Target, Any, tuple[str, str]]] = []
+    results: list[CaseResult] = []
+    for name, x in held.items():
+        case = "x".join(str(d) for d in x.shape) or "scalar"
+        picked = chosen.get(name)
+        if picked is None:
+            why = "no rule matches this name" if init is not None else "no rules were given"
+            targets.append((Target(name, "–", "–", None), None, ("unchecked", why)))
+            rows.append(Row(name, case, "rule", None, None, None, "unchecked", why))
+            continue
+        target = _target(name, picked)
+        targets.append((target, picked, ("", "")))
+        result = CaseResult(name, case, x.shape, str(x.dtype))
+        outcomes = _outcomes(picked, name, x, layout, seed, result.plot)
+        if result.plot:
+            results.append(result)
+        rows += [as_row(name, case, o) for o in outcomes]
+    adjust(rows, alpha)
+    judge(targets, rows)
+    return Report(rows=rows, targets=[t for t, _, _ in targets], cases=results, seed=seed,
+                  alpha=float(alpha), seconds=time.perf_counter() - started)
+
+
+def _choices(held: Mapping[str, np.ndarray], init: Any, layout: str) -> dict[str, Initializer]:
+    """What the one precedence path (``initreg.plan``) assigns each array; names only the global default takes are left out."""
+    if init is None:
+        return {}
+    from ..explanation import plan
+    from ..precedence import Entry
+
+    entries = [Entry(name, x.shape, str(x.dtype), layout) for name, x in held.items()]
+    return {row.name: row.initializer for row in plan(entries, init) if row.source != "global default"}
+
+
+def _target(name: str, init: Initializer) -> Target:
+    from .. import registry
+
+    try:
+        spec = init.dumps()
+    except Exception:  # a config that is not JSON: the name still identifies the row
+        spec = None
+    return Target(name, init.name, registry.plugin_of(init), spec)
+
+
+def as_numpy(value: Any, name: str) -> np.ndarray:
+    """A host NumPy view or copy of an array-like (DLPack first: PyTorch, JAX, CuPy; then ``__array__``)."""
+    if isinstance(value, np.ndarray):
+        return np.ascontiguousarray(value)
+    if hasattr(value, "detach"):  # a PyTorch tensor: off the autograd graph and onto the host
+        value = value.detach().cpu()
+    if hasattr(value, "__dlpack__"):
+        try:
+            return np.ascontiguousarray(np.from_dlpack(value))
+        except (TypeError, RuntimeError, BufferError, ValueError):
+            pass  # e.g. a dtype NumPy's DLPack import does not know (bfloat16): try __array__
+    try:
+        return np.ascontiguousarray(np.asarray(value))
+    except Exception as exc:
+        raise ValidationError(f"array {name!r}: cannot read a {type(value).__name__} as an array ({exc}); pass a "
+                              f"NumPy array or anything with __array__ or __dlpack__") from None
+
+
+def _outcomes(init: Initializer, name: str, x: np.ndarray, layout: str, seed: int | None,
+              plot: dict) -> list[Outcome]:
+    """The distribution tests of ``x`` (and its bits against a regeneration when the seed is known)."""
+    if x.dtype not in (np.float32, np.float64):
+        return [Outcome("dtype", detail=f"skipped: dtype {x.dtype} is not checked (float32 and float64 are)")]
+    desc = make_desc(name, x.shape, x.dtype, layout=layout)
+    out: list[Outcome] = []
+    try:
+        expected = init.expected(desc)
+    except Exception as exc:
+        return [Outcome("expected", passed=False, detail=f"expected() raised {type(exc).__name__}: {exc}")]
+    if expected is None:
+        out.append(Outcome("expected", detail=f"{init.name} declares no expected distribution for {name!r}"))
+    else:
+        try:
+            out += check_values(expected, x, f"{init.name}.expected()", plot)
+        except ValidationError as exc:
+            return [Outcome("expected", passed=False, detail=str(exc))]
+        if is_random(expected) and not _is_orthogonal(expected):
+            out += lag1_check(x)
+    if seed is not None:
+        out.append(_bits(init, name, x, layout, seed))
+    return out
+
+
+def _is_orthogonal(expected: Any) -> bool:
+    from .expected import Embedded, Orthogonal
+
+    return isinstance(expected, Orthogonal) or (isinstance(expected, Embedded) and _is_orthogonal(expected.inner))
+
+
+def _bits(init: Initializer, name: str, x: np.ndarray, layout: str, seed: int) -> Outcome:
+    """Whether ``x`` is, bit for bit, what initreg makes for this name, shape, dtype and seed."""
+    from ..device import to_numpy
+    from ..parameter import Parameter
+
+    try:
+        param = Parameter(name, shape=x.shape, dtype=x.dtype, layout=layout)
+        param.initialize(init, seed=seed)
+        want = np.ascontiguousarray(to_numpy(param.data()))
+    except Exception as exc:
+        return Outcome("bits", passed=False, detail=f"regenerating it raised {type(exc).__name__}: {exc}")
+    kind = np.dtype(f"u{x.dtype.itemsize}")
+    differ = int(np.count_nonzero(want.reshape(-1).view(kind) != x.reshape(-1).view(kind)))
+    return Outcome("bits", statistic=float(differ), passed=not differ,
+                   detail=f"identical to initreg's values for seed {seed}" if not differ else
+                   f"{differ} of {x.size} values differ from initreg's values for seed {seed}")
+
+
+# --- checkpoints ----------------------------------------------------------------------------------
+
+def read_checkpoint(path: Any) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """(name → array, provenance metadata) of a .safetensors/.npz file or a sharded safetensors directory."""
+    from .. import checkpoint
+
+    path = Path(path)
+    if path.is_dir():
+        index = path / INDEX
+        if not index.is_file():
+            found = sorted(p.name for p in path.glob("*.index.json"))
+            if len(found) != 1:
+                raise CheckpointError(f"{str(path)!r} is a directory without {INDEX}; point at a checkpoint file "
+                                      f"or a sharded directory with its index")
+            index = path / found[0]
+        try:
+            doc = json.loads(index.read_text(encoding="utf-8"))
+            weight_map = doc["weight_map"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CheckpointError(f"{str(index)!r} is not a safetensors index (needs a 'weight_map'): {exc}") from None
+        shards: dict[str, list[str]] = {}
+        for name, file in weight_map.items():
+            shards.setdefault(str(file), []).append(str(name))
+        arrays: dict[str, np.ndarray] = {}
+        meta = {str(k): str(v) for k, v in (doc.get("metadata") or {}).items()}
+        for file, names in shards.items():
+            arrays.update(checkpoint.load(path / file, names))
+            meta = {**safetensors_metadata(path / file), **meta}
+        return {name: arrays[name] for name in weight_map}, meta
+    arrays = checkpoint.load(path)
+    return arrays, safetensors_metadata(path) if path.suffix.lower() == ".safetensors" else {}
+
+
+def safetensors_metadata(path: Path) -> dict[str, str]:
+    """The ``__metadata__`` string map of a .safetensors file's header (empty when it has none)."""
+    try:
+        with open(path, "rb") as fh:
+            (n,) = struct.unpack("<Q", fh.read(8))
+            header = json.loads(fh.read(n).decode("utf-8")) if n < 100 * 1024 * 1024 else {}
+    except (OSError, ValueError, struct.error, UnicodeDecodeError):
+        return {}  # checkpoint.load reports an unreadable file; provenance is then simply absent
+    meta = header.get("__metadata__") if isinstance(header, dict) else None
+    return {str(k): str(v) for k, v in meta.items()} if isinstance(meta, dict) else {}
+
+
+def provenance_rules(meta: Mapping[str, str]) -> tuple[Any, int | None]:
+    """(Rules, seed) recorded in a checkpoint's metadata, or (None, None) when it records none."""
+    from ..rules import Rules
+
+    text = meta.get(RULES_KEY)
+    if not text:
+        return None, None
+    fmt = "json" if text.lstrip().startswith("{") else "toml"
+    rules = Rules.loads(text, format=fmt, source=f"checkpoint metadata {RULES_KEY!r}")
+    seed = meta.get(SEED_KEY)
+    return rules, (int(seed) if seed is not None and str(seed).isdigit() else rules.seed)
+
+
+__all__ = ["check", "read_checkpoint", "provenance_rules", "as_numpy", "RULES_KEY", "SEED_KEY"]
