@@ -520,7 +520,7 @@ def remove_stale_temps(directory: Any) -> list[str]:
 def temp_file(path: Path) -> tuple[int, str]:
     """(fd, name) of a new temporary file beside ``path`` (to be renamed onto it), locked while ``fd`` is open.
 
-    The name and the lock are those of atomic_file, so remove_stale_temps clears it after its writer died;
+    atomic_file writes through one too; remove_stale_temps clears such a file after its writer died;
     keep ``fd`` open until the file is renamed or removed.
     """
     directory = path.parent if str(path.parent) else Path(".")
@@ -558,21 +558,10 @@ def atomic_file(path: Any) -> Iterator[BinaryIO]:
     """A binary file that replaces ``path`` whole when the block succeeds, and leaves no trace when it fails."""
     path = Path(os.fspath(path))
     directory = path.parent if str(path.parent) else Path(".")
-    remove_stale_temps(directory)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:100]}.initreg-{os.getpid()}-", suffix=".tmp", dir=directory)
-    except OSError as exc:
-        raise _write_error(path, exc, f"creating a temporary file in {str(directory)!r}") from exc
+    fd, tmp = temp_file(path)  # locked until closed: tells cleaners this writer lives
     fh = os.fdopen(fd, "wb")
     try:
         try:
-            import fcntl
-
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)  # held until closed: tells cleaners this writer lives
-        except ImportError:  # pragma: no cover - Windows
-            pass
-        try:
-            os.chmod(tmp, _file_mode(path))  # mkstemp makes the file private (0600); the result should not be
             yield fh
             fh.flush()
             os.fsync(fh.fileno())

@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from ..errors import InitregError, ValidationError
-from .validate import parse_alpha, parse_seed, print_report
+from .validate import finish, parse_alpha, parse_seed
 
 EPILOG = """examples:
   initreg check model.safetensors --rules init.toml
@@ -64,11 +64,4 @@ def run(args: argparse.Namespace) -> int:
     except (InitregError, ValueError, OSError) as exc:
         print(f"initreg check: error: {exc}", file=sys.stderr)
         return 2
-    print_report(report, args.details)
-    if args.json:
-        report.to_json(args.json)
-        print(f"report written to {args.json}")
-    if args.plots:
-        paths = report.plot(args.plots)
-        print(f"{len(paths)} plots written to {args.plots}")
-    return 0 if report.ok(strict=args.strict) else 1
+    return finish(report, args)

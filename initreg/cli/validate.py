@@ -63,6 +63,11 @@ def run(args: argparse.Namespace) -> int:
             report = validate(args.names or None, cases, seed, alpha, dtype=args.dtype, progress=bar.update)
     except InitregError as exc:  # unknown names, bad specs, bad cases: errors in the arguments
         return usage_error(exc)
+    return finish(report, args)
+
+
+def finish(report: Any, args: argparse.Namespace) -> int:
+    """Print the report, write --json and --plots; the exit status (0 passed, 1 failed)."""
     print_report(report, args.details)
     if args.json:
         report.to_json(args.json)
