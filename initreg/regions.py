@@ -10,6 +10,10 @@ initializer allows it. An initializer says how through its ``regions`` attribute
 - ``"direct"``: the initializer computes any region itself, ``fill_region(desc, out, index)``;
 - ``"whole"`` (the default, so a plugin that says nothing is never wrong): the whole tensor is
   computed, then sliced.
+
+Without ``out=`` a failure returns nothing. With ``out=`` the region is written in place, block by block:
+every block is checked before it is written, so a failure in the first block (or in any "whole" or
+"direct" initializer) leaves ``out`` as it was, but one in a later block leaves the earlier blocks written.
 """
 
 from __future__ import annotations
