@@ -11,6 +11,7 @@ import pytest
 from initreg import Parameter, ParameterDict, Rules
 from initreg.checkpoint import read_specs, save
 from initreg.cli import main
+from cli_helpers import run, write_cli_files  # noqa: E402
 from initreg.random import Stream
 
 RULES = """\
@@ -33,16 +34,7 @@ SPEC = [{"name": "enc.weight", "shape": [6, 4]}, {"name": "enc.bias", "shape": [
 
 @pytest.fixture
 def files(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "rules.toml").write_text(RULES)
-    (tmp_path / "spec.json").write_text(json.dumps(SPEC))
-    return tmp_path
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out = capsys.readouterr()
-    return code, out.out, out.err
+    return write_cli_files(tmp_path, monkeypatch, RULES, SPEC)
 
 
 # --- explain --------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ st_torch = pytest.importorskip("safetensors.torch")
 
 import initreg  # noqa: E402
 from initreg.cli import main  # noqa: E402
+from cli_helpers import run  # noqa: E402
 from initreg.cli import torch_source  # noqa: E402
 from initreg.explanation import Explanation  # noqa: E402
 
@@ -94,12 +95,6 @@ def models(tmp_path, monkeypatch):
         monkeypatch.setattr(torch_source, "default_planner", lambda: planner)
     yield planner
     sys.modules.pop("fx_torch_models", None)
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def seed_checkpoint(capsys, *extra):

@@ -4,7 +4,6 @@ an address nobody answers at, or a task that keeps failing, writes nothing."""
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 from pathlib import Path
@@ -19,6 +18,7 @@ pytest.importorskip("safetensors")
 
 import initreg  # noqa: E402
 from initreg.cli import main  # noqa: E402
+from cli_helpers import write_cli_files  # noqa: E402
 from initreg.std.basic import Normal  # noqa: E402
 
 TIMEOUT = 120  # seconds any one cluster operation may take on a loaded 2-core machine
@@ -81,10 +81,7 @@ def client(cluster):
 
 @pytest.fixture
 def files(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "rules.toml").write_text(RULES)
-    (tmp_path / "spec.json").write_text(json.dumps(SPEC))
-    return tmp_path
+    return write_cli_files(tmp_path, monkeypatch, RULES, SPEC)
 
 
 INIT = ["init", "--params", "spec.json", "--rules", "rules.toml", "-q"]

@@ -16,7 +16,7 @@ safetensors_numpy = pytest.importorskip("safetensors.numpy")
 
 import initreg  # noqa: E402
 from initreg.checkpoint import safetensors_header  # noqa: E402
-from initreg.cli import main  # noqa: E402
+from cli_helpers import run, write_cli_files  # noqa: E402
 from initreg.shards import INDEX_NAME, ShardError, parse_size, plan_shards  # noqa: E402
 
 RULES = """\
@@ -46,16 +46,7 @@ INIT = ["init", "--params", "spec.json", "--rules", "rules.toml", "-q"]
 
 @pytest.fixture
 def files(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "rules.toml").write_text(RULES)
-    (tmp_path / "spec.json").write_text(json.dumps(SPEC))
-    return tmp_path
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out = capsys.readouterr()
-    return code, out.out, out.err
+    return write_cli_files(tmp_path, monkeypatch, RULES, SPEC)
 
 
 def expected(name):

@@ -14,6 +14,7 @@ safetensors_numpy = pytest.importorskip("safetensors.numpy")
 import initreg  # noqa: E402
 from initreg.checkpoint import safetensors_layout  # noqa: E402
 from initreg.cli import main  # noqa: E402
+from cli_helpers import run  # noqa: E402
 from initreg.shards import INDEX_NAME  # noqa: E402
 
 RULES = 'seed = 2\n[[rule]]\npattern = "*.weight"\ninit = "xavier"\n[[rule]]\npattern = "*.q"\ninit = "orthogonal"\n'
@@ -38,12 +39,6 @@ def copy(src, dst):
     for p in src.iterdir():
         (dst / p.name).write_bytes(p.read_bytes())
     return dst
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 @pytest.mark.parametrize("target", ["ckpt", "ckpt/" + INDEX_NAME, "one.safetensors"])

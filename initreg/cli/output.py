@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import functools
 import signal
 import sys
@@ -107,3 +108,18 @@ def interruptible(command: str) -> Callable[[Callable[..., int]], Callable[..., 
                     signal.signal(signal.SIGTERM, old)
         return run
     return wrap
+
+
+def int_at_least(what: str, minimum: int, kind: str) -> Callable[[str], int]:
+    """An argparse type: an int of at least ``minimum``; errors say "WHAT must be KIND" or "at least"."""
+    bound = "non-negative" if minimum == 0 else f"at least {minimum}"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} must be a {kind} integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{what} must be {bound}, got {value}")
+        return value
+    return parse

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .output import Progress, interruptible
+from .output import Progress, int_at_least, interruptible
 
 SPEC_FORMATS = (".json", ".toml", ".npz", ".safetensors")
 PROGRESS_MIN_VALUES = 1 << 23  # below this many values a model is written before a bar would help
@@ -59,14 +59,7 @@ _SPEC_HELP = ("parameters: a JSON or TOML list of {name, shape[, dtype]} (TOML: 
               "or an .npz/.safetensors checkpoint (names, shapes and dtypes are read without the values)")
 
 
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"seed must be a non-negative integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"seed must be non-negative, got {value}")
-    return value
+_seed = int_at_least("seed", 0, "non-negative")
 
 
 # --- the parameter spec -------------------------------------------------------------------------------

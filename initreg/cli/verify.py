@@ -7,6 +7,8 @@ import json
 import sys
 from typing import Any
 
+from .output import int_at_least
+
 
 def add_parser(sub: Any) -> None:
     """Add the ``verify`` subcommand."""
@@ -25,14 +27,7 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(func=run_verify)
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--sample must be a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"--sample must be at least 1, got {value}")
-    return value
+_positive = int_at_least("--sample", 1, "positive")
 
 
 def run_verify(args: argparse.Namespace) -> int:
