@@ -17,7 +17,12 @@ ROLES = ("weight", "bias", "gamma", "beta", "running_mean", "running_var")
 
 def role_of(name: str) -> str | None:
     """The role a parameter plays, read from the last segment of its name (``"0.weight"`` → ``"weight"``)."""
-    last = str(name).rsplit(".", 1)[-1]
+    return _role_of(str(name))
+
+
+@functools.lru_cache(maxsize=4096)  # a model's names come back on every re-initialization
+def _role_of(name: str) -> str | None:
+    last = name.rsplit(".", 1)[-1]
     if last in ROLES:
         return last
     for role in ROLES:  # "conv1_weight", "lstm.weight_hh_l0" style names
@@ -34,9 +39,15 @@ class Desc:
     def __init__(self, name: str, shape: tuple[int, ...], dtype: Any, role: str | None = None,
                  device: Device | None = None, layout: str = "OI", fan_in: int | None = None,
                  fan_out: int | None = None):
-        values = (name, tuple(shape), np.dtype(dtype), role, device or cpu(0), layout, fan_in, fan_out)
-        for slot, value in zip(self.__slots__, values):
-            object.__setattr__(self, slot, value)
+        put = object.__setattr__  # immutable: slots are set once, here
+        put(self, "name", name)
+        put(self, "shape", tuple(shape))
+        put(self, "dtype", dtype if isinstance(dtype, np.dtype) else np.dtype(dtype))
+        put(self, "role", role)
+        put(self, "device", device or cpu(0))
+        put(self, "layout", layout)
+        put(self, "fan_in", fan_in)
+        put(self, "fan_out", fan_out)
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("Desc is immutable")

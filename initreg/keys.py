@@ -8,6 +8,7 @@ Block ``b`` of the stream ``(seed, name, *tags)`` is seeded by ``SeedSequence(se
 from __future__ import annotations
 
 import functools
+from typing import Sequence
 
 import numpy as np
 
@@ -19,6 +20,7 @@ def stream_key(name: str, tags: tuple[str, ...] = ()) -> tuple[int, ...]:
     return (hash64(name),) + tuple(hash64(t) for t in tags)
 
 
+@functools.lru_cache(maxsize=4096)  # a model's names come back on every re-initialization
 def hash64(text: str) -> int:
     """The 64-bit BLAKE2b of ``text`` (UTF-8), little-endian."""
     from hashlib import blake2b
@@ -27,14 +29,14 @@ def hash64(text: str) -> int:
 
 
 # --- block seeding: NumPy's SeedSequence and SFC64 seeding, vectorized over blocks ------------------
-# Constructing SFC64(SeedSequence(...)) costs ~14 µs per block; computing the same states for all
-# blocks of a fill at once costs ~1 µs per block. tests/core/test_random_blocks.py checks equality.
+# Constructing SFC64(SeedSequence(...)) costs ~14 µs per block; the same words in Python ints cost ~2 µs,
+# and for many blocks at once, vectorized, ~1 µs per block. tests/core/test_random_blocks.py checks equality.
 
 _M32 = 0xFFFFFFFF
 _INIT_A, _MULT_A, _INIT_B, _MULT_B = 0x43B0D7E5, 0x931E8875, 0x8B51F9DD, 0x58F38DED
 _MIX_L, _MIX_R = 0xCA01F9DD, 0x4973F715
 _POOL = 4
-_VECTOR_MIN = 12  # below this many blocks, NumPy's own SeedSequence is cheaper than the array set-up
+_VECTOR_MIN = 12  # below this many blocks, Python ints are cheaper than the array set-up
 
 
 def _words(n: int) -> list[int]:
@@ -121,17 +123,78 @@ def block_keys(seed: int, key: tuple[int, ...], first: int, count: int, n_words:
 
 def sfc64_states(seed: int, key: tuple[int, ...], first: int, count: int) -> np.ndarray:
     """The SFC64 state words of ``SFC64(SeedSequence(seed, spawn_key=key + (b,)))`` per block, shape (count, 4)."""
-    if count < _VECTOR_MIN or first + count > 1 << 32:
+    states, warmup = sfc64_start(seed, key, first, count)
+    states = np.array(states, dtype=np.uint64).reshape(count, 4)
+    if warmup:
+        gen = np.random.SFC64(0)
+        for row in states:
+            gen.state = {"bit_generator": "SFC64", "state": {"state": row}, "has_uint32": 0, "uinteger": 0}
+            gen.random_raw(warmup)
+            row[:] = gen.state["state"]["state"]
+    return states
+
+
+def sfc64_start(seed: int, key: tuple[int, ...], first: int, count: int) -> tuple[Sequence[Sequence[int]], int]:
+    """(states, warmup): per block from ``first``, SFC64 state words that become ``sfc64_states``' after ``warmup`` draws.
+
+    Few blocks: the SeedSequence words in Python ints and the 12 seeding rounds left to the generator (one
+    ``random_raw(12)`` is cheaper than the rounds in Python); many: everything vectorized over blocks.
+    """
+    if first + count > 1 << 32:
         return np.array([np.random.SFC64(np.random.SeedSequence(seed, spawn_key=key + (b,))).state["state"]["state"]
-                         for b in range(first, first + count)], dtype=np.uint64).reshape(count, 4)
+                         for b in range(first, first + count)], dtype=np.uint64).reshape(count, 4), 0
+    if count < _VECTOR_MIN:
+        return [_seed_words(seed, key, b) for b in range(first, first + count)], _ROUNDS
     w = [x.astype(np.uint64) for x in _generate_state(_block_pools(seed, key, first, count), 6)]
     s0, s1, s2 = (w[2 * k] | (w[2 * k + 1] << np.uint64(32)) for k in range(3))
-    for counter in range(1, 13):  # SFC64's seeding: 12 rounds from (s0, s1, s2, counter=1)
+    for counter in range(1, _ROUNDS + 1):  # SFC64's seeding: 12 rounds from (s0, s1, s2, counter=1)
         tmp = s0 + s1
         tmp += np.uint64(counter)
         s0 = s1 ^ (s1 >> np.uint64(11))
         s1 = s2 + (s2 << np.uint64(3))
         s2 = ((s2 << np.uint64(24)) | (s2 >> np.uint64(40))) + tmp
     states = np.empty((count, 4), dtype=np.uint64)
-    states[:, 0], states[:, 1], states[:, 2], states[:, 3] = s0, s1, s2, 13
-    return states
+    states[:, 0], states[:, 1], states[:, 2], states[:, 3] = s0, s1, s2, _ROUNDS + 1
+    return states, 0
+
+
+_ROUNDS = 12
+
+
+def _generate_constants() -> tuple[tuple[int, int], ...]:
+    """generate_state's (hash constant, next constant) for its first six words: the same for every pool."""
+    hc, out = _INIT_B, []
+    for _ in range(6):
+        h1 = (hc * _MULT_B) & _M32
+        out.append((hc, h1))
+        hc = h1
+    return tuple(out)
+
+
+_GEN = _generate_constants()
+
+
+@functools.lru_cache(maxsize=256)
+def _block_mix(seed: int, key: tuple[int, ...]) -> tuple[tuple[int, int, int], ...]:
+    """Per pool word d: (hash constant, next constant, _MIX_L · prefix[d]) for mixing in a block word."""
+    prefix, hc = _pool_prefix(seed, key)
+    out = []
+    for d in range(_POOL):
+        h1 = (hc * _MULT_A) & _M32
+        out.append((hc, h1, (_MIX_L * prefix[d]) & _M32))
+        hc = h1
+    return tuple(out)
+
+
+def _seed_words(seed: int, key: tuple[int, ...], block: int) -> tuple[int, int, int, int]:
+    """SFC64's state before its 12 seeding rounds, for block ``block`` (< 2³²): (s0, s1, s2, counter=1)."""
+    pool = []
+    for hc, h1, left in _block_mix(seed, key):
+        v = ((block ^ hc) * h1) & _M32
+        r = (left - _MIX_R * (v ^ (v >> 16))) & _M32
+        pool.append(r ^ (r >> 16))
+    w = []
+    for i, (hc, h1) in enumerate(_GEN):
+        v = ((pool[i & 3] ^ hc) * h1) & _M32
+        w.append(v ^ (v >> 16))
+    return w[0] | (w[1] << 32), w[2] | (w[3] << 32), w[4] | (w[5] << 32), 1
