@@ -456,39 +456,22 @@ def _unit_scale(dtype: np.dtype, factor: float) -> Any:
 
 
 def _uniform_into(g: np.random.Generator, view: np.ndarray, width: float = 1.0) -> None:
-    """``view`` ← ``Generator.random`` values times ``width`` (rounded once, as ``random() * width`` is).
-
-    Drawn in two halves, so the raw words never take more than half the view's bytes.
-    """
+    """``view`` ← ``Generator.random`` values times ``width`` (rounded once, as ``random() * width`` is)."""
     n = view.size
     c = _unit_scale(view.dtype, width)
-    f32 = view.dtype == np.float32
-    half = min(n, max(_HALF_MIN, (n + 3) // 4 * 2))  # even: a float32 piece takes whole 64-bit words
-    for lo in range(0, n, half):
-        piece = view[lo:lo + half]
-        i = _uniform_ints(g, piece.size, f32)
-        np.copyto(piece, i, casting="unsafe")
-        del i  # this piece's raw words go before the next piece draws its own
-        if c is None:
-            np.multiply(piece, _unit_scale(view.dtype, 1.0), out=piece)
-            np.multiply(piece, width, out=piece)
-        else:
-            np.multiply(piece, c, out=piece)
-
-
-def _uniform_ints(g: np.random.Generator, m: int, f32: bool) -> np.ndarray:
-    """The ``m`` integers behind ``m`` uniforms: ``w32 >> 8`` as int32 (float32) or ``w64 >> 11`` as int64."""
-    if f32:
-        u = g.bit_generator.random_raw((m + 1) // 2).view(np.uint32)[:m]
-        np.right_shift(u, _U8, out=u)
-        return u.view(np.int32)  # < 2²⁴: exact; int32 converts faster than uint32
-    w = g.bit_generator.random_raw(m)
-    np.right_shift(w, _U11, out=w)
-    return w.view(np.int64)  # < 2⁵³: exact
-
-
-_HALF_MIN = 4096  # below this a block is drawn in one piece: a second NumPy call costs more than its memory
-_U1, _U8, _U11, _ONE32, _ONE64 = np.uint32(1), np.uint32(8), np.uint64(11), np.uint32(1), np.uint64(1)
+    if view.dtype == np.float32:
+        u = g.bit_generator.random_raw((n + 1) // 2).view(np.uint32)[:n]
+        np.right_shift(u, np.uint32(8), out=u)
+        np.copyto(view, u.view(np.int32), casting="unsafe")  # < 2²⁴: exact; int32 converts faster than uint32
+    else:
+        w = g.bit_generator.random_raw(n)
+        np.right_shift(w, np.uint64(11), out=w)
+        np.copyto(view, w.view(np.int64), casting="unsafe")  # < 2⁵³: exact
+    if c is None:
+        np.multiply(view, _unit_scale(view.dtype, 1.0), out=view)
+        np.multiply(view, width, out=view)
+    else:
+        np.multiply(view, c, out=view)
 
 
 def _uniform_kernel(low: float, high: float) -> Kernel:
@@ -534,50 +517,31 @@ _ANGLE_UNIT = {np.dtype(np.float32): np.float32(_TWO_PI * 2.0 ** -24), np.dtype(
 
 
 def _box_muller(g: np.random.Generator, view: np.ndarray) -> np.ndarray:
-    """Standard normals into ``view`` (float32 or float64), never exactly 0; return the angle words (free to reuse).
-
-    The radius words are drawn and turned into radii in ``view[:h]`` first, then the angle words: raw words
-    never take more than half the view's bytes (float32 with an odd ``h``, whose two kinds share a word, draws both
-    at once).
-    """
+    """Standard normals into ``view`` (float32 or float64), never exactly 0; return the raw words (free to reuse)."""
     n = view.size
     h = (n + 1) // 2
     r = view[:h]
-    f32 = view.dtype == np.float32
-    if f32 and h % 2:
+    if view.dtype == np.float32:
         raw = g.bit_generator.random_raw(h)          # 2h 32-bit words: h radii, then h angles
-        u = raw.view(np.uint32)
-        radius, angle = u[:h], u[h:]
+        u, f = raw.view(np.uint32), raw.view(np.float32)
+        np.right_shift(u[:h], np.uint32(1), out=u[:h])
+        np.right_shift(u[h:], np.uint32(8), out=u[h:])
+        np.bitwise_or(u, np.uint32(1), out=u)
+        i = u.view(np.int32)
     else:
-        raw = g.bit_generator.random_raw(h // 2 if f32 else h)
-        radius = raw.view(np.uint32) if f32 else raw
-    if f32:
-        np.right_shift(radius, _U1, out=radius)
-        np.bitwise_or(radius, _ONE32, out=radius)
-        np.copyto(r, radius.view(np.int32), casting="unsafe")
-    else:
-        np.right_shift(radius, _U11, out=radius)
-        np.bitwise_or(radius, _ONE64, out=radius)
-        np.copyto(r, radius.view(np.int64), casting="unsafe")
-    np.multiply(r, _RADIUS_UNIT[view.dtype], out=r)
-    np.log(r, out=r)                                   # r: a uniform in (0, 1), never 0 or 1, float32 from 24 bits
+        raw = g.bit_generator.random_raw(2 * h)
+        f = raw.view(np.float64)
+        np.right_shift(raw, np.uint64(11), out=raw)
+        np.bitwise_or(raw, np.uint64(1), out=raw)
+        i = raw.view(np.int64)
+    np.copyto(r, i[:h], casting="unsafe")            # float32: rounded to 24 bits, in (0, 2³¹]
+    np.multiply(r, _RADIUS_UNIT[view.dtype], out=r)  # a uniform in (0, 1), never 0 or 1
+    theta = f[:h]                                     # the radius words are consumed: reuse their memory
+    np.copyto(theta, i[h:], casting="unsafe")         # exact: odd, fewer than 24 (53) significant bits
+    np.multiply(theta, _ANGLE_UNIT[view.dtype], out=theta)
+    np.log(r, out=r)
     np.multiply(r, -2.0, out=r)
     np.sqrt(r, out=r)
-    if not (f32 and h % 2):
-        del radius, raw  # the radius words go before the angle words are drawn
-        raw = g.bit_generator.random_raw(h // 2 if f32 else h)
-        angle = raw.view(np.uint32) if f32 else raw
-    if f32:
-        np.right_shift(angle, _U8, out=angle)
-        np.bitwise_or(angle, _ONE32, out=angle)
-        theta = angle.view(np.float32)                 # in place: each word becomes its own angle
-        np.copyto(theta, angle.view(np.int32), casting="unsafe")
-    else:
-        np.right_shift(angle, _U11, out=angle)
-        np.bitwise_or(angle, _ONE64, out=angle)
-        theta = angle.view(np.float64)
-        np.copyto(theta, angle.view(np.int64), casting="unsafe")
-    np.multiply(theta, _ANGLE_UNIT[view.dtype], out=theta)
     s = view[h:]                                      # free until now: the sines go straight to their place
     np.sin(theta[: n - h], out=s)
     np.multiply(s, r[: n - h], out=s)
@@ -609,7 +573,7 @@ def _rejection_filled(g: np.random.Generator, view: np.ndarray, scratch: _Scratc
     margin of at least 6 sd, at most one block): usually a single small extra batch per block.
     """
     n = view.size
-    flags = _box_muller(g, view).view(np.bool_)  # at least 2n bytes: room for both masks, no new memory
+    flags = _box_muller(g, view).view(np.bool_)  # at least 4n bytes: room for both masks, no new memory
     low, high = flags[:n], flags[n:2 * n]
     np.less(view, a, out=low)
     np.greater(view, b, out=high)
