@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One fresh run of every benchmark, in a row, on a quiet machine; each one's output in $OUT_DIR/<name>.txt.
-#   . .venv/bin/activate && bash benchmarks/run_all.sh [OUT_DIR]
+#   . .venv/bin/activate && pip install -e ".[bench]" && bash benchmarks/run_all.sh [OUT_DIR]
 # (~40 min on 2 cores; docs/performance.md is written from one such run)
 set -u
 cd "$(dirname "$0")/.."
