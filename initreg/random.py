@@ -303,7 +303,7 @@ def run_blocks(nblocks: int, work: Callable[[Callable[[], int]], None]) -> None:
     """Run ``work(claim)`` on the fill threads; ``claim()`` hands out 0..nblocks-1 once each, then -1."""
     if nblocks <= 0:
         return
-    # a second thread pays its start and the GIL hand-offs back only from two blocks each (measured: benchmarks/compare.py --small)
+    # a second thread pays back its start and GIL hand-offs only from two blocks each (benchmarks/second_round.py)
     threads = 1 if nblocks < 2 * _MIN_BLOCKS_PER_THREAD else min(get_num_threads(), nblocks // _MIN_BLOCKS_PER_THREAD)
     if threads <= 1 and not getattr(_state, "active", False):  # one thread, not nested: no pool, no lock
         blocks = iter(range(nblocks))
