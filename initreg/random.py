@@ -305,7 +305,7 @@ def run_blocks(nblocks: int, work: Callable[[Callable[[], int]], None]) -> None:
         return
     # a second thread pays back its start and GIL hand-offs only from two blocks each (benchmarks/second_round.py)
     threads = 1 if nblocks < 2 * _MIN_BLOCKS_PER_THREAD else min(get_num_threads(), nblocks // _MIN_BLOCKS_PER_THREAD)
-    if threads <= 1 and not getattr(_state, "active", False):  # one thread, not nested: no pool, no lock
+    if threads <= 1 or getattr(_state, "active", False):  # one thread, or nested in a fill: no pool, no lock
         blocks = iter(range(nblocks))
         work(lambda: next(blocks, -1))
         return
@@ -322,9 +322,6 @@ def run_blocks(nblocks: int, work: Callable[[Callable[[], int]], None]) -> None:
         finally:
             _state.active = nested
 
-    if threads <= 1 or getattr(_state, "active", False):
-        guarded()
-        return
     # the calling thread works too; blocks are claimed one at a time, so a busy core slows no one
     pool = _executor(threads - 1)
     futures = [pool.submit(guarded) for _ in range(threads - 1)]
