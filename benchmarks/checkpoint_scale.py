@@ -123,7 +123,7 @@ def main() -> int:
 
     from distributed import Client, LocalCluster
 
-    from initreg.shards import parse_size, plan_shards
+    from initreg.checkpoints.shards import parse_size, plan_shards
 
     spec = llama_spec(a.layers, a.width, a.mlp, a.vocab)
     sizes = [4 * math.prod(e["shape"]) for e in spec]
@@ -168,7 +168,7 @@ def main() -> int:
             client.gather(client.map(lambda i: i, range(200), pure=False))
             per_task = (time.perf_counter() - t0) / 200
             from initreg.dask import tasks
-            from initreg.filewriter import plan_pieces
+            from initreg.checkpoints.filewriter import plan_pieces
 
             nrows = {e["name"]: type("R", (), {"initializer": __import__("initreg").create("normal")}) for e in spec}
             ntasks = len(tasks(plan_pieces(plan, nrows)))

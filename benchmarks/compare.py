@@ -48,8 +48,8 @@ def implementations(op: str, shape: tuple[int, int], buf: Any) -> dict[str, Call
     import numpy as np
 
     import initreg
-    from initreg.initializer import make_desc
-    from initreg.random import Stream
+    from initreg.core.initializer import make_desc
+    from initreg.core.stream import Stream
 
     impls: dict[str, Callable[[], Any]] = {}
     desc = make_desc("layer.weight", shape, "float32")
@@ -227,8 +227,8 @@ def gpu_speed(repeats: int) -> list[dict[str, Any]]:
     except ImportError:
         return []
     import initreg
-    from initreg.initializer import make_desc
-    from initreg.random import Stream
+    from initreg.core.initializer import make_desc
+    from initreg.core.stream import Stream
 
     if not initreg.gpu_available(0):
         return []

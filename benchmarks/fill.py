@@ -27,8 +27,8 @@ def measure(repeats: int, threads: list[int]) -> dict[str, Any]:
 
     import initreg
     from initreg import Parameter
-    from initreg.initializer import make_desc
-    from initreg.random import Stream
+    from initreg.core.initializer import make_desc
+    from initreg.core.stream import Stream
     from initreg.std import Normal, Uniform
     from generator import legacy_box_muller  # noqa: E402 - benchmarks/ is on sys.path when run as a script
 

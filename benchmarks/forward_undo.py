@@ -25,7 +25,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from initreg import init, nn
-    from initreg.parameter import Parameter
+    from initreg.parameters.parameter import Parameter
 
     shipped = Parameter.save_state
     variants = {"undo log on": shipped, "undo log off": lambda self, log: None}

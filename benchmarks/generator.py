@@ -57,7 +57,7 @@ def tails(draws: int) -> dict[str, Any]:
     """Zeros and |x| > t counts of ``draws`` float32 normals from initreg v3, NumPy and the v2 kernel."""
     from scipy import special, stats
 
-    from initreg.random import Stream
+    from initreg.core.stream import Stream
 
     stream = Stream(0, "tails")
     rng = np.random.default_rng(0)
@@ -104,7 +104,7 @@ class _Words:
 
 def uniform_bounds() -> list[dict[str, Any]]:
     """The largest value the kernel returns (float32: over all 2²⁴ inputs) against ``high``."""
-    from initreg.random import _uniform_kernel
+    from initreg.core.stream import _uniform_kernel
 
     all32 = (np.arange(1 << 24, dtype=np.uint64) << np.uint64(8)).astype(np.uint32).view(np.uint64)
     top64 = np.uint64(2 ** 64 - 1) - (np.arange(4096, dtype=np.uint64) << np.uint64(11))
@@ -127,7 +127,7 @@ def truncated(n: int) -> list[dict[str, Any]]:
     """KS p-value and mean error (in standard errors) of float64 truncated normals against scipy."""
     from scipy import stats
 
-    from initreg.random import Stream
+    from initreg.core.stream import Stream
 
     out = []
     for a, b in ((10.0, math.inf), (100.0, math.inf), (1000.0, math.inf), (40.0, 50.0), (1000.0, 1000.5),

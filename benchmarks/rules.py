@@ -18,7 +18,7 @@ import time
 
 import initreg
 from initreg import Rules, explain
-from initreg.patterns import compile_cached as _compile
+from initreg.planning.patterns import compile_cached as _compile
 from initreg.std import Normal, One, Orthogonal, Uniform, Zero
 
 KINDS = ["attn.q.weight", "attn.q.bias", "attn.k.weight", "attn.k.bias", "attn.v.weight", "attn.v.bias",

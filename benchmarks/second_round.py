@@ -62,7 +62,7 @@ def child_fresh(threads: int, repeats: int, sizes: list[str], ops: list[str]) ->
     import numpy as np
     import torch
 
-    from initreg.random import Stream
+    from initreg.core.stream import Stream
 
     _threads(threads)
     s = Stream(0, "layer.weight")
@@ -90,8 +90,8 @@ def child_small(threads: int, repeats: int) -> dict[str, Any]:
     import torch
 
     import initreg
-    from initreg.initializer import make_desc
-    from initreg.random import Stream
+    from initreg.core.initializer import make_desc
+    from initreg.core.stream import Stream
 
     _threads(threads)
     init = initreg.std.Normal(0.02)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 
 __all__ = [
+    "SchedulerUnreachableError",
     "InitregError",
     "InitregWarning",
     "ParameterError",
@@ -244,3 +248,18 @@ class TreeError(InitregError, TypeError):
 
 class ShardingError(InitregError, ValueError):
     """A leaf's sharding that this process cannot build (for instance: none of its devices are addressable here)."""
+
+
+class SchedulerUnreachableError(CheckpointError, ConnectionError):
+    """No Dask scheduler answered at the address given."""
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` that points a warning raised by the caller at the first frame outside initreg."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR + os.sep):
+        frame, level = frame.f_back, level + 1
+    return level

@@ -20,11 +20,11 @@ import numpy as np
 from jax import tree_util
 
 from .errors import ParameterValueError, ShardingError, TreeError, format_shape
-from .explanation import Explanation, Row
-from .leaves import aligned_empty, check_names, fill_dtype, leaf_values, plan_leaves
-from .precedence import Entry
-from .regions import Region, locate, region_mode
-from .rules import Rules
+from .planning.explanation import Explanation, Row
+from .planning.leaves import aligned_empty, check_names, fill_dtype, leaf_values, plan_leaves
+from .planning.precedence import Entry
+from .planning.regions import Region, locate, region_mode
+from .planning.rules import Rules
 
 __all__ = ["init", "plan", "flax_defaults"]
 

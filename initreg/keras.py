@@ -15,13 +15,13 @@ import keras
 import numpy as np
 
 from .errors import InitializerTypeError, ParameterValueError, TreeError
-from .explanation import Explanation
-from .initializer import Initializer as InitregInitializer
-from .leaves import check_names, fill_dtype, leaf_values, plan_leaves
-from .precedence import Entry
-from .random import resolve_seed
-from .regions import values
-from .specs import as_initializer
+from .planning.explanation import Explanation
+from .core.initializer import Initializer as InitregInitializer
+from .planning.leaves import check_names, fill_dtype, leaf_values, plan_leaves
+from .planning.precedence import Entry
+from .core.stream import resolve_seed
+from .planning.regions import values
+from .plugins.specs import as_initializer
 
 __all__ = ["Initializer", "initialize", "plan", "declared_initializer"]
 

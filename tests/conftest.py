@@ -14,7 +14,7 @@ SITE = Path(__file__).parent / "fixtures" / "plugin_site"
 @pytest.fixture
 def clean_registry(monkeypatch):
     """The test starts and ends with an unloaded registry and no plugin env settings."""
-    from initreg import registry
+    from initreg.plugins import registry
 
     monkeypatch.delenv(registry.STRICT_ENV, raising=False)
     monkeypatch.delenv(registry.DISABLE_ENV, raising=False)

@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-from initreg.checkpoint import save_streamed, write_order
+from initreg.checkpoints.files import save_streamed, write_order
 
 ARRAYS = {"b.w": np.arange(12, dtype=np.float32).reshape(3, 4), "a.w": np.linspace(0, 1, 5),
           "c": np.ones((2, 2), np.float16), "z": np.arange(3, dtype=np.int64), "m": np.array(2.5, dtype=np.float32)}

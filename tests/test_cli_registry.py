@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from initreg import registry
+from initreg.plugins import registry
 from initreg.errors import PluginWarning
 from initreg.cli import main
 from initreg.std import Normal

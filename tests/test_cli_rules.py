@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from initreg import Parameter, ParameterDict, Rules
-from initreg.checkpoint import read_specs, save
+from initreg.checkpoints.files import read_specs, save
 from initreg.cli import main
 from cli_helpers import run, write_cli_files  # noqa: E402
-from initreg.random import Stream
+from initreg.core.stream import Stream
 
 RULES = """\
 seed = 3
@@ -218,7 +218,7 @@ def test_progress_only_for_large_models_and_not_with_quiet(files, capsys, monkey
 def test_init_npz_output_is_identical_bit_for_bit(tmp_path):
     import time
 
-    from initreg import checkpoint
+    from initreg.checkpoints import files as checkpoint
 
     arrays = {"a.weight": np.arange(6, dtype=np.float32).reshape(2, 3), "a.bias": np.zeros(2, np.float32)}
     first = checkpoint.save(tmp_path / "one.npz", arrays).read_bytes()

@@ -16,7 +16,7 @@ import initreg  # noqa: E402
 from initreg.cli import main  # noqa: E402
 from cli_helpers import run  # noqa: E402
 from initreg.cli import torch_source  # noqa: E402
-from initreg.explanation import Explanation  # noqa: E402
+from initreg.planning.explanation import Explanation  # noqa: E402
 
 MODELS = '''
 import torch

@@ -170,7 +170,7 @@ def test_load_parameters_is_strict_and_all_or_nothing(tmp_path):
         small.load_parameters(path)
     small.load_parameters(path, ignore_extra=True)
     other = tmp_path / "other.npz"
-    initreg.checkpoint.save(other, {"0.weight": np.ones((256, 20)), "0.bias": np.ones(256),
+    initreg.checkpoints.files.save(other, {"0.weight": np.ones((256, 20)), "0.bias": np.ones(256),
                                     "1.weight": np.ones((10, 99)), "1.bias": np.ones(10)})
     built = nn.Sequential()
     built.add(nn.Dense(256, in_units=20), nn.Dense(10, in_units=256))
@@ -274,7 +274,7 @@ def test_bad_prefix_is_refused():
 
 
 def test_load_parameters_failing_midway_undoes_the_earlier_parameters(tmp_path):
-    path = initreg.checkpoint.save(tmp_path / "f.npz", {"a": np.ones(2), "b": np.full(2, 0.5)})
+    path = initreg.checkpoints.files.save(tmp_path / "f.npz", {"a": np.ones(2), "b": np.full(2, 0.5)})
     params = initreg.ParameterDict([initreg.Parameter("a", shape=(2,)), initreg.Parameter("b", shape=None, dtype="int32")])
     with pytest.raises(initreg.InitializationError, match="'b'.*int32"):
         params.load_parameters(path)  # 'a' loads first; float64 cannot become int32 safely

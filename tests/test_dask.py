@@ -42,7 +42,7 @@ def test_arrays_equal_values_for_random_chunkings():
     rules = initreg.Rules({"*.weight": "xavier", "*.bias": "zeros", "*.q": "orthogonal"}, default="normal")
     params = {"enc.weight": (37, 29), "enc.bias": (37,), "x.q": (12, 12), "t": (5, 7, 11), "s": ()}
     rng = np.random.default_rng(3)
-    table = initreg.plan(initreg.explanation.entries_of(params), rules, seed=4)
+    table = initreg.plan(initreg.planning.explanation.entries_of(params), rules, seed=4)
     for trial in range(4):
         chunks = {n: random_chunks(rng, s) for n, s in params.items()}
         for name, shape in params.items():
@@ -118,7 +118,7 @@ def test_worker_killed_mid_task_gives_identical_files(tmp_path, client):
     params = {f"l{i}.weight": (256, 64) for i in range(4)}
     rules = initreg.Rules({"l2.*": Dying(str(tmp_path / "died"))}, default="xavier")
     before = set(client.scheduler_info()["workers"])
-    from initreg.writing import save_initial
+    from initreg.checkpoints.writing import save_initial
 
     written = save_initial(params, rules, tmp_path / "dask", seed=1, max_shard_size="70KB", client=client,
                            timeout=TIMEOUT)
@@ -137,7 +137,7 @@ class Failing(Normal):
 
 def test_task_that_keeps_failing_writes_nothing(tmp_path, client):
     from initreg.errors import CheckpointError
-    from initreg.writing import save_initial
+    from initreg.checkpoints.writing import save_initial
 
     params = {f"l{i}.weight": (256, 64) for i in range(3)}
     out = tmp_path / "ckpt"

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from initreg import checkpoint
+from initreg.checkpoints import files as checkpoint
 from initreg.errors import CheckpointError, CheckpointWriteError, InitregError
 
 
@@ -183,7 +183,7 @@ def test_interrupted_npz_is_never_finished_into_a_closed_file(tmp_path, recwarn)
 
 WRITER = textwrap.dedent("""
     import sys, time, numpy as np
-    from initreg import checkpoint
+    from initreg.checkpoints import files as checkpoint
 
     def produce(name):
         print("writing", flush=True)

@@ -24,9 +24,10 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import initreg
-from initreg import Parameter, Rules, checkpoint
+from initreg import Parameter, Rules
+from initreg.checkpoints import files as checkpoint
 from initreg.errors import InitregError
-from initreg.registry import available
+from initreg.plugins.registry import available
 
 BUILTIN_ERRORS = (ValueError, TypeError, KeyError, IndexError, RuntimeError, OSError, ImportError, LookupError)
 

@@ -1,4 +1,5 @@
-"""The module import graph of initreg has no cycle (imports inside functions count) and no cross-module private reads."""
+"""The import graph of initreg follows docs/design.md's allowed-imports table, has no cycle (imports inside functions
+count) and no cross-module private reads."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import ast
 from pathlib import Path
 
 PKG = Path(__file__).resolve().parents[1] / "initreg"
+DESIGN = PKG.parent / "docs" / "design.md"
 
 
 def _module_name(path: Path) -> str:
@@ -38,7 +40,9 @@ def import_graph() -> dict[str, set[str]]:
                 targets = [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom):
                 base = _resolve(name, is_package, node.level, node.module) if node.level else (node.module or "")
-                targets = [base] + [f"{base}.{a.name}" for a in node.names]
+                subs = [f"{base}.{a.name}" for a in node.names]
+                # `from pkg import module` imports that module; pkg itself only when a name is not a module
+                targets = subs + ([base] if not all(t in modules for t in subs) else [])
             for t in targets:
                 if t in modules and t != name:
                     graph[name].add(t)
@@ -110,3 +114,46 @@ def test_no_private_attribute_read_across_modules():
                     and node.value.id not in ("self", "cls", "sys")):  # a subclass's own members; sys._getframe
                 found.append(f"{name}:{node.lineno}: {node.value.id}.{node.attr}")
     assert not found, "private attributes of another module's objects read:\n" + "\n".join(found)
+
+
+def unit(module: str) -> str:
+    """The row of the allowed-imports table a module belongs to: its package under initreg, or the module's name."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "initreg"
+
+
+def allowed_table(text: str) -> dict[str, set[str]]:
+    """The allowed-imports table of docs/design.md: package -> the packages it may import."""
+    body = text.split("<!-- allowed-imports -->", 1)[1].split("<!-- /allowed-imports -->", 1)[0]
+    table: dict[str, set[str]] = {}
+    for line in body.strip().splitlines()[2:]:
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        table[cells[0].strip("`")] = {t.strip().strip("`") for t in cells[1].split(",") if t.strip() not in ("", "—")}
+    return table
+
+
+def forbidden_edges(graph: dict[str, set[str]], table: dict[str, set[str]]) -> list[str]:
+    """Every edge module -> module whose packages the table does not allow (a package not in the table allows none)."""
+    bad = []
+    for m, ts in sorted(graph.items()):
+        for t in sorted(ts):
+            a, b = unit(m), unit(t)
+            if a != b and b not in table.get(a, set()):
+                bad.append(f"{m} -> {t}  ({a} may import: {', '.join(sorted(table.get(a, ()))) or 'nothing'})")
+    return bad
+
+
+def test_imports_follow_the_allowed_imports_table():
+    table = allowed_table(DESIGN.read_text(encoding="utf-8"))
+    units = {unit(m) for m in _modules()}
+    assert units <= set(table), f"packages missing from docs/design.md's table: {sorted(units - set(table))}"
+    bad = forbidden_edges(import_graph(), table)
+    assert not bad, "imports that docs/design.md's allowed-imports table does not allow:\n" + "\n".join(bad)
+
+
+def test_the_table_checker_finds_forbidden_edges():
+    table = allowed_table("<!-- allowed-imports -->\n| p | may |\n|---|---|\n| `core` | `errors` |\n"
+                          "| `errors` | — |\n<!-- /allowed-imports -->")
+    assert table == {"core": {"errors"}, "errors": set()}
+    graph = {"initreg.core.a": {"initreg.errors", "initreg.core.b"}, "initreg.errors": {"initreg.core.a"}}
+    assert forbidden_edges(graph, table) == ["initreg.errors -> initreg.core.a  (errors may import: nothing)"]

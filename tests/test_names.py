@@ -1,4 +1,4 @@
-"""One definition of a valid parameter name (initreg.names), checked wherever names enter: Parameter, save, readers."""
+"""One definition of a valid parameter name (initreg.core.names), checked wherever names enter: Parameter, save, readers."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ import zipfile
 import numpy as np
 import pytest
 
-from initreg import Parameter, checkpoint
+from initreg import Parameter
+from initreg.checkpoints import files as checkpoint
 from initreg.errors import CheckpointError, InitregError, ParameterValueError
-from initreg.names import MAX_BYTES, check_name, name_problem
+from initreg.core.names import MAX_BYTES, check_name, name_problem
 
 # (name, a word the message must contain)
 INVALID = [

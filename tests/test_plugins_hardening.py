@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import initreg
-from initreg import registry
+from initreg.plugins import registry
 from initreg.errors import PluginError, PluginWarning
 from initreg.std import Normal
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import initreg
-from initreg import registry
+from initreg.plugins import registry
 from initreg.errors import (AmbiguousInitializerError, InitializerArgumentError, InitializerTypeError, InitregError,
                             PluginError, PluginWarning, UnknownInitializerError)
 from initreg.std import Constant, Normal, One, Uniform, Zero
@@ -51,14 +51,14 @@ def make_plugin(name, *classes, override=False, aliases=None):
 
 def test_import_initreg_loads_no_plugin_machinery():
     code = ("import json, sys, initreg\n"
-            "watch = ['pluggy', 'scipy', 'initreg.std', 'initreg.std.plugin', 'initreg.registry', 'initreg.hookspecs']\n"
+            "watch = ['pluggy', 'scipy', 'initreg.std', 'initreg.std.plugin', 'initreg.plugins.registry', 'initreg.plugins.hookspecs']\n"
             "before = [m for m in watch if m in sys.modules]\n"
             "initreg.create('normal')\n"
             "print(json.dumps([before, [m for m in watch if m in sys.modules]]))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     before, after = json.loads(out)
     assert before == []
-    assert {"pluggy", "initreg.std.plugin", "initreg.registry", "initreg.hookspecs"} <= set(after)
+    assert {"pluggy", "initreg.std.plugin", "initreg.plugins.registry", "initreg.plugins.hookspecs"} <= set(after)
 
 
 def test_loading_is_cached(fake_site):
@@ -432,3 +432,24 @@ def test_installed_structured_plugin():
                          check=True).stdout
     assert "sparse" in {n for r in json.loads(out) if r["distribution"] == "initreg-structured"
                         for n in r["initializers"]}
+
+
+DUMPS_CHILD = """
+import json, sys, warnings
+warnings.simplefilter("ignore")
+sys.path.insert(0, {site!r})
+if sys.argv[1] == "registry-first":
+    import initreg.plugins.registry
+import initreg_fx_clash_a
+print(initreg_fx_clash_a.{cls}().dumps())
+"""
+
+
+@pytest.mark.parametrize("order", ["registry-first", "class-first"])
+def test_dumps_is_the_same_text_whatever_was_imported_first(order):
+    source = (SITE / "initreg_fx_clash_a.py").read_text()
+    cls = next(line.split()[1].split("(")[0] for line in source.splitlines() if line.startswith("class "))
+    code = DUMPS_CHILD.format(site=str(SITE), cls=cls)
+    proc = subprocess.run([sys.executable, "-c", code, order], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == ["initreg-fx-clash-a:fxdup", {}]

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from initreg import Parameter, ParameterDict, Rules, explain
 from initreg.errors import (ReinitializationWarning, RuleError, ShadowedRuleWarning,
                             UnknownInitializerError, UnusedRuleWarning)
-from initreg.random import Stream
-from initreg.rules import compile_pattern
+from initreg.core.stream import Stream
+from initreg.planning.rules import compile_pattern
 from initreg.std import Constant, Normal, One, Zero
 
 
@@ -136,7 +136,7 @@ def test_bad_rule_items():
 
 def test_patterns_compile_once_per_string():
     """compile_pattern caches by pattern text: a second Rules with the same patterns compiles nothing new."""
-    from initreg.patterns import compile_cached as _compile
+    from initreg.planning.patterns import compile_cached as _compile
 
     Rules([("cache.check.*", Zero())])
     before = _compile.cache_info()

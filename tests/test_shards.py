@@ -15,9 +15,9 @@ pytest.importorskip("huggingface_hub")
 safetensors_numpy = pytest.importorskip("safetensors.numpy")
 
 import initreg  # noqa: E402
-from initreg.checkpoint import safetensors_header  # noqa: E402
+from initreg.checkpoints.files import safetensors_header  # noqa: E402
 from cli_helpers import run, write_cli_files  # noqa: E402
-from initreg.shards import INDEX_NAME, ShardError, parse_size, plan_shards  # noqa: E402
+from initreg.checkpoints.shards import INDEX_NAME, ShardError, parse_size, plan_shards  # noqa: E402
 
 RULES = """\
 seed = 11
@@ -230,7 +230,7 @@ def test_rerun_into_the_same_directory_replaces_it(files, capsys):
 
 def test_failed_write_leaves_no_file(files, capsys, monkeypatch):
     """A failure in the middle of the second file: no file of the plan, and no temporary file, remains."""
-    from initreg import filewriter
+    from initreg.checkpoints import filewriter
 
     calls = []
     real = filewriter.piece_values

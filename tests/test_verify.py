@@ -12,10 +12,10 @@ pytest.importorskip("huggingface_hub")
 safetensors_numpy = pytest.importorskip("safetensors.numpy")
 
 import initreg  # noqa: E402
-from initreg.checkpoint import safetensors_layout  # noqa: E402
+from initreg.checkpoints.files import safetensors_layout  # noqa: E402
 from initreg.cli import main  # noqa: E402
 from cli_helpers import run  # noqa: E402
-from initreg.shards import INDEX_NAME  # noqa: E402
+from initreg.checkpoints.shards import INDEX_NAME  # noqa: E402
 
 RULES = 'seed = 2\n[[rule]]\npattern = "*.weight"\ninit = "xavier"\n[[rule]]\npattern = "*.q"\ninit = "orthogonal"\n'
 SPEC = [{"name": f"l{i}.weight", "shape": [96, 64]} for i in range(4)] + [

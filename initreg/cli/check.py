@@ -41,7 +41,7 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Check the checkpoint; 0 when everything passed, 1 when a test failed, 2 on a usage error."""
-    from ..rules import Rules
+    from ..planning.rules import Rules
     from ..validation.arrays import check, provenance_rules, read_checkpoint
 
     try:

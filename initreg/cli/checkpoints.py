@@ -46,7 +46,7 @@ def handles(args: argparse.Namespace) -> bool:
 def check(args: argparse.Namespace) -> str | None:
     """The usage error in the output options, or None; checked before anything is planned or written."""
     from ..errors import InitregError
-    from ..shards import parse_size
+    from ..checkpoints.shards import parse_size
 
     out = Path(args.output)
     directory = is_directory_output(args)
@@ -85,7 +85,7 @@ def write(args: argparse.Namespace, table: Any, rules: Any, progress_min: int = 
     import math
 
     from ..errors import InitregError
-    from ..writing import plan_output, targets_of, write_output
+    from ..checkpoints.writing import plan_output, targets_of, write_output
     from .output import Progress
 
     out = Path(args.output)

@@ -27,7 +27,7 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Print the plugin records; with --check, 1 when one failed or clashes (a broken plugin is never fatal)."""
     from ..errors import PluginWarning
-    from ..registry import DISABLE_ENV, plugins
+    from ..plugins.registry import DISABLE_ENV, plugins
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PluginWarning)  # the listing itself reports every failure

@@ -67,8 +67,8 @@ _seed = int_at_least("seed", 0, "non-negative")
 def read_spec(path: str | os.PathLike) -> list[dict[str, Any]]:
     """[{name, shape, dtype, layout}] from a JSON/TOML list or a checkpoint's header; errors name file and entry."""
     from ..errors import ParameterValueError
-    from ..names import name_problem
-    from ..shapes import check_dtype, check_shape
+    from ..core.names import name_problem
+    from ..core.shapes import check_dtype, check_shape
 
     path = Path(os.fspath(path))
     suffix = path.suffix.lower()
@@ -76,7 +76,7 @@ def read_spec(path: str | os.PathLike) -> list[dict[str, Any]]:
         raise ParameterValueError(f"parameter spec {str(path)!r}: unknown format {suffix or '(no extension)'!r}; "
                                   f"use {', '.join(SPEC_FORMATS)}")
     if suffix in (".npz", ".safetensors"):
-        from ..checkpoint import read_specs
+        from ..checkpoints.files import read_specs
 
         return [{"name": n, "shape": tuple(shape), "dtype": dtype, "layout": None}
                 for n, (shape, dtype) in read_specs(path).items()]
@@ -152,9 +152,9 @@ def _fail(command: str, exc: BaseException) -> int:
 def run_explain(args: argparse.Namespace) -> int:
     """Print the table; 1 with --strict when a rule is unused or shadowed, 2 on a bad file."""
     from ..errors import InitregError
-    from ..explanation import explain
-    from ..registry import load_plugins
-    from ..rules import Rules
+    from ..planning.explanation import explain
+    from ..plugins.registry import load_plugins
+    from ..planning.rules import Rules
 
     try:
         load_plugins()  # under INITREG_STRICT_PLUGINS a broken plugin is named as such, not as the rule file's fault
@@ -183,13 +183,13 @@ def run_init(args: argparse.Namespace) -> int:
     import math
 
     from ..errors import InitregError
-    from ..explanation import plan
-    from ..precedence import Entry
-    from ..random import fresh_seed
-    from ..regions import values
-    from ..registry import load_plugins
-    from ..rules import Rules
-    from ..shapes import check_dtype, is_complete
+    from ..planning.explanation import plan
+    from ..planning.precedence import Entry
+    from ..core.stream import fresh_seed
+    from ..planning.regions import values
+    from ..plugins.registry import load_plugins
+    from ..planning.rules import Rules
+    from ..core.shapes import check_dtype, is_complete
 
     from . import checkpoints
 
@@ -222,7 +222,7 @@ def run_init(args: argparse.Namespace) -> int:
         if args.torch:
             check_writable(table, args.torch)
         else:
-            from ..fans import check_layout
+            from ..core.fans import check_layout
 
             dtype = None if args.dtype is None else str(check_dtype(args.dtype, "--dtype"))
             entries = [Entry(e["name"], e["shape"], dtype or e["dtype"], check_layout(e["layout"])) for e in spec]
@@ -258,7 +258,7 @@ def run_init(args: argparse.Namespace) -> int:
                 bar.update(done, note=f"{drawn}/{len(rows)} parameters")
                 return data
 
-            from ..checkpoint import save_streamed
+            from ..checkpoints.files import save_streamed
 
             # tied tensors are one row: written once, under their first name (see docs/torch-distributed.md)
             save_streamed(out, {r.name: (r.shape, r.dtype) for r in table}, draw, prefetch=True)

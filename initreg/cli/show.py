@@ -24,7 +24,7 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Print the description; 2 when the name is unknown or ambiguous, or a plugin is broken in strict mode."""
     from ..errors import InitregError
-    from ..registry import load_plugins, lookup
+    from ..plugins.registry import load_plugins, lookup
 
     try:
         load_plugins()

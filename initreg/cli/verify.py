@@ -32,7 +32,7 @@ _positive = int_at_least("--sample", 1, "positive")
 
 def run_verify(args: argparse.Namespace) -> int:
     """Print the verdict; exit 0 identical, 1 mismatch, 2 not checkable."""
-    from ..verification import verify
+    from ..checkpoints.verification import verify
 
     result = verify(args.path, sample=args.sample, sample_seed=args.sample_seed)
     if args.json:

@@ -6,9 +6,9 @@ import functools
 import math
 from typing import Any, Callable, NamedTuple
 
-from ..device import device_of
+from ..core.device import device_of
 from ..errors import LayerError
-from ..initializer import check_number
+from ..core.initializer import check_number
 from .block import Block, Grads, as_input, check_size, on_device, shape_of
 
 _SELU_ALPHA = 1.6732632423543772848170429916717

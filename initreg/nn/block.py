@@ -9,11 +9,11 @@ from typing import Any, Iterator, Mapping
 
 import numpy as np
 
-from ..device import Device, device_of
+from ..core.device import Device, device_of
 from ..errors import DeviceMismatchError, GradientError, LayerError, ShapeError, format_shape
-from ..parameter import Parameter, restore_states, set_merged_shapes
-from ..parameter_dict import ParameterDict
-from ..shapes import check_dtype, merge_shapes
+from ..parameters.parameter import Parameter, restore_states, set_merged_shapes
+from ..parameters.parameter_dict import ParameterDict
+from ..core.shapes import check_dtype, merge_shapes
 
 _calls = threading.local()  # per thread: call depth, and the outermost call's undo steps and deferred writes
 _OWNED: "weakref.WeakSet[Parameter]" = weakref.WeakSet()  # parameters that already have an owner block

@@ -7,7 +7,7 @@ import math
 from typing import Any
 
 from ..errors import LayerError, ShapeError
-from ..initializer import check_number
+from ..core.initializer import check_number
 from .block import Block, Grads, as_input, check_size, on_device, shape_of
 
 

@@ -6,9 +6,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..fans import fans
-from ..initializer import Desc
-from ..random import Shard  # noqa: F401 - the shard view Mixture fills components through
+from ..core.fans import fans
+from ..core.initializer import Desc
+from ..core.stream import Shard  # noqa: F401 - the shard view Mixture fills components through
 
 
 

@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import InitializerArgumentError, ShapeError
-from ..initializer import Desc, Initializer, check_number
-from ..shapes import check_values
+from ..core.initializer import Desc, Initializer, check_number
+from ..core.shapes import check_values
 
 
 class Constant(Initializer):
@@ -65,7 +65,7 @@ class Constant(Initializer):
         out[...] = desc.xp.asarray(np.broadcast_to(self._checked(desc), desc.shape)[index])  # a view: no whole tensor
 
     def expected(self, desc: Desc) -> Any:
-        from ..validation.expected import Exact
+        from ..core.expected import Exact
 
         return Exact(np.broadcast_to(np.asarray(self.value, dtype=desc.dtype), desc.shape))
 
@@ -122,7 +122,7 @@ class Uniform(Initializer):
         from scipy import stats
 
         if self.high == self.low:  # scale=0: every value is 0
-            from ..validation.expected import Exact
+            from ..core.expected import Exact
 
             return Exact(np.zeros((), dtype=desc.dtype))
         return stats.uniform(loc=self.low, scale=self.high - self.low)
@@ -146,7 +146,7 @@ class Normal(Initializer):
         from scipy import stats
 
         if self.sigma == 0:  # degenerate: every value is the mean
-            from ..validation.expected import Exact
+            from ..core.expected import Exact
 
             return Exact(np.asarray(self.mean, dtype=desc.dtype))
         return stats.norm(loc=self.mean, scale=self.sigma)

@@ -10,9 +10,9 @@ import numpy as np
 
 from ..errors import (CheckpointKeyError, DTypeError, InitializerArgumentError, InitializerTypeError, ShapeError,
                       format_shape)
-from ..initializer import Desc, Initializer
-from ..shapes import check_values
-from ..specs import as_initializer
+from ..core.initializer import Desc, Initializer
+from ..core.shapes import check_values
+from ..plugins.specs import as_initializer
 
 
 class Load(Initializer):
@@ -36,7 +36,7 @@ class Load(Initializer):
 
     def __init__(self, path: str | os.PathLike[str], default: Any = None, allow_missing: bool = False,
                  ignore_extra: bool = False):
-        from ..checkpoint import FORMATS
+        from ..checkpoints.files import FORMATS
 
         if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
             raise InitializerArgumentError(f"Load: path must be a file path (str), got {path!r}")
@@ -72,13 +72,13 @@ class Load(Initializer):
 
     def names(self) -> frozenset[str]:
         """The names of the arrays the file holds (read now: the file must exist)."""
-        from ..checkpoint import read_specs
+        from ..checkpoints.files import read_specs
 
         return frozenset(read_specs(self.path))
 
     def check_request(self, entries: Sequence[Any], choices: Sequence[Any]) -> None:
         """Refuse, before anything is drawn, names the file lacks or holds in excess and shapes that cannot fit."""
-        from ..checkpoint import read_specs
+        from ..checkpoints.files import read_specs
 
         specs = read_specs(self.path)
         wanted = [e for e, c in zip(entries, choices) if c.source not in ("explicit", "rule")]
@@ -103,7 +103,7 @@ class Load(Initializer):
 
     def _read(self, desc: Desc) -> np.ndarray | None:
         """The array for ``desc`` (checked), or None when the file lacks it and a default is set."""
-        from ..checkpoint import load, read_specs
+        from ..checkpoints.files import load, read_specs
 
         specs = read_specs(self.path)
         if desc.name not in specs:
@@ -130,7 +130,7 @@ class Load(Initializer):
             out[...] = desc.xp.asarray(check_values(arr, desc.dtype, desc.name, f"Load from {self.path!r}"))
 
     def expected(self, desc: Desc) -> Any:
-        from ..validation.expected import Exact
+        from ..core.expected import Exact
 
         arr = self._read(desc)
         if arr is None:

@@ -7,11 +7,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..device import cpu
+from ..core.device import cpu
 from ..errors import InitializerArgumentError, InitializerTypeError
-from ..initializer import Desc, Initializer, check_number
-from ..specs import as_initializer
-from ..random import BLOCK, run_blocks
+from ..core.initializer import Desc, Initializer, check_number
+from ..plugins.specs import as_initializer
+from ..core.stream import BLOCK, run_blocks
 from ._common import Shard, on_host
 
 TOLERANCE = 1e-9
@@ -106,7 +106,7 @@ class Mixture(Initializer):
         on_host(desc, out, work)
 
     def expected(self, desc: Desc) -> Any:
-        from ..validation.expected import Atom, Exact, Mixture as MixtureDist
+        from ..core.expected import Atom, Exact, Mixture as MixtureDist
 
         parts = []
         for p, comp in self.components:

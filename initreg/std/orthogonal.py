@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ShapeError
-from ..initializer import Desc, Initializer, check_choice, check_number
+from ..core.initializer import Desc, Initializer, check_choice, check_number
 from ._common import on_host
 
 
@@ -98,6 +98,6 @@ class Orthogonal(Initializer):
         on_host(desc, out, work)
 
     def expected(self, desc: Desc) -> Any:
-        from ..validation.expected import Orthogonal as OrthogonalProperty
+        from ..core.expected import Orthogonal as OrthogonalProperty
 
         return OrthogonalProperty(self.scale)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from .. import std
-from ..hookspecs import hookimpl
-from ..initializer import Initializer
+from ..plugins.hookspecs import hookimpl
+from ..core.initializer import Initializer
 
 
 @hookimpl

@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 from ..errors import InitializerArgumentError
-from ..initializer import Desc, Initializer, check_choice, check_number
+from ..core.initializer import Desc, Initializer, check_choice, check_number
 from ._common import fans_of
 
 #: std of N(0, 1) truncated to [-2, 2]: dividing by it gives a truncated normal the intended std

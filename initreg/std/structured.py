@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ShapeError
-from ..initializer import Desc, Initializer, check_number
+from ..core.initializer import Desc, Initializer, check_number
 
 
 def bilinear_kernel(size: int) -> np.ndarray:
@@ -54,7 +54,7 @@ class Bilinear(Initializer):
         out[...] = desc.xp.asarray(whole[index])
 
     def expected(self, desc: Desc) -> Any:
-        from ..validation.expected import Exact
+        from ..core.expected import Exact
 
         return Exact(np.broadcast_to(self.kernel(desc).astype(desc.dtype), desc.shape))
 
@@ -92,7 +92,7 @@ class LSTMBias(Initializer):
         out[...] = desc.xp.asarray(whole[index])
 
     def expected(self, desc: Desc) -> Any:
-        from ..validation.expected import Exact
+        from ..core.expected import Exact
 
         n = self._hidden(desc)
         values = np.zeros(desc.shape, dtype=desc.dtype)

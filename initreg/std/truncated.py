@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import InitializerArgumentError
-from ..initializer import Desc, Initializer, check_number
+from ..core.initializer import Desc, Initializer, check_number
 
 
 class TruncatedNormal(Initializer):

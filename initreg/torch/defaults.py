@@ -13,8 +13,8 @@ from typing import Any, Callable
 import numpy as np
 
 from ..errors import InitializerArgumentError, ShapeError
-from ..initializer import Desc, Initializer, check_number
-from ..random import Shard
+from ..core.initializer import Desc, Initializer, check_number
+from ..core.stream import Shard
 from ..std.basic import Constant, Normal, One, Zero
 from ..std.scaling import VarianceScaling
 
@@ -53,7 +53,7 @@ class InvSqrtUniform(Initializer):
     def expected(self, desc: Desc) -> Any:
         from scipy import stats
 
-        from ..validation.expected import Exact
+        from ..core.expected import Exact
 
         b = self.bound(desc)
         return Exact(np.zeros((), dtype=desc.dtype)) if b == 0.0 else stats.uniform(loc=-b, scale=2 * b)
@@ -100,7 +100,7 @@ class PaddedNormal(Initializer):
     def expected(self, desc: Desc) -> Any:
         from scipy import stats
 
-        from ..validation.expected import Atom, Mixture
+        from ..core.expected import Atom, Mixture
 
         row = self._row(desc)
         normal = stats.norm(loc=0.0, scale=self.sigma)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DTypeError, ParameterValueError, ShapeError, format_shape
-from ..regions import region_mode, values
+from ..planning.regions import region_mode, values
 
 # float32 values per chunk when a shard is computed off its storage (bfloat16, non-CPU): bounds the temporary
 CHUNK_VALUES = 1 << 22

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import MissingDependencyError
-from ..explanation import Explanation, Row
-from ..precedence import seed_of
-from ..random import resolve_seed
+from ..planning.explanation import Explanation, Row
+from ..planning.precedence import seed_of
+from ..core.stream import resolve_seed
 from .lazy import defer
 from .placement import empty_like, fill
 from .planning import KEEP, plan_slots

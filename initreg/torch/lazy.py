@@ -5,7 +5,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from ..explanation import Row
+from ..planning.explanation import Row
 from .placement import fill
 from .planning import plan_slots
 from .walk import Slot, slots

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DTypeError
-from ..regions import region_mode, values
+from ..planning.regions import region_mode, values
 
 #: torch dtype name → the dtype initreg computes in
 COMPUTE = {"float32": "float32", "float64": "float64", "float16": "float16", "bfloat16": "float32"}

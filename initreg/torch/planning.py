@@ -6,10 +6,10 @@ from dataclasses import replace
 from typing import Any
 
 from ..errors import ParameterValueError, RuleError
-from ..explanation import Explanation, Row, plan
-from ..precedence import SOURCES, Entry, seed_of, split_init
-from ..random import Stream, check_seed, get_seed
-from ..rules import Rules
+from ..planning.explanation import Explanation, Row, plan
+from ..planning.precedence import SOURCES, Entry, seed_of, split_init
+from ..core.stream import Stream, check_seed, get_seed
+from ..planning.rules import Rules
 from .placement import COMPUTE
 from .walk import Slot, slots
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from ..hookspecs import hookimpl
+from ..plugins.hookspecs import hookimpl
 from .defaults import INITIALIZERS
 
 

@@ -11,7 +11,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..errors import CheckpointError, ValidationError
-from ..initializer import Initializer, make_desc
+from ..core.initializer import Initializer, make_desc
 from .checks import Outcome, check as check_values, is_random, lag1_check
 from .report import CaseResult, Report, Row, Target
 from .runner import adjust, as_row, judge
@@ -30,7 +30,7 @@ def check(arrays: Mapping[str, Any], init: Any = None, *, seed: int | None = Non
     ``init``: Rules, {pattern: initializer}, or one initializer for every name. ``seed``: when given (as
     recorded in a checkpoint's provenance), each array must also equal, bit for bit, what initreg makes from it.
     """
-    from ..random import check_seed
+    from ..core.stream import check_seed
 
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
         raise ValidationError(f"alpha must be a number in (0, 1), got {alpha!r}; the default is 1e-3")
@@ -69,15 +69,15 @@ def _choices(held: Mapping[str, np.ndarray], init: Any, layout: str) -> dict[str
     """What the one precedence path (``initreg.plan``) assigns each array; names only the global default takes are left out."""
     if init is None:
         return {}
-    from ..explanation import plan
-    from ..precedence import Entry
+    from ..planning.explanation import plan
+    from ..planning.precedence import Entry
 
     entries = [Entry(name, x.shape, str(x.dtype), layout) for name, x in held.items()]
     return {row.name: row.initializer for row in plan(entries, init) if row.source != "global default"}
 
 
 def _target(name: str, init: Initializer) -> Target:
-    from .. import registry
+    from ..plugins import registry
 
     try:
         spec = init.dumps()
@@ -130,15 +130,15 @@ def _outcomes(init: Initializer, name: str, x: np.ndarray, layout: str, seed: in
 
 
 def _is_orthogonal(expected: Any) -> bool:
-    from .expected import Embedded, Orthogonal
+    from ..core.expected import Embedded, Orthogonal
 
     return isinstance(expected, Orthogonal) or (isinstance(expected, Embedded) and _is_orthogonal(expected.inner))
 
 
 def _bits(init: Initializer, name: str, x: np.ndarray, layout: str, seed: int) -> Outcome:
     """Whether ``x`` is, bit for bit, what initreg makes for this name, shape, dtype and seed."""
-    from ..device import to_numpy
-    from ..parameter import Parameter
+    from ..core.device import to_numpy
+    from ..parameters.parameter import Parameter
 
     try:
         param = Parameter(name, shape=x.shape, dtype=x.dtype, layout=layout)
@@ -157,7 +157,7 @@ def _bits(init: Initializer, name: str, x: np.ndarray, layout: str, seed: int) -
 
 def read_checkpoint(path: Any) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """(name → array, provenance metadata) of a .safetensors/.npz file or a sharded safetensors directory."""
-    from .. import checkpoint
+    from ..checkpoints import files as checkpoint
 
     path = Path(path)
     if path.is_dir():
@@ -200,7 +200,7 @@ def safetensors_metadata(path: Path) -> dict[str, str]:
 
 def provenance_rules(meta: Mapping[str, str]) -> tuple[Any, int | None]:
     """(Rules, seed) recorded in a checkpoint's metadata, or (None, None) when it records none."""
-    from ..rules import Rules
+    from ..planning.rules import Rules
 
     text = meta.get(RULES_KEY)
     if not text:

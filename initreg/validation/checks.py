@@ -10,7 +10,7 @@ import numpy as np
 from ..errors import ValidationError
 from . import stats as st
 from .dists import Continuous, Parts, clusters, is_distribution, moments, parts
-from .expected import Embedded, Exact, Orthogonal, Sparse
+from ..core.expected import Embedded, Exact, Orthogonal, Sparse
 from .outcome import Outcome
 from . import values as vc
 

@@ -10,7 +10,7 @@ import numpy as np
 from scipy import special
 
 from ..errors import ValidationError
-from .expected import Atom, Exact, Mixture
+from ..core.expected import Atom, Exact, Mixture
 
 _MAX_DISCRETE_SUPPORT = 10_000
 

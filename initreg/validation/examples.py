@@ -47,7 +47,7 @@ def examples(info: Any, create: Callable[..., Any], cases: tuple[Case, ...], dir
     Every instance is built from ``info``'s own distribution (``dist:name``), never from the bare name, so two
     plugins that claim one name are validated separately. Raises the constructor's error if it needs arguments.
     """
-    from ..registry import validation_configs
+    from ..plugins.registry import validation_configs
 
     name = info.name
     label = label or name
@@ -91,7 +91,7 @@ def label_of(name: str, kwargs: dict[str, Any]) -> str:
 
 
 def _short(value: Any) -> str:
-    from ..initializer import Initializer
+    from ..core.initializer import Initializer
 
     if isinstance(value, Initializer):
         return label_of(value.name, value.explicit_config())

@@ -72,7 +72,7 @@ class InitregValidationCollector(pytest.Collector):
     """The ``initreg-validate`` node: one item per registration, ``initreg-validate::<distribution>:<name>``."""
 
     def collect(self) -> list[Any]:
-        from initreg import registry
+        from initreg.plugins import registry
 
         return [InitregValidationItem.from_parent(self, name=f"{info.distribution}:{info.name}",
                                                   initializer=f"{info.distribution}:{info.name}")

@@ -10,12 +10,12 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from ..device import to_numpy
+from ..core.device import to_numpy
 from ..errors import ShapeError, ValidationError
-from ..initializer import Initializer, make_desc
-from ..specs import as_initializer
-from ..parameter import Parameter
-from ..random import check_seed, fresh_seed
+from ..core.initializer import Initializer, make_desc
+from ..plugins.specs import as_initializer
+from ..parameters.parameter import Parameter
+from ..core.stream import check_seed, fresh_seed
 from . import stats as st
 from .cases import FALLBACK_CASES, Case, as_cases
 from .checks import Outcome, check, is_random, lag1_check, stream_checks
@@ -70,7 +70,7 @@ def validate(names: Any = None, cases: Any = None, seed: int | None = 0, alpha: 
 def _resolve(names: Any, cases: tuple[Case, ...], directory: Path,
              seed: int) -> list[tuple[Target, Initializer | None, tuple[str, str]]]:
     """(Target, instance or None, (verdict, reason) when None) for every configuration to validate."""
-    from .. import registry
+    from ..plugins import registry
 
     out: list[tuple[Target, Initializer | None, tuple[str, str]]] = []
     infos = registry.available()
@@ -112,7 +112,7 @@ def _resolve(names: Any, cases: tuple[Case, ...], directory: Path,
 
 
 def _is_registered(spec: str) -> bool:
-    from .. import registry
+    from ..plugins import registry
     from ..errors import UnknownInitializerError
 
     if spec.lstrip().startswith(("[", "{")):
@@ -125,7 +125,7 @@ def _is_registered(spec: str) -> bool:
 
 
 def _target(label: str, init: Initializer) -> Target:
-    from .. import registry
+    from ..plugins import registry
 
     try:
         spec = init.dumps()
@@ -221,7 +221,7 @@ def seed_variants(seed: int) -> list[int]:
 
 
 def _orthogonal(expected: Any) -> bool:
-    from .expected import Embedded, Orthogonal
+    from ..core.expected import Embedded, Orthogonal
 
     return isinstance(expected, Orthogonal) or (isinstance(expected, Embedded) and _orthogonal(expected.inner))
 

@@ -1,6 +1,6 @@
 """The GPU fill path: its device code checked on the host (always) and on a CUDA GPU (marked gpu).
 
-The kernel source in initreg/random_gpu.py is C shared by CUDA and the host compiler: here it is
+The kernel source in initreg/core/stream_gpu.py is C shared by CUDA and the host compiler: here it is
 compiled with the host's C compiler and compared with the same formulas written as NumPy operations,
 so the integer part (Philox, block keys, bit-to-float conversion) is checked bit for bit without a GPU.
 """
@@ -17,8 +17,8 @@ from scipy import stats
 
 import initreg
 from initreg import Parameter, gpu
-from initreg.random import BLOCK, Stream
-from initreg.random_gpu import _OPS, DEVICE_SOURCE, kernel_args, philox4x32, reference
+from initreg.core.stream import BLOCK, Stream
+from initreg.core.stream_gpu import _OPS, DEVICE_SOURCE, kernel_args, philox4x32, reference
 
 # Random123's known-answer vectors for Philox4x32-10 (kat_vectors): counter, key, result.
 KAT = [
@@ -89,7 +89,7 @@ def host_build(tmp_path_factory):
 
 
 def host_values(host_build, stream, n, op, args, dtype, start=0):
-    from initreg.random import block_keys
+    from initreg.core.stream import block_keys
 
     dtype = np.dtype(dtype)
     fn, types = host_build[(op, dtype == np.float64, dtype)]
@@ -179,7 +179,7 @@ def test_gpu_kernel_matches_the_array_formulas_on_the_device(cupy, op, args, dty
 def test_gpu_fill_stays_on_the_device_and_is_reproducible(cupy, monkeypatch):
     def no_host(*a, **k):
         raise AssertionError("a GPU fill went through host memory")
-    monkeypatch.setattr(initreg.random, "_stage_through_host", no_host)
+    monkeypatch.setattr(initreg.core.stream, "_stage_through_host", no_host)
     s = Stream(0, "w")
     a = s.normal(0.0, 0.02, out=cupy.empty((512, 300), cupy.float32))
     b = s.normal(0.0, 0.02, out=cupy.empty((512, 300), cupy.float32))

@@ -10,8 +10,8 @@ import pytest
 import initreg
 from initreg import Initializer, cpu, gpu
 from initreg.errors import DeviceError, InitializationError, InitializerArgumentError, ShapeError
-from initreg.fans import fans
-from initreg.initializer import decode, encode, make_desc
+from initreg.core.fans import fans
+from initreg.core.initializer import decode, encode, make_desc
 from initreg.std import Constant, Normal, One, Uniform, Zero
 
 

@@ -11,8 +11,8 @@ from initreg import Parameter, ParameterDict, cpu, gpu
 from initreg.errors import (DeferredInitializationError, DeviceError, DeviceUnavailableError, DTypeError,
                             GradientError, InitializationError, InitregError, ParameterNotFoundError,
                             ParameterValueError, ReinitializationWarning, ShapeError, UninitializedError)
-from initreg.parameter import complete_shapes
-from initreg.shapes import all_finite as _all_finite
+from initreg.parameters.parameter import complete_shapes
+from initreg.core.shapes import all_finite as _all_finite
 from initreg.std import Constant, Normal, One, Uniform, Zero
 
 

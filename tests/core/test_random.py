@@ -12,14 +12,14 @@ from scipy import stats
 
 import initreg
 from initreg import Parameter, ParameterDict
-from initreg.random import BLOCK, Stream
+from initreg.core.stream import BLOCK, Stream
 from initreg.std import Normal, Uniform
 
 
 @pytest.fixture
 def threads():
     """Set the fill thread count for one test and restore it."""
-    old = initreg.random._num_threads
+    old = initreg.core.stream._num_threads
     yield initreg.set_num_threads
     initreg.set_num_threads(old)
 
@@ -219,7 +219,7 @@ class _Words:
 
 def _float32_normals(radius32, angle32):
     """The float32 normal kernel's values for these 32-bit radius and angle words (one pair each)."""
-    from initreg.random import _normal_kernel
+    from initreg.core.stream import _normal_kernel
 
     h = radius32.size
     words = np.concatenate([radius32, angle32]).astype(np.uint32).view(np.uint64)
@@ -246,7 +246,7 @@ def test_float32_normals_reach_past_the_old_24_bit_ceiling_of_5_77_sigma():
 
 
 def test_float64_normals_from_the_extreme_words_are_finite_and_non_zero():
-    from initreg.random import _normal_kernel
+    from initreg.core.stream import _normal_kernel
 
     words = np.array([0, 2 ** 64 - 1, 0, 2 ** 64 - 1, 0, 0, 2 ** 64 - 1, 2 ** 64 - 1], dtype=np.uint64)
     out = np.empty(8, np.float64)
@@ -256,7 +256,7 @@ def test_float64_normals_from_the_extreme_words_are_finite_and_non_zero():
 
 @pytest.mark.parametrize("low,high", [(5.0, 10.0), (-0.07, 0.07), (0.0, 1.0), (-3.0, 3.0), (1e6, 1e6 + 1), (-10.0, -5.0)])
 def test_float32_uniform_never_returns_high_for_any_of_its_2_to_the_24_inputs(low, high):
-    from initreg.random import _uniform_kernel
+    from initreg.core.stream import _uniform_kernel
 
     words = (np.arange(1 << 24, dtype=np.uint64) << np.uint64(8)).astype(np.uint32)
     out = np.empty(1 << 24, np.float32)
@@ -267,7 +267,7 @@ def test_float32_uniform_never_returns_high_for_any_of_its_2_to_the_24_inputs(lo
 
 @pytest.mark.parametrize("low,high", [(5.0, 10.0), (-0.07, 0.07), (0.0, 3.0)])
 def test_float64_uniform_never_returns_high_for_its_largest_inputs(low, high):
-    from initreg.random import _uniform_kernel
+    from initreg.core.stream import _uniform_kernel
 
     top = np.uint64(2 ** 64 - 1) - (np.arange(4096, dtype=np.uint64) << np.uint64(11))
     out = np.empty(top.size, np.float64)

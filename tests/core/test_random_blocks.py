@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 import initreg
-from initreg.random import BLOCK, Stream, _sfc64_states, block_keys
+from initreg.core.stream import BLOCK, Stream, _sfc64_states, block_keys
 
 
 @pytest.fixture
 def threads():
     """Set the fill thread count for one test and restore it."""
-    old = initreg.random._num_threads
+    old = initreg.core.stream._num_threads
     yield initreg.set_num_threads
     initreg.set_num_threads(old)
 

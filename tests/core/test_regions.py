@@ -15,8 +15,8 @@ import initreg
 from initreg import std
 from initreg.errors import (DTypeError, InitializationError, InitregError, ParameterValueError, RegionError,
                             ShapeError)
-from initreg.random import BLOCK
-from initreg.regions import Region, locate, region_mode
+from initreg.core.stream import BLOCK
+from initreg.planning.regions import Region, locate, region_mode
 
 
 def _catalog() -> list[tuple[str, object, tuple[int, ...]]]:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from initreg.random import ALGORITHM, Stream
+from initreg.core.stream import ALGORITHM, Stream
 
 FROZEN = json.loads((Path(__file__).parent / "data" / "stream_bits_v3.json").read_text())
 SIZES = [1, 2, 3, 5, 10, 999, 1000, 1001, 4097, 65535, 65536, 65537, 100000, 131074, 200003]

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 import initreg
-from initreg import Parameter, Rules, checkpoint
+from initreg import Parameter, Rules
+from initreg.checkpoints import files as checkpoint
 from initreg.errors import (DTypeError, InitializationError, InitializerArgumentError, InitializerTypeError,
                             InitregError, ParameterValueError, RuleError)
-from initreg.patterns import checked_pattern
+from initreg.planning.patterns import checked_pattern
 from initreg.std import Constant, Load, MSRAPrelu, Normal, Uniform
 
 

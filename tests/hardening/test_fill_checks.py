@@ -7,7 +7,7 @@ import pytest
 
 import initreg
 from initreg import InitializationError, Initializer, Parameter
-from initreg.random import BLOCK
+from initreg.core.stream import BLOCK
 
 
 class WritesNothing(Initializer):
@@ -106,7 +106,7 @@ def test_calling_an_initializer_equals_values_and_initialize():
 
 
 def test_an_outside_fill_reached_through_load_default_is_checked(tmp_path):
-    from initreg import checkpoint
+    from initreg.checkpoints import files as checkpoint
     from initreg.std import Load
 
     path = checkpoint.save(tmp_path / "c.npz", {"other": np.ones(2, np.float32)})

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import initreg
-from initreg import random as rnd
-from initreg.random import BLOCK
+from initreg.core import stream as rnd
+from initreg.core.stream import BLOCK
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from jax.sharding import PartitionSpec as P
 import initreg
 import initreg.jax as ij
 from initreg import std
-from initreg.keys import BLOCK
+from initreg.core.keys import BLOCK
 
 SHAPES = {"w": ((16, 24), jnp.float32), "o": ((8, 8), jnp.float32), "c": ((8, 12), jnp.float32),
           "h": ((16, 8), jnp.bfloat16), "d": ((8, 16), jnp.float64), "k": ((2, 2, 8, 16), jnp.float32)}

@@ -20,7 +20,7 @@ from jax import tree_util  # noqa: E402
 
 import initreg  # noqa: E402
 import initreg.jax as ij  # noqa: E402
-from initreg.initializer import make_desc  # noqa: E402
+from initreg.core.initializer import make_desc  # noqa: E402
 from initreg.validation.checks import check  # noqa: E402
 
 THRESHOLD = 1e-6

@@ -66,7 +66,7 @@ def test_sep_changes_names_and_values():
 def test_layout_io_gives_the_fans_of_an_io_kernel():
     row = ij.plan({"k": jax.ShapeDtypeStruct((3, 3, 4, 5), jnp.float32)}, "lecun_normal", seed=0)["k"]
     assert row.layout == "IO"
-    desc = initreg.initializer.make_desc("k", (3, 3, 4, 5), layout=row.layout)
+    desc = initreg.core.initializer.make_desc("k", (3, 3, 4, 5), layout=row.layout)
     assert (desc.fan_in, desc.fan_out) == (36, 45)
 
 

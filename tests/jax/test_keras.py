@@ -17,7 +17,7 @@ if keras.backend.backend() != "jax":  # pragma: no cover - conftest sets KERAS_B
 import initreg  # noqa: E402
 import initreg.keras as ik  # noqa: E402
 from initreg.errors import InitializerTypeError, ParameterValueError, RuleError, TreeError, UnusedRuleWarning  # noqa: E402
-from initreg.initializer import make_desc  # noqa: E402
+from initreg.core.initializer import make_desc  # noqa: E402
 from initreg.validation.checks import check  # noqa: E402
 
 

@@ -9,12 +9,12 @@ import pytest
 
 import initreg
 from initreg import cpu, gpu, nn
-from initreg.device import device_of
+from initreg.core.device import device_of
 from initreg.errors import DeviceMismatchError, DeviceUnavailableError, InitregError
 
 
 class OnGpu:
-    """Looks like a CuPy array on gpu(0) to initreg.device.device_of (no CUDA needed)."""
+    """Looks like a CuPy array on gpu(0) to initreg.core.device.device_of (no CUDA needed)."""
 
     __module__ = "cupy._core.fake"
 

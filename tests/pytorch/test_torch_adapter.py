@@ -314,7 +314,7 @@ def test_pytorch_init_never_runs_when_a_meta_model_is_materialized(monkeypatch):
 
 @pytest.mark.parametrize("padding_idx", [0, 1000, 2047, -1])
 def test_padded_normal_regions_cross_stream_blocks_exactly(padding_idx):
-    from initreg.random import BLOCK
+    from initreg.core.stream import BLOCK
 
     shape = (2 * BLOCK // 96 + 3, 96)  # rows straddle block boundaries
     init = it.PaddedNormal(padding_idx=padding_idx % shape[0] if padding_idx >= 1000 else padding_idx)

@@ -22,7 +22,7 @@ torch = pytest.importorskip("torch")
 nn = torch.nn
 
 import initreg.torch as it  # noqa: E402
-from initreg.initializer import make_desc  # noqa: E402
+from initreg.core.initializer import make_desc  # noqa: E402
 from initreg.validation.checks import check  # noqa: E402
 
 ALPHA = 1e-3

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from initreg.errors import InitializerArgumentError, ShapeError
-from initreg.initializer import make_desc
+from initreg.core.initializer import make_desc
 from initreg.std import Constant, Normal, One, TruncatedNormal, Uniform, Zero
 from initreg.validation.expected import Exact
 

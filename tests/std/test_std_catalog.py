@@ -13,7 +13,7 @@ from scipy import stats
 import initreg
 import initreg.std as std
 from initreg.errors import InitregError
-from initreg.initializer import Initializer, make_desc
+from initreg.core.initializer import Initializer, make_desc
 
 EXAMPLES = {  # at least one non-default configuration of every class
     "Zero": [std.Zero()], "One": [std.One()],

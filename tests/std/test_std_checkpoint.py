@@ -1,4 +1,4 @@
-"""initreg.checkpoint: shapes without values, loading without pickle, atomic saves, errors naming file and fix."""
+"""initreg.checkpoints.files: shapes without values, loading without pickle, atomic saves, errors naming file and fix."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from initreg import checkpoint
+from initreg.checkpoints import files as checkpoint
 from initreg.errors import (CheckpointError, CheckpointKeyError, CheckpointNotFoundError, InitregError,
                             MissingDependencyError)
 

@@ -55,7 +55,7 @@ def test_gpu_orthogonal_and_mixture():
 
 
 def test_load_onto_gpu(tmp_path):
-    from initreg import checkpoint
+    from initreg.checkpoints import files as checkpoint
 
     w = np.arange(6, dtype=np.float32).reshape(2, 3)
     path = checkpoint.save(tmp_path / "w.npz", {"w": w})

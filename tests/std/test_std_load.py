@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 import initreg
-from initreg import checkpoint
+from initreg.checkpoints import files as checkpoint
 from initreg.errors import (CheckpointKeyError, CheckpointNotFoundError, DTypeError, InitializationError,
                             InitializerArgumentError, ShapeError)
-from initreg.initializer import make_desc
+from initreg.core.initializer import make_desc
 from initreg.std import Load, Normal, Zero
 from initreg.validation.expected import Exact
 

@@ -15,8 +15,8 @@ import pytest
 
 import initreg
 from initreg.errors import InitializerArgumentError, InitializerTypeError
-from initreg.initializer import make_desc
-from initreg.random import BLOCK, Stream
+from initreg.core.initializer import make_desc
+from initreg.core.stream import BLOCK, Stream
 from initreg.std import Constant, Mixture, Normal, One, Orthogonal, TruncatedNormal, Uniform, Xavier, Zero
 from initreg.validation.expected import Atom
 from initreg.validation.expected import Mixture as MixtureDist
@@ -35,7 +35,7 @@ def within(frac: float, p: float) -> bool:
 
 @pytest.fixture
 def threads():
-    old = initreg.random._num_threads
+    old = initreg.core.stream._num_threads
     yield initreg.set_num_threads
     initreg.set_num_threads(old)
 

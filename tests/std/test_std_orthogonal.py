@@ -9,8 +9,8 @@ import pytest
 
 import initreg
 from initreg.errors import InitializerArgumentError, ShapeError
-from initreg.initializer import make_desc
-from initreg.random import Stream
+from initreg.core.initializer import make_desc
+from initreg.core.stream import Stream
 from initreg.std import Orthogonal
 from initreg.std.orthogonal import orthogonalize
 from initreg.validation.expected import Orthogonal as OrthogonalProperty

@@ -13,7 +13,7 @@ import pytest
 
 import initreg
 from initreg.errors import InitializerArgumentError, ShapeError
-from initreg.initializer import make_desc
+from initreg.core.initializer import make_desc
 from initreg.std import (GlorotNormal, GlorotUniform, HeNormal, HeUniform, LecunNormal, LecunUniform, MSRAPrelu,
                          VarianceScaling, Xavier)
 from initreg.std.scaling import gain

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from initreg.errors import InitializerArgumentError, ShapeError
-from initreg.initializer import make_desc
+from initreg.core.initializer import make_desc
 from initreg.std import Bilinear, LSTMBias
 from initreg.validation.expected import Exact
 

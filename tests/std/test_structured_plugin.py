@@ -9,7 +9,7 @@ import pytest
 
 import initreg
 from initreg.errors import InitializerArgumentError, ShapeError
-from initreg.initializer import make_desc
+from initreg.core.initializer import make_desc
 
 # Installed by the README's test command (pip install ./plugins/initreg-structured), as a user would.
 initreg_structured = pytest.importorskip("initreg_structured", reason="pip install ./plugins/initreg-structured")
@@ -22,7 +22,7 @@ from initreg.validation.expected import Sparse as SparseProperty  # noqa: E402
 @pytest.fixture
 def registered():
     """The plugin registered for one test (unless pip already installed it through its entry point)."""
-    from initreg import registry
+    from initreg.plugins import registry
 
     installed = any(p.name == "structured" and p.status == "active" for p in registry.plugins())
     if not installed:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 import initreg
-from initreg import registry
+from initreg.plugins import registry
 from initreg.validation import Case
 
 # Same four fan patterns as the defaults at 1/64 of the size: the asymptotic p-values are least accurate

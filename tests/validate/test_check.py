@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import initreg
-from initreg import checkpoint
+from initreg.checkpoints import files as checkpoint
 from initreg.cli import main
 from initreg.std import Normal, One, Zero
 

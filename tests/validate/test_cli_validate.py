@@ -124,7 +124,7 @@ def test_option_adds_one_test_per_installed_initializer(pytester):
     result = pytester.runpytest("-p", "no:cacheprovider", "--initreg-validate", "-k", "zero or lstmbias or ok", "-v")
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(["*initreg-validate::initreg:lstmbias PASSED*", "*initreg-validate::initreg:zero PASSED*"])
-    from initreg import registry
+    from initreg.plugins import registry
 
     # the items are collected, not appended afterwards: pytest's count includes them
     result.stdout.fnmatch_lines([f"*collected {1 + len(registry.available())} items / * deselected / 3 selected*"])

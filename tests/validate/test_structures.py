@@ -61,7 +61,7 @@ class Delta(initreg.Initializer):
         if not self.leak:
             out.fill(0)
         centre = np.empty(desc.shape[:2], desc.dtype)
-        initreg.std.Orthogonal(1.0).fill(initreg.initializer.make_desc("c", centre.shape, desc.dtype), centre, rng)
+        initreg.std.Orthogonal(1.0).fill(initreg.core.initializer.make_desc("c", centre.shape, desc.dtype), centre, rng)
         out[:, :, 1, 1] = centre
 
     def expected(self, desc):

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 import initreg
-from initreg.random import Stream
+from initreg.core.stream import Stream
 from initreg.std import Constant, Mixture, Normal, Orthogonal, Uniform, VarianceScaling, Xavier, Zero
 from initreg.std.scaling import TRUNCATION_STD
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from initreg import Initializer
 from initreg.errors import InitializerArgumentError, ShapeError
-from initreg.initializer import Desc, check_number, make_desc
+from initreg.core.initializer import Desc, check_number, make_desc
 
 
 def _matrix(desc: Desc, owner: str) -> tuple[int, int]:

@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from .initializer import Initializer
+from ..core.initializer import Initializer
 from .rules import Diagnostics, Rule, Rules
-from .specs import make_initializer
+from ..plugins.specs import make_initializer
 
 SOURCES = ("explicit", "rule", "load", "declared", "default", "global default")
 
@@ -48,9 +48,7 @@ class Choice:
 
 def default_initializer() -> Initializer:
     """The global default, Uniform(scale=0.07), used when nothing else chooses."""
-    from .std.basic import Uniform
-
-    return Uniform(0.07)
+    return make_initializer("initreg:uniform", "the global default", {"scale": 0.07})
 
 
 def split_init(init: Any) -> tuple[Rules | None, Initializer | None]:

@@ -18,8 +18,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from .checkpoint import safetensors_header
-from .errors import CheckpointError, MissingDependencyError
+from .files import safetensors_header
+from ..errors import CheckpointError, MissingDependencyError
 
 INDEX_NAME = "model.safetensors.index.json"
 FILENAME_PATTERN = "model{suffix}.safetensors"

@@ -8,17 +8,17 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from .device import Device, as_devices, device_of, to_numpy
-from .errors import (DeferredInitializationError, DeviceError, DeviceUnavailableError, GradientError,
+from ..core.device import Device, as_devices, device_of, to_numpy
+from ..errors import (DeferredInitializationError, DeviceError, DeviceUnavailableError, GradientError,
                      ParameterValueError, ReinitializationWarning, ShapeError, UninitializedError, format_shape)
-from .initializer import Initializer, make_desc, role_of
-from .names import check_name
-from .precedence import Entry, choose
-from .random import Stream, resolve_seed
-from .regions import draw, plugin_of
-from .shapes import Shape, check_dtype, check_grad_req, check_shape, check_values, is_complete, merge_shapes
-from .specs import as_initializer
-from .version import __version__
+from ..core.initializer import Initializer, make_desc, role_of
+from ..core.names import check_name
+from ..planning.precedence import Entry, choose
+from ..core.stream import Stream, resolve_seed
+from ..planning.regions import draw, plugin_of
+from ..core.shapes import Shape, check_dtype, check_grad_req, check_shape, check_values, is_complete, merge_shapes
+from ..plugins.specs import as_initializer
+from ..version import __version__
 
 Commit = Callable[[], None]
 
@@ -32,7 +32,7 @@ class Parameter:
         if not isinstance(name, str) or not name:
             raise ParameterValueError(f"a parameter name must be a non-empty string, got {name!r}")
         check_name(name)  # the one definition of a valid name
-        from .fans import check_layout
+        from ..core.fans import check_layout
 
         self._name = name
         self._shape = check_shape(shape, name)
@@ -142,7 +142,7 @@ class Parameter:
                    seed: int | None = None, *, ctx: Any = None) -> None:
         """Initialize now, or when the shape becomes known; ``init`` here overrides every rule and default."""
         if ctx is not None:  # Gluon's name for device
-            from .initialize_options import device_argument
+            from .options import device_argument
 
             device = device_argument(device, ctx)
         entry = Entry(self._name, self._shape, self._dtype, self._layout, self._init,
@@ -160,7 +160,7 @@ class Parameter:
                           f"Pass force_reinit=True to draw new values.", ReinitializationWarning, stacklevel=4)
             return None
         if type(initializer).fill is Initializer.fill:  # refused now, not at the first forward pass
-            from .errors import InitializerTypeError
+            from ..errors import InitializerTypeError
 
             raise InitializerTypeError(f"parameter {self._name!r}: {type(initializer).__name__} does not implement "
                                        f"fill(self, desc, out, rng); define it to write the values into out")
@@ -326,7 +326,7 @@ def _checked_spec(init: Any, name: str) -> Any:
     """A declared initializer spec (a name or a JSON/dict spec), kept as given until it is needed."""
     if isinstance(init, (str, dict, list, tuple)) or (isinstance(init, type) and issubclass(init, Initializer)):
         return init
-    from .errors import InitializerTypeError
+    from ..errors import InitializerTypeError
 
     raise InitializerTypeError(f"parameter {name!r}: init={init!r} is not an initializer; pass an initreg.Initializer "
                                f"instance or a registered name such as 'zeros'")
@@ -340,7 +340,7 @@ def _draw_record(initializer: Initializer, source: str, seed: int, stream: Strea
 
 
 def _encoded_config(initializer: Initializer) -> dict[str, Any]:
-    from .initializer import encode
+    from ..core.initializer import encode
 
     try:
         return {k: encode(v) for k, v in initializer.config().items()}

@@ -6,15 +6,14 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-from .errors import RuleError, format_shape
-from .fans import check_layout
-from .names import check_name
-from .initializer import Initializer, encode
-from .parameter import Parameter
+from ..errors import RuleError, format_shape
+from ..core.fans import check_layout
+from ..core.names import check_name
+from ..core.initializer import Initializer, encode
 from .precedence import Entry, choose, seed_of, split_init
-from .random import Stream, check_seed, get_seed
+from ..core.stream import Stream, check_seed, get_seed
 from .rules import Diagnostics
-from .shapes import check_dtype, check_shape
+from ..core.shapes import check_dtype, check_shape
 
 
 @dataclass(frozen=True)
@@ -82,7 +81,7 @@ class Explanation:
             try:
                 return self._by_name[key]
             except KeyError:
-                from .errors import ParameterNotFoundError, did_you_mean
+                from ..errors import ParameterNotFoundError, did_you_mean
 
                 raise ParameterNotFoundError(f"no parameter named {key!r} in this explanation"
                                              f"{did_you_mean(key, list(self._by_name))}") from None
@@ -165,7 +164,7 @@ def entries_of(params: Any) -> list[Entry]:
             out.append(v)
         elif isinstance(v, (tuple, list)) or v is None:  # a shape: the common case of a spec list
             out.append(Entry(name, check_shape(v, name)))
-        elif isinstance(v, Parameter):
+        elif _is_parameter(v):
             out.append(v.entry())
         elif isinstance(v, Mapping):
             dtype = str(check_dtype(v.get("dtype", "float32"), name))
@@ -175,11 +174,16 @@ def entries_of(params: Any) -> list[Entry]:
     return out
 
 
+def _is_parameter(x: Any) -> bool:
+    """A Parameter (or anything that states its own Entry): the planner knows entries, not parameter classes."""
+    return callable(getattr(x, "entry", None)) and isinstance(getattr(x, "name", None), str)
+
+
 def _unpack(x: Any) -> tuple[str, Any]:
     """(name, Parameter / shape / spec dict) from one item of a list of parameters."""
     if type(x) in (tuple, list) and len(x) == 2 and isinstance(x[0], str):  # the common (name, shape) case first
         return x[0], x[1]
-    if isinstance(x, (Parameter, Entry)):
+    if isinstance(x, Entry) or _is_parameter(x):
         return x.name, x
     if isinstance(x, str):
         return x, None

@@ -23,13 +23,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .device import Device, as_devices
-from .errors import DTypeError, InitializationError, ParameterValueError, RegionError, ShapeError, format_shape
-from .initializer import Desc, Initializer, make_desc
-from .names import check_name
-from .random import BLOCK, Shard, Stream, resolve_seed, run_blocks
-from .shapes import all_finite, check_dtype, check_shape, is_complete
-from .specs import as_initializer
+from ..core.device import Device, as_devices
+from ..errors import DTypeError, InitializationError, ParameterValueError, RegionError, ShapeError, format_shape
+from ..core.initializer import Desc, Initializer, make_desc
+from ..core.names import check_name
+from ..core.stream import BLOCK, Shard, Stream, resolve_seed, run_blocks
+from ..core.shapes import all_finite, check_dtype, check_shape, is_complete
+from ..plugins.specs import as_initializer
 
 REGION_MODES = ("whole", "blocks", "direct")
 
@@ -39,7 +39,7 @@ Failure = Callable[[str], InitializationError]
 def plugin_of(initializer: Initializer) -> str:
     """The distribution that registered ``initializer``'s class, or its module when none did."""
     try:
-        from .registry import plugin_of as lookup
+        from ..plugins.registry import plugin_of as lookup
 
         return lookup(initializer)
     except Exception:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import CheckpointError, InitregError
+from ..errors import CheckpointError, InitregError
 
 PIECE_BYTES = 32 << 20
 SAMPLE_VALUES = 4096  # at most this many values in one sampled region
@@ -104,8 +104,8 @@ def _files(path: Path) -> tuple[list[Path], dict[str, str] | None]:
 
 
 def _initializer(spec: Any, plugin: str, tensor: str, where: str) -> Any:
-    from .errors import UnknownInitializerError
-    from .specs import as_initializer
+    from ..errors import UnknownInitializerError
+    from ..plugins.specs import as_initializer
 
     try:
         return as_initializer(spec)
@@ -145,10 +145,10 @@ def _regions(shape: tuple[int, ...], k: int, rng: np.random.Generator) -> list[t
 
 def _check_file(path: Path, result: VerifyResult, sample: int | None, rng: np.random.Generator,
                 expected_names: list[str] | None) -> None:
-    from .checkpoint import safetensors_layout
+    from .files import safetensors_layout
     from .provenance import read
-    from .random import ALGORITHM
-    from .regions import region_mode, values
+    from ..core.stream import ALGORITHM
+    from ..planning.regions import region_mode, values
 
     where = path.name
     try:

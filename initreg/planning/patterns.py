@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from .errors import RuleError
+from ..errors import RuleError
 
 
 # --- patterns ---------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ Blocks are independent, so they fill in any order, on any number of threads, who
 with identical bits.
 
 On a GPU (CuPy arrays) the values come from Philox4x32-10 keyed per block from the same
-SeedSequence (see ``initreg/random_gpu.py``): reproducible and block-keyed, but not the CPU's bits.
+SeedSequence (see ``initreg/core/stream_gpu.py``): reproducible and block-keyed, but not the CPU's bits.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def check_seed(value: Any) -> int:
     """Return ``value`` as a non-negative int seed or raise a ValueError/TypeError naming it."""
     if type(value) is int and value >= 0:
         return value
-    from .errors import SeedError
+    from ..errors import SeedError
 
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise SeedError(f"seed must be a non-negative integer, got {value!r}; pass e.g. seed=0")
@@ -250,7 +250,7 @@ class Stream:
             if start % BLOCK or total != start + out.size:
                 raise ValueError(f"GPU fills take block-aligned whole shards (start a multiple of {BLOCK}, "
                                  f"total=start+out.size); got start={start}, total={total}")
-            from .random_gpu import fill
+            from .stream_gpu import fill
 
             return fill(self, out, start, op, args)
         return _stage_through_host(self, out, start, total, _KERNELS[op](*args))

@@ -16,9 +16,10 @@ from collections import abc
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-from .errors import (AmbiguousInitializerError, InitializerTypeError, PluginError, PluginWarning, did_you_mean,
+from ..errors import (AmbiguousInitializerError, InitializerTypeError, PluginError, PluginWarning, did_you_mean,
+                      user_stacklevel,
                      UnknownInitializerError)
-from .initializer import Initializer, decode, set_spec_namer
+from ..core.initializer import Initializer, decode
 
 GROUP = "initreg"
 STD_DIST = "initreg"
@@ -28,7 +29,6 @@ LOAD_ENV = "INITREG_LOAD_PLUGINS"
 TIMEOUT_ENV = "INITREG_PLUGIN_TIMEOUT"
 DEFAULT_TIMEOUT_S = 30.0  # generous: importing torch or jax cold can take seconds on a loaded machine
 _HOOK = "initreg_register_initializers"
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
 def _norm(dist: str) -> str:
@@ -392,7 +392,7 @@ def _sources() -> list[tuple[str, str, str | None, str, Callable[[], Any]]]:
         version = ep.dist.version if ep.dist is not None else None
         found.append((ep.name, dist, version, ep.value, ep.load))
     if not any(_norm(d) == STD_DIST and n == "std" for n, d, *_ in found):
-        from .version import __version__  # running from a source tree without installed metadata
+        from ..version import __version__  # running from a source tree without installed metadata
 
         found.append(("std", STD_DIST, __version__, "initreg.std.plugin",
                       lambda: importlib.import_module("initreg.std.plugin")))
@@ -407,10 +407,7 @@ def _names_in(env: str) -> set[str] | None:
 
 def _warn(message: str) -> None:
     """A PluginWarning attributed to the first caller outside initreg (the user's line, not one of ours)."""
-    level, frame = 2, sys._getframe(1)
-    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR + os.sep):
-        frame, level = frame.f_back, level + 1
-    warnings.warn(message, PluginWarning, stacklevel=level)
+    warnings.warn(message, PluginWarning, stacklevel=user_stacklevel())
 
 
 # --- the process-wide registry --------------------------------------------------------------------
@@ -581,7 +578,6 @@ def qualified_name(init: Any) -> str:
     return f"{_norm(mine[0].distribution)}:{name}"
 
 
-set_spec_namer(qualified_name)  # Initializer.dumps() and rule files ask this module, which they cannot import
 
 
 def plugin_of(initializer: Any) -> str:

@@ -5,7 +5,7 @@ safetensors metadata values are strings: the structured ones are JSON text. Keys
 
     format              "pt" (transformers refuses a file whose metadata lacks it)
     initreg.version     the initreg that wrote the file
-    initreg.algorithm   initreg.random.ALGORITHM: the bit-level contract of the streams
+    initreg.algorithm   initreg.core.stream.ALGORITHM: the bit-level contract of the streams
     initreg.seed        the seed, as decimal text
     initreg.rules       the rule document (Rules.to_document()) as JSON, or "null"
     initreg.tensors     JSON {name: {"init": spec, "plugin", "source", "rule", "pattern", "layout", "key"}}
@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
-from .errors import CheckpointError
+from ..errors import CheckpointError
 
 PREFIX = "initreg."
 KEYS = ("initreg.version", "initreg.algorithm", "initreg.seed", "initreg.rules", "initreg.tensors")
@@ -59,7 +59,7 @@ class Provenance:
 
 def record(row: Any) -> TensorRecord:
     """The TensorRecord of one row of an Explanation (initreg.plan)."""
-    from .regions import plugin_of
+    from ..planning.regions import plugin_of
 
     return TensorRecord(row.name, json.loads(row.initializer.dumps()), plugin_of(row.initializer), row.source,
                         row.rule, row.pattern, row.layout, row.key)
@@ -67,8 +67,8 @@ def record(row: Any) -> TensorRecord:
 
 def metadata(rows: Iterable[Any], seed: int, rules: Any = None) -> dict[str, str]:
     """The ``__metadata__`` strings for a file holding ``rows`` (Explanation rows) drawn with ``seed`` and ``rules``."""
-    from .random import ALGORITHM
-    from .version import __version__
+    from ..core.stream import ALGORITHM
+    from ..version import __version__
 
     doc = rules.to_document() if rules is not None and hasattr(rules, "to_document") else rules
     compact = {"separators": (",", ":"), "ensure_ascii": False}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from .errors import ShapeError
+from ..errors import ShapeError
 
 
 def check_layout(layout: str | None) -> str:

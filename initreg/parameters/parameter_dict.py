@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Iterator, Mapping
 
-from .errors import InitializerTypeError, ParameterNotFoundError, did_you_mean
+from ..errors import InitializerTypeError, ParameterNotFoundError, did_you_mean
 from .parameter import Parameter
-from .patterns import compile_pattern
-from .precedence import choose, seed_of, split_init
-from .random import get_seed, resolve_seed
+from ..planning.patterns import compile_pattern
+from ..planning.precedence import choose, seed_of, split_init
+from ..core.stream import get_seed, resolve_seed
 
 
 class ParameterDict:
@@ -80,7 +80,7 @@ class ParameterDict:
         match = compile_pattern(pattern)
         out = ParameterDict({k: v for k, v in self._params.items() if match(k)})
         if not out:
-            from .initialize_options import warn_empty_selection
+            from .options import warn_empty_selection
 
             warn_empty_selection(pattern, self._params)
         return out
@@ -96,7 +96,7 @@ class ParameterDict:
         if unknown:  # an InitregError naming them, not Python's TypeError from deep inside a call
             raise InitializerTypeError(f"initialize() got unknown keyword argument(s) {', '.join(map(repr, sorted(unknown)))}; "
                                        f"it takes init, device (or ctx), force_reinit, seed, strict and verbose")
-        from . import initialize_options as options
+        from . import options
 
         device = options.device_argument(device, ctx)
         if not self._params:
@@ -130,7 +130,7 @@ class ParameterDict:
     def load_parameters(self, path: Any, device: Any = None, allow_missing: bool = False, ignore_extra: bool = False,
                         *, ctx: Any = None) -> None:
         """Set each parameter to the array of its name in ``path`` (open shapes completed from it); all or nothing."""
-        from .initialize_options import device_argument
+        from .options import device_argument
         from .loading import load_parameters
 
         load_parameters(self, path, device=device_argument(device, ctx), allow_missing=allow_missing,

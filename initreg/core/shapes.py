@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import DTypeError, ParameterValueError, ShapeError, format_shape
+from ..errors import DTypeError, ParameterValueError, ShapeError, format_shape
 
 GRAD_REQS = ("write", "add", "null")
 _CHECK_CHUNK = 1 << 20

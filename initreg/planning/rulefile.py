@@ -15,11 +15,11 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from .errors import InitregError, RuleError
-from .initializer import Initializer, encode, spec_name
-from .random import check_seed
+from ..errors import InitregError, RuleError
+from ..core.initializer import Initializer, encode, spec_name
+from ..core.stream import check_seed
 from .patterns import checked_pattern
-from .specs import make_initializer
+from ..plugins.specs import make_initializer
 
 FORMATS = {".toml": "toml", ".json": "json"}
 _FILE_KEYS = ("seed", "default", "rule")

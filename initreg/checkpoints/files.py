@@ -17,7 +17,7 @@ from typing import Any, BinaryIO, Callable, Iterable, Iterator, Mapping
 
 import numpy as np
 
-from .errors import (CheckpointError, CheckpointKeyError, CheckpointNotFoundError, CheckpointWriteError,
+from ..errors import (CheckpointError, CheckpointKeyError, CheckpointNotFoundError, CheckpointWriteError,
                      MissingDependencyError)
 
 FORMATS = (".npz", ".safetensors")
@@ -61,7 +61,7 @@ def _names_list(names: Iterable[str], limit: int = 10) -> str:
 
 def _checked_name(path: Path, name: str, names: dict[str, Any]) -> str:
     """``name`` read from ``path`` if it is a valid, new array name, else a CheckpointError naming both."""
-    from .names import name_problem
+    from ..core.names import name_problem
 
     problem = name_problem(name)
     if problem is not None:
@@ -75,7 +75,7 @@ def _checked_name(path: Path, name: str, names: dict[str, Any]) -> str:
 def _unreadable(path: Path, fmt: str, exc: BaseException) -> CheckpointError:
     fix = "numpy.savez" if fmt == ".npz" else "safetensors"
     return CheckpointError(f"{str(path)!r} is not a readable {fmt} file ({type(exc).__name__}: {exc}); re-save it "
-                           f"with {fix} or initreg.checkpoint.save")
+                           f"with {fix} or initreg.checkpoints.files.save")
 
 
 # --- shapes and dtypes without values ----------------------------------------------------------
@@ -296,7 +296,7 @@ _ST_CODES = {np.dtype(_ST_DTYPES[code]): code for code in _ST_ORDER}
 
 
 def _checked_specs(path: Path, fmt: str, specs: Mapping[str, Any]) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
-    from .names import name_problem
+    from ..core.names import name_problem
 
     out: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
     for name, (shape, dtype) in specs.items():

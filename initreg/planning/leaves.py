@@ -12,10 +12,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .errors import DTypeError, ParameterValueError
+from ..errors import DTypeError, ParameterValueError
 from .explanation import Explanation, Row, plan
 from .precedence import Entry, seed_of
-from .random import resolve_seed
+from ..core.stream import resolve_seed
 from .regions import locate, values
 
 #: XLA's CPU client adopts a host buffer without copying when it is aligned to this many bytes

@@ -9,7 +9,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .device import Device, cpu
-from .errors import InitializerArgumentError, InitializerTypeError
+from ..errors import InitializerArgumentError, InitializerTypeError
 from .fans import check_layout, try_fans
 
 ROLES = ("weight", "bias", "gamma", "beta", "running_mean", "running_var")
@@ -100,18 +100,19 @@ def _bare_name(init: "Initializer") -> str:
     return init.name
 
 
-_namer: Callable[["Initializer"], str] = _bare_name  # the registry installs its own when imported (no import cycle)
+# The layers above fill these in (initreg/__init__.py binds them, and it always runs before this module is
+# imported): dumps() names through the plugin catalog, __call__ computes through values().
+_bound: dict[str, Callable[..., Any]] = {"namer": _bare_name}
 
 
-def set_spec_namer(namer: Callable[["Initializer"], str]) -> None:
-    """Install how ``dumps()`` names an initializer (the registry's: ``dist:name`` where the bare name is ambiguous)."""
-    global _namer
-    _namer = namer
+def bind(*, namer: Callable[["Initializer"], str], values: Callable[..., Any]) -> None:
+    """Install how ``dumps()`` names an initializer and how ``__call__`` computes values (done by ``initreg``)."""
+    _bound.update(namer=namer, values=values)
 
 
 def spec_name(init: "Initializer") -> str:
     """The name ``dumps()`` and rule files write for ``init``: its registered name, qualified where needed."""
-    return _namer(init)
+    return _bound["namer"](init)
 
 
 # --- config encoding ------------------------------------------------------------------------
@@ -186,7 +187,7 @@ class Initializer:
     #: True when each value is drawn independently of its position, so any block can be filled on its
     #: own (Mixture then fills this component one block at a time instead of as a whole array)
     elementwise: bool = False
-    #: how a region (a shard) of the values is computed, see initreg.regions: "blocks" (stream block b's values
+    #: how a region (a shard) of the values is computed, see initreg.planning.regions: "blocks" (stream block b's values
     #: come from fill() on a buffer of that block's length with ``rng`` shifted to the block), "direct"
     #: (``fill_region`` computes any region itself) or "whole" (the whole tensor, then sliced): the default,
     #: so an initializer that says nothing is never wrong on a shard
@@ -253,12 +254,10 @@ class Initializer:
     def __call__(self, shape: Sequence[int], dtype: Any = "float32", *, seed: int = 0, name: str = "sample",
                  layout: str | None = None) -> np.ndarray:
         """Values for a free array of ``shape`` (a NumPy array), drawn from the stream (seed, name), checked."""
-        import initreg  # the package's values(): a layer above this module, reached through the public facade
-
-        from .errors import InitializationError, InitregError
+        from ..errors import InitializationError, InitregError
 
         try:
-            return initreg.values(self, shape, name=name, seed=seed, dtype=dtype, layout=layout)
+            return _bound["values"](self, shape, name=name, seed=seed, dtype=dtype, layout=layout)
         except InitializationError as exc:
             if isinstance(exc.__cause__, InitregError):  # called directly: the initializer's own error, unwrapped
                 raise exc.__cause__ from None

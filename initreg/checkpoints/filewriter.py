@@ -18,13 +18,13 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .checkpoint import atomic_file, fsync_directory, temp_file, write_at
+from .files import atomic_file, fsync_directory, temp_file, write_at
 from .shards import PIECE_BYTES, CheckpointPlan, FilePlan, Piece, pieces
 
 
 def drawn_whole(row: Any) -> bool:
     """Whether ``row``'s initializer computes only whole tensors (regions = "whole"), so it is one piece."""
-    from .regions import region_mode
+    from ..planning.regions import region_mode
 
     return region_mode(row.initializer) == "whole"
 
@@ -38,7 +38,7 @@ def plan_pieces(plan: CheckpointPlan, rows: Mapping[str, Any], numbers: Iterable
 
 def piece_values(piece: Piece, row: Any, seed: int, buffer: np.ndarray | None = None) -> np.ndarray:
     """The values of ``piece`` (in ``buffer``'s memory when it is given and the piece is a region)."""
-    from .regions import values
+    from ..planning.regions import values
 
     args = dict(name=row.name, seed=seed, dtype=row.dtype, layout=row.layout)
     if piece.index is None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .errors import ParameterValueError
+from ..errors import ParameterValueError
 
 RESERVED = ("__metadata__",)
 MAX_BYTES = 65_535 - len(".npy")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any, Mapping
 
-from .errors import CheckpointKeyError, ShapeError, UninitializedError, format_shape
+from ..errors import CheckpointKeyError, ShapeError, UninitializedError, format_shape
 
 
 def _listed(names: list[str], limit: int = 10) -> str:
@@ -14,7 +14,7 @@ def _listed(names: list[str], limit: int = 10) -> str:
 
 def save_parameters(params: Mapping[str, Any], path: str | os.PathLike[str]) -> None:
     """Write every parameter's values under its name (format by extension); the file is replaced atomically."""
-    from .checkpoint import save
+    from ..checkpoints.files import save
 
     waiting = [name for name, p in params.items() if p.state != "initialized"]
     if waiting:
@@ -26,8 +26,8 @@ def save_parameters(params: Mapping[str, Any], path: str | os.PathLike[str]) -> 
 def load_parameters(params: Mapping[str, Any], path: str | os.PathLike[str], *, device: Any = None,
                     allow_missing: bool = False, ignore_extra: bool = False) -> None:
     """Set every parameter to the file's array of its name; open shapes are completed from the file."""
-    from .checkpoint import read_specs
-    from .std.load import Load
+    from ..checkpoints.files import read_specs
+    from ..std.load import Load
 
     loader = Load(path)  # checks the path and its extension
     specs = read_specs(loader.path)

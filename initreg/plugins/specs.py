@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from .errors import InitializerTypeError, InitregError, RuleError
-from .initializer import Initializer, decode
+from ..errors import InitializerTypeError, InitregError, RuleError
+from ..core.initializer import Initializer, decode
 
 
 def as_initializer(obj: Any) -> Initializer:

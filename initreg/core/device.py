@@ -7,7 +7,7 @@ from typing import Any, Iterable
 
 from numpy import ndarray as _ndarray
 
-from .errors import DeviceError, DeviceUnavailableError
+from ..errors import DeviceError, DeviceUnavailableError
 
 _KINDS = ("cpu", "gpu")
 GPU_HINT = "install CuPy for your CUDA version (pip install 'initreg[gpu]' or cupy-cuda12x) on a machine with an NVIDIA GPU"

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from .errors import CheckpointNotFoundError
+from ..errors import CheckpointNotFoundError
 from .shards import (DEFAULT_MAX_SHARD_SIZE, INDEX_NAME, CheckpointPlan, Piece, ShardError, check_directory,
                      parse_size, plan_file, plan_shards)
 
@@ -82,7 +82,7 @@ def write_output(table: Any, rules: Any, path: Any, *, directory: bool, max_shar
     try:
         tasks = None
         if client is not None and targets:
-            from .dask import write
+            from .dask_writer import write
 
             tasks = write(plan, targets, rows, table.seed, client, timeout=timeout)
         elif targets:
@@ -103,8 +103,8 @@ def save_initial(params: Any, init: Any = None, path: Any = "model", *, seed: in
                  max_shard_size: Any = None, shard: tuple[int, int] | None = None, index_only: bool = False,
                  client: Any = None, strict: bool = False, timeout: float | None = None) -> Written:
     """Write the initial values of ``params`` under ``init`` as .safetensors with provenance (a directory: sharded)."""
-    from .explanation import entries_of, plan
-    from .random import fresh_seed
+    from ..planning.explanation import entries_of, plan
+    from ..core.stream import fresh_seed
 
     path = Path(os.fspath(path))
     entries = entries_of(params)

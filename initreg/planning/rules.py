@@ -1,7 +1,7 @@
 """Rules: ordered (pattern, initializer) pairs, first match wins; their diagnostics (unused, shadowed rules).
 
-Patterns are those of initreg.patterns; they are compiled once per Rules and indexed by literal prefix
-and suffix. Rules know names only: which parameter gets what is decided in initreg.precedence.
+Patterns are those of initreg.planning.patterns; they are compiled once per Rules and indexed by literal prefix
+and suffix. Rules know names only: which parameter gets what is decided in initreg.planning.precedence.
 """
 
 from __future__ import annotations
@@ -9,19 +9,17 @@ from __future__ import annotations
 import difflib
 import os
 import re
-import sys
 import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
-from .errors import InitregError, RuleError, ShadowedRuleWarning, UnusedRuleWarning
-from .initializer import Initializer
+from ..errors import InitregError, RuleError, ShadowedRuleWarning, UnusedRuleWarning, user_stacklevel
+from ..core.initializer import Initializer
 from .patterns import PatternIndex, checked_pattern, compile_cached, compile_pattern  # noqa: F401 - re-exported
-from .random import check_seed
-from .specs import make_initializer
+from ..core.stream import check_seed
+from ..plugins.specs import make_initializer
 
 _DIGITS = re.compile(r"\d+")
-_PKG_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
 # --- rules ------------------------------------------------------------------------------------------
@@ -124,7 +122,7 @@ class Rules:
         names = list(names)
         return _diagnose(self, names, self.first_indices(names) if firsts is None else firsts)
 
-    # -- files (initreg.rulefile) ---------------------------------------------------------------------
+    # -- files (initreg.planning.rulefile) ---------------------------------------------------------------------
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Rules":
         """Read a rule file (.toml or .json); errors name the file and the rule number."""
@@ -172,7 +170,7 @@ class Diagnostics:
 
     def warn(self) -> None:
         """Emit UnusedRuleWarning / ShadowedRuleWarning for each problem."""
-        level = _user_stacklevel()
+        level = user_stacklevel()
         for r, close in self.unused:
             warnings.warn(_unused_message(r, close), UnusedRuleWarning, stacklevel=level)
         for r, by in self.shadowed:
@@ -195,12 +193,6 @@ def _shadowed_message(rule: Rule, by: Sequence[Rule]) -> str:
             f"(first match wins); move it above them or remove it")
 
 
-def _user_stacklevel() -> int:
-    """The stacklevel that points a warning at the first frame outside initreg."""
-    frame, level = sys._getframe(1), 1
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PKG_DIR + os.sep):
-        frame, level = frame.f_back, level + 1
-    return level
 
 
 def _templates(names: Iterable[str]) -> dict[str, str]:

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import re
-import sys
 import threading
 import warnings
 import weakref
 from typing import Any, Iterable, Sequence
 
-from .errors import (DeviceError, EmptySelectionWarning, ReinitializationWarning, SharedStreamWarning, did_you_mean,
+from ..errors import (DeviceError, EmptySelectionWarning, ReinitializationWarning, SharedStreamWarning, did_you_mean,
+                      user_stacklevel,
                      format_shape)
 
-_PKG_DIR = os.path.dirname(os.path.abspath(__file__))
 _REGEX_HINTS = re.compile(r"\.\*|\.\+|\\.|[\^$+()|{}]")  # what globs never need but regular expressions do
 
 # (global seed, name) -> the parameter last initialized from it: a second parameter there would get equal values
@@ -21,12 +19,6 @@ _streams: dict[tuple[int, str], "weakref.ref[Any]"] = {}
 _streams_lock = threading.Lock()
 
 
-def _stacklevel() -> int:
-    """The stacklevel that points a warning at the first frame outside initreg."""
-    frame, level = sys._getframe(1), 1
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PKG_DIR + os.sep):
-        frame, level = frame.f_back, level + 1
-    return level
 
 
 def device_argument(device: Any, ctx: Any) -> Any:
@@ -68,14 +60,14 @@ def warn_empty_selection(pattern: str, names: Iterable[str]) -> None:
         hint = did_you_mean(pattern, names) or (f"; the names look like {', '.join(map(repr, names[:3]))}" if names
                                                 else "; there are no parameters to select from")
     warnings.warn(f"pattern {pattern!r} selects no parameter ({kind}){hint}", EmptySelectionWarning,
-                  stacklevel=_stacklevel())
+                  stacklevel=user_stacklevel())
 
 
 def warn_empty_initialize() -> None:
     """Warn that initialize() was called on no parameters at all."""
     warnings.warn("initialize() was called on no parameters, so nothing was initialized; if they came from "
                   "collect_params(pattern), check the pattern (a glob, or 're:' and a regular expression)",
-                  EmptySelectionWarning, stacklevel=_stacklevel())
+                  EmptySelectionWarning, stacklevel=user_stacklevel())
 
 
 def check_streams(params: Sequence[Any], choices: Sequence[Any], seed: int, force_reinit: bool) -> None:
@@ -96,7 +88,7 @@ def check_streams(params: Sequence[Any], choices: Sequence[Any], seed: int, forc
             record = p.record if p.state == "initialized" else None
             if record and record.get("seed") == seed and record.get("initializer") == init.name and not init.deterministic:
                 again.append(p.name)
-    level = _stacklevel()
+    level = user_stacklevel()
     if twins:
         warnings.warn(f"{_few(twins)} {'is' if len(twins) == 1 else 'are'} also the name(s) of another network's "
                       f"parameters initialized from the global seed {seed}: one stream per (seed, name), so both get "

@@ -1,0 +1,1 @@
+"""Checkpoints: .npz/.safetensors files, sharded layouts, the writers, provenance and verify."""

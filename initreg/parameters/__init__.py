@@ -1,0 +1,1 @@
+"""Gluon-style parameters: Parameter, ParameterDict, their options, load and save."""

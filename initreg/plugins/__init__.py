@@ -1,0 +1,1 @@
+"""The plugin layer: hook specs, entry-point loading and the catalog, spec conversion."""
