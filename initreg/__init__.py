@@ -41,7 +41,7 @@ _LAZY = {
     "std": ("initreg.std", None),
     "init": ("initreg.init", None),
     "fans": ("initreg.core.fans", "fans"),
-    "create": ("initreg.plugins.registry", "create"),
+    "create": ("initreg.plugins.specs", "create"),
     "available": ("initreg.plugins.registry", "available"),
     "register_plugin": ("initreg.plugins.registry", "register_plugin"),
     "unregister_plugin": ("initreg.plugins.registry", "unregister_plugin"),

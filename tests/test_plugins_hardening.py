@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import initreg
-from initreg.plugins import registry
+from initreg.plugins import loader, registry
 from initreg.errors import PluginError, PluginWarning
 from initreg.std import Normal
 
@@ -151,7 +151,7 @@ def test_plugin_output_never_reaches_stdout(site, capsys):
     assert initreg.create("fxprint")((2,)).tolist() == [3.0, 3.0]
     out, err = capsys.readouterr()
     assert out == "" and "fxprint: hello from import" in err and "fxprint: registering" in err
-    assert not isinstance(sys.stdout, registry._LoaderOutput)  # restored after loading
+    assert not isinstance(sys.stdout, loader.LoaderOutput)  # restored after loading
 
 
 def test_json_output_stays_json_with_a_printing_plugin(tmp_path):

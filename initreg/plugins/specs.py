@@ -1,24 +1,65 @@
-"""Specs to initializers: anything ``initreg.create`` takes (a name, JSON, a dict, a class) becomes an Initializer."""
+"""Specs to initializers: the one create() that turns anything (an instance, a class, a name, dumps() JSON,
+a dict, a [name, kwargs] pair) into an Initializer, as Keras's ``initializers.get``."""
 
 from __future__ import annotations
 
+import inspect
+import json
 from typing import Any, Mapping
 
-from ..errors import InitializerTypeError, InitregError, RuleError
 from ..core.initializer import Initializer, decode
+from ..errors import InitializerTypeError, InitregError, RuleError, did_you_mean
 
 
-def as_initializer(obj: Any) -> Initializer:
-    """An Initializer from an instance or anything initreg.create takes (a name, JSON, a dict)."""
-    if isinstance(obj, Initializer):
-        return obj
-    if isinstance(obj, type) and issubclass(obj, Initializer):
-        return obj()
-    if isinstance(obj, (str, dict, list, tuple)):
-        from .registry import create  # the registry loads plugins: only when a spec needs it
+def create(spec: Any, /, **kwargs: Any) -> Initializer:
+    """An Initializer from an instance, a class, a name, a ``dumps()`` JSON string, ``{"name": ...}`` or ``[name, kwargs]``."""
+    if isinstance(spec, Initializer):
+        if kwargs:
+            raise InitializerTypeError(f"create() got the instance {spec!r} and keyword arguments {sorted(kwargs)}; "
+                                       f"pass a name instead: create({spec.name!r}, ...)")
+        return spec
+    if isinstance(spec, type) and issubclass(spec, Initializer):
+        return _construct(spec, kwargs, spec.__name__)
+    if isinstance(spec, str) and spec.strip()[:1] in ("[", "{"):
+        try:
+            spec = json.loads(spec)
+        except json.JSONDecodeError as exc:
+            raise InitializerTypeError(f"initializer spec {spec!r} is not valid JSON ({exc}); expected what "
+                                       f"Initializer.dumps() writes, such as '[\"normal\", {{\"sigma\": 0.01}}]'") from None
+    if isinstance(spec, str):
+        name, args = spec, {}
+    elif isinstance(spec, dict) and isinstance(spec.get("name"), str):
+        name, args = spec["name"], {k: v for k, v in spec.items() if k != "name"}
+    elif (isinstance(spec, (list, tuple)) and len(spec) in (1, 2) and isinstance(spec[0], str)
+          and (len(spec) == 1 or isinstance(spec[1], dict))):
+        name, args = spec[0], dict(spec[1]) if len(spec) == 2 else {}
+    else:
+        raise InitializerTypeError(f"cannot make an initializer from {spec!r}; pass an Initializer, a name such as "
+                                   f"'xavier', a dict {{'name': 'normal', 'sigma': 0.01}} or a pair ['normal', {{...}}]")
+    from .catalog import norm
+    from .registry import lookup  # loads the plugins: only when a name must be looked up
 
-        return create(obj)
-    raise InitializerTypeError(f"{obj!r} is not an initializer; pass an initreg.Initializer instance or a registered name such as 'xavier'")
+    info = lookup(name)
+    obj = _construct(info.cls, {**decode(args, create), **kwargs}, name)
+    if ":" in name and isinstance(obj, Initializer):  # asked for by dist:name: dumps() keeps the qualifier
+        object.__setattr__(obj, "_initreg_qualified", f"{norm(info.distribution)}:{info.name}")
+    return obj
+
+
+def _construct(cls: type, kwargs: dict[str, Any], label: str) -> Initializer:
+    """``cls(**kwargs)``, with arguments it does not take reported by name before the constructor runs."""
+    try:
+        sig = inspect.signature(cls)
+    except (TypeError, ValueError):  # a signature Python cannot read: let the constructor judge
+        return cls(**kwargs)
+    try:
+        sig.bind(**kwargs)
+    except TypeError as exc:
+        params = [p.name for p in sig.parameters.values() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        hint = "".join(did_you_mean(k, params, n=1) for k in kwargs if k not in params)
+        raise InitializerTypeError(f"initializer {label!r} ({cls.__name__}): {exc}; it accepts "
+                                   f"{', '.join(params) or 'no arguments'}{hint}") from None
+    return cls(**kwargs)
 
 
 def with_context(exc: Exception, prefix: str) -> Exception:
@@ -32,12 +73,11 @@ def with_context(exc: Exception, prefix: str) -> Exception:
 
 
 def make_initializer(spec: Any, where: str, kwargs: Mapping[str, Any] | None = None) -> Initializer:
-    """An Initializer from anything initreg.create takes; errors keep their kind and name ``where``."""
+    """create(spec, **kwargs) with JSON-ready (tagged) arguments; errors keep their kind and name ``where``."""
     try:
-        if kwargs:  # JSON-ready arguments from a file: nested initializers and arrays are tagged
-            from .registry import create
-
-            return create(spec, **decode(dict(kwargs), create))
-        return as_initializer(spec)
+        return create(spec, **decode(dict(kwargs), create)) if kwargs else create(spec)
     except (InitregError, ValueError, TypeError, KeyError) as exc:
         raise with_context(exc, where) from exc
+
+
+as_initializer = create  # the older name, until its callers outside this package say create

@@ -13,7 +13,7 @@ import numpy as np
 from ..core.device import to_numpy
 from ..errors import ShapeError, ValidationError
 from ..core.initializer import Initializer, make_desc
-from ..plugins.specs import as_initializer
+from ..plugins.specs import as_initializer, create
 from ..parameters.parameter import Parameter
 from ..core.stream import check_seed, fresh_seed
 from . import stats as st
@@ -89,7 +89,7 @@ def _resolve(names: Any, cases: tuple[Case, ...], directory: Path,
         if info is not None:
             label = f"{info.distribution}:{info.name}" if claims.get(info.name, 0) > 1 else info.name
             try:
-                pairs = examples(info, registry.create, cases, directory, seed, label)
+                pairs = examples(info, create, cases, directory, seed, label)
             except TypeError as exc:  # a constructor with required arguments: nothing to build by default
                 out.append((Target(label, info.name, info.distribution, None), None,
                             ("unchecked", f"needs constructor arguments ({exc}); validate an instance instead")))
