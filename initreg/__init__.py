@@ -3,18 +3,32 @@ name rules, and statistical validation."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import errors
 from .core import initializer as _initializer_module
 from .core.device import Device, cpu, gpu, gpu_available
-from .errors import *  # noqa: F401,F403 - the exception hierarchy is public API
 from .core.initializer import Desc, Initializer
+from .core.stream import Stream, get_num_threads, get_seed, seed, set_num_threads
+from .errors import *  # noqa: F401,F403 - the exception hierarchy is public API
 from .parameters.parameter import Parameter
 from .parameters.parameter_dict import ParameterDict
-from .core.stream import Stream, get_num_threads, get_seed, seed, set_num_threads
-
 from .version import __version__
+
+if TYPE_CHECKING:  # what __getattr__ below loads on first use, visible to type checkers
+    from . import dask, init, jax, keras, nn, std, torch  # noqa: F401
+    from .checkpoints.verification import verify  # noqa: F401
+    from .core.fans import fans  # noqa: F401
+    from .planning.explanation import explain, plan  # noqa: F401
+    from .planning.precedence import Entry  # noqa: F401
+    from .planning.regions import values  # noqa: F401
+    from .planning.rules import Rules  # noqa: F401
+    from .plugins.hookspecs import hookimpl  # noqa: F401
+    from .plugins.registry import available, register_plugin, unregister_plugin  # noqa: F401
+    from .plugins.specs import create  # noqa: F401
+    from .std.scaling import gain  # noqa: F401
+    from .validation import validate  # noqa: F401
+    from .validation.arrays import check  # noqa: F401
 
 
 def _qualified_name(init: Initializer) -> str:
@@ -33,8 +47,12 @@ def _values(*args: Any, **kwargs: Any) -> Any:
 # bound here, where every import of initreg starts, so dumps() is the same text whatever was imported first.
 _initializer_module.bind(namer=_qualified_name, values=_values)
 
-__all__ = ["Desc", "Device", "Initializer", "Parameter", "ParameterDict", "Stream", "cpu", "errors", "get_num_threads",
-           "get_seed", "gpu", "gpu_available", "seed", "set_num_threads", *errors.__all__]
+# The lazy names are listed too, so `from initreg import *` gives them (loading them then); the framework
+# adapters and dask are not, since star-importing must not import torch, jax, keras or dask.
+__all__ = ["Desc", "Device", "Entry", "Initializer", "Parameter", "ParameterDict", "Rules", "Stream", "available",
+           "check", "cpu", "create", "errors", "explain", "fans", "gain", "get_num_threads", "get_seed", "gpu",
+           "gpu_available", "hookimpl", "init", "plan", "register_plugin", "seed", "set_num_threads", "std",
+           "unregister_plugin", "validate", "values", "verify", *errors.__all__]
 
 # Heavier pieces load on first use so `import initreg` stays light (no scipy, no plugins).
 _LAZY = {
