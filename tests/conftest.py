@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from pathlib import Path
 
 import pytest
+
+if "keras" not in sys.modules:  # Keras picks its backend once, at import: JAX, as the adapter tests assume
+    os.environ["KERAS_BACKEND"] = "jax"
+if "jax" not in sys.modules:
+    os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 SITE = Path(__file__).parent / "fixtures" / "plugin_site"
 

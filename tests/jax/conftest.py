@@ -1,15 +1,7 @@
-"""The JAX, Flax and Keras adapter tests: CPU JAX, Keras on its JAX backend (both read at import, so set here first)."""
+"""The JAX and Flax adapter tests: skipped without JAX (the backend settings are in tests/conftest.py)."""
 
 from __future__ import annotations
 
-import os
-import sys
-
 import pytest
-
-if "keras" not in sys.modules:  # Keras picks its backend once, at import
-    os.environ["KERAS_BACKEND"] = "jax"
-if "jax" not in sys.modules:
-    os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 pytest.importorskip("jax")

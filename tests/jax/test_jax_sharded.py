@@ -12,6 +12,8 @@ import pytest
 
 pytest.importorskip("jax")
 
+pytestmark = pytest.mark.slow  # child processes with 8 fake devices
+
 WORKER = Path(__file__).with_name("sharded_worker.py")
 
 

@@ -104,6 +104,7 @@ def test_orthogonal_with_one_percent_scale_error_and_a_gaussian_claiming_orthogo
     assert len(failing(report, "orthogonal")) == 2
 
 
+@pytest.mark.slow
 def test_power_one_percent_std_error_detected_in_at_least_19_of_20_seeds_on_a_default_case():
     """The tightest power claim (docs/validation.md): z ≈ 7.3 per default case against a threshold of 4.9, power
     0.9915 per case; two or more misses in 20 seeds have probability 1.3 % if the claim holds."""

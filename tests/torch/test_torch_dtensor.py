@@ -23,6 +23,8 @@ pytest.importorskip("torch.distributed.tensor")
 
 import initreg  # noqa: E402
 
+pytestmark = pytest.mark.slow  # gloo process groups of 2-3 processes: seconds each
+
 WORKER = Path(__file__).with_name("dtensor_worker.py")
 SEED = 1234
 TIMEOUT_S = 90  # a whole group, startup included; a hung collective fails the test instead of the suite

@@ -241,7 +241,7 @@ def test_stale_temp_of_a_recycled_pid_is_removed_only_when_old(tmp_path):
 
 # --- the command: Ctrl-C and SIGTERM --------------------------------------------------------------
 
-HARD = Path(__file__).parent / "fixtures" / "plugin_hard"
+HARD = Path(__file__).parents[1] / "fixtures" / "plugin_hard"
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")

@@ -18,7 +18,7 @@ from initreg.errors import PluginWarning
 from initreg.cli import main
 from initreg.std import Normal
 
-SITE = Path(__file__).parent / "fixtures" / "plugin_site"
+SITE = Path(__file__).parents[1] / "fixtures" / "plugin_site"
 
 
 pytestmark = pytest.mark.usefixtures("clean_registry")

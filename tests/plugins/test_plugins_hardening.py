@@ -21,7 +21,7 @@ from initreg.plugins import loader, registry
 from initreg.errors import PluginError, PluginWarning
 from initreg.std import Normal
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parents[1] / "fixtures"
 SOURCES = (FIXTURES / "plugin_site", FIXTURES / "plugin_hard")
 
 

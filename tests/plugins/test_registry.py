@@ -19,7 +19,7 @@ from initreg.errors import (AmbiguousInitializerError, InitializerArgumentError,
                             PluginError, PluginWarning, UnknownInitializerError)
 from initreg.std import Constant, Normal, One, Uniform, Zero
 
-SITE = Path(__file__).parent / "fixtures" / "plugin_site"
+SITE = Path(__file__).parents[1] / "fixtures" / "plugin_site"
 FAILED = {"fxbadimport", "fxnotinit", "fxbadhook"}
 
 
