@@ -1,0 +1,1 @@
+"""The core layer: keys, bit kernels, the stream, initializers, fans, shapes, names, devices."""
