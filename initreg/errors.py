@@ -21,6 +21,8 @@ __all__ = [
     "InitializationError",
     "RegionError",
     "SeedError",
+    "FillArgumentError",
+    "FillTypeError",
     "ReinitializationWarning",
     "DeviceError",
     "DeviceUnavailableError",
@@ -119,6 +121,14 @@ class RegionError(InitregError, IndexError):
 
 class SeedError(InitregError, ValueError, TypeError):
     """A seed is not a non-negative integer (a bad value or a bad type)."""
+
+
+class FillArgumentError(InitregError, ValueError):
+    """A Stream fill got a bad argument (bounds, positions, sizes)."""
+
+
+class FillTypeError(InitregError, TypeError):
+    """A Stream fill got an array or dtype it cannot fill."""
 
 
 class ReinitializationWarning(InitregWarning):

@@ -254,13 +254,15 @@ class Initializer:
     def __call__(self, shape: Sequence[int], dtype: Any = "float32", *, seed: int = 0, name: str = "sample",
                  layout: str | None = None) -> np.ndarray:
         """Values for a free array of ``shape`` (a NumPy array), drawn from the stream (seed, name), checked."""
-        from ..errors import InitializationError, InitregError
+        from ..errors import FillArgumentError, FillTypeError, InitializationError, InitregError
 
         try:
             return _bound["values"](self, shape, name=name, seed=seed, dtype=dtype, layout=layout)
         except InitializationError as exc:
-            if isinstance(exc.__cause__, InitregError):  # called directly: the initializer's own error, unwrapped
-                raise exc.__cause__ from None
+            cause = exc.__cause__
+            # called directly: the initializer's own error, unwrapped; the stream's keeps the initializer's name
+            if isinstance(cause, InitregError) and not isinstance(cause, (FillArgumentError, FillTypeError)):
+                raise cause from None
             raise
 
 

@@ -202,76 +202,55 @@ def test_import_initreg_is_light():
     assert out == "[]"
 
 
-# --- generator v3 (issue 15): exact zeros, tails, the uniform's upper bound, far-tail truncated normals ------------
+# --- the v4 normal and uniform at their extreme words (issue 23): no exact zeros, the tails, never high ----------
 
-class _Words:
-    """A stand-in bit generator that hands out the given 64-bit words in order (to drive a kernel exhaustively)."""
+def _v4(op, kind, words, params):
+    """The v4 values of Philox calls whose four words are ``words`` (four uint32 arrays), in ``kind``'s storage."""
+    from initreg.core import v4_reference as ref
 
-    def __init__(self, words):
-        self.bit_generator = self
-        self.words, self.pos = np.ascontiguousarray(words, dtype=np.uint64), 0
-
-    def random_raw(self, n):
-        out = self.words[self.pos:self.pos + n].copy()
-        self.pos += n
-        return out
+    x = [np.asarray(w, np.uint32).astype(np.uint64) for w in words]
+    raw = ref.raw_params(op, params)
+    clamp = ref.uniform_clamp(raw[1], kind) if op == "uniform" else np.inf
+    return ref._store(ref._values(op, kind, x, raw).reshape(-1), op, kind, clamp)  # noqa: SLF001 - the formulas
 
 
-def _float32_normals(radius32, angle32):
-    """The float32 normal kernel's values for these 32-bit radius and angle words (one pair each)."""
-    from initreg.core.stream import _normal_kernel
-
-    h = radius32.size
-    words = np.concatenate([radius32, angle32]).astype(np.uint32).view(np.uint64)
-    out = np.empty(2 * h, np.float32)
-    _normal_kernel(0.0, 1.0)(_Words(words), out, None)
-    return out
-
-
-def test_float32_normals_are_never_zero_for_any_angle_word_and_the_extreme_radius_words():
-    angles = (np.arange(1 << 24, dtype=np.uint64) << np.uint64(8)).astype(np.uint32)  # every angle the kernel can see
-    for chunk in np.split(angles, 8):  # with the radius word of the smallest radius (3.5e-4): no product underflows
-        values = _float32_normals(np.full(chunk.size, (1 << 32) - 1, np.uint32), chunk)
-        assert np.count_nonzero(values == 0) == 0 and np.all(np.isfinite(values))
-    edges = np.concatenate([angles[:512], angles[-512:], angles[(1 << 22) - 256:(1 << 22) + 256]])  # θ near 0, 2π, π/2
+def test_float32_normals_are_never_zero_at_the_extreme_radius_words_and_any_quarter_turn():
+    turns = np.arange(-512, 512, dtype=np.int64)
+    angles = np.concatenate([(q * (1 << 30) + turns) % (1 << 32) for q in range(4)]                 # θ near 0, π/2, π, 3π/2
+                            + [np.arange(0, 1 << 32, 1 << 12, dtype=np.int64)]).astype(np.uint32)  # and 2²⁰ angles between
     for radius in (0, 1, 2, (1 << 31) - 1, 1 << 31, (1 << 32) - 256, (1 << 32) - 1):
-        values = _float32_normals(np.full(edges.size, radius, np.uint32), edges)
+        r = np.full(angles.size, radius, np.uint32)
+        values = _v4("normal", "float32", [r, angles, r, angles], (0.0, 1.0))
         assert np.count_nonzero(values == 0) == 0, f"radius word {radius:#x}"
         assert np.all(np.isfinite(values))
 
 
-def test_float32_normals_reach_past_the_old_24_bit_ceiling_of_5_77_sigma():
-    (largest, _) = _float32_normals(np.zeros(1, np.uint32), np.zeros(1, np.uint32))
-    assert 6.55 < largest < 6.56  # √(−2 ln 2⁻³¹·(1 − 2⁻²⁴)): the smallest radius uniform is 2⁻³¹, not 2⁻²⁴
+def test_float32_normals_reach_6_76_sigma():
+    zero = np.zeros(1, np.uint32)
+    largest = _v4("normal", "float32", [zero, zero, zero, zero], (0.0, 1.0))[0]
+    assert 6.76 < largest < 6.77  # √(−2 ln(½·2⁻³²)): the smallest radius uniform is half a step above 0
 
 
 def test_float64_normals_from_the_extreme_words_are_finite_and_non_zero():
-    from initreg.core.stream import _normal_kernel
-
-    words = np.array([0, 2 ** 64 - 1, 0, 2 ** 64 - 1, 0, 0, 2 ** 64 - 1, 2 ** 64 - 1], dtype=np.uint64)
-    out = np.empty(8, np.float64)
-    _normal_kernel(0.0, 1.0)(_Words(words), out, None)
-    assert np.all(np.isfinite(out)) and np.count_nonzero(out == 0) == 0
+    w = np.array([0, 2 ** 32 - 1, 0, 2 ** 32 - 1], np.uint32)
+    for words in ([w, w, w[::-1], w[::-1]], [w, w[::-1], w, w[::-1]]):
+        values = _v4("normal", "float64", words, (0.0, 1.0))
+        assert np.all(np.isfinite(values)) and np.count_nonzero(values == 0) == 0
 
 
 @pytest.mark.parametrize("low,high", [(5.0, 10.0), (-0.07, 0.07), (0.0, 1.0), (-3.0, 3.0), (1e6, 1e6 + 1), (-10.0, -5.0)])
 def test_float32_uniform_never_returns_high_for_any_of_its_2_to_the_24_inputs(low, high):
-    from initreg.core.stream import _uniform_kernel
-
     words = (np.arange(1 << 24, dtype=np.uint64) << np.uint64(8)).astype(np.uint32)
-    out = np.empty(1 << 24, np.float32)
-    _uniform_kernel(low, high)(_Words(words.view(np.uint64)), out, None)
+    out = _v4("uniform", "float32", [words, words, words, words], (low, high))[0::4]
     assert out.max() < np.float32(high) and out.min() >= np.float32(low)
     assert np.all(np.diff(out) >= 0)  # still monotone in the input: only values that rounded to high moved
 
 
 @pytest.mark.parametrize("low,high", [(5.0, 10.0), (-0.07, 0.07), (0.0, 3.0)])
 def test_float64_uniform_never_returns_high_for_its_largest_inputs(low, high):
-    from initreg.core.stream import _uniform_kernel
-
-    top = np.uint64(2 ** 64 - 1) - (np.arange(4096, dtype=np.uint64) << np.uint64(11))
-    out = np.empty(top.size, np.float64)
-    _uniform_kernel(low, high)(_Words(top), out, None)
+    top = np.full(4096, 2 ** 32 - 1, np.uint32)
+    low_words = (np.uint32(2 ** 32 - 1) - (np.arange(4096, dtype=np.uint32) << np.uint32(11)))
+    out = _v4("uniform", "float64", [top, low_words, top, low_words], (low, high))
     assert out.max() < high
 
 

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 import initreg
-from initreg.core.stream import BLOCK, Stream, _sfc64_states, block_keys
+from initreg.core.keys import block_keys
+from initreg.core.keys import sfc64_states as _sfc64_states
+from initreg.core.stream import BLOCK, Stream
 
 
 @pytest.fixture
