@@ -5,7 +5,7 @@
  * v4_fill(op, key, start, n, out, kind, params) writes elements [start, start + n) of the stream with key
  * words key[0..3] into the contiguous buffer out (n elements of `kind`).  Plain C, no Python.
  *
- * On x86-64 with GCC the entry point is compiled for x86-64-v4, x86-64-v3 and the baseline and picked at load
+ * On x86-64 with GCC the entry point is compiled for x86-64-v4, -v3, -v2 and the baseline and picked at load
  * time (target_clones); -ffp-contract=off and the absence of -ffast-math make every clone give the same bits
  * (each SIMD lane rounds every operation correctly).  Define V4_NO_CLONES to build one version only.
  */
@@ -17,7 +17,7 @@
 #include <string.h>
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(V4_NO_CLONES) && defined(__linux__)
-#define V4_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#define V4_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "arch=x86-64-v2", "default")))
 #else
 #define V4_CLONES
 #endif
@@ -168,29 +168,51 @@ static void v4_init(void) {
 
 V4_INLINE void v4_chunk_f(const v4_params* P, v4_u32 (*x)[V4_M], int m, double* v) {
     const double a = P->a, b = P->b;
-    int i;
+    int i, h;
     if (P->op == V4_OP_UNIFORM) {
         for (i = 0; i < m; ++i) { V4_WORDS(x, i); v4_call_uniform_f(w, a, b, v + 4 * i); }
-    } else {
-        for (i = 0; i < m; ++i) { V4_WORDS(x, i); v4_call_normal_f(w, a, b, v + 4 * i); }
+    } else {  /* normal: radii, then angles, then the values, each its own simple loop */
+        double r[2][V4_M], sn[2][V4_M], cs[2][V4_M];
+        for (h = 0; h < 2; ++h)
+            for (i = 0; i < m; ++i) r[h][i] = v4_bm_radius_f(x[2 * h][i]);
+        for (h = 0; h < 2; ++h)
+            for (i = 0; i < m; ++i) v4_bm_angle_f(x[2 * h + 1][i], &sn[h][i], &cs[h][i]);
+        for (i = 0; i < m; ++i) {
+            v[4 * i] = a + b * (r[0][i] * cs[0][i]);
+            v[4 * i + 1] = a + b * (r[0][i] * sn[0][i]);
+            v[4 * i + 2] = a + b * (r[1][i] * cs[1][i]);
+            v[4 * i + 3] = a + b * (r[1][i] * sn[1][i]);
+        }
     }
 }
 
 V4_INLINE void v4_chunk_d(const v4_params* P, v4_u32 (*x)[V4_M], int m, double* v) {
     const double a = P->a, b = P->b;
-    int i;
+    int i, h;
     if (P->op == V4_OP_UNIFORM) {
         for (i = 0; i < m; ++i) { V4_WORDS(x, i); v4_call_uniform_d(w, a, b, v + 2 * i); }
     } else if (P->op == V4_OP_NORMAL) {
-        for (i = 0; i < m; ++i) { V4_WORDS(x, i); v4_call_normal_d(w, a, b, v + 2 * i); }
+        double r[V4_M], sn[V4_M], cs[V4_M];
+        for (i = 0; i < m; ++i) r[i] = v4_bm_radius_d(x[0][i], x[1][i]);
+        for (i = 0; i < m; ++i) v4_bm_angle_d(x[2][i], x[3][i], &sn[i], &cs[i]);
+        for (i = 0; i < m; ++i) {
+            v[2 * i] = a + b * (r[i] * cs[i]);
+            v[2 * i + 1] = a + b * (r[i] * sn[i]);
+        }
     } else if (P->op == V4_OP_TRUNCNORM) {
-        double tn[10];
+        double tn[10], z[2][V4_M];
         int t;
         for (t = 0; t < 10; ++t) tn[t] = P->tn[t];
         if (tn[0] == 0.0) {
-            for (i = 0; i < m; ++i) { V4_WORDS(x, i); v4_call_truncnorm_linear(w, a, b, tn, v + 2 * i); }
+            for (h = 0; h < 2; ++h)
+                for (i = 0; i < m; ++i) z[h][i] = v4_truncnorm_linear(v4_u53_odd(x[2 * h][i], x[2 * h + 1][i]), tn);
         } else {
-            for (i = 0; i < m; ++i) { V4_WORDS(x, i); v4_call_truncnorm(w, a, b, tn, v + 2 * i); }
+            for (h = 0; h < 2; ++h)
+                for (i = 0; i < m; ++i) z[h][i] = v4_truncnorm_log(v4_u53_odd(x[2 * h][i], x[2 * h + 1][i]), tn);
+        }
+        for (i = 0; i < m; ++i) {
+            v[2 * i] = a + b * z[0][i];
+            v[2 * i + 1] = a + b * z[1][i];
         }
     } else {  /* bernoulli */
         const v4_u64 th = P->threshold;

@@ -68,17 +68,17 @@ V4_FN float v4_flt(v4_u32 b) {
 #endif
 }
 
-/* c ? a : b with both a and b computed (a select on the bits, so compilers keep it branch-free) */
-V4_FN double v4_sel(int c, double a, double b) {
-#ifdef V4_CUDA
-    return c ? a : b;
-#else
+/* c ? a : b with both a and b computed: a select on the bits (so compilers keep it branch-free); the condition
+ * is a 64-bit integer (nonzero = true) so that vectorized code stays in 64-bit lanes */
+V4_FN double v4_sel(v4_u64 c, double a, double b) {
     v4_u64 m = (v4_u64)0 - (v4_u64)(c != 0);
     return v4_dbl((v4_bits(a) & m) | (v4_bits(b) & ~m));
-#endif
 }
-
-V4_FN v4_u32 v4_selu(int c, v4_u32 a, v4_u32 b) {
+V4_FN v4_u64 v4_sel64(v4_u64 c, v4_u64 a, v4_u64 b) {
+    v4_u64 m = (v4_u64)0 - (v4_u64)(c != 0);
+    return (a & m) | (b & ~m);
+}
+V4_FN v4_u32 v4_selu(v4_u32 c, v4_u32 a, v4_u32 b) {
     v4_u32 m = 0u - (v4_u32)(c != 0);
     return (a & m) | (b & ~m);
 }
@@ -201,20 +201,21 @@ V4_FN double v4_exp(double x) {
  * [0, 1/8]; (sq, cq) = (sin, cos)(2pi f) for o even, (cos, sin)(2pi f) for o odd; quadrant q = o >> 1 rotates:
  * sin = (sq, cq, -sq, -cq)[q], cos = (cq, -sq, -cq, sq)[q]. */
 V4_FN void v4_sincos2pi(v4_u64 T, double* sn, double* cs) {
-    v4_u64 o = T >> 61;
+    v4_u64 odd = (T >> 61) & 1u;
     v4_u64 rem = T & 0x1fffffffffffffffULL;
-    v4_u64 rr = (o & 1) ? 0x2000000000000000ULL - rem : rem;
+    v4_u64 rr = v4_sel64(odd, 0x2000000000000000ULL - rem, rem);
     double f = v4_u52(rr >> 11) * 0x1p-53;
     double z = f * f;
     double sp = f * V4_SH + (f * V4_SL + (f * z) * (V4_T1 + z * (V4_T2 + z * (V4_T3 + z * (V4_T4 + z * (V4_T5 + z * V4_T6))))));
     double cp = 1.0 - (z * V4_K2 - (z * z) * (V4_U1 + z * (V4_U2 + z * (V4_U3 + z * (V4_U4 + z * (V4_U5 + z * V4_U6))))));
-    double sq = (o & 1) ? cp : sp;
-    double cq = (o & 1) ? sp : cp;
-    v4_u64 q = o >> 1;
-    double s = (q & 1) ? cq : sq;
-    double c = (q & 1) ? sq : cq;
-    *sn = (q & 2) ? -s : s;
-    *cs = ((q + 1) & 2) ? -c : c;
+    double sq = v4_sel(odd, cp, sp);
+    double cq = v4_sel(odd, sp, cp);
+    v4_u64 q1 = (T >> 62) & 1u;                                         /* quadrant q = T >> 62 */
+    double s = v4_sel(q1, cq, sq);
+    double c = v4_sel(q1, sq, cq);
+    /* negation = flipping the sign bit: sin for q in {2, 3} (bit 63), cos for q in {1, 2} (bit 63 xor bit 62) */
+    *sn = v4_dbl(v4_bits(s) ^ (T & 0x8000000000000000ULL));
+    *cs = v4_dbl(v4_bits(c) ^ ((T ^ (T << 1)) & 0x8000000000000000ULL));
 }
 
 /* ---- the normal CDF and its inverse --------------------------------------------------------------- */
@@ -380,7 +381,7 @@ V4_FN double v4_log_phi_far(double x) {
 #define V4_F6 0x1.31446f740b9e0p-23
 #define V4_F7 0x1.269bff1f8c190p-49
 
-#define V4_SEL3(c, f, a, e, b) ((c) ? (a) : ((f) ? (e) : (b)))
+#define V4_SEL3(c, f, a, e, b) v4_sel(c, a, v4_sel(f, e, b))
 
 /* Phi^-1(t) for t in [2^-1022, 0.5 + 2^-53]: Wichura's AS241 (PPND16), its three regions in one formula.
  * q = t - 0.5; s = sqrt(-log t); region central if q >= -0.425, else far if s > 5, else mid;
@@ -390,8 +391,8 @@ V4_FN double v4_log_phi_far(double x) {
 V4_FN double v4_ndtri_low(double t) {
     double q = t - 0.5;
     double s = sqrt(-v4_log(t));
-    int c = q >= -0.425;
-    int f = s > 5.0;
+    v4_u64 c = q >= -0.425;
+    v4_u64 f = s > 5.0;
     double rc = 0.180625 - q * q, rf = s - 5.0, rm = s - 1.6;
     double r = v4_sel(c, rc, v4_sel(f, rf, rm));
     double num = V4_SEL3(c, f, V4_A7, V4_E7, V4_C7);
@@ -410,7 +411,7 @@ V4_FN double v4_ndtri_low(double t) {
     den = den * r + V4_SEL3(c, f, V4_B2, V4_F2, V4_D2);
     den = den * r + V4_SEL3(c, f, V4_B1, V4_F1, V4_D1);
     den = den * r + 1.0;
-    return ((c ? q : -1.0) * num) / den;
+    return (v4_sel(c, q, -1.0) * num) / den;
 }
 
 /* Phi^-1(exp(lp)) for lp <= log Phi(-36): Newton's method on the asymptotic log Phi from
@@ -571,29 +572,32 @@ V4_FN void v4_call_uniform_d(const v4_u32* x, double low, double width, double* 
 /* Box-Muller, float32 family: pair h in {0, 1} of call j uses the radius word x_2h and the angle word x_2h+1:
  * u = (x_2h + 0.5) * 2^-32, r = sqrt(log(u) * -2), (s, c) = sincos2pi(T = (2 x_2h+1 + 1) << 31);
  * values 4j+2h = loc + scale*(r*c), 4j+2h+1 = loc + scale*(r*s). */
-V4_FN void v4_bm_pair_f(v4_u32 rw, v4_u32 aw, double loc, double scale, double* v) {
-    double u = (v4_u52(rw) + 0.5) * 0x1p-32;
-    double r = sqrt(v4_log(u) * -2.0);
-    double s, c;
-    v4_sincos2pi((((v4_u64)aw << 1) | 1u) << 31, &s, &c);
-    v[0] = loc + scale * (r * c);
-    v[1] = loc + scale * (r * s);
-}
+V4_FN double v4_bm_radius_f(v4_u32 rw) { return sqrt(v4_log((v4_u52(rw) + 0.5) * 0x1p-32) * -2.0); }
+V4_FN void v4_bm_angle_f(v4_u32 aw, double* s, double* c) { v4_sincos2pi((((v4_u64)aw << 1) | 1u) << 31, s, c); }
 V4_FN void v4_call_normal_f(const v4_u32* x, double loc, double scale, double* v) {
-    v4_bm_pair_f(x[0], x[1], loc, scale, v);
-    v4_bm_pair_f(x[2], x[3], loc, scale, v + 2);
+    int h;
+    for (h = 0; h < 2; ++h) {
+        double r = v4_bm_radius_f(x[2 * h]), s, c;
+        v4_bm_angle_f(x[2 * h + 1], &s, &c);
+        v[2 * h] = loc + scale * (r * c);
+        v[2 * h + 1] = loc + scale * (r * s);
+    }
 }
 
 /* Box-Muller, float64: call j gives the pair 2j (cos), 2j+1 (sin) from the odd 53-bit words
  * K_r = ((x0 << 21) | (x1 >> 11)) | 1 and K_a = ((x2 << 21) | (x3 >> 11)) | 1:
  * u = K_r * 2^-53, r = sqrt(log(u) * -2), (s, c) = sincos2pi(K_a << 11). */
+V4_FN double v4_bm_radius_d(v4_u32 hi, v4_u32 lo) {
+    v4_u64 kr = (((v4_u64)hi << 21) | (lo >> 11)) | 1u;
+    return sqrt(v4_log((v4_u52(kr >> 1) * 2.0 + 1.0) * 0x1p-53) * -2.0);
+}
+V4_FN void v4_bm_angle_d(v4_u32 hi, v4_u32 lo, double* s, double* c) {
+    v4_u64 ka = (((v4_u64)hi << 21) | (lo >> 11)) | 1u;
+    v4_sincos2pi(ka << 11, s, c);
+}
 V4_FN void v4_call_normal_d(const v4_u32* x, double loc, double scale, double* v) {
-    v4_u64 kr = (((v4_u64)x[0] << 21) | (x[1] >> 11)) | 1u;
-    v4_u64 ka = (((v4_u64)x[2] << 21) | (x[3] >> 11)) | 1u;
-    double u = (v4_u52(kr >> 1) * 2.0 + 1.0) * 0x1p-53;
-    double r = sqrt(v4_log(u) * -2.0);
-    double s, c;
-    v4_sincos2pi(ka << 11, &s, &c);
+    double r = v4_bm_radius_d(x[0], x[1]), s, c;
+    v4_bm_angle_d(x[2], x[3], &s, &c);
     v[0] = loc + scale * (r * c);
     v[1] = loc + scale * (r * s);
 }
@@ -607,7 +611,7 @@ V4_FN void v4_call_normal_d(const v4_u32* x, double loc, double scale, double* v
 V4_FN double v4_truncnorm_linear(double u, const double* p) {
     double P = p[4] + u * p[6];
     double Q = p[5] + (1.0 - u) * p[6];
-    int take = P <= Q;
+    v4_u64 take = P <= Q;
     double t = v4_sel(take, P, Q);
     t = v4_sel(t < 0x1p-1022, 0x1p-1022, t);
     double x = v4_ndtri_low(t);
