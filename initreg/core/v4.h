@@ -25,8 +25,10 @@
 #include <string.h>
 #include <float.h>
 #include <math.h>
-#if defined(FLT_EVAL_METHOD) && FLT_EVAL_METHOD != 0
-#error "initreg v4 needs FLT_EVAL_METHOD == 0 (SSE2 or better, no x87 excess precision)"
+/* double operations must round to double (1, 2: wider evaluation as on x87; -1: unknown). 0 is the usual value;
+ * 16 (GCC with AVX512-FP16) only concerns _Float16. */
+#if defined(FLT_EVAL_METHOD) && (FLT_EVAL_METHOD == 1 || FLT_EVAL_METHOD == 2 || FLT_EVAL_METHOD < 0)
+#error "initreg v4 needs double operations evaluated in double (SSE2 or better, no x87 excess precision)"
 #endif
 #endif
 

@@ -1,0 +1,187 @@
+"""The one entry point to the v4 bits on the CPU: the compiled kernel, or the NumPy reference with the same bits.
+
+``fill(op, key_words, start, out, *params)`` writes elements ``[start, start + out.size)`` of a stream into
+``out``; ``key_words(seed, name, tags)`` gives a stream's four Philox key words. The compiled kernel
+(``initreg.core._v4kernel``, built from ``v4.h`` at install time) is imported on the first fill, not before;
+where it is missing, the first fill warns once (``KernelUnavailableWarning``) and every fill uses the NumPy
+reference (``v4_reference``): the same bits, slower. ``INITREG_V4_BACKEND=reference`` in the environment
+selects the reference without a warning (the tests compare the two that way).
+
+The compiled fill releases the GIL for the whole range, so Python threads may fill disjoint ranges of one
+array at once; a region costs only the region (every element is addressable).
+
+Operations and their parameters (see ``v4_reference``'s docstring for the exact formulas):
+``"uniform"`` (low, high) · ``"normal"`` (loc, scale) · ``"truncated_normal"`` (loc, scale, a, b): N(loc, scale²)
+on [loc + a·scale, loc + b·scale] · ``"integers"`` (low, high): [low, high), Python ints, high − low ≤ 2⁶⁴ ·
+``"bernoulli"`` (p). Output dtypes: float64, float32, float16, bfloat16 (an ``ml_dtypes`` bfloat16 array, or a
+uint16 array with ``bfloat16=True``); integers and bernoulli also fill integer dtypes (bernoulli bool too).
+
+Importing this module imports NumPy only.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import threading
+import warnings
+from typing import Any, Sequence
+
+import numpy as np
+
+ALGORITHM = "initreg-philox-v4"
+
+OPS = ("uniform", "normal", "truncated_normal", "integers", "bernoulli")
+
+_MAX_END = (1 << 64) - 16  # start + size must stay below this (call indices are 64-bit)
+
+
+class KernelUnavailableWarning(RuntimeWarning):
+    """initreg's compiled v4 kernel could not be loaded: fills use the NumPy reference (same values, slower)."""
+
+
+_lock = threading.Lock()
+_kernel: Any = None          # the extension module once loaded, False when it is missing
+_missing_reason = ""
+
+
+def _load() -> Any:
+    """The compiled kernel module, or None (warning once) when it cannot be imported."""
+    global _kernel, _missing_reason
+    k = _kernel
+    if k is None:
+        with _lock:
+            if _kernel is None:
+                if os.environ.get("INITREG_V4_BACKEND", "").strip().lower() == "reference":
+                    _kernel, _missing_reason = False, "INITREG_V4_BACKEND=reference"
+                else:
+                    try:
+                        from . import _v4kernel
+                    except ImportError as exc:
+                        _kernel, _missing_reason = False, f"{type(exc).__name__}: {exc}"
+                        warnings.warn(KernelUnavailableWarning(
+                            "initreg's compiled v4 kernel (initreg.core._v4kernel) is not available "
+                            f"({_missing_reason}); fills use the NumPy reference: the same values, slower. "
+                            "Reinstall initreg where a C compiler is available (pip install --force-reinstall "
+                            "--no-deps initreg) to build it."), stacklevel=4)
+                    else:
+                        if getattr(_v4kernel, "ALGORITHM", None) != ALGORITHM:
+                            raise ImportError(f"initreg.core._v4kernel computes {_v4kernel.ALGORITHM!r}, "
+                                              f"this initreg expects {ALGORITHM!r}: rebuild it")
+                        _kernel = _v4kernel
+            k = _kernel
+    return k or None
+
+
+def backend() -> str:
+    """``"compiled"`` when fills run in the compiled kernel, ``"reference"`` when in NumPy (loads it if needed)."""
+    return "compiled" if _load() is not None else "reference"
+
+
+# --- stream keys -----------------------------------------------------------------------------------------------
+
+@functools.lru_cache(maxsize=4096)
+def hash64(text: str) -> int:
+    """The 64-bit BLAKE2b of ``text`` (UTF-8), little-endian."""
+    from hashlib import blake2b
+
+    return int.from_bytes(blake2b(str(text).encode("utf-8"), digest_size=8).digest(), "little")
+
+
+def key_words(seed: int, name: str, tags: Sequence[str] = ()) -> tuple[int, int, int, int]:
+    """The Philox key words (k0, k1, k2, k3) of the stream (seed, name, *tags):
+    ``SeedSequence(seed, spawn_key=(hash64(name), *map(hash64, tags))).generate_state(4, uint32)``."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    return _key_words(int(seed), str(name), tuple(str(t) for t in tags))
+
+
+@functools.lru_cache(maxsize=4096)
+def _key_words(seed: int, name: str, tags: tuple[str, ...]) -> tuple[int, int, int, int]:
+    spawn = (hash64(name),) + tuple(hash64(t) for t in tags)
+    words = np.random.SeedSequence(seed, spawn_key=spawn).generate_state(4, np.uint32)
+    return tuple(int(w) for w in words)  # type: ignore[return-value]
+
+
+# --- fills ---------------------------------------------------------------------------------------------------------
+
+_DTYPE_KINDS = {"float64": "float64", "float32": "float32", "float16": "float16", "int8": "int8", "int16": "int16",
+                "int32": "int32", "int64": "int64", "uint8": "uint8", "uint16": "uint16", "uint32": "uint32",
+                "uint64": "uint64", "bool": "bool", "bfloat16": "bfloat16"}
+
+
+def kind_of(dtype: Any, bfloat16: bool = False) -> str:
+    """The v4 kind name of a dtype (``bfloat16=True``: a uint16 array holds bfloat16 bits)."""
+    dt = np.dtype(dtype)
+    if bfloat16:
+        if dt.itemsize != 2 or dt.kind not in "uV" and dt.name != "bfloat16":
+            raise TypeError(f"bfloat16=True needs a 2-byte (uint16 or bfloat16) array, got {dt}")
+        return "bfloat16"
+    kind = _DTYPE_KINDS.get(dt.name)
+    if kind is None:
+        raise TypeError(f"cannot fill an array of dtype {dt}; use float64/32/16, bfloat16 or an integer dtype")
+    return kind
+
+
+def _check_start(start: Any, size: int) -> int:
+    if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or start < 0:
+        raise ValueError(f"start must be a non-negative int (a flat element position), got {start!r}")
+    start = int(start)
+    if start + size > _MAX_END:
+        raise ValueError(f"start + size must stay below 2**64 - 16, got {start} + {size}")
+    return start
+
+
+def _check_key(key: Sequence[int]) -> tuple[int, int, int, int]:
+    words = tuple(int(k) for k in key)
+    if len(words) != 4 or any(not 0 <= w < 1 << 32 for w in words):
+        raise ValueError(f"key_words must be four 32-bit words (key_words(seed, name, tags)), got {key!r}")
+    return words  # type: ignore[return-value]
+
+
+def fill(op: str, key_words: Sequence[int], start: int, out: np.ndarray, *params: Any,
+         bfloat16: bool = False) -> np.ndarray:
+    """Write elements ``[start, start + out.size)`` of the stream with ``key_words`` into ``out`` (C order); return it.
+
+    ``out`` is a writable C-contiguous NumPy array; its values depend only on (key, element position, dtype,
+    params), never on how the range is split or on the machine.
+    """
+    from . import v4_reference as ref
+
+    if op not in OPS:
+        raise ValueError(f"unknown fill {op!r}; one of {', '.join(OPS)}")
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a NumPy array, got {type(out).__name__}")
+    if not out.flags.c_contiguous or not out.flags.writeable:
+        raise ValueError("out must be a writable C-contiguous array (fill a contiguous copy and assign it)")
+    kind = kind_of(out.dtype, bfloat16)
+    key = _check_key(key_words)
+    start = _check_start(start, out.size)
+    if op in ("uniform", "normal", "truncated_normal") and kind not in ref.FLOAT_KINDS:
+        what = op.replace("_", " ")
+        raise TypeError(f"{what} values need a floating dtype, got {out.dtype}")
+    if op == "integers" and kind == "bool":
+        raise TypeError("integers cannot fill a bool array; use bernoulli or an integer dtype")
+    if op == "truncated_normal" and len(params) == 4 and not float(params[2]) < float(params[3]):
+        raise ValueError(f"truncation bounds need a < b, got a={params[2]}, b={params[3]}")
+    raw = ref.raw_params(op, params)
+    if out.size == 0:
+        return out
+    flat = out.reshape(-1)
+    if kind == "bfloat16" or flat.dtype.kind == "V":
+        flat = flat.view(np.uint16)
+    k = _load()
+    if k is None:
+        ref.fill_into(op, key, start, flat, kind, *params)
+        return out
+    if op == "integers":
+        k.fill(ref.OPS[op], key, start, flat, ref.KINDS[kind], ilow=raw[0], ispan_m1=raw[1])
+    else:
+        k.fill(ref.OPS[op], key, start, flat, ref.KINDS[kind], *raw)
+    return out
+
+
+def values(op: str, key_words: Sequence[int], start: int, shape: Any, dtype: Any, *params: Any) -> np.ndarray:
+    """A new array of ``shape`` and ``dtype`` holding elements ``start..`` of the stream (bfloat16: ml_dtypes')."""
+    out = np.empty(shape, dtype=dtype)
+    return fill(op, key_words, start, out, *params)
