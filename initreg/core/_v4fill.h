@@ -53,12 +53,12 @@ typedef struct {
     int kind;
     v4_u32 k[4];
     double a, b;          /* uniform: low, width; normal / truncated normal: loc, scale */
-    double clamp;         /* uniform: v4_uniform_clamp(high, kind); else +inf */
+    double clamp;         /* uniform: v4_uniform_clamp(low, high, kind); else +inf */
     double tn[10];        /* truncated normal: v4_truncnorm_setup */
     v4_u64 ilow, ispan_m1, threshold; /* integers; bernoulli */
 } v4_params;
 
-#define V4_M 64           /* Philox calls per chunk (a multiple of 8) */
+#define V4_M 128          /* Philox calls per chunk (a multiple of 8) */
 
 /* ---- Philox words of calls j .. j+m-1, structure of arrays: x[0][i], x[1][i], x[2][i], x[3][i] ----------- *
  * Integer arithmetic only, so every implementation gives the same words; the SIMD ones keep each call's four
@@ -329,7 +329,7 @@ static inline int v4_setup(v4_params* P, int op, int kind, const v4_u32* key, do
     switch (op) {
     case V4_OP_UNIFORM:
         if (kind > V4_BF16) return -1;
-        P->a = p0; P->b = p1 - p0; P->clamp = v4_uniform_clamp(p1, kind); return 0;
+        P->a = p0; P->b = p1 - p0; P->clamp = v4_uniform_clamp(p0, p1, kind); return 0;
     case V4_OP_NORMAL:
         if (kind > V4_BF16) return -1;
         P->a = p0; P->b = p1; return 0;

@@ -500,8 +500,9 @@ V4_FN float v4_from_half(v4_u16 h, int kind) { return kind == V4_F16 ? v4_f16_to
  * the final value may take before its last rounding so that it stays below `high` in the output type:
  * float64: next_below(high); float32: next_below((float)high); float16/bfloat16: with H = half((float)high) and
  * B = the half value just below H (B = H - 1 ulp, on the bits), m = (B + H)/2 (exact in binary32):
- * m if half(m) == B else next_below(m).  (+inf when high is +inf.) */
-V4_FN double v4_uniform_clamp(double high, int kind) {
+ * m if half(m) == B else next_below(m).  (+inf when high is +inf, and when !(high > low): no clamp.) */
+V4_FN double v4_uniform_clamp(double low, double high, int kind) {
+    if (!(high > low)) return V4_INF;
     if (kind == V4_F64) return v4_next_below(high);
     float hf = (float)high;
     if (kind == V4_F32) return (double)v4_next_below_f(hf);

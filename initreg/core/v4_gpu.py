@@ -118,7 +118,7 @@ def kernel_args(op: str, key_words: Sequence[int], start: int, n: int, kind: str
     tn = (0.0,) * 10
     ilow = span_m1 = threshold = 0
     if op == "uniform":
-        a, b, clamp = raw[0], raw[1] - raw[0], ref.uniform_clamp(raw[1], kind)
+        a, b, clamp = raw[0], raw[1] - raw[0], ref.uniform_clamp(raw[0], raw[1], kind)
     elif op == "normal":
         a, b = raw
     elif op == "truncated_normal":

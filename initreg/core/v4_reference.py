@@ -35,7 +35,7 @@ Per-element formulas (``w53(a, b) = (a << 21) | (b >> 11)``; values computed in 
 - uniform(low, high), ``width = high − low``:
   float32/float16/bfloat16: element ``4j+l`` is ``low + width·((x_l >> 8)·2⁻²⁴)``;
   float64: element ``2j+h`` is ``low + width·(w53(x_2h, x_2h+1)·2⁻⁵³)``;
-  then rounded once to float32 (float64: kept) and clamped: ``min(v, C)`` with ``C = uniform_clamp(high,
+  then rounded once to float32 (float64: kept) and clamped: ``min(v, C)`` with ``C = uniform_clamp(low, high,
   dtype)``, so that no value reaches ``high`` in the output dtype (a value that would becomes the one below).
 - normal(loc, scale), Box–Muller:
   float32 family: pair ``h`` of call ``j`` (elements ``4j+2h``, ``4j+2h+1``): ``u = (x_2h + 0.5)·2⁻³²``,
@@ -378,9 +378,12 @@ def _next_below32(h: np.float32) -> np.float32:
     return b.view(np.float32)[0]
 
 
-def uniform_clamp(high: float, kind: str) -> float:
-    """The uniform's clamp ``C`` (v4.h's v4_uniform_clamp): values are min(v, C) before their last rounding."""
-    high = float(high)
+def uniform_clamp(low: float, high: float, kind: str) -> float:
+    """The uniform's clamp ``C`` (v4.h's v4_uniform_clamp): values are min(v, C) before their last rounding
+    (+inf, no clamp, when not high > low)."""
+    low, high = float(low), float(high)
+    if not high > low:
+        return INF
     if kind == "float64":
         return _next_below64(high)
     hf = np.float32(high)
@@ -584,7 +587,7 @@ def fill_into(op: str, key: Sequence[int], start: int, out: np.ndarray, kind: st
     """Fill the flat contiguous array ``out`` (storage dtype of ``kind``) with elements [start, start + out.size)."""
     _check(op, kind)
     raw = raw_params(op, params)
-    clamp = uniform_clamp(raw[1], kind) if op == "uniform" else INF
+    clamp = uniform_clamp(raw[0], raw[1], kind) if op == "uniform" else INF
     per = per_call(op, kind)
     flat = out.reshape(-1)
     if kind == "float16":
