@@ -204,8 +204,21 @@ V4_INLINE void v4_chunk_d(const v4_params* P, v4_u32 (*x)[V4_M], int m, double* 
         int t;
         for (t = 0; t < 10; ++t) tn[t] = P->tn[t];
         if (tn[0] == 0.0) {
+            /* Phi^-1 in two passes: the central region for every element, then the tails (log, sqrt) only for
+             * the elements that need them, gathered; the values are v4_truncnorm_linear's */
+            double tt[2][V4_M], xt[2 * V4_M];
+            v4_u64 take[2][V4_M];
+            int idx[2 * V4_M], nt = 0, e;
             for (h = 0; h < 2; ++h)
-                for (i = 0; i < m; ++i) z[h][i] = v4_truncnorm_linear(v4_u53_odd(x[2 * h][i], x[2 * h + 1][i]), tn);
+                for (i = 0; i < m; ++i) tt[h][i] = v4_tn_t(v4_u53_odd(x[2 * h][i], x[2 * h + 1][i]), tn, &take[h][i]);
+            for (h = 0; h < 2; ++h)
+                for (i = 0; i < m; ++i) z[h][i] = v4_ndtri_central(tt[h][i]);
+            for (h = 0; h < 2; ++h)
+                for (i = 0; i < m; ++i) { idx[nt] = h * V4_M + i; nt += !v4_ndtri_is_central(tt[h][i]); }
+            for (e = 0; e < nt; ++e) xt[e] = v4_ndtri_tail((&tt[0][0])[idx[e]]);
+            for (e = 0; e < nt; ++e) (&z[0][0])[idx[e]] = xt[e];
+            for (h = 0; h < 2; ++h)
+                for (i = 0; i < m; ++i) z[h][i] = v4_tn_finish(z[h][i], take[h][i], tn);
         } else {
             for (h = 0; h < 2; ++h)
                 for (i = 0; i < m; ++i) z[h][i] = v4_truncnorm_log(v4_u53_odd(x[2 * h][i], x[2 * h + 1][i]), tn);
