@@ -123,7 +123,8 @@ def kind_of(dtype: Any, bfloat16: bool = False) -> str:
     return kind
 
 
-def _check_start(start: Any, size: int) -> int:
+def check_start(start: Any, size: int) -> int:
+    """``start`` as an int, or ValueError: a non-negative element position with start + size below 2**64 - 16."""
     if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or start < 0:
         raise ValueError(f"start must be a non-negative int (a flat element position), got {start!r}")
     start = int(start)
@@ -132,7 +133,8 @@ def _check_start(start: Any, size: int) -> int:
     return start
 
 
-def _check_key(key: Sequence[int]) -> tuple[int, int, int, int]:
+def check_key_words(key: Sequence[int]) -> tuple[int, int, int, int]:
+    """``key`` as a tuple of four 32-bit ints, or ValueError."""
     words = tuple(int(k) for k in key)
     if len(words) != 4 or any(not 0 <= w < 1 << 32 for w in words):
         raise ValueError(f"key_words must be four 32-bit words (key_words(seed, name, tags)), got {key!r}")
@@ -181,7 +183,7 @@ def fill(op: str, key_words: Sequence[int], start: int, out: np.ndarray, *params
             raise
         kind, opc, kindc, args, kw = _prepare.__wrapped__(op, out.dtype, bfloat16, params)
     if type(start) is not int or start < 0 or start + out.size > _MAX_END:
-        start = _check_start(start, out.size)
+        start = check_start(start, out.size)
     size = out.size
     if size == 0:
         return out
@@ -192,7 +194,7 @@ def fill(op: str, key_words: Sequence[int], start: int, out: np.ndarray, *params
         return out
     from . import v4_reference as ref
 
-    ref.fill_into(op, _check_key(key_words), start, buf.reshape(-1), kind, *params)
+    ref.fill_into(op, check_key_words(key_words), start, buf.reshape(-1), kind, *params)
     return out
 
 

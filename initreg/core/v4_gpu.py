@@ -148,8 +148,8 @@ def fill(op: str, key_words: Sequence[int], start: int, out: Any, *params: Any, 
     kind = be.kind_of(np.dtype(out.dtype.name if out.dtype.kind == "V" else out.dtype), bfloat16)
     if op in ("uniform", "normal", "truncated_normal") and kind not in ref.FLOAT_KINDS:
         raise TypeError(f"{op.replace('_', ' ')} values need a floating dtype, got {out.dtype}")
-    key = be._check_key(key_words)
-    start = be._check_start(start, out.size)
+    key = be.check_key_words(key_words)
+    start = be.check_start(start, out.size)
     n = int(out.size)
     if n == 0:
         return out
