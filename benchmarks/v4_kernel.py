@@ -36,13 +36,16 @@ def repeats(n: int, quick: bool) -> int:
     return max(3, r // 4) if quick else r
 
 
+CLOCK = time.perf_counter
+
+
 def timeit(fn, reps: int, setup=None) -> tuple[float, float]:
     ts = []
     for _ in range(reps):
         arg = setup() if setup else None
-        t0 = time.perf_counter()
+        t0 = CLOCK()
         fn(arg)
-        ts.append(time.perf_counter() - t0)
+        ts.append(CLOCK() - t0)
     return min(ts), statistics.median(ts)
 
 
@@ -51,7 +54,13 @@ def main() -> None:
     ap.add_argument("--sizes", default="1000,1000000,10000000")
     ap.add_argument("--fresh", action="store_true", help="a new array for every repeat (page faults included)")
     ap.add_argument("--quick", action="store_true", help="fewer repeats")
+    ap.add_argument("--cpu-time", action="store_true",
+                    help="time one-thread runs by the calling thread's CPU time (robust on a busy machine; the "
+                         "two-thread runs are then skipped)")
     args = ap.parse_args()
+    global CLOCK
+    if args.cpu_time:
+        CLOCK = time.thread_time
     sizes = [int(s) for s in args.sizes.split(",")]
 
     try:
@@ -60,7 +69,7 @@ def main() -> None:
         torch = None
     print(f"python {platform.python_version()}, numpy {np.__version__}, torch {torch.__version__ if torch else '-'}, "
           f"v4 backend: {v4_backend.backend()}, cpus: {len(os.sched_getaffinity(0))}, "
-          f"{'fresh' if args.fresh else 'warm'} arrays")
+          f"{'fresh' if args.fresh else 'warm'} arrays, clock: {'thread CPU time' if args.cpu_time else 'wall'}")
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     pool = ThreadPoolExecutor(max_workers=1)
     gen = np.random.default_rng(0)
@@ -90,7 +99,8 @@ def main() -> None:
                 f.result()
 
             res["v4 1T"] = timeit(v4_1, reps, target if args.fresh else lambda: warm)
-            res["v4 2T"] = timeit(v4_2, reps, target if args.fresh else lambda: warm)
+            if not args.cpu_time:
+                res["v4 2T"] = timeit(v4_2, reps, target if args.fresh else lambda: warm)
             if torch is not None:
                 tw = torch.empty(n)
                 tw.zero_()
@@ -100,7 +110,7 @@ def main() -> None:
 
                 tf = {"normal": lambda t: t.normal_(), "uniform": lambda t: t.uniform_(),
                       "truncated_normal": lambda t: torch.nn.init.trunc_normal_(t)}[op]
-                for nt in (1, 2):
+                for nt in ((1,) if args.cpu_time else (1, 2)):
                     torch.set_num_threads(nt)
                     tf(tw)
                     res[f"torch {nt}T"] = timeit(tf, reps if op != "truncated_normal" else max(3, reps // 4), tt)
@@ -116,16 +126,16 @@ def main() -> None:
                 line += f" | {k} {n / mn / 1e6:8.1f} M/s (med {n / md / 1e6:7.1f})"
             print(line, flush=True)
 
-    print("\nratios at the min (v4 / other):")
+    print("\nspeed ratios at the min (v4 / other; above 1: v4 is faster):")
     for n, op, res in rows:
         parts = []
         for mine in ("v4 1T", "v4 2T"):
-            for other in ("torch 1T", "torch 2T", "numpy", "memset"):
+            if mine not in res:
+                continue
+            for other in (f"torch {mine[-2:]}", "numpy", "memset"):
                 if other in res:
-                    if other.startswith("torch") and other[-2:] != mine[-2:] and not (mine == "v4 2T" and other == "torch 2T"):
-                        continue
-                    parts.append(f"{mine}/{other} {res[other][0] / res[mine][0]:.2f}x")
-        print(f"  n={n:>9,d} {op:17s} " + ", ".join(parts))
+                    parts.append(f"{mine} / {other} {res[other][0] / res[mine][0]:.2f}x")
+        print(f"  n={n:>10,d} {op:17s} " + ", ".join(parts))
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     pool.shutdown()
 
