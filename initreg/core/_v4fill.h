@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <string.h>
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(V4_NO_CLONES) && defined(__linux__)
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(V4_NO_CLONES) && defined(__linux__) && defined(__GLIBC__)
 #define V4_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "arch=x86-64-v2", "default")))
 #else
 #define V4_CLONES
@@ -53,12 +53,12 @@ typedef struct {
     int kind;
     v4_u32 k[4];
     double a, b;          /* uniform: low, width; normal / truncated normal: loc, scale */
-    double clamp;         /* uniform: v4_uniform_clamp(high, kind); else +inf */
+    double clamp;         /* uniform: v4_uniform_clamp(low, high, kind); else +inf */
     double tn[10];        /* truncated normal: v4_truncnorm_setup */
     v4_u64 ilow, ispan_m1, threshold; /* integers; bernoulli */
 } v4_params;
 
-#define V4_M 64           /* Philox calls per chunk (a multiple of 8) */
+#define V4_M 128          /* Philox calls per chunk (a multiple of 8) */
 
 /* ---- Philox words of calls j .. j+m-1, structure of arrays: x[0][i], x[1][i], x[2][i], x[3][i] ----------- *
  * Integer arithmetic only, so every implementation gives the same words; the SIMD ones keep each call's four
@@ -204,8 +204,21 @@ V4_INLINE void v4_chunk_d(const v4_params* P, v4_u32 (*x)[V4_M], int m, double* 
         int t;
         for (t = 0; t < 10; ++t) tn[t] = P->tn[t];
         if (tn[0] == 0.0) {
+            /* Phi^-1 in two passes: the central region for every element, then the tails (log, sqrt) only for
+             * the elements that need them, gathered; the values are v4_truncnorm_linear's */
+            double tt[2][V4_M], xt[2 * V4_M];
+            v4_u64 take[2][V4_M];
+            int idx[2 * V4_M], nt = 0, e;
             for (h = 0; h < 2; ++h)
-                for (i = 0; i < m; ++i) z[h][i] = v4_truncnorm_linear(v4_u53_odd(x[2 * h][i], x[2 * h + 1][i]), tn);
+                for (i = 0; i < m; ++i) tt[h][i] = v4_tn_t(v4_u53_odd(x[2 * h][i], x[2 * h + 1][i]), tn, &take[h][i]);
+            for (h = 0; h < 2; ++h)
+                for (i = 0; i < m; ++i) z[h][i] = v4_ndtri_central(tt[h][i]);
+            for (h = 0; h < 2; ++h)
+                for (i = 0; i < m; ++i) { idx[nt] = h * V4_M + i; nt += !v4_ndtri_is_central(tt[h][i]); }
+            for (e = 0; e < nt; ++e) xt[e] = v4_ndtri_tail((&tt[0][0])[idx[e]]);
+            for (e = 0; e < nt; ++e) (&z[0][0])[idx[e]] = xt[e];
+            for (h = 0; h < 2; ++h)
+                for (i = 0; i < m; ++i) z[h][i] = v4_tn_finish(z[h][i], take[h][i], tn);
         } else {
             for (h = 0; h < 2; ++h)
                 for (i = 0; i < m; ++i) z[h][i] = v4_truncnorm_log(v4_u53_odd(x[2 * h][i], x[2 * h + 1][i]), tn);
@@ -329,7 +342,7 @@ static inline int v4_setup(v4_params* P, int op, int kind, const v4_u32* key, do
     switch (op) {
     case V4_OP_UNIFORM:
         if (kind > V4_BF16) return -1;
-        P->a = p0; P->b = p1 - p0; P->clamp = v4_uniform_clamp(p1, kind); return 0;
+        P->a = p0; P->b = p1 - p0; P->clamp = v4_uniform_clamp(p0, p1, kind); return 0;
     case V4_OP_NORMAL:
         if (kind > V4_BF16) return -1;
         P->a = p0; P->b = p1; return 0;

@@ -89,12 +89,12 @@ static PyObject* py_truncnorm_setup(PyObject* self, PyObject* args) {
 }
 
 static PyObject* py_uniform_clamp(PyObject* self, PyObject* args) {
-    double high;
+    double low, high;
     int kind;
     (void)self;
-    if (!PyArg_ParseTuple(args, "di", &high, &kind)) return NULL;
+    if (!PyArg_ParseTuple(args, "ddi", &low, &high, &kind)) return NULL;
     if (kind < V4_F64 || kind > V4_BF16) { PyErr_SetString(PyExc_ValueError, "kind must be a float kind"); return NULL; }
-    return PyFloat_FromDouble(v4_uniform_clamp(high, kind));
+    return PyFloat_FromDouble(v4_uniform_clamp(low, high, kind));
 }
 
 static PyObject* py_bernoulli_threshold(PyObject* self, PyObject* args) {
@@ -240,7 +240,7 @@ static PyMethodDef methods[] = {
      "fill(op, key, start, out, kind, p0=0, p1=0, p2=0, p3=0, ilow=0, ispan_m1=0): elements [start, start+len) "
      "of a stream into out, GIL released"},
     {"truncnorm_setup", py_truncnorm_setup, METH_VARARGS, "truncnorm_setup(a, b) -> the 10 interval parameters"},
-    {"uniform_clamp", py_uniform_clamp, METH_VARARGS, "uniform_clamp(high, kind) -> the clamp before the last rounding"},
+    {"uniform_clamp", py_uniform_clamp, METH_VARARGS, "uniform_clamp(low, high, kind) -> the clamp before the last rounding"},
     {"bernoulli_threshold", py_bernoulli_threshold, METH_VARARGS, "bernoulli_threshold(p) -> ceil(p * 2**53) in [0, 2**53]"},
     {"philox", py_philox, METH_VARARGS, "philox(key, j0, out, impl=None): Philox4x32-10 words of calls j0.. into a uint32 buffer"},
     {"philox_impls", py_philox_impls, METH_NOARGS, "philox_impls() -> the Philox batch implementations this CPU runs"},

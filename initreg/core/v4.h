@@ -383,37 +383,49 @@ V4_FN double v4_log_phi_far(double x) {
 #define V4_F6 0x1.31446f740b9e0p-23
 #define V4_F7 0x1.269bff1f8c190p-49
 
-#define V4_SEL3(c, f, a, e, b) v4_sel(c, a, v4_sel(f, e, b))
-
 /* Phi^-1(t) for t in [2^-1022, 0.5 + 2^-53]: Wichura's AS241 (PPND16), its three regions in one formula.
- * q = t - 0.5; s = sqrt(-log t); region central if q >= -0.425, else far if s > 5, else mid;
+ * q = t - 0.5; region central if q >= -0.425, else (s = sqrt(-log t)) far if s > 5, else mid;
  * r = 0.180625 - q*q (central), s - 5 (far), s - 1.6 (mid); with (N, M) = (A, B), (E, F), (C, D):
  * num = ((((((N7*r+N6)*r+N5)*r+N4)*r+N3)*r+N2)*r+N1)*r+N0, den = ((((((M7*r+M6)*r+M5)*r+M4)*r+M3)*r+M2)*r+M1)*r+1;
- * Phi^-1(t) = (g*num)/den with g = q (central) or -1 (otherwise). */
-V4_FN double v4_ndtri_low(double t) {
+ * Phi^-1(t) = (g*num)/den with g = q (central) or -1 (otherwise).
+ * v4_ndtri_central and v4_ndtri_tail are its two halves: v4_ndtri_low(t) is the first where q >= -0.425, else the
+ * second, so a fill may compute only the half each element needs. */
+V4_FN double v4_ndtri_central(double t) {
     double q = t - 0.5;
+    double r = 0.180625 - q * q;
+    double num = V4_A7;
+    num = num * r + V4_A6; num = num * r + V4_A5; num = num * r + V4_A4; num = num * r + V4_A3;
+    num = num * r + V4_A2; num = num * r + V4_A1; num = num * r + V4_A0;
+    double den = V4_B7;
+    den = den * r + V4_B6; den = den * r + V4_B5; den = den * r + V4_B4; den = den * r + V4_B3;
+    den = den * r + V4_B2; den = den * r + V4_B1; den = den * r + 1.0;
+    return (q * num) / den;
+}
+V4_FN double v4_ndtri_tail(double t) {
     double s = sqrt(-v4_log(t));
-    v4_u64 c = q >= -0.425;
     v4_u64 f = s > 5.0;
-    double rc = 0.180625 - q * q, rf = s - 5.0, rm = s - 1.6;
-    double r = v4_sel(c, rc, v4_sel(f, rf, rm));
-    double num = V4_SEL3(c, f, V4_A7, V4_E7, V4_C7);
-    num = num * r + V4_SEL3(c, f, V4_A6, V4_E6, V4_C6);
-    num = num * r + V4_SEL3(c, f, V4_A5, V4_E5, V4_C5);
-    num = num * r + V4_SEL3(c, f, V4_A4, V4_E4, V4_C4);
-    num = num * r + V4_SEL3(c, f, V4_A3, V4_E3, V4_C3);
-    num = num * r + V4_SEL3(c, f, V4_A2, V4_E2, V4_C2);
-    num = num * r + V4_SEL3(c, f, V4_A1, V4_E1, V4_C1);
-    num = num * r + V4_SEL3(c, f, V4_A0, V4_E0, V4_C0);
-    double den = V4_SEL3(c, f, V4_B7, V4_F7, V4_D7);
-    den = den * r + V4_SEL3(c, f, V4_B6, V4_F6, V4_D6);
-    den = den * r + V4_SEL3(c, f, V4_B5, V4_F5, V4_D5);
-    den = den * r + V4_SEL3(c, f, V4_B4, V4_F4, V4_D4);
-    den = den * r + V4_SEL3(c, f, V4_B3, V4_F3, V4_D3);
-    den = den * r + V4_SEL3(c, f, V4_B2, V4_F2, V4_D2);
-    den = den * r + V4_SEL3(c, f, V4_B1, V4_F1, V4_D1);
+    double r = v4_sel(f, s - 5.0, s - 1.6);
+    double num = v4_sel(f, V4_E7, V4_C7);
+    num = num * r + v4_sel(f, V4_E6, V4_C6);
+    num = num * r + v4_sel(f, V4_E5, V4_C5);
+    num = num * r + v4_sel(f, V4_E4, V4_C4);
+    num = num * r + v4_sel(f, V4_E3, V4_C3);
+    num = num * r + v4_sel(f, V4_E2, V4_C2);
+    num = num * r + v4_sel(f, V4_E1, V4_C1);
+    num = num * r + v4_sel(f, V4_E0, V4_C0);
+    double den = v4_sel(f, V4_F7, V4_D7);
+    den = den * r + v4_sel(f, V4_F6, V4_D6);
+    den = den * r + v4_sel(f, V4_F5, V4_D5);
+    den = den * r + v4_sel(f, V4_F4, V4_D4);
+    den = den * r + v4_sel(f, V4_F3, V4_D3);
+    den = den * r + v4_sel(f, V4_F2, V4_D2);
+    den = den * r + v4_sel(f, V4_F1, V4_D1);
     den = den * r + 1.0;
-    return (v4_sel(c, q, -1.0) * num) / den;
+    return (-1.0 * num) / den;
+}
+V4_FN v4_u64 v4_ndtri_is_central(double t) { return (t - 0.5) >= -0.425; }
+V4_FN double v4_ndtri_low(double t) {
+    return v4_sel(v4_ndtri_is_central(t), v4_ndtri_central(t), v4_ndtri_tail(t));
 }
 
 /* Phi^-1(exp(lp)) for lp <= log Phi(-36): Newton's method on the asymptotic log Phi from
@@ -500,8 +512,9 @@ V4_FN float v4_from_half(v4_u16 h, int kind) { return kind == V4_F16 ? v4_f16_to
  * the final value may take before its last rounding so that it stays below `high` in the output type:
  * float64: next_below(high); float32: next_below((float)high); float16/bfloat16: with H = half((float)high) and
  * B = the half value just below H (B = H - 1 ulp, on the bits), m = (B + H)/2 (exact in binary32):
- * m if half(m) == B else next_below(m).  (+inf when high is +inf.) */
-V4_FN double v4_uniform_clamp(double high, int kind) {
+ * m if half(m) == B else next_below(m).  (+inf when high is +inf, and when !(high > low): no clamp.) */
+V4_FN double v4_uniform_clamp(double low, double high, int kind) {
+    if (!(high > low)) return V4_INF;
     if (kind == V4_F64) return v4_next_below(high);
     float hf = (float)high;
     if (kind == V4_F32) return (double)v4_next_below_f(hf);
@@ -610,17 +623,25 @@ V4_FN void v4_call_normal_d(const v4_u32* x, double loc, double scale, double* v
  *           negated when Q < P;
  *   log:    x = Phi^-1(exp(LH + log(d + u*OM))) by v4_ndtri_log_far;
  * z = sgn * min(max(x, lo), hi); value = loc + scale*z. */
-V4_FN double v4_truncnorm_linear(double u, const double* p) {
+/* the linear mode in three steps (a fill may run Phi^-1's halves on separate passes): t and the side of zero
+ * from u; then x = Phi^-1(t); then the sign, the clamp to [lo, hi] and the mirror */
+V4_FN double v4_tn_t(double u, const double* p, v4_u64* take) {
     double P = p[4] + u * p[6];
     double Q = p[5] + (1.0 - u) * p[6];
-    v4_u64 take = P <= Q;
-    double t = v4_sel(take, P, Q);
-    t = v4_sel(t < 0x1p-1022, 0x1p-1022, t);
-    double x = v4_ndtri_low(t);
+    *take = P <= Q;
+    double t = v4_sel(*take, P, Q);
+    return v4_sel(t < 0x1p-1022, 0x1p-1022, t);
+}
+V4_FN double v4_tn_finish(double x, v4_u64 take, const double* p) {
     x = v4_sel(take, x, -x);
     x = v4_sel(x < p[1], p[1], x);
     x = v4_sel(x > p[2], p[2], x);
     return p[3] * x;
+}
+V4_FN double v4_truncnorm_linear(double u, const double* p) {
+    v4_u64 take;
+    double t = v4_tn_t(u, p, &take);
+    return v4_tn_finish(v4_ndtri_low(t), take, p);
 }
 V4_FN double v4_truncnorm_log(double u, const double* p) {
     double x = v4_ndtri_log_far(p[7] + v4_log(p[8] + u * p[9]));

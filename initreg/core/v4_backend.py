@@ -123,7 +123,8 @@ def kind_of(dtype: Any, bfloat16: bool = False) -> str:
     return kind
 
 
-def _check_start(start: Any, size: int) -> int:
+def check_start(start: Any, size: int) -> int:
+    """``start`` as an int, or ValueError: a non-negative element position with start + size below 2**64 - 16."""
     if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or start < 0:
         raise ValueError(f"start must be a non-negative int (a flat element position), got {start!r}")
     start = int(start)
@@ -132,11 +133,34 @@ def _check_start(start: Any, size: int) -> int:
     return start
 
 
-def _check_key(key: Sequence[int]) -> tuple[int, int, int, int]:
+def check_key_words(key: Sequence[int]) -> tuple[int, int, int, int]:
+    """``key`` as a tuple of four 32-bit ints, or ValueError."""
     words = tuple(int(k) for k in key)
     if len(words) != 4 or any(not 0 <= w < 1 << 32 for w in words):
         raise ValueError(f"key_words must be four 32-bit words (key_words(seed, name, tags)), got {key!r}")
     return words  # type: ignore[return-value]
+
+
+@functools.lru_cache(maxsize=1024)
+def _prepare(op: str, dtype: np.dtype, bfloat16: bool, params: tuple) -> tuple[str, int, int, tuple, dict]:
+    """(kind, op code, kind code, positional and keyword arguments of the kernel) for one kind of fill; raises
+    for a dtype or parameters the operation cannot take."""
+    from . import v4_reference as ref
+
+    if op not in OPS:
+        raise ValueError(f"unknown fill {op!r}; one of {', '.join(OPS)}")
+    kind = kind_of(dtype, bfloat16)
+    if op in ("uniform", "normal", "truncated_normal") and kind not in ref.FLOAT_KINDS:
+        what = op.replace("_", " ")
+        raise TypeError(f"{what} values need a floating dtype, got {dtype}")
+    if op == "integers" and kind == "bool":
+        raise TypeError("integers cannot fill a bool array; use bernoulli or an integer dtype")
+    if op == "truncated_normal" and len(params) == 4 and not float(params[2]) < float(params[3]):
+        raise ValueError(f"truncation bounds need a < b, got a={params[2]}, b={params[3]}")
+    raw = ref.raw_params(op, params)
+    if op == "integers":
+        return kind, ref.OPS[op], ref.KINDS[kind], (), {"ilow": raw[0], "ispan_m1": raw[1]}
+    return kind, ref.OPS[op], ref.KINDS[kind], raw, {}
 
 
 def fill(op: str, key_words: Sequence[int], start: int, out: np.ndarray, *params: Any,
@@ -146,38 +170,31 @@ def fill(op: str, key_words: Sequence[int], start: int, out: np.ndarray, *params
     ``out`` is a writable C-contiguous NumPy array; its values depend only on (key, element position, dtype,
     params), never on how the range is split or on the machine.
     """
+    if type(out) is not np.ndarray:
+        if not isinstance(out, np.ndarray):
+            raise TypeError(f"out must be a NumPy array, got {type(out).__name__}")
+    flags = out.flags
+    if not (flags.c_contiguous and flags.writeable):
+        raise ValueError("out must be a writable C-contiguous array (fill a contiguous copy and assign it)")
+    try:
+        kind, opc, kindc, args, kw = _prepare(op, out.dtype, bfloat16, params)
+    except TypeError as exc:
+        if "unhashable" not in str(exc):
+            raise
+        kind, opc, kindc, args, kw = _prepare.__wrapped__(op, out.dtype, bfloat16, params)
+    if type(start) is not int or start < 0 or start + out.size > _MAX_END:
+        start = check_start(start, out.size)
+    size = out.size
+    if size == 0:
+        return out
+    buf = out.view(np.uint16) if (kind == "bfloat16" or out.dtype.kind == "V") else out
+    k = _kernel if _kernel is not None else _load()
+    if k:
+        k.fill(opc, key_words, start, buf, kindc, *args, **kw)
+        return out
     from . import v4_reference as ref
 
-    if op not in OPS:
-        raise ValueError(f"unknown fill {op!r}; one of {', '.join(OPS)}")
-    if not isinstance(out, np.ndarray):
-        raise TypeError(f"out must be a NumPy array, got {type(out).__name__}")
-    if not out.flags.c_contiguous or not out.flags.writeable:
-        raise ValueError("out must be a writable C-contiguous array (fill a contiguous copy and assign it)")
-    kind = kind_of(out.dtype, bfloat16)
-    key = _check_key(key_words)
-    start = _check_start(start, out.size)
-    if op in ("uniform", "normal", "truncated_normal") and kind not in ref.FLOAT_KINDS:
-        what = op.replace("_", " ")
-        raise TypeError(f"{what} values need a floating dtype, got {out.dtype}")
-    if op == "integers" and kind == "bool":
-        raise TypeError("integers cannot fill a bool array; use bernoulli or an integer dtype")
-    if op == "truncated_normal" and len(params) == 4 and not float(params[2]) < float(params[3]):
-        raise ValueError(f"truncation bounds need a < b, got a={params[2]}, b={params[3]}")
-    raw = ref.raw_params(op, params)
-    if out.size == 0:
-        return out
-    flat = out.reshape(-1)
-    if kind == "bfloat16" or flat.dtype.kind == "V":
-        flat = flat.view(np.uint16)
-    k = _load()
-    if k is None:
-        ref.fill_into(op, key, start, flat, kind, *params)
-        return out
-    if op == "integers":
-        k.fill(ref.OPS[op], key, start, flat, ref.KINDS[kind], ilow=raw[0], ispan_m1=raw[1])
-    else:
-        k.fill(ref.OPS[op], key, start, flat, ref.KINDS[kind], *raw)
+    ref.fill_into(op, check_key_words(key_words), start, buf.reshape(-1), kind, *params)
     return out
 
 

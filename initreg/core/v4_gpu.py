@@ -118,7 +118,7 @@ def kernel_args(op: str, key_words: Sequence[int], start: int, n: int, kind: str
     tn = (0.0,) * 10
     ilow = span_m1 = threshold = 0
     if op == "uniform":
-        a, b, clamp = raw[0], raw[1] - raw[0], ref.uniform_clamp(raw[1], kind)
+        a, b, clamp = raw[0], raw[1] - raw[0], ref.uniform_clamp(raw[0], raw[1], kind)
     elif op == "normal":
         a, b = raw
     elif op == "truncated_normal":
@@ -148,8 +148,8 @@ def fill(op: str, key_words: Sequence[int], start: int, out: Any, *params: Any, 
     kind = be.kind_of(np.dtype(out.dtype.name if out.dtype.kind == "V" else out.dtype), bfloat16)
     if op in ("uniform", "normal", "truncated_normal") and kind not in ref.FLOAT_KINDS:
         raise TypeError(f"{op.replace('_', ' ')} values need a floating dtype, got {out.dtype}")
-    key = be._check_key(key_words)
-    start = be._check_start(start, out.size)
+    key = be.check_key_words(key_words)
+    start = be.check_start(start, out.size)
     n = int(out.size)
     if n == 0:
         return out

@@ -35,7 +35,7 @@ Per-element formulas (``w53(a, b) = (a << 21) | (b >> 11)``; values computed in 
 - uniform(low, high), ``width = high − low``:
   float32/float16/bfloat16: element ``4j+l`` is ``low + width·((x_l >> 8)·2⁻²⁴)``;
   float64: element ``2j+h`` is ``low + width·(w53(x_2h, x_2h+1)·2⁻⁵³)``;
-  then rounded once to float32 (float64: kept) and clamped: ``min(v, C)`` with ``C = uniform_clamp(high,
+  then rounded once to float32 (float64: kept) and clamped: ``min(v, C)`` with ``C = uniform_clamp(low, high,
   dtype)``, so that no value reaches ``high`` in the output dtype (a value that would becomes the one below).
 - normal(loc, scale), Box–Muller:
   float32 family: pair ``h`` of call ``j`` (elements ``4j+2h``, ``4j+2h+1``): ``u = (x_2h + 0.5)·2⁻³²``,
@@ -283,26 +283,45 @@ def log_phi_far(x: Any) -> np.ndarray:
     return ((h - log(np.negative(x))) - LN_SQRT_2PI) + log(s)
 
 
-def ndtri_low(t: Any) -> np.ndarray:
-    """Φ⁻¹(t) for t in [2⁻¹⁰²², ½ + 2⁻⁵³] (v4.h's v4_ndtri_low): AS241's regions through one rational formula."""
+def ndtri_central(t: Any) -> np.ndarray:
+    """AS241's central region, q = t - ½ >= -0.425 (v4.h's v4_ndtri_central)."""
     t = _f64(t)
     q = t - 0.5
-    s = np.sqrt(np.negative(log(t)))
-    c = q >= -0.425
-    f = s > 5.0
-    r = np.where(c, 0.180625 - q * q, np.where(f, s - 5.0, s - 1.6))
-
-    def sel(k: int, central: list[float], far: list[float], mid: list[float]) -> np.ndarray:
-        return np.where(c, central[k], np.where(f, far[k], mid[k]))
-
-    num = sel(7, AS_A, AS_E, AS_C)
+    r = 0.180625 - q * q
+    num = np.full(t.shape, AS_A[7])
     for k in range(6, -1, -1):
-        num = num * r + sel(k, AS_A, AS_E, AS_C)
-    den = sel(7, AS_B, AS_F, AS_D)
+        num = num * r + AS_A[k]
+    den = np.full(t.shape, AS_B[7])
     for k in range(6, 0, -1):
-        den = den * r + sel(k, AS_B, AS_F, AS_D)
+        den = den * r + AS_B[k]
     den = den * r + 1.0
-    return (np.where(c, q, -1.0) * num) / den
+    return (q * num) / den
+
+
+def ndtri_tail(t: Any) -> np.ndarray:
+    """AS241's two tail regions, t < 0.075 (v4.h's v4_ndtri_tail)."""
+    t = _f64(t)
+    s = np.sqrt(np.negative(log(t)))
+    f = s > 5.0
+    r = np.where(f, s - 5.0, s - 1.6)
+    num = np.where(f, AS_E[7], AS_C[7])
+    for k in range(6, -1, -1):
+        num = num * r + np.where(f, AS_E[k], AS_C[k])
+    den = np.where(f, AS_F[7], AS_D[7])
+    for k in range(6, 0, -1):
+        den = den * r + np.where(f, AS_F[k], AS_D[k])
+    den = den * r + 1.0
+    return (-1.0 * num) / den
+
+
+def ndtri_low(t: Any) -> np.ndarray:
+    """Φ⁻¹(t) for t in [2⁻¹⁰²², ½ + 2⁻⁵³] (v4.h's v4_ndtri_low): AS241, central where t - ½ >= -0.425."""
+    t = _f64(t)
+    central = (t - 0.5) >= -0.425
+    out = np.empty_like(t)
+    out[central] = ndtri_central(t[central])
+    out[~central] = ndtri_tail(t[~central])
+    return out
 
 
 def ndtri_log_far(lp: Any) -> np.ndarray:
@@ -378,9 +397,12 @@ def _next_below32(h: np.float32) -> np.float32:
     return b.view(np.float32)[0]
 
 
-def uniform_clamp(high: float, kind: str) -> float:
-    """The uniform's clamp ``C`` (v4.h's v4_uniform_clamp): values are min(v, C) before their last rounding."""
-    high = float(high)
+def uniform_clamp(low: float, high: float, kind: str) -> float:
+    """The uniform's clamp ``C`` (v4.h's v4_uniform_clamp): values are min(v, C) before their last rounding
+    (+inf, no clamp, when not high > low)."""
+    low, high = float(low), float(high)
+    if not high > low:
+        return INF
     if kind == "float64":
         return _next_below64(high)
     hf = np.float32(high)
@@ -584,7 +606,7 @@ def fill_into(op: str, key: Sequence[int], start: int, out: np.ndarray, kind: st
     """Fill the flat contiguous array ``out`` (storage dtype of ``kind``) with elements [start, start + out.size)."""
     _check(op, kind)
     raw = raw_params(op, params)
-    clamp = uniform_clamp(raw[1], kind) if op == "uniform" else INF
+    clamp = uniform_clamp(raw[0], raw[1], kind) if op == "uniform" else INF
     per = per_call(op, kind)
     flat = out.reshape(-1)
     if kind == "float16":

@@ -178,8 +178,12 @@ def test_uniform_never_reaches_high_in_any_dtype() -> None:
             else:
                 top = np.dtype(kind).type(high)
             assert v.max() < top, (kind, low, high)
-            # and the clamp target itself rounds below high
-            c = v4_reference.uniform_clamp(high, kind)
+            # and the clamp target itself rounds below high, the same in the compiled kernel
+            c = v4_reference.uniform_clamp(low, high, kind)
+            if v4_backend.backend() == "compiled":
+                from initreg.core import _v4kernel
+
+                assert _v4kernel.uniform_clamp(low, high, v4_reference.KINDS[kind]) == c
             if kind in ("float16", "bfloat16"):
                 cv = v4_reference.half_to_f32(v4_reference.to_half(np.float32([c]), kind), kind)[0]
                 assert cv < top
@@ -240,6 +244,9 @@ def test_integers_cover_the_range_and_bernoulli_the_probability() -> None:
     b = np.empty(200_000, bool)
     v4_backend.fill("bernoulli", KEY, 0, b, 0.25)
     assert abs(b.mean() - 0.25) < 5 * np.sqrt(0.25 * 0.75 / b.size)
+    same = np.empty(10)
+    v4_backend.fill("uniform", KEY, 0, same, 2.5, 2.5)  # a degenerate interval: no clamp below high
+    assert (same == 2.5).all()
     for p, want in ((0.0, 0), (1.0, 1), (-1.0, 0), (2.0, 1)):
         c = np.empty(1000, np.int8)
         v4_backend.fill("bernoulli", KEY, 0, c, p)
