@@ -1,0 +1,80 @@
+"""Every portable catalog initializer gives its frozen v4 bits: in this process, in the NumPy reference, and in
+child processes under other CPU dispatch (NumPy's SIMD level), BLAS and thread settings; whole and regions;
+float16/32/64 here and bfloat16 through the PyTorch and JAX adapters.
+
+A change of any hash is a change of bits: an ALGORITHM bump and a new data file, never an edit of this one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import catalog_bits
+from initreg.core.stream import ALGORITHM
+
+HERE = Path(__file__).parent
+FROZEN = json.loads((HERE / "data" / "catalog_bits_v4.json").read_text())
+ROOT = HERE.parents[1]
+
+
+def test_the_frozen_file_is_this_algorithm_and_covers_the_catalog():
+    assert FROZEN["algorithm"] == ALGORITHM == "initreg-philox-v4" and FROZEN["seed"] == catalog_bits.SEED
+    labels = {k.split("/")[0] for k in FROZEN["hashes"]}
+    assert {label for label, _ in catalog_bits.CASES} | {"lstmbias", "torch", "jax"} == labels
+
+
+def test_this_process_gives_the_frozen_bits():
+    got = catalog_bits.numpy_hashes()
+    want = {k: v for k, v in FROZEN["hashes"].items() if not k.startswith(("torch/", "jax/"))}
+    assert got == want
+
+
+def test_bfloat16_through_the_torch_adapter_gives_the_frozen_bits():
+    pytest.importorskip("torch")
+    assert catalog_bits.torch_hashes() == {k: v for k, v in FROZEN["hashes"].items() if k.startswith("torch/")}
+
+
+def test_bfloat16_through_the_jax_adapter_gives_the_frozen_bits():
+    pytest.importorskip("jax")
+    assert catalog_bits.jax_hashes() == {k: v for k, v in FROZEN["hashes"].items() if k.startswith("jax/")}
+
+
+def _dispatch() -> list[str]:
+    m = np._core._multiarray_umath if hasattr(np, "_core") else np.core._multiarray_umath
+    on = {k for k, v in m.__cpu_features__.items() if v}
+    return [f for f in m.__cpu_dispatch__ if f in on]
+
+
+def _environments() -> list[dict[str, str]]:
+    dispatch = _dispatch()
+    no_avx512 = " ".join(f for f in dispatch if f.startswith("AVX512") or f == "X86_V4")
+    envs = [{"INITREG_V4_BACKEND": "reference", "INITREG_NUM_THREADS": "2"},
+            {"OPENBLAS_NUM_THREADS": "1", "INITREG_NUM_THREADS": "1"},
+            {"OPENBLAS_NUM_THREADS": "2", "OPENBLAS_CORETYPE": "Haswell", "INITREG_NUM_THREADS": "8"},
+            {"OPENBLAS_CORETYPE": "Sandybridge", "INITREG_NUM_THREADS": "2"}]
+    if no_avx512:
+        envs.append({"NPY_DISABLE_CPU_FEATURES": no_avx512, "INITREG_NUM_THREADS": "2"})
+    if dispatch:
+        envs.append({"NPY_DISABLE_CPU_FEATURES": " ".join(dispatch), "INITREG_NUM_THREADS": "1"})
+        envs.append({"NPY_DISABLE_CPU_FEATURES": " ".join(dispatch), "INITREG_V4_BACKEND": "reference"})
+    return envs
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("env", _environments(), ids=lambda e: ",".join(f"{k}={v}" for k, v in e.items()))
+def test_child_processes_under_other_cpu_blas_and_thread_settings_give_the_frozen_bits(env):
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("INITREG_", "NPY_DISABLE", "OPENBLAS_"))}
+    full.update(env, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    proc = subprocess.run([sys.executable, str(HERE / "catalog_bits.py")], capture_output=True, text=True, env=full,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    want = {k: v for k, v in FROZEN["hashes"].items() if not k.startswith(("torch/", "jax/"))}
+    assert got == want
