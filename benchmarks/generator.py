@@ -1,4 +1,4 @@
-"""Figures of the v3 generator (docs/validation.md): zeros and tail masses of 10⁹ float32 normals, the uniform's
+"""Figures of the v4 generator (docs/validation.md): zeros and tail masses of 10⁹ float32 normals, the uniform's
 upper bound, and far-tail truncated normals against scipy.
 
     python benchmarks/generator.py [--draws 1e9] [--json]
@@ -54,7 +54,7 @@ def legacy_box_muller(g: np.random.Generator, view: np.ndarray) -> None:
 
 
 def tails(draws: int) -> dict[str, Any]:
-    """Zeros and |x| > t counts of ``draws`` float32 normals from initreg v3, NumPy and the v2 kernel."""
+    """Zeros and |x| > t counts of ``draws`` float32 normals from initreg v4, NumPy and the v2 kernel."""
     from scipy import special, stats
 
     from initreg.core.stream import Stream
@@ -62,14 +62,14 @@ def tails(draws: int) -> dict[str, Any]:
     stream = Stream(0, "tails")
     rng = np.random.default_rng(0)
     buf = np.empty(SHARD, np.float32)
-    counts = {k: {"zeros": 0, **{str(t): 0 for t in THRESHOLDS}, "max": 0.0} for k in ("initreg v3", "numpy", "v2 kernel")}
+    counts = {k: {"zeros": 0, **{str(t): 0 for t in THRESHOLDS}, "max": 0.0} for k in ("initreg v4", "numpy", "v2 kernel")}
     done = 0
     t0 = time.perf_counter()
     while done < draws:
         n = min(SHARD, draws - done)
         view = buf[:n]
         for k in counts:
-            if k == "initreg v3":
+            if k == "initreg v4":
                 stream.normal(out=view, start=done)
             elif k == "numpy":
                 rng.standard_normal(out=view, dtype=np.float32)
@@ -92,33 +92,20 @@ def _poisson_two_sided(k: int, lam: float, stats: Any) -> float:
     return float(min(1.0, 2 * min(stats.poisson.cdf(k, lam), stats.poisson.sf(k - 1, lam))))
 
 
-class _Words:
-    def __init__(self, words: np.ndarray):
-        self.bit_generator, self.words, self.pos = self, words, 0
-
-    def random_raw(self, n: int) -> np.ndarray:
-        out = self.words[self.pos:self.pos + n].copy()
-        self.pos += n
-        return out
-
-
 def uniform_bounds() -> list[dict[str, Any]]:
-    """The largest value the kernel returns (float32: over all 2²⁴ inputs) against ``high``."""
-    from initreg.core.stream import _uniform_kernel
+    """The largest value v4 gives (float32: over all 2²⁴ inputs; float64: its 4096 largest) against ``high``."""
+    from initreg.core import v4_reference as ref
 
-    all32 = (np.arange(1 << 24, dtype=np.uint64) << np.uint64(8)).astype(np.uint32).view(np.uint64)
-    top64 = np.uint64(2 ** 64 - 1) - (np.arange(4096, dtype=np.uint64) << np.uint64(11))
+    all32 = (np.arange(1 << 24, dtype=np.uint64) << np.uint64(8)) & np.uint64(0xFFFFFFFF)
+    top = np.full(4096, 0xFFFFFFFF, np.uint64)
+    low64 = np.uint64(0xFFFFFFFF) - (np.arange(4096, dtype=np.uint64) << np.uint64(11))
     out = []
     for low, high in ((5.0, 10.0), (-0.07, 0.07), (0.0, 1.0), (-3.0, 3.0), (1e6, 1e6 + 1.0), (-10.0, -5.0)):
         row: dict[str, Any] = {"low": low, "high": high}
-        for dtype, words in (("float32", all32), ("float64", top64)):
-            values = np.empty(words.size * (2 if dtype == "float32" else 1), dtype)
-            _uniform_kernel(low, high)(_Words(words), values, None)
-            naive = words.view(np.uint32) >> np.uint32(8) if dtype == "float32" else words >> np.uint64(11)
-            unit = np.float32(2.0 ** -24) if dtype == "float32" else 2.0 ** -53
-            old = (naive.astype(dtype) * unit * np.asarray(high - low, dtype) + np.asarray(low, dtype)).astype(dtype)
-            row[dtype] = {"max": float(values.max()), "below_high": bool(values.max() < np.asarray(high, dtype)),
-                          "v2_values_equal_high": int(np.count_nonzero(old >= np.asarray(high, dtype)))}
+        for dtype, words in (("float32", [all32] * 4), ("float64", [top, low64, top, low64])):
+            clamp = ref.uniform_clamp(high, dtype)
+            values = ref._store(ref._values("uniform", dtype, words, (low, high)).reshape(-1), "uniform", dtype, clamp)
+            row[dtype] = {"max": float(values.max()), "below_high": bool(values.max() < np.asarray(high, dtype))}
         out.append(row)
     return out
 
@@ -165,11 +152,11 @@ def main() -> int:
     for k, c in t["counts"].items():
         print(f"| {k} | {c['zeros']} | " + " | ".join(f"{c[str(s)]} (p={t['p'][k][str(s)]:.2g})" for s in THRESHOLDS)
               + f" | {c['max']:.3f} |")
-    print("\n| uniform(low, high) | float32 max (all 2²⁴ inputs) | < high | v2: inputs giving high | float64 max (top 4096) | < high |")
-    print("|---|---:|---|---:|---:|---|")
+    print("\n| uniform(low, high) | float32 max (all 2²⁴ inputs) | < high | float64 max (top 4096) | < high |")
+    print("|---|---:|---|---:|---|")
     for r in res["uniform"]:
         print(f"| ({r['low']:.10g}, {r['high']:.10g}) | {r['float32']['max']!r} | {r['float32']['below_high']} | "
-              f"{r['float32']['v2_values_equal_high']} | {r['float64']['max']!r} | {r['float64']['below_high']} |")
+              f"{r['float64']['max']!r} | {r['float64']['below_high']} |")
     print("\n| truncated normal [a, b] | mean | scipy mean | error (SE) | KS p | min | max |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for r in res["truncated"]:
