@@ -30,6 +30,8 @@ _ST_DTYPES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfl
 _ST_WIDTHS = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "F8_E4M3": 1, "F8_E5M2": 1, "I64": 8, "I32": 4, "I16": 2,
               "I8": 1, "U64": 8, "U32": 4, "U16": 2, "U8": 1, "BOOL": 1}
 _MAX_HEADER = 100 * 1024 * 1024  # the safetensors format's own limit
+MAX_RANK = 32  # dimensions of one array read from a file (NumPy allows 64; no model uses more than a few)
+MAX_DIM = 1 << 48  # one dimension read from a file: larger ones are refused even when the array is empty
 
 
 def _format(path: Path) -> str:
@@ -40,7 +42,8 @@ def _format(path: Path) -> str:
     return suffix
 
 
-def _existing(path: Any) -> tuple[Path, str]:
+def existing_file(path: Any) -> tuple[Path, str]:
+    """(path, suffix) of an existing .npz/.safetensors file; CheckpointError or CheckpointNotFoundError if not."""
     path = Path(os.fspath(path))
     fmt = _format(path)
     if path.is_dir():
@@ -82,7 +85,7 @@ def _unreadable(path: Path, fmt: str, exc: BaseException) -> CheckpointError:
 
 def read_specs(path: Any) -> dict[str, tuple[tuple[int, ...], str]]:
     """Name → (shape, dtype name) of every array in a checkpoint, without reading the values."""
-    path, fmt = _existing(path)
+    path, fmt = existing_file(path)
     if fmt == ".npz":
         return _npz_specs(path)
     return {name: (shape, dtype) for name, (shape, dtype, _) in _safetensors_header(path).items()}
@@ -124,6 +127,9 @@ def _npy_header(path: Path, name: str, fh: Any, info: zipfile.ZipInfo) -> tuple[
         raise CheckpointError(f"{str(path)!r}: array {name!r} holds Python objects (pickled); initreg never "
                               f"unpickles — re-save it as a numeric array")
     shape = tuple(int(d) for d in shape)
+    if len(shape) > MAX_RANK or not all(0 <= d <= MAX_DIM for d in shape):
+        raise CheckpointError(f"{str(path)!r}: array {name!r} claims shape {shape}; at most {MAX_RANK} dimensions of "
+                              f"0 to {MAX_DIM} are read — the file is damaged or crafted; re-save it")
     need, have = math.prod(shape) * dtype.itemsize, info.file_size - fh.tell()
     if need != have:
         raise CheckpointError(f"{str(path)!r}: array {name!r} claims shape {shape} of {dtype} ({need} bytes), but its "
@@ -131,7 +137,8 @@ def _npy_header(path: Path, name: str, fh: Any, info: zipfile.ZipInfo) -> tuple[
     return shape, bool(fortran), dtype
 
 
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object hook that refuses a key given twice (ValueError): a crafted file cannot say two things."""
     out: dict[str, Any] = {}
     for k, v in pairs:
         if k in out:
@@ -142,7 +149,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def safetensors_layout(path: Any) -> tuple[dict[str, str] | None, dict[str, tuple[tuple[int, ...], str, int, int]]]:
     """(``__metadata__`` or None, name → (shape, dtype name, start byte, end byte) in file order) of a .safetensors file."""
-    path, _ = _existing(path)
+    path, _ = existing_file(path)
     found: dict[str, Any] = {}
     entries = _safetensors_header(path, found)
     metadata = found.get("__metadata__")
@@ -170,7 +177,7 @@ def _safetensors_header(path: Path, found: dict[str, Any] | None = None,
                 raise ValueError(f"header length {n} exceeds the format's limit of {_MAX_HEADER} bytes")
             if 8 + n > size:
                 raise ValueError(f"header length {n} runs past the end of the file ({size} bytes)")
-            header = json.loads(fh.read(n).decode("utf-8"), object_pairs_hook=_unique_keys)
+            header = json.loads(fh.read(n).decode("utf-8"), object_pairs_hook=unique_keys)
         if not isinstance(header, dict):
             raise ValueError("header is not a JSON object")
     except (ValueError, OSError, RecursionError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
@@ -183,7 +190,24 @@ def _safetensors_header(path: Path, found: dict[str, Any] | None = None,
     for name, info in header.items():
         _checked_name(path, name, entries)
         entries[name] = _safetensors_entry(path, name, info, data_size)
+    _check_tiling(path, entries, data_size)
     return entries
+
+
+def _check_tiling(path: Path, entries: Mapping[str, tuple[Any, str, tuple[int, int]]], data_size: int) -> None:
+    """The arrays' byte ranges cover the data section exactly: no overlap, no gap, no trailing byte (as safetensors)."""
+    end, last = 0, None
+    for name, (_, _, (b, e)) in sorted(entries.items(), key=lambda item: item[1][2]):
+        if b != end:
+            what = (f"overlaps {last!r} (which ends at byte {end})" if b < end else
+                    f"leaves bytes {end}..{b} of the data section unused")
+            raise CheckpointError(f"{str(path)!r}: the safetensors header entry {name!r} starts at data byte {b} and "
+                                  f"{what}; safetensors refuses such a file — it is damaged or crafted; re-save it")
+        end, last = e, name
+    if end != data_size:
+        raise CheckpointError(f"{str(path)!r}: the arrays end at data byte {end} but the data section holds {data_size} "
+                              f"bytes ({data_size - end} trailing); safetensors refuses such a file — it is damaged or "
+                              f"crafted; re-save it")
 
 
 def _safetensors_entry(path: Path, name: str, info: Any, data_size: int) -> tuple[tuple[int, ...], str, tuple[int, int]]:
@@ -194,21 +218,21 @@ def _safetensors_entry(path: Path, name: str, info: Any, data_size: int) -> tupl
     if not isinstance(info, dict):
         raise bad("the value", info, "expected a table with dtype, shape and data_offsets")
     code, shape, offsets = info.get("dtype"), info.get("shape"), info.get("data_offsets")
-    if not isinstance(code, str) or not code:
-        raise bad("dtype", code, f"expected a code such as {', '.join(list(_ST_DTYPES)[:4])}")
+    if not isinstance(code, str) or code not in _ST_WIDTHS:
+        raise bad("dtype", code, f"expected one of the safetensors codes {', '.join(_ST_WIDTHS)}")
 
-    def natural(v: Any) -> bool:
-        return type(v) is int and v >= 0  # bool, float and text dimensions are refused, not rounded
+    def natural(v: Any, limit: int) -> bool:
+        return type(v) is int and 0 <= v <= limit  # bool, float and text dimensions are refused, not rounded
 
-    if not isinstance(shape, list) or not all(natural(d) for d in shape):
-        raise bad("shape", shape, "expected a list of non-negative integers")
-    if (not isinstance(offsets, list) or len(offsets) != 2 or not all(natural(o) for o in offsets)
-            or offsets[0] > offsets[1] or offsets[1] > data_size):
+    if not isinstance(shape, list) or len(shape) > MAX_RANK or not all(natural(d, MAX_DIM) for d in shape):
+        raise bad("shape", shape, f"expected a list of at most {MAX_RANK} integers from 0 to {MAX_DIM}")
+    if (not isinstance(offsets, list) or len(offsets) != 2 or not all(natural(o, data_size) for o in offsets)
+            or offsets[0] > offsets[1]):
         raise bad("data_offsets", offsets, f"expected [begin, end] with 0 <= begin <= end <= {data_size} "
                                            f"(the size of the data section)")
-    dtype = _ST_DTYPES.get(code, code.lower())
-    width = _ST_WIDTHS.get(code)
-    if width is not None and offsets[1] - offsets[0] != math.prod(shape) * width:
+    dtype = _ST_DTYPES[code]
+    width = _ST_WIDTHS[code]
+    if offsets[1] - offsets[0] != math.prod(shape) * width:
         raise bad("data_offsets", offsets, f"a {code} array of shape {tuple(shape)} needs "
                                            f"{math.prod(shape) * width} bytes")
     return tuple(shape), dtype, (offsets[0], offsets[1])
@@ -218,7 +242,7 @@ def _safetensors_entry(path: Path, name: str, info: Any, data_size: int) -> tupl
 
 def load(path: Any, names: Iterable[str] | None = None) -> dict[str, np.ndarray]:
     """Name → array for every array in a checkpoint (or only ``names``); never unpickles."""
-    path, fmt = _existing(path)
+    path, fmt = existing_file(path)
     wanted = None if names is None else list(dict.fromkeys(names))
     if fmt == ".npz":
         return _npz_load(path, wanted)

@@ -27,16 +27,18 @@ class Written:
 
 def plan_output(table: Any, rules: Any, path: Path, *, directory: bool, max_shard_size: Any = None) -> CheckpointPlan:
     """The file plan of ``table`` (an Explanation) at ``path``: sharded when ``directory``; provenance in every file."""
-    from .provenance import metadata
+    from .provenance import metadata, run_id
 
     rows = {r.name: r for r in table}
     specs = {r.name: (tuple(r.shape), r.dtype) for r in table}
+    size = parse_size(max_shard_size or DEFAULT_MAX_SHARD_SIZE) if directory else None
+    run = run_id(table, table.seed, rules, {"sharded": directory, "max_shard_size": size})
 
     def metadata_of(names: Any) -> dict[str, str]:
-        return metadata([rows[n] for n in names], table.seed, rules)
+        return metadata([rows[n] for n in names], table.seed, rules, run)
 
     if directory:
-        return plan_shards(specs, parse_size(max_shard_size or DEFAULT_MAX_SHARD_SIZE), metadata_of)
+        return plan_shards(specs, size, metadata_of)
     return plan_file(path.name, specs, metadata_of)
 
 
@@ -109,6 +111,9 @@ def save_initial(params: Any, init: Any = None, path: Any = "model", *, seed: in
     path = Path(os.fspath(path))
     entries = entries_of(params)
     table = plan(entries, init, seed=seed, strict=strict)
+    if table.seed is None and shard is not None:
+        raise ShardError(f"shard={shard}: no seed given (and none in the rules); separate shard tasks cannot agree "
+                         f"on fresh entropy: pass seed=N, the same N to every task")
     if table.seed is None:  # one seed for every file, recorded in each
         table = plan(entries, init, seed=fresh_seed(), strict=strict)
     rules = init if hasattr(init, "to_document") else None

@@ -231,6 +231,10 @@ def run_init(args: argparse.Namespace) -> int:
             table = plan(entries, rules, seed=fresh_seed() if fresh else seed)
     except (InitregError, OSError) as exc:
         return _fail("init", exc)
+    if fresh and args.shard:
+        return _fail("init", f"--shard {args.shard}: no seed given (no --seed, and none in the rule file); each "
+                             f"--shard task would draw its own fresh seed and the files would not belong together: "
+                             f"pass --seed N, the same N to every task")
     diagnostics = table.diagnostics
     for message in diagnostics.messages():
         print(f"initreg init: warning: {message}", file=sys.stderr)

@@ -31,6 +31,8 @@ class Load(Initializer):
 
     aliases = ("load_file",)
     deterministic = True
+    #: it reads the file at ``self.path``: a checkpoint's provenance may only point it inside the checkpoint
+    reads_file = True
     #: a data source: the names it holds outrank declared initializers when it is initialize()'s default
     outranks_declared = True
 

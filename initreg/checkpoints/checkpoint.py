@@ -1,0 +1,167 @@
+"""One reader of checkpoints that come from others: ``Checkpoint.open(path)`` — a file, an index, or a directory
+holding one — treats its input as hostile. Every file it opens lies inside the checkpoint's directory (no
+absolute path, no ``..``, no symlink out); the index is bounded in size and checked entry by entry; headers go
+through the one header parser (``files.safetensors_layout``) with its limits.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from ..errors import CheckpointError, CheckpointNotFoundError
+
+INDEX_NAME = "model.safetensors.index.json"
+SINGLE_NAME = "model.safetensors"
+MAX_INDEX_BYTES = 64 << 20  # the largest public index (about 90,000 tensors) is under 10 MB
+
+
+def inside(directory: Path, entry: Any, what: str) -> Path:
+    """``directory / entry`` when it resolves inside ``directory``; else a CheckpointError naming ``what`` and the entry.
+
+    Refused: a non-text or empty entry, an absolute path, a ``..`` part, a NUL, and a path that a symlink
+    (anywhere on the way) takes out of the directory.
+    """
+    def refuse(why: str) -> CheckpointError:
+        shown = repr(entry) if len(repr(entry)) <= 200 else repr(entry)[:200] + "..."
+        return CheckpointError(f"{what} names the file {shown}, {why}; a checkpoint may only name files inside its "
+                               f"own directory {str(directory)!r} — the checkpoint is damaged or crafted")
+
+    if not isinstance(entry, str) or not entry:
+        raise refuse("which is not a file name")
+    if "\x00" in entry or os.path.isabs(entry) or entry.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", entry):
+        raise refuse("an absolute path")
+    if ".." in re.split(r"[/\\]", entry):
+        raise refuse("which climbs out with '..'")
+    target = directory / entry
+    home = os.path.realpath(directory)
+    try:
+        real = os.path.realpath(target)
+    except (OSError, ValueError) as exc:
+        raise refuse(f"which cannot be resolved ({exc})") from None
+    if real == home or os.path.commonpath([home, real]) != home:
+        raise refuse(f"which resolves to {real!r} through a symlink")
+    return target
+
+
+@dataclass(frozen=True)
+class Index:
+    """A sharded checkpoint's index: tensor → file (``weight_map``), the files in name order, its ``metadata``."""
+
+    path: Path
+    weight_map: Mapping[str, str]
+    metadata: Mapping[str, Any]
+    files: Mapping[str, tuple[str, ...]]  # file name -> its tensors, in index order; files sorted by name
+
+
+def read_index(path: Path) -> Index:
+    """The index at ``path``, every entry checked (names valid, files inside its directory); CheckpointError if not."""
+    from ..core.names import name_problem
+    from .files import unique_keys
+
+    def bad(why: str) -> CheckpointError:
+        return CheckpointError(f"{str(path)!r} is not a valid safetensors index: {why}; the checkpoint is damaged "
+                               f"or crafted — re-save it")
+
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size > MAX_INDEX_BYTES:
+                raise bad(f"it holds {size:,} bytes, over initreg's limit of {MAX_INDEX_BYTES:,}")
+            doc = json.loads(fh.read(MAX_INDEX_BYTES + 1).decode("utf-8"), object_pairs_hook=unique_keys)
+    except FileNotFoundError:
+        raise CheckpointNotFoundError(f"index {str(path)!r} does not exist; check the path") from None
+    except (OSError, ValueError, RecursionError) as exc:
+        raise bad(f"{type(exc).__name__}: {exc}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("weight_map"), dict):
+        raise bad("it needs a 'weight_map' table of tensor name -> file name")
+    weight_map, metadata = doc["weight_map"], doc.get("metadata", {})
+    if not weight_map:
+        raise bad("its weight_map is empty (a checkpoint of no tensor)")
+    if not isinstance(metadata, dict):
+        raise bad("its 'metadata' is not a table")
+    files: dict[str, list[str]] = {}
+    for name, file in weight_map.items():
+        problem = name_problem(name)
+        if problem is not None:
+            raise bad(f"tensor name {name[:200]!r} is invalid ({problem})")
+        if not isinstance(file, str) or not file.endswith(".safetensors"):
+            raise bad(f"tensor {name!r} is mapped to {file!r}, not a .safetensors file name")
+        files.setdefault(file, []).append(name)
+    for file in files:
+        inside(path.parent, file, f"{str(path)!r}")
+    return Index(path, weight_map, metadata, {f: tuple(files[f]) for f in sorted(files)})
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A checkpoint on disk: its ``files`` (each inside ``directory``) and, when sharded, its ``index``."""
+
+    path: Path  # as given
+    directory: Path
+    files: tuple[Path, ...]
+    index: Index | None = None
+    suffix: str = ".safetensors"
+    _names: Mapping[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def open(cls, path: Any) -> "Checkpoint":
+        """The checkpoint at ``path``: a .safetensors/.npz file, an ``*.index.json``, or a directory holding one."""
+        from .files import existing_file
+
+        path = Path(os.fspath(path))
+        if path.is_dir():
+            found = path / INDEX_NAME
+            if not found.is_file():
+                others = sorted(p.name for p in path.glob("*.index.json"))
+                if len(others) == 1:
+                    found = path / others[0]
+                elif (path / SINGLE_NAME).is_file():
+                    return cls(path, path, (inside(path, SINGLE_NAME, f"directory {str(path)!r}"),))
+                else:
+                    raise CheckpointNotFoundError(
+                        f"directory {str(path)!r} holds neither {INDEX_NAME} nor {SINGLE_NAME}; point at a checkpoint "
+                        f"file, or at a sharded directory with its index")
+            return cls._of_index(path, inside(path, found.name, f"directory {str(path)!r}"))
+        if path.name.endswith(".index.json"):
+            return cls._of_index(path, path)
+        path, suffix = existing_file(path)
+        return cls(path, path.parent if str(path.parent) else Path("."), (path,), None, suffix)
+
+    @classmethod
+    def _of_index(cls, given: Path, index_path: Path) -> "Checkpoint":
+        index = read_index(index_path)
+        directory = index_path.parent if str(index_path.parent) else Path(".")
+        files = tuple(directory / name for name in index.files)
+        return cls(given, directory, files, index, ".safetensors", {str(directory / n): t for n, t in index.files.items()})
+
+    def names(self, file: Path) -> tuple[str, ...] | None:
+        """The tensors the index maps to ``file`` (None without an index)."""
+        return None if self.index is None else self._names.get(str(file), ())
+
+    def layout(self, file: Path) -> tuple[dict[str, str] | None, dict[str, tuple[tuple[int, ...], str, int, int]]]:
+        """``file``'s (metadata, name → (shape, dtype, start, end)) through the one header parser."""
+        from .files import safetensors_layout
+
+        return safetensors_layout(file)
+
+    def metadata(self, file: Path) -> dict[str, str]:
+        """``file``'s ``__metadata__`` (empty for .npz and for a file without one)."""
+        if self.suffix != ".safetensors":
+            return {}
+        return dict(self.layout(file)[0] or {})
+
+    def arrays(self) -> dict[str, Any]:
+        """Name → array of every tensor (a sharded checkpoint: those its index lists, in index order)."""
+        from .files import load
+
+        if self.index is None:
+            return load(self.files[0])
+        out: dict[str, Any] = {}
+        for file in self.files:
+            out.update(load(file, self.names(file)))
+        return {name: out[name] for name in self.index.weight_map}
