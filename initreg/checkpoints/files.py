@@ -552,7 +552,7 @@ def temp_file(path: Path) -> tuple[int, str]:
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:100]}.initreg-{os.getpid()}-", suffix=".tmp", dir=directory)
     except OSError as exc:
-        raise _write_error(path, exc, f"creating a temporary file in {str(directory)!r}") from exc
+        raise write_error(path, exc, f"creating a temporary file in {str(directory)!r}") from exc
     try:
         try:
             import fcntl
@@ -568,7 +568,8 @@ def temp_file(path: Path) -> tuple[int, str]:
     return fd, tmp
 
 
-def _write_error(path: Path, exc: OSError, doing: str) -> CheckpointWriteError:
+def write_error(path: Path, exc: OSError, doing: str) -> CheckpointWriteError:
+    """The CheckpointWriteError for an OSError while writing ``path``: the path, what failed, errno and a fix."""
     fix = {errno.ENOSPC: "free some space or write to another disk", errno.EDQUOT: "free some of your quota",
            errno.EACCES: "check the directory's permissions", errno.EPERM: "check the directory's permissions",
            errno.EROFS: "write to a writable file system"}.get(exc.errno or 0, "check the path and the disk")
@@ -593,7 +594,7 @@ def atomic_file(path: Any) -> Iterator[BinaryIO]:
         except OSError as exc:
             if isinstance(exc, CheckpointWriteError):
                 raise
-            raise _write_error(path, exc, "writing") from exc
+            raise write_error(path, exc, "writing") from exc
     except BaseException:
         try:
             fh.close()  # a full disk fails again here, flushing what is buffered

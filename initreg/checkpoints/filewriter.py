@@ -18,7 +18,8 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .files import atomic_file, fsync_directory, temp_file, write_at
+from .files import atomic_file, fsync_directory, temp_file, write_at, write_error
+from ..errors import CheckpointWriteError
 from .shards import PIECE_BYTES, CheckpointPlan, FilePlan, Piece, pieces
 
 
@@ -148,18 +149,22 @@ def write_plan(plan: CheckpointPlan, targets: Mapping[int, Path], rows: Mapping[
                progress: Callable[[Piece], None] | None = None, piece_bytes: int = PIECE_BYTES) -> None:
     """Write files ``targets`` (number → path) of ``plan`` in this process; a failure leaves no target changed."""
     temps: dict[Path, Temp] = {}
+    current = next(iter(targets.values()), None)  # the file being written: a full disk names it
     try:
         # each file is flushed to disk on a thread while the next one is drawn
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="initreg-sync") as flusher:
             flushes = []
             for number, target in targets.items():
+                current = target
                 temps[target] = prepare(target, plan.file(number))
                 write_pieces(temps[target].path, plan_pieces(plan, rows, [number], piece_bytes), rows, seed, progress)
-                flushes.append(flusher.submit(sync, temps[target]))
-            for f in flushes:
+                flushes.append((target, flusher.submit(sync, temps[target])))
+            for current, f in flushes:
                 f.result()
         commit(temps, synced=True)
-    except BaseException:
+    except BaseException as exc:
         discard(temps.values())
         discard_own(targets.values())
+        if isinstance(exc, OSError) and not isinstance(exc, CheckpointWriteError) and current is not None:
+            raise write_error(current, exc, "writing") from exc
         raise

@@ -70,8 +70,12 @@ def targets_of(plan: CheckpointPlan, path: Path, *, directory: bool, shard: tupl
 
 def write_output(table: Any, rules: Any, path: Any, *, directory: bool, max_shard_size: Any = None,
                  shard: tuple[int, int] | None = None, index_only: bool = False, client: Any = None,
-                 progress: Callable[[Piece], None] | None = None, timeout: float | None = None) -> Written:
-    """Plan and write ``table``'s checkpoint at ``path``; on failure no target path is changed."""
+                 progress: Callable[[Piece], None] | None = None, timeout: float | None = None,
+                 worker_timeout: float | None = None) -> Written:
+    """Plan and write ``table``'s checkpoint at ``path``; on failure no target path is changed.
+
+    With a Dask ``client``: ``timeout`` bounds the whole wait, ``worker_timeout`` the time without a live worker.
+    """
     from .filewriter import write_plan, write_text
 
     path = Path(os.fspath(path))
@@ -86,7 +90,7 @@ def write_output(table: Any, rules: Any, path: Any, *, directory: bool, max_shar
         if client is not None and targets:
             from .dask_writer import write
 
-            tasks = write(plan, targets, rows, table.seed, client, timeout=timeout)
+            tasks = write(plan, targets, rows, table.seed, client, timeout=timeout, worker_timeout=worker_timeout)
         elif targets:
             write_plan(plan, targets, rows, table.seed, progress)
         index = None
@@ -103,7 +107,8 @@ def write_output(table: Any, rules: Any, path: Any, *, directory: bool, max_shar
 
 def save_initial(params: Any, init: Any = None, path: Any = "model", *, seed: int | None = None,
                  max_shard_size: Any = None, shard: tuple[int, int] | None = None, index_only: bool = False,
-                 client: Any = None, strict: bool = False, timeout: float | None = None) -> Written:
+                 client: Any = None, strict: bool = False, timeout: float | None = None,
+                 worker_timeout: float | None = None) -> Written:
     """Write the initial values of ``params`` under ``init`` as .safetensors with provenance (a directory: sharded)."""
     from ..planning.explanation import entries_of, plan
     from ..core.stream import fresh_seed
@@ -119,4 +124,4 @@ def save_initial(params: Any, init: Any = None, path: Any = "model", *, seed: in
     rules = init if hasattr(init, "to_document") else None
     return write_output(table, rules, path, directory=path.suffix.lower() != ".safetensors",
                         max_shard_size=max_shard_size, shard=shard, index_only=index_only, client=client,
-                        timeout=timeout)
+                        timeout=timeout, worker_timeout=worker_timeout)

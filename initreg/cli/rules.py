@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .output import Progress, int_at_least, interruptible
+from .output import Progress, emit_json, int_at_least, interruptible
 
 SPEC_FORMATS = (".json", ".toml", ".npz", ".safetensors")
 PROGRESS_MIN_VALUES = 1 << 23  # below this many values a model is written before a bar would help
@@ -168,7 +168,10 @@ def run_explain(args: argparse.Namespace) -> int:
             table = explain(read_spec(args.params), Rules.load(args.rules), seed=args.seed)
     except (InitregError, OSError) as exc:
         return _fail("explain", exc)
-    print(table.to_json() if args.json else table.to_markdown() if args.markdown else str(table))
+    if args.json:
+        emit_json(table.to_json())
+    else:
+        print(table.to_markdown() if args.markdown else str(table))
     if args.strict and table.diagnostics:
         print(f"initreg explain: {len(table.diagnostics.messages())} rule problem(s) (--strict)", file=sys.stderr)
         return 1
