@@ -49,11 +49,14 @@ class TensorRecord:
     pattern: str | None
     layout: str | None
     key: str | None
+    shape: tuple[int, ...] | None = None  # as written (files written before these were recorded: None)
+    dtype: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON-ready form stored in the file."""
         return {"init": self.init, "plugin": self.plugin, "source": self.source, "rule": self.rule,
-                "pattern": self.pattern, "layout": self.layout, "key": self.key}
+                "pattern": self.pattern, "layout": self.layout, "key": self.key,
+                "shape": None if self.shape is None else list(self.shape), "dtype": self.dtype}
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,7 @@ def record(row: Any) -> TensorRecord:
     from ..planning.regions import plugin_of
 
     return TensorRecord(row.name, json.loads(row.initializer.dumps()), plugin_of(row.initializer), row.source,
-                        row.rule, row.pattern, row.layout, row.key)
+                        row.rule, row.pattern, row.layout, row.key, tuple(row.shape), str(row.dtype))
 
 
 def _document(rules: Any) -> Any:
@@ -123,9 +126,10 @@ def read(meta: Mapping[str, str] | None, where: str) -> Provenance:
         rules = json.loads(meta["initreg.rules"])
         tensors = json.loads(meta["initreg.tensors"])
         records = {name: TensorRecord(name, t["init"], str(t.get("plugin", "?")), str(t.get("source", "?")),
-                                      t.get("rule"), t.get("pattern"), t.get("layout"), t.get("key"))
+                                      t.get("rule"), t.get("pattern"), t.get("layout"), t.get("key"),
+                                      None if t.get("shape") is None else tuple(t["shape"]), t.get("dtype"))
                    for name, t in tensors.items()}
-    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
         raise ProvenanceError(f"{where}: malformed initreg provenance ({type(exc).__name__}: {exc})") from None
     run = meta.get(RUN_KEY)
     return Provenance(meta["initreg.version"], meta["initreg.algorithm"], seed, rules, records,

@@ -159,6 +159,12 @@ def _check_file(ckpt: Any, path: Path, result: VerifyResult, sample: int | None,
     unknown = [n for n in layout if n not in prov.tensors]
     if unknown:
         raise _Unverifiable(f"{where}: tensor(s) {', '.join(map(repr, unknown[:5]))} have no provenance record")
+    absent = [n for n in prov.tensors if n not in layout]
+    if absent:
+        raise _Unverifiable(f"{where}: its provenance records tensor(s) {', '.join(map(repr, absent[:5]))} that the "
+                            f"file does not hold; the file is not what was written")
+    for name in layout:
+        _check_record(where, name, prov.tensors[name])
     inits = {n: _initializer(prov.tensors[n].init, prov.tensors[n].plugin, n, where, ckpt.directory) for n in layout}
     for name, (shape, dtype, start, end) in layout.items():
         try:
@@ -166,6 +172,12 @@ def _check_file(ckpt: Any, path: Path, result: VerifyResult, sample: int | None,
         except TypeError:
             raise _Unverifiable(f"{where}: tensor {name!r} has dtype {dtype}, which NumPy cannot hold") from None
         result.tensors += 1
+        rec = prov.tensors[name]
+        if rec.shape is not None and (list(rec.shape) != list(shape) or rec.dtype != dtype):
+            result.mismatches.append(Mismatch(where, name, None, why=f"the file holds shape {tuple(shape)} of {dtype}, "
+                                                                     f"but it was written as shape {tuple(rec.shape)} "
+                                                                     f"of {rec.dtype}"))
+            continue
         if math.prod(shape) == 0:
             continue  # no value to compare (its empty byte range was checked with the header)
         try:
@@ -174,6 +186,19 @@ def _check_file(ckpt: Any, path: Path, result: VerifyResult, sample: int | None,
             raise _Unverifiable(f"{where}: tensor {name!r} cannot be recomputed from its provenance "
                                 f"({type(exc).__name__}: {_short(str(exc))})") from None
     return prov, sum(end - start for _, _, start, end in layout.values())
+
+
+def _check_record(where: str, name: str, rec: Any) -> None:
+    """A tensor's record was written for that tensor: its stream key is the name's (a copied record is not)."""
+    from ..core.stream import Stream
+
+    if rec.key is not None and rec.key != Stream(0, name).key:  # the key depends on the name alone, not the seed
+        raise _Unverifiable(f"{where}: the provenance record of tensor {name!r} carries stream key "
+                            f"{_short(str(rec.key), 60)!r}, which is not that name's; the record was not written for "
+                            f"this tensor")
+    if rec.shape is not None and not (isinstance(rec.shape, tuple) and all(type(d) is int for d in rec.shape)
+                                      and isinstance(rec.dtype, str)):
+        raise _Unverifiable(f"{where}: the provenance record of tensor {name!r} has a malformed shape or dtype")
 
 
 def _check_tensor(path: Path, where: str, name: str, spec: tuple, init: Any, prov: Any, sample: int | None,
@@ -232,9 +257,10 @@ def _check_set(ckpt: Any, provenances: dict[str, Any], held: int, result: Verify
             result.problems.append(f"{', '.join(stray[:3])} in {str(ckpt.directory)!r} look like files of this "
                                    f"checkpoint but its index does not list them (left from another run?); remove "
                                    f"them or write the checkpoint again")
-    if len({p.identity() for p in provenances.values()}) > 1:
+    identities = [p.identity() for p in provenances.values()]  # each once: a rules record may be large
+    if len(set(identities)) > 1:
         fields = ("algorithm", "version", "seed", "rules", "run id")
-        differ = [f for k, f in enumerate(fields) if len({p.identity()[k] for p in provenances.values()}) > 1]
+        differ = [f for k, f in enumerate(fields) if len({i[k] for i in identities}) > 1]
         shown = "; ".join(f"{file}: seed {p.seed}, run {p.run}" for file, p in list(provenances.items())[:4])
         result.problems.append(f"the files do not come from one run: their {', '.join(differ)} differ ({shown}); a "
                                f"checkpoint's files must all be written by one initreg init run (or its --shard tasks)")

@@ -157,6 +157,9 @@ def test_huge_dimensions_are_refused_and_empty_tensors_cost_nothing(made, tmp_pa
     assert initreg.verify(f).status == 2 and time.perf_counter() - started < 2
     rewrite(f, shape_of_e([2 ** 40, 0]))  # within the limits: an empty tensor, nothing to compare
     started = time.perf_counter()
+    result = initreg.verify(f)  # but not the shape it was written with
+    assert result.status == 1 and "written as shape (0, 5)" in result.mismatches[0].why
+    set_tensor_record(f, "e.weight", shape=[2 ** 40, 0])
     assert initreg.verify(f).status == 0 and initreg.verify(f, sample=2).status == 0
     assert time.perf_counter() - started < 2
 
@@ -268,3 +271,34 @@ def test_shard_tasks_without_a_seed_are_refused(made, tmp_path, capsys):
     with pytest.raises(ShardError, match="seed"):
         save_initial({"w": (4, 4)}, initreg.Rules({"*": "normal"}), tmp_path / "api", max_shard_size="1KB",
                      shard=(1, 1))
+
+
+def test_a_record_copied_to_another_tensor_or_a_tensor_dropped_is_not_identical(made, tmp_path):
+    f = tmp_path / "one.safetensors"
+    f.write_bytes((made / "one.safetensors").read_bytes())
+
+    def alias(header, data):  # a second empty tensor, with the empty one's record
+        header["f.weight"] = dict(header["e.weight"])
+        tensors = json.loads(header["__metadata__"]["initreg.tensors"])
+        tensors["f.weight"] = tensors["e.weight"]
+        header["__metadata__"]["initreg.tensors"] = json.dumps(tensors)
+        return header, data
+
+    rewrite(f, alias)
+    result = initreg.verify(f)
+    assert result.status == 2 and "'f.weight'" in result.problems[0] and "stream key" in result.problems[0]
+
+    f.write_bytes((made / "one.safetensors").read_bytes())
+    rewrite(f, lambda header, data: ({k: v for k, v in header.items() if k != "e.weight"}, data))
+    result = initreg.verify(f)
+    assert result.status == 2 and "'e.weight'" in result.problems[0] and "does not hold" in result.problems[0]
+
+    f.write_bytes((made / "one.safetensors").read_bytes())
+
+    def dtype(header, data):  # an empty tensor of another dtype holds the same (no) values
+        header["e.weight"]["dtype"] = "U8"
+        return header, data
+
+    rewrite(f, dtype)
+    result = initreg.verify(f)
+    assert result.status == 1 and result.mismatches[0].tensor == "e.weight" and "uint8" in result.mismatches[0].why
