@@ -11,9 +11,10 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
-from ..errors import CheckpointError, CheckpointNotFoundError
+from ..errors import CheckpointError, CheckpointKeyError, CheckpointNotFoundError
+from .files import SAFETENSORS, existing_file, safetensors_layout, unique_keys
 
 INDEX_NAME = "model.safetensors.index.json"
 SINGLE_NAME = "model.safetensors"
@@ -61,7 +62,6 @@ class Index:
 def read_index(path: Path) -> Index:
     """The index at ``path``, every entry checked (names valid, files inside its directory); CheckpointError if not."""
     from ..core.names import name_problem
-    from .files import unique_keys
 
     def bad(why: str) -> CheckpointError:
         return CheckpointError(f"{str(path)!r} is not a valid safetensors index: {why}; the checkpoint is damaged "
@@ -105,14 +105,12 @@ class Checkpoint:
     directory: Path
     files: tuple[Path, ...]
     index: Index | None = None
-    suffix: str = ".safetensors"
+    format: Any = None  # files.Format of its files: SAFETENSORS unless a single .npz
     _names: Mapping[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def open(cls, path: Any) -> "Checkpoint":
         """The checkpoint at ``path``: a .safetensors/.npz file, an ``*.index.json``, or a directory holding one."""
-        from .files import existing_file
-
         path = Path(os.fspath(path))
         if path.is_dir():
             found = path / INDEX_NAME
@@ -121,7 +119,7 @@ class Checkpoint:
                 if len(others) == 1:
                     found = path / others[0]
                 elif (path / SINGLE_NAME).is_file():
-                    return cls(path, path, (inside(path, SINGLE_NAME, f"directory {str(path)!r}"),))
+                    return cls(path, path, (inside(path, SINGLE_NAME, f"directory {str(path)!r}"),), None, SAFETENSORS)
                 else:
                     raise CheckpointNotFoundError(
                         f"directory {str(path)!r} holds neither {INDEX_NAME} nor {SINGLE_NAME}; point at a checkpoint "
@@ -129,15 +127,15 @@ class Checkpoint:
             return cls._of_index(path, inside(path, found.name, f"directory {str(path)!r}"))
         if path.name.endswith(".index.json"):
             return cls._of_index(path, path)
-        path, suffix = existing_file(path)
-        return cls(path, path.parent if str(path.parent) else Path("."), (path,), None, suffix)
+        path, fmt = existing_file(path)
+        return cls(path, path.parent if str(path.parent) else Path("."), (path,), None, fmt)
 
     @classmethod
     def _of_index(cls, given: Path, index_path: Path) -> "Checkpoint":
         index = read_index(index_path)
         directory = index_path.parent if str(index_path.parent) else Path(".")
         files = tuple(directory / name for name in index.files)
-        return cls(given, directory, files, index, ".safetensors", {str(directory / n): t for n, t in index.files.items()})
+        return cls(given, directory, files, index, SAFETENSORS, {str(directory / n): t for n, t in index.files.items()})
 
     def names(self, file: Path) -> tuple[str, ...] | None:
         """The tensors the index maps to ``file`` (None without an index)."""
@@ -145,23 +143,43 @@ class Checkpoint:
 
     def layout(self, file: Path) -> tuple[dict[str, str] | None, dict[str, tuple[tuple[int, ...], str, int, int]]]:
         """``file``'s (metadata, name → (shape, dtype, start, end)) through the one header parser."""
-        from .files import safetensors_layout
-
         return safetensors_layout(file)
 
     def metadata(self, file: Path) -> dict[str, str]:
         """``file``'s ``__metadata__`` (empty for .npz and for a file without one)."""
-        if self.suffix != ".safetensors":
+        if self.format is not SAFETENSORS:
             return {}
         return dict(self.layout(file)[0] or {})
 
-    def arrays(self) -> dict[str, Any]:
-        """Name → array of every tensor (a sharded checkpoint: those its index lists, in index order)."""
-        from .files import load
-
+    def specs(self) -> dict[str, tuple[tuple[int, ...], str]]:
+        """Name → (shape, dtype name) of every tensor, without reading values (sharded: those its index lists)."""
         if self.index is None:
-            return load(self.files[0])
+            return self.format.layout(self.files[0])
+        out: dict[str, tuple[tuple[int, ...], str]] = {}
+        for file in self.files:
+            layout = self.format.layout(file)
+            missing = [n for n in self.names(file) or () if n not in layout]
+            if missing:
+                raise CheckpointError(f"{str(file)!r} lacks tensor(s) {', '.join(map(repr, missing[:5]))} that the "
+                                      f"index maps to it; the checkpoint is not valid (its index and files disagree)")
+            out.update({n: layout[n] for n in self.names(file) or ()})
+        return {name: out[name] for name in self.index.weight_map}
+
+    def arrays(self, names: Iterable[str] | None = None) -> dict[str, Any]:
+        """Name → array of ``names`` (None: every tensor; sharded: those its index lists, in index order)."""
+        wanted = None if names is None else list(dict.fromkeys(names))
+        if self.index is None:
+            return self.format.load(self.files[0], wanted)
+        weight_map = self.index.weight_map
+        wanted = list(weight_map) if wanted is None else wanted
+        unknown = [n for n in wanted if n not in weight_map]
+        if unknown:
+            raise CheckpointKeyError(f"{str(self.index.path)!r} lists no tensor named "
+                                     f"{', '.join(map(repr, unknown[:10]))}; it lists {len(weight_map):,}")
         out: dict[str, Any] = {}
         for file in self.files:
-            out.update(load(file, self.names(file)))
-        return {name: out[name] for name in self.index.weight_map}
+            held = set(self.names(file) or ())
+            mine = [n for n in wanted if n in held]
+            if mine:
+                out.update(self.format.load(file, mine))
+        return {name: out[name] for name in wanted}

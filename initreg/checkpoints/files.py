@@ -1,4 +1,8 @@
-"""Named arrays on disk (.npz and .safetensors): read shapes without values, load, save atomically."""
+"""Named arrays on disk (.npz and .safetensors): read shapes without values, load, save atomically.
+
+Each file format is one ``Format`` (suffix, read layout, load, write order, write): ``NPZ`` and
+``SAFETENSORS``; the functions here pick it by the file's suffix. A new format is one subclass.
+"""
 
 from __future__ import annotations
 
@@ -20,8 +24,6 @@ import numpy as np
 from ..errors import (CheckpointError, CheckpointKeyError, CheckpointNotFoundError, CheckpointWriteError,
                      MissingDependencyError)
 
-FORMATS = (".npz", ".safetensors")
-
 # safetensors dtype codes → NumPy dtype names (bfloat16 and float8 have no NumPy dtype: kept by name)
 _ST_DTYPES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16",
               "F8_E4M3": "float8_e4m3fn", "F8_E5M2": "float8_e5m2",
@@ -34,18 +36,19 @@ MAX_RANK = 32  # dimensions of one array read from a file (NumPy allows 64; no m
 MAX_DIM = 1 << 48  # one dimension read from a file: larger ones are refused even when the array is empty
 
 
-def _format(path: Path) -> str:
+def format_of(path: Path) -> "Format":
+    """The Format of ``path`` by its suffix; CheckpointError naming the supported ones."""
     suffix = path.suffix.lower()
-    if suffix not in FORMATS:
+    if suffix not in FORMAT_OF:
         raise CheckpointError(f"{str(path)!r}: unsupported checkpoint format {suffix or '(no extension)'!r}; "
                               f"use a file ending in {' or '.join(FORMATS)}")
-    return suffix
+    return FORMAT_OF[suffix]
 
 
-def existing_file(path: Any) -> tuple[Path, str]:
-    """(path, suffix) of an existing .npz/.safetensors file; CheckpointError or CheckpointNotFoundError if not."""
+def existing_file(path: Any) -> tuple[Path, "Format"]:
+    """(path, Format) of an existing .npz/.safetensors file; CheckpointError or CheckpointNotFoundError if not."""
     path = Path(os.fspath(path))
-    fmt = _format(path)
+    fmt = format_of(path)
     if path.is_dir():
         raise CheckpointError(f"checkpoint {str(path)!r} is a directory, not a file; name the file inside it")
     if not path.is_file():
@@ -75,10 +78,9 @@ def _checked_name(path: Path, name: str, names: dict[str, Any]) -> str:
     return name
 
 
-def _unreadable(path: Path, fmt: str, exc: BaseException) -> CheckpointError:
-    fix = "numpy.savez" if fmt == ".npz" else "safetensors"
-    return CheckpointError(f"{str(path)!r} is not a readable {fmt} file ({type(exc).__name__}: {exc}); re-save it "
-                           f"with {fix} or initreg.checkpoints.files.save")
+def _unreadable(path: Path, suffix: str, exc: BaseException) -> CheckpointError:
+    return CheckpointError(f"{str(path)!r} is not a readable {suffix} file ({type(exc).__name__}: {exc}); re-save it "
+                           f"with {FORMAT_OF[suffix].writer} or initreg.checkpoints.files.save")
 
 
 # --- shapes and dtypes without values ----------------------------------------------------------
@@ -86,9 +88,7 @@ def _unreadable(path: Path, fmt: str, exc: BaseException) -> CheckpointError:
 def read_specs(path: Any) -> dict[str, tuple[tuple[int, ...], str]]:
     """Name → (shape, dtype name) of every array in a checkpoint, without reading the values."""
     path, fmt = existing_file(path)
-    if fmt == ".npz":
-        return _npz_specs(path)
-    return {name: (shape, dtype) for name, (shape, dtype, _) in _safetensors_header(path).items()}
+    return fmt.layout(path)
 
 
 def _npz_specs(path: Path) -> dict[str, tuple[tuple[int, ...], str]]:
@@ -243,10 +243,7 @@ def _safetensors_entry(path: Path, name: str, info: Any, data_size: int) -> tupl
 def load(path: Any, names: Iterable[str] | None = None) -> dict[str, np.ndarray]:
     """Name → array for every array in a checkpoint (or only ``names``); never unpickles."""
     path, fmt = existing_file(path)
-    wanted = None if names is None else list(dict.fromkeys(names))
-    if fmt == ".npz":
-        return _npz_load(path, wanted)
-    return _safetensors_load(path, wanted)
+    return fmt.load(path, None if names is None else list(dict.fromkeys(names)))
 
 
 def _missing(path: Path, missing: list[str], available: Iterable[str]) -> CheckpointKeyError:
@@ -319,7 +316,7 @@ _ST_ORDER = ["BOOL", "U8", "I8", "I16", "U16", "F16", "I32", "U32", "F32", "F64"
 _ST_CODES = {np.dtype(_ST_DTYPES[code]): code for code in _ST_ORDER}
 
 
-def _checked_specs(path: Path, fmt: str, specs: Mapping[str, Any]) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+def _checked_specs(path: Path, fmt: "Format", specs: Mapping[str, Any]) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
     from ..core.names import name_problem
 
     out: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
@@ -336,9 +333,9 @@ def _checked_specs(path: Path, fmt: str, specs: Mapping[str, Any]) -> dict[str, 
         if dt.hasobject or dt.kind not in "fiub":
             raise CheckpointError(f"cannot save {name!r} to {str(path)!r}: dtype {dt} is not numeric; "
                                   f"convert it to a float, integer or bool array")
-        if fmt == ".safetensors" and dt.newbyteorder("=") not in _ST_CODES:
-            raise CheckpointError(f"cannot save {name!r} to {str(path)!r}: safetensors has no code for dtype {dt}; "
-                                  f"cast it to one of {', '.join(sorted(map(str, _ST_CODES)))}, or save as .npz")
+        problem = fmt.dtype_problem(dt)
+        if problem:
+            raise CheckpointError(f"cannot save {name!r} to {str(path)!r}: {problem}")
         dims = tuple(shape) if isinstance(shape, (tuple, list)) else None
         if dims is None or not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= 0
                                    for d in dims):
@@ -356,15 +353,8 @@ def _as_host(value: Any) -> np.ndarray:
 def write_order(path: Any, specs: Mapping[str, tuple[Any, Any]]) -> list[str]:
     """The names in the order ``save_streamed(path, specs, ...)`` writes them (and so calls ``produce``)."""
     path = Path(os.fspath(path))
-    fmt = _format(path)
-    return _order(fmt, _checked_specs(path, fmt, specs))
-
-
-def _order(fmt: str, specs: Mapping[str, tuple[tuple[int, ...], np.dtype]]) -> list[str]:
-    if fmt == ".npz":
-        return list(specs)
-    # the safetensors library writes tensors by dtype, widest alignment class first, then by name
-    return sorted(specs, key=lambda n: (-_ST_ORDER.index(_ST_CODES[specs[n][1].newbyteorder("=")]), n.encode()))
+    fmt = format_of(path)
+    return fmt.order(_checked_specs(path, fmt, specs))
 
 
 class _Ahead:
@@ -445,7 +435,7 @@ def safetensors_header(specs: Mapping[str, tuple[Any, Any]], metadata: Mapping[s
             raise CheckpointError(f"cannot save {name!r} as .safetensors: no code for dtype {np.dtype(dtype)}; cast it "
                                   f"to one of {', '.join(sorted(map(str, _ST_CODES)))}")
         codes[name] = code
-    order = sorted(specs, key=lambda n: (-_ST_ORDER.index(codes[n]), n.encode()))  # as _order() writes them
+    order = sorted(specs, key=lambda n: (-_ST_ORDER.index(codes[n]), n.encode()))  # as SAFETENSORS.order() writes them
     # the library writes __metadata__ first; its keys come out of a hash map (any order): ours are sorted
     header: dict[str, Any] = {"__metadata__": dict(sorted(metadata.items()))} if metadata else {}
     offset = 0
@@ -473,10 +463,86 @@ def write_at(fd: int, offset: int, data: Any) -> None:
 def _write_safetensors(fh: Any, specs: Mapping[str, tuple[tuple[int, ...], np.dtype]],
                        produce: Callable[[str], np.ndarray]) -> None:
     """A .safetensors file byte for byte as the safetensors library writes it, one array in memory at a time."""
-    head, ranges = safetensors_header(specs)  # in file order, which is _order()'s
+    head, ranges = safetensors_header(specs)  # in file order, which is SAFETENSORS.order()'s
     fh.write(head)
     for name in ranges:
         fh.write(produce(name).reshape(-1).view(np.uint8).data)
+
+
+# --- the formats --------------------------------------------------------------------------------------
+
+Specs = Mapping[str, tuple[tuple[int, ...], np.dtype]]
+
+
+class Format:
+    """One checkpoint file format: its suffix, how its layout and values are read, and how it is written."""
+
+    suffix = ""
+    writer = ""  # what re-saves a damaged file of this format (named in errors)
+
+    def layout(self, path: Path) -> dict[str, tuple[tuple[int, ...], str]]:
+        """Name → (shape, dtype name) of every array, every field checked, without reading values."""
+        raise NotImplementedError
+
+    def load(self, path: Path, names: list[str] | None) -> dict[str, np.ndarray]:
+        """Name → array of ``names`` (None: all), sizes checked before anything is allocated; never unpickles."""
+        raise NotImplementedError
+
+    def dtype_problem(self, dtype: np.dtype) -> str | None:
+        """Why arrays of ``dtype`` cannot be written in this format (with the fix), or None."""
+        return None
+
+    def order(self, specs: Specs) -> list[str]:
+        """The names in the order ``write`` writes them (and so asks ``produce`` for them)."""
+        return list(specs)
+
+    def write(self, fh: Any, specs: Specs, produce: Callable[[str], np.ndarray]) -> None:
+        """Write the arrays ``produce(name)`` gives, in ``order(specs)``, into the binary file ``fh``."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"Format({self.suffix!r})"
+
+
+class _Npz(Format):
+    suffix, writer = ".npz", "numpy.savez"
+
+    def layout(self, path: Path) -> dict[str, tuple[tuple[int, ...], str]]:
+        return _npz_specs(path)
+
+    def load(self, path: Path, names: list[str] | None) -> dict[str, np.ndarray]:
+        return _npz_load(path, names)
+
+    def write(self, fh: Any, specs: Specs, produce: Callable[[str], np.ndarray]) -> None:
+        _write_npz(fh, self.order(specs), produce)
+
+
+class _Safetensors(Format):
+    suffix, writer = ".safetensors", "safetensors"
+
+    def layout(self, path: Path) -> dict[str, tuple[tuple[int, ...], str]]:
+        return {name: (shape, dtype) for name, (shape, dtype, _) in _safetensors_header(path).items()}
+
+    def load(self, path: Path, names: list[str] | None) -> dict[str, np.ndarray]:
+        return _safetensors_load(path, names)
+
+    def dtype_problem(self, dtype: np.dtype) -> str | None:
+        if dtype.newbyteorder("=") in _ST_CODES:
+            return None
+        return (f"safetensors has no code for dtype {dtype}; cast it to one of "
+                f"{', '.join(sorted(map(str, _ST_CODES)))}, or save as .npz")
+
+    def order(self, specs: Specs) -> list[str]:
+        # the safetensors library writes tensors by dtype, widest alignment class first, then by name
+        return sorted(specs, key=lambda n: (-_ST_ORDER.index(_ST_CODES[specs[n][1].newbyteorder("=")]), n.encode()))
+
+    def write(self, fh: Any, specs: Specs, produce: Callable[[str], np.ndarray]) -> None:
+        _write_safetensors(fh, specs, produce)
+
+
+NPZ, SAFETENSORS = _Npz(), _Safetensors()
+FORMAT_OF = {f.suffix: f for f in (NPZ, SAFETENSORS)}  # a new format: one subclass, one entry here
+FORMATS = tuple(FORMAT_OF)
 
 
 def _file_mode(path: Path) -> int:
@@ -637,7 +703,7 @@ def save_streamed(path: Any, specs: Mapping[str, tuple[Any, Any]], produce: Call
     (``produce`` must then be callable from another thread); at most two arrays are alive at once.
     """
     path = Path(os.fspath(path))
-    fmt = _format(path)
+    fmt = format_of(path)
     checked = _checked_specs(path, fmt, specs)
     directory = path.parent if str(path.parent) else Path(".")
     if not directory.is_dir():
@@ -645,7 +711,7 @@ def save_streamed(path: Any, specs: Mapping[str, tuple[Any, Any]], produce: Call
                                       f"create it first")
     if path.is_dir():
         raise CheckpointError(f"cannot save {str(path)!r}: it is a directory; give a file name such as "
-                              f"{str(path / ('model' + fmt))!r}")
+                              f"{str(path / ('model' + fmt.suffix))!r}")
 
     def produced(name: str) -> np.ndarray:
         shape, dt = checked[name]
@@ -655,14 +721,11 @@ def save_streamed(path: Any, specs: Mapping[str, tuple[Any, Any]], produce: Call
                                   f"but got shape {arr.shape}, dtype {arr.dtype}; announce what will be written")
         return arr.astype(dt, copy=False)  # little-endian on disk
 
-    order = _order(fmt, checked)
+    order = fmt.order(checked)
     source = _Ahead(order, produced) if prefetch and len(order) > 1 else produced
     try:
         with atomic_file(path) as fh:
-            if fmt == ".npz":
-                _write_npz(fh, order, source)
-            else:
-                _write_safetensors(fh, checked, source)
+            fmt.write(fh, checked, source)
     finally:
         if isinstance(source, _Ahead):
             source.close()  # before an error propagates: no draw outlives the call

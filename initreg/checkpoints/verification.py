@@ -277,6 +277,7 @@ def verify(path: str | os.PathLike, *, sample: int | None = None, sample_seed: i
     run. Nothing outside the checkpoint's directory is read (see docs/checkpoints.md for the limits).
     """
     from .checkpoint import Checkpoint
+    from .files import SAFETENSORS
 
     path = Path(os.fspath(path))
     result = VerifyResult(str(path), sample=sample)
@@ -289,7 +290,7 @@ def verify(path: str | os.PathLike, *, sample: int | None = None, sample_seed: i
     except CheckpointError as exc:
         result.problems.append(str(exc))
         return result
-    if ckpt.suffix != ".safetensors":
+    if ckpt.format is not SAFETENSORS:
         result.problems.append(f"{str(path)!r} is not a .safetensors file, an index or a directory with one; only "
                                f".safetensors files carry provenance")
         return result

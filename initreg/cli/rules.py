@@ -76,10 +76,10 @@ def read_spec(path: str | os.PathLike) -> list[dict[str, Any]]:
         raise ParameterValueError(f"parameter spec {str(path)!r}: unknown format {suffix or '(no extension)'!r}; "
                                   f"use {', '.join(SPEC_FORMATS)}")
     if suffix in (".npz", ".safetensors"):
-        from ..checkpoints.files import read_specs
+        from ..checkpoints.checkpoint import Checkpoint
 
         return [{"name": n, "shape": tuple(shape), "dtype": dtype, "layout": None}
-                for n, (shape, dtype) in read_specs(path).items()]
+                for n, (shape, dtype) in Checkpoint.open(path).specs().items()]
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
