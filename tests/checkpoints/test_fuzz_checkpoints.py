@@ -363,6 +363,7 @@ def run_case(path: Path):
     return status, escaped
 
 
+@pytest.mark.slow  # 600 cases: about 10 s
 def test_crafted_checkpoints(tmp_path):
     global _opened
     made = make_checkpoints(tmp_path / "made")

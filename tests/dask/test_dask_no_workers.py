@@ -15,6 +15,8 @@ import initreg  # noqa: E402
 from initreg.cli import main  # noqa: E402
 from initreg.errors import NoWorkersError  # noqa: E402
 
+pytestmark = pytest.mark.slow  # a scheduler and a wait of --dask-timeout per test: seconds each
+
 
 @pytest.fixture
 def no_workers():
