@@ -139,11 +139,13 @@ def _npy_header(path: Path, name: str, fh: Any, info: zipfile.ZipInfo) -> tuple[
 
 def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """A JSON object hook that refuses a key given twice (ValueError): a crafted file cannot say two things."""
-    out: dict[str, Any] = {}
-    for k, v in pairs:
-        if k in out:
-            raise ValueError(f"the key {k!r} appears twice")
-        out[k] = v
+    out = dict(pairs)
+    if len(out) != len(pairs):  # rare: only then find which key
+        seen: set[str] = set()
+        for k, _ in pairs:
+            if k in seen:
+                raise ValueError(f"the key {k[:200]!r} appears twice")
+            seen.add(k)
     return out
 
 
