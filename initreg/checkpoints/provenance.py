@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
@@ -144,15 +145,22 @@ def recorded_rules(meta: Mapping[str, str], where: str, directory: Path) -> tupl
     if not text or text == "null":
         return None, None
     fmt = "json" if text.lstrip().startswith("{") else "toml"
-    if fmt == "json":
-        try:
+    try:  # parsed once here to count the rules before any is built
+        if fmt == "json":
             doc = json.loads(text)
-        except (ValueError, RecursionError) as exc:
-            raise ProvenanceError(f"{where}: the recorded rules ({RULES_KEY!r}) are not valid JSON ({exc})") from None
-        count = len(doc.get("rule") or ()) if isinstance(doc, dict) and isinstance(doc.get("rule"), list) else 0
-        if count > MAX_RULES:
-            raise ProvenanceError(f"{where}: the recorded rules hold {count:,} rules, over initreg's limit of "
-                                  f"{MAX_RULES:,}; pass the rules with --rules FILE")
+        else:
+            if sys.version_info >= (3, 11):
+                import tomllib
+            else:  # pragma: no cover - Python 3.10
+                import tomli as tomllib
+            doc = tomllib.loads(text)
+    except (ValueError, RecursionError) as exc:  # TOMLDecodeError is a ValueError
+        raise ProvenanceError(f"{where}: the recorded rules ({RULES_KEY!r}) are not valid {fmt.upper()} "
+                              f"({type(exc).__name__}: {exc}); pass the rules with --rules FILE") from None
+    count = len(doc["rule"]) if isinstance(doc, dict) and isinstance(doc.get("rule"), list) else 0
+    if count > MAX_RULES:
+        raise ProvenanceError(f"{where}: the recorded rules hold {count:,} rules, over initreg's limit of "
+                              f"{MAX_RULES:,}; pass the rules with --rules FILE")
     rules = Rules.loads(text, format=fmt, source=f"{where}: metadata {RULES_KEY!r}")
     for rule in rules:
         confine(rule.init, directory, f"{where}: recorded rule {rule.number} ({rule.pattern!r})")

@@ -112,6 +112,28 @@ def test_recorded_load_rule_cannot_make_check_read_another_file(made, tmp_path, 
     assert code == 2 and str(secret) in err and "inside its own directory" in err
 
 
+@pytest.mark.parametrize("fmt", ["json", "toml"])
+def test_recorded_rules_are_bounded_before_they_are_built(made, tmp_path, capsys, fmt):
+    from initreg.checkpoints.provenance import MAX_RULES
+
+    f = tmp_path / "one.safetensors"
+    f.write_bytes((made / "one.safetensors").read_bytes())
+    many = [{"pattern": f"x{i}", "init": "zeros"} for i in range(MAX_RULES + 1)]
+    text = (json.dumps({"rule": many}) if fmt == "json" else
+            "".join(f'[[rule]]\npattern = "x{i}"\ninit = "zeros"\n' for i in range(MAX_RULES + 1)))
+
+    def change(header, data):
+        header["__metadata__"]["initreg.rules"] = text
+        return header, data
+
+    rewrite(f, change)
+    started = time.perf_counter()
+    code = main(["check", str(f)])
+    err = capsys.readouterr().err
+    assert code == 2 and f"{MAX_RULES + 1:,} rules" in err and "--rules" in err
+    assert time.perf_counter() - started < 5
+
+
 # --- findings 2-4: sizes ----------------------------------------------------------------------------------
 
 def test_string_dtype_array_spec_is_refused_before_allocating(made, tmp_path):
