@@ -146,25 +146,7 @@ def _check_file(ckpt: Any, path: Path, result: VerifyResult, sample: int | None,
         raise _Unverifiable(f"{where} was drawn with bit algorithm {_short(prov.algorithm)!r} (initreg "
                             f"{_short(prov.version)}); this initreg implements {ALGORITHM!r}: check it with initreg "
                             f"{_short(prov.version)}")
-    listed = ckpt.names(path)
-    if listed is not None:
-        extra = [n for n in layout if n not in set(listed)]
-        if extra:
-            raise _Unverifiable(f"{where} holds tensor(s) {', '.join(map(repr, extra[:5]))} that the index does not "
-                                f"map to it; the checkpoint is not valid (its index and files disagree)")
-        missing = [n for n in listed if n not in layout]
-        if missing:
-            raise _Unverifiable(f"{where} lacks tensor(s) {', '.join(map(repr, missing[:5]))} that the index maps to "
-                                f"it; the checkpoint is not valid (its index and files disagree)")
-    unknown = [n for n in layout if n not in prov.tensors]
-    if unknown:
-        raise _Unverifiable(f"{where}: tensor(s) {', '.join(map(repr, unknown[:5]))} have no provenance record")
-    absent = [n for n in prov.tensors if n not in layout]
-    if absent:
-        raise _Unverifiable(f"{where}: its provenance records tensor(s) {', '.join(map(repr, absent[:5]))} that the "
-                            f"file does not hold; the file is not what was written")
-    for name in layout:
-        _check_record(where, name, prov.tensors[name])
+    _check_names(where, layout, ckpt.names(path), prov)
     inits = {n: _initializer(prov.tensors[n].init, prov.tensors[n].plugin, n, where, ckpt.directory) for n in layout}
     for name, (shape, dtype, start, end) in layout.items():
         try:
@@ -186,6 +168,33 @@ def _check_file(ckpt: Any, path: Path, result: VerifyResult, sample: int | None,
             raise _Unverifiable(f"{where}: tensor {name!r} cannot be recomputed from its provenance "
                                 f"({type(exc).__name__}: {_short(str(exc))})") from None
     return prov, sum(end - start for _, _, start, end in layout.values())
+
+
+def _check_names(where: str, layout: Any, listed: Any, prov: Any) -> None:
+    """The file holds exactly the tensors its index entry lists (when there is one) and its provenance records,
+    each record written for its tensor; else _Unverifiable."""
+    def named(names: list[str]) -> str:
+        return ", ".join(map(repr, names[:5])) + (f" ({len(names)} in all)" if len(names) > 5 else "")
+
+    if listed is not None:
+        listed_set = set(listed)
+        extra = [n for n in layout if n not in listed_set]
+        if extra:
+            raise _Unverifiable(f"{where} holds tensor(s) {named(extra)} that the index does not map to it; the "
+                                f"checkpoint is not valid (its index and files disagree)")
+        missing = [n for n in listed if n not in layout]
+        if missing:
+            raise _Unverifiable(f"{where} lacks tensor(s) {named(missing)} that the index maps to it; the checkpoint "
+                                f"is not valid (its index and files disagree)")
+    unknown = [n for n in layout if n not in prov.tensors]
+    if unknown:
+        raise _Unverifiable(f"{where}: tensor(s) {named(unknown)} have no provenance record")
+    absent = [n for n in prov.tensors if n not in layout]
+    if absent:
+        raise _Unverifiable(f"{where}: its provenance records tensor(s) {named(absent)} that the file does not hold; "
+                            f"the file is not what was written")
+    for name in layout:
+        _check_record(where, name, prov.tensors[name])
 
 
 def _check_record(where: str, name: str, rec: Any) -> None:
