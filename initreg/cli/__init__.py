@@ -62,9 +62,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             except BrokenPipeError:
                 raise
             except Exception as exc:  # an uncaught exception is a bug: one line and status 2, never a traceback
-                print(error_line(args.command, exc), file=sys.stderr)
+                line = error_line(args.command, exc)
+                print(line, file=sys.stderr)
                 if as_json:
-                    emit_json(json.dumps({"status": 2, "error": error_line(args.command, exc)}))
+                    emit_json(json.dumps({"status": 2, "error": line}))
                 status = 2
             finish(status)
         return status
