@@ -9,12 +9,13 @@ tensor for initializers that can only be drawn whole.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -126,13 +127,45 @@ def discard_own(targets: Iterable[Path]) -> None:
                 pass
 
 
+@contextlib.contextmanager
+def directory_lock(directories: Iterable[Path]) -> Iterator[None]:
+    """Exclusive flocks on ``directories`` (in a fixed order): two writers' renames into one directory never
+    interleave. Where a directory cannot be locked (no flock, some network file systems) it is not."""
+    fds = []
+    try:
+        import fcntl
+
+        for directory in sorted({os.path.abspath(d) for d in directories}):
+            try:
+                fd = os.open(directory, os.O_RDONLY)
+            except OSError:
+                continue
+            fds.append(fd)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except OSError:
+                pass
+    except ImportError:  # pragma: no cover - Windows
+        pass
+    try:
+        yield
+    finally:
+        for fd in fds:
+            os.close(fd)  # releases its lock
+
+
 def commit(temps: Mapping[Path, Temp], synced: bool = False) -> None:
-    """Flush every temporary file (unless already ``synced``), rename each onto its target, release the locks."""
+    """Flush every temporary file (unless already ``synced``), rename each onto its target, release the locks.
+
+    The renames of one commit run under a lock of their directories: a checkpoint written by two runs at
+    once ends as one run's files, never a mix.
+    """
     if not synced:
         for t in temps.values():
             sync(t)
-    for target, t in temps.items():
-        os.replace(t.path, target)
+    with directory_lock(target.parent if str(target.parent) else Path(".") for target in temps):
+        for target, t in temps.items():
+            os.replace(t.path, target)
     for t in temps.values():
         os.close(t.fd)
     for directory in {target.parent for target in temps}:

@@ -324,3 +324,39 @@ def test_a_record_copied_to_another_tensor_or_a_tensor_dropped_is_not_identical(
     rewrite(f, dtype)
     result = initreg.verify(f)
     assert result.status == 1 and result.mismatches[0].tensor == "e.weight" and "uint8" in result.mismatches[0].why
+
+
+def test_two_runs_writing_one_directory_at_once_leave_one_runs_files(made, tmp_path, monkeypatch):
+    """Renames slowed down so that, without the directory lock, the two runs' files interleave."""
+    import threading
+
+    from initreg.checkpoints import filewriter
+    from initreg.checkpoints.writing import save_initial
+
+    real = os.replace
+
+    def slow_replace(src, dst):
+        time.sleep(0.05)
+        real(src, dst)
+
+    monkeypatch.setattr(filewriter.os, "replace", slow_replace)
+    params = {f"l{i}.weight": (16, 16) for i in range(6)}
+    rules = initreg.Rules({"*": "normal"})
+    errors = []
+
+    def run(seed):
+        try:
+            save_initial(params, rules, tmp_path / "out", seed=seed, max_shard_size="1KB")
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(seed,)) for seed in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    result = initreg.verify(tmp_path / "out")
+    assert result.status == 0, result.problems
+    seeds = {safetensors_layout(f)[0]["initreg.seed"] for f in (tmp_path / "out").glob("model-*.safetensors")}
+    assert len(seeds) == 1
