@@ -71,9 +71,10 @@ class Provenance:
     tensors: Mapping[str, TensorRecord]
     run: str | None = None
 
-    def identity(self) -> tuple[str, str, int, str, str | None]:
-        """What every file of one checkpoint shares: algorithm, version, seed, rules and run id."""
-        return (self.algorithm, self.version, self.seed, json.dumps(self.rules, sort_keys=True), self.run)
+    def identity(self) -> tuple[str, int, str, str | None]:
+        """What every file of one checkpoint shares: bit algorithm, seed, rules and run id (not the version: shard
+        tasks may run on patch releases of one algorithm)."""
+        return (self.algorithm, self.seed, json.dumps(self.rules, sort_keys=True), self.run)
 
 
 def record(row: Any) -> TensorRecord:

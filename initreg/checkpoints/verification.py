@@ -268,7 +268,7 @@ def _check_set(ckpt: Any, provenances: dict[str, Any], held: int, result: Verify
                                    f"them or write the checkpoint again")
     identities = [p.identity() for p in provenances.values()]  # each once: a rules record may be large
     if len(set(identities)) > 1:
-        fields = ("algorithm", "version", "seed", "rules", "run id")
+        fields = ("algorithm", "seed", "rules", "run id")
         differ = [f for k, f in enumerate(fields) if len({i[k] for i in identities}) > 1]
         shown = "; ".join(f"{file}: seed {p.seed}, run {p.run}" for file, p in list(provenances.items())[:4])
         result.problems.append(f"the files do not come from one run: their {', '.join(differ)} differ ({shown}); a "
