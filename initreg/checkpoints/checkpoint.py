@@ -180,3 +180,8 @@ class Checkpoint:
             if mine:
                 out.update(self.format.load(file, mine))
         return {name: out[name] for name in wanted}
+
+
+def own_files(ckpt: Checkpoint) -> tuple[Path, ...]:
+    """The files that make up ``ckpt``: its data files and its index."""
+    return ckpt.files + ((ckpt.index.path,) if ckpt.index is not None else ())

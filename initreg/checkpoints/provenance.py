@@ -138,8 +138,10 @@ def read(meta: Mapping[str, str] | None, where: str) -> Provenance:
                       None if run is None else str(run))
 
 
-def recorded_rules(meta: Mapping[str, str], where: str, directory: Path) -> tuple[Any, int | None]:
-    """(Rules, seed) recorded in a file's metadata, or (None, None); the rules read no file outside ``directory``."""
+def recorded_rules(meta: Mapping[str, str], where: str, directory: Path, own: Iterable[Path] = (),
+                   ) -> tuple[Any, int | None]:
+    """(Rules, seed) recorded in a file's metadata, or (None, None); the rules read no file outside ``directory``
+    and none of the checkpoint's ``own`` files."""
     from ..planning.rules import Rules
 
     text = meta.get(RULES_KEY)
@@ -164,9 +166,9 @@ def recorded_rules(meta: Mapping[str, str], where: str, directory: Path) -> tupl
                               f"{MAX_RULES:,}; pass the rules with --rules FILE")
     rules = Rules.loads(text, format=fmt, source=f"{where}: metadata {RULES_KEY!r}")
     for rule in rules:
-        confine(rule.init, directory, f"{where}: recorded rule {rule.number} ({rule.pattern!r})")
+        confine(rule.init, directory, f"{where}: recorded rule {rule.number} ({rule.pattern!r})", own)
     if rules.default is not None:
-        confine(rules.default, directory, f"{where}: the recorded rules' default")
+        confine(rules.default, directory, f"{where}: the recorded rules' default", own)
     seed = meta.get(SEED_KEY)
     return rules, (int(seed) if seed is not None and str(seed).isdigit() and len(str(seed)) < 40 else rules.seed)
 
@@ -191,17 +193,25 @@ def _file_readers(value: Any, seen: set[int]) -> Iterator[Any]:
             yield from _file_readers(v, seen)
 
 
-def confine(init: Any, directory: Path, where: str) -> Any:
+def confine(init: Any, directory: Path, where: str, own: Iterable[Path] = ()) -> Any:
     """``init`` with every file it reads (a ``load``'s path, nested ones too) taken inside ``directory``.
 
     A recorded path is read relative to the checkpoint's directory: the file must be part of the
-    checkpoint. An absolute path, ``..`` or a symlink out is a ProvenanceError naming ``where``.
+    checkpoint, and not one of its ``own`` files (a tensor loaded from the file that holds it would vouch
+    for itself). An absolute path, ``..``, a symlink out or an own file is a ProvenanceError naming ``where``.
     """
+    import os
+
     from .checkpoint import inside
 
+    mine = {os.path.realpath(f) for f in own}
     for reader in _file_readers(init, set()):
         try:
-            reader.path = str(inside(directory, reader.path, f"{where}: {reader.name}"))
+            target = inside(directory, reader.path, f"{where}: {reader.name}")
         except CheckpointError as exc:
             raise ProvenanceError(f"{exc}; it is not checked") from None
+        if os.path.realpath(target) in mine:
+            raise ProvenanceError(f"{where}: {reader.name} reads {str(target)!r}, a file of the checkpoint being "
+                                  f"checked: its values would be compared with themselves; it is not checked")
+        reader.path = str(target)
     return init

@@ -78,10 +78,12 @@ class _Unverifiable(Exception):
     """Input verify cannot check: ends the check of the file with status 2."""
 
 
-def _initializer(spec: Any, plugin: str, tensor: str, where: str, directory: Path) -> Any:
-    """The initializer a provenance record names, every file it reads inside ``directory``."""
+def _initializer(spec: Any, plugin: str, tensor: str, where: str, ckpt: Any) -> Any:
+    """The initializer a provenance record names, every file it reads inside the checkpoint's directory and
+    none of the checkpoint's own files."""
     from ..errors import UnknownInitializerError
     from ..plugins.specs import as_initializer
+    from .checkpoint import own_files
     from .provenance import confine
 
     shown = _short(json.dumps(spec, default=str))
@@ -94,7 +96,7 @@ def _initializer(spec: Any, plugin: str, tensor: str, where: str, directory: Pat
         raise _Unverifiable(f"{where}: tensor {tensor!r}: its initializer {shown} cannot be rebuilt "
                             f"({_short(str(exc))})") from None
     try:
-        return confine(init, directory, f"{where}: tensor {tensor!r}")
+        return confine(init, ckpt.directory, f"{where}: tensor {tensor!r}", own_files(ckpt))
     except CheckpointError as exc:
         raise _Unverifiable(str(exc)) from None
 
@@ -147,7 +149,7 @@ def _check_file(ckpt: Any, path: Path, result: VerifyResult, sample: int | None,
                             f"{_short(prov.version)}); this initreg implements {ALGORITHM!r}: check it with initreg "
                             f"{_short(prov.version)}")
     _check_names(where, layout, ckpt.names(path), prov)
-    inits = {n: _initializer(prov.tensors[n].init, prov.tensors[n].plugin, n, where, ckpt.directory) for n in layout}
+    inits = {n: _initializer(prov.tensors[n].init, prov.tensors[n].plugin, n, where, ckpt) for n in layout}
     for name, (shape, dtype, start, end) in layout.items():
         try:
             dt = np.dtype(dtype)

@@ -173,14 +173,15 @@ def read_checkpoint(path: Any) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     return arrays, meta
 
 
-def provenance_rules(meta: Mapping[str, str], directory: Any = ".") -> tuple[Any, int | None]:
+def provenance_rules(meta: Mapping[str, str], directory: Any = ".", own: Any = ()) -> tuple[Any, int | None]:
     """(Rules, seed) recorded in a checkpoint's metadata, or (None, None) when it records none.
 
-    A rule that reads a file (``load``) may only read one inside ``directory``, the checkpoint's own.
+    A rule that reads a file (``load``) may only read one inside ``directory``, the checkpoint's, and none of
+    its ``own`` files (the arrays being checked).
     """
     from ..checkpoints.provenance import recorded_rules
 
-    return recorded_rules(meta, "checkpoint metadata", Path(directory))
+    return recorded_rules(meta, "checkpoint metadata", Path(directory), own)
 
 
 __all__ = ["check", "read_checkpoint", "provenance_rules", "as_numpy", "RULES_KEY", "SEED_KEY"]

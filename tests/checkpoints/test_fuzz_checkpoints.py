@@ -31,7 +31,7 @@ pytest.importorskip("huggingface_hub")
 pytest.importorskip("safetensors")
 
 import initreg  # noqa: E402
-from initreg.checkpoints.checkpoint import Checkpoint  # noqa: E402
+from initreg.checkpoints.checkpoint import Checkpoint, own_files  # noqa: E402
 from initreg.checkpoints.shards import INDEX_NAME  # noqa: E402
 from initreg.errors import InitregError  # noqa: E402
 from initreg.validation.arrays import check, provenance_rules, read_checkpoint  # noqa: E402
@@ -175,6 +175,7 @@ def m_record(rng, header, data, ctx):
     records[name]["init"] = rng.choice([
         ["load", {"path": str(ctx.secret)}], ["load", {"path": "../secret.npz"}],
         ["load", {"path": "missing.npz", "default": {"@init": ["load", {"path": str(ctx.secret)}]}}],
+        ["load", {"path": "model.safetensors"}], ["load", {"path": "model-00001-of-00003.safetensors"}],
         ["constant", {"value": {"@array": [1, 2], "dtype": "S1000000000"}}],
         ["constant", {"value": {"@array": [[1] * 3] * 2, "dtype": "V1000000000"}}],
         ["fancy", {}], "normal", 5, None, ["normal", {"sigma": -1}], ["normal", {"sigma": "x"}],
@@ -191,6 +192,7 @@ def m_rules(rng, header, data, ctx):
     doc = rng.choice([
         {"rule": [{"pattern": "*", "init": "load", "path": str(ctx.secret)}]},
         {"rule": [{"pattern": "*", "init": "load", "path": "../secret.npz"}]},
+        {"rule": [{"pattern": "*", "init": "load", "path": "model.safetensors"}]},
         {"default": ["load", {"path": str(ctx.secret)}], "rule": []},
         {"rule": [{"pattern": "*", "init": "constant", "value": {"@array": [1], "dtype": "S1000000000"}}]},
         {"rule": [{"pattern": "\ud800*", "init": "zeros"}]},
@@ -353,7 +355,7 @@ def run_case(path: Path):
     try:
         ckpt = Checkpoint.open(path)
         arrays, meta = read_checkpoint(ckpt)
-        rules, seed = provenance_rules(meta, ckpt.directory)
+        rules, seed = provenance_rules(meta, ckpt.directory, own_files(ckpt))
         if rules is not None:
             check(arrays, rules, seed=seed)
     except (InitregError, OSError):

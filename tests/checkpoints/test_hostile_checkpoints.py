@@ -85,6 +85,15 @@ def test_provenance_load_outside_the_checkpoint_is_not_checked(made, tmp_path):
     (d / "pre.npz").write_bytes(secret.read_bytes())
     set_tensor_record(f, "a.weight", init=["load", {"path": "pre.npz"}])
     assert initreg.verify(f).status == 0
+    # a tensor cannot vouch for itself: loaded from the file that holds it (here tampered with), or its index
+    set_tensor_record(f, "a.weight", init=["load", {"path": "one.safetensors"}])
+    start = safetensors_layout(f)[1]["a.weight"][2]
+    raw = bytearray(f.read_bytes())
+    raw[start] ^= 0x40
+    f.write_bytes(bytes(raw))
+    result = initreg.verify(f)
+    assert result.status == 2 and not result.mismatches
+    assert [p for p in result.problems if "'a.weight'" in p and "compared with themselves" in p]
     # nested inside another initializer's arguments too
     set_tensor_record(f, "a.weight", init=["load", {"path": "missing.npz",
                                                    "default": {"@init": ["load", {"path": str(secret)}]}}])
@@ -110,6 +119,10 @@ def test_recorded_load_rule_cannot_make_check_read_another_file(made, tmp_path, 
     code = main(["check", str(f)])
     err = capsys.readouterr().err
     assert code == 2 and str(secret) in err and "inside its own directory" in err
+    doc = initreg.Rules([("*", Load("one.safetensors"))]).dumps("json")  # the checked file itself
+    rewrite(f, change)
+    code = main(["check", str(f)])
+    assert code == 2 and "compared with themselves" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("fmt", ["json", "toml"])
