@@ -34,6 +34,7 @@ _ST_WIDTHS = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "F8_E4M3": 1, "F8_E5M2": 
 _MAX_HEADER = 100 * 1024 * 1024  # the safetensors format's own limit
 MAX_RANK = 32  # dimensions of one array read from a file (NumPy allows 64; no model uses more than a few)
 MAX_DIM = 1 << 48  # one dimension read from a file: larger ones are refused even when the array is empty
+_MAX_DEFLATE_RATIO = 1032  # DEFLATE's largest expansion: a member claiming more is refused before allocating
 
 
 def format_of(path: Path) -> "Format":
@@ -119,6 +120,11 @@ def _npz_members(path: Path, zf: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
 
 def _npy_header(path: Path, name: str, fh: Any, info: zipfile.ZipInfo) -> tuple[tuple[int, ...], bool, np.dtype]:
     """Shape, Fortran order and dtype of one .npy member, checked against the bytes the member holds."""
+    stored = info.compress_size
+    most = stored if info.compress_type == zipfile.ZIP_STORED else (stored + 64) * _MAX_DEFLATE_RATIO
+    if stored > path.stat().st_size or info.file_size > most:
+        raise CheckpointError(f"{str(path)!r}: array {name!r} claims {info.file_size:,} bytes from {stored:,} stored "
+                              f"bytes, more than its compression can give; the file is damaged or crafted — re-save it")
     fmt = np.lib.format
     major, _ = fmt.read_magic(fh)
     read = fmt.read_array_header_1_0 if major == 1 else fmt.read_array_header_2_0  # 3.0 differs only in text encoding

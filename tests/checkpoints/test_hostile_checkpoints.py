@@ -373,3 +373,30 @@ def test_two_runs_writing_one_directory_at_once_leave_one_runs_files(made, tmp_p
     assert result.status == 0, result.problems
     seeds = {safetensors_layout(f)[0]["initreg.seed"] for f in (tmp_path / "out").glob("model-*.safetensors")}
     assert len(seeds) == 1
+
+
+def test_npz_member_claiming_more_than_its_compressed_bytes_is_refused_before_allocating(tmp_path):
+    import io
+    import struct
+    import tracemalloc
+    import zipfile
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": (1 << 28,)})
+    body = header.getvalue() + bytes(1024)
+    f = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("w.npy", body)
+    raw = bytearray(f.read_bytes())
+    claimed = struct.pack("<I", len(header.getvalue()) + (1 << 30))  # what the header's shape needs: 1 GiB
+    local, central = raw.find(b"PK\x03\x04"), raw.rfind(b"PK\x01\x02")
+    raw[local + 22:local + 26], raw[central + 24:central + 28] = claimed, claimed
+    f.write_bytes(bytes(raw))
+    tracemalloc.start()
+    try:
+        with pytest.raises(CheckpointError, match="more than its compression can give"):
+            load(f)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 << 20
