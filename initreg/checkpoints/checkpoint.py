@@ -60,7 +60,7 @@ class Index:
 
 
 def read_index(path: Path) -> Index:
-    """The index at ``path``, every entry checked (names valid, files inside its directory); CheckpointError if not."""
+    """The index at ``path``, every entry checked (a .safetensors file inside its directory); CheckpointError if not."""
     def bad(why: str) -> CheckpointError:
         return CheckpointError(f"{str(path)!r} is not a valid safetensors index: {why}; the checkpoint is damaged "
                                f"or crafted — re-save it")
