@@ -3,7 +3,8 @@ dtypes, shapes, index entries, paths, provenance and recorded rules — each rea
 in-process, with an audit hook logging every file opened. For every case:
 
 - no file outside the checkpoint's directory is opened (Python's own imports and installed libraries aside);
-- each run takes under 2 s; every third allocates under 256 MiB (tracemalloc's peak: NumPy's buffers included);
+- each run takes under 2 s and allocates under 256 MiB (tracemalloc's peak, NumPy's buffers included, on every
+  third case; the process's peak resident memory over all of them);
 - nothing but an InitregError or OSError escapes;
 - "identical" (status 0) only when the safetensors library itself loads the mutated checkpoint and finds the
   very tensors, bit for bit, of the original (the mutation changed nothing that matters).
@@ -17,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import resource
 import shutil
 import struct
 import sys
@@ -384,6 +386,7 @@ def test_crafted_checkpoints(tmp_path):
     rng = random.Random(SEED)
     findings, statuses = [], {0: 0, 1: 0, 2: 0, None: 0}
     run_case(made / "one.safetensors")  # warm: imports and plugin loading are not a case's cost
+    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
     try:
         for k in range(CASES):
             path = make_case(rng, k, made, root, ctx)
@@ -419,4 +422,6 @@ def test_crafted_checkpoints(tmp_path):
     finally:
         _opened = None
     assert not findings, f"{len(findings)} of {CASES} crafted checkpoints misread:\n" + "\n".join(findings[:20])
+    # every case, traced or not: none raised the process's peak memory by MAX_BYTES
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - baseline < MAX_BYTES
     assert statuses[2] > CASES // 2 and statuses[None] == 0, statuses  # most mutations make a checkpoint invalid
