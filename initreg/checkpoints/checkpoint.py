@@ -65,6 +65,8 @@ def read_index(path: Path) -> Index:
         return CheckpointError(f"{str(path)!r} is not a valid safetensors index: {why}; the checkpoint is damaged "
                                f"or crafted — re-save it")
 
+    if path.exists() and not path.is_file():  # a FIFO or device would block or never end
+        raise bad("it is not a regular file")
     try:
         with open(path, "rb") as fh:
             size = os.fstat(fh.fileno()).st_size
@@ -112,7 +114,7 @@ class Checkpoint:
         if path.is_dir():
             found = path / INDEX_NAME
             if not found.is_file():
-                others = sorted(p.name for p in path.glob("*.index.json"))
+                others = sorted(p.name for p in path.glob("*.index.json") if p.is_file())
                 if len(others) == 1:
                     found = path / others[0]
                 elif (path / SINGLE_NAME).is_file():

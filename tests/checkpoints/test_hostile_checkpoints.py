@@ -400,3 +400,11 @@ def test_npz_member_claiming_more_than_its_compressed_bytes_is_refused_before_al
     finally:
         tracemalloc.stop()
     assert peak < 64 << 20
+
+
+def test_an_index_that_is_a_fifo_is_refused_not_waited_on(tmp_path):
+    os.mkfifo(tmp_path / "weights.index.json")
+    result = initreg.verify(tmp_path)  # found by its name, but not a file: not opened
+    assert result.status == 2 and "neither" in result.problems[0]
+    result = initreg.verify(tmp_path / "weights.index.json")
+    assert result.status == 2 and "not a regular file" in result.problems[0]
