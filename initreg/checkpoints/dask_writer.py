@@ -140,8 +140,9 @@ def write(plan: Any, targets: Mapping[int, Path], rows: Mapping[str, Any], seed:
             except NoWorkersError:
                 raise
             except Exception as exc:
-                raise CheckpointError(f"--dask: a write task failed ({type(exc).__name__}: {exc}); nothing was "
-                                      f"written to the output paths") from exc
+                where = ", ".join(sorted({str(t.parent if len(targets) > 1 else t) for t in targets.values()}))
+                raise CheckpointError(f"--dask: a write task for {where!r} failed ({type(exc).__name__}: {exc}); "
+                                      f"nothing was written to the output paths") from exc
             flushes += [flusher.submit(sync, temp) for number, temp in by_number.items() if number not in last]
             for done in flushes:
                 done.result()

@@ -1,5 +1,6 @@
-"""``--dask`` gives up, writing nothing, once no worker has been alive for ``--dask-timeout`` seconds (issue 25,
-finding 5): before, a run whose workers were all gone waited forever."""
+"""``--dask`` failures (issue 25): the write gives up, writing nothing, once no worker has been alive for
+``--dask-timeout`` seconds (finding 5: before, a run whose workers were all gone waited forever), and a full
+disk under Dask names the output (finding 14)."""
 
 from __future__ import annotations
 
@@ -50,4 +51,25 @@ def test_cli_gives_up_after_dask_timeout(no_workers, tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "no Dask worker has been alive for 1 s" in err and "Traceback" not in err
     assert time.monotonic() - started < 60
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rules.toml", "spec.json"]
+
+
+def test_full_disk_under_dask_names_the_output(tmp_path, capsys, monkeypatch):
+    import errno
+    import os
+
+    from distributed import LocalCluster
+
+    def full(fd, data, offset):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    (tmp_path / "rules.toml").write_text('seed = 1\n[[rule]]\npattern = "*"\ninit = "normal"\n')
+    (tmp_path / "spec.json").write_text(json.dumps([{"name": "w", "shape": [64, 64]}]))
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp", host="127.0.0.1",
+                      dashboard_address=None) as cluster:
+        monkeypatch.setattr(os, "pwrite", full)  # the in-process worker writes through it too
+        code = main(["init", "--params", str(tmp_path / "spec.json"), "--rules", str(tmp_path / "rules.toml"), "-q",
+                     "-o", str(tmp_path / "out.safetensors"), "--dask", cluster.scheduler_address])
+    err = capsys.readouterr().err
+    assert code == 2 and "No space left on device" in err and str(tmp_path / "out.safetensors") in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rules.toml", "spec.json"]
