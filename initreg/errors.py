@@ -273,3 +273,8 @@ def user_stacklevel() -> int:
     while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR + os.sep):
         frame, level = frame.f_back, level + 1
     return level
+
+
+class NoWorkersError(CheckpointError, TimeoutError):
+    """``--dask``: no Dask worker has been alive for the time allowed (``--dask-timeout``); nothing was written."""
+

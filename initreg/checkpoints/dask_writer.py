@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, NoWorkersError
 
 TASK_BYTES = 256 << 20  # consecutive pieces of one file are grouped into tasks of about this many bytes
 RETRIES = 3
@@ -71,10 +71,44 @@ def tasks(todo: Sequence[Any], task_bytes: int = TASK_BYTES) -> list[list[Any]]:
     return groups
 
 
+def _workers_alive(client: Any) -> bool:
+    """Whether the scheduler knows a live worker (False when the scheduler itself cannot be asked)."""
+    try:
+        return bool(client.scheduler_info().get("workers"))
+    except Exception:  # a dead scheduler fails with comm errors of several kinds: no worker can be reached either
+        return False
+
+
+def _result(future: Any, client: Any, deadline: float | None, worker_timeout: float | None) -> Any:
+    """``future``'s result, waited for until ``deadline``, giving up once no worker was alive for ``worker_timeout`` s."""
+    alone_since = None
+    step = 1.0 if worker_timeout is None else max(0.05, min(1.0, worker_timeout / 4))
+    while True:
+        wait = step if deadline is None else max(0.0, min(step, deadline - time.monotonic()))
+        try:
+            return future.result(timeout=wait)
+        except TimeoutError:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise
+        if worker_timeout is None:
+            continue
+        if _workers_alive(client):
+            alone_since = None
+        elif alone_since is None:
+            alone_since = time.monotonic()
+        elif time.monotonic() - alone_since >= worker_timeout:
+            raise NoWorkersError(f"--dask: no Dask worker has been alive for {worker_timeout:g} s (--dask-timeout), so "
+                                 f"the write cannot finish; start workers (dask worker ADDRESS) and run again. "
+                                 f"Nothing was written to the output paths")
+
+
 def write(plan: Any, targets: Mapping[int, Path], rows: Mapping[str, Any], seed: int, dask_client: Any, *,
           task_bytes: int = TASK_BYTES, piece_bytes: int | None = None, retries: int = RETRIES,
-          timeout: float | None = None) -> int:
-    """Write files ``targets`` (number → path) of ``plan`` with a Dask cluster; returns the number of tasks run."""
+          timeout: float | None = None, worker_timeout: float | None = None) -> int:
+    """Write files ``targets`` (number → path) of ``plan`` with a Dask cluster; returns the number of tasks run.
+
+    ``timeout`` bounds the whole wait; ``worker_timeout`` gives up once no worker has been alive that long.
+    """
     from .filewriter import commit, discard, discard_own, plan_pieces, prepare, sync
     from .shards import PIECE_BYTES
 
@@ -99,21 +133,29 @@ def write(plan: Any, targets: Mapping[int, Path], rows: Mapping[str, Any], seed:
             try:
                 deadline = None if timeout is None else time.monotonic() + timeout
                 for k, f in enumerate(futures):
-                    f.result(timeout=None if deadline is None else max(0.0, deadline - time.monotonic()))
+                    _result(f, dask_client, deadline, worker_timeout)
                     for number, final in last.items():
                         if final == k:
                             flushes.append(flusher.submit(sync, by_number[number]))
+            except NoWorkersError:
+                raise
             except Exception as exc:
-                raise CheckpointError(f"--dask: a write task failed ({type(exc).__name__}: {exc}); nothing was "
-                                      f"written to the output paths") from exc
+                where = ", ".join(sorted({str(t.parent if len(targets) > 1 else t) for t in targets.values()}))
+                raise CheckpointError(f"--dask: a write task for {where!r} failed ({type(exc).__name__}: {exc}); "
+                                      f"nothing was written to the output paths") from exc
             flushes += [flusher.submit(sync, temp) for number, temp in by_number.items() if number not in last]
             for done in flushes:
                 done.result()
         commit(temps, synced=True)
         return len(groups)
-    except BaseException:
+    except BaseException as exc:
         for f in futures:
             f.cancel()
         discard(temps.values())
         discard_own(targets.values())
+        if isinstance(exc, OSError) and not isinstance(exc, CheckpointError) and targets:
+            from .files import write_error
+
+            first = next(iter(targets.values()))
+            raise write_error(first if len(targets) == 1 else first.parent, exc, "writing") from exc
         raise

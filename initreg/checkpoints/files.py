@@ -1,4 +1,8 @@
-"""Named arrays on disk (.npz and .safetensors): read shapes without values, load, save atomically."""
+"""Named arrays on disk (.npz and .safetensors): read shapes without values, load, save atomically.
+
+Each file format is one ``Format`` (suffix, read layout, load, write order, write): ``NPZ`` and
+``SAFETENSORS``; the functions here pick it by the file's suffix. A new format is one subclass.
+"""
 
 from __future__ import annotations
 
@@ -20,8 +24,6 @@ import numpy as np
 from ..errors import (CheckpointError, CheckpointKeyError, CheckpointNotFoundError, CheckpointWriteError,
                      MissingDependencyError)
 
-FORMATS = (".npz", ".safetensors")
-
 # safetensors dtype codes → NumPy dtype names (bfloat16 and float8 have no NumPy dtype: kept by name)
 _ST_DTYPES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16",
               "F8_E4M3": "float8_e4m3fn", "F8_E5M2": "float8_e5m2",
@@ -30,19 +32,24 @@ _ST_DTYPES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfl
 _ST_WIDTHS = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "F8_E4M3": 1, "F8_E5M2": 1, "I64": 8, "I32": 4, "I16": 2,
               "I8": 1, "U64": 8, "U32": 4, "U16": 2, "U8": 1, "BOOL": 1}
 _MAX_HEADER = 100 * 1024 * 1024  # the safetensors format's own limit
+MAX_RANK = 32  # dimensions of one array read from a file (NumPy allows 64; no model uses more than a few)
+MAX_DIM = 1 << 48  # one dimension read from a file: larger ones are refused even when the array is empty
+_MAX_DEFLATE_RATIO = 1032  # DEFLATE's largest expansion: a member claiming more is refused before allocating
 
 
-def _format(path: Path) -> str:
+def format_of(path: Path) -> "Format":
+    """The Format of ``path`` by its suffix; CheckpointError naming the supported ones."""
     suffix = path.suffix.lower()
-    if suffix not in FORMATS:
+    if suffix not in FORMAT_OF:
         raise CheckpointError(f"{str(path)!r}: unsupported checkpoint format {suffix or '(no extension)'!r}; "
                               f"use a file ending in {' or '.join(FORMATS)}")
-    return suffix
+    return FORMAT_OF[suffix]
 
 
-def _existing(path: Any) -> tuple[Path, str]:
+def existing_file(path: Any) -> tuple[Path, "Format"]:
+    """(path, Format) of an existing .npz/.safetensors file; CheckpointError or CheckpointNotFoundError if not."""
     path = Path(os.fspath(path))
-    fmt = _format(path)
+    fmt = format_of(path)
     if path.is_dir():
         raise CheckpointError(f"checkpoint {str(path)!r} is a directory, not a file; name the file inside it")
     if not path.is_file():
@@ -72,20 +79,17 @@ def _checked_name(path: Path, name: str, names: dict[str, Any]) -> str:
     return name
 
 
-def _unreadable(path: Path, fmt: str, exc: BaseException) -> CheckpointError:
-    fix = "numpy.savez" if fmt == ".npz" else "safetensors"
-    return CheckpointError(f"{str(path)!r} is not a readable {fmt} file ({type(exc).__name__}: {exc}); re-save it "
-                           f"with {fix} or initreg.checkpoints.files.save")
+def _unreadable(path: Path, suffix: str, exc: BaseException) -> CheckpointError:
+    return CheckpointError(f"{str(path)!r} is not a readable {suffix} file ({type(exc).__name__}: {exc}); re-save it "
+                           f"with {FORMAT_OF[suffix].writer} or initreg.checkpoints.files.save")
 
 
 # --- shapes and dtypes without values ----------------------------------------------------------
 
 def read_specs(path: Any) -> dict[str, tuple[tuple[int, ...], str]]:
     """Name → (shape, dtype name) of every array in a checkpoint, without reading the values."""
-    path, fmt = _existing(path)
-    if fmt == ".npz":
-        return _npz_specs(path)
-    return {name: (shape, dtype) for name, (shape, dtype, _) in _safetensors_header(path).items()}
+    path, fmt = existing_file(path)
+    return fmt.layout(path)
 
 
 def _npz_specs(path: Path) -> dict[str, tuple[tuple[int, ...], str]]:
@@ -116,6 +120,11 @@ def _npz_members(path: Path, zf: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
 
 def _npy_header(path: Path, name: str, fh: Any, info: zipfile.ZipInfo) -> tuple[tuple[int, ...], bool, np.dtype]:
     """Shape, Fortran order and dtype of one .npy member, checked against the bytes the member holds."""
+    stored = info.compress_size
+    most = stored if info.compress_type == zipfile.ZIP_STORED else (stored + 64) * _MAX_DEFLATE_RATIO
+    if stored > path.stat().st_size or info.file_size > most:
+        raise CheckpointError(f"{str(path)!r}: array {name!r} claims {info.file_size:,} bytes from {stored:,} stored "
+                              f"bytes, more than its compression can give; the file is damaged or crafted — re-save it")
     fmt = np.lib.format
     major, _ = fmt.read_magic(fh)
     read = fmt.read_array_header_1_0 if major == 1 else fmt.read_array_header_2_0  # 3.0 differs only in text encoding
@@ -124,6 +133,9 @@ def _npy_header(path: Path, name: str, fh: Any, info: zipfile.ZipInfo) -> tuple[
         raise CheckpointError(f"{str(path)!r}: array {name!r} holds Python objects (pickled); initreg never "
                               f"unpickles — re-save it as a numeric array")
     shape = tuple(int(d) for d in shape)
+    if len(shape) > MAX_RANK or not all(0 <= d <= MAX_DIM for d in shape):
+        raise CheckpointError(f"{str(path)!r}: array {name!r} claims shape {shape}; at most {MAX_RANK} dimensions of "
+                              f"0 to {MAX_DIM} are read — the file is damaged or crafted; re-save it")
     need, have = math.prod(shape) * dtype.itemsize, info.file_size - fh.tell()
     if need != have:
         raise CheckpointError(f"{str(path)!r}: array {name!r} claims shape {shape} of {dtype} ({need} bytes), but its "
@@ -131,18 +143,21 @@ def _npy_header(path: Path, name: str, fh: Any, info: zipfile.ZipInfo) -> tuple[
     return shape, bool(fortran), dtype
 
 
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in pairs:
-        if k in out:
-            raise ValueError(f"the key {k!r} appears twice")
-        out[k] = v
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object hook that refuses a key given twice (ValueError): a crafted file cannot say two things."""
+    out = dict(pairs)
+    if len(out) != len(pairs):  # rare: only then find which key
+        seen: set[str] = set()
+        for k, _ in pairs:
+            if k in seen:
+                raise ValueError(f"the key {k[:200]!r} appears twice")
+            seen.add(k)
     return out
 
 
 def safetensors_layout(path: Any) -> tuple[dict[str, str] | None, dict[str, tuple[tuple[int, ...], str, int, int]]]:
     """(``__metadata__`` or None, name → (shape, dtype name, start byte, end byte) in file order) of a .safetensors file."""
-    path, _ = _existing(path)
+    path, _ = existing_file(path)
     found: dict[str, Any] = {}
     entries = _safetensors_header(path, found)
     metadata = found.get("__metadata__")
@@ -170,7 +185,7 @@ def _safetensors_header(path: Path, found: dict[str, Any] | None = None,
                 raise ValueError(f"header length {n} exceeds the format's limit of {_MAX_HEADER} bytes")
             if 8 + n > size:
                 raise ValueError(f"header length {n} runs past the end of the file ({size} bytes)")
-            header = json.loads(fh.read(n).decode("utf-8"), object_pairs_hook=_unique_keys)
+            header = json.loads(fh.read(n).decode("utf-8"), object_pairs_hook=unique_keys)
         if not isinstance(header, dict):
             raise ValueError("header is not a JSON object")
     except (ValueError, OSError, RecursionError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
@@ -183,7 +198,24 @@ def _safetensors_header(path: Path, found: dict[str, Any] | None = None,
     for name, info in header.items():
         _checked_name(path, name, entries)
         entries[name] = _safetensors_entry(path, name, info, data_size)
+    _check_tiling(path, entries, data_size)
     return entries
+
+
+def _check_tiling(path: Path, entries: Mapping[str, tuple[Any, str, tuple[int, int]]], data_size: int) -> None:
+    """The arrays' byte ranges cover the data section exactly: no overlap, no gap, no trailing byte (as safetensors)."""
+    end, last = 0, None
+    for name, (_, _, (b, e)) in sorted(entries.items(), key=lambda item: item[1][2]):
+        if b != end:
+            what = (f"overlaps {last!r} (which ends at byte {end})" if b < end else
+                    f"leaves bytes {end}..{b} of the data section unused")
+            raise CheckpointError(f"{str(path)!r}: the safetensors header entry {name!r} starts at data byte {b} and "
+                                  f"{what}; safetensors refuses such a file — it is damaged or crafted; re-save it")
+        end, last = e, name
+    if end != data_size:
+        raise CheckpointError(f"{str(path)!r}: the arrays end at data byte {end} but the data section holds {data_size} "
+                              f"bytes ({data_size - end} trailing); safetensors refuses such a file — it is damaged or "
+                              f"crafted; re-save it")
 
 
 def _safetensors_entry(path: Path, name: str, info: Any, data_size: int) -> tuple[tuple[int, ...], str, tuple[int, int]]:
@@ -194,21 +226,21 @@ def _safetensors_entry(path: Path, name: str, info: Any, data_size: int) -> tupl
     if not isinstance(info, dict):
         raise bad("the value", info, "expected a table with dtype, shape and data_offsets")
     code, shape, offsets = info.get("dtype"), info.get("shape"), info.get("data_offsets")
-    if not isinstance(code, str) or not code:
-        raise bad("dtype", code, f"expected a code such as {', '.join(list(_ST_DTYPES)[:4])}")
+    if not isinstance(code, str) or code not in _ST_WIDTHS:
+        raise bad("dtype", code, f"expected one of the safetensors codes {', '.join(_ST_WIDTHS)}")
 
-    def natural(v: Any) -> bool:
-        return type(v) is int and v >= 0  # bool, float and text dimensions are refused, not rounded
+    def natural(v: Any, limit: int) -> bool:
+        return type(v) is int and 0 <= v <= limit  # bool, float and text dimensions are refused, not rounded
 
-    if not isinstance(shape, list) or not all(natural(d) for d in shape):
-        raise bad("shape", shape, "expected a list of non-negative integers")
-    if (not isinstance(offsets, list) or len(offsets) != 2 or not all(natural(o) for o in offsets)
-            or offsets[0] > offsets[1] or offsets[1] > data_size):
+    if not isinstance(shape, list) or len(shape) > MAX_RANK or not all(natural(d, MAX_DIM) for d in shape):
+        raise bad("shape", shape, f"expected a list of at most {MAX_RANK} integers from 0 to {MAX_DIM}")
+    if (not isinstance(offsets, list) or len(offsets) != 2 or not all(natural(o, data_size) for o in offsets)
+            or offsets[0] > offsets[1]):
         raise bad("data_offsets", offsets, f"expected [begin, end] with 0 <= begin <= end <= {data_size} "
                                            f"(the size of the data section)")
-    dtype = _ST_DTYPES.get(code, code.lower())
-    width = _ST_WIDTHS.get(code)
-    if width is not None and offsets[1] - offsets[0] != math.prod(shape) * width:
+    dtype = _ST_DTYPES[code]
+    width = _ST_WIDTHS[code]
+    if offsets[1] - offsets[0] != math.prod(shape) * width:
         raise bad("data_offsets", offsets, f"a {code} array of shape {tuple(shape)} needs "
                                            f"{math.prod(shape) * width} bytes")
     return tuple(shape), dtype, (offsets[0], offsets[1])
@@ -218,11 +250,8 @@ def _safetensors_entry(path: Path, name: str, info: Any, data_size: int) -> tupl
 
 def load(path: Any, names: Iterable[str] | None = None) -> dict[str, np.ndarray]:
     """Name → array for every array in a checkpoint (or only ``names``); never unpickles."""
-    path, fmt = _existing(path)
-    wanted = None if names is None else list(dict.fromkeys(names))
-    if fmt == ".npz":
-        return _npz_load(path, wanted)
-    return _safetensors_load(path, wanted)
+    path, fmt = existing_file(path)
+    return fmt.load(path, None if names is None else list(dict.fromkeys(names)))
 
 
 def _missing(path: Path, missing: list[str], available: Iterable[str]) -> CheckpointKeyError:
@@ -295,7 +324,7 @@ _ST_ORDER = ["BOOL", "U8", "I8", "I16", "U16", "F16", "I32", "U32", "F32", "F64"
 _ST_CODES = {np.dtype(_ST_DTYPES[code]): code for code in _ST_ORDER}
 
 
-def _checked_specs(path: Path, fmt: str, specs: Mapping[str, Any]) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+def _checked_specs(path: Path, fmt: "Format", specs: Mapping[str, Any]) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
     from ..core.names import name_problem
 
     out: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
@@ -312,9 +341,9 @@ def _checked_specs(path: Path, fmt: str, specs: Mapping[str, Any]) -> dict[str, 
         if dt.hasobject or dt.kind not in "fiub":
             raise CheckpointError(f"cannot save {name!r} to {str(path)!r}: dtype {dt} is not numeric; "
                                   f"convert it to a float, integer or bool array")
-        if fmt == ".safetensors" and dt.newbyteorder("=") not in _ST_CODES:
-            raise CheckpointError(f"cannot save {name!r} to {str(path)!r}: safetensors has no code for dtype {dt}; "
-                                  f"cast it to one of {', '.join(sorted(map(str, _ST_CODES)))}, or save as .npz")
+        problem = fmt.dtype_problem(dt)
+        if problem:
+            raise CheckpointError(f"cannot save {name!r} to {str(path)!r}: {problem}")
         dims = tuple(shape) if isinstance(shape, (tuple, list)) else None
         if dims is None or not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= 0
                                    for d in dims):
@@ -332,15 +361,8 @@ def _as_host(value: Any) -> np.ndarray:
 def write_order(path: Any, specs: Mapping[str, tuple[Any, Any]]) -> list[str]:
     """The names in the order ``save_streamed(path, specs, ...)`` writes them (and so calls ``produce``)."""
     path = Path(os.fspath(path))
-    fmt = _format(path)
-    return _order(fmt, _checked_specs(path, fmt, specs))
-
-
-def _order(fmt: str, specs: Mapping[str, tuple[tuple[int, ...], np.dtype]]) -> list[str]:
-    if fmt == ".npz":
-        return list(specs)
-    # the safetensors library writes tensors by dtype, widest alignment class first, then by name
-    return sorted(specs, key=lambda n: (-_ST_ORDER.index(_ST_CODES[specs[n][1].newbyteorder("=")]), n.encode()))
+    fmt = format_of(path)
+    return fmt.order(_checked_specs(path, fmt, specs))
 
 
 class _Ahead:
@@ -421,7 +443,7 @@ def safetensors_header(specs: Mapping[str, tuple[Any, Any]], metadata: Mapping[s
             raise CheckpointError(f"cannot save {name!r} as .safetensors: no code for dtype {np.dtype(dtype)}; cast it "
                                   f"to one of {', '.join(sorted(map(str, _ST_CODES)))}")
         codes[name] = code
-    order = sorted(specs, key=lambda n: (-_ST_ORDER.index(codes[n]), n.encode()))  # as _order() writes them
+    order = sorted(specs, key=lambda n: (-_ST_ORDER.index(codes[n]), n.encode()))  # as SAFETENSORS.order() writes them
     # the library writes __metadata__ first; its keys come out of a hash map (any order): ours are sorted
     header: dict[str, Any] = {"__metadata__": dict(sorted(metadata.items()))} if metadata else {}
     offset = 0
@@ -449,10 +471,86 @@ def write_at(fd: int, offset: int, data: Any) -> None:
 def _write_safetensors(fh: Any, specs: Mapping[str, tuple[tuple[int, ...], np.dtype]],
                        produce: Callable[[str], np.ndarray]) -> None:
     """A .safetensors file byte for byte as the safetensors library writes it, one array in memory at a time."""
-    head, ranges = safetensors_header(specs)  # in file order, which is _order()'s
+    head, ranges = safetensors_header(specs)  # in file order, which is SAFETENSORS.order()'s
     fh.write(head)
     for name in ranges:
         fh.write(produce(name).reshape(-1).view(np.uint8).data)
+
+
+# --- the formats --------------------------------------------------------------------------------------
+
+Specs = Mapping[str, tuple[tuple[int, ...], np.dtype]]
+
+
+class Format:
+    """One checkpoint file format: its suffix, how its layout and values are read, and how it is written."""
+
+    suffix = ""
+    writer = ""  # what re-saves a damaged file of this format (named in errors)
+
+    def layout(self, path: Path) -> dict[str, tuple[tuple[int, ...], str]]:
+        """Name → (shape, dtype name) of every array, every field checked, without reading values."""
+        raise NotImplementedError
+
+    def load(self, path: Path, names: list[str] | None) -> dict[str, np.ndarray]:
+        """Name → array of ``names`` (None: all), sizes checked before anything is allocated; never unpickles."""
+        raise NotImplementedError
+
+    def dtype_problem(self, dtype: np.dtype) -> str | None:
+        """Why arrays of ``dtype`` cannot be written in this format (with the fix), or None."""
+        return None
+
+    def order(self, specs: Specs) -> list[str]:
+        """The names in the order ``write`` writes them (and so asks ``produce`` for them)."""
+        return list(specs)
+
+    def write(self, fh: Any, specs: Specs, produce: Callable[[str], np.ndarray]) -> None:
+        """Write the arrays ``produce(name)`` gives, in ``order(specs)``, into the binary file ``fh``."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"Format({self.suffix!r})"
+
+
+class _Npz(Format):
+    suffix, writer = ".npz", "numpy.savez"
+
+    def layout(self, path: Path) -> dict[str, tuple[tuple[int, ...], str]]:
+        return _npz_specs(path)
+
+    def load(self, path: Path, names: list[str] | None) -> dict[str, np.ndarray]:
+        return _npz_load(path, names)
+
+    def write(self, fh: Any, specs: Specs, produce: Callable[[str], np.ndarray]) -> None:
+        _write_npz(fh, self.order(specs), produce)
+
+
+class _Safetensors(Format):
+    suffix, writer = ".safetensors", "safetensors"
+
+    def layout(self, path: Path) -> dict[str, tuple[tuple[int, ...], str]]:
+        return {name: (shape, dtype) for name, (shape, dtype, _) in _safetensors_header(path).items()}
+
+    def load(self, path: Path, names: list[str] | None) -> dict[str, np.ndarray]:
+        return _safetensors_load(path, names)
+
+    def dtype_problem(self, dtype: np.dtype) -> str | None:
+        if dtype.newbyteorder("=") in _ST_CODES:
+            return None
+        return (f"safetensors has no code for dtype {dtype}; cast it to one of "
+                f"{', '.join(sorted(map(str, _ST_CODES)))}, or save as .npz")
+
+    def order(self, specs: Specs) -> list[str]:
+        # the safetensors library writes tensors by dtype, widest alignment class first, then by name
+        return sorted(specs, key=lambda n: (-_ST_ORDER.index(_ST_CODES[specs[n][1].newbyteorder("=")]), n.encode()))
+
+    def write(self, fh: Any, specs: Specs, produce: Callable[[str], np.ndarray]) -> None:
+        _write_safetensors(fh, specs, produce)
+
+
+NPZ, SAFETENSORS = _Npz(), _Safetensors()
+FORMAT_OF = {f.suffix: f for f in (NPZ, SAFETENSORS)}  # a new format: one subclass, one entry here
+FORMATS = tuple(FORMAT_OF)
 
 
 def _file_mode(path: Path) -> int:
@@ -528,7 +626,7 @@ def temp_file(path: Path) -> tuple[int, str]:
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:100]}.initreg-{os.getpid()}-", suffix=".tmp", dir=directory)
     except OSError as exc:
-        raise _write_error(path, exc, f"creating a temporary file in {str(directory)!r}") from exc
+        raise write_error(path, exc, f"creating a temporary file in {str(directory)!r}") from exc
     try:
         try:
             import fcntl
@@ -544,7 +642,8 @@ def temp_file(path: Path) -> tuple[int, str]:
     return fd, tmp
 
 
-def _write_error(path: Path, exc: OSError, doing: str) -> CheckpointWriteError:
+def write_error(path: Path, exc: OSError, doing: str) -> CheckpointWriteError:
+    """The CheckpointWriteError for an OSError while writing ``path``: the path, what failed, errno and a fix."""
     fix = {errno.ENOSPC: "free some space or write to another disk", errno.EDQUOT: "free some of your quota",
            errno.EACCES: "check the directory's permissions", errno.EPERM: "check the directory's permissions",
            errno.EROFS: "write to a writable file system"}.get(exc.errno or 0, "check the path and the disk")
@@ -569,7 +668,7 @@ def atomic_file(path: Any) -> Iterator[BinaryIO]:
         except OSError as exc:
             if isinstance(exc, CheckpointWriteError):
                 raise
-            raise _write_error(path, exc, "writing") from exc
+            raise write_error(path, exc, "writing") from exc
     except BaseException:
         try:
             fh.close()  # a full disk fails again here, flushing what is buffered
@@ -612,7 +711,7 @@ def save_streamed(path: Any, specs: Mapping[str, tuple[Any, Any]], produce: Call
     (``produce`` must then be callable from another thread); at most two arrays are alive at once.
     """
     path = Path(os.fspath(path))
-    fmt = _format(path)
+    fmt = format_of(path)
     checked = _checked_specs(path, fmt, specs)
     directory = path.parent if str(path.parent) else Path(".")
     if not directory.is_dir():
@@ -620,7 +719,7 @@ def save_streamed(path: Any, specs: Mapping[str, tuple[Any, Any]], produce: Call
                                       f"create it first")
     if path.is_dir():
         raise CheckpointError(f"cannot save {str(path)!r}: it is a directory; give a file name such as "
-                              f"{str(path / ('model' + fmt))!r}")
+                              f"{str(path / ('model' + fmt.suffix))!r}")
 
     def produced(name: str) -> np.ndarray:
         shape, dt = checked[name]
@@ -630,14 +729,11 @@ def save_streamed(path: Any, specs: Mapping[str, tuple[Any, Any]], produce: Call
                                   f"but got shape {arr.shape}, dtype {arr.dtype}; announce what will be written")
         return arr.astype(dt, copy=False)  # little-endian on disk
 
-    order = _order(fmt, checked)
+    order = fmt.order(checked)
     source = _Ahead(order, produced) if prefetch and len(order) > 1 else produced
     try:
         with atomic_file(path) as fh:
-            if fmt == ".npz":
-                _write_npz(fh, order, source)
-            else:
-                _write_safetensors(fh, checked, source)
+            fmt.write(fh, checked, source)
     finally:
         if isinstance(source, _Ahead):
             source.close()  # before an error propagates: no draw outlives the call

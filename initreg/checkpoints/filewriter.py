@@ -9,16 +9,18 @@ tensor for initializers that can only be drawn whole.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from .files import atomic_file, fsync_directory, temp_file, write_at
+from .files import atomic_file, fsync_directory, temp_file, write_at, write_error
+from ..errors import CheckpointWriteError
 from .shards import PIECE_BYTES, CheckpointPlan, FilePlan, Piece, pieces
 
 
@@ -125,13 +127,45 @@ def discard_own(targets: Iterable[Path]) -> None:
                 pass
 
 
+@contextlib.contextmanager
+def directory_lock(directories: Iterable[Path]) -> Iterator[None]:
+    """Exclusive flocks on ``directories`` (in a fixed order): two writers' renames into one directory never
+    interleave. Where a directory cannot be locked (no flock, some network file systems) it is not."""
+    fds = []
+    try:
+        import fcntl
+
+        for directory in sorted({os.path.abspath(d) for d in directories}):
+            try:
+                fd = os.open(directory, os.O_RDONLY)
+            except OSError:
+                continue
+            fds.append(fd)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except OSError:
+                pass
+    except ImportError:  # pragma: no cover - Windows
+        pass
+    try:
+        yield
+    finally:
+        for fd in fds:
+            os.close(fd)  # releases its lock
+
+
 def commit(temps: Mapping[Path, Temp], synced: bool = False) -> None:
-    """Flush every temporary file (unless already ``synced``), rename each onto its target, release the locks."""
+    """Flush every temporary file (unless already ``synced``), rename each onto its target, release the locks.
+
+    The renames of one commit run under a lock of their directories: a checkpoint written by two runs at
+    once ends as one run's files, never a mix.
+    """
     if not synced:
         for t in temps.values():
             sync(t)
-    for target, t in temps.items():
-        os.replace(t.path, target)
+    with directory_lock(target.parent if str(target.parent) else Path(".") for target in temps):
+        for target, t in temps.items():
+            os.replace(t.path, target)
     for t in temps.values():
         os.close(t.fd)
     for directory in {target.parent for target in temps}:
@@ -148,18 +182,22 @@ def write_plan(plan: CheckpointPlan, targets: Mapping[int, Path], rows: Mapping[
                progress: Callable[[Piece], None] | None = None, piece_bytes: int = PIECE_BYTES) -> None:
     """Write files ``targets`` (number → path) of ``plan`` in this process; a failure leaves no target changed."""
     temps: dict[Path, Temp] = {}
+    current = next(iter(targets.values()), None)  # the file being written: a full disk names it
     try:
         # each file is flushed to disk on a thread while the next one is drawn
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="initreg-sync") as flusher:
             flushes = []
             for number, target in targets.items():
+                current = target
                 temps[target] = prepare(target, plan.file(number))
                 write_pieces(temps[target].path, plan_pieces(plan, rows, [number], piece_bytes), rows, seed, progress)
-                flushes.append(flusher.submit(sync, temps[target]))
-            for f in flushes:
+                flushes.append((target, flusher.submit(sync, temps[target])))
+            for current, f in flushes:
                 f.result()
         commit(temps, synced=True)
-    except BaseException:
+    except BaseException as exc:
         discard(temps.values())
         discard_own(targets.values())
+        if isinstance(exc, OSError) and not isinstance(exc, CheckpointWriteError) and current is not None:
+            raise write_error(current, exc, "writing") from exc
         raise

@@ -18,15 +18,15 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from .checkpoint import INDEX_NAME, read_index
 from .files import safetensors_header
 from ..errors import CheckpointError, MissingDependencyError
 
-INDEX_NAME = "model.safetensors.index.json"
 FILENAME_PATTERN = "model{suffix}.safetensors"
 DEFAULT_MAX_SHARD_SIZE = "5GB"
 PIECE_BYTES = 32 << 20  # values are computed and written this many bytes at a time (two such buffers per process)
 _SIZE = re.compile(r"\s*(\d+(?:\.\d*)?)\s*([KMGT]B)?\s*\Z", re.I)
-_SHARD_NAME = re.compile(r"model(-\d{5}-of-\d{5})?\.safetensors\Z")
+SHARD_NAME = re.compile(r"model(-\d{5}-of-\d{5})?\.safetensors\Z")
 
 Specs = Mapping[str, tuple[tuple[int, ...], str]]
 
@@ -173,7 +173,7 @@ def check_directory(directory: Path, plan: CheckpointPlan) -> None:
         raise ShardError(f"output {str(directory)!r} exists and is not a directory; give a directory for a sharded "
                          f"checkpoint, or a path ending in .safetensors for one file")
     ours = {f.filename for f in plan.files}
-    others = sorted(p.name for p in directory.iterdir() if _SHARD_NAME.match(p.name) and p.name not in ours)
+    others = sorted(p.name for p in directory.iterdir() if SHARD_NAME.match(p.name) and p.name not in ours)
     if others:
         raise ShardError(f"output directory {str(directory)!r} already holds another model ({', '.join(others[:3])}"
                          f"{', ...' if len(others) > 3 else ''} is not a file of this checkpoint); use an empty "
@@ -181,8 +181,8 @@ def check_directory(directory: Path, plan: CheckpointPlan) -> None:
     index = directory / INDEX_NAME
     if index.exists():
         try:
-            weight_map = json.loads(index.read_text(encoding="utf-8")).get("weight_map")
-        except (ValueError, OSError, AttributeError) as exc:
+            weight_map = read_index(index).weight_map
+        except CheckpointError as exc:
             raise ShardError(f"output directory {str(directory)!r} holds an unreadable {INDEX_NAME} ({exc}); "
                              f"use an empty directory or remove it") from None
         if weight_map != plan.index()["weight_map"]:

@@ -78,43 +78,32 @@ class _Unverifiable(Exception):
     """Input verify cannot check: ends the check of the file with status 2."""
 
 
-def _files(path: Path) -> tuple[list[Path], dict[str, str] | None]:
-    """The .safetensors files to check and the index's weight_map (None without an index)."""
-    from .shards import FILENAME_PATTERN, INDEX_NAME
-
-    if path.is_dir():
-        index = path / INDEX_NAME
-        if not index.exists():
-            single = path / FILENAME_PATTERN.format(suffix="")
-            if single.exists():
-                return [single], None
-            raise _Unverifiable(f"directory {str(path)!r} holds neither {INDEX_NAME} nor model.safetensors")
-        path = index
-    if path.name.endswith(".index.json"):
-        try:
-            weight_map = json.loads(path.read_text(encoding="utf-8"))["weight_map"]
-            names = sorted(set(weight_map.values()))
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise _Unverifiable(f"{str(path)!r} is not a readable safetensors index ({exc})") from None
-        return [path.parent / n for n in names], weight_map
-    if path.suffix.lower() != ".safetensors":
-        raise _Unverifiable(f"{str(path)!r} is not a .safetensors file, an index or a directory with one; only "
-                            f".safetensors files carry provenance")
-    return [path], None
-
-
-def _initializer(spec: Any, plugin: str, tensor: str, where: str) -> Any:
+def _initializer(spec: Any, plugin: str, tensor: str, where: str, ckpt: Any) -> Any:
+    """The initializer a provenance record names, every file it reads inside the checkpoint's directory and
+    none of the checkpoint's own files."""
     from ..errors import UnknownInitializerError
     from ..plugins.specs import as_initializer
+    from .checkpoint import own_files
+    from .provenance import confine
 
+    shown = _short(json.dumps(spec, default=str))
     try:
-        return as_initializer(spec)
+        init = as_initializer(spec)
     except UnknownInitializerError as exc:
-        raise _Unverifiable(f"{where}: tensor {tensor!r} was drawn with {json.dumps(spec)} from plugin {plugin!r}, "
+        raise _Unverifiable(f"{where}: tensor {tensor!r} was drawn with {shown} from plugin {plugin!r}, "
                             f"which is not installed here ({exc}); install {plugin} to check it") from None
-    except InitregError as exc:
-        raise _Unverifiable(f"{where}: tensor {tensor!r}: its initializer {json.dumps(spec)} cannot be rebuilt "
-                            f"({exc})") from None
+    except (InitregError, RecursionError) as exc:
+        raise _Unverifiable(f"{where}: tensor {tensor!r}: its initializer {shown} cannot be rebuilt "
+                            f"({_short(str(exc))})") from None
+    try:
+        return confine(init, ckpt.directory, f"{where}: tensor {tensor!r}", own_files(ckpt))
+    except CheckpointError as exc:
+        raise _Unverifiable(str(exc)) from None
+
+
+def _short(text: str, limit: int = 300) -> str:
+    """``text`` cut to ``limit`` characters: crafted records must not flood the report."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
 
 
 def _bits(a: np.ndarray) -> np.ndarray:
@@ -143,63 +132,111 @@ def _regions(shape: tuple[int, ...], k: int, rng: np.random.Generator) -> list[t
     return out
 
 
-def _check_file(path: Path, result: VerifyResult, sample: int | None, rng: np.random.Generator,
-                expected_names: list[str] | None) -> None:
-    from .files import safetensors_layout
+def _check_file(ckpt: Any, path: Path, result: VerifyResult, sample: int | None, rng: np.random.Generator,
+                ) -> tuple[Any, int]:
+    """Compare every tensor of one file with its recomputation; returns the file's Provenance and its data bytes."""
     from .provenance import read
     from ..core.stream import ALGORITHM
-    from ..planning.regions import region_mode, values
 
     where = path.name
     try:
-        meta, layout = safetensors_layout(path)
-    except CheckpointError as exc:
-        raise _Unverifiable(str(exc)) from None
-    try:
+        meta, layout = ckpt.layout(path)
         prov = read(meta, where)
     except CheckpointError as exc:
         raise _Unverifiable(str(exc)) from None
     if prov.algorithm != ALGORITHM:
-        raise _Unverifiable(f"{where} was drawn with bit algorithm {prov.algorithm!r} (initreg {prov.version}); this "
-                            f"initreg implements {ALGORITHM!r}: check it with initreg {prov.version}")
-    for name in expected_names or []:
-        if name not in layout:
-            result.mismatches.append(Mismatch(where, name, None, why="listed in the index but not in this file"))
-    unknown = [n for n in layout if n not in prov.tensors]
-    if unknown:
-        raise _Unverifiable(f"{where}: tensor(s) {', '.join(map(repr, unknown[:5]))} have no provenance record")
-    inits = {n: _initializer(prov.tensors[n].init, prov.tensors[n].plugin, n, where) for n in layout}
+        raise _Unverifiable(f"{where} was drawn with bit algorithm {_short(prov.algorithm)!r} (initreg "
+                            f"{_short(prov.version)}); this initreg implements {ALGORITHM!r}: check it with initreg "
+                            f"{_short(prov.version)}")
+    _check_names(where, layout, ckpt.names(path), prov)
+    inits = {n: _initializer(prov.tensors[n].init, prov.tensors[n].plugin, n, where, ckpt) for n in layout}
     for name, (shape, dtype, start, end) in layout.items():
-        rec = prov.tensors[name]
         try:
             dt = np.dtype(dtype)
         except TypeError:
             raise _Unverifiable(f"{where}: tensor {name!r} has dtype {dtype}, which NumPy cannot hold") from None
-        args = dict(name=name, seed=prov.seed, dtype=dt, layout=rec.layout)
         result.tensors += 1
-        if end - start != math.prod(shape) * dt.itemsize:
-            result.mismatches.append(Mismatch(where, name, None, why="its byte range does not match its shape"))
+        rec = prov.tensors[name]
+        if rec.shape is not None and (list(rec.shape) != list(shape) or rec.dtype != dtype):
+            result.mismatches.append(Mismatch(where, name, None, why=f"the file holds shape {tuple(shape)} of {dtype}, "
+                                                                     f"but it was written as shape {tuple(rec.shape)} "
+                                                                     f"of {rec.dtype}"))
             continue
+        if math.prod(shape) == 0:
+            continue  # no value to compare (its empty byte range was checked with the header)
+        try:
+            _check_tensor(path, where, name, (shape, dt, start), inits[name], prov, sample, rng, result)
+        except (InitregError, RecursionError) as exc:  # a provenance record initreg cannot recompute
+            raise _Unverifiable(f"{where}: tensor {name!r} cannot be recomputed from its provenance "
+                                f"({type(exc).__name__}: {_short(str(exc))})") from None
+    return prov, sum(end - start for _, _, start, end in layout.values())
 
-        whole = region_mode(inits[name]) == "whole" or not shape
-        full = values(inits[name], shape, **args) if whole else None
-        if sample and shape:
-            _compare_sampled(path, where, name, (shape, dt, start), sample, rng, result,
-                             lambda box: full[box] if full is not None else values(inits[name], shape, index=box, **args))
-            continue
-        rows, row = (shape[0], math.prod(shape[1:])) if shape else (1, 1)
-        step = max(1, PIECE_BYTES // max(1, row * dt.itemsize))
-        for r0 in range(0, rows, step):
-            r1 = min(rows, r0 + step)
-            exp = full.reshape(rows, row)[r0:r1] if full is not None else values(inits[name], shape, index=(slice(r0, r1),), **args)
-            got = np.fromfile(path, dtype=dt.newbyteorder("<"), count=(r1 - r0) * row, offset=start + r0 * row * dt.itemsize)
-            result.values += got.size
-            k = _first_difference(got, exp)
-            if k is not None:
-                index = tuple(int(i) for i in np.unravel_index(r0 * row + k, shape))
-                result.mismatches.append(Mismatch(where, name, index, got[k].item(),
-                                                  np.ascontiguousarray(exp).reshape(-1)[k].item()))
-                break
+
+def _check_names(where: str, layout: Any, listed: Any, prov: Any) -> None:
+    """The file holds exactly the tensors its index entry lists (when there is one) and its provenance records,
+    each record written for its tensor; else _Unverifiable."""
+    def named(names: list[str]) -> str:
+        return ", ".join(map(repr, names[:5])) + (f" ({len(names)} in all)" if len(names) > 5 else "")
+
+    if listed is not None:
+        listed_set = set(listed)
+        extra = [n for n in layout if n not in listed_set]
+        if extra:
+            raise _Unverifiable(f"{where} holds tensor(s) {named(extra)} that the index does not map to it; the "
+                                f"checkpoint is not valid (its index and files disagree)")
+        missing = [n for n in listed if n not in layout]
+        if missing:
+            raise _Unverifiable(f"{where} lacks tensor(s) {named(missing)} that the index maps to it; the checkpoint "
+                                f"is not valid (its index and files disagree)")
+    unknown = [n for n in layout if n not in prov.tensors]
+    if unknown:
+        raise _Unverifiable(f"{where}: tensor(s) {named(unknown)} have no provenance record")
+    absent = [n for n in prov.tensors if n not in layout]
+    if absent:
+        raise _Unverifiable(f"{where}: its provenance records tensor(s) {named(absent)} that the file does not hold; "
+                            f"the file is not what was written")
+    for name in layout:
+        _check_record(where, name, prov.tensors[name])
+
+
+def _check_record(where: str, name: str, rec: Any) -> None:
+    """A tensor's record was written for that tensor: its stream key is the name's (a copied record is not)."""
+    from ..core.stream import Stream
+
+    if rec.key is not None and rec.key != Stream(0, name).key:  # the key depends on the name alone, not the seed
+        raise _Unverifiable(f"{where}: the provenance record of tensor {name!r} carries stream key "
+                            f"{_short(str(rec.key), 60)!r}, which is not that name's; the record was not written for "
+                            f"this tensor")
+    if rec.shape is not None and not (isinstance(rec.shape, tuple) and all(type(d) is int for d in rec.shape)
+                                      and isinstance(rec.dtype, str)):
+        raise _Unverifiable(f"{where}: the provenance record of tensor {name!r} has a malformed shape or dtype")
+
+
+def _check_tensor(path: Path, where: str, name: str, spec: tuple, init: Any, prov: Any, sample: int | None,
+                  rng: np.random.Generator, result: VerifyResult) -> None:
+    """Compare one non-empty tensor (every value, or ``sample`` regions) with what its provenance gives."""
+    from ..planning.regions import region_mode, values
+
+    shape, dt, start = spec
+    args = dict(name=name, seed=prov.seed, dtype=dt, layout=prov.tensors[name].layout)
+    full = values(init, shape, **args) if region_mode(init) == "whole" or not shape else None
+    if sample and shape:
+        _compare_sampled(path, where, name, spec, sample, rng, result,
+                         lambda box: full[box] if full is not None else values(init, shape, index=box, **args))
+        return
+    rows, row = (shape[0], math.prod(shape[1:])) if shape else (1, 1)
+    step = max(1, PIECE_BYTES // max(1, row * dt.itemsize))
+    for r0 in range(0, rows, step):
+        r1 = min(rows, r0 + step)
+        exp = full.reshape(rows, row)[r0:r1] if full is not None else values(init, shape, index=(slice(r0, r1),), **args)
+        got = np.fromfile(path, dtype=dt.newbyteorder("<"), count=(r1 - r0) * row, offset=start + r0 * row * dt.itemsize)
+        result.values += got.size
+        k = _first_difference(got, exp)
+        if k is not None:
+            index = tuple(int(i) for i in np.unravel_index(r0 * row + k, shape))
+            result.mismatches.append(Mismatch(where, name, index, got[k].item(),
+                                              np.ascontiguousarray(exp).reshape(-1)[k].item()))
+            return
 
 
 def _compare_sampled(path: Path, where: str, name: str, layout: tuple, sample: int, rng: np.random.Generator,
@@ -219,8 +256,40 @@ def _compare_sampled(path: Path, where: str, name: str, layout: tuple, sample: i
             return
 
 
+def _check_set(ckpt: Any, provenances: dict[str, Any], held: int, result: VerifyResult) -> None:
+    """The files of one checkpoint come from one run (one algorithm, seed, rules record and run id), all of them
+    listed in the index (no stray file of the pattern), and they hold the index's total size."""
+    from .shards import SHARD_NAME
+
+    if ckpt.index is not None:
+        listed = {f.name for f in ckpt.files}
+        stray = sorted(p.name for p in ckpt.directory.iterdir() if SHARD_NAME.match(p.name) and p.name not in listed)
+        if stray:
+            result.problems.append(f"{', '.join(stray[:3])} in {str(ckpt.directory)!r} look like files of this "
+                                   f"checkpoint but its index does not list them (left from another run?); remove "
+                                   f"them or write the checkpoint again")
+    identities = [p.identity() for p in provenances.values()]  # each once: a rules record may be large
+    if len(set(identities)) > 1:
+        fields = ("algorithm", "seed", "rules", "run id")
+        differ = [f for k, f in enumerate(fields) if len({i[k] for i in identities}) > 1]
+        shown = "; ".join(f"{file}: seed {p.seed}, run {p.run}" for file, p in list(provenances.items())[:4])
+        result.problems.append(f"the files do not come from one run: their {', '.join(differ)} differ ({shown}); a "
+                               f"checkpoint's files must all be written by one initreg init run (or its --shard tasks)")
+    total = ckpt.index.metadata.get("total_size") if ckpt.index is not None else None
+    if total is not None and not result.problems and total != held:
+            result.problems.append(f"the index's metadata.total_size is {_short(repr(total))}, but its files hold "
+                                   f"{held:,} bytes of tensor data; the index and the files disagree")
+
+
 def verify(path: str | os.PathLike, *, sample: int | None = None, sample_seed: int = 0) -> VerifyResult:
-    """Recompute the checkpoint at ``path`` (a file, an index, or a directory) from its provenance and compare bits."""
+    """Recompute the checkpoint at ``path`` (a file, an index, or a directory) from its provenance and compare bits.
+
+    A sharded checkpoint is checked as a set: every file its index names and no other tensor, all from one
+    run. Nothing outside the checkpoint's directory is read (see docs/checkpoints.md for the limits).
+    """
+    from .checkpoint import Checkpoint
+    from .files import SAFETENSORS
+
     path = Path(os.fspath(path))
     result = VerifyResult(str(path), sample=sample)
     rng = np.random.default_rng(sample_seed)
@@ -228,18 +297,24 @@ def verify(path: str | os.PathLike, *, sample: int | None = None, sample_seed: i
         result.problems.append(f"{str(path)!r} does not exist")
         return result
     try:
-        files, weight_map = _files(path)
-    except _Unverifiable as exc:
+        ckpt = Checkpoint.open(path)
+    except CheckpointError as exc:
         result.problems.append(str(exc))
         return result
-    for f in files:
+    if ckpt.format is not SAFETENSORS:
+        result.problems.append(f"{str(path)!r} is not a .safetensors file, an index or a directory with one; only "
+                               f".safetensors files carry provenance")
+        return result
+    provenances, held = {}, 0
+    for f in ckpt.files:
         result.files.append(f.name)
-        if not f.exists():
+        if not f.is_file():
             result.problems.append(f"{f.name}, listed in the index, does not exist")
             continue
-        names = None if weight_map is None else [n for n, fn in weight_map.items() if fn == f.name]
         try:
-            _check_file(f, result, sample, rng, names)
-        except _Unverifiable as exc:
+            provenances[f.name], size = _check_file(ckpt, f, result, sample, rng)
+            held += size
+        except (_Unverifiable, CheckpointError) as exc:
             result.problems.append(str(exc))
+    _check_set(ckpt, provenances, held, result)
     return result

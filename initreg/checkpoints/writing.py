@@ -27,16 +27,18 @@ class Written:
 
 def plan_output(table: Any, rules: Any, path: Path, *, directory: bool, max_shard_size: Any = None) -> CheckpointPlan:
     """The file plan of ``table`` (an Explanation) at ``path``: sharded when ``directory``; provenance in every file."""
-    from .provenance import metadata
+    from .provenance import metadata, run_id
 
     rows = {r.name: r for r in table}
     specs = {r.name: (tuple(r.shape), r.dtype) for r in table}
+    size = parse_size(max_shard_size or DEFAULT_MAX_SHARD_SIZE) if directory else None
+    run = run_id(table, table.seed, rules, {"sharded": directory, "max_shard_size": size})
 
     def metadata_of(names: Any) -> dict[str, str]:
-        return metadata([rows[n] for n in names], table.seed, rules)
+        return metadata([rows[n] for n in names], table.seed, rules, run)
 
     if directory:
-        return plan_shards(specs, parse_size(max_shard_size or DEFAULT_MAX_SHARD_SIZE), metadata_of)
+        return plan_shards(specs, size, metadata_of)
     return plan_file(path.name, specs, metadata_of)
 
 
@@ -68,8 +70,12 @@ def targets_of(plan: CheckpointPlan, path: Path, *, directory: bool, shard: tupl
 
 def write_output(table: Any, rules: Any, path: Any, *, directory: bool, max_shard_size: Any = None,
                  shard: tuple[int, int] | None = None, index_only: bool = False, client: Any = None,
-                 progress: Callable[[Piece], None] | None = None, timeout: float | None = None) -> Written:
-    """Plan and write ``table``'s checkpoint at ``path``; on failure no target path is changed."""
+                 progress: Callable[[Piece], None] | None = None, timeout: float | None = None,
+                 worker_timeout: float | None = None) -> Written:
+    """Plan and write ``table``'s checkpoint at ``path``; on failure no target path is changed.
+
+    With a Dask ``client``: ``timeout`` bounds the whole wait, ``worker_timeout`` the time without a live worker.
+    """
     from .filewriter import write_plan, write_text
 
     path = Path(os.fspath(path))
@@ -84,7 +90,7 @@ def write_output(table: Any, rules: Any, path: Any, *, directory: bool, max_shar
         if client is not None and targets:
             from .dask_writer import write
 
-            tasks = write(plan, targets, rows, table.seed, client, timeout=timeout)
+            tasks = write(plan, targets, rows, table.seed, client, timeout=timeout, worker_timeout=worker_timeout)
         elif targets:
             write_plan(plan, targets, rows, table.seed, progress)
         index = None
@@ -101,7 +107,8 @@ def write_output(table: Any, rules: Any, path: Any, *, directory: bool, max_shar
 
 def save_initial(params: Any, init: Any = None, path: Any = "model", *, seed: int | None = None,
                  max_shard_size: Any = None, shard: tuple[int, int] | None = None, index_only: bool = False,
-                 client: Any = None, strict: bool = False, timeout: float | None = None) -> Written:
+                 client: Any = None, strict: bool = False, timeout: float | None = None,
+                 worker_timeout: float | None = None) -> Written:
     """Write the initial values of ``params`` under ``init`` as .safetensors with provenance (a directory: sharded)."""
     from ..planning.explanation import entries_of, plan
     from ..core.stream import fresh_seed
@@ -109,9 +116,12 @@ def save_initial(params: Any, init: Any = None, path: Any = "model", *, seed: in
     path = Path(os.fspath(path))
     entries = entries_of(params)
     table = plan(entries, init, seed=seed, strict=strict)
+    if table.seed is None and shard is not None:
+        raise ShardError(f"shard={shard}: no seed given (and none in the rules); separate shard tasks cannot agree "
+                         f"on fresh entropy: pass seed=N, the same N to every task")
     if table.seed is None:  # one seed for every file, recorded in each
         table = plan(entries, init, seed=fresh_seed(), strict=strict)
     rules = init if hasattr(init, "to_document") else None
     return write_output(table, rules, path, directory=path.suffix.lower() != ".safetensors",
                         max_shard_size=max_shard_size, shard=shard, index_only=index_only, client=client,
-                        timeout=timeout)
+                        timeout=timeout, worker_timeout=worker_timeout)

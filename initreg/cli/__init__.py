@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import sys
 from typing import Sequence
 
@@ -43,13 +44,31 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the initreg command; return its exit status (0 ok, 1 failed check, 2 usage error)."""
+    from .output import emit_json, error_line, json_stdout
+
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    as_json = getattr(args, "json", None) is True  # --json to stdout (check's and validate's --json name a file)
     try:
-        return int(args.func(args) or 0)
+        with json_stdout(as_json) as finish:
+            try:
+                status = int(args.func(args) or 0)
+            except KeyboardInterrupt:
+                print(f"initreg {args.command}: interrupted", file=sys.stderr)
+                status = 130
+            except BrokenPipeError:
+                raise
+            except Exception as exc:  # an uncaught exception is a bug: one line and status 2, never a traceback
+                line = error_line(args.command, exc)
+                print(line, file=sys.stderr)
+                if as_json:
+                    emit_json(json.dumps({"status": 2, "error": line}))
+                status = 2
+            finish(status)
+        return status
     except BrokenPipeError:  # `initreg ... | head`: the reader left; exit quietly like other Unix tools
         import os
 

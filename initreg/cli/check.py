@@ -41,6 +41,7 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Check the checkpoint; 0 when everything passed, 1 when a test failed, 2 on a usage error."""
+    from ..checkpoints.checkpoint import Checkpoint, own_files
     from ..planning.rules import Rules
     from ..validation.arrays import check, provenance_rules, read_checkpoint
 
@@ -51,11 +52,12 @@ def run(args: argparse.Namespace) -> int:
             from ..validation.plots import require_matplotlib
 
             require_matplotlib()
-        arrays, meta = read_checkpoint(args.path)
+        ckpt = Checkpoint.open(args.path)
+        arrays, meta = read_checkpoint(ckpt)
         if args.rules:
             rules = Rules.load(args.rules)
         else:
-            rules, recorded = provenance_rules(meta)
+            rules, recorded = provenance_rules(meta, ckpt.directory, own_files(ckpt))
             if rules is None:
                 raise ValidationError(f"{args.path!r} records no rules (no 'initreg.rules' in its metadata); pass the "
                                    f"rules that made it with --rules FILE")

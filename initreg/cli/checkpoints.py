@@ -29,7 +29,8 @@ def add_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--dask-workers", metavar="N", type=int, default=None,
                    help="worker processes of the LocalCluster (default: the number of cores, at most 8)")
     g.add_argument("--dask-timeout", metavar="SECONDS", type=float, default=30.0,
-                   help="how long to wait for the scheduler at ADDRESS (default 30)")
+                   help="how long to wait for the scheduler at ADDRESS, and at most how long a write waits "
+                        "while no worker is alive (default 30)")
 
 
 def is_directory_output(args: argparse.Namespace) -> bool:
@@ -107,7 +108,8 @@ def write(args: argparse.Namespace, table: Any, rules: Any, progress_min: int = 
                 bar.update(done, note=f"{drawn}/{count} parameters")
 
             written = write_output(table, rules, out, shard=shard, index_only=args.index_only, client=client,
-                                   progress=progress, **options)
+                                   progress=progress, worker_timeout=args.dask_timeout if client else None,
+                                   **options)
     except (InitregError, OSError) as exc:
         print(f"initreg init: error: {exc}", file=sys.stderr)
         return 2

@@ -1,13 +1,102 @@
-"""Terminal output shared by the commands: tables and progress bars (rich on a terminal when installed)."""
+"""Terminal output shared by the commands: tables and progress bars (rich on a terminal when installed), the
+``--json`` channel, and the one line an unexpected error becomes."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
+import io
+import json
+import os
 import signal
 import sys
 import threading
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
+
+_json_parts: list[str] | None = None  # while a --json command runs: the documents it emits
+
+
+def emit_json(text: str) -> None:
+    """Write a command's ``--json`` document to stdout, apart from anything plugins print meanwhile."""
+    if _json_parts is None:
+        print(text)
+    else:
+        _json_parts.append(text)
+
+
+class _Recorder(io.TextIOBase):
+    """A text stream that passes writes on to ``target`` and keeps a copy."""
+
+    def __init__(self, target: Any):
+        self.target, self.parts = target, []
+
+    def write(self, text: str) -> int:
+        self.parts.append(text)
+        return self.target.write(text)
+
+    def flush(self) -> None:
+        self.target.flush()
+
+
+@contextlib.contextmanager
+def json_stdout(enabled: bool) -> Iterator[Callable[[int], None]]:
+    """While a ``--json`` command runs, everything else it (or a plugin) writes to stdout — through ``sys.stdout``
+    or straight to file descriptor 1 — goes to stderr; the documents given to ``emit_json`` are written to the
+    real stdout afterwards. Yields ``finish(status)``: with no document emitted and a failing status, the
+    command's error lines become ``{"status": ..., "error": ...}``."""
+    global _json_parts
+    if not enabled:
+        yield lambda status: None
+        return
+    real_out, real_err = sys.stdout, sys.stderr
+    for stream in (real_out, real_err):
+        stream.flush()
+    saved = _redirect_fd1()
+    errors = _Recorder(real_err)
+    parts: list[str] = []
+    status_box: list[int] = []
+    _json_parts, sys.stdout, sys.stderr = parts, real_err, errors
+    try:
+        yield status_box.append
+    finally:
+        _json_parts, sys.stdout, sys.stderr = None, real_out, real_err
+        real_err.flush()
+        _restore_fd1(saved)
+        if not parts and status_box and status_box[-1]:
+            lines = [line for line in "".join(errors.parts).splitlines() if line.strip()]
+            parts.append(json.dumps({"status": status_box[-1], "error": lines[-1] if lines else "failed"}))
+        for text in parts:
+            print(text, file=real_out)
+        real_out.flush()
+
+
+def _redirect_fd1() -> int | None:
+    """Point file descriptor 1 at stderr's; the saved descriptor (None where there is none to redirect)."""
+    try:
+        saved = os.dup(1)
+    except OSError:
+        return None
+    try:
+        os.dup2(2, 1)
+    except OSError:
+        os.close(saved)
+        return None
+    return saved
+
+
+def _restore_fd1(saved: int | None) -> None:
+    if saved is not None:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def error_line(command: str, exc: BaseException) -> str:
+    """The one line an unexpected exception becomes: a bug in initreg or a plugin, never a traceback."""
+    text = " ".join(str(exc).split())
+    text = text if len(text) <= 500 else text[:500] + "..."
+    return (f"initreg {command}: internal error ({type(exc).__name__}: {text}); this is a bug in initreg or in a "
+            f"plugin, please report it with the command that caused it")
 
 
 def _rich_on(stream: Any) -> bool:

@@ -8,7 +8,7 @@ import sys
 import warnings
 from typing import Any
 
-from .output import interruptible, print_table
+from .output import emit_json, interruptible, print_table
 
 
 def add_parser(sub: Any) -> None:
@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
         warnings.simplefilter("ignore", PluginWarning)  # the listing itself reports every failure
         records = plugins()
     if args.json:
-        print(json.dumps([r.as_dict() for r in records], indent=2))
+        emit_json(json.dumps([r.as_dict() for r in records], indent=2))
     else:
         print_table(["PLUGIN", "DISTRIBUTION", "VERSION", "STATUS", "LOAD", "INITIALIZERS / ERROR"],
                     [[r.name, r.distribution, r.version or "-", r.status, _seconds(r.load_time_s), _detail(r)]

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .output import Progress, int_at_least, interruptible
+from .output import Progress, emit_json, int_at_least, interruptible
 
 SPEC_FORMATS = (".json", ".toml", ".npz", ".safetensors")
 PROGRESS_MIN_VALUES = 1 << 23  # below this many values a model is written before a bar would help
@@ -76,10 +76,10 @@ def read_spec(path: str | os.PathLike) -> list[dict[str, Any]]:
         raise ParameterValueError(f"parameter spec {str(path)!r}: unknown format {suffix or '(no extension)'!r}; "
                                   f"use {', '.join(SPEC_FORMATS)}")
     if suffix in (".npz", ".safetensors"):
-        from ..checkpoints.files import read_specs
+        from ..checkpoints.checkpoint import Checkpoint
 
         return [{"name": n, "shape": tuple(shape), "dtype": dtype, "layout": None}
-                for n, (shape, dtype) in read_specs(path).items()]
+                for n, (shape, dtype) in Checkpoint.open(path).specs().items()]
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -168,7 +168,10 @@ def run_explain(args: argparse.Namespace) -> int:
             table = explain(read_spec(args.params), Rules.load(args.rules), seed=args.seed)
     except (InitregError, OSError) as exc:
         return _fail("explain", exc)
-    print(table.to_json() if args.json else table.to_markdown() if args.markdown else str(table))
+    if args.json:
+        emit_json(table.to_json())
+    else:
+        print(table.to_markdown() if args.markdown else str(table))
     if args.strict and table.diagnostics:
         print(f"initreg explain: {len(table.diagnostics.messages())} rule problem(s) (--strict)", file=sys.stderr)
         return 1
@@ -231,6 +234,10 @@ def run_init(args: argparse.Namespace) -> int:
             table = plan(entries, rules, seed=fresh_seed() if fresh else seed)
     except (InitregError, OSError) as exc:
         return _fail("init", exc)
+    if fresh and args.shard:
+        return _fail("init", f"--shard {args.shard}: no seed given (no --seed, and none in the rule file); each "
+                             f"--shard task would draw its own fresh seed and the files would not belong together: "
+                             f"pass --seed N, the same N to every task")
     diagnostics = table.diagnostics
     for message in diagnostics.messages():
         print(f"initreg init: warning: {message}", file=sys.stderr)

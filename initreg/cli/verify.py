@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from .output import int_at_least
+from .output import emit_json, int_at_least
 
 
 def add_parser(sub: Any) -> None:
@@ -36,11 +36,11 @@ def run_verify(args: argparse.Namespace) -> int:
 
     result = verify(args.path, sample=args.sample, sample_seed=args.sample_seed)
     if args.json:
-        print(json.dumps({"path": result.path, "status": result.status, "files": result.files,
-                          "tensors": result.tensors, "values": result.values, "sample": result.sample,
-                          "problems": result.problems,
-                          "mismatches": [{"file": m.file, "tensor": m.tensor, "index": m.index, "why": m.why}
-                                         for m in result.mismatches]}, indent=2))
+        emit_json(json.dumps({"path": result.path, "status": result.status, "files": result.files,
+                              "tensors": result.tensors, "values": result.values, "sample": result.sample,
+                              "problems": result.problems,
+                              "mismatches": [{"file": m.file, "tensor": m.tensor, "index": m.index, "why": m.why}
+                                             for m in result.mismatches]}, indent=2))
         return result.status
     text = str(result).splitlines()
     for line in text[:-1]:

@@ -153,7 +153,10 @@ def decode(value: Any, create: Callable[..., "Initializer"]) -> Any:
             return create(name, **{k: decode(v, create) for k, v in kwargs.items()})
         if set(value) == {"@array", "dtype"}:
             try:
-                return np.asarray(value["@array"], dtype=value["dtype"])
+                dtype = np.dtype(value["dtype"])
+                if dtype.kind not in "biuf":  # what encode() writes; a string dtype's width is unbounded input
+                    raise TypeError(f"dtype {dtype} is not a bool, integer or float dtype")
+                return np.asarray(value["@array"], dtype=dtype)
             except (TypeError, ValueError, OverflowError) as exc:
                 raise InitializerArgumentError(f"an array {{\"@array\": ..., \"dtype\": {value['dtype']!r}}} cannot be "
                                                f"read ({exc}); write a rectangular list of numbers and a NumPy dtype "

@@ -142,6 +142,11 @@ def checked_pattern(pattern: Any, where: str = "") -> Pattern:
                         f"got {pattern!r}")
     shown = repr(pattern) if len(pattern) <= 200 else f"{pattern[:200]!r}... ({len(pattern)} characters)"
     try:
+        pattern.encode("utf-8")  # a lone surrogate matches no valid name and cannot be written to a file
+    except UnicodeEncodeError as exc:
+        raise RuleError(f"{lead}pattern {shown} is invalid: {exc.reason} at position {exc.start}; write the "
+                        f"character as a valid one (names are UTF-8 text)") from None
+    try:
         return compile_cached(pattern)
     except RecursionError:  # Python's re parser recurses once per nesting level
         raise RuleError(f"{lead}pattern {shown} is invalid: it is nested too deeply; simplify it") from None

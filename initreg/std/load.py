@@ -31,6 +31,8 @@ class Load(Initializer):
 
     aliases = ("load_file",)
     deterministic = True
+    #: it reads the file at ``self.path``: a checkpoint's provenance may only point it inside the checkpoint
+    reads_file = True
     #: a data source: the names it holds outrank declared initializers when it is initialize()'s default
     outranks_declared = True
 
@@ -70,17 +72,19 @@ class Load(Initializer):
 
     # -- as initialize()'s data source ---------------------------------------------------------------
 
+    def _checkpoint(self) -> Any:
+        """The file, opened through the one checkpoint reader (its header checked and bounded)."""
+        from ..checkpoints.checkpoint import Checkpoint
+
+        return Checkpoint.open(self.path)
+
     def names(self) -> frozenset[str]:
         """The names of the arrays the file holds (read now: the file must exist)."""
-        from ..checkpoints.files import read_specs
-
-        return frozenset(read_specs(self.path))
+        return frozenset(self._checkpoint().specs())
 
     def check_request(self, entries: Sequence[Any], choices: Sequence[Any]) -> None:
         """Refuse, before anything is drawn, names the file lacks or holds in excess and shapes that cannot fit."""
-        from ..checkpoints.files import read_specs
-
-        specs = read_specs(self.path)
+        specs = self._checkpoint().specs()
         wanted = [e for e, c in zip(entries, choices) if c.source not in ("explicit", "rule")]
         missing = [e.name for e in wanted if e.name not in specs]
         if missing and not (self.allow_missing or self.default is not None):
@@ -103,9 +107,8 @@ class Load(Initializer):
 
     def _read(self, desc: Desc) -> np.ndarray | None:
         """The array for ``desc`` (checked), or None when the file lacks it and a default is set."""
-        from ..checkpoints.files import load, read_specs
-
-        specs = read_specs(self.path)
+        checkpoint = self._checkpoint()
+        specs = checkpoint.specs()
         if desc.name not in specs:
             if self.default is not None:
                 return None
@@ -116,7 +119,7 @@ class Load(Initializer):
         if tuple(shape) != tuple(desc.shape):
             raise ShapeError(f"Load: array {desc.name!r} in {self.path!r} has shape {tuple(shape)}, but the parameter "
                              f"has shape {tuple(desc.shape)}; save an array of the parameter's shape")
-        arr = load(self.path, [desc.name])[desc.name]
+        arr = checkpoint.arrays([desc.name])[desc.name]
         if not np.can_cast(arr.dtype, desc.dtype, casting="same_kind"):
             raise DTypeError(f"Load: array {desc.name!r} in {self.path!r} has dtype {arr.dtype}, which does not convert "
                              f"safely to the parameter's {desc.dtype}; save it as {desc.dtype}")

@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import json
-import struct
 import time
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 
+from ..checkpoints.provenance import RULES_KEY, SEED_KEY  # noqa: F401 - public here too
 from ..errors import CheckpointError, ValidationError
 from ..core.initializer import Initializer, make_desc
 from .checks import Outcome, check as check_values, is_random, lag1_check
 from .report import CaseResult, Report, Row, Target
 from .runner import adjust, as_row, judge
-
-#: where a checkpoint keeps its provenance: safetensors ``__metadata__`` keys, or the index file's "metadata"
-RULES_KEY = "initreg.rules"
-SEED_KEY = "initreg.seed"
-INDEX = "model.safetensors.index.json"
 
 
 def check(arrays: Mapping[str, Any], init: Any = None, *, seed: int | None = None, alpha: float = 1e-3,
@@ -156,59 +150,38 @@ def _bits(init: Initializer, name: str, x: np.ndarray, layout: str, seed: int) -
 # --- checkpoints ----------------------------------------------------------------------------------
 
 def read_checkpoint(path: Any) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """(name → array, provenance metadata) of a .safetensors/.npz file or a sharded safetensors directory."""
-    from ..checkpoints import files as checkpoint
+    """(name → array, provenance metadata) of a .safetensors/.npz file or a sharded safetensors directory.
 
-    path = Path(path)
-    if path.is_dir():
-        index = path / INDEX
-        if not index.is_file():
-            found = sorted(p.name for p in path.glob("*.index.json"))
-            if len(found) != 1:
-                raise CheckpointError(f"{str(path)!r} is a directory without {INDEX}; point at a checkpoint file "
-                                      f"or a sharded directory with its index")
-            index = path / found[0]
-        try:
-            doc = json.loads(index.read_text(encoding="utf-8"))
-            weight_map = doc["weight_map"]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise CheckpointError(f"{str(index)!r} is not a safetensors index (needs a 'weight_map'): {exc}") from None
-        shards: dict[str, list[str]] = {}
-        for name, file in weight_map.items():
-            shards.setdefault(str(file), []).append(str(name))
-        arrays: dict[str, np.ndarray] = {}
-        meta = {str(k): str(v) for k, v in (doc.get("metadata") or {}).items()}
-        for file, names in shards.items():
-            arrays.update(checkpoint.load(path / file, names))
-            meta = {**safetensors_metadata(path / file), **meta}
-        return {name: arrays[name] for name in weight_map}, meta
-    arrays = checkpoint.load(path)
-    return arrays, safetensors_metadata(path) if path.suffix.lower() == ".safetensors" else {}
+    ``path`` may be an open ``Checkpoint``. The files of a sharded checkpoint must record one run (one seed,
+    one rules record); the index's own ``metadata`` is added to that record.
+    """
+    from ..checkpoints.checkpoint import Checkpoint
+    from ..checkpoints.provenance import RUN_KEY
+
+    ckpt = path if isinstance(path, Checkpoint) else Checkpoint.open(path)
+    arrays = ckpt.arrays()
+    metas = {f.name: ckpt.metadata(f) for f in ckpt.files}
+    keys = (RULES_KEY, SEED_KEY, RUN_KEY)
+    if len({tuple(m.get(k) for k in keys) for m in metas.values()}) > 1:
+        raise CheckpointError(f"{str(ckpt.path)!r}: its files record different runs (seeds "
+                              f"{sorted({str(m.get(SEED_KEY)) for m in metas.values()})[:4]}, or other rules); a "
+                              f"checkpoint's files must come from one initreg init run — pass --rules and --seed to "
+                              f"check them anyway")
+    meta = next(iter(metas.values()), {})
+    if ckpt.index is not None:
+        meta = {**meta, **{str(k): str(v) for k, v in ckpt.index.metadata.items()}}
+    return arrays, meta
 
 
-def safetensors_metadata(path: Path) -> dict[str, str]:
-    """The ``__metadata__`` string map of a .safetensors file's header (empty when it has none)."""
-    try:
-        with open(path, "rb") as fh:
-            (n,) = struct.unpack("<Q", fh.read(8))
-            header = json.loads(fh.read(n).decode("utf-8")) if n < 100 * 1024 * 1024 else {}
-    except (OSError, ValueError, struct.error, UnicodeDecodeError):
-        return {}  # checkpoint.load reports an unreadable file; provenance is then simply absent
-    meta = header.get("__metadata__") if isinstance(header, dict) else None
-    return {str(k): str(v) for k, v in meta.items()} if isinstance(meta, dict) else {}
+def provenance_rules(meta: Mapping[str, str], directory: Any = ".", own: Any = ()) -> tuple[Any, int | None]:
+    """(Rules, seed) recorded in a checkpoint's metadata, or (None, None) when it records none.
 
+    A rule that reads a file (``load``) may only read one inside ``directory``, the checkpoint's, and none of
+    its ``own`` files (the arrays being checked).
+    """
+    from ..checkpoints.provenance import recorded_rules
 
-def provenance_rules(meta: Mapping[str, str]) -> tuple[Any, int | None]:
-    """(Rules, seed) recorded in a checkpoint's metadata, or (None, None) when it records none."""
-    from ..planning.rules import Rules
-
-    text = meta.get(RULES_KEY)
-    if not text:
-        return None, None
-    fmt = "json" if text.lstrip().startswith("{") else "toml"
-    rules = Rules.loads(text, format=fmt, source=f"checkpoint metadata {RULES_KEY!r}")
-    seed = meta.get(SEED_KEY)
-    return rules, (int(seed) if seed is not None and str(seed).isdigit() else rules.seed)
+    return recorded_rules(meta, "checkpoint metadata", Path(directory), own)
 
 
 __all__ = ["check", "read_checkpoint", "provenance_rules", "as_numpy", "RULES_KEY", "SEED_KEY"]
