@@ -19,10 +19,11 @@ from ..errors import InitregError, RuleError
 from ..core.initializer import Initializer, encode, spec_name
 from ..core.stream import check_seed
 from .patterns import checked_pattern
+from .templates import KEEP
 from ..plugins.specs import make_initializer
 
 FORMATS = {".toml": "toml", ".json": "json"}
-_FILE_KEYS = ("seed", "default", "rule")
+_FILE_KEYS = ("seed", "default", "vars", "base_shapes", "rule")
 _RULE_KEYS = ("pattern", "init")
 
 
@@ -81,10 +82,20 @@ def to_document(rules: Rules) -> dict[str, Any]:
     if rules.default is not None:
         spec, kwargs = _fields(rules.default, ("init",))
         doc["default"] = {"init": spec, **kwargs} if kwargs else spec
+    if rules.vars:
+        doc["vars"] = rules.vars
+    if rules.base_shapes is not None:
+        doc["base_shapes"] = {k: list(v) for k, v in rules.base_shapes.items()}
     if len(rules):
         doc["rule"] = []
         for r in rules:
-            spec, kwargs = _fields(r.init, _RULE_KEYS)
+            if r.keep:
+                doc["rule"].append({"pattern": r.pattern, "init": KEEP})
+                continue
+            if r.template is not None:
+                spec, kwargs = r.template.spec, r.template.arguments()
+            else:
+                spec, kwargs = _fields(r.init, _RULE_KEYS)
             doc["rule"].append({"pattern": r.pattern, "init": spec, **kwargs})
     return doc
 
@@ -132,6 +143,15 @@ def _from_document(cls: type, doc: Any, source: str) -> Rules:
             default = make_initializer(args.pop("init"), f"{source}: default", args)
         else:
             default = make_initializer(default, f"{source}: default")
+    variables = doc.get("vars")
+    if variables is not None and not isinstance(variables, dict):
+        raise RuleError(f"{source}: 'vars' must be a table of numbers ([vars] in TOML), got {type(variables).__name__}")
+    from .templates import check_vars, make_rule
+
+    known = None if variables is None else frozenset(check_vars(variables, f"{source}: [vars]"))
+    base_shapes = doc.get("base_shapes")
+    if isinstance(base_shapes, str) and source != "<string>":  # a .bsh path, read beside the rule file
+        base_shapes = str(Path(source).parent / base_shapes)
     entries = doc.get("rule", [])
     if not isinstance(entries, list):
         raise RuleError(f"{source}: 'rule' must be a list of tables ([[rule]] in TOML), got {type(entries).__name__}")
@@ -145,9 +165,13 @@ def _from_document(cls: type, doc: Any, source: str) -> Rules:
             raise RuleError(f"{where}: missing {' and '.join(map(repr, missing))}; every rule needs "
                             f"pattern = \"...\" and init = \"...\"")
         args = {k: v for k, v in entry.items() if k not in _RULE_KEYS}
-        checked_pattern(entry["pattern"], where)
-        rules.append((entry["pattern"], make_initializer(entry["init"], f"{where} ({entry['pattern']!r})", args)))
-    return cls(rules, default=default, seed=seed)
+        compiled = checked_pattern(entry["pattern"], where)
+        rules.append(make_rule(number, entry["pattern"], entry["init"], compiled.groups,
+                               f"{where} ({entry['pattern']!r})", known, args))
+    try:
+        return cls(rules, default=default, seed=seed, vars=variables, base_shapes=base_shapes)
+    except RuleError as exc:
+        raise RuleError(f"{source}: {exc}") from None
 
 
 # --- writing TOML (the small subset rule files use) -----------------------------------------------
@@ -209,6 +233,12 @@ def _toml_document(rules: Rules, doc: dict[str, Any]) -> str:
         if isinstance(default, dict):
             default = _toml_items(rules.default, default, "default")
         lines.append(f"default = {_toml_value(default, 'default')}")
+    for table in ("vars", "base_shapes"):
+        if table in doc:
+            if lines:
+                lines.append("")
+            lines.append(f"[{table}]")
+            lines += [f"{_toml_key(k)} = {_toml_value(v, table)}" for k, v in doc[table].items()]
     for r, entry in zip(rules, doc.get("rule", [])):
         if lines:
             lines.append("")
