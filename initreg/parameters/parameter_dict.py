@@ -9,6 +9,7 @@ from ..errors import InitializerTypeError, ParameterNotFoundError, did_you_mean
 from .parameter import Parameter
 from ..planning.patterns import compile_pattern
 from ..planning.name_maps import map_names
+from ..planning.templates import check_vars
 from ..planning.precedence import choose, only_mask, seed_of, split_init
 from ..core.stream import get_seed, resolve_seed
 
@@ -111,7 +112,8 @@ class ParameterDict:
         params = list(self._params.values())
         names = [p.name for p in params]
         inside = only_mask(names, only)
-        keys = map_names(names, name_map, {**(rules.vars if rules is not None else {}), **(vars or {})})
+        vars = check_vars(vars, "vars=")  # checked before anything else reads it
+        keys = map_names(names, name_map, {**(rules.vars if rules is not None else {}), **vars})
         entries = [p.entry(force_reinit) for p in params]
         entries = [e if k == e.name else replace(e, name=k) for e, k in zip(entries, keys)]
         choices, diagnostics = choose(entries, rules, default, strict, vars=vars, inside=inside)

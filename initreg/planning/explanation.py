@@ -11,6 +11,7 @@ from ..core.fans import check_layout
 from ..core.names import check_name
 from ..core.initializer import Initializer, encode
 from .name_maps import map_names
+from .templates import check_vars
 from .precedence import Entry, choose, only_mask, seed_of, split_init
 from ..core.stream import Stream, check_seed, get_seed
 from .rules import Diagnostics
@@ -238,7 +239,8 @@ def plan(entries: Sequence[Entry], init: Any = None, *, seed: int | None = None,
         check_name(e.name)
     names = [e.name for e in entries]
     inside = only_mask(names, only)
-    keys = map_names(names, name_map, {**(rules.vars if rules is not None else {}), **(vars or {})})
+    vars = check_vars(vars, "vars=")  # checked before anything else reads it
+    keys = map_names(names, name_map, {**(rules.vars if rules is not None else {}), **vars})
     mapped = [e if k == e.name else replace(e, name=k) for e, k in zip(entries, keys)]
     choices, diagnostics = choose(mapped, rules, default, strict, vars=vars, inside=inside)
     configs: dict[int, tuple[dict, dict]] = {}
