@@ -1,7 +1,8 @@
 """Rule files (TOML and JSON): read them into Rules, write Rules back in the same canonical form.
 
-A rule file holds ``seed``, ``default`` and a list of ``[[rule]]`` tables, each with ``pattern``, ``init``
-and the initializer's arguments as further keys. ``dumps(load(text))`` is the canonical text.
+A rule file holds ``seed``, ``default``, ``base_shapes``, an ``[about]`` and a ``[vars]`` table and a list of
+``[[rule]]`` tables, each with ``pattern``, ``init`` and the initializer's arguments as further keys (an
+argument ``{ expr = "..." }`` is an expression, see initreg.planning.expressions). ``dumps(load(text))`` is the canonical text.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from .templates import KEEP
 from ..plugins.specs import make_initializer
 
 FORMATS = {".toml": "toml", ".json": "json"}
-_FILE_KEYS = ("seed", "default", "vars", "base_shapes", "rule")
+_FILE_KEYS = ("seed", "default", "about", "vars", "base_shapes", "rule")
 _RULE_KEYS = ("pattern", "init")
 
 
@@ -82,6 +83,8 @@ def to_document(rules: Rules) -> dict[str, Any]:
     if rules.default is not None:
         spec, kwargs = _fields(rules.default, ("init",))
         doc["default"] = {"init": spec, **kwargs} if kwargs else spec
+    if rules.about:
+        doc["about"] = rules.about
     if rules.vars:
         doc["vars"] = rules.vars
     if rules.base_shapes is not None:
@@ -126,7 +129,8 @@ def _from_document(cls: type, doc: Any, source: str) -> Rules:
     unknown = [k for k in doc if k not in _FILE_KEYS]
     if unknown:
         raise RuleError(f"{source}: unknown key(s) {', '.join(map(repr, unknown))}; a rule file has 'seed', "
-                        f"'default' and [[rule]] tables (in JSON: a list under \"rule\")")
+                        f"'default', 'base_shapes', [about] and [vars] tables and [[rule]] tables (in JSON: a list "
+                        f"under \"rule\")")
     seed = doc.get("seed")
     if seed is not None:
         try:
@@ -169,7 +173,7 @@ def _from_document(cls: type, doc: Any, source: str) -> Rules:
         rules.append(make_rule(number, entry["pattern"], entry["init"], compiled.groups,
                                f"{where} ({entry['pattern']!r})", known, args))
     try:
-        return cls(rules, default=default, seed=seed, vars=variables, base_shapes=base_shapes)
+        return cls(rules, default=default, seed=seed, vars=variables, base_shapes=base_shapes, about=doc.get("about"))
     except RuleError as exc:
         raise RuleError(f"{source}: {exc}") from None
 
@@ -233,7 +237,7 @@ def _toml_document(rules: Rules, doc: dict[str, Any]) -> str:
         if isinstance(default, dict):
             default = _toml_items(rules.default, default, "default")
         lines.append(f"default = {_toml_value(default, 'default')}")
-    for table in ("vars", "base_shapes"):
+    for table in ("about", "vars", "base_shapes"):
         if table in doc:
             if lines:
                 lines.append("")

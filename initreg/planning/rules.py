@@ -29,8 +29,9 @@ class Rules:
     """Ordered (pattern, initializer) rules — first match wins — with an optional default and seed."""
 
     def __init__(self, rules: Iterable[Any] | Mapping[str, Any] = (), default: Any = None, seed: int | None = None,
-                 vars: Mapping[str, Any] | None = None, base_shapes: Any = None):
+                 vars: Mapping[str, Any] | None = None, base_shapes: Any = None, about: Mapping[str, str] | None = None):
         self._vars = check_vars(vars, "Rules: vars")
+        self._about = check_about(about)
         from .base_shapes import check_base_shapes
 
         self._base_shapes = None if base_shapes is None else check_base_shapes(base_shapes, "Rules")
@@ -78,6 +79,11 @@ class Rules:
         return dict(self._vars)
 
     @property
+    def about(self) -> dict[str, str]:
+        """Where the rules come from (a recipe's library, version and source), as a rule file's [about] says."""
+        return dict(self._about)
+
+    @property
     def base_shapes(self) -> dict[str, tuple] | None:
         """muP base shapes (name → shape, None for a dimension that does not scale), or None."""
         return None if self._base_shapes is None else dict(self._base_shapes)
@@ -85,7 +91,7 @@ class Rules:
     def replace(self, **changes: Any) -> "Rules":
         """A copy with ``default``, ``seed``, ``vars`` or ``base_shapes`` replaced (the rules kept)."""
         kwargs = {"default": self._default, "seed": self._seed, "vars": self._vars or None,
-                  "base_shapes": self._base_shapes}
+                  "base_shapes": self._base_shapes, "about": self._about or None}
         kwargs.update(changes)
         return Rules(list(self._rules), **kwargs)
 
@@ -102,7 +108,7 @@ class Rules:
         if not isinstance(other, Rules):
             return NotImplemented
         return (self._rules == other._rules and self._default == other._default and self._seed == other._seed
-                and self._vars == other._vars and self._base_shapes == other._base_shapes)
+                and self._vars == other._vars and self._base_shapes == other._base_shapes and self._about == other._about)
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -158,6 +164,15 @@ class Rules:
         from .rulefile import dumps
 
         return dumps(self, format)
+
+
+def check_about(about: Mapping[str, str] | None) -> dict[str, str]:
+    """A rule file's [about] table: text fields only; RuleError otherwise."""
+    if about is None:
+        return {}
+    if not isinstance(about, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in about.items()):
+        raise RuleError(f"about must be a table of text fields such as {{library = \"transformers\"}}, got {about!r}")
+    return dict(about)
 
 
 # --- diagnostics ------------------------------------------------------------------------------------
