@@ -85,6 +85,7 @@ def parse(text: Any, where: str) -> Expression:
     if not isinstance(text, str) or not text.strip():
         raise RuleError(f"{where}: an expression must be a non-empty string such as '0.02 / sqrt(2 * n_layers)', "
                         f"got {text!r}")
+    text = str.__str__(text)  # a plain str (not an Expr), so messages and documents show the text itself
     if len(text) > MAX_LENGTH:
         raise RuleError(f"{where}: expression of {len(text)} characters is too long (at most {MAX_LENGTH}); "
                         f"split it with variables")
