@@ -188,3 +188,16 @@ def _resolved(rule: Rule, entry: Entry, variables: Mapping[str, Any], base_shape
         raise RuleError(f"{where}: {', '.join(map(repr, missing))} cannot be computed: {why}")
     init, values = template.resolve(env, where)
     return Choice(init, "rule", rule, template.texts, values, {n: env[n] for n in sorted(template.names)})
+
+
+def applied_rules(init: Any, vars: Mapping[str, Any] | None = None) -> Rules | None:
+    """The Rules a call applies (a recipe read, a mapping made Rules) with the caller's ``vars`` merged over its own.
+
+    What a checkpoint's provenance should record: its ``to_document()`` holds the expressions and every value
+    they read, so the file can be recomputed from it alone. None when ``init`` is a plain initializer.
+    """
+    rules, _ = split_init(init)
+    if rules is None:
+        return None
+    given = check_vars(vars, "vars=")
+    return rules.replace(vars={**rules.vars, **given}) if given else rules

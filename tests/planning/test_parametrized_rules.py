@@ -217,3 +217,15 @@ def test_the_expression_rule_record_and_values_match_explain():
     row = initreg.explain(params, rules)[0]
     assert p.record["config"] == row.config and p.record["source"] == "rule 1 (layers.{layer}.attention.wo.weight)"
     assert np.array_equal(p.data(), initreg.values(row.initializer, (16, 16), name=row.key_name, seed=0))
+
+
+def test_applied_rules_carry_the_callers_vars_for_provenance():
+    from initreg.planning.precedence import applied_rules
+
+    assert applied_rules("normal") is None
+    doc = applied_rules("recipe:gpt2", {"n_layer": 48}).to_document()
+    assert doc["vars"] == {"n_layer": 48, "initializer_range": 0.02} and doc["about"]["library"] == "transformers"
+    again = Rules.loads(json.dumps(doc), format="json")
+    row = initreg.explain([("h.0.attn.c_proj.weight", (4, 4))], again)[0]
+    assert row.args["sigma"] == pytest.approx(0.02 / math.sqrt(96))
+    assert applied_rules(Rules.loads(LLAMA_DEPTH)) == Rules.loads(LLAMA_DEPTH)
