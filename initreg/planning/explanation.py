@@ -12,7 +12,7 @@ from ..core.names import check_name
 from ..core.initializer import Initializer, encode
 from .name_maps import map_names
 from .templates import check_vars
-from .precedence import Entry, choose, only_mask, seed_of, split_init
+from .precedence import EMPTY, Entry, choose, only_mask, seed_of, split_init
 from ..core.stream import Stream, check_seed, get_seed
 from .rules import Diagnostics
 from ..core.shapes import check_dtype, check_shape
@@ -38,12 +38,14 @@ class Row:
     aliases: tuple[str, ...] = ()  # other names of the same tensor (tied parameters), drawn once under ``name``
     layout: str = "OI"
     key_name: str | None = None  # the name the values are drawn under (name_map applied); None: ``name``
-    exprs: dict[str, str] = field(default_factory=dict)  # argument → its expression, for a rule with expressions
-    variables: dict[str, Any] = field(default_factory=dict)  # what those expressions read, with the values
+    exprs: Mapping[str, str] | None = None  # argument → its expression, for a rule with expressions ({} if none)
+    variables: Mapping[str, Any] | None = None  # what those expressions read, with the values ({} if none)
 
     def __post_init__(self) -> None:
-        if self.key_name is None:
-            object.__setattr__(self, "key_name", self.name)
+        if self.key_name is None or self.exprs is None or self.variables is None:  # plan() passes all three
+            object.__setattr__(self, "key_name", self.name if self.key_name is None else self.key_name)
+            object.__setattr__(self, "exprs", EMPTY if self.exprs is None else self.exprs)  # shared: most have none
+            object.__setattr__(self, "variables", EMPTY if self.variables is None else self.variables)
 
     @property
     def kept(self) -> bool:
@@ -257,7 +259,7 @@ def plan(entries: Sequence[Entry], init: Any = None, *, seed: int | None = None,
                                             {k: encode(v) for k, v in c.init.explicit_config().items()})
         rows.append(Row(e.name, e.shape, str(e.dtype), e.state, c.source, rule, pattern, c.init.name, cached[0],
                         cached[1], seed, Stream(seed, key).key if seed is not None else None, c.init, layout=e.layout,
-                        key_name=key, exprs=dict(c.exprs), variables=dict(c.variables)))
+                        key_name=key, exprs=c.exprs or EMPTY, variables=c.variables or EMPTY))
     return Explanation(rows, seed, diagnostics)
 
 

@@ -1,8 +1,8 @@
 """Name maps: rename parameters before rules and stream keys (a pipeline stage's local names → the whole model's).
 
 A name map is a callable ``str -> str`` or a list of ``(pattern, replacement)`` pairs. Each pair is applied in
-turn to the result of the previous one, replacing every match of ``pattern`` (a regular expression, searched as
-``re.sub`` does, matched by RE2) by ``replacement``: text in which ``{expression}`` is computed from the match
+turn to the result of the previous one, replacing every match of ``pattern`` (a Python regular expression, as
+``re.sub`` replaces) by ``replacement``: text in which ``{expression}`` is computed from the match
 (named groups, digit-only ones as integers, and ``vars``), ``{N}`` is group N's text and ``{{`` / ``}}`` are braces.
 """
 
@@ -44,15 +44,11 @@ def _pair(number: int, item: Any, variables: dict[str, Any]) -> Callable[[str], 
     pattern, replacement = item
     if not pattern:
         raise RuleError(f"{where}: the pattern is empty; it would match everywhere")
-    import re2
-
     try:
-        groups = re.compile(pattern).groups
-        options = re2.Options()
-        options.log_errors = False
-        rx = re2.compile(pattern, options)
-    except (re.error, re2.error, RecursionError) as exc:
+        rx = re.compile(pattern)  # Python's re: a name map is the caller's own code, never read from a file
+    except (re.error, RecursionError) as exc:
         raise RuleError(f"{where}: pattern {pattern!r} is invalid: {exc}") from None
+    groups = rx.groups
     parts = _template(replacement, groups, where)
 
     def substitute(m: Any) -> str:

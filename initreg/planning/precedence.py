@@ -9,7 +9,8 @@ framework adapter call :func:`choose`; nothing else decides.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from ..core.initializer import Initializer
@@ -19,6 +20,7 @@ from .rules import Diagnostics, Rule, Rules, check_vars
 from .templates import PARAMETER_VARIABLES, capture_values, is_keep, parameter_variables
 from ..plugins.specs import make_initializer
 
+EMPTY: Mapping[str, Any] = MappingProxyType({})  # one shared empty mapping: most choices have no expressions
 SOURCES = ("keep", "explicit", "rule", "load", "declared", "default", "global default")
 
 
@@ -42,9 +44,9 @@ class Choice:
     init: Initializer | None
     source: str  # one of SOURCES
     rule: Rule | None = None
-    exprs: Mapping[str, str] = field(default_factory=dict)  # argument → expression text, for a rule with expressions
-    values: Mapping[str, Any] = field(default_factory=dict)  # argument → the expression's value for this parameter
-    variables: Mapping[str, Any] = field(default_factory=dict)  # the variables the expressions read, with their values
+    exprs: Mapping[str, str] | None = None  # argument → expression text, for a rule with expressions
+    values: Mapping[str, Any] | None = None  # argument → the expression's value for this parameter
+    variables: Mapping[str, Any] | None = None  # the variables the expressions read, with their values
 
     @property
     def label(self) -> str:

@@ -229,3 +229,14 @@ def test_applied_rules_carry_the_callers_vars_for_provenance():
     row = initreg.explain([("h.0.attn.c_proj.weight", (4, 4))], again)[0]
     assert row.args["sigma"] == pytest.approx(0.02 / math.sqrt(96))
     assert applied_rules(Rules.loads(LLAMA_DEPTH)) == Rules.loads(LLAMA_DEPTH)
+
+
+@pytest.mark.parametrize("pattern, name, hit", [
+    ("a.{x}.b", "a.7.b", True), ("a.{x}.b", "a.7.8.b", False), ("a.{x}.b", "a..b", False),
+    ("a{b", "a{b", True), ("a.{1x}.b", "a.{1x}.b", True), ("a.[{]x}.b", "a.{x}.b", True),
+    ("*.{x}", "p.q.r", True), ("{x}?[0-9]", "ab7", True), ("{x}[!0-9]", "a7", False),
+])
+def test_glob_captures_match_one_dotted_part_and_other_braces_stay_literal(pattern, name, hit):
+    from initreg.planning.patterns import compile_pattern
+
+    assert compile_pattern(pattern)(name) is hit
