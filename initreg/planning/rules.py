@@ -11,7 +11,7 @@ import os
 import re
 import warnings
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from ..errors import InitregError, RuleError, ShadowedRuleWarning, UnusedRuleWarning, user_stacklevel
 from ..core.initializer import Initializer
