@@ -240,3 +240,12 @@ def test_glob_captures_match_one_dotted_part_and_other_braces_stay_literal(patte
     from initreg.planning.patterns import compile_pattern
 
     assert compile_pattern(pattern)(name) is hit
+
+
+def test_rules_made_in_python_with_vars_check_names_when_made_and_replace_keeps_everything():
+    with pytest.raises(initreg.RuleError, match="'n_layers'"):
+        Rules([("*.w", ("normal", {"sigma": expr("0.02 / n_layers")}))], vars={"n_layer": 2})
+    rules = Rules([("*.w", ("normal", {"sigma": expr("0.02 / n")}))], vars={"n": 2}, seed=3, about={"from": "here"})
+    again = rules.replace(default="zeros")
+    assert (again.vars, again.seed, again.about, again.default.name, list(again)) == (
+        {"n": 2}, 3, {"from": "here"}, "zero", list(rules))
