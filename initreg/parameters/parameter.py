@@ -46,7 +46,7 @@ class Parameter:
         self._data: dict[Device, Any] | None = None
         self._grad: dict[Device, Any] | None = None
         self._devices: list[Device] = []
-        self._pending: tuple[Initializer, str, int] | None = None  # (initializer, source, seed) while deferred
+        self._pending: tuple[Initializer, str, int, str] | None = None  # (initializer, source, seed, key name) while deferred
         self._record: dict[str, Any] | Callable[[], dict[str, Any]] | None = None  # a builder until first read
 
     # -- properties ----------------------------------------------------------------------------
@@ -153,8 +153,12 @@ class Parameter:
             commit()
 
     def plan(self, initializer: Initializer, source: str, device: Any, force_reinit: bool,
-              seed: int | None) -> Commit | None:
-        """Do all the work of an initialize() call and return its commit (None when nothing changes); commit() applies it."""
+              seed: int | None, key_name: str | None = None) -> Commit | None:
+        """Do all the work of an initialize() call and return its commit (None when nothing changes); commit() applies it.
+
+        ``key_name``: the name the values are drawn under (a name map's result); default the parameter's own.
+        """
+        key_name = self._name if key_name is None else key_name
         if self._state == "initialized" and not force_reinit:
             warnings.warn(f"parameter {self._name!r} is already initialized; nothing changed. "
                           f"Pass force_reinit=True to draw new values.", ReinitializationWarning, stacklevel=4)
@@ -174,17 +178,17 @@ class Parameter:
 
             def commit_deferred() -> None:
                 self._devices = devices
-                self._pending = (initializer, source, seed)
+                self._pending = (initializer, source, seed, key_name)
                 self._data = self._grad = self._record = None
                 self._state = "deferred"
             return commit_deferred
-        return self._draw(self._shape, initializer, source, devices, seed)
+        return self._draw(self._shape, initializer, source, devices, seed, key_name)
 
     def _draw(self, shape: Shape, initializer: Initializer, source: str, devices: list[Device],
-              seed: int) -> Commit:
+              seed: int, key_name: str) -> Commit:
         """Draw values into a fresh buffer, check them, copy to every device; return the commit."""
-        desc = make_desc(self._name, shape, self._dtype, role=self._role, device=devices[0], layout=self._layout)
-        stream = Stream(seed, self._name)
+        desc = make_desc(key_name, shape, self._dtype, role=self._role, device=devices[0], layout=self._layout)
+        stream = Stream(seed, key_name)
         out = draw(initializer, desc, stream)
         data = {devices[0]: out}
         for d in devices[1:]:
@@ -370,8 +374,8 @@ def set_merged_shapes(shapes: Mapping[Parameter, Shape]) -> None:
         if p._state == "initialized" and tuple(new) != tuple(p._shape):  # pragma: no cover - merge forbids this
             raise ShapeError(f"parameter {p._name!r} is initialized with shape {format_shape(p._shape)}")
         if p._state == "deferred" and is_complete(new):
-            init, source, seed = p._pending  # type: ignore[misc]
-            commits.append(p._draw(new, init, source, p._devices, seed))
+            init, source, seed, key_name = p._pending  # type: ignore[misc]
+            commits.append(p._draw(new, init, source, p._devices, seed, key_name))
         else:
             commits.append(lambda p=p, new=new: setattr(p, "_shape", new))
     for c in commits:

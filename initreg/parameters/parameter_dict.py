@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Iterable, Iterator, Mapping
 
 from ..errors import InitializerTypeError, ParameterNotFoundError, did_you_mean
 from .parameter import Parameter
 from ..planning.patterns import compile_pattern
-from ..planning.precedence import choose, seed_of, split_init
+from ..planning.name_maps import map_names
+from ..planning.templates import check_vars
+from ..planning.precedence import choose, only_mask, seed_of, split_init
 from ..core.stream import get_seed, resolve_seed
 
 
@@ -88,14 +91,18 @@ class ParameterDict:
     # -- initialization ----------------------------------------------------------------------------------
     def initialize(self, init: Any = None, device: Any = None, force_reinit: bool = False,
                    seed: int | None = None, *, strict: bool = False, ctx: Any = None, verbose: bool = False,
+                   vars: Mapping[str, Any] | None = None, only: Any = None, name_map: Any = None,
                    **unknown: Any) -> None:
         """Initialize every parameter; ``init`` is the default below declared inits (or a Rules / {pattern: init}).
 
-        ``ctx`` is Gluon's name for ``device``; ``verbose=True`` prints what each parameter got and why.
+        ``ctx`` is Gluon's name for ``device``; ``verbose=True`` prints what each parameter got and why. ``vars``,
+        ``only`` and ``name_map`` are initreg.plan's: expression variables, what may change (the rest keep
+        exactly their values), and the names values are drawn under.
         """
         if unknown:  # an InitregError naming them, not Python's TypeError from deep inside a call
             raise InitializerTypeError(f"initialize() got unknown keyword argument(s) {', '.join(map(repr, sorted(unknown)))}; "
-                                       f"it takes init, device (or ctx), force_reinit, seed, strict and verbose")
+                                       f"it takes init, device (or ctx), force_reinit, seed, strict, verbose, vars, "
+                                       f"only and name_map")
         from . import options
 
         device = options.device_argument(device, ctx)
@@ -103,15 +110,24 @@ class ParameterDict:
             options.warn_empty_initialize()
         rules, default = split_init(init)
         params = list(self._params.values())
-        choices, diagnostics = choose([p.entry(force_reinit) for p in params], rules, default, strict)
+        names = [p.name for p in params]
+        inside = only_mask(names, only)
+        vars = check_vars(vars, "vars=")  # checked before anything else reads it
+        keys = map_names(names, name_map, {**(rules.vars if rules is not None else {}), **vars})
+        entries = [p.entry(force_reinit) for p in params]
+        entries = [e if k == e.name else replace(e, name=k) for e, k in zip(entries, keys)]
+        choices, diagnostics = choose(entries, rules, default, strict, vars=vars, inside=inside)
         diagnostics.warn()
+        keys = [k for k, c in zip(keys, choices) if c.init is not None]  # "keep": nothing is drawn, nothing changes
+        params, choices = ([p for p, c in zip(params, choices) if c.init is not None],
+                           [c for c in choices if c.init is not None])
         given = seed if seed is not None else seed_of(init)
         seed = resolve_seed(given)  # one seed per call (a rule file may carry it)
         if given is None and get_seed() is not None:
             options.check_streams(params, choices, seed, force_reinit)
         commits, kept = [], set()
-        for p, choice in zip(params, choices):
-            commit = p.plan(choice.init, choice.label, device, force_reinit, seed)
+        for p, choice, key in zip(params, choices, keys):
+            commit = p.plan(choice.init, choice.label, device, force_reinit, seed, key)
             if commit is not None:
                 commits.append(commit)
             else:

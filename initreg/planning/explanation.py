@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from ..errors import RuleError, format_shape
 from ..core.fans import check_layout
 from ..core.names import check_name
 from ..core.initializer import Initializer, encode
-from .precedence import Entry, choose, seed_of, split_init
+from .name_maps import map_names
+from .templates import check_vars
+from .precedence import EMPTY, Entry, choose, only_mask, seed_of, split_init
 from ..core.stream import Stream, check_seed, get_seed
 from .rules import Diagnostics
 from ..core.shapes import check_dtype, check_shape
@@ -24,7 +26,7 @@ class Row:
     shape: tuple | None
     dtype: str
     state: str
-    source: str  # "explicit", "rule", "declared", "default", "global default"
+    source: str  # "keep", "explicit", "rule", "load", "declared", "default", "global default"
     rule: int | None  # the rule's number when source == "rule"
     pattern: str | None
     init: str  # the initializer's registered name
@@ -35,16 +37,35 @@ class Row:
     initializer: Initializer | None = field(default=None, compare=False, repr=False)
     aliases: tuple[str, ...] = ()  # other names of the same tensor (tied parameters), drawn once under ``name``
     layout: str = "OI"
+    key_name: str | None = None  # the name the values are drawn under (name_map applied); None: ``name``
+    exprs: Mapping[str, str] | None = None  # argument → its expression, for a rule with expressions ({} if none)
+    variables: Mapping[str, Any] | None = None  # what those expressions read, with the values ({} if none)
+
+    def __post_init__(self) -> None:
+        if self.key_name is None or self.exprs is None or self.variables is None:  # plan() passes all three
+            object.__setattr__(self, "key_name", self.name if self.key_name is None else self.key_name)
+            object.__setattr__(self, "exprs", EMPTY if self.exprs is None else self.exprs)  # shared: most have none
+            object.__setattr__(self, "variables", EMPTY if self.variables is None else self.variables)
+
+    @property
+    def kept(self) -> bool:
+        """Whether the parameter keeps its values (outside only=, or a "keep" rule): nothing is drawn for it."""
+        return self.source == "keep"
 
     @property
     def decided_by(self) -> str:
-        """The source as text: ``"rule 2 (*.weight)"``, ``"declared"``, ..."""
+        """The source as text: ``"rule 2 (*.weight)"``, ``"declared"``, ``"keep (outside only=)"``, ..."""
+        if self.source == "keep":
+            return f"keep (rule {self.rule} ({self.pattern}))" if self.rule is not None else "keep (outside only=)"
         return f"rule {self.rule} ({self.pattern})" if self.source == "rule" else self.source
 
     @property
     def initializer_text(self) -> str:
-        """``name(arg=value, ...)`` with the explicitly given arguments."""
-        args = ", ".join(f"{k}={json.dumps(v)}" for k, v in self.args.items())
+        """``name(arg=value, ...)`` with the explicitly given arguments; an expression shows as ``expr = value``."""
+        if self.source == "keep":
+            return "-"
+        args = ", ".join(f"{k}={self.exprs[k]} = {_short(v)}" if k in self.exprs else f"{k}={json.dumps(v)}"
+                         for k, v in self.args.items())
         return f"{self.init}({args})"
 
     def as_dict(self) -> dict[str, Any]:
@@ -54,7 +75,16 @@ class Row:
                "init": self.init, "config": self.config, "args": self.args, "seed": self.seed, "key": self.key}
         if self.aliases:  # tied tensors only: most tables have none
             out["aliases"] = list(self.aliases)
+        if self.key_name != self.name:
+            out["key_name"] = self.key_name
+        if self.exprs:
+            out["exprs"], out["variables"] = dict(self.exprs), dict(self.variables)
         return out
+
+
+def _short(v: Any) -> str:
+    """A computed argument for the table: 6 significant digits (the row's args hold the exact value)."""
+    return format(v, ".6g") if isinstance(v, float) else json.dumps(v)
 
 
 
@@ -91,9 +121,9 @@ class Explanation:
         texts: dict[tuple[int, str], str] = {}  # rows share their initializer's args: format each once
         out = []
         for r in self.rows:
-            text = texts.get((id(r.args), r.init))
+            text = texts.get((id(r.args), id(r.exprs), r.init))
             if text is None:
-                text = texts[(id(r.args), r.init)] = r.initializer_text
+                text = texts[(id(r.args), id(r.exprs), r.init)] = r.initializer_text
             out.append([r.name, format_shape(r.shape), r.dtype, r.state, r.decided_by, text, r.key or "-"])
         return out
 
@@ -193,8 +223,15 @@ def _unpack(x: Any) -> tuple[str, Any]:
                     f"a {{'name': ..., 'shape': [...]}} dict")
 
 
-def plan(entries: Sequence[Entry], init: Any = None, *, seed: int | None = None, strict: bool = False) -> Explanation:
-    """The table of what each entry gets by precedence (explicit > rule > declared > default > global), and why."""
+def plan(entries: Sequence[Entry], init: Any = None, *, seed: int | None = None, strict: bool = False,
+         vars: Mapping[str, Any] | None = None, only: Any = None, name_map: Any = None) -> Explanation:
+    """The table of what each entry gets by precedence (explicit > rule > declared > default > global), and why.
+
+    ``vars``: variables for rule expressions (over a rule file's [vars]). ``only``: a pattern or list of patterns
+    over the entries' own names; the others get source "keep" and no initializer (nothing is drawn for them).
+    ``name_map``: a callable or (pattern, replacement) pairs mapping each name before rules and stream keys; a
+    row keeps its name and records the mapped one as ``key_name``. Every error is raised before anything is drawn.
+    """
     rules, default = split_init(init)
     if seed is None:
         seed = seed_of(init) if seed_of(init) is not None else get_seed()
@@ -202,25 +239,36 @@ def plan(entries: Sequence[Entry], init: Any = None, *, seed: int | None = None,
     entries = list(entries)
     for e in entries:
         check_name(e.name)
-    choices, diagnostics = choose(entries, rules, default, strict)
+    names = [e.name for e in entries]
+    inside = only_mask(names, only)
+    vars = check_vars(vars, "vars=")  # checked before anything else reads it
+    keys = map_names(names, name_map, {**(rules.vars if rules is not None else {}), **vars})
+    mapped = [e if k == e.name else replace(e, name=k) for e, k in zip(entries, keys)]
+    choices, diagnostics = choose(mapped, rules, default, strict, vars=vars, inside=inside)
     configs: dict[int, tuple[dict, dict]] = {}
     rows = []
-    for e, c in zip(entries, choices):
+    for e, key, c in zip(entries, keys, choices):
+        rule, pattern = (c.rule.number, c.rule.pattern) if c.rule else (None, None)
+        if c.init is None:
+            rows.append(Row(e.name, e.shape, str(e.dtype), e.state, "keep", rule, pattern, "keep", {}, {}, seed, None,
+                            None, layout=e.layout, key_name=key))
+            continue
         cached = configs.get(id(c.init))
         if cached is None:
             cached = configs[id(c.init)] = ({k: encode(v) for k, v in c.init.config().items()},
                                             {k: encode(v) for k, v in c.init.explicit_config().items()})
-        rows.append(Row(e.name, e.shape, str(e.dtype), e.state, c.source, c.rule.number if c.rule else None,
-                        c.rule.pattern if c.rule else None, c.init.name, cached[0], cached[1], seed,
-                        Stream(seed, e.name).key if seed is not None else None, c.init, layout=e.layout))
+        rows.append(Row(e.name, e.shape, str(e.dtype), e.state, c.source, rule, pattern, c.init.name, cached[0],
+                        cached[1], seed, Stream(seed, key).key if seed is not None else None, c.init, layout=e.layout,
+                        key_name=key, exprs=c.exprs or EMPTY, variables=c.variables or EMPTY))
     return Explanation(rows, seed, diagnostics)
 
 
-def explain(params: Any, rules: Any = None, *, seed: int | None = None, strict: bool = False) -> Explanation:
+def explain(params: Any, rules: Any = None, *, seed: int | None = None, strict: bool = False,
+            vars: Mapping[str, Any] | None = None, only: Any = None, name_map: Any = None) -> Explanation:
     """A table of what initialize(rules, seed=seed) chooses for each parameter, and why.
 
     ``params``: a ParameterDict, a Block, a mapping name → Parameter/shape, or a list of names, (name, shape)
     pairs, Entries or {"name", "shape", "dtype"} dicts. ``rules``: a Rules, a {pattern: init} mapping, or a plain
     initializer (the default). The seed is ``seed``, else the rules' seed, else the global seed.
     """
-    return plan(entries_of(params), rules, seed=seed, strict=strict)
+    return plan(entries_of(params), rules, seed=seed, strict=strict, vars=vars, only=only, name_map=name_map)

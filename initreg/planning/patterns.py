@@ -33,6 +33,15 @@ class Pattern:
     match: Callable[[str], bool] = field(repr=False, compare=False)
     prefix: str = field(repr=False, compare=False)
     suffix: str = field(repr=False, compare=False)
+    groups: tuple[str, ...] = field(default=(), repr=False, compare=False)  # named captures, in pattern order
+    capture: Callable[[str], dict[str, str]] | None = field(default=None, repr=False, compare=False)
+
+    def captures(self, name: str) -> dict[str, str]:
+        """The named captures of a matching name ({} for a pattern without any)."""
+        return {} if self.capture is None else self.capture(name)
+
+
+_CAPTURE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def _check_glob(pattern: str) -> tuple[str, str, bool]:
@@ -44,6 +53,9 @@ def _check_glob(pattern: str) -> tuple[str, str, bool]:
         i += 1
         if c in "*?":
             tokens.append(None)
+        elif c == "{" and (m := _CAPTURE.match(pattern, i - 1)):
+            tokens.append(None)
+            i = m.end()
         elif c == "[":
             j = i + (i < n and pattern[i] == "!")
             j += j < n and pattern[j] == "]"  # a ']' first in a class is a literal
@@ -86,6 +98,23 @@ _UNSUPPORTED = ("backreferences (\\1, (?P=name)), lookahead/lookbehind ((?=, (?!
 
 def _linear_regex(body: str) -> Callable[[str], bool]:
     """A full-match test of ``body`` by RE2 (linear time); ValueError naming what RE2 refuses."""
+    return _re2(body, capture=False)
+
+
+def _capturer(body: str) -> Callable[[str], dict[str, str]]:
+    """The named groups of a full match of ``body`` by RE2 (called only on names that match)."""
+    fullmatch = _re2(body, capture=True)
+
+    def capture(name: str) -> dict[str, str]:
+        try:
+            m = fullmatch(name)
+        except UnicodeEncodeError:  # a lone surrogate, read as one '?' as in match()
+            m = fullmatch(name.encode("utf-8", "replace").decode("utf-8"))
+        return {} if m is None else {k: v for k, v in m.groupdict().items() if v is not None}
+    return capture
+
+
+def _re2(body: str, capture: bool) -> Callable[[str], Any]:
     import re2
 
     try:
@@ -96,7 +125,7 @@ def _linear_regex(body: str) -> Callable[[str], bool]:
         raise ValueError("the regular expression is nested too deeply; simplify it") from None
     options = re2.Options()
     options.log_errors = False  # RE2 would print to stderr; the RuleError says it
-    options.never_capture = True
+    options.never_capture = not capture
     try:
         rx = re2.compile(body, options)
     except re2.error as exc:
@@ -104,6 +133,8 @@ def _linear_regex(body: str) -> Callable[[str], bool]:
         raise ValueError(f"uses syntax the linear-time matcher (RE2) does not support ({why}): rules may not use "
                          f"{_UNSUPPORTED}, or a repetition count over 1000; rewrite it without them") from None
     fullmatch = rx.fullmatch
+    if capture:
+        return fullmatch
 
     def match(name: str) -> bool:
         try:
@@ -120,13 +151,52 @@ def compile_cached(pattern: str) -> Pattern:
         body = pattern[3:]
         if not body:
             raise ValueError("the regular expression after 're:' is empty")
-        return Pattern(pattern, _linear_regex(body), _regex_prefix(body), "")
+        match = _linear_regex(body)  # validates first: a bad regex is a ValueError naming why
+        groups = tuple(re.compile(body).groupindex)
+        if groups:
+            return Pattern(pattern, match, _regex_prefix(body), "", groups, _capturer(body))
+        return Pattern(pattern, match, _regex_prefix(body), "")
     prefix, suffix, wild = _check_glob(pattern)
     if not wild:  # no wildcard: exactly one name
         return Pattern(pattern, functools.partial(operator.eq, pattern), pattern, pattern)
+    groups = tuple(m.group(1) for m in _CAPTURE.finditer(pattern))
+    if groups:
+        body = _glob_regex(pattern)
+        return Pattern(pattern, _linear_regex(body), prefix, suffix, groups, _capturer(body))
     import fnmatch
 
     return Pattern(pattern, _fullmatcher(re.compile(fnmatch.translate(pattern))), prefix, suffix)
+
+
+def _glob_regex(pattern: str) -> str:
+    """The regular expression of a glob with ``{name}`` captures (each one dotted part: ``[^.]+``)."""
+    out, seen, i, n = [], set(), 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        m = _CAPTURE.match(pattern, i) if c == "{" else None
+        if m:
+            if m.group(1) in seen:
+                raise ValueError(f"capture {{{m.group(1)}}} appears twice; give each capture its own name")
+            seen.add(m.group(1))
+            out.append(f"(?P<{m.group(1)}>[^.]+)")
+            i = m.end()
+        elif c == "*":
+            out.append(".*")
+            i += 1
+        elif c == "?":
+            out.append(".")
+            i += 1
+        elif c == "[":
+            end = pattern.find("]", i + 2 + (pattern[i + 1:i + 2] == "!"))  # a class is never empty: its first "]" is literal
+            body = pattern[i + 1:end]
+            neg = body.startswith("!")
+            body = body[1:] if neg else body
+            out.append("[" + ("^" if neg else "") + body.replace("\\", "\\\\").replace("[", "\\[") + "]")
+            i = end + 1
+        else:
+            out.append(re.escape(c))
+            i += 1
+    return "".join(out)
 
 
 def _fullmatcher(rx: re.Pattern) -> Callable[[str], bool]:

@@ -10,13 +10,18 @@ framework adapter call :func:`choose`; nothing else decides.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Mapping, Sequence
 
 from ..core.initializer import Initializer
-from .rules import Diagnostics, Rule, Rules
+from ..errors import RuleError
+from .patterns import checked_pattern
+from .rules import Diagnostics, Rule, Rules, check_vars
+from .templates import PARAMETER_VARIABLES, capture_values, is_keep, parameter_variables
 from ..plugins.specs import make_initializer
 
-SOURCES = ("explicit", "rule", "load", "declared", "default", "global default")
+EMPTY: Mapping[str, Any] = MappingProxyType({})  # one shared empty mapping: most choices have no expressions
+SOURCES = ("keep", "explicit", "rule", "load", "declared", "default", "global default")
 
 
 @dataclass(frozen=True)
@@ -34,15 +39,20 @@ class Entry:
 
 @dataclass(frozen=True)
 class Choice:
-    """The initializer chosen for one parameter and what decided it."""
+    """The initializer chosen for one parameter and what decided it (init None: "keep", leave the values)."""
 
-    init: Initializer
+    init: Initializer | None
     source: str  # one of SOURCES
     rule: Rule | None = None
+    exprs: Mapping[str, str] | None = None  # argument → expression text, for a rule with expressions
+    values: Mapping[str, Any] | None = None  # argument → the expression's value for this parameter
+    variables: Mapping[str, Any] | None = None  # the variables the expressions read, with their values
 
     @property
     def label(self) -> str:
         """The source as recorded and printed: ``"rule 2 (*.weight)"``, ``"declared"``, ..."""
+        if self.source == "keep":
+            return f"keep ({self.rule})" if self.rule is not None else "keep (outside only=)"
         return str(self.rule) if self.rule is not None else self.source
 
 
@@ -60,12 +70,43 @@ def split_init(init: Any) -> tuple[Rules | None, Initializer | None]:
     if isinstance(init, Mapping) and not ("name" in init and isinstance(init.get("name"), str)):
         rules = Rules(init)  # a {"name": ...} mapping is an initializer spec, as initreg.create reads it
         return rules, rules.default
+    if isinstance(init, str) and init.startswith("recipe:"):
+        from .recipe_files import load_recipe
+
+        rules = load_recipe(init[len("recipe:"):])
+        return rules, rules.default
+    if is_keep(init):
+        raise RuleError("init='keep' keeps every parameter; give only= (the parameters that may change) with rules "
+                        "or an initializer instead, or a rule ('pattern', 'keep') for the ones to keep")
     return None, make_initializer(init, "init")
 
 
 def seed_of(init: Any) -> int | None:
-    """The seed a Rules carries (from its rule file), else None."""
+    """The seed a Rules carries (from its rule file or recipe), else None."""
+    if isinstance(init, str) and init.startswith("recipe:"):
+        return split_init(init)[0].seed  # type: ignore[union-attr]
     return init.seed if isinstance(init, Rules) else None
+
+
+def only_mask(names: Sequence[str], only: Any) -> list[bool] | None:
+    """For each name, whether ``only`` (a pattern or a list of patterns) lets it change; None for no ``only``.
+
+    RuleError for a bad pattern, or when no name matches (nothing would change: most likely a typo).
+    """
+    if only is None:
+        return None
+    patterns = [only] if isinstance(only, str) else list(only) if isinstance(only, (list, tuple)) else None
+    if not patterns:
+        raise RuleError(f"only= must be a pattern such as 'head.*' or a non-empty list of patterns, got {only!r}")
+    matchers = [checked_pattern(p, f"only= pattern {p!r}").match for p in patterns]
+    mask = [any(m(n) for m in matchers) for n in names]
+    if names and not any(mask):
+        from ..errors import did_you_mean
+
+        raise RuleError(f"only={only!r} matches no parameter, so nothing would change (nothing was changed)"
+                        f"{did_you_mean(patterns[0], list(names))}; patterns are globs over the whole name "
+                        f"('head.*') or 're:' regular expressions")
+    return mask
 
 
 def _declared(entry: Entry, cache: dict[str, Initializer]) -> Initializer | None:
@@ -80,13 +121,16 @@ def _declared(entry: Entry, cache: dict[str, Initializer]) -> Initializer | None
 
 
 def choose(entries: Sequence[Entry], rules: Rules | None, default: Initializer | None,
-           strict: bool = False) -> tuple[list[Choice], Diagnostics]:
+           strict: bool = False, *, vars: Mapping[str, Any] | None = None,
+           inside: Sequence[bool] | None = None) -> tuple[list[Choice], Diagnostics]:
     """The choice for every entry by precedence explicit > rule > declared > default > global; diagnostics.
 
     ``strict=True`` raises RuleError for an unused or shadowed rule before anything is chosen. A default that is
     a data source (``outranks_declared``, as Load) gives the names it holds source "load", between rule and
     declared; the names it lacks fall through as usual, with the source's own ``default`` as the default, and
     its ``check_request`` refuses names it lacks or holds in excess (unless allowed) before anything is drawn.
+    ``vars`` are the caller's variables for rule expressions (over the rules' own); an entry whose ``inside`` is
+    False (outside ``only=``) and one a "keep" rule matches get ``Choice(None, "keep")``: nothing is drawn for them.
     """
     names = [e.name for e in entries]
     firsts = rules.first_indices(names) if rules is not None else [-1] * len(names)
@@ -99,13 +143,22 @@ def choose(entries: Sequence[Entry], rules: Rules | None, default: Initializer |
     held = source.names() if source is not None else frozenset()  # what it holds is loaded, above declared inits
     if source is not None:
         default = source.default
+    variables = {**(rules.vars if rules is not None else {}), **check_vars(vars, "vars=")}
+    base_shapes = rules.base_shapes if rules is not None else None
     choices = []
-    for e, k in zip(entries, firsts):
-        if e.explicit is not None:
+    for i, (e, k) in enumerate(zip(entries, firsts)):
+        if inside is not None and not inside[i]:
+            choices.append(Choice(None, "keep"))
+        elif e.explicit is not None:
             choices.append(Choice(e.explicit, "explicit"))
         elif k >= 0:
             rule = rules[k]  # type: ignore[index]
-            choices.append(Choice(rule.init, "rule", rule))
+            if rule.keep:
+                choices.append(Choice(None, "keep", rule))
+            elif rule.template is not None:
+                choices.append(_resolved(rule, e, variables, base_shapes))
+            else:
+                choices.append(Choice(rule.init, "rule", rule))
         elif e.name in held:
             choices.append(Choice(source, "load"))  # type: ignore[arg-type]
         elif (declared := _declared(e, cache)) is not None:
@@ -119,3 +172,34 @@ def choose(entries: Sequence[Entry], rules: Rules | None, default: Initializer |
     if source is not None:
         source.check_request(entries, choices)  # a data source is strict: missing, extra, misfit names, before any draw
     return choices, diagnostics
+
+
+def _resolved(rule: Rule, entry: Entry, variables: Mapping[str, Any], base_shapes: Mapping[str, tuple] | None) -> Choice:
+    """The Choice of a rule whose arguments are expressions, evaluated for one entry."""
+    template = rule.template
+    assert template is not None
+    where = f"{rule}, parameter {entry.name!r}"
+    own = parameter_variables(entry.shape, entry.layout, None if base_shapes is None else base_shapes.get(entry.name))
+    env = {**own, **variables, **capture_values(rule.captures(entry.name))}
+    missing = [n for n in template.names if n not in env and n in PARAMETER_VARIABLES]
+    if missing:
+        why = ("its shape is not known yet; give the full shape (in_units=, in_channels=) or write the argument "
+               "without shape variables" if entry.shape is None or None in entry.shape else
+               f"no base shape for {entry.name!r}: give base_shapes with an entry for it" if missing[0].startswith(
+                   ("base_", "width")) else f"{missing[0]} needs at least 2 dimensions, the shape is {entry.shape}")
+        raise RuleError(f"{where}: {', '.join(map(repr, missing))} cannot be computed: {why}")
+    init, values = template.resolve(env, where)
+    return Choice(init, "rule", rule, template.texts, values, {n: env[n] for n in sorted(template.names)})
+
+
+def applied_rules(init: Any, vars: Mapping[str, Any] | None = None) -> Rules | None:
+    """The Rules a call applies (a recipe read, a mapping made Rules) with the caller's ``vars`` merged over its own.
+
+    What a checkpoint's provenance should record: its ``to_document()`` holds the expressions and every value
+    they read, so the file can be recomputed from it alone. None when ``init`` is a plain initializer.
+    """
+    rules, _ = split_init(init)
+    if rules is None:
+        return None
+    given = check_vars(vars, "vars=")
+    return rules.replace(vars={**rules.vars, **given}) if given else rules

@@ -1,7 +1,8 @@
 """Rule files (TOML and JSON): read them into Rules, write Rules back in the same canonical form.
 
-A rule file holds ``seed``, ``default`` and a list of ``[[rule]]`` tables, each with ``pattern``, ``init``
-and the initializer's arguments as further keys. ``dumps(load(text))`` is the canonical text.
+A rule file holds ``seed``, ``default``, ``base_shapes``, an ``[about]`` and a ``[vars]`` table and a list of
+``[[rule]]`` tables, each with ``pattern``, ``init`` and the initializer's arguments as further keys (an
+argument ``{ expr = "..." }`` is an expression, see initreg.planning.expressions). ``dumps(load(text))`` is the canonical text.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from ..errors import InitregError, RuleError
 from ..core.initializer import Initializer, encode, spec_name
 from ..core.stream import check_seed
 from .patterns import checked_pattern
+from .templates import KEEP
 from ..plugins.specs import make_initializer
 
 FORMATS = {".toml": "toml", ".json": "json"}
-_FILE_KEYS = ("seed", "default", "rule")
+_FILE_KEYS = ("seed", "default", "about", "vars", "base_shapes", "rule")
 _RULE_KEYS = ("pattern", "init")
 
 
@@ -81,10 +83,22 @@ def to_document(rules: Rules) -> dict[str, Any]:
     if rules.default is not None:
         spec, kwargs = _fields(rules.default, ("init",))
         doc["default"] = {"init": spec, **kwargs} if kwargs else spec
+    if rules.about:
+        doc["about"] = rules.about
+    if rules.vars:
+        doc["vars"] = rules.vars
+    if rules.base_shapes is not None:
+        doc["base_shapes"] = {k: list(v) for k, v in rules.base_shapes.items()}
     if len(rules):
         doc["rule"] = []
         for r in rules:
-            spec, kwargs = _fields(r.init, _RULE_KEYS)
+            if r.keep:
+                doc["rule"].append({"pattern": r.pattern, "init": KEEP})
+                continue
+            if r.template is not None:
+                spec, kwargs = r.template.spec, r.template.arguments()
+            else:
+                spec, kwargs = _fields(r.init, _RULE_KEYS)
             doc["rule"].append({"pattern": r.pattern, "init": spec, **kwargs})
     return doc
 
@@ -115,7 +129,8 @@ def _from_document(cls: type, doc: Any, source: str) -> Rules:
     unknown = [k for k in doc if k not in _FILE_KEYS]
     if unknown:
         raise RuleError(f"{source}: unknown key(s) {', '.join(map(repr, unknown))}; a rule file has 'seed', "
-                        f"'default' and [[rule]] tables (in JSON: a list under \"rule\")")
+                        f"'default', 'base_shapes', [about] and [vars] tables and [[rule]] tables (in JSON: a list "
+                        f"under \"rule\")")
     seed = doc.get("seed")
     if seed is not None:
         try:
@@ -132,6 +147,15 @@ def _from_document(cls: type, doc: Any, source: str) -> Rules:
             default = make_initializer(args.pop("init"), f"{source}: default", args)
         else:
             default = make_initializer(default, f"{source}: default")
+    variables = doc.get("vars")
+    if variables is not None and not isinstance(variables, dict):
+        raise RuleError(f"{source}: 'vars' must be a table of numbers ([vars] in TOML), got {type(variables).__name__}")
+    from .templates import check_vars, make_rule
+
+    known = None if variables is None else frozenset(check_vars(variables, f"{source}: [vars]"))
+    base_shapes = doc.get("base_shapes")
+    if isinstance(base_shapes, str) and source != "<string>":  # a .bsh path, read beside the rule file
+        base_shapes = str(Path(source).parent / base_shapes)
     entries = doc.get("rule", [])
     if not isinstance(entries, list):
         raise RuleError(f"{source}: 'rule' must be a list of tables ([[rule]] in TOML), got {type(entries).__name__}")
@@ -145,9 +169,13 @@ def _from_document(cls: type, doc: Any, source: str) -> Rules:
             raise RuleError(f"{where}: missing {' and '.join(map(repr, missing))}; every rule needs "
                             f"pattern = \"...\" and init = \"...\"")
         args = {k: v for k, v in entry.items() if k not in _RULE_KEYS}
-        checked_pattern(entry["pattern"], where)
-        rules.append((entry["pattern"], make_initializer(entry["init"], f"{where} ({entry['pattern']!r})", args)))
-    return cls(rules, default=default, seed=seed)
+        compiled = checked_pattern(entry["pattern"], where)
+        rules.append(make_rule(number, entry["pattern"], entry["init"], compiled.groups,
+                               f"{where} ({entry['pattern']!r})", known, args))
+    try:
+        return cls(rules, default=default, seed=seed, vars=variables, base_shapes=base_shapes, about=doc.get("about"))
+    except RuleError as exc:
+        raise RuleError(f"{source}: {exc}") from None
 
 
 # --- writing TOML (the small subset rule files use) -----------------------------------------------
@@ -209,6 +237,12 @@ def _toml_document(rules: Rules, doc: dict[str, Any]) -> str:
         if isinstance(default, dict):
             default = _toml_items(rules.default, default, "default")
         lines.append(f"default = {_toml_value(default, 'default')}")
+    for table in ("about", "vars", "base_shapes"):
+        if table in doc:
+            if lines:
+                lines.append("")
+            lines.append(f"[{table}]")
+            lines += [f"{_toml_key(k)} = {_toml_value(v, table)}" for k, v in doc[table].items()]
     for r, entry in zip(rules, doc.get("rule", [])):
         if lines:
             lines.append("")

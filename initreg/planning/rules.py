@@ -11,11 +11,12 @@ import os
 import re
 import warnings
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from ..errors import InitregError, RuleError, ShadowedRuleWarning, UnusedRuleWarning, user_stacklevel
 from ..core.initializer import Initializer
 from .patterns import PatternIndex, checked_pattern, compile_cached, compile_pattern  # noqa: F401 - re-exported
+from .templates import KEEP, Rule, check_vars, make_rule  # noqa: F401 - Rule, KEEP re-exported
 from ..core.stream import check_seed
 from ..plugins.specs import make_initializer
 
@@ -24,26 +25,16 @@ _DIGITS = re.compile(r"\d+")
 
 # --- rules ------------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Rule:
-    """One rule: its 1-based number, its pattern, and the initializer it assigns."""
-
-    number: int
-    pattern: str
-    init: Initializer
-
-    def matches(self, name: str) -> bool:
-        """Whether the pattern matches the whole name."""
-        return compile_cached(self.pattern).match(name)
-
-    def __str__(self) -> str:
-        return f"rule {self.number} ({self.pattern})"
-
-
 class Rules:
     """Ordered (pattern, initializer) rules — first match wins — with an optional default and seed."""
 
-    def __init__(self, rules: Iterable[Any] | Mapping[str, Any] = (), default: Any = None, seed: int | None = None):
+    def __init__(self, rules: Iterable[Any] | Mapping[str, Any] = (), default: Any = None, seed: int | None = None,
+                 vars: Mapping[str, Any] | None = None, base_shapes: Any = None, about: Mapping[str, str] | None = None):
+        self._vars = check_vars(vars, "Rules: vars")
+        self._about = check_about(about)
+        from .base_shapes import check_base_shapes
+
+        self._base_shapes = None if base_shapes is None else check_base_shapes(base_shapes, "Rules")
         if isinstance(rules, Mapping):
             items: list[Any] = list(rules.items())
         elif isinstance(rules, (str, bytes)):
@@ -54,14 +45,15 @@ class Rules:
         parsed: list[Rule] = []
         for number, item in enumerate(items, 1):
             if isinstance(item, Rule):
-                pattern, init = item.pattern, item.init
+                pattern, init = item.pattern, item.target
             elif isinstance(item, (tuple, list)) and len(item) == 2:
                 pattern, init = item
             else:
                 raise RuleError(f"rule {number}: expected a (pattern, initializer) pair such as ('*.bias', 'zeros'), "
                                 f"got {item!r}")
-            checked_pattern(pattern, f"rule {number}")
-            parsed.append(Rule(number, pattern, make_initializer(init, f"rule {number} ({pattern!r})")))
+            compiled = checked_pattern(pattern, f"rule {number}")
+            parsed.append(make_rule(number, pattern, init, compiled.groups, f"rule {number} ({pattern!r})",
+                                    None if vars is None else frozenset(self._vars)))
         self._rules = tuple(parsed)
         self._default = None if default is None else make_initializer(default, "default")
         try:
@@ -81,6 +73,28 @@ class Rules:
         """The seed initialize() uses when it gets none."""
         return self._seed
 
+    @property
+    def vars(self) -> dict[str, Any]:
+        """The variables expressions read (a rule file's [vars]); a caller's vars= overrides them."""
+        return dict(self._vars)
+
+    @property
+    def about(self) -> dict[str, str]:
+        """Where the rules come from (a recipe's library, version and source), as a rule file's [about] says."""
+        return dict(self._about)
+
+    @property
+    def base_shapes(self) -> dict[str, tuple] | None:
+        """muP base shapes (name → shape, None for a dimension that does not scale), or None."""
+        return None if self._base_shapes is None else dict(self._base_shapes)
+
+    def replace(self, **changes: Any) -> "Rules":
+        """A copy with ``default``, ``seed``, ``vars`` or ``base_shapes`` replaced (the rules kept)."""
+        kwargs = {"default": self._default, "seed": self._seed, "vars": self._vars or None,
+                  "base_shapes": self._base_shapes, "about": self._about or None}
+        kwargs.update(changes)
+        return Rules(list(self._rules), **kwargs)
+
     def __len__(self) -> int:
         return len(self._rules)
 
@@ -93,13 +107,15 @@ class Rules:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Rules):
             return NotImplemented
-        return (self._rules == other._rules and self._default == other._default and self._seed == other._seed)
+        return (self._rules == other._rules and self._default == other._default and self._seed == other._seed
+                and self._vars == other._vars and self._base_shapes == other._base_shapes and self._about == other._about)
 
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        body = ", ".join(f"({r.pattern!r}, {r.init!r})" for r in self._rules)
-        extra = "".join(f", {k}={v!r}" for k, v in (("default", self._default), ("seed", self._seed)) if v is not None)
+        body = ", ".join(f"({r.pattern!r}, {r.target!r})" for r in self._rules)
+        extra = "".join(f", {k}={v!r}" for k, v in (("default", self._default), ("seed", self._seed),
+                                                     ("vars", self._vars or None)) if v is not None)
         return f"Rules([{body}]{extra})"
 
     # -- matching ------------------------------------------------------------------------------------
@@ -148,6 +164,15 @@ class Rules:
         from .rulefile import dumps
 
         return dumps(self, format)
+
+
+def check_about(about: Mapping[str, str] | None) -> dict[str, str]:
+    """A rule file's [about] table: text fields only; RuleError otherwise."""
+    if about is None:
+        return {}
+    if not isinstance(about, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in about.items()):
+        raise RuleError(f"about must be a table of text fields such as {{library = \"transformers\"}}, got {about!r}")
+    return dict(about)
 
 
 # --- diagnostics ------------------------------------------------------------------------------------

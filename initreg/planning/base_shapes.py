@@ -1,0 +1,113 @@
+"""muP base shapes: name → the base model's shape (None for a dimension that does not scale with width).
+
+From a mapping (an initreg spec: name → shape) or from the ``.bsh`` file ``mup.save_base_shapes`` writes (YAML:
+``name:`` then one ``- N`` or ``- null`` line per dimension). Expressions read ``base_fan_in``, ``base_fan_out``
+and ``width_mult`` from them (see :func:`mup_variables`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Mapping
+
+from ..errors import RuleError
+from ..core.fans import try_fans
+
+_KEY = re.compile(r"^(?P<key>'(?:[^']|'')*'|\"(?:[^\"\\]|\\.)*\"|[^\s#'\"][^#]*?)\s*:\s*(?P<rest>.*?)\s*$")
+_ITEM = re.compile(r"^\s*-\s*(?P<v>\S+)\s*$")
+
+
+def check_base_shapes(shapes: Any, where: str) -> dict[str, tuple]:
+    """name → base shape (ints, None for a finite dimension), from a mapping or a .bsh path; RuleError if malformed."""
+    if isinstance(shapes, (str, os.PathLike)):
+        return load_bsh(shapes)
+    if not isinstance(shapes, Mapping):
+        raise RuleError(f"{where}: base_shapes must be a mapping name → shape or the path of a .bsh file, got {shapes!r}")
+    out = {}
+    for name, shape in shapes.items():
+        if not isinstance(name, str) or not isinstance(shape, (list, tuple)) or not all(
+                d is None or (isinstance(d, int) and not isinstance(d, bool) and d > 0) for d in shape):
+            raise RuleError(f"{where}: base shape of {name!r} must be a list of positive ints (None for a dimension "
+                            f"that does not scale), got {shape!r}")
+        out[name] = tuple(shape)
+    return out
+
+
+def load_bsh(path: str | os.PathLike) -> dict[str, tuple]:
+    """Read the base-shape file mup.save_base_shapes writes; RuleError naming the file and line when malformed."""
+    path = Path(os.fspath(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RuleError(f"base-shape file {str(path)!r} cannot be read: {exc}") from None
+    return parse_bsh(text, str(path))
+
+
+def parse_bsh(text: str, source: str = "<string>") -> dict[str, tuple]:
+    """name → base shape from .bsh text (block lists ``- 256`` / ``- null``, or flow lists ``[256, null]``)."""
+    out: dict[str, list] = {}
+    current: list | None = None
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.split("#", 1)[0].rstrip() if not line.lstrip().startswith(("'", '"')) else line.rstrip()
+        if not stripped.strip():
+            continue
+        item = _ITEM.match(stripped)
+        if item and current is not None:
+            current.append(_dim(item.group("v"), source, number))
+            continue
+        key = _KEY.match(stripped) if not stripped[0].isspace() else None
+        if key is None:
+            raise RuleError(f"{source}: line {number}: {line.strip()!r} is not 'name:' or '- N' / '- null'; "
+                            f"a .bsh file is what mup.save_base_shapes writes")
+        name = _unquote(key.group("key"))
+        rest = key.group("rest")
+        current = out[name] = []
+        if rest in ("[]", ""):
+            continue
+        if not (rest.startswith("[") and rest.endswith("]")):
+            raise RuleError(f"{source}: line {number}: the shape of {name!r} must be a list, got {rest!r}")
+        current.extend(_dim(v.strip(), source, number) for v in rest[1:-1].split(",") if v.strip())
+        current = None
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def _unquote(key: str) -> str:
+    if key[:1] == "'":
+        return key[1:-1].replace("''", "'")
+    if key[:1] == '"':
+        import json
+
+        return json.loads(key)
+    return key.strip()
+
+
+def _dim(v: str, source: str, number: int) -> int | None:
+    if v in ("null", "~", "None"):
+        return None
+    if v.isdigit() and int(v) > 0:
+        return int(v)
+    raise RuleError(f"{source}: line {number}: a dimension is a positive integer or null, got {v!r}")
+
+
+def mup_variables(shape: tuple, base: tuple, layout: str) -> dict[str, Any]:
+    """``base_fan_in``, ``base_fan_out`` and ``width_mult`` of a parameter from its base shape.
+
+    A base dimension None (a .bsh ``null``) or equal to the model's does not scale with width. ``width_mult`` is
+    the model's over the base's size of the fan-in dimension where that one scales, else of the last dimension
+    that scales, else 1 — mup's ``InfShape.width_mult()`` for PyTorch (OI) layouts.
+    """
+    if len(base) != len(shape):
+        raise RuleError(f"base shape {base} has {len(base)} dimensions, the parameter's shape {shape} has {len(shape)}; "
+                        f"the base model must have the same parameters, only narrower")
+    full = tuple(s if b is None else b for s, b in zip(shape, base))
+    out: dict[str, Any] = {}
+    fan_in, fan_out = try_fans(full, layout)
+    if fan_in is not None:
+        out["base_fan_in"], out["base_fan_out"] = fan_in, fan_out
+    scales = [i for i, (s, b) in enumerate(zip(shape, full)) if s != b]
+    in_dim = (1 if layout == "OI" else len(shape) - 2) if len(shape) >= 2 else None
+    main = in_dim if in_dim in scales else (scales[-1] if scales else None)
+    out["width_mult"] = 1 if main is None else shape[main] / full[main]
+    return out
