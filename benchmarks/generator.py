@@ -103,7 +103,7 @@ def uniform_bounds() -> list[dict[str, Any]]:
     for low, high in ((5.0, 10.0), (-0.07, 0.07), (0.0, 1.0), (-3.0, 3.0), (1e6, 1e6 + 1.0), (-10.0, -5.0)):
         row: dict[str, Any] = {"low": low, "high": high}
         for dtype, words in (("float32", [all32] * 4), ("float64", [top, low64, top, low64])):
-            clamp = ref.uniform_clamp(high, dtype)
+            clamp = ref.uniform_clamp(low, high, dtype)
             values = ref._store(ref._values("uniform", dtype, words, (low, high)).reshape(-1), "uniform", dtype, clamp)
             row[dtype] = {"max": float(values.max()), "below_high": bool(values.max() < np.asarray(high, dtype))}
         out.append(row)

@@ -210,7 +210,7 @@ def _v4(op, kind, words, params):
 
     x = [np.asarray(w, np.uint32).astype(np.uint64) for w in words]
     raw = ref.raw_params(op, params)
-    clamp = ref.uniform_clamp(raw[1], kind) if op == "uniform" else np.inf
+    clamp = ref.uniform_clamp(raw[0], raw[1], kind) if op == "uniform" else np.inf
     return ref._store(ref._values(op, kind, x, raw).reshape(-1), op, kind, clamp)  # noqa: SLF001 - the formulas
 
 
