@@ -52,12 +52,14 @@ class TensorRecord:
     key: str | None
     shape: tuple[int, ...] | None = None  # as written (files written before these were recorded: None)
     dtype: str | None = None
+    portable: bool = True  # False: the bits depend on the machine (a BLAS/LAPACK routine), verify within tolerance
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON-ready form stored in the file."""
         return {"init": self.init, "plugin": self.plugin, "source": self.source, "rule": self.rule,
                 "pattern": self.pattern, "layout": self.layout, "key": self.key,
-                "shape": None if self.shape is None else list(self.shape), "dtype": self.dtype}
+                "shape": None if self.shape is None else list(self.shape), "dtype": self.dtype,
+                "portable": self.portable}
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,8 @@ def record(row: Any) -> TensorRecord:
     from ..planning.regions import plugin_of
 
     return TensorRecord(row.name, json.loads(row.initializer.dumps()), plugin_of(row.initializer), row.source,
-                        row.rule, row.pattern, row.layout, row.key, tuple(row.shape), str(row.dtype))
+                        row.rule, row.pattern, row.layout, row.key, tuple(row.shape), str(row.dtype),
+                        bool(row.initializer.portable))
 
 
 def _document(rules: Any) -> Any:
@@ -129,7 +132,8 @@ def read(meta: Mapping[str, str] | None, where: str) -> Provenance:
         tensors = json.loads(meta["initreg.tensors"])
         records = {name: TensorRecord(name, t["init"], str(t.get("plugin", "?")), str(t.get("source", "?")),
                                       t.get("rule"), t.get("pattern"), t.get("layout"), t.get("key"),
-                                      None if t.get("shape") is None else tuple(t["shape"]), t.get("dtype"))
+                                      None if t.get("shape") is None else tuple(t["shape"]), t.get("dtype"),
+                                      t.get("portable", True) is not False)
                    for name, t in tensors.items()}
     except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
         raise ProvenanceError(f"{where}: malformed initreg provenance ({type(exc).__name__}: {exc})") from None

@@ -38,7 +38,7 @@ def run_verify(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(json.dumps({"path": result.path, "status": result.status, "files": result.files,
                               "tensors": result.tensors, "values": result.values, "sample": result.sample,
-                              "problems": result.problems,
+                              "problems": result.problems, "within_tolerance": result.tolerated,
                               "mismatches": [{"file": m.file, "tensor": m.tensor, "index": m.index, "why": m.why}
                                              for m in result.mismatches]}, indent=2))
         return result.status

@@ -250,6 +250,14 @@ class Initializer:
         raise NotImplementedError(f"{type(self).__name__} declares regions='direct' but does not implement "
                                   f"fill_region(self, desc, out, index)")
 
+    #: whether the values are the same bits on every machine; False where they go through a BLAS/LAPACK routine,
+    #: whose rounding depends on the CPU, the library and its threads (verify then compares within ``tolerance``)
+    portable: bool = True
+
+    def tolerance(self, desc: Desc, values: Any) -> float:
+        """The largest |difference| two machines' ``values`` may show (0.0: bit-identical, as portable ones are)."""
+        return 0.0
+
     def expected(self, desc: Desc) -> Any:
         """The distribution the values promise for ``desc`` (see initreg.validate), or None."""
         return None

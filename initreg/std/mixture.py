@@ -54,6 +54,15 @@ class Mixture(Initializer):
         self.elementwise = all(c.elementwise for _, c in parts)
         self.regions = "blocks" if all(getattr(c, "regions", "whole") == "blocks" for _, c in parts) else "whole"
 
+    @property
+    def portable(self) -> bool:  # type: ignore[override]
+        """Portable when every component is."""
+        return all(c.portable for _, c in self.components)
+
+    def tolerance(self, desc: Desc, values: Any) -> float:
+        """The largest tolerance of its components (each draws the positions it is chosen for)."""
+        return max(c.tolerance(desc, values) for _, c in self.components)
+
     # The recorded config holds the normalized components, so specs and instances compare equal.
     def explicit_config(self) -> dict[str, Any]:
         """The constructor arguments, components as (probability, initializer) pairs."""

@@ -73,10 +73,15 @@ class Orthogonal(Initializer):
     """
 
     aliases: tuple[str, ...] = ()
+    portable = False  # LAPACK's QR: its last bits follow the BLAS kernel and its thread count
 
     def __init__(self, scale: float = 1.414, rand_type: str = "uniform"):
         self.scale = check_number("Orthogonal", "scale", scale, positive=True)
         self.rand_type = check_choice("Orthogonal", "rand_type", rand_type, ("uniform", "normal"))
+
+    def tolerance(self, desc: Desc, values: Any) -> float:
+        """See :func:`qr_tolerance`."""
+        return qr_tolerance(values)
 
     def fill(self, desc: Desc, out: Any, rng: Any) -> None:
         if len(desc.shape) < 1:
@@ -101,3 +106,12 @@ class Orthogonal(Initializer):
         from ..core.expected import Orthogonal as OrthogonalProperty
 
         return OrthogonalProperty(self.scale)
+
+
+def qr_tolerance(values: Any) -> float:
+    """What two BLAS set-ups' orthogonal ``values`` may differ by: 64 units of the QR's precision times max |w|,
+    plus one unit of the stored dtype (about 11·eps·max|w| was seen across OpenBLAS kernels and thread counts)."""
+    a = np.abs(np.asarray(values, dtype=np.float64))
+    top = float(a.max()) if a.size else 0.0
+    compute = np.float64 if np.asarray(values).dtype == np.float64 else np.float32
+    return 64 * float(np.finfo(compute).eps) * top + float(np.spacing(np.asarray(top, np.asarray(values).dtype)))

@@ -91,6 +91,14 @@ class DeltaOrthogonal(Initializer):
     Xiao et al. 2018), H·Hᵀ = I when out < in; 0 everywhere else.
     """
 
+    portable = False  # its centre is initreg's Orthogonal: a LAPACK QR
+
+    def tolerance(self, desc: Desc, values: Any) -> float:
+        """The tolerance of the orthogonal centre (initreg.std.orthogonal.qr_tolerance)."""
+        from initreg.std.orthogonal import qr_tolerance
+
+        return qr_tolerance(values)
+
     def __init__(self, scale: float = 1.0):
         self.scale = check_number("DeltaOrthogonal", "scale", scale, positive=True)
 
