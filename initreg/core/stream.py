@@ -20,6 +20,7 @@ b))``: integer-exact and portable, for initializers that draw their own way.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from typing import TYPE_CHECKING, Any, Callable
@@ -338,6 +339,7 @@ _DIRECT = {"float64", "float32", "float16", "bfloat16"}
 _INTEGER = {"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"}
 
 
+@functools.lru_cache(maxsize=128)  # dtype.name is slow next to a 1,000-value fill
 def _compute_dtype(op: str, dtype: np.dtype) -> Any:
     """The dtype a fill of ``op`` computes in before casting to ``dtype``, or None when it fills ``dtype`` directly."""
     name = dtype.name

@@ -112,7 +112,11 @@ _DTYPE_KINDS = {"float64": "float64", "float32": "float32", "float16": "float16"
 
 def kind_of(dtype: Any, bfloat16: bool = False) -> str:
     """The v4 kind name of a dtype (``bfloat16=True``: a uint16 array holds bfloat16 bits)."""
-    dt = np.dtype(dtype)
+    return _kind_of(np.dtype(dtype), bool(bfloat16))
+
+
+@functools.lru_cache(maxsize=64)  # dtype.name is slow next to a 1,000-value fill
+def _kind_of(dt: np.dtype, bfloat16: bool) -> str:
     if bfloat16:
         if dt.itemsize != 2 or dt.kind not in "uV" and dt.name != "bfloat16":
             raise TypeError(f"bfloat16=True needs a 2-byte (uint16 or bfloat16) array, got {dt}")

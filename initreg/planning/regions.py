@@ -284,6 +284,11 @@ def _fill_blocks(initializer: Initializer, desc: Desc, stream: Stream, region: R
 
 def region_values(initializer: Initializer, desc: Desc, stream: Stream, index: Any, out: Any = None) -> Any:
     """``draw(initializer, desc, stream)[index]`` (into ``out`` when given), computing only what the region needs."""
+    if (type(index) is tuple and not index and out is not None and type(out) is np.ndarray and out.flags.c_contiguous
+            and desc.xp is np):  # the whole tensor into a host array: the adapters' per-parameter call, kept short
+        _check_out(out, desc.shape, desc)
+        fill_checked(initializer, desc, out, stream, failure_for(initializer, desc))
+        return out
     shape, offset, strides = locate(desc.shape, index)
     if out is not None:
         _check_out(out, shape, desc)
@@ -335,7 +340,7 @@ def _check_out(out: Any, shape: tuple[int, ...], desc: Desc) -> None:
     if tuple(out.shape) != tuple(shape):
         raise ShapeError(f"values(name={desc.name!r}): out has shape {format_shape(tuple(out.shape))} but the region "
                          f"has shape {format_shape(shape)}; pass an array of the region's shape")
-    if np.dtype(str(out.dtype)) != desc.dtype:
+    if (out.dtype if type(out) is np.ndarray else np.dtype(str(out.dtype))) != desc.dtype:
         raise DTypeError(f"values(name={desc.name!r}): out has dtype {out.dtype} but dtype={desc.dtype}; pass an array "
                          f"of dtype {desc.dtype} or set dtype= to match")
     if getattr(getattr(out, "flags", None), "writeable", True) is False:
