@@ -8,6 +8,10 @@ import sys
 
 __all__ = [
     "SchedulerUnreachableError",
+    "NoWorkersError",
+    "ProvenanceError",
+    "ShardError",
+    "KernelUnavailableWarning",
     "InitregError",
     "InitregWarning",
     "ParameterError",
@@ -273,6 +277,18 @@ def user_stacklevel() -> int:
     while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR + os.sep):
         frame, level = frame.f_back, level + 1
     return level
+
+
+class ProvenanceError(CheckpointError):
+    """A file whose metadata does not say how to reproduce it (missing, malformed or incomplete provenance)."""
+
+
+class ShardError(CheckpointError):
+    """A shard plan or request that cannot be carried out (a bad size, shard number or output directory)."""
+
+
+class KernelUnavailableWarning(InitregWarning, RuntimeWarning):
+    """initreg's compiled v4 kernel could not be loaded: fills use the NumPy reference (same values, slower)."""
 
 
 class NoWorkersError(CheckpointError, TimeoutError):

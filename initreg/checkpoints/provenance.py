@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, ProvenanceError
 
 PREFIX = "initreg."
 KEYS = ("initreg.version", "initreg.algorithm", "initreg.seed", "initreg.rules", "initreg.tensors")
@@ -33,9 +33,6 @@ RUN_KEY = "initreg.run"  # optional: files written before it was recorded have n
 RULES_KEY, SEED_KEY = "initreg.rules", "initreg.seed"
 MAX_RULES = 10_000  # rules in a recorded rule document (a checkpoint's rules are its own; real ones are dozens)
 
-
-class ProvenanceError(CheckpointError):
-    """A file whose metadata does not say how to reproduce it (missing, malformed or incomplete provenance)."""
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import numpy as np
 
 from .checkpoint import INDEX_NAME, read_index
 from .files import safetensors_header
-from ..errors import CheckpointError, MissingDependencyError
+from ..errors import CheckpointError, MissingDependencyError, ShardError
 
 FILENAME_PATTERN = "model{suffix}.safetensors"
 DEFAULT_MAX_SHARD_SIZE = "5GB"
@@ -30,9 +30,6 @@ SHARD_NAME = re.compile(r"model(-\d{5}-of-\d{5})?\.safetensors\Z")
 
 Specs = Mapping[str, tuple[tuple[int, ...], str]]
 
-
-class ShardError(CheckpointError):
-    """A shard plan or request that cannot be carried out (a bad size, shard number or output directory)."""
 
 
 def parse_size(text: Any, what: str = "--max-shard-size") -> int:

@@ -29,15 +29,13 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..errors import KernelUnavailableWarning
+
 ALGORITHM = "initreg-philox-v4"
 
 OPS = ("uniform", "normal", "truncated_normal", "integers", "bernoulli")
 
 _MAX_END = (1 << 64) - 16  # start + size must stay below this (call indices are 64-bit)
-
-
-class KernelUnavailableWarning(RuntimeWarning):
-    """initreg's compiled v4 kernel could not be loaded: fills use the NumPy reference (same values, slower)."""
 
 
 _lock = threading.Lock()
