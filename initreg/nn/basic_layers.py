@@ -49,10 +49,7 @@ class Dense(Block):
         if known is not None and known != in_units:
             raise ShapeError(f"{self._where()}: the input of shape {shape} has {in_units} features per sample but "
                              f"in_units is {known} (weight {self.weight.name!r} has shape {self.weight.shape})")
-        shapes = {"weight": (self.units, in_units)}
-        if self.bias is not None:
-            shapes["bias"] = (self.units,)
-        self._complete(shapes, f"an input of shape {shape}")
+        self._complete_layer((self.units, in_units), self.units, shape)
 
     def forward(self, x: Any) -> Any:
         dev = self._place(x)

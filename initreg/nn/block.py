@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import weakref
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 
@@ -48,6 +48,15 @@ class Grads:
             else:
                 buf[...] = grad
 
+
+
+def _merged(p: Parameter, shape: tuple, refuse: Callable[[], Exception]) -> tuple | None:
+    """``p``'s shape completed by ``shape`` (None when that changes nothing); ``refuse()`` raised where they conflict."""
+    try:
+        merged = merge_shapes(p.shape, shape, p.name)
+    except ShapeError:
+        raise refuse() from None
+    return merged if merged != p.shape else None
 
 class Block:
     """A layer or a network of layers: child blocks, own parameters, forward and backward.
@@ -139,12 +148,10 @@ class Block:
         if p.dtype != check_dtype(dtype, local):
             raise LayerError(f"{type(self).__name__}: shared parameter {p.name!r} has dtype {p.dtype}, this layer "
                              f"wants {dtype}; build both layers with the same dtype")
-        try:
-            merged = merge_shapes(p.shape, shape, p.name)
-        except ShapeError:
-            raise LayerError(f"{type(self).__name__}: shared parameter {p.name!r} has shape {format_shape(p.shape)}, this "
-                             f"layer needs {format_shape(shape)}; share only between layers of the same size") from None
-        if merged != p.shape:
+        merged = _merged(p, shape, lambda: LayerError(
+            f"{type(self).__name__}: shared parameter {p.name!r} has shape {format_shape(p.shape)}, this layer needs "
+            f"{format_shape(shape)}; share only between layers of the same size"))
+        if merged is not None:
             set_merged_shapes({p: merged})
         return p
 
@@ -292,6 +299,13 @@ class Block:
         """The block's output for input ``x``."""
         raise NotImplementedError(f"{type(self).__name__} must implement forward(self, x)")
 
+    def _complete_layer(self, weight: tuple, out_units: int, input_shape: tuple) -> None:
+        """Complete ``weight`` (and the bias of ``out_units``, where the layer has one) for an input of ``input_shape``."""
+        shapes = {"weight": weight}
+        if getattr(self, "bias", None) is not None:
+            shapes["bias"] = (out_units,)
+        self._complete(shapes, f"an input of shape {input_shape}")
+
     def _complete(self, shapes: Mapping[str, tuple], source: str) -> bool:
         """Give local parameters their full shapes (drawing deferred values atomically); True if any changed."""
         todo = {}
@@ -299,12 +313,10 @@ class Block:
             p = self.params[local]
             if p.shape == shape:  # already complete: the usual case after the first batch
                 continue
-            try:
-                merged = merge_shapes(p.shape, shape, p.name)
-            except ShapeError:
-                raise ShapeError(f"{self._where()}: {source} needs parameter {p.name!r} of shape {format_shape(shape)}, but it "
-                                 f"has shape {format_shape(p.shape)}; feed inputs of the size the layer was built for") from None
-            if merged != p.shape:
+            merged = _merged(p, shape, lambda: ShapeError(
+                f"{self._where()}: {source} needs parameter {p.name!r} of shape {format_shape(shape)}, but it has shape "
+                f"{format_shape(p.shape)}; feed inputs of the size the layer was built for"))
+            if merged is not None:
                 todo[p] = merged
         if todo:
             undo = getattr(_calls, "undo", None)

@@ -85,19 +85,22 @@ class Conv2D(Block):
         if known is not None and known * self.groups != c:
             raise ShapeError(f"{self._where()}: the input of shape {shape} has {c} channels but in_channels is "
                              f"{known * self.groups} (weight {self.weight.name!r} has shape {self.weight.shape})")
-        shapes = {"weight": (self.channels, c // self.groups, *self.kernel_size)}
-        if self.bias is not None:
-            shapes["bias"] = (self.channels,)
-        self._complete(shapes, f"an input of shape {shape}")
+        self._complete_layer((self.channels, c // self.groups, *self.kernel_size), self.channels, shape)
+
+    def _to_nchw(self, a: Any) -> Any:
+        """A batch in the computing layout (NCHW) from the layer's own."""
+        return a.transpose(0, 3, 1, 2) if self.layout == "NHWC" else a
+
+    def _own_layout(self, a: Any) -> Any:
+        """A batch in the layer's own layout from the computing one (NCHW)."""
+        return a.transpose(0, 2, 3, 1) if self.layout == "NHWC" else a
 
     def forward(self, x: Any) -> Any:
         dev = self._place(x)
         w = self.weight.data(dev)
         xp = dev.xp
         with on_device(dev):
-            x = as_input(x, dev, w.dtype)
-            if self.layout == "NHWC":
-                x = x.transpose(0, 3, 1, 2)
+            x = self._to_nchw(as_input(x, dev, w.dtype))
             ph, pw = self.padding
             xpad = xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw))) if ph or pw else x
             cols = windows(xp, xpad, self.kernel_size, self.strides, self.dilation)
@@ -114,16 +117,14 @@ class Conv2D(Block):
                 z += self.bias.data(dev).reshape(1, -1, 1, 1)
             y = z if self.act is None else self.act.forward(z)
         self._record(dev, x.shape, xpad, z if self.act is not None and self.act.uses_input else None, y)
-        return y.transpose(0, 2, 3, 1) if self.layout == "NHWC" else y
+        return self._own_layout(y)
 
     def vjp(self, dy: Any, grads: Grads) -> Any:
         dev, x_shape, xpad, z, y = self._recall()
         w = self.weight.data(dev)
         xp = dev.xp
         with on_device(dev):
-            dy = as_input(dy, dev, y.dtype)
-            if self.layout == "NHWC":
-                dy = dy.transpose(0, 3, 1, 2)
+            dy = self._to_nchw(as_input(dy, dev, y.dtype))
             if self.act is not None:
                 dy = self.act.backward(dy, z, y)
             g, cig, cog = self.groups, w.shape[1], self.channels // self.groups
@@ -147,7 +148,7 @@ class Conv2D(Block):
                 grads.add(self.weight, dev, dw_parts[0] if g == 1 else xp.concatenate(dw_parts, axis=0))
             ph, pw = self.padding
             dx = dxpad[:, :, ph:ph + x_shape[2], pw:pw + x_shape[3]]
-            return dx.transpose(0, 2, 3, 1) if self.layout == "NHWC" else dx
+            return self._own_layout(dx)
 
     def _describe(self) -> str:
         in_channels = self.weight.shape[1] if self.weight.shape[1] is None else self.weight.shape[1] * self.groups
