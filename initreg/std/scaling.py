@@ -135,55 +135,25 @@ class VarianceScaling(Initializer):
         return stats.uniform(loc=-limit, scale=2 * limit)
 
 
-class GlorotUniform(VarianceScaling):
-    """Glorot uniform (Keras): VarianceScaling(1, "fan_avg", "uniform").  Formula: U(±sqrt(6 / (fan_in + fan_out)))."""
+class _Preset(VarianceScaling):
+    """A VarianceScaling with fixed arguments (Keras's named initializers): subclasses set ``PRESET``."""
 
-    aliases = ("glorot_uniform",)
-
-    def __init__(self) -> None:
-        super().__init__(1.0, "fan_avg", "uniform")
-
-
-class GlorotNormal(VarianceScaling):
-    """Glorot normal (Keras): VarianceScaling(1, "fan_avg", "truncated_normal").  Formula: std sqrt(2 / (fan_in + fan_out))."""
-
-    aliases = ("glorot_normal",)
+    PRESET: tuple[float, str, str] = (1.0, "fan_in", "truncated_normal")
 
     def __init__(self) -> None:
-        super().__init__(1.0, "fan_avg", "truncated_normal")
+        super().__init__(*self.PRESET)
 
 
-class HeUniform(VarianceScaling):
-    """He uniform (Keras): VarianceScaling(2, "fan_in", "uniform").  Formula: U(±sqrt(6 / fan_in))."""
-
-    aliases = ("he_uniform",)
-
-    def __init__(self) -> None:
-        super().__init__(2.0, "fan_in", "uniform")
+def _preset(name: str, alias: str, preset: tuple[float, str, str], formula: str) -> type:
+    """A ``_Preset`` subclass named ``name`` (registered under its lower-cased name and ``alias``)."""
+    doc = f"{name} (Keras): VarianceScaling{preset}.  Formula: {formula}."
+    return type(name, (_Preset,), {"__doc__": doc, "__module__": __name__, "aliases": (alias,), "PRESET": preset})
 
 
-class HeNormal(VarianceScaling):
-    """He normal (Keras): VarianceScaling(2, "fan_in", "truncated_normal").  Formula: std sqrt(2 / fan_in)."""
-
-    aliases = ("he_normal",)
-
-    def __init__(self) -> None:
-        super().__init__(2.0, "fan_in", "truncated_normal")
-
-
-class LecunUniform(VarianceScaling):
-    """LeCun uniform (Keras): VarianceScaling(1, "fan_in", "uniform").  Formula: U(±sqrt(3 / fan_in))."""
-
-    aliases = ("lecun_uniform",)
-
-    def __init__(self) -> None:
-        super().__init__(1.0, "fan_in", "uniform")
-
-
-class LecunNormal(VarianceScaling):
-    """LeCun normal (Keras): VarianceScaling(1, "fan_in", "truncated_normal").  Formula: std sqrt(1 / fan_in)."""
-
-    aliases = ("lecun_normal",)
-
-    def __init__(self) -> None:
-        super().__init__(1.0, "fan_in", "truncated_normal")
+# Keras's named presets: class, alias, (scale, mode, distribution), formula
+GlorotUniform = _preset("GlorotUniform", "glorot_uniform", (1.0, "fan_avg", "uniform"), "U(±sqrt(6 / (fan_in + fan_out)))")
+GlorotNormal = _preset("GlorotNormal", "glorot_normal", (1.0, "fan_avg", "truncated_normal"), "std sqrt(2 / (fan_in + fan_out))")
+HeUniform = _preset("HeUniform", "he_uniform", (2.0, "fan_in", "uniform"), "U(±sqrt(6 / fan_in))")
+HeNormal = _preset("HeNormal", "he_normal", (2.0, "fan_in", "truncated_normal"), "std sqrt(2 / fan_in)")
+LecunUniform = _preset("LecunUniform", "lecun_uniform", (1.0, "fan_in", "uniform"), "U(±sqrt(3 / fan_in))")
+LecunNormal = _preset("LecunNormal", "lecun_normal", (1.0, "fan_in", "truncated_normal"), "std sqrt(1 / fan_in)")
