@@ -41,34 +41,16 @@ typedef unsigned short v4_u16;
 
 /* ---- bit casts ------------------------------------------------------------------------------------- */
 
-V4_FN v4_u64 v4_bits(double x) {
+/* one correctly typed reinterpretation each: CUDA's intrinsics on the device, memcpy on the host */
 #ifdef V4_CUDA
-    return (v4_u64)__double_as_longlong(x);
+#define V4_BITCAST(name, from, to, intrinsic) V4_FN to name(from x) { return (to)intrinsic(x); }
 #else
-    v4_u64 b; memcpy(&b, &x, 8); return b;
+#define V4_BITCAST(name, from, to, intrinsic) V4_FN to name(from x) { to y; memcpy(&y, &x, sizeof y); return y; }
 #endif
-}
-V4_FN double v4_dbl(v4_u64 b) {
-#ifdef V4_CUDA
-    return __longlong_as_double((long long)b);
-#else
-    double x; memcpy(&x, &b, 8); return x;
-#endif
-}
-V4_FN v4_u32 v4_fbits(float x) {
-#ifdef V4_CUDA
-    return (v4_u32)__float_as_uint(x);
-#else
-    v4_u32 b; memcpy(&b, &x, 4); return b;
-#endif
-}
-V4_FN float v4_flt(v4_u32 b) {
-#ifdef V4_CUDA
-    return __uint_as_float(b);
-#else
-    float x; memcpy(&x, &b, 4); return x;
-#endif
-}
+V4_BITCAST(v4_bits, double, v4_u64, __double_as_longlong)
+V4_BITCAST(v4_dbl, v4_u64, double, __longlong_as_double)
+V4_BITCAST(v4_fbits, float, v4_u32, __float_as_uint)
+V4_BITCAST(v4_flt, v4_u32, float, __uint_as_float)
 
 /* c ? a : b with both a and b computed: a select on the bits (so compilers keep it branch-free); the condition
  * is a 64-bit integer (nonzero = true) so that vectorized code stays in 64-bit lanes */
