@@ -383,25 +383,19 @@ V4_FN double v4_ndtri_central(double t) {
     den = den * r + V4_B2; den = den * r + V4_B1; den = den * r + 1.0;
     return (q * num) / den;
 }
+/* one Horner step whose coefficient is chosen by f (far tail E/F, else C/D): acc·r + coefficient, in that order */
+#define V4_HORNER_SEL(acc, far, near) acc = acc * r + v4_sel(f, far, near)
 V4_FN double v4_ndtri_tail(double t) {
     double s = sqrt(-v4_log(t));
     v4_u64 f = s > 5.0;
     double r = v4_sel(f, s - 5.0, s - 1.6);
     double num = v4_sel(f, V4_E7, V4_C7);
-    num = num * r + v4_sel(f, V4_E6, V4_C6);
-    num = num * r + v4_sel(f, V4_E5, V4_C5);
-    num = num * r + v4_sel(f, V4_E4, V4_C4);
-    num = num * r + v4_sel(f, V4_E3, V4_C3);
-    num = num * r + v4_sel(f, V4_E2, V4_C2);
-    num = num * r + v4_sel(f, V4_E1, V4_C1);
-    num = num * r + v4_sel(f, V4_E0, V4_C0);
+    V4_HORNER_SEL(num, V4_E6, V4_C6); V4_HORNER_SEL(num, V4_E5, V4_C5); V4_HORNER_SEL(num, V4_E4, V4_C4);
+    V4_HORNER_SEL(num, V4_E3, V4_C3); V4_HORNER_SEL(num, V4_E2, V4_C2); V4_HORNER_SEL(num, V4_E1, V4_C1);
+    V4_HORNER_SEL(num, V4_E0, V4_C0);
     double den = v4_sel(f, V4_F7, V4_D7);
-    den = den * r + v4_sel(f, V4_F6, V4_D6);
-    den = den * r + v4_sel(f, V4_F5, V4_D5);
-    den = den * r + v4_sel(f, V4_F4, V4_D4);
-    den = den * r + v4_sel(f, V4_F3, V4_D3);
-    den = den * r + v4_sel(f, V4_F2, V4_D2);
-    den = den * r + v4_sel(f, V4_F1, V4_D1);
+    V4_HORNER_SEL(den, V4_F6, V4_D6); V4_HORNER_SEL(den, V4_F5, V4_D5); V4_HORNER_SEL(den, V4_F4, V4_D4);
+    V4_HORNER_SEL(den, V4_F3, V4_D3); V4_HORNER_SEL(den, V4_F2, V4_D2); V4_HORNER_SEL(den, V4_F1, V4_D1);
     den = den * r + 1.0;
     return (-1.0 * num) / den;
 }
