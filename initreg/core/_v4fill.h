@@ -79,17 +79,32 @@ static void v4_philox_batch_c(v4_u64 j, int m, const v4_u32* k, v4_u32 (*x)[V4_M
 #include <immintrin.h>
 #define V4_HAVE_PHILOX_SIMD 1
 
+/* calls i..m-1 of a batch in plain C (the part a SIMD loop of its width leaves) */
+static void v4_philox_batch_rest(v4_u64 j, int i, int m, const v4_u32* k, v4_u32 (*x)[V4_M]) {
+    int r;
+    if (i < m) {
+        v4_u32 t[4][V4_M];
+        v4_philox_batch_c(j + (v4_u64)i, m - i, k, t);
+        for (r = 0; r < 4; ++r) memcpy(x[r] + i, t[r], (size_t)(m - i) * 4);
+    }
+}
+
+/* Philox's ten round keys (k0, k1 bumped by the Weyl constants) */
+static void v4_round_keys(const v4_u32* k, v4_u32* ka, v4_u32* kb) {
+    v4_u32 a = k[0], b = k[1];
+    int r;
+    for (r = 0; r < 10; ++r) { ka[r] = a; kb[r] = b; a += V4_PHILOX_W0; b += V4_PHILOX_W1; }
+}
+
 __attribute__((target("avx2")))
 static void v4_philox_batch_avx2(v4_u64 j, int m, const v4_u32* k, v4_u32 (*x)[V4_M]) {
     const __m256i m0 = _mm256_set1_epi64x(V4_PHILOX_M0), m1 = _mm256_set1_epi64x(V4_PHILOX_M1);
     const __m256i pick = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
     __m256i kk0[10], kk1[10];
-    v4_u32 a = k[0], b = k[1];
+    v4_u32 ka[10], kb[10];
     int r, i;
-    for (r = 0; r < 10; ++r) {
-        kk0[r] = _mm256_set1_epi64x(a); kk1[r] = _mm256_set1_epi64x(b);
-        a += V4_PHILOX_W0; b += V4_PHILOX_W1;
-    }
+    v4_round_keys(k, ka, kb);
+    for (r = 0; r < 10; ++r) { kk0[r] = _mm256_set1_epi64x(ka[r]); kk1[r] = _mm256_set1_epi64x(kb[r]); }
     for (i = 0; i + 4 <= m; i += 4) {
         __m256i jj = _mm256_add_epi64(_mm256_set1_epi64x((long long)(j + (v4_u64)i)), _mm256_setr_epi64x(0, 1, 2, 3));
         __m256i c0 = jj, c1 = _mm256_srli_epi64(jj, 32);
@@ -105,23 +120,17 @@ static void v4_philox_batch_avx2(v4_u64 j, int m, const v4_u32* k, v4_u32 (*x)[V
         _mm_storeu_si128((__m128i*)(x[2] + i), _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(c2, pick)));
         _mm_storeu_si128((__m128i*)(x[3] + i), _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(c3, pick)));
     }
-    if (i < m) {
-        v4_u32 t[4][V4_M];
-        v4_philox_batch_c(j + (v4_u64)i, m - i, k, t);
-        for (r = 0; r < 4; ++r) memcpy(x[r] + i, t[r], (size_t)(m - i) * 4);
-    }
+    v4_philox_batch_rest(j, i, m, k, x);
 }
 
 __attribute__((target("avx512f")))
 static void v4_philox_batch_avx512(v4_u64 j, int m, const v4_u32* k, v4_u32 (*x)[V4_M]) {
     const __m512i m0 = _mm512_set1_epi64(V4_PHILOX_M0), m1 = _mm512_set1_epi64(V4_PHILOX_M1);
     __m512i kk0[10], kk1[10];
-    v4_u32 a = k[0], b = k[1];
+    v4_u32 ka[10], kb[10];
     int r, i;
-    for (r = 0; r < 10; ++r) {
-        kk0[r] = _mm512_set1_epi64(a); kk1[r] = _mm512_set1_epi64(b);
-        a += V4_PHILOX_W0; b += V4_PHILOX_W1;
-    }
+    v4_round_keys(k, ka, kb);
+    for (r = 0; r < 10; ++r) { kk0[r] = _mm512_set1_epi64(ka[r]); kk1[r] = _mm512_set1_epi64(kb[r]); }
     for (i = 0; i + 8 <= m; i += 8) {
         __m512i jj = _mm512_add_epi64(_mm512_set1_epi64((long long)(j + (v4_u64)i)), _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7));
         __m512i c0 = jj, c1 = _mm512_srli_epi64(jj, 32);
@@ -137,11 +146,7 @@ static void v4_philox_batch_avx512(v4_u64 j, int m, const v4_u32* k, v4_u32 (*x)
         _mm256_storeu_si256((__m256i*)(x[2] + i), _mm512_cvtepi64_epi32(c2));
         _mm256_storeu_si256((__m256i*)(x[3] + i), _mm512_cvtepi64_epi32(c3));
     }
-    if (i < m) {
-        v4_u32 t[4][V4_M];
-        v4_philox_batch_c(j + (v4_u64)i, m - i, k, t);
-        for (r = 0; r < 4; ++r) memcpy(x[r] + i, t[r], (size_t)(m - i) * 4);
-    }
+    v4_philox_batch_rest(j, i, m, k, x);
 }
 #endif
 
