@@ -9,18 +9,8 @@ import numpy as np
 
 from .cases import Case
 
-# The standard catalog's configurations besides the default construction: behaviour the tests can see
-# (fan-dependent scales that are asymmetric in fan_in/fan_out, other distributions). Plugins declare theirs
-# through the ``initreg_validation_configs`` hook.
-STD_CONFIGS: dict[str, list[dict[str, Any]]] = {
-    "xavier": [{"rnd_type": "gaussian", "factor_type": "in"}, {"factor_type": "out"}],
-    "msraprelu": [{"factor_type": "in"}],
-    "variancescaling": [{"mode": "fan_avg", "distribution": "uniform"},
-                        {"mode": "fan_out", "distribution": "untruncated_normal"}],
-    "orthogonal": [{"rand_type": "normal", "scale": 1.0}],
-    "constant": [{"value": 0.1}],
-    "truncatednormal": [{"mean": 0.5, "sigma": 0.02, "a": -1.0, "b": 3.0}],
-}
+# Besides the default construction, every plugin (the standard catalog too, in initreg/std/plugin.py) declares
+# the configurations to validate through the ``initreg_validation_configs`` hook.
 STD_DIST = "initreg"
 
 
@@ -62,8 +52,7 @@ def examples(info: Any, create: Callable[..., Any], cases: tuple[Case, ...], dir
     if std and name == "load":
         return [(f"{label}(example .npz)", load_example(create, cases, directory, seed, build))]
     out = [(label, build())]
-    declared = list(STD_CONFIGS.get(name, [])) if std else []
-    declared += validation_configs(info.cls)
+    declared = validation_configs(info.cls)
     for item in declared:
         if isinstance(item, dict):
             out.append((label_of(label, item), build(**item)))
