@@ -187,7 +187,14 @@ def initialize(model: Any, init: Any = None, *, seed: int | None = None, strict:
     variables = _variables(model)
     table = plan(model, init, seed=seed, strict=strict)
     new = [leaf_values(row, _numpy_dtype(row.dtype, row.name)) for row in table]  # all computed before any assign
-    for v, value in zip(variables, new):
-        v.assign(value)
+    backups = []
+    try:
+        for v, value in zip(variables, new):
+            backups.append((v, np.array(keras.ops.convert_to_numpy(v.value), copy=True)))
+            v.assign(value)
+    except BaseException:
+        for v, old in reversed(backups):  # a failing assign leaves every variable as it was
+            v.assign(old)
+        raise
     return table
 

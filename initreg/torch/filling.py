@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import MissingDependencyError
+from ..errors import MissingDependencyError, ParameterValueError
 from ..planning.explanation import Explanation, Row
 from ..planning.precedence import seed_of
 from ..core.stream import resolve_seed
 from .lazy import defer
 from .placement import empty_like, fill
+from .storage import check_overlaps
 from .planning import KEEP, plan_slots
 from .walk import Slot, compute, is_dtensor, slots
 
@@ -52,29 +53,33 @@ def initialize(module: Any, init: Any = None, *, seed: int | None = None, device
     now = [(s, r) for s, r in work if not s.lazy]
     for s, r in now:
         compute(s)  # DTypeError for a tensor initreg cannot fill, before anything changes
+    check_overlaps([(s.name, s.tensor) for s in everything if not s.lazy and not is_dtensor(s.tensor)])
     local = _fill_local() if any(is_dtensor(s.tensor) for s, _ in now) else None
+    # every meta tensor's new storage and object is built before anything is touched: a failure here changes nothing
+    fresh = {id(s): _materialized(s, empty_like(s.tensor, target)) for s, _ in now if s.meta}
+    fresh.update({id(s): _materialized(s, torch.full_like(s.tensor, s.standard, device=target)) for s in standard})
     table.diagnostics.warn()
     backups: list[tuple[Any, Any]] = []
-    fresh: list[tuple[Slot, Any]] = []
+    undo: list[tuple[Any, str, Any, bool]] = []
     try:
+        for s in everything:
+            if id(s) in fresh:
+                _install(s, fresh[id(s)], undo)
         with torch.no_grad():
             for s, r in now:
-                if s.meta:  # new storage, installed only once every fill has succeeded
-                    tensor = empty_like(s.tensor, target)
-                    fresh.append((s, tensor))
+                if id(s) in fresh:
+                    tensor = fresh[id(s)].detach()
                 else:
                     tensor = s.tensor.detach()
                     backups.append((tensor, tensor.clone()))
                 _fill_one(s, r, tensor, seed, local)
-            for s in standard:  # meta buffers of standard modules (BatchNorm statistics) get PyTorch's values
-                fresh.append((s, torch.full_like(s.tensor, s.standard, device=target)))
     except BaseException:
         with torch.no_grad():
-            for tensor, old in backups:
+            for tensor, old in reversed(backups):
                 tensor.copy_(old)
+        for owner, attr, old, buffer in reversed(undo):
+            _assign(owner, attr, old, buffer)
         raise
-    for s, tensor in fresh:
-        _install(s, tensor)
     defer(module, [(s, r) for s, r in work if s.lazy], init, seed, default)
     return table
 
@@ -86,16 +91,51 @@ def _fill_one(slot: Slot, row: Row, tensor: Any, seed: int, local: Any) -> None:
         fill(tensor, row.initializer, slot.name, seed)
 
 
-def _install(slot: Slot, tensor: Any) -> None:
-    """Put materialized storage under every name of the slot (one object for all: ties survive)."""
+def _materialized(slot: Slot, tensor: Any) -> Any:
+    """The object to put under the slot's names: the buffer itself, or a Parameter of the slot's class around it."""
     import torch
 
     old = slot.tensor
     if slot.buffer:
-        value = tensor
-    elif type(old) is torch.nn.Parameter or not isinstance(old, torch.nn.Parameter):
-        value = torch.nn.Parameter(tensor, requires_grad=old.requires_grad)
-    else:  # a Parameter subclass keeps its class
+        return tensor
+    if is_dtensor(old):
+        raise ParameterValueError(
+            f"parameter {slot.name!r} is a DTensor on the meta device; initreg cannot build its sharded storage: "
+            f"materialize it first (module.to_empty(device=...)), then initialize, which fills each local shard; "
+            f"nothing was changed")
+    if not issubclass(type(old), torch.nn.Parameter) or type(old) is torch.nn.Parameter:
+        return torch.nn.Parameter(tensor, requires_grad=old.requires_grad)
+    try:  # a Parameter subclass keeps its class
         value = type(old)(tensor, requires_grad=old.requires_grad)
-    for owner, attr in slot.owners:
+    except Exception as exc:
+        raise ParameterValueError(
+            f"parameter {slot.name!r} is a {type(old).__name__} on the meta device, and {type(old).__name__}(tensor, "
+            f"requires_grad=...) fails ({type(exc).__name__}: {exc}); materialize it yourself "
+            f"(module.to_empty(device=...)), then initialize; nothing was changed") from exc
+    if value.data_ptr() != tensor.data_ptr() and tensor.numel():
+        raise ParameterValueError(
+            f"parameter {slot.name!r}: {type(old).__name__}(tensor) does not keep the given storage, so initreg cannot "
+            f"fill it in place; materialize it yourself (module.to_empty(device=...)), then initialize; nothing was "
+            f"changed")
+    return value
+
+
+def _assign(owner: Any, attr: str, value: Any, buffer: bool) -> None:
+    """``owner.attr = value``; a name with a dot (which setattr refuses) goes into the module's own table."""
+    if "." in attr:
+        getattr(owner, "_buffers" if buffer else "_parameters")[attr] = value
+    else:
         setattr(owner, attr, value)
+
+
+def _install(slot: Slot, value: Any, undo: list) -> None:
+    """Put materialized storage under every name of the slot (one object for all: ties survive), recording the undo."""
+    for owner, attr in slot.owners:
+        try:
+            _assign(owner, attr, value, slot.buffer)
+        except Exception as exc:
+            raise ParameterValueError(
+                f"parameter {slot.name!r}: setting {attr!r} on its {type(owner).__name__} module failed "
+                f"({type(exc).__name__}: {exc}); materialize the module yourself (module.to_empty(device=...)), "
+                f"then initialize; nothing was changed") from exc
+        undo.append((owner, attr, slot.tensor, slot.buffer))  # only what did change is undone

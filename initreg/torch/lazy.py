@@ -26,6 +26,8 @@ def _register(owner: Any, prefix: str, init: Any, seed: int, default: Any) -> No
     handle = None
 
     def hook(module: Any, args: Any) -> None:
+        import torch
+
         # runs after LazyModuleMixin's own pre-hook (registered in the module's __init__) materialized the shapes
         if any(s.lazy for s in slots(module)):
             return
@@ -33,9 +35,18 @@ def _register(owner: Any, prefix: str, init: Any, seed: int, default: Any) -> No
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the rules were checked against every name when initialize ran
             table = plan_slots(found, init, seed=seed, default=default)
-        for s, r in zip(found, table.rows):
-            if r.initializer is not None:
-                fill(s.tensor, r.initializer, s.name, seed)
+        backups = []
+        try:
+            with torch.no_grad():
+                for s, r in zip(found, table.rows):
+                    if r.initializer is not None:
+                        backups.append((s.tensor, s.tensor.detach().clone()))
+                        fill(s.tensor, r.initializer, s.name, seed)
+        except BaseException:
+            with torch.no_grad():  # the module keeps what PyTorch's own materialization gave it
+                for tensor, old in reversed(backups):
+                    tensor.copy_(old)
+            raise
         handle.remove()
 
     handle = owner.register_forward_pre_hook(hook)

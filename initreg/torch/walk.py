@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import InitializerTypeError
+from ..errors import InitializerTypeError, ParameterValueError
 from .defaults import declared, standard_buffers
 from .placement import compute_dtype, dtype_name
 
@@ -89,7 +89,9 @@ def slots(module: Any) -> list[Slot]:
             buffers[dot + local] = value
     by_id: dict[int, Slot] = {}
     out: list[Slot] = []
+    named: dict[str, Any] = {}
     for name, p in module.named_parameters(remove_duplicate=False):
+        _check_unique(named, name, p)
         slot = by_id.get(id(p))
         if slot is None:
             slot = by_id[id(p)] = Slot(name, p)
@@ -101,7 +103,8 @@ def slots(module: Any) -> list[Slot]:
     for name, b in module.named_buffers(remove_duplicate=False):
         if b is None or not getattr(b, "is_meta", False):
             continue
-        path, _, local = name.rpartition(".")
+        _check_unique(named, name, b)
+        path, _, local = _split(module, name)
         slot = by_id.get(id(b))
         if slot is None:
             slot = by_id[id(b)] = Slot(name, b, buffer=True, standard=buffers.get(name))
@@ -110,6 +113,29 @@ def slots(module: Any) -> list[Slot]:
             slot.aliases.append(name)
         slot.owners.append((module.get_submodule(path) if path else module, local))
     return out
+
+
+def _check_unique(named: dict[str, Any], name: str, tensor: Any) -> None:
+    """ParameterValueError when two different tensors of the module answer to one dotted name."""
+    other = named.setdefault(name, tensor)
+    if other is not tensor:
+        raise ParameterValueError(
+            f"two different tensors of the module are both named {name!r} (a name with a dot in a module's own "
+            f"parameters or buffers collides with a submodule's); every tensor needs its own name, as its values "
+            f"are drawn under it: rename one (register_parameter / register_buffer without dots); nothing was changed")
+
+
+def _split(module: Any, name: str) -> tuple[str, str, str]:
+    """(submodule path, ".", local name) of a buffer name, whose local part may itself contain dots."""
+    path, dot, local = name.rpartition(".")
+    while path:
+        try:
+            module.get_submodule(path)
+            return path, dot, local
+        except AttributeError:  # the dot is inside the local name
+            path, dot, head = path.rpartition(".")
+            local = head + "." + local
+    return "", "", name
 
 
 def compute(slot: Slot) -> str:
