@@ -9,6 +9,7 @@ works; the tests use JAX (``KERAS_BACKEND=jax``).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Iterator
 
 import keras
@@ -17,7 +18,7 @@ import numpy as np
 from .errors import InitializerTypeError, ParameterValueError, TreeError
 from .planning.explanation import Explanation
 from .core.initializer import Initializer as InitregInitializer
-from .planning.leaves import check_names, fill_dtype, leaf_values, plan_leaves
+from .planning.leaves import KEEP, check_names, fill_dtype, is_keep, leaf_values, plan_leaves, with_default
 from .planning.precedence import Entry
 from .core.stream import resolve_seed
 from .planning.regions import values
@@ -166,13 +167,17 @@ def _entries(model: Any, variables: list[Any]) -> tuple[list[Entry], list[str]]:
     return entries, unknown
 
 
-def plan(model: Any, init: Any = None, *, seed: int | None = None, strict: bool = False) -> Explanation:
+def plan(model: Any, init: Any = None, *, seed: int | None = None, strict: bool = False,
+         default: Any = None) -> Explanation:
     """The table of what :func:`initialize` gives each variable, and why (nothing is assigned)."""
     variables = _variables(model)
     entries, unknown = _entries(model, variables)
     check_names([e.name for e in entries], [f"variable {e.name!r}" for e in entries],
                 "give the layers distinct names")
-    table = plan_leaves(entries, init, seed, strict)
+    table = plan_leaves(entries, with_default(init, default), seed, strict)
+    if is_keep(default):
+        table = Explanation([replace(r, source=KEEP, init=KEEP, config={}, args={}, initializer=None)
+                             if r.source == "global default" else r for r in table], table.seed, table.diagnostics)
     missing = [(path, kind) for path, kind in unknown if table[path].source in ("default", "global default")]
     if missing:
         listed = ", ".join(f"{p!r} ({k})" for p, k in missing)
@@ -182,14 +187,16 @@ def plan(model: Any, init: Any = None, *, seed: int | None = None, strict: bool 
     return table
 
 
-def initialize(model: Any, init: Any = None, *, seed: int | None = None, strict: bool = False) -> Explanation:
+def initialize(model: Any, init: Any = None, *, seed: int | None = None, strict: bool = False,
+               default: Any = None) -> Explanation:
     """Assign every floating-point variable of a built Keras model initreg's values for its path; return the plan."""
     variables = _variables(model)
-    table = plan(model, init, seed=seed, strict=strict)
-    new = [leaf_values(row, _numpy_dtype(row.dtype, row.name)) for row in table]  # all computed before any assign
+    table = plan(model, init, seed=seed, strict=strict, default=default)
+    work = [(v, row) for v, row in zip(variables, table) if row.initializer is not None]  # "keep" rows stay
+    new = [leaf_values(row, _numpy_dtype(row.dtype, row.name)) for _, row in work]  # all computed before any assign
     backups = []
     try:
-        for v, value in zip(variables, new):
+        for (v, _), value in zip(work, new):
             backups.append((v, np.array(keras.ops.convert_to_numpy(v.value), copy=True)))
             v.assign(value)
     except BaseException:

@@ -7,34 +7,16 @@ from typing import Any
 
 from ..errors import ParameterValueError, RuleError
 from ..planning.explanation import Explanation, Row, plan
-from ..planning.precedence import SOURCES, Entry, seed_of, split_init
-from ..core.stream import Stream, check_seed, get_seed
-from ..planning.rules import Rules
+from ..planning.leaves import KEEP, adapter_seed, is_keep, uncovered_error, with_default
+from ..planning.precedence import SOURCES, Entry
+from ..core.stream import Stream
 from .placement import COMPUTE
 from .walk import Slot, slots
-
-KEEP = "keep"
-
-
-def with_default(init: Any, default: Any) -> Any:
-    """``init`` with ``default`` as the initializer of what nothing else covers (``"keep"``: leave it as is)."""
-    if default is None or (isinstance(default, str) and default == KEEP):
-        return init
-    rules, current = split_init(init)
-    if current is not None:
-        raise RuleError(f"default={default!r} given, but init={init!r} already sets a default ({current!r}); "
-                        f"give one of them (a plain initializer as init is the default)")
-    if rules is None:
-        return default
-    return Rules(list(rules), default=default, seed=rules.seed)
-
 
 def plan_slots(found: list[Slot], init: Any = None, *, seed: int | None = None, default: Any = None,
                strict: bool = False) -> Explanation:
     """One Row per slot (aliases merged) by initreg.plan; RuleError / ParameterValueError for what cannot be filled."""
-    if seed is None:
-        seed = seed_of(init) if seed_of(init) is not None else get_seed()
-    seed = None if seed is None else check_seed(seed)
+    seed = adapter_seed(seed, init, fresh=False)
     entries = []
     for s in found:
         dtype = COMPUTE.get(s.dtype, "float32")  # checked when filled: "keep" may leave other dtypes alone
@@ -47,7 +29,7 @@ def plan_slots(found: list[Slot], init: Any = None, *, seed: int | None = None, 
     for s in found:
         rows.append(_merge(s, planned.rows[at:at + len(s.names)], seed))
         at += len(s.names)
-    keep = isinstance(default, str) and default == KEEP
+    keep = is_keep(default)
     rows = [_keep(s, r) if keep and r.source == "global default" else r for s, r in zip(found, rows)]
     _check(found, rows, keep)
     return Explanation(rows, seed, planned.diagnostics)
@@ -78,27 +60,13 @@ def _check(found: list[Slot], rows: list[Row], keep: bool) -> None:
     """RuleError naming every parameter nothing covers and every meta buffer no rule covers."""
     uncovered = [s.name for s, r in zip(found, rows) if not s.buffer and r.source == "global default"]
     if uncovered:
-        shown = "\n".join(f"  {n!r}: {_suggest(n)!r}," for n in uncovered)
-        raise RuleError(f"{len(uncovered)} parameter(s) have no rule, no declared initializer (they are not parameters "
-                        f"of PyTorch's standard modules) and no default: {', '.join(map(repr, uncovered))}. "
-                        f"Add rules such as\n{{\n{shown}\n}}\nor pass default= (an initializer, or 'keep' to leave "
-                        f"their values); nothing was changed")
+        raise uncovered_error(uncovered, "they are not parameters of PyTorch's standard modules")
     buffers = [s.name for s, r in zip(found, rows) if s.buffer and s.standard is None and r.source not in ("rule", "explicit")]
     if buffers:
         raise RuleError(f"buffer(s) {', '.join(map(repr, buffers))} are on the meta device and hold no values; "
                         f"PyTorch's values are known only for standard modules' buffers (BatchNorm statistics). Add a "
                         f"rule for each, e.g. {{{buffers[0]!r}: 'zeros'}}, or build those buffers off the meta "
                         f"device; nothing was changed")
-
-
-def _suggest(name: str) -> Any:
-    """A plausible initializer for a raw parameter, by its last name segment."""
-    last = name.rsplit(".", 1)[-1].lower()
-    if "bias" in last or last in ("beta", "shift"):
-        return "zeros"
-    if last in ("gamma", "scale") or "norm" in name.lower():
-        return "ones"
-    return ["normal", {"sigma": 0.02}] if "emb" in name.lower() else "xavier_uniform"
 
 
 def plan_module(module: Any, init: Any = None, *, seed: int | None = None, default: Any = None,
