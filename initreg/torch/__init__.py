@@ -21,9 +21,10 @@ __all__ = ["InvSqrtUniform", "PaddedNormal", "XavierNormal", "XavierUniform", "b
            "declared", "explain", "initialize", "is_dtensor", "plan", "plan_module"]
 
 
-def plan(module: Any, init: Any = None, *, seed: int | None = None, strict: bool = False, default: Any = None) -> Any:
+def plan(module: Any, init: Any = None, *, seed: int | None = None, strict: bool = False, default: Any = None,
+         prefix: str | None = None) -> Any:
     """The table initialize(module, init, seed=seed) follows, without drawing or allocating anything."""
-    return plan_module(module, init, seed=seed, default=default, strict=strict)
+    return plan_module(module, init, seed=seed, default=default, strict=strict, prefix=prefix)
 
 
 def explain(module: Any, init: Any = None, *, seed: int | None = None, default: Any = None,

@@ -12,7 +12,7 @@ from .lazy import defer
 from .placement import empty_like, fill
 from .storage import check_overlaps
 from .planning import KEEP, plan_slots
-from .walk import Slot, compute, is_dtensor, slots
+from .walk import Slot, compute, is_dtensor, prefixed, root_prefix, slots
 
 
 def _fill_local() -> Any:
@@ -38,12 +38,17 @@ def _device(device: Any) -> Any:
                           f"torch.device") from None
 
 
-def initialize(module: Any, init: Any = None, *, seed: int | None = None, device: Any = None, default: Any = None,
-               strict: bool = False) -> Explanation:
-    """Fill every parameter of ``module`` by rules, declared initializers and ``default``; the table of what each got."""
+def initialize(module: Any, init: Any = None, *, seed: int | None = None, strict: bool = False, default: Any = None,
+               device: Any = None, prefix: str | None = None) -> Explanation:
+    """Fill every parameter of ``module`` by rules, declared initializers and ``default``; the table of what each got.
+
+    ``prefix``: ``module``'s dotted path in the root model, so a submodule is keyed by its full names; found by
+    itself inside ``root.apply(fn)``, else "" (with a warning when a caller holds a model containing ``module``).
+    """
     import torch
 
-    everything = slots(module)
+    prefix = root_prefix(module, prefix)
+    everything = prefixed(slots(module), prefix)
     found = [s for s in everything if s.standard is None]
     standard = [s for s in everything if s.standard is not None]
     seed = resolve_seed(seed if seed is not None else seed_of(init))
@@ -80,7 +85,7 @@ def initialize(module: Any, init: Any = None, *, seed: int | None = None, device
         for owner, attr, old, buffer in reversed(undo):
             _assign(owner, attr, old, buffer)
         raise
-    defer(module, [(s, r) for s, r in work if s.lazy], init, seed, default)
+    defer(module, [(s, r) for s, r in work if s.lazy], init, seed, default, prefix)
     return table
 
 

@@ -11,9 +11,9 @@ from .planning import plan_slots
 from .walk import Slot, slots
 
 
-def defer(root: Any, pending: list[tuple[Slot, Row]], init: Any, seed: int, default: Any) -> None:
+def defer(root: Any, pending: list[tuple[Slot, Row]], init: Any, seed: int, default: Any, prefix: str = "") -> None:
     """Register, on each lazy module holding a pending slot, a hook that fills it right after its shape is inferred."""
-    prefixes = {id(m): p for p, m in root.named_modules(remove_duplicate=False)}
+    prefixes = {id(m): ".".join(filter(None, (prefix, p))) for p, m in root.named_modules(remove_duplicate=False)}
     owners: dict[int, Any] = {}
     for slot, _ in pending:
         owner = slot.owners[0][0]

@@ -11,7 +11,7 @@ from ..planning.leaves import KEEP, adapter_seed, is_keep, uncovered_error, with
 from ..planning.precedence import SOURCES, Entry
 from ..core.stream import Stream
 from .placement import COMPUTE
-from .walk import Slot, slots
+from .walk import Slot, prefixed, root_prefix, slots
 
 def plan_slots(found: list[Slot], init: Any = None, *, seed: int | None = None, default: Any = None,
                strict: bool = False) -> Explanation:
@@ -70,7 +70,7 @@ def _check(found: list[Slot], rows: list[Row], keep: bool) -> None:
 
 
 def plan_module(module: Any, init: Any = None, *, seed: int | None = None, default: Any = None,
-                strict: bool = False) -> Explanation:
+                strict: bool = False, prefix: str | None = None) -> Explanation:
     """The table initreg.torch.initialize would follow for ``module``, with aliases for tied parameters."""
-    found = [s for s in slots(module) if s.standard is None]  # standard buffers get PyTorch's values, unplanned
+    found = [s for s in prefixed(slots(module), root_prefix(module, prefix)) if s.standard is None]  # standard buffers get PyTorch's values, unplanned
     return plan_slots(found, init, seed=seed, default=default, strict=strict)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..errors import InitializerTypeError, ParameterValueError
@@ -147,3 +147,74 @@ def compute(slot: Slot) -> str:
 def buffer_defaults(module: Any) -> dict[str, Any]:
     """{name: PyTorch's value} for the meta buffers of standard modules (BatchNorm statistics) that initialize fills."""
     return {s.name: s.standard for s in slots(module) if s.standard is not None}
+
+
+def prefixed(found: list[Slot], prefix: str) -> list[Slot]:
+    """The slots under their names in the root model: ``prefix.`` before every name (an empty prefix: as they are)."""
+    if not prefix:
+        return found
+    dot = prefix + "."
+    return [replace(s, name=dot + s.name, aliases=[dot + a for a in s.aliases]) for s in found]
+
+
+def _apply_root(module: Any) -> Any:
+    """The module whose ``nn.Module.apply`` (outermost) is running ``module``'s call, or None."""
+    import sys
+
+    import torch
+
+    code = torch.nn.Module.apply.__code__
+    root, frame = None, sys._getframe(1)
+    while frame is not None:
+        if frame.f_code is code and isinstance(frame.f_locals.get("self"), torch.nn.Module):
+            root = frame.f_locals["self"]  # keep walking out: the outermost apply is the root's
+        frame = frame.f_back
+    return root
+
+
+def _path_in(root: Any, module: Any) -> str | None:
+    """``module``'s dotted path in ``root`` ("" for root itself), or None when it is not inside."""
+    for path, sub in root.named_modules(remove_duplicate=False):
+        if sub is module:
+            return path
+    return None
+
+
+def _caller_parent(module: Any) -> Any:
+    """A module in a caller's local variables that holds ``module`` as a strict submodule (a loop over modules)."""
+    import sys
+
+    import torch
+
+    frame, depth = sys._getframe(2), 0
+    while frame is not None and depth < 8:
+        for value in list(frame.f_locals.values()):
+            if isinstance(value, torch.nn.Module) and value is not module and _path_in(value, module):
+                return value
+        frame, depth = frame.f_back, depth + 1
+    return None
+
+
+def root_prefix(module: Any, prefix: str | None) -> str:
+    """The path of ``module`` in the model being initialized: ``prefix`` if given, else found through a running
+    ``model.apply``, else "" (with a warning when a caller holds a model that contains ``module``)."""
+    if prefix is not None:
+        if not isinstance(prefix, str):
+            raise ParameterValueError(f"prefix must be a str (the module's dotted path in the root model, '' for the "
+                                      f"root), got {prefix!r}")
+        return prefix.rstrip(".")
+    root = _apply_root(module)
+    path = _path_in(root, module) if root is not None else None
+    if path is not None:
+        return path
+    parent = _caller_parent(module)
+    if parent is not None:
+        import warnings
+
+        from ..errors import SharedStreamWarning, user_stacklevel
+
+        warnings.warn(f"initializing a {type(module).__name__} that is a submodule ({_path_in(parent, module)!r}) of a "
+                      f"{type(parent).__name__} by its local names ('weight', 'bias'): every same-shaped submodule "
+                      f"initialized this way gets identical values. Pass prefix= (its path in the root model), or "
+                      f"initialize the root model", SharedStreamWarning, stacklevel=user_stacklevel())
+    return ""

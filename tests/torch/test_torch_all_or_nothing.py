@@ -165,7 +165,7 @@ def test_two_different_tensors_under_one_name_are_an_error():
     with pytest.raises(ParameterValueError, match=r"'sub.weight'"):
         it.initialize(m, default="normal", seed=0)
     with pytest.raises(ParameterValueError, match=r"'sub.weight'"):
-        it.explain(m)
+        it.plan(m)
     assert_unchanged(m.sub, before)
 
 
