@@ -32,12 +32,19 @@ __all__ = ["init", "initialize", "plan", "flax_defaults"]
 
 def flax_defaults(sep: str = ".") -> Rules:
     """Flax's default initializers by leaf name: kernels lecun-normal, biases zeros, scales ones, embeddings as Flax draws them."""
+    from .plugins.specs import as_initializer
     from .std import LecunNormal, One, VarianceScaling, Zero
+
+    def axes(in_axes: int) -> Any:  # registered by the adapters' plugin (initreg.torch.plugin, no torch import)
+        return as_initializer(["axes_variance_scaling", {"in_axes": in_axes}])
 
     def last(word: str) -> str:  # the whole name, or its last segment
         return f"re:(?:.*{re.escape(sep)})?{word}"
 
     return Rules([
+        # attention's DenseGeneral kernels: Flax flattens them to (inputs, features) before lecun_normal
+        (last(f"(?:query|key|value){re.escape(sep)}kernel"), axes(1)),
+        (last(f"out{re.escape(sep)}kernel"), axes(-1)),
         (last("kernel"), LecunNormal()),  # fans of "IO" / HWIO: in = shape[-2] times the window
         (last("bias"), Zero()),
         (last("scale"), One()),  # LayerNorm, BatchNorm, RMSNorm, GroupNorm
