@@ -27,7 +27,7 @@ from .planning.precedence import Entry
 from .planning.regions import Region, locate, region_mode
 from .planning.rules import Rules
 
-__all__ = ["init", "initialize", "plan", "flax_defaults"]
+__all__ = ["init", "initialize", "initializer", "plan", "flax_defaults"]
 
 
 def flax_defaults(sep: str = ".") -> Rules:
@@ -53,6 +53,32 @@ def flax_defaults(sep: str = ".") -> Rules:
         (last("mean"), Zero()),  # BatchNorm running statistics
         (last("var"), One()),
     ])
+
+
+def initializer(init: Any, *, name: str, seed: int | None = None, layout: str = "IO") -> Callable[..., Any]:
+    """A Flax ``kernel_init=`` callable ``(key, shape, dtype)`` giving initreg's values for ``name`` (the JAX key is ignored).
+
+    The values are ``initreg.values(init, shape, name=name, seed=seed, dtype=dtype, layout=layout)``: keyed by the
+    name and seed, not by the key Flax passes, so one callable used by two layers gives both the same values (give
+    each its own name). The seed is ``seed``, else the global seed, else fresh entropy drawn once, here.
+    """
+    from .planning.leaves import adapter_seed
+    from .planning.regions import values
+    from .plugins.specs import as_initializer
+
+    spec = as_initializer(init)
+    if not isinstance(name, str) or not name:
+        raise ParameterValueError(f"initreg.jax.initializer: name must be a non-empty str (the values are keyed by "
+                                  f"it), got {name!r}; pass the leaf's path, e.g. name='params.Dense_0.kernel'")
+    fixed = adapter_seed(seed, None)
+
+    def kernel_init(key: Any, shape: Any, dtype: Any = None) -> jax.Array:
+        dt = np.dtype(jax.dtypes.canonicalize_dtype(dtype or jax.numpy.float32))
+        computed = fill_dtype(dt, name)
+        out = values(spec, tuple(int(d) for d in shape), name=name, seed=fixed, dtype=computed, layout=layout)
+        return jax.numpy.asarray(out).astype(dt)
+
+    return kernel_init
 
 
 # --- the tree ---------------------------------------------------------------------------------------

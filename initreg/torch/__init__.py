@@ -11,14 +11,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from .defaults import InvSqrtUniform, PaddedNormal, XavierNormal, XavierUniform, declared
+from . import init
+from .defaults import AxesVarianceScaling, InvSqrtUniform, PaddedNormal, XavierNormal, XavierUniform, declared
 from .filling import initialize
 from .placement import compute_dtype
 from .planning import plan_module
 from .walk import buffer_defaults, is_dtensor
 
-__all__ = ["InvSqrtUniform", "PaddedNormal", "XavierNormal", "XavierUniform", "buffer_defaults", "compute_dtype",
-           "declared", "explain", "initialize", "is_dtensor", "plan", "plan_module"]
+__all__ = ["AxesVarianceScaling", "InvSqrtUniform", "PaddedNormal", "XavierNormal", "XavierUniform", "buffer_defaults", "compute_dtype",
+           "declared", "explain", "init", "initialize", "is_dtensor", "plan", "plan_module"]
 
 
 def plan(module: Any, init: Any = None, *, seed: int | None = None, strict: bool = False, default: Any = None,
