@@ -49,8 +49,9 @@ def initialize(module: Any, init: Any = None, *, seed: int | None = None, strict
 
     prefix = root_prefix(module, prefix)
     everything = prefixed(slots(module), prefix)
-    found = [s for s in everything if s.standard is None]
+    found = [s for s in everything if s.standard is None and s.computed is None]
     standard = [s for s in everything if s.standard is not None]
+    computed = [s for s in everything if s.computed is not None]
     seed = resolve_seed(seed if seed is not None else seed_of(init))
     table = plan_slots(found, init, seed=seed, default=default, strict=strict)
     target = _device(device)
@@ -63,6 +64,7 @@ def initialize(module: Any, init: Any = None, *, seed: int | None = None, strict
     # every meta tensor's new storage and object is built before anything is touched: a failure here changes nothing
     fresh = {id(s): _materialized(s, empty_like(s.tensor, target)) for s, _ in now if s.meta}
     fresh.update({id(s): _materialized(s, torch.full_like(s.tensor, s.standard, device=target)) for s in standard})
+    fresh.update({id(s): _materialized(s, _unwritten(s.tensor, target)) for s in computed})
     table.diagnostics.warn()
     backups: list[tuple[Any, Any]] = []
     undo: list[tuple[Any, str, Any, bool]] = []
@@ -78,6 +80,7 @@ def initialize(module: Any, init: Any = None, *, seed: int | None = None, strict
                     tensor = s.tensor.detach()
                     backups.append((tensor, tensor.clone()))
                 _fill_one(s, r, tensor, seed, local)
+        _compute_buffers(computed, {id(s): fresh[id(s)] for s in computed})
     except BaseException:
         with torch.no_grad():
             for tensor, old in reversed(backups):
@@ -86,7 +89,58 @@ def initialize(module: Any, init: Any = None, *, seed: int | None = None, strict
             _assign(owner, attr, old, buffer)
         raise
     defer(module, [(s, r) for s, r in work if s.lazy], init, seed, default, prefix)
+    _mark_library_initialized(module)
     return table
+
+
+def _unwritten(tensor: Any, device: Any) -> Any:
+    """New storage like ``tensor`` holding a marker no computed buffer holds (NaN, or the integer minimum)."""
+    import torch
+
+    marker = float("nan") if tensor.dtype.is_floating_point else torch.iinfo(tensor.dtype).min
+    return torch.full_like(tensor, marker, device=device)
+
+
+def _compute_buffers(computed: list[Slot], tensors: dict[int, Any]) -> None:
+    """Let each transformers model compute the meta buffers of its modules with its own ``_init_weights``.
+
+    The buffers' storage is in place (holding a marker); only modules owning such a buffer are passed, their own
+    parameters are put back afterwards (initreg's values stay), and a buffer the library left unwritten is an error.
+    """
+    import torch
+
+    done: set[int] = set()
+    for s in computed:
+        owner = s.owners[0][0]
+        if id(owner) in done:
+            continue
+        done.add(id(owner))
+        own = [(p, p.detach().clone()) for p in owner.parameters(recurse=False)]
+        with torch.no_grad():
+            s.computed._init_weights(owner)
+            for p, old in own:
+                p.copy_(old)
+    for s in computed:
+        value = tensors[id(s)]
+        marker = value.isnan() if value.dtype.is_floating_point else value == torch.iinfo(value.dtype).min
+        if bool(marker.any()):
+            raise ParameterValueError(
+                f"buffer {s.name!r} is on the meta device and {type(s.computed).__name__}._init_weights (the "
+                f"library's own code for it) did not compute it; build the model with its buffers off the meta device "
+                f"(parameters on meta only); nothing was changed")
+
+
+def _mark_library_initialized(module: Any) -> None:
+    """Set transformers' ``_is_hf_initialized`` on every module, parameter and buffer, so its own init leaves them."""
+    from .walk import pretrained_class
+
+    library = pretrained_class()
+    if library is None or not any(isinstance(m, library) for m in module.modules()):
+        return
+    for m in module.modules():
+        m._is_hf_initialized = True
+    for t in list(module.parameters()) + [b for b in module.buffers() if b is not None]:
+        t._is_hf_initialized = True
 
 
 def _fill_one(slot: Slot, row: Row, tensor: Any, seed: int, local: Any) -> None:

@@ -63,14 +63,16 @@ def _check(found: list[Slot], rows: list[Row], keep: bool) -> None:
         raise uncovered_error(uncovered, "they are not parameters of PyTorch's standard modules")
     buffers = [s.name for s, r in zip(found, rows) if s.buffer and s.standard is None and r.source not in ("rule", "explicit")]
     if buffers:
-        raise RuleError(f"buffer(s) {', '.join(map(repr, buffers))} are on the meta device and hold no values; "
-                        f"PyTorch's values are known only for standard modules' buffers (BatchNorm statistics). Add a "
-                        f"rule for each, e.g. {{{buffers[0]!r}: 'zeros'}}, or build those buffers off the meta "
-                        f"device; nothing was changed")
+        raise RuleError(f"buffer(s) {', '.join(map(repr, buffers))} are on the meta device and hold no values. initreg "
+                        f"knows the values of standard modules' buffers (BatchNorm statistics) and computes those of "
+                        f"transformers models with the library's own code; these a module computes in its __init__ "
+                        f"(rotary frequencies, position ids) cannot be drawn: build the model with its buffers off the "
+                        f"meta device (parameters on meta only), or, only for a buffer that really is a constant or a "
+                        f"random draw, give it a rule; nothing was changed")
 
 
 def plan_module(module: Any, init: Any = None, *, seed: int | None = None, default: Any = None,
                 strict: bool = False, prefix: str | None = None) -> Explanation:
     """The table initreg.torch.initialize would follow for ``module``, with aliases for tied parameters."""
-    found = [s for s in prefixed(slots(module), root_prefix(module, prefix)) if s.standard is None]  # standard buffers get PyTorch's values, unplanned
+    found = [s for s in prefixed(slots(module), root_prefix(module, prefix)) if s.standard is None and s.computed is None]  # standard buffers get PyTorch's values, unplanned
     return plan_slots(found, init, seed=seed, default=default, strict=strict)

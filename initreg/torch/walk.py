@@ -21,6 +21,7 @@ class Slot:
     declared: list = field(default_factory=list)  # the declared initializer (or None) of each name
     buffer: bool = False
     standard: Any = None  # a standard buffer's PyTorch value (BatchNorm statistics)
+    computed: Any = None  # the transformers PreTrainedModel whose own _init_weights computes this meta buffer
 
     @property
     def names(self) -> list[str]:
@@ -79,8 +80,13 @@ def slots(module: Any) -> list[Slot]:
     declared_by_name: dict[str, Any] = {}
     owners: dict[str, tuple[Any, str]] = {}
     buffers: dict[str, Any] = {}
+    library = pretrained_class()
+    nearest: dict[str, Any] = {}  # module path -> the innermost transformers model holding it
     for prefix, sub in module.named_modules(remove_duplicate=False):
         dot = prefix + "." if prefix else ""
+        if library is not None:
+            nearest[prefix] = sub if isinstance(sub, library) else nearest.get(prefix.rpartition(".")[0] if prefix
+                                                                               else None)
         for rel, init in declared(sub).items():
             declared_by_name.setdefault(dot + rel, init)  # pre-order: an ancestor's init (MHA, Transformer) wins
         for local, _ in sub.named_parameters(recurse=False, remove_duplicate=False):
@@ -107,12 +113,22 @@ def slots(module: Any) -> list[Slot]:
         path, _, local = _split(module, name)
         slot = by_id.get(id(b))
         if slot is None:
-            slot = by_id[id(b)] = Slot(name, b, buffer=True, standard=buffers.get(name))
+            standard = buffers.get(name)
+            slot = by_id[id(b)] = Slot(name, b, buffer=True, standard=standard,
+                                       computed=nearest.get(path) if standard is None else None)
             out.append(slot)
         else:
             slot.aliases.append(name)
         slot.owners.append((module.get_submodule(path) if path else module, local))
     return out
+
+
+def pretrained_class() -> Any:
+    """transformers.PreTrainedModel when transformers is already imported (a model of it can exist), else None."""
+    import sys
+
+    library = sys.modules.get("transformers")
+    return getattr(library, "PreTrainedModel", None) if library is not None else None
 
 
 def _check_unique(named: dict[str, Any], name: str, tensor: Any) -> None:
