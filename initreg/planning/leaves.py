@@ -128,8 +128,9 @@ def uncovered_error(names: Sequence[str], what: str, fix: str = "") -> RuleError
     """The error for parameters that no rule, declared initializer or default covers (the global default never applies silently)."""
     shown = "\n".join(f"  {n!r}: {suggest(n)!r}," for n in names[:8])
     more = f"\n  ... ({len(names) - 8} more)" if len(names) > 8 else ""
+    listed = ", ".join(map(repr, names[:20])) + (f" and {len(names) - 20} more" if len(names) > 20 else "")
     return RuleError(f"{len(names)} parameter(s) have no rule, no declared initializer ({what}) and no default: "
-                     f"{', '.join(map(repr, names))}. Add rules such as\n{{\n{shown}{more}\n}}\nor pass default= (an "
+                     f"{listed}. Add rules such as\n{{\n{shown}{more}\n}}\nor pass default= (an "
                      f"initializer, or 'keep' to leave their values){fix}; nothing was changed")
 
 

@@ -112,3 +112,33 @@ def test_a_custom_modules_computed_buffer_error_does_not_suggest_drawing_it():
         it.initialize(m, seed=0)
     assert "'zeros'" not in str(err.value)
     assert np.all([b.is_meta for b in m.buffers()])
+
+
+def test_initreg_init_torch_writes_a_seed_checkpoint_of_a_meta_llama(tmp_path, monkeypatch):
+    from safetensors.torch import load_file
+
+    from initreg.cli import main
+
+    (tmp_path / "tinyllama.py").write_text(
+        "import transformers\n"
+        "def build():\n"
+        "    return transformers.LlamaForCausalLM(transformers.LlamaConfig(num_hidden_layers=2, hidden_size=64,\n"
+        "        intermediate_size=128, num_attention_heads=4, num_key_value_heads=2, vocab_size=256,\n"
+        "        max_position_embeddings=64))\n")
+    (tmp_path / "rules.toml").write_text('[[rule]]\npattern = "*norm.weight"\ninit = "ones"\n\n'
+                                         '[[rule]]\npattern = "*.weight"\ninit = "normal"\nsigma = 0.02\n')
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert main(["init", "--torch", "tinyllama:build", "--rules", "rules.toml", "--seed", "0", "-q",
+                 "-o", "seed.safetensors"]) == 0
+    written = load_file(str(tmp_path / "seed.safetensors"))
+    assert "model.rotary_emb.inv_freq" not in written and len(written) == 21
+
+
+def test_the_uncovered_error_of_a_gpt2_small_stays_short():
+    with torch.device("meta"):
+        model = transformers.GPT2LMHeadModel(transformers.GPT2Config(n_layer=12, n_embd=64, n_head=4, vocab_size=256))
+    with pytest.raises(RuleError) as err:
+        it.initialize(model, seed=0)
+    text = str(err.value)
+    assert len(text) < 2500 and "more" in text and "'transformer.h.0.attn.c_attn.weight'" in text  # was 8.7 KB
