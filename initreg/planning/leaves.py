@@ -119,7 +119,7 @@ def suggest(name: str) -> Any:
     last = name.replace("/", ".").rsplit(".", 1)[-1].lower()
     if "bias" in last or last in ("beta", "shift"):
         return "zeros"
-    if last in ("gamma", "scale") or "norm" in name.lower():
+    if last in ("gamma", "scale", "gain") or "norm" in name.lower():
         return "ones"
     return ["normal", {"sigma": 0.02}] if "emb" in name.lower() else "xavier_uniform"
 
