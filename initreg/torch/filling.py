@@ -6,8 +6,7 @@ from typing import Any
 
 from ..errors import MissingDependencyError, ParameterValueError
 from ..planning.explanation import Explanation, Row
-from ..planning.precedence import seed_of
-from ..core.stream import resolve_seed
+from ..planning.leaves import adapter_seed
 from .lazy import defer
 from .placement import empty_like, fill
 from .storage import check_overlaps
@@ -52,7 +51,7 @@ def initialize(module: Any, init: Any = None, *, seed: int | None = None, strict
     found = [s for s in everything if s.standard is None and s.computed is None]
     standard = [s for s in everything if s.standard is not None]
     computed = [s for s in everything if s.computed is not None]
-    seed = resolve_seed(seed if seed is not None else seed_of(init))
+    seed = adapter_seed(seed, init)  # one concrete seed for the fills and any deferred (lazy) fill
     table = plan_slots(found, init, seed=seed, default=default, strict=strict)
     target = _device(device)
     work = [(s, r) for s, r in zip(found, table.rows) if r.source != KEEP]
@@ -97,6 +96,8 @@ def _unwritten(tensor: Any, device: Any) -> Any:
     """New storage like ``tensor`` holding a marker no computed buffer holds (NaN, or the integer minimum)."""
     import torch
 
+    if tensor.dtype == torch.bool or tensor.dtype.is_complex:  # no value marks these: not checked afterwards
+        return torch.zeros_like(tensor, device=device)
     marker = float("nan") if tensor.dtype.is_floating_point else torch.iinfo(tensor.dtype).min
     return torch.full_like(tensor, marker, device=device)
 
@@ -122,6 +123,8 @@ def _compute_buffers(computed: list[Slot], tensors: dict[int, Any]) -> None:
                 p.copy_(old)
     for s in computed:
         value = tensors[id(s)]
+        if value.dtype == torch.bool or value.dtype.is_complex:
+            continue
         marker = value.isnan() if value.dtype.is_floating_point else value == torch.iinfo(value.dtype).min
         if bool(marker.any()):
             raise ParameterValueError(

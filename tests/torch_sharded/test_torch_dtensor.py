@@ -192,7 +192,7 @@ def test_adapter_initialize_on_fully_shard_model(group):
     _, out = group
     gathered = np.load(out / "gathered.npz")
     plain = torch.nn.Sequential(torch.nn.Linear(7, 13), torch.nn.LayerNorm(13), torch.nn.Linear(13, 5, bias=False))
-    for row in adapter.explain(plain, FSDP_RULES, seed=SEED):
+    for row in adapter.plan(plain, FSDP_RULES, seed=SEED):
         want = initreg.values(row.initializer, row.shape, name=row.name, seed=SEED)
         assert same_bits(gathered["adapter." + row.name], want), row.name
 
