@@ -61,7 +61,8 @@ def initialize(module: Any, init: Any = None, *, seed: int | None = None, strict
     check_overlaps([(s.name, s.tensor) for s in everything if not s.lazy and not is_dtensor(s.tensor)])
     local = _fill_local() if any(is_dtensor(s.tensor) for s, _ in now) else None
     # every meta tensor's new storage and object is built before anything is touched: a failure here changes nothing
-    fresh = {id(s): _materialized(s, empty_like(s.tensor, target)) for s, _ in now if s.meta}
+    fresh = {id(s): _materialized(s, None if is_dtensor(s.tensor) else empty_like(s.tensor, target), target)
+             for s, _ in now if s.meta}
     fresh.update({id(s): _materialized(s, torch.full_like(s.tensor, s.standard, device=target)) for s in standard})
     fresh.update({id(s): _materialized(s, _unwritten(s.tensor, target)) for s in computed})
     table.diagnostics.warn()
@@ -153,7 +154,7 @@ def _fill_one(slot: Slot, row: Row, tensor: Any, seed: int, local: Any) -> None:
         fill(tensor, row.initializer, slot.name, seed)
 
 
-def _materialized(slot: Slot, tensor: Any) -> Any:
+def _materialized(slot: Slot, tensor: Any, device: Any = None) -> Any:
     """The object to put under the slot's names: the buffer itself, or a Parameter of the slot's class around it."""
     import torch
 
@@ -161,10 +162,7 @@ def _materialized(slot: Slot, tensor: Any) -> Any:
     if slot.buffer:
         return tensor
     if is_dtensor(old):
-        raise ParameterValueError(
-            f"parameter {slot.name!r} is a DTensor on the meta device; initreg cannot build its sharded storage: "
-            f"materialize it first (module.to_empty(device=...)), then initialize, which fills each local shard; "
-            f"nothing was changed")
+        return _materialized_dtensor(slot, device)
     if not issubclass(type(old), torch.nn.Parameter) or type(old) is torch.nn.Parameter:
         return torch.nn.Parameter(tensor, requires_grad=old.requires_grad)
     try:  # a Parameter subclass keeps its class
@@ -180,6 +178,28 @@ def _materialized(slot: Slot, tensor: Any) -> Any:
             f"fill it in place; materialize it yourself (module.to_empty(device=...)), then initialize; nothing was "
             f"changed")
     return value
+
+
+def _materialized_dtensor(slot: Slot, device: Any) -> Any:
+    """A Parameter around a DTensor with the meta DTensor's mesh, placements and shape, its local shard on ``device``.
+
+    FSDP2 (``fully_shard`` on the meta device) picks the new parameter up itself (``reset_sharded_param`` at its lazy
+    init, as after ``to_empty``), so the first forward gathers initreg's shards.
+    """
+    import torch
+    from torch.distributed.tensor import DTensor
+
+    old = slot.tensor
+    try:
+        local = torch.empty_like(old.to_local(), device=device)
+        value = DTensor.from_local(local, old.device_mesh, old.placements, run_check=False, shape=old.shape,
+                                   stride=old.stride())
+    except Exception as exc:
+        raise ParameterValueError(
+            f"parameter {slot.name!r} is a DTensor on the meta device and its local shard cannot be built on "
+            f"{device} ({type(exc).__name__}: {exc}); pass the device of its mesh as device=, or materialize it "
+            f"yourself (module.to_empty(device=...)), then initialize; nothing was changed") from exc
+    return torch.nn.Parameter(value, requires_grad=old.requires_grad)
 
 
 def _assign(owner: Any, attr: str, value: Any, buffer: bool) -> None:
