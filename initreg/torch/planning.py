@@ -32,7 +32,23 @@ def plan_slots(found: list[Slot], init: Any = None, *, seed: int | None = None, 
     keep = is_keep(default)
     rows = [_keep(s, r) if keep and r.source == "global default" else r for s, r in zip(found, rows)]
     _check(found, rows, keep)
-    return Explanation(rows, seed, planned.diagnostics)
+    return ModuleExplanation(rows, seed, planned.diagnostics)
+
+
+class ModuleExplanation(Explanation):
+    """The table of a torch module: one row per tensor, and every tied name too (looked up, and listed when printed)."""
+
+    def __getitem__(self, key: int | str) -> Row:
+        if isinstance(key, str) and key not in self._by_name:
+            for row in self.rows:  # a tied tensor's other name gives its row
+                if key in row.aliases:
+                    return row
+        return super().__getitem__(key)
+
+    def __str__(self) -> str:
+        ties = [f"tied: {', '.join(map(repr, r.aliases))} {'is' if len(r.aliases) == 1 else 'are'} {r.name!r} "
+                f"(one tensor, drawn once under {r.name!r})" for r in self.rows if r.aliases]
+        return "\n".join([super().__str__(), *ties])
 
 
 def _merge(slot: Slot, rows: list[Row], seed: int | None) -> Row:

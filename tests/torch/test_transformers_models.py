@@ -142,3 +142,11 @@ def test_the_uncovered_error_of_a_gpt2_small_stays_short():
         it.initialize(model, seed=0)
     text = str(err.value)
     assert len(text) < 2500 and "more" in text and "'transformer.h.0.attn.c_attn.weight'" in text  # was 8.7 KB
+
+
+def test_the_printed_table_lists_the_tied_name_and_it_can_be_looked_up():
+    model = on_meta(gpt2)
+    table = it.plan(model, RULES, seed=0)
+    assert table["lm_head.weight"] is table["transformer.wte.weight"]
+    assert "tied: 'lm_head.weight' is 'transformer.wte.weight'" in str(table)
+    assert table.to_dict()["rows"][0]["aliases"] == ["lm_head.weight"]
