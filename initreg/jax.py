@@ -19,24 +19,32 @@ import jax
 import numpy as np
 from jax import tree_util
 
-from .errors import ParameterValueError, ShardingError, TreeError, format_shape
+from .errors import ParameterValueError, RuleError, ShardingError, TreeError, format_shape
 from .planning.explanation import Explanation, Row
-from .planning.leaves import aligned_empty, check_names, fill_dtype, leaf_values, plan_leaves
+from .planning.leaves import (aligned_empty, check_names, deprecated_keyword, fill_dtype, is_keep, leaf_values,
+                              plan_leaves, uncovered_error, with_default)
 from .planning.precedence import Entry
 from .planning.regions import Region, locate, region_mode
 from .planning.rules import Rules
 
-__all__ = ["init", "plan", "flax_defaults"]
+__all__ = ["init", "initialize", "initializer", "plan", "flax_defaults"]
 
 
 def flax_defaults(sep: str = ".") -> Rules:
     """Flax's default initializers by leaf name: kernels lecun-normal, biases zeros, scales ones, embeddings as Flax draws them."""
+    from .plugins.specs import as_initializer
     from .std import LecunNormal, One, VarianceScaling, Zero
+
+    def axes(in_axes: int) -> Any:  # registered by the adapters' plugin (initreg.torch.plugin, no torch import)
+        return as_initializer(["axes_variance_scaling", {"in_axes": in_axes}])
 
     def last(word: str) -> str:  # the whole name, or its last segment
         return f"re:(?:.*{re.escape(sep)})?{word}"
 
     return Rules([
+        # attention's DenseGeneral kernels: Flax flattens them to (inputs, features) before lecun_normal
+        (last(f"(?:query|key|value){re.escape(sep)}kernel"), axes(1)),
+        (last(f"out{re.escape(sep)}kernel"), axes(-1)),
         (last("kernel"), LecunNormal()),  # fans of "IO" / HWIO: in = shape[-2] times the window
         (last("bias"), Zero()),
         (last("scale"), One()),  # LayerNorm, BatchNorm, RMSNorm, GroupNorm
@@ -45,6 +53,32 @@ def flax_defaults(sep: str = ".") -> Rules:
         (last("mean"), Zero()),  # BatchNorm running statistics
         (last("var"), One()),
     ])
+
+
+def initializer(init: Any, *, name: str, seed: int | None = None, layout: str = "IO") -> Callable[..., Any]:
+    """A Flax ``kernel_init=`` callable ``(key, shape, dtype)`` giving initreg's values for ``name`` (the JAX key is ignored).
+
+    The values are ``initreg.values(init, shape, name=name, seed=seed, dtype=dtype, layout=layout)``: keyed by the
+    name and seed, not by the key Flax passes, so one callable used by two layers gives both the same values (give
+    each its own name). The seed is ``seed``, else the global seed, else fresh entropy drawn once, here.
+    """
+    from .planning.leaves import adapter_seed
+    from .planning.regions import values
+    from .plugins.specs import as_initializer
+
+    spec = as_initializer(init)
+    if not isinstance(name, str) or not name:
+        raise ParameterValueError(f"initreg.jax.initializer: name must be a non-empty str (the values are keyed by "
+                                  f"it), got {name!r}; pass the leaf's path, e.g. name='params.Dense_0.kernel'")
+    fixed = adapter_seed(seed, None)
+
+    def kernel_init(key: Any, shape: Any, dtype: Any = None) -> jax.Array:
+        dt = np.dtype(jax.dtypes.canonicalize_dtype(dtype or jax.numpy.float32))
+        computed = fill_dtype(dt, name)
+        out = values(spec, tuple(int(d) for d in shape), name=name, seed=fixed, dtype=computed, layout=layout)
+        return jax.numpy.asarray(out).astype(dt)
+
+    return kernel_init
 
 
 # --- the tree ---------------------------------------------------------------------------------------
@@ -106,8 +140,8 @@ def _leaves(tree: Any, sep: str) -> tuple[list[_Leaf], Any]:
     return leaves, treedef
 
 
-def _entries(leaves: list[_Leaf], layout: str, defaults: Any) -> list[Entry]:
-    declared = Rules(defaults) if defaults is not None and not isinstance(defaults, Rules) else defaults
+def _entries(leaves: list[_Leaf], layout: str, declared: Any) -> list[Entry]:
+    declared = Rules(declared) if declared is not None and not isinstance(declared, Rules) else declared
     out = []
     for leaf in leaves:
         rule = declared.match(leaf.name) if declared is not None else None
@@ -115,26 +149,79 @@ def _entries(leaves: list[_Leaf], layout: str, defaults: Any) -> list[Entry]:
     return out
 
 
-def plan(tree: Any, init: Any = None, *, seed: int | None = None, layout: str = "IO", sep: str = ".",
-         defaults: Any = None, strict: bool = False) -> Explanation:
+def _declared(declared: Any, defaults: Any, where: str) -> Any:
+    """``declared=``, or the deprecated ``defaults=`` (which meant the same) with a DeprecationWarning."""
+    if defaults is None:
+        return declared
+    if declared is not None:
+        raise RuleError(f"initreg.jax.{where}: give declared= only (defaults= is its old name), not both")
+    deprecated_keyword(f"initreg.jax.{where}", "defaults", "declared")
+    return defaults
+
+
+def _plan(leaves: list[_Leaf], init: Any, seed: Any, strict: bool, default: Any, declared: Any,
+          layout: str) -> Explanation:
+    """The plan of the leaves; with ``declared=`` rules, a leaf they do not cover is an error (never a silent default)."""
+    if is_keep(default):
+        raise ParameterValueError("initreg.jax: default='keep' cannot keep leaves of a tree, which may hold only "
+                                  "shapes; give rules for every leaf or an initializer as default=")
+    init = with_default(init, default)
+    table = plan_leaves(_entries(leaves, layout, declared), init, seed, strict)
+    if declared is not None:
+        uncovered = [r.name for r in table if r.source == "global default"]
+        if uncovered:
+            raise uncovered_error(uncovered, "the declared= rules match none of them, as Flax's self.param leaves",
+                                  ", or add them to declared=")
+    return table
+
+
+def plan(tree: Any, init: Any = None, *, seed: int | None = None, strict: bool = False, default: Any = None,
+         declared: Any = None, layout: str = "IO", sep: str = ".", defaults: Any = None) -> Explanation:
     """The table of what :func:`init` gives each leaf of ``tree``, and why."""
     leaves, _ = _leaves(tree, sep)
-    return plan_leaves(_entries(leaves, layout, defaults), init, seed, strict)
+    return _plan(leaves, init, seed, strict, default, _declared(declared, defaults, "plan"), layout)
 
 
-def init(tree: Any, init: Any = None, *, seed: int | None = None, layout: str = "IO", sep: str = ".",
-         defaults: Any = None, strict: bool = False) -> Any:
+def init(tree: Any, init: Any = None, *, seed: int | None = None, strict: bool = False, default: Any = None,
+         declared: Any = None, layout: str = "IO", sep: str = ".", defaults: Any = None) -> Any:
     """A pytree like ``tree`` with each leaf a ``jax.Array`` of initreg's values for its name, sharded as the leaf is.
 
-    ``init``: what ``initialize`` takes (an initializer, a Rules, ``{pattern: init}``). ``defaults``: rules
+    ``init``: what ``initialize`` takes (an initializer, a Rules, ``{pattern: init}``). ``declared``: rules
     giving each leaf its *declared* initializer (``flax_defaults()``), so ``init``'s rules win over them and
-    an unused default never warns. The seed is ``seed``, else the rules' seed, else the global seed, else fresh.
+    an unused one never warns. The seed is ``seed``, else the rules' seed, else the global seed, else fresh.
     """
+    tree, _ = _init(tree, init, seed, strict, default, _declared(declared, defaults, "init"), layout, sep)
+    return tree
+
+
+def _init(tree: Any, init: Any, seed: Any, strict: bool, default: Any, declared: Any, layout: str,
+          sep: str) -> tuple[Any, Explanation]:
     leaves, treedef = _leaves(tree, sep)
-    table = plan_leaves(_entries(leaves, layout, defaults), init, seed, strict)
+    table = _plan(leaves, init, seed, strict, default, declared, layout)
     shardings = [_checked_sharding(leaf) for leaf in leaves]  # every leaf checked before any value is computed
     arrays = [leaf.rebox(_build(row, leaf, sharding)) for row, leaf, sharding in zip(table, leaves, shardings)]
-    return tree_util.tree_unflatten(treedef, arrays)
+    return tree_util.tree_unflatten(treedef, arrays), table
+
+
+def initialize(model: Any, init: Any = None, *, seed: int | None = None, strict: bool = False, default: Any = None,
+               declared: Any = None, layout: str = "IO", sep: str = ".") -> Explanation:
+    """Fill a Flax NNX module's parameters in place (names: state paths; declared: ``flax_defaults()``); the table."""
+    nnx = _nnx_of(model)
+    declared = flax_defaults(sep) if declared is None else declared
+    _, params, _ = nnx.split(model, (nnx.Param, nnx.BatchStat), ...)  # rng state is not a parameter
+    new, table = _init(params, init, seed, strict, default, declared, layout, sep)
+    nnx.update(model, new)  # every value was computed before this one update
+    return table
+
+
+def _nnx_of(model: Any) -> Any:
+    """flax.nnx, when ``model`` is an NNX module; else TreeError pointing to init(tree) for plain pytrees."""
+    nnx = sys.modules.get("flax.nnx")
+    if nnx is None or not isinstance(model, nnx.Module):
+        raise TreeError(f"initreg.jax.initialize fills a Flax NNX module in place; got {type(model).__name__}. For a "
+                        f"pytree (linen params, eval_shape output), use initreg.jax.init(tree, ...), which returns "
+                        f"the new tree")
+    return nnx
 
 
 # --- arrays -----------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ works; the tests use JAX (``KERAS_BACKEND=jax``).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Iterator
 
 import keras
@@ -17,9 +18,10 @@ import numpy as np
 from .errors import InitializerTypeError, ParameterValueError, TreeError
 from .planning.explanation import Explanation
 from .core.initializer import Initializer as InitregInitializer
-from .planning.leaves import check_names, fill_dtype, leaf_values, plan_leaves
+from .planning.leaves import (KEEP, check_names, fill_dtype, is_keep, leaf_values, plan_leaves, uncovered_error,
+                              with_default)
 from .planning.precedence import Entry
-from .core.stream import resolve_seed
+from .core.stream import get_seed, resolve_seed
 from .planning.regions import values
 from .plugins.specs import as_initializer
 
@@ -48,7 +50,7 @@ class Initializer(keras.initializers.Initializer):
         """Values of ``shape`` from the stream (seed, name), in layout "IO" (fresh entropy each call without a seed)."""
         dt = _numpy_dtype(keras.backend.standardize_dtype(dtype or keras.config.floatx()), self.name)
         computed = fill_dtype(dt, self.name)
-        out = values(self.initializer, tuple(shape), name=self.name, seed=resolve_seed(self.seed), dtype=computed,
+        out = values(self.initializer, tuple(shape), name=self.name, seed=_seed(self.seed), dtype=computed,
                      layout="IO")
         return keras.ops.convert_to_tensor(out if computed == dt else out.astype(dt), dtype=str(dt))
 
@@ -67,16 +69,26 @@ class Initializer(keras.initializers.Initializer):
         return f"initreg.keras.Initializer({self.initializer!r}, seed={self.seed!r}, name={self.name!r})"
 
 
-def declared_initializer(keras_init: Any) -> InitregInitializer | None:
-    """initreg's equivalent of a Keras initializer (same distribution, fans of layout "IO"), or None if there is none."""
+def _seed(seed: int | None) -> int:
+    """``seed``, else initreg's global seed, else one drawn from Keras's global generator (keras.utils.set_random_seed)."""
+    if seed is not None or get_seed() is not None:
+        return resolve_seed(seed)
+    return int(keras.random.randint((), 0, 2**31 - 1, dtype="int32"))  # unseeded: Keras's own global generator
+
+
+def declared_initializer(keras_init: Any, shape: tuple | None = None) -> InitregInitializer | None:
+    """initreg's equivalent of a Keras initializer (same distribution, fans of layout "IO"), or None if there is none.
+
+    ``shape``, when known, rules out translations that hold only for some shapes (orthogonal: 2-D kernels)."""
     if isinstance(keras_init, Initializer):
         return keras_init.initializer
     from . import std
 
     kind = type(keras_init).__name__
     if isinstance(keras_init, keras.initializers.VarianceScaling):
-        if getattr(keras_init, "input_axes", None) is not None or getattr(keras_init, "output_axes", None) is not None:
-            return None  # fans over chosen axes: not the layout's fans
+        inputs, outputs = getattr(keras_init, "input_axes", None), getattr(keras_init, "output_axes", None)
+        if inputs is not None or outputs is not None:  # fans over chosen axes: not the layout's fans
+            return _over_axes(keras_init, inputs, outputs, shape)
         if kind in _NAMED:
             return as_initializer(_NAMED[kind])
         return std.VarianceScaling(keras_init.scale, keras_init.mode, keras_init.distribution)
@@ -93,16 +105,45 @@ def declared_initializer(keras_init: Any) -> InitregInitializer | None:
         return std.Normal(sigma=config["stddev"], mean=config["mean"])
     if kind == "TruncatedNormal":  # Keras redraws values beyond two standard deviations
         return std.TruncatedNormal(mean=config["mean"], sigma=config["stddev"], a=-2.0, b=2.0)
+    if kind in ("Orthogonal", "OrthogonalInitializer") and (shape is None or len(shape) == 2):
+        # Keras: gain 1 (not MXNet's 1.414), Q of a normal matrix; a 2-D kernel is orthogonal over the same axes
+        return std.Orthogonal(scale=float(config.get("gain", 1.0)), rand_type="normal")
     return None
+
+
+def _over_axes(keras_init: Any, inputs: Any, outputs: Any, shape: tuple | None) -> InitregInitializer | None:
+    """A VarianceScaling over chosen axes as axes_variance_scaling, when the input axes lead (else None: needs a rule)."""
+    if shape is None or inputs is None or outputs is None:
+        return None
+    ndim = len(shape)
+    inputs, outputs = sorted(a % ndim for a in inputs), sorted(a % ndim for a in outputs)
+    k = len(inputs)
+    if not 0 < k < ndim or inputs != list(range(k)) or outputs != list(range(k, ndim)):
+        return None
+    return as_initializer(["axes_variance_scaling", {"scale": float(keras_init.scale), "mode": keras_init.mode,
+                                                     "distribution": keras_init.distribution, "in_axes": k}])
+
+
+def _einsum_axes(layer: Any) -> tuple[list[int], list[int]] | None:
+    """(input axes, output axes) of an EinsumDense kernel from its equation, as Keras's build computes them."""
+    equation = getattr(layer, "equation", None)
+    if not isinstance(equation, str) or "->" not in equation or "," not in equation:
+        return None
+    operands, output = equation.replace(" ", "").split("->")
+    weights = operands.split(",")[1]
+    inputs = [i for i, d in enumerate(weights) if d not in output]
+    outputs = [i for i, d in enumerate(weights) if d in output]
+    return inputs, outputs
 
 
 # --- the model ----------------------------------------------------------------------------------------
 
 def _sublayers(layer: Any) -> Iterator[Any]:
-    """The layers directly inside ``layer``: ``layer.layers`` and public attributes holding layers."""
+    """The layers directly inside ``layer``: ``layer.layers`` and attributes holding layers (private ones too:
+    MultiHeadAttention keeps its dense sublayers in ``_query_dense`` and the like)."""
     seen: list[Any] = list(getattr(layer, "layers", None) or ())
     for attr, value in vars(layer).items():
-        if attr.startswith("_"):
+        if attr in ("_inbound_nodes", "_outbound_nodes"):  # graph bookkeeping, never sublayers of this layer
             continue
         items = value if isinstance(value, (list, tuple)) else value.values() if isinstance(value, dict) else (value,)
         seen.extend(v for v in items if isinstance(v, keras.layers.Layer))
@@ -114,7 +155,7 @@ def _sublayers(layer: Any) -> Iterator[Any]:
 
 
 def _owners(model: Any) -> dict[int, Any]:
-    """id(variable) → the innermost layer holding it."""
+    """id(variable) → the layer holding it that declares its initializer (else the innermost one found)."""
     owners: dict[int, Any] = {}
     stack, visited = [model], set()
     while stack:  # parents before children, so the innermost layer is recorded last
@@ -123,7 +164,9 @@ def _owners(model: Any) -> dict[int, Any]:
             continue
         visited.add(id(layer))
         for v in layer.weights:
-            owners[id(v)] = layer
+            # a wrapper (Sequential's inner Functional) also lists its layers' weights: the declaring layer wins
+            if id(v) not in owners or hasattr(layer, _ATTRIBUTE.get(v.name, f"{v.name}_initializer")):
+                owners[id(v)] = layer
         stack.extend(_sublayers(layer))
     return owners
 
@@ -158,22 +201,37 @@ def _entries(model: Any, variables: list[Any]) -> tuple[list[Entry], list[str]]:
         owner = owners.get(id(v))
         attr = _ATTRIBUTE.get(v.name, f"{v.name}_initializer")
         keras_init = getattr(owner, attr, None) if owner is not None else None
-        declared = declared_initializer(keras_init) if keras_init is not None else None
+        declared = declared_initializer(keras_init, tuple(v.shape)) if keras_init is not None else None
+        axes = _einsum_axes(owner) if type(owner).__name__ == "EinsumDense" and v.name == "kernel" else None
+        if axes is not None and isinstance(keras_init, keras.initializers.VarianceScaling) and (
+                keras_init.input_axes is None or keras_init.output_axes is None):
+            declared = _over_axes(keras_init, *axes, tuple(v.shape))  # what EinsumDense.build draws with
         if keras_init is not None and declared is None:
             unknown.append((v.path, type(keras_init).__name__))
+        elif keras_init is None:  # a custom add_weight: Keras keeps no initializer that could be read
+            unknown.append((v.path, None))
         entries.append(Entry(v.path, tuple(int(d) for d in v.shape), keras.backend.standardize_dtype(v.dtype), "IO",
                              declared=declared))
     return entries, unknown
 
 
-def plan(model: Any, init: Any = None, *, seed: int | None = None, strict: bool = False) -> Explanation:
+def plan(model: Any, init: Any = None, *, seed: int | None = None, strict: bool = False,
+         default: Any = None) -> Explanation:
     """The table of what :func:`initialize` gives each variable, and why (nothing is assigned)."""
     variables = _variables(model)
     entries, unknown = _entries(model, variables)
     check_names([e.name for e in entries], [f"variable {e.name!r}" for e in entries],
                 "give the layers distinct names")
-    table = plan_leaves(entries, init, seed, strict)
-    missing = [(path, kind) for path, kind in unknown if table[path].source in ("default", "global default")]
+    table = plan_leaves(entries, with_default(init, default), seed, strict)
+    if is_keep(default):
+        table = Explanation([replace(r, source=KEEP, init=KEEP, config={}, args={}, initializer=None)
+                             if r.source == "global default" else r for r in table], table.seed, table.diagnostics)
+    silent = [path for path, kind in unknown if kind is None and table[path].source == "global default"]
+    if silent:
+        raise uncovered_error(silent, "Keras keeps no initializer for a custom add_weight variable",
+                              ", or keep the initializer on the layer as <name>_initializer")
+    missing = [(path, kind) for path, kind in unknown
+               if kind is not None and table[path].source in ("default", "global default")]
     if missing:
         listed = ", ".join(f"{p!r} ({k})" for p, k in missing)
         raise InitializerTypeError(f"initreg.keras: no initreg equivalent of the Keras initializer of {listed}; add a "
@@ -182,12 +240,21 @@ def plan(model: Any, init: Any = None, *, seed: int | None = None, strict: bool 
     return table
 
 
-def initialize(model: Any, init: Any = None, *, seed: int | None = None, strict: bool = False) -> Explanation:
+def initialize(model: Any, init: Any = None, *, seed: int | None = None, strict: bool = False,
+               default: Any = None) -> Explanation:
     """Assign every floating-point variable of a built Keras model initreg's values for its path; return the plan."""
     variables = _variables(model)
-    table = plan(model, init, seed=seed, strict=strict)
-    new = [leaf_values(row, _numpy_dtype(row.dtype, row.name)) for row in table]  # all computed before any assign
-    for v, value in zip(variables, new):
-        v.assign(value)
+    table = plan(model, init, seed=seed, strict=strict, default=default)
+    work = [(v, row) for v, row in zip(variables, table) if row.initializer is not None]  # "keep" rows stay
+    new = [leaf_values(row, _numpy_dtype(row.dtype, row.name)) for _, row in work]  # all computed before any assign
+    backups = []
+    try:
+        for (v, _), value in zip(work, new):
+            backups.append((v, np.array(keras.ops.convert_to_numpy(v.value), copy=True)))
+            v.assign(value)
+    except BaseException:
+        for v, old in reversed(backups):  # a failing assign leaves every variable as it was
+            v.assign(old)
+        raise
     return table
 

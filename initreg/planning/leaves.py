@@ -1,7 +1,8 @@
-"""Leaves of a framework (a JAX pytree, a Keras model) as planned parameters: names checked, one seed, values by dtype.
+"""What every framework adapter shares: one seed policy, the call's default, the uncovered-name error, and leaves.
 
-Both adapters (initreg.jax, initreg.keras) plan through :func:`plan_leaves` and compute through
-:func:`leaf_values`, so a leaf holds exactly ``initreg.values(row.initializer, shape, name=..., seed=...,
+The seed policy (:func:`adapter_seed`), the default (:func:`with_default`, ``"keep"`` included) and the error for
+names nothing covers (:func:`uncovered_error`) are used by initreg.torch, initreg.jax and initreg.keras alike.
+The JAX and Keras adapters plan through :func:`plan_leaves` and compute through :func:`leaf_values`, so a leaf holds exactly ``initreg.values(row.initializer, shape, name=..., seed=...,
 dtype=..., layout=...)``. Dtypes NumPy cannot fill (bfloat16, the float8 kinds of ml_dtypes) are computed
 in float32 and rounded to nearest even, as ``jnp.asarray(f32).astype(jnp.bfloat16)`` does.
 """
@@ -12,10 +13,14 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..errors import DTypeError, ParameterValueError
+from ..errors import DTypeError, ParameterValueError, RuleError
 from .explanation import Explanation, Row, plan
-from .precedence import Entry, seed_of
-from ..core.stream import resolve_seed
+from .precedence import Entry, seed_of, split_init
+from ..core.stream import check_seed, get_seed, resolve_seed
+from .rules import Rules
+
+#: ``default="keep"``: what nothing else covers keeps the values it holds
+KEEP = "keep"
 from .regions import locate, values
 
 #: XLA's CPU client adopts a host buffer without copying when it is aligned to this many bytes
@@ -71,9 +76,66 @@ def check_names(names: Sequence[str], origins: Sequence[str], hint: str) -> None
         seen[name] = origin
 
 
+def adapter_seed(seed: Any, init: Any, *, fresh: bool = True) -> int | None:
+    """The seed of an adapter call: ``seed=``, else the rules' seed, else the global seed, else fresh entropy (or None)."""
+    if seed is None:
+        seed = seed_of(init)
+    if fresh:
+        return resolve_seed(seed)
+    seed = seed if seed is not None else get_seed()
+    return None if seed is None else check_seed(seed)
+
+
+def deprecated_keyword(where: str, old: str, new: str) -> None:
+    """A DeprecationWarning for an old keyword name that still works for one release."""
+    import warnings
+
+    from ..errors import user_stacklevel
+
+    warnings.warn(f"{where}({old}=...) is deprecated and will be removed in the next release; use {new}= (the same "
+                  f"meaning, the name every initreg adapter uses)", DeprecationWarning, stacklevel=user_stacklevel())
+
+
+def is_keep(default: Any) -> bool:
+    """Whether ``default`` asks to keep the values of what nothing else covers."""
+    return isinstance(default, str) and default == KEEP
+
+
+def with_default(init: Any, default: Any) -> Any:
+    """``init`` with ``default`` as the initializer of what nothing else covers (``"keep"``: leave it as is)."""
+    if default is None or is_keep(default):
+        return init
+    rules, current = split_init(init)
+    if current is not None:
+        raise RuleError(f"default={default!r} given, but init={init!r} already sets a default ({current!r}); "
+                        f"give one of them (a plain initializer as init is the default)")
+    if rules is None:
+        return default
+    return Rules(list(rules), default=default, seed=rules.seed)
+
+
+def suggest(name: str) -> Any:
+    """A plausible initializer for a raw parameter, by its last name segment."""
+    last = name.replace("/", ".").rsplit(".", 1)[-1].lower()
+    if "bias" in last or last in ("beta", "shift"):
+        return "zeros"
+    if last in ("gamma", "scale", "gain") or "norm" in name.lower():
+        return "ones"
+    return ["normal", {"sigma": 0.02}] if "emb" in name.lower() else "xavier_uniform"
+
+
+def uncovered_error(names: Sequence[str], what: str, fix: str = "") -> RuleError:
+    """The error for parameters that no rule, declared initializer or default covers (the global default never applies silently)."""
+    shown = "\n".join(f"  {n!r}: {suggest(n)!r}," for n in names[:8])
+    more = f"\n  ... ({len(names) - 8} more)" if len(names) > 8 else ""
+    listed = ", ".join(map(repr, names[:20])) + (f" and {len(names) - 20} more" if len(names) > 20 else "")
+    return RuleError(f"{len(names)} parameter(s) have no rule, no declared initializer ({what}) and no default: "
+                     f"{listed}. Add rules such as\n{{\n{shown}{more}\n}}\nor pass default= (an "
+                     f"initializer, or 'keep' to leave their values){fix}; nothing was changed")
+
+
 def plan_leaves(entries: Sequence[Entry], init: Any, seed: int | None, strict: bool) -> Explanation:
     """The plan of ``entries`` under one concrete seed (so every shard and every leaf replays), rule warnings emitted."""
-    seed = resolve_seed(seed if seed is not None else seed_of(init))
-    table = plan(entries, init, seed=seed, strict=strict)
+    table = plan(entries, init, seed=adapter_seed(seed, init), strict=strict)
     table.diagnostics.warn()
     return table

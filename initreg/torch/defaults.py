@@ -128,8 +128,37 @@ class XavierUniform(VarianceScaling):
         super().__init__(1.0, "fan_avg", "uniform")
 
 
-#: the initializers this module adds to the registry (initreg.torch.plugin)
-INITIALIZERS = (InvSqrtUniform, PaddedNormal, XavierNormal, XavierUniform)
+class AxesVarianceScaling(VarianceScaling):
+    """VarianceScaling whose fans follow the kernel's axes, as Flax's DenseGeneral/LinearGeneral and attention kernels.
+
+    Formula: fan_in = prod(shape[:in_axes]), fan_out = prod(shape[in_axes:]) (``in_axes`` < 0 counts from the end),
+    then as VarianceScaling: what Flax's ``variance_scaling`` gives the kernel flattened to (inputs, features).
+    """
+
+    name = "axes_variance_scaling"
+
+    def __init__(self, scale: float = 1.0, mode: str = "fan_in", distribution: str = "truncated_normal",
+                 in_axes: int = 1):
+        super().__init__(scale, mode, distribution)
+        if isinstance(in_axes, bool) or not isinstance(in_axes, (int, np.integer)) or in_axes == 0:
+            raise InitializerArgumentError(f"AxesVarianceScaling: in_axes must be a non-zero int (how many leading "
+                                           f"axes are inputs; negative: all but that many trailing), got {in_axes!r}")
+        self.in_axes = int(in_axes)
+
+    def variance(self, desc: Desc) -> float:
+        """scale / n with the fans of the input and feature axes."""
+        shape = tuple(desc.shape)
+        if len(shape) < 2 or abs(self.in_axes) >= len(shape):
+            raise ShapeError(f"AxesVarianceScaling: parameter {desc.name!r} of shape {shape} has no {self.in_axes} "
+                             f"input axes with features after them; give in_axes between {-(len(shape) - 1)} and "
+                             f"{len(shape) - 1}, or use variance_scaling")
+        fan_in, fan_out = math.prod(shape[:self.in_axes]), math.prod(shape[self.in_axes:])
+        n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}[self.mode]
+        return self.scale / max(1.0, n)
+
+
+#: the initializers this module adds to the registry (initreg.torch.plugin; AxesVarianceScaling serves initreg.jax)
+INITIALIZERS = (InvSqrtUniform, PaddedNormal, XavierNormal, XavierUniform, AxesVarianceScaling)
 
 
 # --- which module declares what --------------------------------------------------------------------

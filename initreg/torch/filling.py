@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import MissingDependencyError
+from ..errors import MissingDependencyError, ParameterValueError
 from ..planning.explanation import Explanation, Row
-from ..planning.precedence import seed_of
-from ..core.stream import resolve_seed
+from ..planning.leaves import adapter_seed
 from .lazy import defer
 from .placement import empty_like, fill
+from .storage import check_overlaps
 from .planning import KEEP, plan_slots
-from .walk import Slot, compute, is_dtensor, slots
+from .walk import Slot, compute, is_dtensor, prefixed, root_prefix, slots
 
 
 def _fill_local() -> Any:
@@ -37,46 +37,114 @@ def _device(device: Any) -> Any:
                           f"torch.device") from None
 
 
-def initialize(module: Any, init: Any = None, *, seed: int | None = None, device: Any = None, default: Any = None,
-               strict: bool = False) -> Explanation:
-    """Fill every parameter of ``module`` by rules, declared initializers and ``default``; the table of what each got."""
+def initialize(module: Any, init: Any = None, *, seed: int | None = None, strict: bool = False, default: Any = None,
+               device: Any = None, prefix: str | None = None) -> Explanation:
+    """Fill every parameter of ``module`` by rules, declared initializers and ``default``; the table of what each got.
+
+    ``prefix``: ``module``'s dotted path in the root model, so a submodule is keyed by its full names; found by
+    itself inside ``root.apply(fn)``, else "" (with a warning when a caller holds a model containing ``module``).
+    """
     import torch
 
-    everything = slots(module)
-    found = [s for s in everything if s.standard is None]
+    prefix = root_prefix(module, prefix)
+    everything = prefixed(slots(module), prefix)
+    found = [s for s in everything if s.standard is None and s.computed is None]
     standard = [s for s in everything if s.standard is not None]
-    seed = resolve_seed(seed if seed is not None else seed_of(init))
+    computed = [s for s in everything if s.computed is not None]
+    seed = adapter_seed(seed, init)  # one concrete seed for the fills and any deferred (lazy) fill
     table = plan_slots(found, init, seed=seed, default=default, strict=strict)
     target = _device(device)
     work = [(s, r) for s, r in zip(found, table.rows) if r.source != KEEP]
     now = [(s, r) for s, r in work if not s.lazy]
     for s, r in now:
         compute(s)  # DTypeError for a tensor initreg cannot fill, before anything changes
+    check_overlaps([(s.name, s.tensor) for s in everything if not s.lazy and not is_dtensor(s.tensor)])
     local = _fill_local() if any(is_dtensor(s.tensor) for s, _ in now) else None
+    # every meta tensor's new storage and object is built before anything is touched: a failure here changes nothing
+    fresh = {id(s): _materialized(s, None if is_dtensor(s.tensor) else empty_like(s.tensor, target), target)
+             for s, _ in now if s.meta}
+    fresh.update({id(s): _materialized(s, torch.full_like(s.tensor, s.standard, device=target)) for s in standard})
+    fresh.update({id(s): _materialized(s, _unwritten(s.tensor, target)) for s in computed})
     table.diagnostics.warn()
     backups: list[tuple[Any, Any]] = []
-    fresh: list[tuple[Slot, Any]] = []
+    undo: list[tuple[Any, str, Any, bool]] = []
     try:
+        for s in everything:
+            if id(s) in fresh:
+                _install(s, fresh[id(s)], undo)
         with torch.no_grad():
             for s, r in now:
-                if s.meta:  # new storage, installed only once every fill has succeeded
-                    tensor = empty_like(s.tensor, target)
-                    fresh.append((s, tensor))
+                if id(s) in fresh:
+                    tensor = fresh[id(s)].detach()
                 else:
                     tensor = s.tensor.detach()
                     backups.append((tensor, tensor.clone()))
                 _fill_one(s, r, tensor, seed, local)
-            for s in standard:  # meta buffers of standard modules (BatchNorm statistics) get PyTorch's values
-                fresh.append((s, torch.full_like(s.tensor, s.standard, device=target)))
+        _compute_buffers(computed, {id(s): fresh[id(s)] for s in computed})
     except BaseException:
         with torch.no_grad():
-            for tensor, old in backups:
+            for tensor, old in reversed(backups):
                 tensor.copy_(old)
+        for owner, attr, old, buffer in reversed(undo):
+            _assign(owner, attr, old, buffer)
         raise
-    for s, tensor in fresh:
-        _install(s, tensor)
-    defer(module, [(s, r) for s, r in work if s.lazy], init, seed, default)
+    defer(module, [(s, r) for s, r in work if s.lazy], init, seed, default, prefix)
+    _mark_library_initialized(module)
     return table
+
+
+def _unwritten(tensor: Any, device: Any) -> Any:
+    """New storage like ``tensor`` holding a marker no computed buffer holds (NaN, or the integer minimum)."""
+    import torch
+
+    if tensor.dtype == torch.bool or tensor.dtype.is_complex:  # no value marks these: not checked afterwards
+        return torch.zeros_like(tensor, device=device)
+    marker = float("nan") if tensor.dtype.is_floating_point else torch.iinfo(tensor.dtype).min
+    return torch.full_like(tensor, marker, device=device)
+
+
+def _compute_buffers(computed: list[Slot], tensors: dict[int, Any]) -> None:
+    """Let each transformers model compute the meta buffers of its modules with its own ``_init_weights``.
+
+    The buffers' storage is in place (holding a marker); only modules owning such a buffer are passed, their own
+    parameters are put back afterwards (initreg's values stay), and a buffer the library left unwritten is an error.
+    """
+    import torch
+
+    done: set[int] = set()
+    for s in computed:
+        owner = s.owners[0][0]
+        if id(owner) in done:
+            continue
+        done.add(id(owner))
+        own = [(p, p.detach().clone()) for p in owner.parameters(recurse=False)]
+        with torch.no_grad():
+            s.computed._init_weights(owner)
+            for p, old in own:
+                p.copy_(old)
+    for s in computed:
+        value = tensors[id(s)]
+        if value.dtype == torch.bool or value.dtype.is_complex:
+            continue
+        marker = value.isnan() if value.dtype.is_floating_point else value == torch.iinfo(value.dtype).min
+        if bool(marker.any()):
+            raise ParameterValueError(
+                f"buffer {s.name!r} is on the meta device and {type(s.computed).__name__}._init_weights (the "
+                f"library's own code for it) did not compute it; build the model with its buffers off the meta device "
+                f"(parameters on meta only); nothing was changed")
+
+
+def _mark_library_initialized(module: Any) -> None:
+    """Set transformers' ``_is_hf_initialized`` on every module, parameter and buffer, so its own init leaves them."""
+    from .walk import pretrained_class
+
+    library = pretrained_class()
+    if library is None or not any(isinstance(m, library) for m in module.modules()):
+        return
+    for m in module.modules():
+        m._is_hf_initialized = True
+    for t in list(module.parameters()) + [b for b in module.buffers() if b is not None]:
+        t._is_hf_initialized = True
 
 
 def _fill_one(slot: Slot, row: Row, tensor: Any, seed: int, local: Any) -> None:
@@ -86,16 +154,70 @@ def _fill_one(slot: Slot, row: Row, tensor: Any, seed: int, local: Any) -> None:
         fill(tensor, row.initializer, slot.name, seed)
 
 
-def _install(slot: Slot, tensor: Any) -> None:
-    """Put materialized storage under every name of the slot (one object for all: ties survive)."""
+def _materialized(slot: Slot, tensor: Any, device: Any = None) -> Any:
+    """The object to put under the slot's names: the buffer itself, or a Parameter of the slot's class around it."""
     import torch
 
     old = slot.tensor
     if slot.buffer:
-        value = tensor
-    elif type(old) is torch.nn.Parameter or not isinstance(old, torch.nn.Parameter):
-        value = torch.nn.Parameter(tensor, requires_grad=old.requires_grad)
-    else:  # a Parameter subclass keeps its class
+        return tensor
+    if is_dtensor(old):
+        return _materialized_dtensor(slot, device)
+    if not issubclass(type(old), torch.nn.Parameter) or type(old) is torch.nn.Parameter:
+        return torch.nn.Parameter(tensor, requires_grad=old.requires_grad)
+    try:  # a Parameter subclass keeps its class
         value = type(old)(tensor, requires_grad=old.requires_grad)
-    for owner, attr in slot.owners:
+    except Exception as exc:
+        raise ParameterValueError(
+            f"parameter {slot.name!r} is a {type(old).__name__} on the meta device, and {type(old).__name__}(tensor, "
+            f"requires_grad=...) fails ({type(exc).__name__}: {exc}); materialize it yourself "
+            f"(module.to_empty(device=...)), then initialize; nothing was changed") from exc
+    if value.data_ptr() != tensor.data_ptr() and tensor.numel():
+        raise ParameterValueError(
+            f"parameter {slot.name!r}: {type(old).__name__}(tensor) does not keep the given storage, so initreg cannot "
+            f"fill it in place; materialize it yourself (module.to_empty(device=...)), then initialize; nothing was "
+            f"changed")
+    return value
+
+
+def _materialized_dtensor(slot: Slot, device: Any) -> Any:
+    """A Parameter around a DTensor with the meta DTensor's mesh, placements and shape, its local shard on ``device``.
+
+    FSDP2 (``fully_shard`` on the meta device) picks the new parameter up itself (``reset_sharded_param`` at its lazy
+    init, as after ``to_empty``), so the first forward gathers initreg's shards.
+    """
+    import torch
+    from torch.distributed.tensor import DTensor
+
+    old = slot.tensor
+    try:
+        local = torch.empty_like(old.to_local(), device=device)
+        value = DTensor.from_local(local, old.device_mesh, old.placements, run_check=False, shape=old.shape,
+                                   stride=old.stride())
+    except Exception as exc:
+        raise ParameterValueError(
+            f"parameter {slot.name!r} is a DTensor on the meta device and its local shard cannot be built on "
+            f"{device} ({type(exc).__name__}: {exc}); pass the device of its mesh as device=, or materialize it "
+            f"yourself (module.to_empty(device=...)), then initialize; nothing was changed") from exc
+    return torch.nn.Parameter(value, requires_grad=old.requires_grad)
+
+
+def _assign(owner: Any, attr: str, value: Any, buffer: bool) -> None:
+    """``owner.attr = value``; a name with a dot (which setattr refuses) goes into the module's own table."""
+    if "." in attr:
+        getattr(owner, "_buffers" if buffer else "_parameters")[attr] = value
+    else:
         setattr(owner, attr, value)
+
+
+def _install(slot: Slot, value: Any, undo: list) -> None:
+    """Put materialized storage under every name of the slot (one object for all: ties survive), recording the undo."""
+    for owner, attr in slot.owners:
+        try:
+            _assign(owner, attr, value, slot.buffer)
+        except Exception as exc:
+            raise ParameterValueError(
+                f"parameter {slot.name!r}: setting {attr!r} on its {type(owner).__name__} module failed "
+                f"({type(exc).__name__}: {exc}); materialize the module yourself (module.to_empty(device=...)), "
+                f"then initialize; nothing was changed") from exc
+        undo.append((owner, attr, slot.tensor, slot.buffer))  # only what did change is undone

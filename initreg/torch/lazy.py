@@ -11,9 +11,9 @@ from .planning import plan_slots
 from .walk import Slot, slots
 
 
-def defer(root: Any, pending: list[tuple[Slot, Row]], init: Any, seed: int, default: Any) -> None:
+def defer(root: Any, pending: list[tuple[Slot, Row]], init: Any, seed: int, default: Any, prefix: str = "") -> None:
     """Register, on each lazy module holding a pending slot, a hook that fills it right after its shape is inferred."""
-    prefixes = {id(m): p for p, m in root.named_modules(remove_duplicate=False)}
+    prefixes = {id(m): ".".join(filter(None, (prefix, p))) for p, m in root.named_modules(remove_duplicate=False)}
     owners: dict[int, Any] = {}
     for slot, _ in pending:
         owner = slot.owners[0][0]
@@ -26,6 +26,8 @@ def _register(owner: Any, prefix: str, init: Any, seed: int, default: Any) -> No
     handle = None
 
     def hook(module: Any, args: Any) -> None:
+        import torch
+
         # runs after LazyModuleMixin's own pre-hook (registered in the module's __init__) materialized the shapes
         if any(s.lazy for s in slots(module)):
             return
@@ -33,9 +35,18 @@ def _register(owner: Any, prefix: str, init: Any, seed: int, default: Any) -> No
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the rules were checked against every name when initialize ran
             table = plan_slots(found, init, seed=seed, default=default)
-        for s, r in zip(found, table.rows):
-            if r.initializer is not None:
-                fill(s.tensor, r.initializer, s.name, seed)
+        backups = []
+        try:
+            with torch.no_grad():
+                for s, r in zip(found, table.rows):
+                    if r.initializer is not None:
+                        backups.append((s.tensor, s.tensor.detach().clone()))
+                        fill(s.tensor, r.initializer, s.name, seed)
+        except BaseException:
+            with torch.no_grad():  # the module keeps what PyTorch's own materialization gave it
+                for tensor, old in reversed(backups):
+                    tensor.copy_(old)
+            raise
         handle.remove()
 
     handle = owner.register_forward_pre_hook(hook)

@@ -7,34 +7,16 @@ from typing import Any
 
 from ..errors import ParameterValueError, RuleError
 from ..planning.explanation import Explanation, Row, plan
-from ..planning.precedence import SOURCES, Entry, seed_of, split_init
-from ..core.stream import Stream, check_seed, get_seed
-from ..planning.rules import Rules
+from ..planning.leaves import KEEP, adapter_seed, is_keep, uncovered_error, with_default
+from ..planning.precedence import SOURCES, Entry
+from ..core.stream import Stream
 from .placement import COMPUTE
-from .walk import Slot, slots
-
-KEEP = "keep"
-
-
-def with_default(init: Any, default: Any) -> Any:
-    """``init`` with ``default`` as the initializer of what nothing else covers (``"keep"``: leave it as is)."""
-    if default is None or (isinstance(default, str) and default == KEEP):
-        return init
-    rules, current = split_init(init)
-    if current is not None:
-        raise RuleError(f"default={default!r} given, but init={init!r} already sets a default ({current!r}); "
-                        f"give one of them (a plain initializer as init is the default)")
-    if rules is None:
-        return default
-    return Rules(list(rules), default=default, seed=rules.seed)
-
+from .walk import Slot, prefixed, root_prefix, slots
 
 def plan_slots(found: list[Slot], init: Any = None, *, seed: int | None = None, default: Any = None,
                strict: bool = False) -> Explanation:
     """One Row per slot (aliases merged) by initreg.plan; RuleError / ParameterValueError for what cannot be filled."""
-    if seed is None:
-        seed = seed_of(init) if seed_of(init) is not None else get_seed()
-    seed = None if seed is None else check_seed(seed)
+    seed = adapter_seed(seed, init, fresh=False)
     entries = []
     for s in found:
         dtype = COMPUTE.get(s.dtype, "float32")  # checked when filled: "keep" may leave other dtypes alone
@@ -47,10 +29,26 @@ def plan_slots(found: list[Slot], init: Any = None, *, seed: int | None = None, 
     for s in found:
         rows.append(_merge(s, planned.rows[at:at + len(s.names)], seed))
         at += len(s.names)
-    keep = isinstance(default, str) and default == KEEP
+    keep = is_keep(default)
     rows = [_keep(s, r) if keep and r.source == "global default" else r for s, r in zip(found, rows)]
     _check(found, rows, keep)
-    return Explanation(rows, seed, planned.diagnostics)
+    return ModuleExplanation(rows, seed, planned.diagnostics)
+
+
+class ModuleExplanation(Explanation):
+    """The table of a torch module: one row per tensor, and every tied name too (looked up, and listed when printed)."""
+
+    def __getitem__(self, key: int | str) -> Row:
+        if isinstance(key, str) and key not in self._by_name:
+            for row in self.rows:  # a tied tensor's other name gives its row
+                if key in row.aliases:
+                    return row
+        return super().__getitem__(key)
+
+    def __str__(self) -> str:
+        ties = [f"tied: {', '.join(map(repr, r.aliases))} {'is' if len(r.aliases) == 1 else 'are'} {r.name!r} "
+                f"(one tensor, drawn once under {r.name!r})" for r in self.rows if r.aliases]
+        return "\n".join([super().__str__(), *ties])
 
 
 def _merge(slot: Slot, rows: list[Row], seed: int | None) -> Row:
@@ -78,31 +76,19 @@ def _check(found: list[Slot], rows: list[Row], keep: bool) -> None:
     """RuleError naming every parameter nothing covers and every meta buffer no rule covers."""
     uncovered = [s.name for s, r in zip(found, rows) if not s.buffer and r.source == "global default"]
     if uncovered:
-        shown = "\n".join(f"  {n!r}: {_suggest(n)!r}," for n in uncovered)
-        raise RuleError(f"{len(uncovered)} parameter(s) have no rule, no declared initializer (they are not parameters "
-                        f"of PyTorch's standard modules) and no default: {', '.join(map(repr, uncovered))}. "
-                        f"Add rules such as\n{{\n{shown}\n}}\nor pass default= (an initializer, or 'keep' to leave "
-                        f"their values); nothing was changed")
+        raise uncovered_error(uncovered, "they are not parameters of PyTorch's standard modules")
     buffers = [s.name for s, r in zip(found, rows) if s.buffer and s.standard is None and r.source not in ("rule", "explicit")]
     if buffers:
-        raise RuleError(f"buffer(s) {', '.join(map(repr, buffers))} are on the meta device and hold no values; "
-                        f"PyTorch's values are known only for standard modules' buffers (BatchNorm statistics). Add a "
-                        f"rule for each, e.g. {{{buffers[0]!r}: 'zeros'}}, or build those buffers off the meta "
-                        f"device; nothing was changed")
-
-
-def _suggest(name: str) -> Any:
-    """A plausible initializer for a raw parameter, by its last name segment."""
-    last = name.rsplit(".", 1)[-1].lower()
-    if "bias" in last or last in ("beta", "shift"):
-        return "zeros"
-    if last in ("gamma", "scale") or "norm" in name.lower():
-        return "ones"
-    return ["normal", {"sigma": 0.02}] if "emb" in name.lower() else "xavier_uniform"
+        raise RuleError(f"buffer(s) {', '.join(map(repr, buffers))} are on the meta device and hold no values. initreg "
+                        f"knows the values of standard modules' buffers (BatchNorm statistics) and computes those of "
+                        f"transformers models with the library's own code; these a module computes in its __init__ "
+                        f"(rotary frequencies, position ids) cannot be drawn: build the model with its buffers off the "
+                        f"meta device (parameters on meta only), or, only for a buffer that really is a constant or a "
+                        f"random draw, give it a rule; nothing was changed")
 
 
 def plan_module(module: Any, init: Any = None, *, seed: int | None = None, default: Any = None,
-                strict: bool = False) -> Explanation:
+                strict: bool = False, prefix: str | None = None) -> Explanation:
     """The table initreg.torch.initialize would follow for ``module``, with aliases for tied parameters."""
-    found = [s for s in slots(module) if s.standard is None]  # standard buffers get PyTorch's values, unplanned
+    found = [s for s in prefixed(slots(module), root_prefix(module, prefix)) if s.standard is None and s.computed is None]  # standard buffers get PyTorch's values, unplanned
     return plan_slots(found, init, seed=seed, default=default, strict=strict)

@@ -10,6 +10,6 @@ from .defaults import INITIALIZERS
 
 @hookimpl
 def initreg_register_initializers(register: Callable[..., Any]) -> None:
-    """Register inv_sqrt_uniform, paddednormal, xaviernormal and xavieruniform (no torch import)."""
+    """Register inv_sqrt_uniform, padded_normal, xavier_normal, xavier_uniform and axes_variance_scaling (no torch import)."""
     for cls in INITIALIZERS:
         register(cls, aliases=vars(cls).get("aliases", ()))

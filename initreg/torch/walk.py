@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..errors import InitializerTypeError
+from ..errors import InitializerTypeError, ParameterValueError
 from .defaults import declared, standard_buffers
 from .placement import compute_dtype, dtype_name
 
@@ -21,6 +21,7 @@ class Slot:
     declared: list = field(default_factory=list)  # the declared initializer (or None) of each name
     buffer: bool = False
     standard: Any = None  # a standard buffer's PyTorch value (BatchNorm statistics)
+    computed: Any = None  # the transformers PreTrainedModel whose own _init_weights computes this meta buffer
 
     @property
     def names(self) -> list[str]:
@@ -79,8 +80,13 @@ def slots(module: Any) -> list[Slot]:
     declared_by_name: dict[str, Any] = {}
     owners: dict[str, tuple[Any, str]] = {}
     buffers: dict[str, Any] = {}
+    library = pretrained_class()
+    nearest: dict[str, Any] = {}  # module path -> the innermost transformers model holding it
     for prefix, sub in module.named_modules(remove_duplicate=False):
         dot = prefix + "." if prefix else ""
+        if library is not None:
+            nearest[prefix] = sub if isinstance(sub, library) else nearest.get(prefix.rpartition(".")[0] if prefix
+                                                                               else None)
         for rel, init in declared(sub).items():
             declared_by_name.setdefault(dot + rel, init)  # pre-order: an ancestor's init (MHA, Transformer) wins
         for local, _ in sub.named_parameters(recurse=False, remove_duplicate=False):
@@ -89,7 +95,9 @@ def slots(module: Any) -> list[Slot]:
             buffers[dot + local] = value
     by_id: dict[int, Slot] = {}
     out: list[Slot] = []
+    named: dict[str, Any] = {}
     for name, p in module.named_parameters(remove_duplicate=False):
+        _check_unique(named, name, p)
         slot = by_id.get(id(p))
         if slot is None:
             slot = by_id[id(p)] = Slot(name, p)
@@ -101,15 +109,49 @@ def slots(module: Any) -> list[Slot]:
     for name, b in module.named_buffers(remove_duplicate=False):
         if b is None or not getattr(b, "is_meta", False):
             continue
-        path, _, local = name.rpartition(".")
+        _check_unique(named, name, b)
+        path, _, local = _split(module, name)
         slot = by_id.get(id(b))
         if slot is None:
-            slot = by_id[id(b)] = Slot(name, b, buffer=True, standard=buffers.get(name))
+            standard = buffers.get(name)
+            slot = by_id[id(b)] = Slot(name, b, buffer=True, standard=standard,
+                                       computed=nearest.get(path) if standard is None else None)
             out.append(slot)
         else:
             slot.aliases.append(name)
         slot.owners.append((module.get_submodule(path) if path else module, local))
     return out
+
+
+def pretrained_class() -> Any:
+    """transformers.PreTrainedModel when transformers is already imported (a model of it can exist), else None."""
+    import sys
+
+    library = sys.modules.get("transformers")
+    return getattr(library, "PreTrainedModel", None) if library is not None else None
+
+
+def _check_unique(named: dict[str, Any], name: str, tensor: Any) -> None:
+    """ParameterValueError when two different tensors of the module answer to one dotted name."""
+    other = named.setdefault(name, tensor)
+    if other is not tensor:
+        raise ParameterValueError(
+            f"two different tensors of the module are both named {name!r} (a name with a dot in a module's own "
+            f"parameters or buffers collides with a submodule's); every tensor needs its own name, as its values "
+            f"are drawn under it: rename one (register_parameter / register_buffer without dots); nothing was changed")
+
+
+def _split(module: Any, name: str) -> tuple[str, str, str]:
+    """(submodule path, ".", local name) of a buffer name, whose local part may itself contain dots."""
+    path, dot, local = name.rpartition(".")
+    while path:
+        try:
+            module.get_submodule(path)
+            return path, dot, local
+        except AttributeError:  # the dot is inside the local name
+            path, dot, head = path.rpartition(".")
+            local = head + "." + local
+    return "", "", name
 
 
 def compute(slot: Slot) -> str:
@@ -121,3 +163,74 @@ def compute(slot: Slot) -> str:
 def buffer_defaults(module: Any) -> dict[str, Any]:
     """{name: PyTorch's value} for the meta buffers of standard modules (BatchNorm statistics) that initialize fills."""
     return {s.name: s.standard for s in slots(module) if s.standard is not None}
+
+
+def prefixed(found: list[Slot], prefix: str) -> list[Slot]:
+    """The slots under their names in the root model: ``prefix.`` before every name (an empty prefix: as they are)."""
+    if not prefix:
+        return found
+    dot = prefix + "."
+    return [replace(s, name=dot + s.name, aliases=[dot + a for a in s.aliases]) for s in found]
+
+
+def _apply_root(module: Any) -> Any:
+    """The module whose ``nn.Module.apply`` (outermost) is running ``module``'s call, or None."""
+    import sys
+
+    import torch
+
+    code = torch.nn.Module.apply.__code__
+    root, frame = None, sys._getframe(1)
+    while frame is not None:
+        if frame.f_code is code and isinstance(frame.f_locals.get("self"), torch.nn.Module):
+            root = frame.f_locals["self"]  # keep walking out: the outermost apply is the root's
+        frame = frame.f_back
+    return root
+
+
+def _path_in(root: Any, module: Any) -> str | None:
+    """``module``'s dotted path in ``root`` ("" for root itself), or None when it is not inside."""
+    for path, sub in root.named_modules(remove_duplicate=False):
+        if sub is module:
+            return path
+    return None
+
+
+def _caller_parent(module: Any) -> Any:
+    """A module in a caller's local variables that holds ``module`` as a strict submodule (a loop over modules)."""
+    import sys
+
+    import torch
+
+    frame, depth = sys._getframe(2), 0
+    while frame is not None and depth < 8:
+        for value in list(frame.f_locals.values()):
+            if isinstance(value, torch.nn.Module) and value is not module and _path_in(value, module):
+                return value
+        frame, depth = frame.f_back, depth + 1
+    return None
+
+
+def root_prefix(module: Any, prefix: str | None) -> str:
+    """The path of ``module`` in the model being initialized: ``prefix`` if given, else found through a running
+    ``model.apply``, else "" (with a warning when a caller holds a model that contains ``module``)."""
+    if prefix is not None:
+        if not isinstance(prefix, str):
+            raise ParameterValueError(f"prefix must be a str (the module's dotted path in the root model, '' for the "
+                                      f"root), got {prefix!r}")
+        return prefix.rstrip(".")
+    root = _apply_root(module)
+    path = _path_in(root, module) if root is not None else None
+    if path is not None:
+        return path
+    parent = _caller_parent(module)
+    if parent is not None:
+        import warnings
+
+        from ..errors import SharedStreamWarning, user_stacklevel
+
+        warnings.warn(f"initializing a {type(module).__name__} that is a submodule ({_path_in(parent, module)!r}) of a "
+                      f"{type(parent).__name__} by its local names ('weight', 'bias'): every same-shaped submodule "
+                      f"initialized this way gets identical values. Pass prefix= (its path in the root model), or "
+                      f"initialize the root model", SharedStreamWarning, stacklevel=user_stacklevel())
+    return ""

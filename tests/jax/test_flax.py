@@ -52,7 +52,7 @@ def flax_init():
 @pytest.fixture(scope="module")
 def ours():
     shapes = jax.eval_shape(Net().init, jax.random.key(0), *ARGS)
-    return ij.plan(shapes, seed=0, defaults=ij.flax_defaults()), named(ij.init(shapes, seed=0, defaults=ij.flax_defaults()))
+    return ij.plan(shapes, seed=0, declared=ij.flax_defaults()), named(ij.init(shapes, seed=0, declared=ij.flax_defaults()))
 
 
 def failures(expected, x, owner):
@@ -100,9 +100,9 @@ class Small(nnx.Module):
 
 def test_nnx_state_by_variable_paths_merges_back_into_a_model():
     graphdef, state = nnx.split(nnx.eval_shape(lambda: Small(nnx.Rngs(0))))
-    table = ij.plan(state, seed=2, defaults=ij.flax_defaults())
+    table = ij.plan(state, seed=2, declared=ij.flax_defaults())
     assert {r.name for r in table} == {"linear.kernel", "linear.bias", "norm.scale", "norm.bias", "embed.embedding"}
-    model = nnx.merge(graphdef, ij.init(state, seed=2, defaults=ij.flax_defaults()))
+    model = nnx.merge(graphdef, ij.init(state, seed=2, declared=ij.flax_defaults()))
     want = initreg.values(table["linear.kernel"].initializer, (6, 4), name="linear.kernel", seed=2, layout="IO")
     assert np.array_equal(np.asarray(model.linear.kernel.get_value()), want)
     assert np.all(np.asarray(model.norm.scale.get_value()) == 1)
@@ -116,9 +116,9 @@ def test_linen_partitioned_boxes_are_leaves_and_kept():
             return nn.Dense(3, kernel_init=nn.with_partitioning(nn.initializers.lecun_normal(), (None, "model")))(x)
 
     shapes = jax.eval_shape(Boxed().init, jax.random.key(0), jnp.ones((1, 5)))
-    out = ij.init(shapes, seed=1, defaults=ij.flax_defaults())
+    out = ij.init(shapes, seed=1, declared=ij.flax_defaults())
     box = out["params"]["Dense_0"]["kernel"]
     assert isinstance(box, nn.Partitioned) and box.names == (None, "model")
-    row = ij.plan(shapes, seed=1, defaults=ij.flax_defaults())["params.Dense_0.kernel"]
+    row = ij.plan(shapes, seed=1, declared=ij.flax_defaults())["params.Dense_0.kernel"]
     assert np.array_equal(np.asarray(box.unbox()), initreg.values(row.initializer, (5, 3), name=row.name, seed=1,
                                                                    layout="IO"))

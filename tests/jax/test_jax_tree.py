@@ -100,10 +100,10 @@ def test_defaults_are_declared_and_user_rules_win():
                                    "bias": jax.ShapeDtypeStruct((8,), jnp.float32)}}}
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # unused default rules (embedding, scale, ...) never warn
-        table = ij.plan(tree, {"*.bias": "ones"}, seed=0, defaults=ij.flax_defaults())
+        table = ij.plan(tree, {"*.bias": "ones"}, seed=0, declared=ij.flax_defaults())
     assert table["params.Dense_0.kernel"].source == "declared" and table["params.Dense_0.kernel"].init == "lecunnormal"
     assert table["params.Dense_0.bias"].source == "rule" and table["params.Dense_0.bias"].init == "one"
-    out = ij.init(tree, {"*.bias": "ones"}, seed=0, defaults=ij.flax_defaults())
+    out = ij.init(tree, {"*.bias": "ones"}, seed=0, declared=ij.flax_defaults())
     assert np.all(np.asarray(out["params"]["Dense_0"]["bias"]) == 1)
 
 

@@ -40,11 +40,13 @@ def _catalog() -> list[tuple[str, object, tuple[int, ...]]]:
                                  (0.25, std.Normal(1.0))]), any_rank),
         ("mixture-whole", std.Mixture([(0.5, std.Orthogonal()), (0.5, std.Normal(1.0))]), weights),
     ]
-    from initreg.torch.defaults import InvSqrtUniform, PaddedNormal, XavierNormal, XavierUniform  # no torch needed
+    from initreg.torch.defaults import (AxesVarianceScaling, InvSqrtUniform, PaddedNormal, XavierNormal,  # no torch
+                                        XavierUniform)
 
     items += [("inv_sqrt_uniform", InvSqrtUniform(), weights), ("inv_sqrt_uniform-n", InvSqrtUniform(7), any_rank),
               ("padded_normal", PaddedNormal(1), (1, 2, 3, 4)), ("padded_normal-last", PaddedNormal(-1), (1, 2, 3)),
-              ("xavier_normal", XavierNormal(), weights), ("xavier_uniform", XavierUniform(), weights)]
+              ("xavier_normal", XavierNormal(), weights), ("xavier_uniform", XavierUniform(), weights),
+              ("axes_variance_scaling", AxesVarianceScaling(in_axes=-1), weights)]
     for name in ("sparse", "deltaorthogonal", "identity"):  # the structured plugin, installed as a package
         try:
             items.append((name, initreg.create(name), (2, 3, 4, 5) if name == "deltaorthogonal" else weights))

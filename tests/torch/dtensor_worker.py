@@ -131,6 +131,18 @@ def main() -> None:
             full = p.full_tensor()
             if rank == 0:
                 gathered["adapter." + n] = host(full)
+        # as torchtitan: built on the meta device, sharded, then materialized by initialize(device=...)
+        with torch.device("meta"):
+            model = fsdp_model()
+        fully_shard(model, mesh=init_device_mesh("cpu", (world,)))
+        adapter.initialize(model, FSDP_RULES, seed=spec["seed"], device="cpu")
+        for n, p in model.named_parameters():
+            full = p.full_tensor()
+            if rank == 0:
+                gathered["meta." + n] = host(full)
+        y = model(x)  # FSDP2's lazy init takes the new shards; the forward gathers them
+        if rank == 0:
+            gathered["meta.forward"] = host(y)
 
     with open(os.path.join(out, f"regions-{rank}.json"), "w") as fh:
         json.dump(regions, fh)

@@ -119,7 +119,7 @@ def test_uncovered_raw_parameters_error_lists_all_with_suggestions_and_changes_n
 
 def test_default_and_plain_initializer_cannot_both_set_the_default():
     with pytest.raises(RuleError, match="default="):
-        it.explain(nn.Linear(2, 2), "zeros", default="ones")
+        it.plan(nn.Linear(2, 2), "zeros", default="ones")
 
 
 def test_tied_parameters_drawn_once_under_the_first_name_with_aliases():
@@ -148,7 +148,7 @@ def test_meta_model_is_materialized_with_ties_buffers_and_requires_grad():
         m = nn.Sequential(nn.Embedding(10, 4), nn.Linear(4, 10), nn.BatchNorm1d(10))
     m[1].weight = m[0].weight
     m[0].weight.requires_grad_(False)
-    table = it.explain(m, seed=1)
+    table = it.plan(m, seed=1)
     assert m[0].weight.is_meta  # explain allocates nothing
     filled = it.initialize(m, seed=1)
     assert [r.as_dict() for r in filled] == [r.as_dict() for r in table]
@@ -239,7 +239,7 @@ def test_lazy_modules_are_filled_after_the_forward_that_gives_the_shape():
 def test_explain_matches_initialize_and_seed_comes_from_a_rules_file_seed():
     m = nn.Linear(4, 3)
     rules = initreg.Rules({"bias": "zeros"}, seed=21)
-    table = it.explain(m, rules)
+    table = it.plan(m, rules)
     assert table.seed == 21
     filled = it.initialize(m, rules)
     assert filled.seed == 21 and [r.key for r in filled] == [r.key for r in table]
@@ -256,7 +256,7 @@ def test_bad_input():
         it.initialize(m, {"decoder.*": "zeros"}, seed=1, strict=True)
     assert torch.equal(m.weight, before)
     with pytest.raises(ParameterNotFoundError, match="'wieght'.*'weight'"):
-        it.explain(m)["wieght"]
+        it.plan(m)["wieght"]
     ints = nn.Module()
     ints.steps = nn.Parameter(torch.zeros(3, dtype=torch.int64), requires_grad=False)
     with pytest.raises(DTypeError, match="'steps'"):

@@ -64,7 +64,7 @@ PAIRS = [(case, name) for case, (_, names) in CASES.items() for name in names]
 def outcomes(module, name, initializer=None):
     p = dict(module.named_parameters())[name]
     x = p.detach().numpy()
-    init = initializer or it.explain(module, seed=0)[name].initializer
+    init = initializer or it.plan(module, seed=0)[name].initializer
     return check(init.expected(make_desc(name, x.shape, x.dtype)), x, name)
 
 
@@ -88,7 +88,7 @@ def test_multihead_attention_bias_k_and_bias_v_are_xavier_normal():
     modules = [nn.MultiheadAttention(64, 4, add_bias_kv=True) for _ in range(24)]  # 64 values each: pool 24 modules
     for name in ("bias_k", "bias_v"):
         x = torch.cat([getattr(m, name).detach().reshape(-1) for m in modules]).numpy()  # 1536 values
-        init = it.explain(modules[0], seed=0)[name].initializer
+        init = it.plan(modules[0], seed=0)[name].initializer
         assert init.name == "xavier_normal"
         results = check(init.expected(make_desc(name, (1, 1, 64), x.dtype)), x, name)
         assert any(o.p_value is not None for o in results)

@@ -194,9 +194,22 @@ def test_adapter_initialize_on_fully_shard_model(group):
     _, out = group
     gathered = np.load(out / "gathered.npz")
     plain = torch.nn.Sequential(torch.nn.Linear(7, 13), torch.nn.LayerNorm(13), torch.nn.Linear(13, 5, bias=False))
-    for row in adapter.explain(plain, FSDP_RULES, seed=SEED):
+    for row in adapter.plan(plain, FSDP_RULES, seed=SEED):
         want = initreg.values(row.initializer, row.shape, name=row.name, seed=SEED)
         assert same_bits(gathered["adapter." + row.name], want), row.name
+
+
+def test_adapter_materializes_a_meta_fully_shard_model_with_the_one_process_values(group):
+    _, out = group
+    gathered = np.load(out / "gathered.npz")
+    plain = torch.nn.Sequential(torch.nn.Linear(7, 13), torch.nn.LayerNorm(13), torch.nn.Linear(13, 5, bias=False))
+    import initreg.torch as adapter
+
+    adapter.initialize(plain, FSDP_RULES, seed=SEED)
+    for name, p in plain.named_parameters():
+        assert same_bits(gathered["meta." + name], p.detach().numpy()), name
+    x = torch.linspace(-1, 1, 3 * 7).reshape(3, 7)
+    np.testing.assert_allclose(gathered["meta.forward"], plain(x).detach().numpy(), rtol=1e-6, atol=1e-7)
 
 
 def test_two_dimensional_mesh(tmp_path):

@@ -1,0 +1,152 @@
+"""transformers models built on the meta device (issue 26, items 1, 2, 7, 9): initreg materializes them with their
+computed buffers as the library computes them, the library's own init leaves initreg's values, ties hold.
+
+Power: the KS test compares one 64x256 weight (16,384 values) with the library's own init (fixed seeds) at p > 10⁻³;
+a std off by 0.88x (σ-unit truncation) is rejected at p < 10⁻⁶.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+from scipy import stats  # noqa: E402
+
+import initreg  # noqa: E402
+import initreg.torch as it  # noqa: E402
+from initreg.errors import RuleError  # noqa: E402
+
+#: HF's _init_weights as rules: normal(initializer_range) weights, zero biases, unit norms (padding rows aside)
+pytestmark = pytest.mark.filterwarnings("ignore::initreg.errors.UnusedRuleWarning")  # one rule set for 3 families
+
+RULES = {"*norm*.weight": "ones", "*ln_*.weight": "ones", "*LayerNorm.weight": "ones", "*.bias": "zeros",
+         "*.weight": ["normal", {"sigma": 0.02}]}
+
+
+def gpt2():
+    return transformers.GPT2LMHeadModel(transformers.GPT2Config(
+        n_layer=2, n_embd=64, n_head=4, vocab_size=256, n_positions=64, bos_token_id=0, eos_token_id=0))
+
+
+def llama():
+    return transformers.LlamaForCausalLM(transformers.LlamaConfig(
+        num_hidden_layers=2, hidden_size=64, intermediate_size=256, num_attention_heads=4, num_key_value_heads=2,
+        vocab_size=256, max_position_embeddings=64))
+
+
+def bert():
+    return transformers.BertModel(transformers.BertConfig(
+        num_hidden_layers=2, hidden_size=64, intermediate_size=256, num_attention_heads=4, vocab_size=256,
+        max_position_embeddings=64))
+
+
+BUILD = {"gpt2": gpt2, "llama": llama, "bert": bert}
+
+
+def on_meta(build):
+    with torch.device("meta"):
+        return build()
+
+
+@pytest.mark.parametrize("family", sorted(BUILD))
+def test_meta_model_materializes_with_the_librarys_buffers_runs_and_keeps_initregs_values(family):
+    torch.manual_seed(0)
+    eager = BUILD[family]()
+    model = on_meta(BUILD[family])
+    table = it.initialize(model, RULES, seed=0)
+    for name, b in eager.named_buffers():
+        got = model.get_buffer(name)
+        assert not got.is_meta and got.dtype == b.dtype and torch.equal(got, b), name
+    for row in table:  # every parameter holds initreg's values for its name
+        p = model.get_parameter(row.name)
+        assert torch.equal(p.detach(), torch.from_numpy(initreg.values(row.initializer, row.shape, name=row.name,
+                                                                       seed=0))), row.name
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    model.init_weights()  # what post_init and loading paths run
+    model.initialize_weights()
+    for n, p in model.named_parameters():
+        assert torch.equal(p, before[n]), n
+    for name, b in eager.named_buffers():
+        assert torch.equal(model.get_buffer(name), b), name
+    ids = torch.arange(6)[None]
+    out = model(ids)
+    hidden = out.logits if hasattr(out, "logits") else out.last_hidden_state
+    assert bool(torch.isfinite(hidden).all())
+
+
+def test_ties_hold_and_the_table_names_the_alias():
+    model = on_meta(gpt2)
+    table = it.initialize(model, RULES, seed=1)
+    assert model.lm_head.weight is model.transformer.wte.weight
+    assert table["transformer.wte.weight"].aliases == ("lm_head.weight",)
+
+
+def test_weights_follow_the_librarys_own_distribution():
+    torch.manual_seed(0)
+    eager = llama()
+    model = on_meta(llama)
+    it.initialize(model, RULES, seed=0)
+    name = "model.layers.0.mlp.up_proj.weight"
+    ours, theirs = model.get_parameter(name).detach().numpy().ravel(), eager.get_parameter(name).detach().numpy().ravel()
+    assert stats.ks_2samp(ours, theirs).pvalue > 1e-3
+    assert stats.ks_2samp(ours * 0.88, theirs).pvalue < 1e-6
+
+
+def test_plan_of_a_meta_transformers_model_needs_no_rule_for_computed_buffers():
+    model = on_meta(bert)
+    table = it.plan(model, RULES, seed=0)
+    assert not any("position_ids" in r.name or "token_type_ids" in r.name for r in table)
+
+
+def test_a_custom_modules_computed_buffer_error_does_not_suggest_drawing_it():
+    class Rotary(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("inv_freq", 1.0 / (10000 ** (torch.arange(0, 8, 2) / 8)), persistent=False)
+
+    with torch.device("meta"):
+        m = Rotary()
+    with pytest.raises(RuleError, match="cannot be drawn") as err:
+        it.initialize(m, seed=0)
+    assert "'zeros'" not in str(err.value)
+    assert np.all([b.is_meta for b in m.buffers()])
+
+
+def test_initreg_init_torch_writes_a_seed_checkpoint_of_a_meta_llama(tmp_path, monkeypatch):
+    from safetensors.torch import load_file
+
+    from initreg.cli import main
+
+    (tmp_path / "tinyllama.py").write_text(
+        "import transformers\n"
+        "def build():\n"
+        "    return transformers.LlamaForCausalLM(transformers.LlamaConfig(num_hidden_layers=2, hidden_size=64,\n"
+        "        intermediate_size=128, num_attention_heads=4, num_key_value_heads=2, vocab_size=256,\n"
+        "        max_position_embeddings=64))\n")
+    (tmp_path / "rules.toml").write_text('[[rule]]\npattern = "*norm.weight"\ninit = "ones"\n\n'
+                                         '[[rule]]\npattern = "*.weight"\ninit = "normal"\nsigma = 0.02\n')
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert main(["init", "--torch", "tinyllama:build", "--rules", "rules.toml", "--seed", "0", "-q",
+                 "-o", "seed.safetensors"]) == 0
+    written = load_file(str(tmp_path / "seed.safetensors"))
+    assert "model.rotary_emb.inv_freq" not in written and len(written) == 21
+
+
+def test_the_uncovered_error_of_a_gpt2_small_stays_short():
+    with torch.device("meta"):
+        model = transformers.GPT2LMHeadModel(transformers.GPT2Config(n_layer=12, n_embd=64, n_head=4, vocab_size=256))
+    with pytest.raises(RuleError) as err:
+        it.initialize(model, seed=0)
+    text = str(err.value)
+    assert len(text) < 2500 and "more" in text and "'transformer.h.0.attn.c_attn.weight'" in text  # was 8.7 KB
+
+
+def test_the_printed_table_lists_the_tied_name_and_it_can_be_looked_up():
+    model = on_meta(gpt2)
+    table = it.plan(model, RULES, seed=0)
+    assert table["lm_head.weight"] is table["transformer.wte.weight"]
+    assert "tied: 'lm_head.weight' is 'transformer.wte.weight'" in str(table)
+    assert table.to_dict()["rows"][0]["aliases"] == ["lm_head.weight"]
