@@ -32,11 +32,11 @@ __all__ = ["init", "initialize", "initializer", "plan", "flax_defaults"]
 
 def flax_defaults(sep: str = ".") -> Rules:
     """Flax's default initializers by leaf name: kernels lecun-normal, biases zeros, scales ones, embeddings as Flax draws them."""
-    from .plugins.specs import as_initializer
+    from .plugins.specs import create
     from .std import LecunNormal, One, VarianceScaling, Zero
 
     def axes(in_axes: int) -> Any:  # registered by the adapters' plugin (initreg.torch.plugin, no torch import)
-        return as_initializer(["axes_variance_scaling", {"in_axes": in_axes}])
+        return create(["axes_variance_scaling", {"in_axes": in_axes}])
 
     def last(word: str) -> str:  # the whole name, or its last segment
         return f"re:(?:.*{re.escape(sep)})?{word}"
@@ -64,9 +64,9 @@ def initializer(init: Any, *, name: str, seed: int | None = None, layout: str = 
     """
     from .planning.leaves import adapter_seed
     from .planning.regions import values
-    from .plugins.specs import as_initializer
+    from .plugins.specs import create
 
-    spec = as_initializer(init)
+    spec = create(init)
     if not isinstance(name, str) or not name:
         raise ParameterValueError(f"initreg.jax.initializer: name must be a non-empty str (the values are keyed by "
                                   f"it), got {name!r}; pass the leaf's path, e.g. name='params.Dense_0.kernel'")

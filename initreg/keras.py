@@ -23,7 +23,7 @@ from .planning.leaves import (KEEP, check_names, fill_dtype, is_keep, leaf_value
 from .planning.precedence import Entry
 from .core.stream import get_seed, resolve_seed
 from .planning.regions import values
-from .plugins.specs import as_initializer
+from .plugins.specs import create
 
 __all__ = ["Initializer", "initialize", "plan", "declared_initializer"]
 
@@ -39,7 +39,7 @@ class Initializer(keras.initializers.Initializer):
     """An initreg initializer as a Keras initializer (``kernel_initializer=``), saved through initreg's ``dumps()``."""
 
     def __init__(self, spec: Any, *, seed: int | None = None, name: str = "keras"):
-        self.initializer = as_initializer(spec)
+        self.initializer = create(spec)
         self.seed = seed
         if not isinstance(name, str) or not name:
             raise ParameterValueError(f"initreg.keras.Initializer: name must be a non-empty string (the stream's "
@@ -90,7 +90,7 @@ def declared_initializer(keras_init: Any, shape: tuple | None = None) -> Initreg
         if inputs is not None or outputs is not None:  # fans over chosen axes: not the layout's fans
             return _over_axes(keras_init, inputs, outputs, shape)
         if kind in _NAMED:
-            return as_initializer(_NAMED[kind])
+            return create(_NAMED[kind])
         return std.VarianceScaling(keras_init.scale, keras_init.mode, keras_init.distribution)
     config = keras_init.get_config() if hasattr(keras_init, "get_config") else {}
     if kind == "Zeros":
@@ -120,7 +120,7 @@ def _over_axes(keras_init: Any, inputs: Any, outputs: Any, shape: tuple | None) 
     k = len(inputs)
     if not 0 < k < ndim or inputs != list(range(k)) or outputs != list(range(k, ndim)):
         return None
-    return as_initializer(["axes_variance_scaling", {"scale": float(keras_init.scale), "mode": keras_init.mode,
+    return create(["axes_variance_scaling", {"scale": float(keras_init.scale), "mode": keras_init.mode,
                                                      "distribution": keras_init.distribution, "in_axes": k}])
 
 

@@ -86,13 +86,13 @@ def _initializer(spec: Any, plugin: str, tensor: str, where: str, ckpt: Any) -> 
     """The initializer a provenance record names, every file it reads inside the checkpoint's directory and
     none of the checkpoint's own files."""
     from ..errors import UnknownInitializerError
-    from ..plugins.specs import as_initializer
+    from ..plugins.specs import create
     from .checkpoint import own_files
     from .provenance import confine
 
     shown = _short(json.dumps(spec, default=str))
     try:
-        init = as_initializer(spec)
+        init = create(spec)
     except UnknownInitializerError as exc:
         raise _Unverifiable(f"{where}: tensor {tensor!r} was drawn with {shown} from plugin {plugin!r}, "
                             f"which is not installed here ({exc}); install {plugin} to check it") from None

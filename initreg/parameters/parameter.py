@@ -17,7 +17,7 @@ from ..planning.precedence import Entry, choose
 from ..core.stream import Stream, resolve_seed
 from ..planning.regions import draw, plugin_of
 from ..core.shapes import Shape, check_dtype, check_grad_req, check_shape, check_values, is_complete, merge_shapes
-from ..plugins.specs import as_initializer
+from ..plugins.specs import create
 from ..version import __version__
 
 Commit = Callable[[], None]
@@ -146,7 +146,7 @@ class Parameter:
 
             device = device_argument(device, ctx)
         entry = Entry(self._name, self._shape, self._dtype, self._layout, self._init,
-                      None if init is None else as_initializer(init), self._state)
+                      None if init is None else create(init), self._state)
         choice = choose([entry], None, None)[0][0]
         commit = self.plan(choice.init, choice.label, device, force_reinit, seed)
         if commit is not None:

@@ -29,7 +29,7 @@ from ..core.initializer import Desc, Initializer, make_desc
 from ..core.names import check_name
 from ..core.stream import BLOCK, Shard, Stream, resolve_seed, run_blocks
 from ..core.shapes import all_finite, check_dtype, check_shape, is_complete
-from ..plugins.specs import as_initializer
+from ..plugins.specs import create
 
 REGION_MODES = ("whole", "blocks", "direct")
 
@@ -360,7 +360,7 @@ def values(init: Any, shape: Any, *, name: str, seed: int | None, dtype: Any = "
     dt = check_dtype(dtype, name)
     devices = as_devices(device)
     devices[0].check()
-    initializer = as_initializer(init)
+    initializer = create(init)
     desc = make_desc(name, checked, dt, device=devices[0], layout=layout)
     stream = Stream(resolve_seed(seed), name)
     if index is None and out is None:

@@ -12,7 +12,7 @@ from ..errors import (CheckpointKeyError, DTypeError, InitializerArgumentError, 
                       format_shape)
 from ..core.initializer import Desc, Initializer
 from ..core.shapes import check_values
-from ..plugins.specs import as_initializer
+from ..plugins.specs import create
 
 
 class Load(Initializer):
@@ -46,7 +46,7 @@ class Load(Initializer):
         if Path(self.path).suffix.lower() not in FORMATS:
             raise InitializerArgumentError(f"Load: path {self.path!r} must end in {' or '.join(FORMATS)}")
         try:
-            self.default = None if default is None else as_initializer(default)
+            self.default = None if default is None else create(default)
         except InitializerTypeError as exc:
             raise InitializerTypeError(f"Load: default: {exc}") from None
         for arg, value in (("allow_missing", allow_missing), ("ignore_extra", ignore_extra)):

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..errors import InitializerArgumentError, ParameterValueError
 from ..planning.leaves import adapter_seed
-from ..plugins.specs import as_initializer
+from ..plugins.specs import create
 from ..std import Constant, Normal, One, Orthogonal, TruncatedNormal, Uniform, VarianceScaling, Zero
 from ..std.scaling import gain
 
@@ -32,7 +32,7 @@ def fill_(tensor: Any, init: Any, *, name: str, seed: int | None = None) -> Any:
                                   f"the parameter's full name, e.g. name='encoder.layers.0.weight'")
     compute_dtype(dtype_name(tensor), f"tensor {name!r}")
     check_internal(tensor, name)
-    fill(tensor, as_initializer(init), name, adapter_seed(seed, None))
+    fill(tensor, create(init), name, adapter_seed(seed, None))
     return tensor
 
 
