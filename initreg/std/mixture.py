@@ -52,7 +52,12 @@ class Mixture(Initializer):
         self.components: tuple[tuple[float, Initializer], ...] = tuple(parts)
         self.deterministic = len(parts) == 1 and parts[0][1].deterministic
         self.elementwise = all(c.elementwise for _, c in parts)
-        self.regions = "blocks" if all(getattr(c, "regions", "whole") == "blocks" for _, c in parts) else "whole"
+
+    # a property, not an instance attribute: a subclass's class attribute ``regions = ...`` overrides it
+    @property
+    def regions(self) -> str:
+        """"blocks" when every component computes block regions, else "whole"."""
+        return "blocks" if all(getattr(c, "regions", "whole") == "blocks" for _, c in self.components) else "whole"
 
     # The recorded config holds the normalized components, so specs and instances compare equal.
     def explicit_config(self) -> dict[str, Any]:
