@@ -34,35 +34,54 @@ def validate(names: Any = None, cases: Any = None, seed: int | None = 0, alpha: 
     classes. ``cases``: None (the defaults) or shapes / Case objects. ``seed=None`` draws a fresh seed
     (reported). ``alpha``: the family-wise error rate of the whole run (Holm).
     """
+    return validate_each([names], cases, seed, alpha, dtype=dtype, progress=progress)[0]
+
+
+def validate_each(groups: list[Any], cases: Any = None, seed: int | None = 0, alpha: float = 1e-3, *,
+                  dtype: str | None = None, progress: Progress | None = None) -> list[Report]:
+    """One Report per group of names (each as ``validate`` takes them), all in one Holm family of size ``alpha``.
+
+    The pytest plugin's items use this: a session of many items then fails at random no more often than
+    ``alpha``, as one CLI run does.
+    """
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
         raise ValidationError(f"alpha must be a number in (0, 1), got {alpha!r}; the default is 1e-3")
     fresh = seed is None
     seed = fresh_seed() if fresh else check_seed(seed)
     explicit = cases is not None
     case_list = as_cases(cases, dtype)
-    started = time.perf_counter()
-    rows: list[Row] = []
-    results: list[CaseResult] = []
+    parts: list[tuple[list[Row], list, list[CaseResult], float]] = []
     with tempfile.TemporaryDirectory(prefix="initreg-validate-") as tmp:
-        targets = _resolve(names, case_list, Path(tmp), seed)
-        total = sum(len(case_list) for _, init, _ in targets if init is not None)
+        resolved = [_resolve(names, case_list, Path(tmp), seed) for names in groups]
+        total = sum(len(case_list) for targets in resolved for _, init, _ in targets if init is not None)
         done = 0
-        for target, init, reason in targets:
-            if init is None:
-                rows.append(Row(target.label, "–", "expected", None, None, None, reason[0], reason[1]))
-                continue
+        for targets in resolved:
+            started = time.perf_counter()
+            rows: list[Row] = []
+            results: list[CaseResult] = []
+            for target, init, reason in targets:
+                if init is None:
+                    rows.append(Row(target.label, "–", "expected", None, None, None, reason[0], reason[1]))
+                    continue
 
-            def tick(case: Case) -> None:
-                nonlocal done, total
-                done += 1
-                total = max(total, done)  # a fallback case adds one step beyond the plan
-                if progress is not None:
-                    progress(done, total, f"{target.label} [{case.label}]")
-            rows += _run_target(target, init, case_list, explicit, seed, results, tick)
-    adjust(rows, alpha)
-    judge(targets, rows)
-    return Report(rows=rows, targets=[t for t, _, _ in targets], cases=results, seed=seed, alpha=float(alpha),
-                  fresh_seed=fresh, seconds=time.perf_counter() - started)
+                def tick(case: Case, target: Target = target) -> None:
+                    nonlocal done, total
+                    done += 1
+                    total = max(total, done)  # a fallback case adds one step beyond the plan
+                    if progress is not None:
+                        progress(done, total, f"{target.label} [{case.label}]")
+                rows += _run_target(target, init, case_list, explicit, seed, results, tick)
+            parts.append((rows, targets, results, time.perf_counter() - started))
+    everything = [r for rows, _, _, _ in parts for r in rows]
+    adjust(everything, alpha)
+    family = sum(1 for r in everything if r.p_value is not None)
+    reports = []
+    for rows, targets, results, seconds in parts:
+        judge(targets, rows)
+        reports.append(Report(rows=rows, targets=[t for t, _, _ in targets], cases=results, seed=seed,
+                              alpha=float(alpha), fresh_seed=fresh, seconds=seconds,
+                              family=family if len(parts) > 1 else None))
+    return reports
 
 
 # --- what to validate -----------------------------------------------------------------------------
