@@ -20,6 +20,7 @@ from . import stats as st
 from .cases import FALLBACK_CASES, Case, as_cases
 from .checks import Outcome, check, is_random, lag1_check, stream_checks
 from .examples import examples, label_of
+from .keychecks import BIRTHDAY_NAMES, birthday_check, confusable_check
 from .report import CaseResult, Report, Row, Target
 from .values import pooled_kurtosis
 
@@ -220,7 +221,36 @@ def _run_case(init: Initializer, label: str, case: Case, seed: int, plot: dict,
             return outcomes + [Outcome("reproducible", passed=False, detail=f"filling again raised "
                                                                             f"{type(exc).__name__}: {exc}")], "ok"
         outcomes += stream_checks(x, again, others)
+        if random:
+            try:
+                outcomes += confusable_check(lambda name: _fill(init, case, name, seed), case.name)
+            except Exception as exc:
+                outcomes.append(Outcome("confusable-names", passed=False, detail=f"filling a confusable name raised "
+                                                                                 f"{type(exc).__name__}: {exc}"))
+            outcomes += _birthday(init, case, seed, expected)
     return outcomes, "ok"
+
+
+def _birthday(init: Initializer, case: Case, seed: int, expected: Any) -> list[Outcome]:
+    """The birthday test on BIRTHDAY_NAMES small parameters of the case's rank (4 per axis, 16 for a vector)."""
+    from ..core.stream import Stream
+    from ..planning.regions import draw
+    from .dists import is_distribution, parts
+
+    small = tuple(min(d, 4) for d in case.shape) if len(case.shape) > 1 else (min(case.shape[0], 16),)
+    leaf = case.name.rsplit(".", 1)[-1]
+    names = [f"birthday.{i}.{leaf}" for i in range(BIRTHDAY_NAMES)]
+
+    def one(name: str) -> np.ndarray:
+        desc = make_desc(name, small, case.dtype, layout=case.layout)
+        return to_numpy(draw(init, desc, Stream(seed, name)))
+    per_value = 0.0
+    if is_distribution(expected):  # promised atoms coincide with probability Σw² per value
+        per_value = sum(w * w for w, _ in parts(expected, "expected()").atoms)
+    try:
+        return birthday_check(one, names, per_value)
+    except Exception as exc:  # e.g. a shape of 4 per axis that the initializer rejects
+        return [Outcome("key-collisions", detail=f"skipped: a {small} parameter raised {type(exc).__name__}: {exc}")]
 
 
 def name_variants(name: str) -> list[str]:
