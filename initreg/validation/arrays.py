@@ -92,6 +92,8 @@ def as_numpy(value: Any, name: str) -> np.ndarray:
         return np.ascontiguousarray(value)
     if hasattr(value, "detach"):  # a PyTorch tensor: off the autograd graph and onto the host
         value = value.detach().cpu()
+        if str(getattr(value, "dtype", "")) == "torch.bfloat16":  # neither DLPack nor __array__ knows bfloat16
+            return _torch_bfloat16(value, name)
     if hasattr(value, "__dlpack__"):
         try:
             return np.ascontiguousarray(np.from_dlpack(value))
@@ -104,11 +106,29 @@ def as_numpy(value: Any, name: str) -> np.ndarray:
                               f"NumPy array or anything with __array__ or __dlpack__") from None
 
 
+def _torch_bfloat16(value: Any, name: str) -> np.ndarray:
+    """A PyTorch bfloat16 tensor as an ml_dtypes bfloat16 array (the type JAX hands over), bits unchanged."""
+    try:
+        import ml_dtypes
+    except ImportError:
+        raise ValidationError(f"array {name!r} is a bfloat16 tensor; reading it needs the ml_dtypes package "
+                              f"(pip install ml_dtypes, or install JAX, which brings it)") from None
+    import torch
+
+    return np.ascontiguousarray(value.contiguous().view(torch.int16).numpy().view(ml_dtypes.bfloat16))
+
+
 def _outcomes(init: Initializer, name: str, x: np.ndarray, layout: str, seed: int | None,
               plot: dict) -> list[Outcome]:
     """The distribution tests of ``x`` (and its bits against a regeneration when the seed is known)."""
-    if x.dtype not in (np.float32, np.float64):
-        return [Outcome("dtype", detail=f"skipped: dtype {x.dtype} is not checked (float32 and float64 are)")]
+    from . import lowprec
+
+    low = lowprec.is_low(x.dtype)
+    if x.dtype not in (np.float32, np.float64) and not low:
+        return [Outcome("dtype", detail=f"skipped: dtype {x.dtype} is not checked (float64, float32, float16 and "
+                                        f"bfloat16 are)")]
+    if low:
+        return _low_outcomes(init, name, x, layout, plot)
     desc = make_desc(name, x.shape, x.dtype, layout=layout)
     out: list[Outcome] = []
     try:
@@ -127,6 +147,45 @@ def _outcomes(init: Initializer, name: str, x: np.ndarray, layout: str, seed: in
     if seed is not None:
         out.append(_bits(init, name, x, layout, seed))
     return out
+
+
+def _low_outcomes(init: Initializer, name: str, x: np.ndarray, layout: str, plot: dict) -> list[Outcome]:
+    """float16/bfloat16: distributions on a dither of each value's rounding cell plus the rounding test; exact
+    promises against their values rounded to the format; other promises on the float32 values."""
+    from ..core.expected import Exact
+    from . import lowprec
+    from .dists import Continuous, is_distribution, parts
+
+    desc = make_desc(name, x.shape, np.float32, layout=layout)
+    try:
+        expected = init.expected(desc)
+    except Exception as exc:
+        return [Outcome("expected", passed=False, detail=f"expected() raised {type(exc).__name__}: {exc}")]
+    if expected is None:
+        return [Outcome("expected", detail=f"{init.name} declares no expected distribution for {name!r}")]
+    try:
+        if isinstance(expected, Exact):
+            rounded = np.asarray(expected.values, dtype=np.float64).astype(x.dtype).astype(np.float64)
+            return check_values(Exact(rounded), x.astype(np.float32), f"{init.name}.expected()", plot)
+        if not is_distribution(expected):
+            out = check_values(expected, x.astype(np.float32), f"{init.name}.expected()", plot)
+            return out + (lag1_check(x.astype(np.float32)) if is_random(expected) and not _is_orthogonal(expected)
+                          else [])
+        promised = parts(expected, f"{init.name}.expected()")
+        spread = lowprec.dither(x)
+        held = x.astype(np.float64)
+        for _, a in promised.atoms:  # an atom stays a point: the promised value where the format holds its rounding
+            spread[held == float(np.asarray(a, dtype=np.float64).astype(x.dtype))] = a
+        out = check_values(expected, spread, f"{init.name}.expected()", plot)
+        if promised.continuous:
+            cont = Continuous(promised.continuous)
+            weight = sum(w for w, _ in promised.continuous)
+            atoms = tuple(v for _, v in promised.atoms)
+            out += lowprec.rounding_check(x, lambda v: weight * np.asarray(cont.cdf(v)) + sum(
+                w * (np.asarray(v) >= a) for w, a in promised.atoms), atoms)
+        return out + lag1_check(x.astype(np.float32))
+    except ValidationError as exc:
+        return [Outcome("expected", passed=False, detail=str(exc))]
 
 
 def _is_orthogonal(expected: Any) -> bool:
