@@ -23,12 +23,14 @@ INDEX = "model.safetensors.index.json"
 
 
 def check(arrays: Mapping[str, Any], init: Any = None, *, seed: int | None = None, alpha: float = 1e-3,
-          layout: str = "OI") -> Report:
+          layout: str = "OI", ties: Any = ()) -> Report:
     """Test each named array against what the initializer its rule assigns promises; the same Report as validate.
 
     ``arrays``: name → array (NumPy, anything with ``__array__`` or DLPack, e.g. a PyTorch ``state_dict()``).
     ``init``: Rules, {pattern: initializer}, or one initializer for every name. ``seed``: when given (as
     recorded in a checkpoint's provenance), each array must also equal, bit for bit, what initreg makes from it.
+    ``ties``: pairs of names that should hold the same values (tied weights); every other pair of randomly
+    initialized arrays must not (the ``copies`` test).
     """
     from ..core.stream import check_seed
 
@@ -44,6 +46,7 @@ def check(arrays: Mapping[str, Any], init: Any = None, *, seed: int | None = Non
     rows: list[Row] = []
     targets: list[tuple[Target, Any, tuple[str, str]]] = []
     results: list[CaseResult] = []
+    copies = _copies(held, chosen, layout, ties)
     for name, x in held.items():
         case = "x".join(str(d) for d in x.shape) or "scalar"
         picked = chosen.get(name)
@@ -56,6 +59,8 @@ def check(arrays: Mapping[str, Any], init: Any = None, *, seed: int | None = Non
         targets.append((target, picked, ("", "")))
         result = CaseResult(name, case, x.shape, str(x.dtype))
         outcomes = _outcomes(picked, name, x, layout, seed, result.plot)
+        if name in copies:
+            outcomes.append(copies[name])
         if result.plot:
             results.append(result)
         rows += [as_row(name, case, o) for o in outcomes]
@@ -63,6 +68,29 @@ def check(arrays: Mapping[str, Any], init: Any = None, *, seed: int | None = Non
     judge(targets, rows)
     return Report(rows=rows, targets=[t for t, _, _ in targets], cases=results, seed=seed,
                   alpha=float(alpha), seconds=time.perf_counter() - started)
+
+
+def _copies(held: Mapping[str, np.ndarray], chosen: Mapping[str, Initializer], layout: str, ties: Any) -> dict:
+    """The ``copies`` outcome of each array whose rule promises random values (exact ones may well repeat)."""
+    from .crosscheck import copies_check
+
+    try:
+        pairs = [tuple(map(str, t)) for t in ties]
+    except TypeError:
+        raise ValidationError(f"ties must be pairs of names, e.g. [('lm_head.weight', 'wte.weight')], got "
+                              f"{ties!r}") from None
+    if any(len(t) != 2 for t in pairs):
+        raise ValidationError(f"ties must be pairs of names, e.g. [('lm_head.weight', 'wte.weight')], got {ties!r}")
+    random = {}
+    for name, init in chosen.items():
+        x = held[name]
+        try:
+            promise = init.expected(make_desc(name, x.shape, np.float32, layout=layout))
+        except Exception:  # the array's own row reports a broken expected()
+            continue
+        if promise is not None and is_random(promise):
+            random[name] = x
+    return copies_check(random, pairs)
 
 
 def _choices(held: Mapping[str, np.ndarray], init: Any, layout: str) -> dict[str, Initializer]:

@@ -100,3 +100,16 @@ def test_correct_keys_pass_the_key_checks_and_confusable_names_are_the_documente
     assert rows["confusable-names"].verdict == "pass"
     assert [w for w, _, _ in confusable_names("a.b")] == ["'.' vs '_'", "case", "NFC vs NFD"]
     assert [w for w, _, _ in confusable_names("AB")] == ["NFC vs NFD"]  # no '.', no lower case: nothing to confuse
+
+
+@pytest.mark.slow
+def test_one_output_unit_at_twice_the_std_in_a_gpt2_sized_weight_fails_check():
+    from initreg.std import Normal
+
+    rng = np.random.default_rng(0)
+    w = (0.02 * rng.standard_normal((768, 3072))).astype(np.float32)  # HF GPT-2 Conv1D: (in, out)
+    assert initreg.check({"h.0.mlp.c_fc.weight": w}, Normal(0.02)).passed
+    w[:, 1234] *= 2.0
+    report = initreg.check({"h.0.mlp.c_fc.weight": w}, Normal(0.02))
+    failing = [r for r in report.failures() if r.test == "homogeneity"]
+    assert failing and "slice 1234" in failing[0].detail, report.failure_text()
