@@ -118,18 +118,22 @@ def homogeneity_check(x: np.ndarray) -> list[Outcome]:
         sliced = np.moveaxis(dev, axis, 0).reshape(groups, size)
         means = sliced.mean(axis=1)
         within = float(np.sum((sliced - means[:, None]) ** 2)) / (n - groups)
+        if not within > 0:  # every slice constant: nothing to compare
+            continue
         between = size * float(np.sum((means - means.mean()) ** 2)) / (groups - 1)
-        f = between / within if within > 0 else math.inf
+        f = between / within
+        z = (means - means.mean()) / math.sqrt(within / size)
+        which = int(np.argmax(np.abs(z)))
         ps.append(float(stats.f.sf(f, groups - 1, n - groups)))
-        shown.append(f"axis {axis} ({groups} slices of {size}): F = {f:.4g}")
+        shown.append(f"axis {axis} ({groups} slices of {size}): F = {f:.4g}, most extreme slice {which} at "
+                     f"z = {float(z[which]):.3g}")
         if size >= OUTLIER_GROUP_MIN:
-            z = (means - means.mean()) / math.sqrt(within / size)
             hi, lo = float(z.max()), float(z.min())
             gamma = skew / math.sqrt(size)
             upper = float(special.ndtr(-hi)) + gamma * max(hi * hi - 1, 0.0) * math.exp(-hi * hi / 2) / (
                 6 * math.sqrt(2 * math.pi))
-            ps.append(min(1.0, groups * (upper + float(special.ndtr(lo)))))
-            which = int(np.argmax(np.abs(z)))
+            # Bonferroni over 2·groups one-sided tests: the more extreme side of the most extreme slices
+            ps.append(min(1.0, 2 * groups * min(upper, float(special.ndtr(lo)))))
             shown.append(f"axis {axis}: slice {which} of {groups} at z = {float(z[which]):.3g}")
     if not ps:
         return []
