@@ -43,9 +43,15 @@ class Mixture:
 
 @dataclass(frozen=True)
 class Orthogonal:
-    """The parameter reshaped to (shape[0], rest) has orthogonal rows (rows ≤ cols) or columns, times ``scale``."""
+    """The parameter reshaped to (shape[0], rest) has orthogonal rows (rows ≤ cols) or columns, times ``scale``.
+
+    ``haar=True`` promises more: the matrix is Haar-distributed (uniform over the semi-orthogonal matrices),
+    as the sign-corrected QR of a Gaussian matrix is. Without it the promise is orthogonality, signs of rows
+    and columns that are fair coins, and entries no heavier-tailed than Haar's.
+    """
 
     scale: float
+    haar: bool = False
 
 
 @dataclass(frozen=True, eq=False)

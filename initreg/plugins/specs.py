@@ -79,5 +79,3 @@ def make_initializer(spec: Any, where: str, kwargs: Mapping[str, Any] | None = N
     except (InitregError, ValueError, TypeError, KeyError) as exc:
         raise with_context(exc, where) from exc
 
-
-as_initializer = create  # the older name, until its callers outside this package say create

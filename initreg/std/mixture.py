@@ -10,7 +10,7 @@ import numpy as np
 from ..core.device import cpu
 from ..errors import InitializerArgumentError, InitializerTypeError
 from ..core.initializer import Desc, Initializer, check_number
-from ..plugins.specs import as_initializer
+from ..plugins.specs import create
 from ..core.stream import BLOCK, run_blocks
 from ._common import Shard, on_host
 
@@ -41,7 +41,7 @@ class Mixture(Initializer):
                                                f"got {item!r}")
             p = check_number("Mixture", f"probability of component {k}", item[0], positive=True)
             try:
-                init = as_initializer(item[1])
+                init = create(item[1])
             except InitializerTypeError as exc:
                 raise InitializerTypeError(f"Mixture: component {k}: {exc}") from None
             parts.append((p, init))
@@ -52,7 +52,12 @@ class Mixture(Initializer):
         self.components: tuple[tuple[float, Initializer], ...] = tuple(parts)
         self.deterministic = len(parts) == 1 and parts[0][1].deterministic
         self.elementwise = all(c.elementwise for _, c in parts)
-        self.regions = "blocks" if all(getattr(c, "regions", "whole") == "blocks" for _, c in parts) else "whole"
+
+    # a property, not an instance attribute: a subclass's class attribute ``regions = ...`` overrides it
+    @property
+    def regions(self) -> str:
+        """"blocks" when every component computes block regions, else "whole"."""
+        return "blocks" if all(getattr(c, "regions", "whole") == "blocks" for _, c in self.components) else "whole"
 
     @property
     def portable(self) -> bool:  # type: ignore[override]

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ShapeError
+from ..errors import InitializerArgumentError, ShapeError
 from ..core.initializer import Desc, Initializer, check_choice, check_number
 from ._common import on_host
 
@@ -69,15 +69,21 @@ class Orthogonal(Initializer):
 
     Formula: W = reshape(w, (shape[0], prod(shape[1:]))); W·Wᵀ = scale²·I when rows ≤ cols,
     else Wᵀ·W = scale²·I. W is the Q factor (signs fixed by diag R > 0) of a matrix with entries
-    from U(-1, 1) ("uniform") or N(0, 1) ("normal"); "normal" gives the Haar distribution.
+    from U(-1, 1) ("uniform", MXNet's default) or N(0, 1) ("normal"). Only the sign-corrected QR of a
+    Gaussian matrix is Haar-distributed: ``haar=True`` (the same as ``rand_type="normal"``) promises and
+    gives that. The default promises orthogonality, fair signs, and entries lighter-tailed than Haar's.
     """
 
     aliases: tuple[str, ...] = ()
     portable = False  # LAPACK's QR: its last bits follow the BLAS kernel and its thread count
 
-    def __init__(self, scale: float = 1.414, rand_type: str = "uniform"):
+    def __init__(self, scale: float = 1.414, rand_type: str = "uniform", haar: bool = False):
         self.scale = check_number("Orthogonal", "scale", scale, positive=True)
         self.rand_type = check_choice("Orthogonal", "rand_type", rand_type, ("uniform", "normal"))
+        if not isinstance(haar, (bool, np.bool_)):
+            raise InitializerArgumentError(f"Orthogonal: haar must be True or False, got {haar!r}; haar=True draws "
+                                           f"a Haar-distributed matrix (the sign-corrected QR of a Gaussian one)")
+        self.haar = bool(haar)
 
     def tolerance(self, desc: Desc, values: Any) -> float:
         """See :func:`qr_tolerance`."""
@@ -93,7 +99,7 @@ class Orthogonal(Initializer):
             if host.dtype.kind != "f":
                 raise TypeError(f"Orthogonal: parameter {desc.name!r} has dtype {host.dtype}; it needs a floating dtype")
             buf = host if host.dtype in (np.float32, np.float64) else np.empty(host.shape, np.float32)
-            if self.rand_type == "uniform":
+            if self.rand_type == "uniform" and not self.haar:
                 rng.uniform(-1.0, 1.0, out=buf)
             else:
                 rng.normal(0.0, 1.0, out=buf)
@@ -105,7 +111,7 @@ class Orthogonal(Initializer):
     def expected(self, desc: Desc) -> Any:
         from ..core.expected import Orthogonal as OrthogonalProperty
 
-        return OrthogonalProperty(self.scale)
+        return OrthogonalProperty(self.scale, haar=self.haar or self.rand_type == "normal")
 
 
 def qr_tolerance(values: Any) -> float:

@@ -17,12 +17,14 @@ from .runner import adjust, as_row, judge
 
 
 def check(arrays: Mapping[str, Any], init: Any = None, *, seed: int | None = None, alpha: float = 1e-3,
-          layout: str = "OI") -> Report:
+          layout: str = "OI", ties: Any = ()) -> Report:
     """Test each named array against what the initializer its rule assigns promises; the same Report as validate.
 
     ``arrays``: name → array (NumPy, anything with ``__array__`` or DLPack, e.g. a PyTorch ``state_dict()``).
     ``init``: Rules, {pattern: initializer}, or one initializer for every name. ``seed``: when given (as
     recorded in a checkpoint's provenance), each array must also equal, bit for bit, what initreg makes from it.
+    ``ties``: pairs of names that should hold the same values (tied weights); every other pair of randomly
+    initialized arrays must not (the ``copies`` test).
     """
     from ..core.stream import check_seed
 
@@ -38,6 +40,7 @@ def check(arrays: Mapping[str, Any], init: Any = None, *, seed: int | None = Non
     rows: list[Row] = []
     targets: list[tuple[Target, Any, tuple[str, str]]] = []
     results: list[CaseResult] = []
+    copies = _copies(held, chosen, layout, ties)
     for name, x in held.items():
         case = "x".join(str(d) for d in x.shape) or "scalar"
         picked = chosen.get(name)
@@ -50,6 +53,8 @@ def check(arrays: Mapping[str, Any], init: Any = None, *, seed: int | None = Non
         targets.append((target, picked, ("", "")))
         result = CaseResult(name, case, x.shape, str(x.dtype))
         outcomes = _outcomes(picked, name, x, layout, seed, result.plot)
+        if name in copies:
+            outcomes.append(copies[name])
         if result.plot:
             results.append(result)
         rows += [as_row(name, case, o) for o in outcomes]
@@ -57,6 +62,29 @@ def check(arrays: Mapping[str, Any], init: Any = None, *, seed: int | None = Non
     judge(targets, rows)
     return Report(rows=rows, targets=[t for t, _, _ in targets], cases=results, seed=seed,
                   alpha=float(alpha), seconds=time.perf_counter() - started)
+
+
+def _copies(held: Mapping[str, np.ndarray], chosen: Mapping[str, Initializer], layout: str, ties: Any) -> dict:
+    """The ``copies`` outcome of each array whose rule promises random values (exact ones may well repeat)."""
+    from .crosscheck import copies_check
+
+    try:
+        pairs = [tuple(map(str, t)) for t in ties]
+    except TypeError:
+        raise ValidationError(f"ties must be pairs of names, e.g. [('lm_head.weight', 'wte.weight')], got "
+                              f"{ties!r}") from None
+    if any(len(t) != 2 for t in pairs):
+        raise ValidationError(f"ties must be pairs of names, e.g. [('lm_head.weight', 'wte.weight')], got {ties!r}")
+    random = {}
+    for name, init in chosen.items():
+        x = held[name]
+        try:
+            promise = init.expected(make_desc(name, x.shape, np.float32, layout=layout))
+        except Exception:  # the array's own row reports a broken expected()
+            continue
+        if promise is not None and is_random(promise):
+            random[name] = x
+    return copies_check(random, pairs)
 
 
 def _choices(held: Mapping[str, np.ndarray], init: Any, layout: str) -> dict[str, Initializer]:
@@ -86,6 +114,8 @@ def as_numpy(value: Any, name: str) -> np.ndarray:
         return np.ascontiguousarray(value)
     if hasattr(value, "detach"):  # a PyTorch tensor: off the autograd graph and onto the host
         value = value.detach().cpu()
+        if str(getattr(value, "dtype", "")) == "torch.bfloat16":  # neither DLPack nor __array__ knows bfloat16
+            return _torch_bfloat16(value, name)
     if hasattr(value, "__dlpack__"):
         try:
             return np.ascontiguousarray(np.from_dlpack(value))
@@ -98,11 +128,29 @@ def as_numpy(value: Any, name: str) -> np.ndarray:
                               f"NumPy array or anything with __array__ or __dlpack__") from None
 
 
+def _torch_bfloat16(value: Any, name: str) -> np.ndarray:
+    """A PyTorch bfloat16 tensor as an ml_dtypes bfloat16 array (the type JAX hands over), bits unchanged."""
+    try:
+        import ml_dtypes
+    except ImportError:
+        raise ValidationError(f"array {name!r} is a bfloat16 tensor; reading it needs the ml_dtypes package "
+                              f"(pip install ml_dtypes, or install JAX, which brings it)") from None
+    import torch
+
+    return np.ascontiguousarray(value.contiguous().view(torch.int16).numpy().view(ml_dtypes.bfloat16))
+
+
 def _outcomes(init: Initializer, name: str, x: np.ndarray, layout: str, seed: int | None,
               plot: dict) -> list[Outcome]:
     """The distribution tests of ``x`` (and its bits against a regeneration when the seed is known)."""
-    if x.dtype not in (np.float32, np.float64):
-        return [Outcome("dtype", detail=f"skipped: dtype {x.dtype} is not checked (float32 and float64 are)")]
+    from . import lowprec
+
+    low = lowprec.is_low(x.dtype)
+    if x.dtype not in (np.float32, np.float64) and not low:
+        return [Outcome("dtype", detail=f"skipped: dtype {x.dtype} is not checked (float64, float32, float16 and "
+                                        f"bfloat16 are)")]
+    if low:
+        return _low_outcomes(init, name, x, layout, plot)
     desc = make_desc(name, x.shape, x.dtype, layout=layout)
     out: list[Outcome] = []
     try:
@@ -121,6 +169,45 @@ def _outcomes(init: Initializer, name: str, x: np.ndarray, layout: str, seed: in
     if seed is not None:
         out.append(_bits(init, name, x, layout, seed))
     return out
+
+
+def _low_outcomes(init: Initializer, name: str, x: np.ndarray, layout: str, plot: dict) -> list[Outcome]:
+    """float16/bfloat16: distributions on a dither of each value's rounding cell plus the rounding test; exact
+    promises against their values rounded to the format; other promises on the float32 values."""
+    from ..core.expected import Exact
+    from . import lowprec
+    from .dists import Continuous, is_distribution, parts
+
+    desc = make_desc(name, x.shape, np.float32, layout=layout)
+    try:
+        expected = init.expected(desc)
+    except Exception as exc:
+        return [Outcome("expected", passed=False, detail=f"expected() raised {type(exc).__name__}: {exc}")]
+    if expected is None:
+        return [Outcome("expected", detail=f"{init.name} declares no expected distribution for {name!r}")]
+    try:
+        if isinstance(expected, Exact):
+            rounded = np.asarray(expected.values, dtype=np.float64).astype(x.dtype).astype(np.float64)
+            return check_values(Exact(rounded), x.astype(np.float32), f"{init.name}.expected()", plot)
+        if not is_distribution(expected):
+            out = check_values(expected, x.astype(np.float32), f"{init.name}.expected()", plot)
+            return out + (lag1_check(x.astype(np.float32)) if is_random(expected) and not _is_orthogonal(expected)
+                          else [])
+        promised = parts(expected, f"{init.name}.expected()")
+        spread = lowprec.dither(x)
+        held = x.astype(np.float64)
+        for _, a in promised.atoms:  # an atom stays a point: the promised value where the format holds its rounding
+            spread[held == float(np.asarray(a, dtype=np.float64).astype(x.dtype))] = a
+        out = check_values(expected, spread, f"{init.name}.expected()", plot)
+        if promised.continuous:
+            cont = Continuous(promised.continuous)
+            weight = sum(w for w, _ in promised.continuous)
+            atoms = tuple(v for _, v in promised.atoms)
+            out += lowprec.rounding_check(x, lambda v: weight * np.asarray(cont.cdf(v)) + sum(
+                w * (np.asarray(v) >= a) for w, a in promised.atoms), atoms)
+        return out + lag1_check(x.astype(np.float32))
+    except ValidationError as exc:
+        return [Outcome("expected", passed=False, detail=str(exc))]
 
 
 def _is_orthogonal(expected: Any) -> bool:

@@ -13,6 +13,7 @@ from .dists import Continuous, Parts, clusters, is_distribution, moments, parts
 from ..core.expected import Embedded, Exact, Orthogonal, Sparse
 from .outcome import Outcome
 from . import values as vc
+from . import joint
 
 #: fewest values a statistical test runs on (its p-value is asymptotic)
 MIN_VALUES = 1000
@@ -43,7 +44,8 @@ def check(expected: Any, x: np.ndarray, owner: str, plot: dict | None = None) ->
     if isinstance(expected, Sparse):
         return sparse_check(expected, x, owner, plot)
     if is_distribution(expected):
-        return distribution_check(parts(expected, owner), x, plot)
+        promised = parts(expected, owner)
+        return distribution_check(promised, x, plot) + joint_checks(promised, x)
     parts(expected, owner)  # raises the error that names what is accepted
     raise ValidationError(f"{owner} returned {expected!r}")  # pragma: no cover
 
@@ -100,7 +102,20 @@ def orthogonal_check(expected: Orthogonal, x: np.ndarray, plot: dict) -> list[Ou
     return [Outcome("orthogonal", statistic=err, passed=err <= tol,
                     detail=f"max |{which} − {expected.scale:g}²·I| = {err:.3g} (tolerance {tol:.3g} = "
                            f"{ORTHO_FACTOR:g}·√{max(rows, cols)}·eps·scale²)"),
-            *haar_check(w), *values_checks(np.ascontiguousarray(x).ravel(), None)]
+            *haar_check(w), *joint.haar_moment_check(w, float(expected.scale), bool(getattr(expected, "haar", False))),
+            *values_checks(np.ascontiguousarray(x).ravel(), None)]
+
+
+def joint_checks(p: Parts, x: np.ndarray) -> list[Outcome]:
+    """What i.i.d. values promise together: no autocorrelation, even spread across slices, no spectral outlier."""
+    if x.size < MIN_VALUES:
+        return []
+    out = joint.autocorrelation_check(x) + joint.homogeneity_check(x)
+    if x.ndim >= 2 and vc.central_moments(p.atoms, p.continuous, 4) is not None:
+        mean, var, mu4 = moments(p)
+        if var > 0:
+            out += joint.spectral_edge_check(x, mean, var, mu4 / var ** 2 - 3.0)
+    return out
 
 
 def haar_check(w: np.ndarray) -> list[Outcome]:
@@ -358,5 +373,5 @@ def _plot_range(srt: np.ndarray) -> tuple[float, float]:
     return (lo, hi) if hi > lo else (lo - 0.5, hi + 0.5)
 
 
-__all__ = ["Outcome", "check", "is_random", "stream_checks", "lag1_check", "haar_check", "values_checks",
+__all__ = ["Outcome", "check", "is_random", "joint_checks", "stream_checks", "lag1_check", "haar_check", "values_checks",
            "moment_checks", "at_precision", "MIN_VALUES"]

@@ -57,6 +57,7 @@ class Report:
     alpha: float
     fresh_seed: bool = False
     seconds: float = 0.0
+    family: int | None = None  # the Holm family's size when it spans more than this report (pytest session)
 
     @property
     def passed(self) -> bool:
@@ -65,8 +66,9 @@ class Report:
 
     @property
     def family_size(self) -> int:
-        """How many p-values the Holm correction covered."""
-        return sum(1 for r in self.rows if r.p_value is not None)
+        """How many p-values the Holm correction covered (the whole family, when it spans several reports)."""
+        own = sum(1 for r in self.rows if r.p_value is not None)
+        return own if self.family is None else self.family
 
     @property
     def checked(self) -> list[Target]:

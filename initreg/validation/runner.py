@@ -13,17 +13,20 @@ import numpy as np
 from ..core.device import to_numpy
 from ..errors import ShapeError, ValidationError
 from ..core.initializer import Initializer, make_desc
-from ..plugins.specs import as_initializer, create
+from ..plugins.specs import create
 from ..parameters.parameter import Parameter
 from ..core.stream import check_seed, fresh_seed
 from . import stats as st
 from .cases import FALLBACK_CASES, Case, as_cases
 from .checks import Outcome, check, is_random, lag1_check, stream_checks
 from .examples import examples, label_of
+from .keychecks import BIRTHDAY_NAMES, birthday_check, confusable_check
 from .report import CaseResult, Report, Row, Target
 from .values import pooled_kurtosis
 
 Progress = Callable[[int, int, str], None]
+#: the birthday test runs on cases of at least this many values (the default cases; not the small calibration runs)
+BIRTHDAY_CASE_MIN = 1 << 16
 
 
 def validate(names: Any = None, cases: Any = None, seed: int | None = 0, alpha: float = 1e-3, *,
@@ -34,35 +37,54 @@ def validate(names: Any = None, cases: Any = None, seed: int | None = 0, alpha: 
     classes. ``cases``: None (the defaults) or shapes / Case objects. ``seed=None`` draws a fresh seed
     (reported). ``alpha``: the family-wise error rate of the whole run (Holm).
     """
+    return validate_each([names], cases, seed, alpha, dtype=dtype, progress=progress)[0]
+
+
+def validate_each(groups: list[Any], cases: Any = None, seed: int | None = 0, alpha: float = 1e-3, *,
+                  dtype: str | None = None, progress: Progress | None = None) -> list[Report]:
+    """One Report per group of names (each as ``validate`` takes them), all in one Holm family of size ``alpha``.
+
+    The pytest plugin's items use this: a session of many items then fails at random no more often than
+    ``alpha``, as one CLI run does.
+    """
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
         raise ValidationError(f"alpha must be a number in (0, 1), got {alpha!r}; the default is 1e-3")
     fresh = seed is None
     seed = fresh_seed() if fresh else check_seed(seed)
     explicit = cases is not None
     case_list = as_cases(cases, dtype)
-    started = time.perf_counter()
-    rows: list[Row] = []
-    results: list[CaseResult] = []
+    parts: list[tuple[list[Row], list, list[CaseResult], float]] = []
     with tempfile.TemporaryDirectory(prefix="initreg-validate-") as tmp:
-        targets = _resolve(names, case_list, Path(tmp), seed)
-        total = sum(len(case_list) for _, init, _ in targets if init is not None)
+        resolved = [_resolve(names, case_list, Path(tmp), seed) for names in groups]
+        total = sum(len(case_list) for targets in resolved for _, init, _ in targets if init is not None)
         done = 0
-        for target, init, reason in targets:
-            if init is None:
-                rows.append(Row(target.label, "–", "expected", None, None, None, reason[0], reason[1]))
-                continue
+        for targets in resolved:
+            started = time.perf_counter()
+            rows: list[Row] = []
+            results: list[CaseResult] = []
+            for target, init, reason in targets:
+                if init is None:
+                    rows.append(Row(target.label, "–", "expected", None, None, None, reason[0], reason[1]))
+                    continue
 
-            def tick(case: Case) -> None:
-                nonlocal done, total
-                done += 1
-                total = max(total, done)  # a fallback case adds one step beyond the plan
-                if progress is not None:
-                    progress(done, total, f"{target.label} [{case.label}]")
-            rows += _run_target(target, init, case_list, explicit, seed, results, tick)
-    adjust(rows, alpha)
-    judge(targets, rows)
-    return Report(rows=rows, targets=[t for t, _, _ in targets], cases=results, seed=seed, alpha=float(alpha),
-                  fresh_seed=fresh, seconds=time.perf_counter() - started)
+                def tick(case: Case, target: Target = target) -> None:
+                    nonlocal done, total
+                    done += 1
+                    total = max(total, done)  # a fallback case adds one step beyond the plan
+                    if progress is not None:
+                        progress(done, total, f"{target.label} [{case.label}]")
+                rows += _run_target(target, init, case_list, explicit, seed, results, tick)
+            parts.append((rows, targets, results, time.perf_counter() - started))
+    everything = [r for rows, _, _, _ in parts for r in rows]
+    adjust(everything, alpha)
+    family = sum(1 for r in everything if r.p_value is not None)
+    reports = []
+    for rows, targets, results, seconds in parts:
+        judge(targets, rows)
+        reports.append(Report(rows=rows, targets=[t for t, _, _ in targets], cases=results, seed=seed,
+                              alpha=float(alpha), fresh_seed=fresh, seconds=seconds,
+                              family=family if len(parts) > 1 else None))
+    return reports
 
 
 # --- what to validate -----------------------------------------------------------------------------
@@ -101,7 +123,7 @@ def _resolve(names: Any, cases: tuple[Case, ...], directory: Path,
             for text, init in pairs:
                 out.append((_target(text, init), init, ("", "")))
         else:
-            init = as_initializer(item)
+            init = create(item)
             out.append((_target(label_of(init.name, init.explicit_config()), init), init, ("", "")))
     seen: dict[str, int] = {}
     for target, _, _ in out:  # one label per configuration, even when a name is given twice
@@ -201,7 +223,39 @@ def _run_case(init: Initializer, label: str, case: Case, seed: int, plot: dict,
             return outcomes + [Outcome("reproducible", passed=False, detail=f"filling again raised "
                                                                             f"{type(exc).__name__}: {exc}")], "ok"
         outcomes += stream_checks(x, again, others)
+        if random:
+            try:
+                outcomes += confusable_check(lambda name: _fill(init, case, name, seed), case.name)
+            except Exception as exc:
+                outcomes.append(Outcome("confusable-names", passed=False, detail=f"filling a confusable name raised "
+                                                                                 f"{type(exc).__name__}: {exc}"))
+            outcomes += _birthday(init, case, seed, expected)
     return outcomes, "ok"
+
+
+def _birthday(init: Initializer, case: Case, seed: int, expected: Any) -> list[Outcome]:
+    """The birthday test on BIRTHDAY_NAMES small parameters of the case's rank (4 per axis, 16 for a vector)."""
+    from ..core.stream import Stream
+    from ..planning.regions import draw
+    from .dists import is_distribution, parts
+
+    if math.prod(case.shape) < BIRTHDAY_CASE_MIN:  # ~1000 small fills: worth it on full-size runs only
+        return [Outcome("key-collisions", detail=f"skipped: cases under {BIRTHDAY_CASE_MIN} values skip the birthday "
+                                                 f"test (it costs {BIRTHDAY_NAMES} small fills whatever the case)")]
+    small = tuple(min(d, 4) for d in case.shape) if len(case.shape) > 1 else (min(case.shape[0], 16),)
+    leaf = case.name.rsplit(".", 1)[-1]
+    names = [f"birthday.{i}.{leaf}" for i in range(BIRTHDAY_NAMES)]
+
+    def one(name: str) -> np.ndarray:
+        desc = make_desc(name, small, case.dtype, layout=case.layout)
+        return to_numpy(draw(init, desc, Stream(seed, name)))
+    per_value = 0.0
+    if is_distribution(expected):  # promised atoms coincide with probability Σw² per value
+        per_value = sum(w * w for w, _ in parts(expected, "expected()").atoms)
+    try:
+        return birthday_check(one, names, per_value)
+    except Exception as exc:  # e.g. a shape of 4 per axis that the initializer rejects
+        return [Outcome("key-collisions", detail=f"skipped: a {small} parameter raised {type(exc).__name__}: {exc}")]
 
 
 def name_variants(name: str) -> list[str]:

@@ -135,3 +135,15 @@ def test_memory_stays_a_few_blocks_beyond_the_parameter(init, threads):
     finally:
         tracemalloc.stop()
     assert peak <= 8 * BLOCK * 4, f"{type(init).__name__}: peak {peak / 2**20:.2f} MiB beyond the 16 MiB parameter"
+
+
+def test_mixture_regions_come_from_the_class_so_a_subclass_attribute_overrides_them():
+    from initreg.std import Mixture, Normal, Orthogonal
+
+    class WholeOnly(Mixture):
+        regions = "whole"
+
+    assert "regions" not in vars(Mixture([(1.0, Normal(1.0))]))
+    assert Mixture([(1.0, Normal(1.0))]).regions == "blocks"
+    assert Mixture([(0.5, Normal(1.0)), (0.5, Orthogonal())]).regions == "whole"
+    assert WholeOnly([(1.0, Normal(1.0))]).regions == "whole"

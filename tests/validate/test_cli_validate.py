@@ -7,6 +7,7 @@ import subprocess
 import sys
 import types
 
+import numpy.fft  # noqa: F401 - loaded here: pytester unloads modules first imported in-process, and numpy.fft cannot load twice
 import pytest
 
 import initreg
@@ -130,3 +131,57 @@ def test_option_adds_one_test_per_installed_initializer(pytester):
     result.stdout.fnmatch_lines([f"*collected {1 + len(registry.available())} items / * deselected / 3 selected*"])
     plain = pytester.runpytest("-p", "no:cacheprovider", "--co", "-q")
     assert "initreg-validate" not in plain.stdout.str()
+
+
+def test_validate_each_puts_every_group_in_one_holm_family_like_one_cli_run():
+    from initreg.validation.runner import validate_each
+
+    whole = initreg.validate(["normal", "uniform"], cases=[(64, 64)])
+    parts = validate_each([["normal"], ["uniform"]], cases=[(64, 64)])
+    assert [r.adjusted for p in parts for r in p.rows] == [r.adjusted for r in whole.rows]
+    assert parts[0].family_size == parts[1].family_size == whole.family_size
+    own = sum(1 for r in parts[0].rows if r.p_value is not None)
+    assert own < whole.family_size and f"{whole.family_size} p-values" in parts[0].summary()
+    alone = initreg.validate(["normal"], cases=[(64, 64)])
+    # the same raw p-values, but alone the family is smaller, so each adjusted p-value is at most the shared one
+    assert [r.p_value for r in alone.rows] == [r.p_value for r in parts[0].rows]
+    assert all(a.adjusted <= b.adjusted for a, b in zip(alone.rows, parts[0].rows) if a.adjusted is not None)
+
+
+@pytest.mark.slow
+def test_the_plugin_session_is_one_holm_family_over_its_items(pytester):
+    pytester.makeconftest("""
+        import initreg
+
+        class Wide(initreg.Initializer):
+            def fill(self, desc, out, rng):
+                rng.normal(0.0, 0.02, out=out)
+
+            def expected(self, desc):
+                from scipy import stats
+                return stats.norm(0.0, 0.01)
+
+        class WidePlugin:
+            @initreg.hookimpl
+            def initreg_register_initializers(self, register):
+                register(Wide)
+
+        initreg.register_plugin(WidePlugin(), name="wide-plugin")
+    """)
+    result = pytester.runpytest("-p", "no:cacheprovider", "--initreg-validate", "-k", "wide or msraprelu or zero", "-v")
+    result.assert_outcomes(passed=2, failed=1)
+
+    class Wide(initreg.Initializer):
+        def fill(self, desc, out, rng):
+            rng.normal(0.0, 0.02, out=out)
+
+        def expected(self, desc):
+            from scipy import stats
+            return stats.norm(0.0, 0.01)
+
+    def count(name):
+        return sum(1 for r in initreg.validate([name]).rows if r.p_value is not None)
+
+    # the failing item's report counts the p-values of every selected item (zero has none), not its own alone
+    family = count(Wide()) + count("msraprelu")
+    result.stdout.fnmatch_lines([f"*FAILED: 0 passed, 1 failed, 0 unchecked; {family} p-values (Holm*"])

@@ -268,3 +268,142 @@ SUBTLE = {
     "stream keyed by the seed's low 32 bits": (seed_low_bits, {}),
     "orthogonal: QR without the sign fix": (QRWithoutSignFix, {}),
 }
+
+
+# --- joint defects of issue 27: every value right alone, wrong together ------------------------------------
+
+def _normals(out_shape: tuple, rng: Any, child: str | None = None) -> np.ndarray:
+    z = np.empty(out_shape, np.float64)
+    (rng.child(child) if child else rng).normal(out=z)
+    return z
+
+
+def blocks_correlated(rho: float = 0.05, block: int = 1 << 16) -> Promises:
+    """Block b+1 = ρ·block b + √(1−ρ²)·fresh normals: each value N(0, σ²), neighbouring blocks correlated at ρ."""
+    def draw(desc, out, rng, sigma):
+        z = _normals((out.size,), rng)
+        for start in range(block, z.size, block):
+            end = min(start + block, z.size)
+            z[start:end] = rho * z[start - block:end - block] + math.sqrt(1 - rho * rho) * z[start:end]
+        out[...] = (sigma * z).reshape(out.shape)
+    return Promises(draw)
+
+
+def box_muller_shared_radius() -> Promises:
+    """Box–Muller where two consecutive pairs share one radius: every value N(0, σ²), squares correlated."""
+    def draw(desc, out, rng, sigma):
+        groups = -(-out.size // 4)
+        u = np.empty((3, groups), np.float64)
+        rng.random(out=u)
+        r = np.sqrt(-2.0 * np.log1p(-u[0]))
+        a, b = 2 * math.pi * u[1], 2 * math.pi * u[2]
+        z = np.stack([r * np.cos(a), r * np.sin(a), r * np.cos(b), r * np.sin(b)], axis=1).reshape(-1)
+        out[...] = (sigma * z[:out.size]).reshape(out.shape)
+    return Promises(draw)
+
+
+def rank1_spike(strength: float = 0.05) -> Promises:
+    """W = σ(√(1−s)·Z + √(s·p·n)·u·vᵀ), u and v random unit vectors: a rank-1 part holding a share s of the energy."""
+    def draw(desc, out, rng, sigma):
+        w = _normals((out.shape[0], out.size // out.shape[0]), rng)
+        u = _normals((w.shape[0],), rng, "u")
+        v = _normals((w.shape[1],), rng, "v")
+        u /= np.linalg.norm(u)
+        v /= np.linalg.norm(v)
+        w = math.sqrt(1 - strength) * w + math.sqrt(strength * w.size) * np.outer(u, v)
+        out[...] = (sigma * w).reshape(out.shape)
+    return Promises(draw)
+
+
+def row_scales(pattern: str, low: float = 0.95, high: float = 1.05, axis: int = 0) -> Promises:
+    """Rows (axis 0) or columns (axis 1) at std σ·low or σ·high, in halves or alternating, mean variance σ²."""
+    def draw(desc, out, rng, sigma):
+        w = _normals((out.shape[0], out.size // out.shape[0]), rng)
+        k = w.shape[axis]
+        idx = np.arange(k)
+        high_half = idx >= k // 2 if pattern == "halves" else idx % 2 == 1
+        s = np.where(high_half, high, low) / math.sqrt((low ** 2 + high ** 2) / 2)
+        w *= s[:, None] if axis == 0 else s[None, :]
+        out[...] = (sigma * w).reshape(out.shape)
+    return Promises(draw)
+
+
+class KroneckerOrthogonal(initreg.Initializer):
+    """A ⊗ B of two sign-corrected QR factors: orthogonal with fair signs, but its entries are products (not Haar)."""
+
+    name = "kroneckerorthogonal"
+
+    def __init__(self, scale: float = 1.0, rand_type: str = "normal"):
+        self.scale, self.rand_type = scale, rand_type
+
+    def fill(self, desc: Any, out: Any, rng: Any) -> None:
+        from initreg.std.orthogonal import orthogonalize
+
+        rows, cols = desc.shape[0], int(np.prod(desc.shape[1:]))
+        r1 = _factor(rows)
+        c1 = _factor(cols)
+        factors = []
+        for name, (r, c) in (("a", (r1, c1)), ("b", (rows // r1, cols // c1))):
+            m = np.empty((r, c), np.float64)
+            (rng.child(name).normal(out=m) if self.rand_type == "normal" else rng.child(name).uniform(-1, 1, out=m))
+            factors.append(orthogonalize(m))
+        out[...] = (self.scale * np.kron(*factors)).reshape(desc.shape)
+
+    def expected(self, desc: Any) -> Any:
+        return Orthogonal(self.scale, rand_type=self.rand_type).expected(desc)
+
+
+def _factor(k: int) -> int:
+    """The divisor of ``k`` nearest √k (from below)."""
+    d = int(math.isqrt(k))
+    while k % d:
+        d -= 1
+    return d
+
+
+#: the joint defect classes of issue 27: label -> (make, validate kwargs, tests meant to catch it)
+JOINT = {
+    "neighbouring blocks correlated at ρ = 0.05": (blocks_correlated, {}, {"autocorrelation"}),
+    "Box–Muller pairs sharing a radius": (box_muller_shared_radius, {}, {"autocorrelation-squares"}),
+    "rank-1 spike holding 5 % of the energy": (rank1_spike, {}, {"spectral-edge"}),
+    "rank-1 spike holding 1 % of the energy": (lambda: rank1_spike(0.01), {}, {"spectral-edge"}),
+    "rows in halves at std 0.95/1.05": (lambda: row_scales("halves"), {}, {"homogeneity"}),
+    "alternating rows at std 0.95/1.05": (lambda: row_scales("alternating"), {}, {"homogeneity"}),
+    "alternating columns at std 0.95/1.05": (lambda: row_scales("alternating", axis=1), {}, {"homogeneity"}),
+    "orthogonal A ⊗ B of Haar factors (promises Haar)": (KroneckerOrthogonal, {}, {"haar-kurtosis"}),
+    "orthogonal A ⊗ B of uniform-QR factors (promises the default)": (lambda: KroneckerOrthogonal(rand_type="uniform"),
+                                                                     {}, {"haar-kurtosis"}),
+}
+
+
+# --- key defects of issue 27 ---------------------------------------------------------------------------------
+
+def _short_hash(name: str, bits: int) -> str:
+    import hashlib
+
+    return str(int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "little") & ((1 << bits) - 1))
+
+
+def keyed_by_short_hash(bits: int = 16) -> Promises:
+    """A stream keyed by a ``bits``-bit hash of the name: many names share one stream."""
+    return keyed_by(lambda name, seed: (seed, _short_hash(name, bits)))
+
+
+def keyed_by_casefolded() -> Promises:
+    """A stream keyed by the name with '_' read as '.' and the case folded."""
+    return keyed_by(lambda name, seed: (seed, name.replace("_", ".").casefold()))
+
+
+def keyed_by_nfkc() -> Promises:
+    """A stream keyed by the NFKC-normalized name: composed and decomposed accents share a stream."""
+    import unicodedata
+
+    return keyed_by(lambda name, seed: (seed, unicodedata.normalize("NFKC", name)))
+
+
+#: the key defect classes of issue 27: label -> (make, validate kwargs, tests meant to catch it)
+KEYS = {
+    "key from a 16-bit hash of the name": (keyed_by_short_hash, {}, {"key-collisions"}),
+    "key reads '_' as '.' and ignores case": (keyed_by_casefolded, {}, {"confusable-names"}),
+    "key from the NFKC-normalized name": (keyed_by_nfkc, {}, {"confusable-names"}),
+}

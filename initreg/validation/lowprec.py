@@ -1,0 +1,83 @@
+"""float16 and bfloat16 arrays: tested through a dither of their rounding cells, plus a test of the rounding itself.
+
+A value v of a 16-bit format stands for every real that rounds to it: the cell between the midpoints to its
+neighbours. Spreading each value uniformly over its cell (a fixed-seed dither) gives float64 values whose law
+is the promised one to O(f′·ulp²), so every distribution test applies unchanged. The rounding test counts
+values exactly at ±2ᵏ: round-to-nearest gives such a value a cell ¾ ulp wide (the spacing halves below a
+power of two), round-toward-zero a full ulp, a third more.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .outcome import Outcome
+
+#: dtypes read here, by NumPy name (bfloat16 is ml_dtypes' type, as JAX and PyTorch hand it over)
+LOW = ("float16", "bfloat16")
+#: mantissa bits of each
+MANTISSA = {"float16": 10, "bfloat16": 7}
+
+
+def is_low(dtype: Any) -> bool:
+    """Whether ``dtype`` is float16 or bfloat16."""
+    return np.dtype(dtype).name in LOW
+
+
+def _magnitudes(bits: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """float64 values of non-negative 16-bit patterns (sign bit clear) of ``dtype``."""
+    return bits.astype(np.uint16).view(dtype).astype(np.float64)
+
+
+def cells(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(low, high) float64 bounds of the interval of reals that round to each value of ``x`` (to nearest)."""
+    bits = np.ascontiguousarray(x).reshape(-1).view(np.uint16)
+    sign = np.where(bits & 0x8000, -1.0, 1.0)
+    mag = (bits & 0x7FFF).astype(np.int32)
+    v = _magnitudes(mag, x.dtype)
+    up = _magnitudes(np.minimum(mag + 1, 0x7FFF), x.dtype)
+    down = np.where(mag > 0, _magnitudes(np.maximum(mag - 1, 0), x.dtype), -_magnitudes(np.ones_like(mag), x.dtype))
+    lo_mag, hi_mag = (v + down) / 2, (v + up) / 2
+    lo = np.where(sign > 0, lo_mag, -hi_mag)
+    hi = np.where(sign > 0, hi_mag, -lo_mag)
+    return lo, hi
+
+
+def dither(x: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Each value spread uniformly over its rounding cell (float64, ``x``'s shape); the same seed, the same values."""
+    lo, hi = cells(x)
+    u = np.random.default_rng(seed).random(lo.size)
+    return (lo + u * (hi - lo)).reshape(x.shape)
+
+
+def rounding_check(x: np.ndarray, cdf: Any, atoms: tuple = ()) -> list[Outcome]:
+    """Values exactly at ±2ᵏ against the count round-to-nearest gives (two-sided binomial)."""
+    from scipy import stats
+
+    name = np.dtype(x.dtype).name
+    mant = MANTISSA[name]
+    bits = np.ascontiguousarray(x).reshape(-1).view(np.uint16)
+    exponent = (bits & 0x7FFF) >> mant
+    top = (1 << (15 - mant)) - 1  # all-ones exponent: infinities and NaN
+    powers = ((bits & ((1 << mant) - 1)) == 0) & (exponent > 0) & (exponent < top)
+    # every normal power of two of the format, both signs, with its rounding cell
+    p_bits = (np.arange(1, top, dtype=np.int32) << mant).astype(np.uint16)
+    lo, hi = cells(np.concatenate([p_bits, p_bits | 0x8000]).view(x.dtype))
+    centre = np.concatenate([p_bits, p_bits | 0x8000]).view(x.dtype).astype(np.float64)
+    skip = np.isin(centre, np.asarray(atoms, dtype=np.float64))  # a promised atom at 2ᵏ is no rounding evidence
+    hit = np.isin(np.ascontiguousarray(x).reshape(-1).astype(np.float64), centre[skip]) if skip.any() else 0
+    k = int(np.count_nonzero(powers & ~hit if skip.any() else powers))
+    prob = float(np.sum(np.asarray(cdf(hi[~skip])) - np.asarray(cdf(lo[~skip]))))
+    n = bits.size
+    if not 0 < prob < 1 or n * prob < 20:
+        return [Outcome("rounding", detail=f"skipped: {n * prob:.3g} values expected at powers of two, too few")]
+    dist = stats.binom(n, prob)
+    p = min(1.0, 2.0 * min(float(dist.sf(k - 1)), float(dist.cdf(k))))
+    return [Outcome("rounding", statistic=k / (n * prob), p_value=p,
+                    detail=f"{k} values exactly at ±2ᵏ where rounding to nearest {name} gives {n * prob:.1f} "
+                           f"(round-toward-zero gives a third more)")]
+
+
+__all__ = ["is_low", "cells", "dither", "rounding_check", "LOW"]
