@@ -40,6 +40,13 @@ CASES = [
 LSTM = ("lstmbias", "lstmbias", (64,))
 
 
+def numpy_dispatch() -> list[str]:
+    """The CPU features NumPy dispatches to on this machine (what ``NPY_DISABLE_CPU_FEATURES`` can turn off)."""
+    m = np._core._multiarray_umath if hasattr(np, "_core") else np.core._multiarray_umath
+    on = {k for k, v in m.__cpu_features__.items() if v}
+    return [f for f in m.__cpu_dispatch__ if f in on]
+
+
 def digest(a) -> str:
     return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()[:20]
 

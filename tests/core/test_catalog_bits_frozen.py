@@ -13,7 +13,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 import catalog_bits
@@ -46,14 +45,8 @@ def test_bfloat16_through_the_jax_adapter_gives_the_frozen_bits():
     assert catalog_bits.jax_hashes() == {k: v for k, v in FROZEN["hashes"].items() if k.startswith("jax/")}
 
 
-def _dispatch() -> list[str]:
-    m = np._core._multiarray_umath if hasattr(np, "_core") else np.core._multiarray_umath
-    on = {k for k, v in m.__cpu_features__.items() if v}
-    return [f for f in m.__cpu_dispatch__ if f in on]
-
-
 def _environments() -> list[dict[str, str]]:
-    dispatch = _dispatch()
+    dispatch = catalog_bits.numpy_dispatch()
     no_avx512 = " ".join(f for f in dispatch if f.startswith("AVX512") or f == "X86_V4")
     envs = [{"INITREG_V4_BACKEND": "reference", "INITREG_NUM_THREADS": "2"},
             {"OPENBLAS_NUM_THREADS": "1", "INITREG_NUM_THREADS": "1"},

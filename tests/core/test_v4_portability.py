@@ -17,9 +17,9 @@ import sys
 import textwrap
 from pathlib import Path
 
-import numpy as np
 import pytest
 
+from catalog_bits import numpy_dispatch
 from initreg.core import v4_backend, v4_reference
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,14 +67,8 @@ def _frozen(name: str, kind: str, start: int, n: int) -> str:
     return FROZEN["hashes"][f"{name}/{kind}/{start}+{n}"]
 
 
-def _numpy_dispatch() -> list[str]:
-    m = np._core._multiarray_umath if hasattr(np, "_core") else np.core._multiarray_umath
-    on = {k for k, v in m.__cpu_features__.items() if v}
-    return [f for f in m.__cpu_dispatch__ if f in on]
-
-
 def _environments() -> list[dict[str, str]]:
-    dispatch = _numpy_dispatch()
+    dispatch = numpy_dispatch()
     no_avx512 = [f for f in dispatch if f.startswith("AVX512") or f == "X86_V4"]
     envs = [{"OPENBLAS_NUM_THREADS": "1"}, {"OPENBLAS_NUM_THREADS": "2"}]
     if no_avx512:
