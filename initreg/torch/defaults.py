@@ -100,14 +100,14 @@ class PaddedNormal(Initializer):
     def expected(self, desc: Desc) -> Any:
         from scipy import stats
 
-        from ..core.expected import Atom, Mixture
+        from ..core.expected import Embedded
 
         row = self._row(desc)
         normal = stats.norm(loc=0.0, scale=self.sigma)
         if row is None:
             return normal
-        p = 1.0 / desc.shape[0]
-        return Mixture(((1.0 - p, normal), (p, Atom(0.0))))
+        # the padding row is zeros, every other row normal: not an i.i.d. mixture, which homogeneity would refuse
+        return Embedded((np.delete(np.arange(desc.shape[0]), row),), normal, rest=0.0)
 
 
 class XavierNormal(VarianceScaling):
