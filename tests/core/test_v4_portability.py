@@ -99,39 +99,8 @@ def test_child_processes_under_cut_down_cpu_dispatch_give_the_frozen_hashes(env:
 
 # --- the C kernel built for several -march levels, as a standalone program ------------------------------------------
 
-HARNESS = r"""
-#include "_v4fill.h"
-#include <stdio.h>
-#include <stdlib.h>
-
-typedef struct { int op, kind; unsigned long long start, n; double p0, p1, p2, p3; unsigned long long ilow, ispan; } v4_case;
-static const v4_case CASES[] = {
-%(cases)s
-};
-
-int main(int argc, char** argv) {
-    const v4_u32 key[4] = {%(key)s};
-    size_t c;
-    (void)argc;
-    v4_init();
-    for (c = 0; c < sizeof(CASES) / sizeof(CASES[0]); ++c) {
-        const v4_case* k = &CASES[c];
-        v4_params P;
-        char path[4096];
-        FILE* f;
-        void* out = malloc((size_t)k->n * 8);
-        if (v4_setup(&P, k->op, k->kind, key, k->p0, k->p1, k->p2, k->p3, k->ilow, k->ispan) < 0) return 2;
-        v4_fill(&P, k->start, k->n, out);
-        snprintf(path, sizeof path, "%%s/case%%zu.bin", argv[1], c);
-        f = fopen(path, "wb");
-        if (!f) return 3;
-        fwrite(out, (size_t)v4_kind_size[k->kind], (size_t)k->n, f);
-        fclose(f);
-        free(out);
-    }
-    return 0;
-}
-"""
+sys.path.insert(0, str(ROOT / "scripts"))
+from aarch64_known_answers import HARNESS  # noqa: E402 - the one standalone C harness, shared with the aarch64 run
 
 
 def _harness_source() -> str:
