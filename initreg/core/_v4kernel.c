@@ -80,6 +80,56 @@ static PyObject* py_fill(PyObject* self, PyObject* args, PyObject* kw) {
     Py_RETURN_NONE;
 }
 
+/* fill_runs(op, key, runs, length, out, kind, ...): out holds len(runs) runs of `length` elements each, run i being
+ * elements [runs[i], runs[i] + length) of the stream: a strided region (a column shard) in one call, GIL released. */
+static PyObject* py_fill_runs(PyObject* self, PyObject* args, PyObject* kw) {
+    static char* names[] = {"op", "key", "runs", "length", "out", "kind", "p0", "p1", "p2", "p3", "ilow", "ispan_m1",
+                            NULL};
+    int op, kind;
+    PyObject *keyobj, *runsobj, *out;
+    unsigned long long length, ilow = 0, ispan = 0;
+    double p0 = 0.0, p1 = 0.0, p2 = 0.0, p3 = 0.0;
+    v4_u32 key[4];
+    v4_params P;
+    Py_buffer view, rview;
+    Py_ssize_t n, nruns, i;
+    const unsigned long long* runs;
+    size_t isz;
+    (void)self;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "iOOKOi|ddddKK", names, &op, &keyobj, &runsobj, &length, &out, &kind,
+                                     &p0, &p1, &p2, &p3, &ilow, &ispan))
+        return NULL;
+    if (parse_key(keyobj, key) < 0) return NULL;
+    if (v4_setup(&P, op, kind, key, p0, p1, p2, p3, ilow, ispan) < 0) {
+        PyErr_Format(PyExc_ValueError, "operation %d cannot fill kind %d", op, kind);
+        return NULL;
+    }
+    if (get_out(runsobj, &rview, 8, &nruns) < 0) return NULL;
+    if (get_out(out, &view, v4_kind_size[kind], &n) < 0) { PyBuffer_Release(&rview); return NULL; }
+    runs = (const unsigned long long*)rview.buf;
+    if ((unsigned long long)n != (unsigned long long)nruns * length) {
+        PyBuffer_Release(&view);
+        PyBuffer_Release(&rview);
+        PyErr_SetString(PyExc_ValueError, "out must hold len(runs) * length elements");
+        return NULL;
+    }
+    for (i = 0; i < nruns; ++i) {
+        if (runs[i] > ~0ULL - 8 - length) {
+            PyBuffer_Release(&view);
+            PyBuffer_Release(&rview);
+            PyErr_SetString(PyExc_OverflowError, "run start + length must stay below 2**64");
+            return NULL;
+        }
+    }
+    isz = (size_t)v4_kind_size[kind];
+    Py_BEGIN_ALLOW_THREADS
+    for (i = 0; i < nruns; ++i) v4_fill(&P, (v4_u64)runs[i], (v4_u64)length, (char*)view.buf + (size_t)i * length * isz);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&view);
+    PyBuffer_Release(&rview);
+    Py_RETURN_NONE;
+}
+
 static PyObject* py_truncnorm_setup(PyObject* self, PyObject* args) {
     double a, b, p[10];
     (void)self;
@@ -239,6 +289,8 @@ static PyMethodDef methods[] = {
     {"fill", (PyCFunction)(void (*)(void))py_fill, METH_VARARGS | METH_KEYWORDS,
      "fill(op, key, start, out, kind, p0=0, p1=0, p2=0, p3=0, ilow=0, ispan_m1=0): elements [start, start+len) "
      "of a stream into out, GIL released"},
+    {"fill_runs", (PyCFunction)(void (*)(void))py_fill_runs, METH_VARARGS | METH_KEYWORDS,
+     "fill_runs(op, key, runs, length, out, kind, ...): len(runs) runs of length elements, run i from runs[i]"},
     {"truncnorm_setup", py_truncnorm_setup, METH_VARARGS, "truncnorm_setup(a, b) -> the 10 interval parameters"},
     {"uniform_clamp", py_uniform_clamp, METH_VARARGS, "uniform_clamp(low, high, kind) -> the clamp before the last rounding"},
     {"bernoulli_threshold", py_bernoulli_threshold, METH_VARARGS, "bernoulli_threshold(p) -> ceil(p * 2**53) in [0, 2**53]"},

@@ -190,6 +190,10 @@ class Initializer:
     #: True when each value is drawn independently of its position, so any block can be filled on its
     #: own (Mixture then fills this component one block at a time instead of as a whole array)
     elementwise: bool = False
+    #: True when every value is a function of its flat position alone: fill() of any buffer through ``rng`` shifted
+    #: to position p (a Shard, or the Runs of a strided region) holds positions p, p+1, ... (a column shard then
+    #: draws only its own values); only for fills made of the stream's own fills, never of ``map_blocks``
+    addressable: bool = False
     #: how a region (a shard) of the values is computed, see initreg.planning.regions: "blocks" (stream block b's values
     #: come from fill() on a buffer of that block's length with ``rng`` shifted to the block), "direct"
     #: (``fill_region`` computes any region itself) or "whole" (the whole tensor, then sliced): the default,

@@ -512,4 +512,63 @@ class Shard:
         return f"Shard({self.stream!r}, start={self.start})"
 
 
+class Runs(Stream):
+    """A Stream seen through runs: ``out``'s flat element ``i·length + j`` is the stream's position ``starts[i] + j``.
+
+    What a strided region (a column shard) of an ``addressable`` initializer is filled through: one fill call writes
+    only the region's own values. Fills take ``out`` covering every run; ``map_blocks`` cannot (blocks are not runs).
+    """
+
+    __slots__ = ("starts", "length")
+
+    def __init__(self, stream: Stream, starts: np.ndarray, length: int):
+        self.seed, self.name, self.tags = stream.seed, stream.name, stream.tags
+        self._key, self._words = stream._key, stream.philox_key
+        self.starts = np.ascontiguousarray(starts, dtype=np.uint64)
+        self.length = int(length)
+
+    def child(self, tag: str) -> "Runs":
+        """The same runs of a child stream."""
+        return Runs(Stream(self.seed, self.name, self.tags + (str(tag),)), self.starts, self.length)
+
+    def map_blocks(self, fn: Any, *, out: Any, start: int = 0, total: int | None = None) -> Any:
+        """Not available: a block's generator covers a whole block, not runs of one."""
+        raise _argument_error("map_blocks cannot fill runs of a strided region; declare the initializer "
+                              "addressable only when every value comes from a stream fill at its position")
+
+    def _fill(self, out: Any, start: int, total: int | None, op: str, args: tuple) -> Any:
+        n = self.starts.size * self.length
+        if start != 0 or total is not None or not isinstance(out, np.ndarray) or out.size != n:
+            raise _argument_error(f"a fill over runs takes out= of all {n} values of the region, from start 0")
+        if n == 0:
+            return out
+        compute = _compute_dtype(op, out.dtype)
+        if compute is not None or not out.flags.c_contiguous or not out.flags.writeable:
+            tmp = np.empty(out.shape, dtype=compute or out.dtype)
+            self._fill(tmp, 0, None, op, args)
+            out[...] = tmp
+            return out
+        flat, key, length, starts = out.reshape(-1), self.philox_key, self.length, self.starts
+        if length >= BLOCK:  # long runs: a task per block of each run
+            pieces = -(-length // BLOCK)
+
+            def work(claim: Callable[[], int]) -> None:
+                for c in iter(claim, -1):
+                    r, p0 = divmod(c, pieces)
+                    lo, hi = r * length + p0 * BLOCK, r * length + min(length, (p0 + 1) * BLOCK)
+                    v4_backend.fill(op, key, int(starts[r]) + p0 * BLOCK, flat[lo:hi], *args)
+
+            run_blocks(starts.size * pieces, work)
+            return out
+        per = BLOCK // length  # short runs: a task per block's worth of runs
+
+        def work(claim: Callable[[], int]) -> None:
+            for i in iter(claim, -1):
+                runs = starts[i * per:(i + 1) * per]
+                v4_backend.fill_runs(op, key, runs, length, flat[i * per * length:(i * per + runs.size) * length], *args)
+
+        run_blocks(-(-starts.size // per), work)
+        return out
+
+
 _FILLS = frozenset({"random", "uniform", "normal", "truncated_normal", "integers", "bernoulli", "map_blocks"})

@@ -30,6 +30,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import KernelUnavailableWarning
+from . import keys
 
 ALGORITHM = "initreg-philox-v4"
 
@@ -78,12 +79,9 @@ def backend() -> str:
 
 # --- stream keys -----------------------------------------------------------------------------------------------
 
-@functools.lru_cache(maxsize=4096)
 def hash64(text: str) -> int:
     """The 64-bit BLAKE2b of ``text`` (UTF-8), little-endian."""
-    from hashlib import blake2b
-
-    return int.from_bytes(blake2b(str(text).encode("utf-8"), digest_size=8).digest(), "little")
+    return keys.hash64(str(text))
 
 
 def key_words(seed: int, name: str, tags: Sequence[str] = ()) -> tuple[int, int, int, int]:
@@ -96,9 +94,7 @@ def key_words(seed: int, name: str, tags: Sequence[str] = ()) -> tuple[int, int,
 
 @functools.lru_cache(maxsize=4096)
 def _key_words(seed: int, name: str, tags: tuple[str, ...]) -> tuple[int, int, int, int]:
-    spawn = (hash64(name),) + tuple(hash64(t) for t in tags)
-    words = np.random.SeedSequence(seed, spawn_key=spawn).generate_state(4, np.uint32)
-    return tuple(int(w) for w in words)  # type: ignore[return-value]
+    return keys.seed_sequence_words(seed, keys.stream_key(name, tags))
 
 
 # --- fills ---------------------------------------------------------------------------------------------------------
@@ -197,6 +193,31 @@ def fill(op: str, key_words: Sequence[int], start: int, out: np.ndarray, *params
     from . import v4_reference as ref
 
     ref.fill_into(op, check_key_words(key_words), start, buf.reshape(-1), kind, *params)
+    return out
+
+
+def fill_runs(op: str, key_words: Sequence[int], runs: np.ndarray, length: int, out: np.ndarray, *params: Any,
+              bfloat16: bool = False) -> np.ndarray:
+    """Write ``len(runs)`` runs of ``length`` elements into the flat ``out``: run ``i`` is elements
+    ``[runs[i], runs[i] + length)`` of the stream (a strided region in one call, same bits as :func:`fill`)."""
+    if not (isinstance(out, np.ndarray) and out.flags.c_contiguous and out.flags.writeable):
+        raise ValueError("out must be a writable C-contiguous NumPy array")
+    runs = np.ascontiguousarray(runs, dtype=np.uint64)
+    if out.size != runs.size * int(length):
+        raise ValueError(f"out holds {out.size} elements, not len(runs) * length = {runs.size * int(length)}")
+    if out.size == 0:
+        return out
+    kind, opc, kindc, args, kw = _prepare.__wrapped__(op, out.dtype, bfloat16, params)
+    if int(runs.max()) + int(length) > _MAX_END:
+        check_start(int(runs.max()), int(length))
+    buf = out.view(np.uint16) if (kind == "bfloat16" or out.dtype.kind == "V") else out
+    k = _kernel if _kernel is not None else _load()
+    if k:
+        k.fill_runs(opc, key_words, runs, int(length), buf.reshape(-1), kindc, *args, **kw)
+        return out
+    flat = out.reshape(-1)
+    for i, r in enumerate(runs.tolist()):  # the reference, one run at a time
+        fill(op, key_words, r, flat[i * length:(i + 1) * length], *params, bfloat16=bfloat16)
     return out
 
 

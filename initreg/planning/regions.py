@@ -27,7 +27,7 @@ from ..core.device import Device, as_devices
 from ..errors import DTypeError, InitializationError, ParameterValueError, RegionError, ShapeError, format_shape
 from ..core.initializer import Desc, Initializer, make_desc
 from ..core.names import check_name
-from ..core.stream import BLOCK, Shard, Stream, resolve_seed, run_blocks
+from ..core.stream import BLOCK, Runs, Shard, Stream, resolve_seed, run_blocks
 from ..core.shapes import all_finite, check_dtype, check_shape, is_complete
 from ..plugins.specs import create
 
@@ -245,6 +245,19 @@ class Region:
             pos += i * s
         return pos
 
+    def runs(self) -> tuple[np.ndarray, int]:
+        """(first flat position of each run, run length): the region as equal runs of consecutive positions, in order."""
+        dims = self.dims
+        length = 1
+        if dims and dims[-1][1] == 1:
+            length, dims = dims[-1][0], dims[:-1]
+        starts = np.full((1,) * len(dims), self.offset, dtype=np.int64)
+        for k, (n, s) in enumerate(dims):
+            shape = [1] * len(dims)
+            shape[k] = n
+            starts = starts + (np.arange(n, dtype=np.int64) * s).reshape(shape)
+        return starts.reshape(-1).astype(np.uint64), length
+
     def blocks(self) -> list[int]:
         """The stream blocks that hold at least one region element, in order."""
         if self.size == 0:
@@ -253,6 +266,22 @@ class Region:
         if self.contiguous or len(self.dims) == 1 and self.dims[0][1] <= BLOCK:
             return list(range(first, last + 1))
         return [b for b in range(first, last + 1) if self.rank((b + 1) * BLOCK) > self.rank(b * BLOCK)]
+
+
+def _fill_runs(initializer: Initializer, desc: Desc, stream: Stream, region: Region, flat: np.ndarray,
+               failure: Failure) -> None:
+    """Write the region's values into ``flat`` in one checked fill over its runs (an ``addressable`` initializer)."""
+    starts, length = region.runs()
+    fill_checked(initializer, desc, flat, Runs(stream, starts, length), failure)
+
+
+def _addressable(initializer: Initializer) -> bool:
+    """Whether ``initializer`` is addressable: said by its fill's own class or a subclass (a plugin's subclass that
+    overrides fill must say it again)."""
+    mro = type(initializer).__mro__
+    said = next((i for i, c in enumerate(mro) if "addressable" in c.__dict__), None)
+    filled = next((i for i, c in enumerate(mro) if "fill" in c.__dict__), None)
+    return said is not None and filled is not None and said <= filled and mro[said].__dict__["addressable"] is True
 
 
 def _fill_blocks(initializer: Initializer, desc: Desc, stream: Stream, region: Region, flat: np.ndarray,
@@ -308,11 +337,12 @@ def region_values(initializer: Initializer, desc: Desc, stream: Stream, index: A
         target[...] = tmp
         return target
     region = Region(shape, offset, strides)
+    fill = _fill_runs if _addressable(initializer) else _fill_blocks
     if out is not None and out.flags.c_contiguous and not region.flipped:
-        _fill_blocks(initializer, desc, stream, region, out.reshape(-1), failure)
+        fill(initializer, desc, stream, region, out.reshape(-1), failure)
         return out
     canonical = np.empty(shape, dtype=desc.dtype)
-    _fill_blocks(initializer, desc, stream, region, canonical.reshape(-1), failure)
+    fill(initializer, desc, stream, region, canonical.reshape(-1), failure)
     result = canonical[region.flips] if region.flipped else canonical
     if out is None:
         return np.ascontiguousarray(result) if region.flipped else result

@@ -22,6 +22,7 @@ class Constant(Initializer):
     #: each value is drawn independently of its position (lets Mixture fill block by block)
     elementwise = True
     regions = "blocks"
+    addressable = True
 
     def __init__(self, value: Any = 0.0):
         if isinstance(value, (list, tuple, np.ndarray)):
@@ -97,6 +98,7 @@ class Uniform(Initializer):
     aliases: tuple[str, ...] = ()
     elementwise = True
     regions = "blocks"
+    addressable = True
 
     def __init__(self, scale: float = 0.07, *, low: float | None = None, high: float | None = None):
         if not (isinstance(scale, float) and scale == 0.07):  # a number first: an array would make `!=` ambiguous
@@ -134,6 +136,7 @@ class Normal(Initializer):
     aliases: tuple[str, ...] = ()
     elementwise = True
     regions = "blocks"
+    addressable = True
 
     def __init__(self, sigma: float = 0.01, mean: float = 0.0):
         self.sigma = check_number("Normal", "sigma", sigma, nonneg=True)

@@ -42,6 +42,7 @@ class Xavier(Initializer):
     aliases = ("glorot",)
     elementwise = True
     regions = "blocks"
+    addressable = True
 
     def __init__(self, rnd_type: str = "uniform", factor_type: str = "avg", magnitude: float = 3.0):
         owner = type(self).__name__
@@ -99,6 +100,7 @@ class VarianceScaling(Initializer):
     aliases = ("variance_scaling",)
     elementwise = True
     regions = "blocks"
+    addressable = True
 
     def __init__(self, scale: float = 1.0, mode: str = "fan_in", distribution: str = "truncated_normal"):
         owner = type(self).__name__

@@ -18,6 +18,7 @@ class TruncatedNormal(Initializer):
     aliases = ("truncated_normal", "truncnorm")
     elementwise = True
     regions = "blocks"
+    addressable = True
 
     def __init__(self, mean: float = 0.0, sigma: float = 1.0, a: float = -2.0, b: float = 2.0):
         self.mean = check_number("TruncatedNormal", "mean", mean)

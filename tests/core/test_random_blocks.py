@@ -25,6 +25,15 @@ SEEDS = [0, 1, 2**32 - 1, 2**32, 2**64 + 5, 2**127 + 3, 2**160 + 9]
 KEYS = [(0,), (2**64 - 1,), (12345, 2**40 + 7), (7, 0, 2**63)]
 
 
+@pytest.mark.parametrize("seed", SEEDS + [2**600 + 7])
+@pytest.mark.parametrize("key", KEYS + [tuple(range(1, 30))])
+def test_stream_key_words_in_python_ints_equal_numpys_seed_sequence(seed, key):
+    from initreg.core.keys import seed_sequence_words
+
+    want = tuple(int(w) for w in np.random.SeedSequence(seed, spawn_key=key).generate_state(4, np.uint32))
+    assert seed_sequence_words(seed, key) == want
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("key", KEYS)
 def test_vectorized_block_states_equal_numpys_own_seeding(seed, key):

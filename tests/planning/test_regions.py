@@ -152,19 +152,60 @@ def test_locate_and_rank_agree_with_numpy(case):
 
 # --- cost proportional to the region ----------------------------------------------------------------
 
+class BlockNormal(std.Normal):
+    """A plugin's subclass that overrides fill without saying ``addressable`` again: it gets the block path."""
+
+    def fill(self, desc, out, rng):
+        super().fill(desc, out, rng)
+
+
 def test_a_shard_touches_only_its_blocks(monkeypatch):
     calls = []
-    real = std.Normal.fill
+    real = BlockNormal.fill
 
     def counting(self, desc, out, rng):
         calls.append(out.size)
         real(self, desc, out, rng)
-    monkeypatch.setattr(std.Normal, "fill", counting)
+    monkeypatch.setattr(BlockNormal, "fill", counting)
     shape = (50257, 768)
     rows = slice(6283, 12566)  # FSDP's rank-1 chunk over 8 ranks: far off the block grid
-    initreg.values(std.Normal(0.02), shape, name="wte", seed=0, index=rows)
+    got = initreg.values(BlockNormal(0.02), shape, name="wte", seed=0, index=rows)
     first, last = 6283 * 768 // BLOCK, (12566 * 768 - 1) // BLOCK
     assert len(calls) == last - first + 1 and max(calls) <= BLOCK
+    assert np.array_equal(got, initreg.values(std.Normal(0.02), shape, name="wte", seed=0, index=rows))
+
+
+@pytest.mark.parametrize("index", [slice(6283, 12566), (slice(None), slice(96, 192)), (slice(5, 900, 7), slice(1, 700, 3)),
+                                   (slice(None, None, -2), 17)])
+def test_an_addressable_shard_computes_only_its_own_values(monkeypatch, index):
+    from initreg.core import v4_backend
+
+    computed = []
+    fill, fill_runs = v4_backend.fill, v4_backend.fill_runs
+    monkeypatch.setattr(v4_backend, "fill", lambda op, key, start, out, *a, **k: (computed.append(out.size),
+                                                                                   fill(op, key, start, out, *a, **k))[1])
+    monkeypatch.setattr(v4_backend, "fill_runs", lambda op, key, runs, n, out, *a, **k: (
+        computed.append(out.size), fill_runs(op, key, runs, n, out, *a, **k))[1])
+    shape = (1024, 768)
+    part = initreg.values(std.Normal(0.02), shape, name="wte", seed=0, index=index)
+    assert sum(computed) == part.size  # a column shard no longer costs the whole tensor's blocks
+    monkeypatch.undo()
+    assert np.array_equal(part, initreg.values(std.Normal(0.02), shape, name="wte", seed=0)[index])
+
+
+def test_runs_refuse_map_blocks_and_partial_fills():
+    from initreg.core.stream import Runs, Stream
+    from initreg.errors import FillArgumentError
+
+    runs = Runs(Stream(0, "w"), np.array([0, 100]), 10)
+    with pytest.raises(FillArgumentError, match="map_blocks"):
+        runs.map_blocks(lambda g, v: None, out=np.empty(20))
+    with pytest.raises(FillArgumentError, match="all 20 values"):
+        runs.normal(out=np.empty(10))
+    whole = Stream(0, "w").normal(size=110, dtype=np.float32)
+    got = runs.child("x").normal(out=np.empty(20, np.float32))
+    assert np.array_equal(runs.normal(out=np.empty(20, np.float32)), np.concatenate([whole[:10], whole[100:110]]))
+    assert not np.array_equal(got, runs.normal(out=np.empty(20, np.float32)))
 
 
 def test_shard_memory_is_the_shard_plus_scratch():
