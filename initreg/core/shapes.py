@@ -58,6 +58,12 @@ def check_grad_req(grad_req: Any, name: str) -> str:
     return grad_req
 
 
+def row_slabs(rows: int, row_size: int, budget: int) -> list[tuple[int, int]]:
+    """``(start, stop)`` runs of whole leading rows of at most ``budget`` each (at least one row), a row costing ``row_size``."""
+    step = max(1, budget // max(1, row_size))  # a zero-sized row (a 0 in the trailing dims) costs as one value
+    return [(r, min(r + step, rows)) for r in range(0, rows, step)]
+
+
 def is_complete(shape: Shape | None) -> bool:
     """Whether every dimension of a shape is known."""
     return shape is not None and all(d is not None for d in shape)

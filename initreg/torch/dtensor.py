@@ -14,20 +14,12 @@ from typing import Any
 
 import numpy as np
 
+from ..core.shapes import row_slabs
 from ..errors import DTypeError, ParameterValueError, ShapeError, format_shape
 from ..planning.regions import region_mode, values
 
 # float32 values per chunk when a shard is computed off its storage (bfloat16, non-CPU): bounds the temporary
 CHUNK_VALUES = 1 << 22
-
-
-def is_dtensor(tensor: Any) -> bool:
-    """Whether ``tensor`` (or a Parameter wrapping one) is a ``torch.distributed.tensor.DTensor``."""
-    try:
-        from torch.distributed.tensor import DTensor
-    except ImportError:  # a torch built without distributed support has no DTensor
-        return False
-    return isinstance(tensor, DTensor)
 
 
 def local_region(tensor: Any, name: str = "(unnamed)") -> tuple[slice, ...]:
@@ -102,10 +94,8 @@ def _fill_via_host(local: Any, row: Any, seed: int, region: tuple[slice, ...], d
         return
     first = region[0]
     per_row = math.prod(s.stop - s.start for s in region[1:])
-    step = max(1, CHUNK_VALUES // max(per_row, 1))
-    for start in range(first.start, first.stop, step):
-        stop = min(start + step, first.stop)
+    for r0, r1 in row_slabs(first.stop - first.start, per_row, CHUNK_VALUES):
         part = values(row.initializer, row.shape, name=row.name, seed=seed, dtype=dtype, layout=row.layout,
-                      index=(slice(start, stop),) + region[1:])
+                      index=(slice(first.start + r0, first.start + r1),) + region[1:])
         # torch's own float32 -> bfloat16 cast rounds to nearest even: the bits of .to(torch.bfloat16)
-        local[start - first.start:stop - first.start].copy_(torch.from_numpy(np.ascontiguousarray(part)))
+        local[r0:r1].copy_(torch.from_numpy(np.ascontiguousarray(part)))

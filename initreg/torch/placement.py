@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.shapes import row_slabs
 from ..errors import DTypeError
 from ..planning.regions import region_mode, values
 
@@ -40,9 +41,7 @@ def _bands(shape: tuple[int, ...]) -> list[tuple]:
     """Basic indices that cut ``shape`` into slabs of whole leading rows of about BAND elements."""
     if not shape or shape[0] == 0:
         return [()]
-    row = max(int(np.prod(shape[1:], dtype=np.int64)), 1)
-    step = max(BAND // row, 1)
-    return [(slice(r, min(r + step, shape[0])),) for r in range(0, shape[0], step)]
+    return [(slice(r0, r1),) for r0, r1 in row_slabs(shape[0], int(np.prod(shape[1:], dtype=np.int64)), BAND)]
 
 
 def fill(tensor: Any, initializer: Any, name: str, seed: int) -> None:
