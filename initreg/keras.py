@@ -22,7 +22,7 @@ from .core.shapes import compute_dtype
 from .planning.leaves import (KEEP, check_names, is_keep, leaf_values, plan_leaves, uncovered_error,
                               with_default)
 from .planning.precedence import Entry
-from .core.stream import get_seed, resolve_seed
+from .core.stream import choose_seed
 from .planning.regions import values
 from .plugins.specs import create
 
@@ -72,8 +72,9 @@ class Initializer(keras.initializers.Initializer):
 
 def _seed(seed: int | None) -> int:
     """``seed``, else initreg's global seed, else one drawn from Keras's global generator (keras.utils.set_random_seed)."""
-    if seed is not None or get_seed() is not None:
-        return resolve_seed(seed)
+    chosen = choose_seed(seed, fresh=False)
+    if chosen is not None:
+        return chosen
     return int(keras.random.randint((), 0, 2**31 - 1, dtype="int32"))  # unseeded: Keras's own global generator
 
 

@@ -15,7 +15,7 @@ from ..errors import (DeferredInitializationError, DeviceError, DeviceUnavailabl
 from ..core.initializer import Initializer, make_desc, role_of
 from ..core.names import check_name
 from ..planning.precedence import Entry, choose
-from ..core.stream import Stream, resolve_seed
+from ..core.stream import Stream, choose_seed
 from ..planning.regions import draw, plugin_of
 from ..core.shapes import Shape, check_dtype, check_grad_req, check_shape, check_values, is_complete, merge_shapes
 from ..plugins.specs import create
@@ -146,7 +146,7 @@ class Parameter:
             raise InitializerTypeError(f"parameter {self._name!r}: {type(initializer).__name__} does not implement "
                                        f"fill(self, desc, out, rng); define it to write the values into out")
         devices = self._usable(as_devices(device, self._devices))
-        seed = resolve_seed(seed)
+        seed = choose_seed(seed)
         if not is_complete(self._shape):
             if not self._allow_deferred_init:
                 raise ShapeError(f"parameter {self._name!r} has shape {format_shape(self._shape)} with unknown dimensions and "

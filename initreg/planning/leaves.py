@@ -17,7 +17,7 @@ from ..errors import ParameterValueError, RuleError
 from .explanation import Explanation, Row, plan
 from .precedence import Entry, seed_of, split_init
 from ..core.shapes import compute_dtype
-from ..core.stream import check_seed, get_seed, resolve_seed
+from ..core.stream import choose_seed
 from .rules import Rules
 
 #: ``default="keep"``: what nothing else covers keeps the values it holds
@@ -65,12 +65,7 @@ def check_names(names: Sequence[str], origins: Sequence[str], hint: str) -> None
 
 def adapter_seed(seed: Any, init: Any, *, fresh: bool = True) -> int | None:
     """The seed of an adapter call: ``seed=``, else the rules' seed, else the global seed, else fresh entropy (or None)."""
-    if seed is None:
-        seed = seed_of(init)
-    if fresh:
-        return resolve_seed(seed)
-    seed = seed if seed is not None else get_seed()
-    return None if seed is None else check_seed(seed)
+    return choose_seed(seed, seed_of(init), fresh=fresh)
 
 
 def deprecated_keyword(where: str, old: str, new: str) -> None:
