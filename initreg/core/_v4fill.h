@@ -99,25 +99,25 @@ static void v4_round_keys(const v4_u32* k, v4_u32* ka, v4_u32* kb) {
 /* the body of a SIMD batch: W calls a step, each call's four words in 64-bit lanes of VEC (the low halves count);
  * LANES is (0, 1, ..., W-1), XOR3(a, b, c) is a ^ b ^ c and STORE(dst, c) writes the low halves of c's lanes */
 #define V4_PHILOX_SIMD(VEC, W, SET1, LANES, ADD, SRLI, MUL, XOR3, STORE) do {                                       \
-    const VEC m0 = SET1(V4_PHILOX_M0), m1 = SET1(V4_PHILOX_M1), lanes = LANES;                                       \
-    VEC kk0[10], kk1[10];                                                                                               \
-    v4_u32 ka[10], kb[10];                                                                                              \
-    int r, i;                                                                                                           \
-    v4_round_keys(k, ka, kb);                                                                                           \
-    for (r = 0; r < 10; ++r) { kk0[r] = SET1(ka[r]); kk1[r] = SET1(kb[r]); }                                            \
-    for (i = 0; i + (W) <= m; i += (W)) {                                                                               \
-        VEC jj = ADD(SET1((long long)(j + (v4_u64)i)), lanes);                                                          \
-        VEC c0 = jj, c1 = SRLI(jj, 32);                                                                                 \
-        VEC c2 = SET1(k[2]), c3 = SET1(k[3]);                                                                           \
-        for (r = 0; r < 10; ++r) {                                                                                      \
-            VEC p0 = MUL(c0, m0), p1 = MUL(c2, m1);                                                                     \
-            c0 = XOR3(SRLI(p1, 32), c1, kk0[r]);                                                                        \
-            c2 = XOR3(SRLI(p0, 32), c3, kk1[r]);                                                                        \
-            c1 = p1; c3 = p0;                                                                                           \
-        }                                                                                                               \
-        STORE(x[0] + i, c0); STORE(x[1] + i, c1); STORE(x[2] + i, c2); STORE(x[3] + i, c3);                             \
-    }                                                                                                                   \
-    v4_philox_batch_rest(j, i, m, k, x);                                                                                \
+    const VEC m0 = SET1(V4_PHILOX_M0), m1 = SET1(V4_PHILOX_M1), lanes = LANES;                                      \
+    VEC kk0[10], kk1[10];                                                                                           \
+    v4_u32 ka[10], kb[10];                                                                                          \
+    int r, i;                                                                                                       \
+    v4_round_keys(k, ka, kb);                                                                                       \
+    for (r = 0; r < 10; ++r) { kk0[r] = SET1(ka[r]); kk1[r] = SET1(kb[r]); }                                        \
+    for (i = 0; i + (W) <= m; i += (W)) {                                                                           \
+        VEC jj = ADD(SET1((long long)(j + (v4_u64)i)), lanes);                                                      \
+        VEC c0 = jj, c1 = SRLI(jj, 32);                                                                             \
+        VEC c2 = SET1(k[2]), c3 = SET1(k[3]);                                                                       \
+        for (r = 0; r < 10; ++r) {                                                                                  \
+            VEC p0 = MUL(c0, m0), p1 = MUL(c2, m1);                                                                 \
+            c0 = XOR3(SRLI(p1, 32), c1, kk0[r]);                                                                    \
+            c2 = XOR3(SRLI(p0, 32), c3, kk1[r]);                                                                    \
+            c1 = p1; c3 = p0;                                                                                       \
+        }                                                                                                           \
+        STORE(x[0] + i, c0); STORE(x[1] + i, c1); STORE(x[2] + i, c2); STORE(x[3] + i, c3);                         \
+    }                                                                                                               \
+    v4_philox_batch_rest(j, i, m, k, x);                                                                            \
 } while (0)
 
 #define V4_XOR3_256(a, b, c) _mm256_xor_si256(_mm256_xor_si256(a, b), c)

@@ -56,7 +56,8 @@ NARROW_FLOATS = ("bfloat16", "float8", "float6", "float4")
 
 
 def compute_dtype(dtype: Any, what: str, *, integers: bool = True, narrow: tuple[str, ...] = NARROW_FLOATS,
-                  fix: str = "initialize it yourself or leave it out of the tree", shown: str | None = None) -> np.dtype:
+                  fix: str = "initialize it yourself or leave it out of the tree",
+                  shown: str | None = None) -> np.dtype:
     """The dtype values stored in ``dtype`` are computed in: itself where NumPy fills it, float32 for ``narrow`` floats.
 
     Anything else (and integer dtypes unless ``integers``) is a DTypeError naming ``what``, the dtype (as ``shown``)
@@ -84,7 +85,7 @@ def check_grad_req(grad_req: Any, name: str) -> str:
 
 
 def row_slabs(rows: int, row_size: int, budget: int) -> list[tuple[int, int]]:
-    """``(start, stop)`` runs of whole leading rows of at most ``budget`` each (at least one row), a row costing ``row_size``."""
+    """``(start, stop)`` runs of whole leading rows, at most ``budget`` each (one row at least); a row costs ``row_size``."""
     step = max(1, budget // max(1, row_size))  # a zero-sized row (a 0 in the trailing dims) costs as one value
     return [(r, min(r + step, rows)) for r in range(0, rows, step)]
 

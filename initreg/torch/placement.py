@@ -27,7 +27,7 @@ def dtype_name(tensor: Any) -> str:
 
 
 def compute_dtype(name: str, what: str = "parameter", default: str | None = None) -> str:
-    """The NumPy dtype initreg draws a tensor of torch dtype ``name`` in; DTypeError for unsupported ones (or ``default``)."""
+    """The NumPy dtype initreg draws a tensor of torch dtype ``name`` in; DTypeError (or ``default``) for others."""
     try:
         return computed_in(name, what, integers=False, narrow=("bfloat16",), shown=f"torch.{name}",
                            fix="cast it, or leave it out with default='keep' and no rule").name
