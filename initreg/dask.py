@@ -35,12 +35,13 @@ def _chunk(init: Any, shape: tuple, name: str, seed: int, dtype: str, layout: st
 
 def _planned(params: Any, init: Any, seed: int | None) -> Any:
     from .planning.explanation import entries_of, plan
-    from .core.stream import fresh_seed
+    from .core.stream import choose_seed
 
     entries = entries_of(params)
-    table = plan(entries, init, seed=seed)
-    if table.seed is None:  # every chunk must draw from one seed
-        table = plan(entries, init, seed=fresh_seed())
+    table = plan(entries, init, seed=seed)  # seed=, else the rules', else the global seed
+    chosen = choose_seed(table.seed)  # else fresh: every chunk must draw from one seed
+    if chosen != table.seed:
+        table = plan(entries, init, seed=chosen)
     return table
 
 

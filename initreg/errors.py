@@ -91,9 +91,6 @@ class ParameterValueError(ParameterError, ValueError):
 class ParameterNotFoundError(ParameterError, KeyError):
     """No parameter of that name is in the dict."""
 
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else ""
-
 
 class UninitializedError(ParameterError, RuntimeError):
     """Values were requested from a parameter that was never initialized."""
@@ -166,15 +163,9 @@ class InitializerTypeError(InitregError, TypeError):
 class UnknownInitializerError(InitregError, KeyError):
     """No installed plugin provides an initializer of this name."""
 
-    def __str__(self) -> str:  # KeyError repr()s its message; keep it readable
-        return str(self.args[0]) if self.args else ""
-
 
 class AmbiguousInitializerError(InitregError, KeyError):
     """Two plugins claim one initializer name."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else ""
 
 
 class PluginError(InitregError, RuntimeError):
@@ -222,22 +213,13 @@ class CheckpointError(InitregError, ValueError):
 class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
     """A checkpoint file does not exist."""
 
-    def __str__(self) -> str:  # OSError formats its args as (errno, strerror); keep the message
-        return str(self.args[0]) if self.args else ""
-
 
 class CheckpointKeyError(CheckpointError, KeyError):
     """A checkpoint holds no array of the requested name."""
 
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else ""
-
 
 class CheckpointWriteError(CheckpointError, OSError):
     """Writing a checkpoint failed in the operating system (disk full, no permission); nothing was changed."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else ""
 
 
 class MissingDependencyError(InitregError, ImportError):
@@ -294,3 +276,14 @@ class KernelUnavailableWarning(InitregWarning, RuntimeWarning):
 class NoWorkersError(CheckpointError, TimeoutError):
     """``--dask``: no Dask worker has been alive for the time allowed (``--dask-timeout``); nothing was written."""
 
+
+def _message(self: BaseException) -> str:
+    """The message as given (what ``str()`` of these errors shows)."""
+    return str(self.args[0]) if self.args else ""
+
+
+# KeyError would repr() the message and OSError format it as (errno, strerror): these keep it readable
+for _readable in (ParameterNotFoundError, UnknownInitializerError, AmbiguousInitializerError, CheckpointNotFoundError,
+                  CheckpointKeyError, CheckpointWriteError):
+    _readable.__str__ = _message  # type: ignore[method-assign]
+del _readable

@@ -19,9 +19,10 @@ import jax
 import numpy as np
 from jax import tree_util
 
+from .core.shapes import compute_dtype
 from .errors import ParameterValueError, RuleError, ShardingError, TreeError, format_shape
 from .planning.explanation import Explanation, Row
-from .planning.leaves import (aligned_empty, check_names, deprecated_keyword, fill_dtype, is_keep, leaf_values,
+from .planning.leaves import (aligned_empty, check_names, deprecated_keyword, is_keep, leaf_values,
                               plan_leaves, uncovered_error, with_default)
 from .planning.precedence import Entry
 from .planning.regions import Region, locate, region_mode
@@ -74,7 +75,7 @@ def initializer(init: Any, *, name: str, seed: int | None = None, layout: str = 
 
     def kernel_init(key: Any, shape: Any, dtype: Any = None) -> jax.Array:
         dt = np.dtype(jax.dtypes.canonicalize_dtype(dtype or jax.numpy.float32))
-        computed = fill_dtype(dt, name)
+        computed = compute_dtype(dt, f"parameter {name!r}")
         out = values(spec, tuple(int(d) for d in shape), name=name, seed=fixed, dtype=computed, layout=layout)
         return jax.numpy.asarray(out).astype(dt)
 
@@ -120,7 +121,7 @@ class _Leaf:
             self.dtype = np.dtype(jax.dtypes.canonicalize_dtype(dtype))  # float64 stays float64 only under x64
         except TypeError as exc:
             raise TreeError(f"the leaf at {where} ({name!r}) has shape {shape!r} and dtype {dtype!r}: {exc}") from None
-        fill_dtype(self.dtype, name)
+        compute_dtype(self.dtype, f"parameter {name!r}")
         self.name, self.where, self.rebox = name, where, rebox
         self.sharding = getattr(value, "sharding", None) if not isinstance(value, np.ndarray) else None
 

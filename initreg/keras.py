@@ -18,10 +18,11 @@ import numpy as np
 from .errors import InitializerTypeError, ParameterValueError, TreeError
 from .planning.explanation import Explanation
 from .core.initializer import Initializer as InitregInitializer
-from .planning.leaves import (KEEP, check_names, fill_dtype, is_keep, leaf_values, plan_leaves, uncovered_error,
+from .core.shapes import compute_dtype
+from .planning.leaves import (KEEP, check_names, is_keep, leaf_values, plan_leaves, uncovered_error,
                               with_default)
 from .planning.precedence import Entry
-from .core.stream import get_seed, resolve_seed
+from .core.stream import choose_seed
 from .planning.regions import values
 from .plugins.specs import create
 
@@ -49,7 +50,7 @@ class Initializer(keras.initializers.Initializer):
     def __call__(self, shape: Any, dtype: Any = None) -> Any:
         """Values of ``shape`` from the stream (seed, name), in layout "IO" (fresh entropy each call without a seed)."""
         dt = _numpy_dtype(keras.backend.standardize_dtype(dtype or keras.config.floatx()), self.name)
-        computed = fill_dtype(dt, self.name)
+        computed = compute_dtype(dt, f"parameter {self.name!r}")
         out = values(self.initializer, tuple(shape), name=self.name, seed=_seed(self.seed), dtype=computed,
                      layout="IO")
         return keras.ops.convert_to_tensor(out if computed == dt else out.astype(dt), dtype=str(dt))
@@ -71,8 +72,9 @@ class Initializer(keras.initializers.Initializer):
 
 def _seed(seed: int | None) -> int:
     """``seed``, else initreg's global seed, else one drawn from Keras's global generator (keras.utils.set_random_seed)."""
-    if seed is not None or get_seed() is not None:
-        return resolve_seed(seed)
+    chosen = choose_seed(seed, fresh=False)
+    if chosen is not None:
+        return chosen
     return int(keras.random.randint((), 0, 2**31 - 1, dtype="int32"))  # unseeded: Keras's own global generator
 
 

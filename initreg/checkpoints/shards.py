@@ -19,6 +19,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from .checkpoint import INDEX_NAME, read_index
+from ..core.shapes import row_slabs
 from .files import safetensors_header
 from ..errors import CheckpointError, MissingDependencyError, ShardError
 
@@ -154,9 +155,7 @@ def pieces(file: FilePlan, specs: Specs, whole: Callable[[str], bool] = lambda n
             out.append(Piece(file.number, name, None if shape else (), tuple(shape), start, end - start))
             continue
         row = (end - start) // shape[0]
-        step = max(1, piece_bytes // row)
-        for r0 in range(0, shape[0], step):
-            r1 = min(shape[0], r0 + step)
+        for r0, r1 in row_slabs(shape[0], row, piece_bytes):
             out.append(Piece(file.number, name, (slice(r0, r1),), (r1 - r0, *shape[1:]), start + r0 * row,
                              (r1 - r0) * row))
     return out

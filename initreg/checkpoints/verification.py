@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.shapes import row_slabs
 from ..errors import CheckpointError, InitregError
 
 PIECE_BYTES = 32 << 20
@@ -253,9 +254,7 @@ def _compare_rows(path: Path, where: str, name: str, spec: tuple, result: Verify
     """Compare every value, a slab of whole rows at a time; record the first differing index."""
     shape, dt, start = spec
     rows, row = (shape[0], math.prod(shape[1:])) if shape else (1, 1)
-    step = max(1, PIECE_BYTES // max(1, row * dt.itemsize))
-    for r0 in range(0, rows, step):
-        r1 = min(rows, r0 + step)
+    for r0, r1 in row_slabs(rows, row * dt.itemsize, PIECE_BYTES):
         exp = full.reshape(rows, row)[r0:r1] if full is not None else region((slice(r0, r1),))
         got = np.fromfile(path, dtype=dt.newbyteorder("<"), count=(r1 - r0) * row, offset=start + r0 * row * dt.itemsize)
         result.values += got.size

@@ -111,16 +111,17 @@ def save_initial(params: Any, init: Any = None, path: Any = "model", *, seed: in
                  worker_timeout: float | None = None) -> Written:
     """Write the initial values of ``params`` under ``init`` as .safetensors with provenance (a directory: sharded)."""
     from ..planning.explanation import entries_of, plan
-    from ..core.stream import fresh_seed
+    from ..core.stream import choose_seed
 
     path = Path(os.fspath(path))
     entries = entries_of(params)
-    table = plan(entries, init, seed=seed, strict=strict)
-    if table.seed is None and shard is not None:
+    table = plan(entries, init, seed=seed, strict=strict)  # seed=, else the rules', else the global seed
+    chosen = choose_seed(table.seed, fresh=shard is None)  # else fresh: one seed for every file, recorded in each
+    if chosen is None:
         raise ShardError(f"shard={shard}: no seed given (and none in the rules); separate shard tasks cannot agree "
                          f"on fresh entropy: pass seed=N, the same N to every task")
-    if table.seed is None:  # one seed for every file, recorded in each
-        table = plan(entries, init, seed=fresh_seed(), strict=strict)
+    if chosen != table.seed:
+        table = plan(entries, init, seed=chosen, strict=strict)
     rules = init if hasattr(init, "to_document") else None
     return write_output(table, rules, path, directory=path.suffix.lower() != ".safetensors",
                         max_shard_size=max_shard_size, shard=shard, index_only=index_only, client=client,

@@ -188,7 +188,7 @@ def run_init(args: argparse.Namespace) -> int:
     from ..errors import InitregError
     from ..planning.explanation import plan
     from ..planning.precedence import Entry
-    from ..core.stream import fresh_seed
+    from ..core.stream import choose_seed, seed_source
     from ..planning.regions import values
     from ..plugins.registry import load_plugins
     from ..planning.rules import Rules
@@ -208,12 +208,13 @@ def run_init(args: argparse.Namespace) -> int:
     try:
         load_plugins()  # under INITREG_STRICT_PLUGINS a broken plugin is named as such, not as the rule file's fault
         rules = Rules.load(args.rules) if args.rules else None
+        recorded = rules.seed if rules is not None else None  # --seed, else the rule file's, else fresh (no global)
+        fresh = seed_source(args.seed, recorded, use_global=False) == "fresh"
+        seed = choose_seed(args.seed, recorded, use_global=False)
         if args.torch:
             from .torch_source import check_writable, plan_torch
 
-            seed = args.seed if args.seed is not None else rules.seed if rules is not None else None
-            fresh = seed is None
-            table = plan_torch(args.torch, rules, fresh_seed() if fresh else seed)
+            table = plan_torch(args.torch, rules, seed)
             shapes = {r.name: r.shape for r in table}
         else:
             spec = read_spec(args.params)
@@ -229,9 +230,7 @@ def run_init(args: argparse.Namespace) -> int:
 
             dtype = None if args.dtype is None else str(check_dtype(args.dtype, "--dtype"))
             entries = [Entry(e["name"], e["shape"], dtype or e["dtype"], check_layout(e["layout"])) for e in spec]
-            seed = args.seed if args.seed is not None else rules.seed
-            fresh = seed is None
-            table = plan(entries, rules, seed=fresh_seed() if fresh else seed)
+            table = plan(entries, rules, seed=seed)
     except (InitregError, OSError) as exc:
         return _fail("init", exc)
     if fresh and args.shard:

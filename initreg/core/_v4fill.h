@@ -96,57 +96,47 @@ static void v4_round_keys(const v4_u32* k, v4_u32* ka, v4_u32* kb) {
     for (r = 0; r < 10; ++r) { ka[r] = a; kb[r] = b; a += V4_PHILOX_W0; b += V4_PHILOX_W1; }
 }
 
+/* the body of a SIMD batch: W calls a step, each call's four words in 64-bit lanes of VEC (the low halves count);
+ * LANES is (0, 1, ..., W-1), XOR3(a, b, c) is a ^ b ^ c and STORE(dst, c) writes the low halves of c's lanes */
+#define V4_PHILOX_SIMD(VEC, W, SET1, LANES, ADD, SRLI, MUL, XOR3, STORE) do {                                       \
+    const VEC m0 = SET1(V4_PHILOX_M0), m1 = SET1(V4_PHILOX_M1), lanes = LANES;                                      \
+    VEC kk0[10], kk1[10];                                                                                           \
+    v4_u32 ka[10], kb[10];                                                                                          \
+    int r, i;                                                                                                       \
+    v4_round_keys(k, ka, kb);                                                                                       \
+    for (r = 0; r < 10; ++r) { kk0[r] = SET1(ka[r]); kk1[r] = SET1(kb[r]); }                                        \
+    for (i = 0; i + (W) <= m; i += (W)) {                                                                           \
+        VEC jj = ADD(SET1((long long)(j + (v4_u64)i)), lanes);                                                      \
+        VEC c0 = jj, c1 = SRLI(jj, 32);                                                                             \
+        VEC c2 = SET1(k[2]), c3 = SET1(k[3]);                                                                       \
+        for (r = 0; r < 10; ++r) {                                                                                  \
+            VEC p0 = MUL(c0, m0), p1 = MUL(c2, m1);                                                                 \
+            c0 = XOR3(SRLI(p1, 32), c1, kk0[r]);                                                                    \
+            c2 = XOR3(SRLI(p0, 32), c3, kk1[r]);                                                                    \
+            c1 = p1; c3 = p0;                                                                                       \
+        }                                                                                                           \
+        STORE(x[0] + i, c0); STORE(x[1] + i, c1); STORE(x[2] + i, c2); STORE(x[3] + i, c3);                         \
+    }                                                                                                               \
+    v4_philox_batch_rest(j, i, m, k, x);                                                                            \
+} while (0)
+
+#define V4_XOR3_256(a, b, c) _mm256_xor_si256(_mm256_xor_si256(a, b), c)
+#define V4_STORE_256(dst, c) \
+    _mm_storeu_si128((__m128i*)(dst), _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(c, pick)))
+#define V4_XOR3_512(a, b, c) _mm512_ternarylogic_epi64(a, b, c, 0x96)
+#define V4_STORE_512(dst, c) _mm256_storeu_si256((__m256i*)(dst), _mm512_cvtepi64_epi32(c))
+
 __attribute__((target("avx2")))
 static void v4_philox_batch_avx2(v4_u64 j, int m, const v4_u32* k, v4_u32 (*x)[V4_M]) {
-    const __m256i m0 = _mm256_set1_epi64x(V4_PHILOX_M0), m1 = _mm256_set1_epi64x(V4_PHILOX_M1);
-    const __m256i pick = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
-    __m256i kk0[10], kk1[10];
-    v4_u32 ka[10], kb[10];
-    int r, i;
-    v4_round_keys(k, ka, kb);
-    for (r = 0; r < 10; ++r) { kk0[r] = _mm256_set1_epi64x(ka[r]); kk1[r] = _mm256_set1_epi64x(kb[r]); }
-    for (i = 0; i + 4 <= m; i += 4) {
-        __m256i jj = _mm256_add_epi64(_mm256_set1_epi64x((long long)(j + (v4_u64)i)), _mm256_setr_epi64x(0, 1, 2, 3));
-        __m256i c0 = jj, c1 = _mm256_srli_epi64(jj, 32);
-        __m256i c2 = _mm256_set1_epi64x(k[2]), c3 = _mm256_set1_epi64x(k[3]);
-        for (r = 0; r < 10; ++r) {
-            __m256i p0 = _mm256_mul_epu32(c0, m0), p1 = _mm256_mul_epu32(c2, m1);
-            c0 = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p1, 32), c1), kk0[r]);
-            c2 = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p0, 32), c3), kk1[r]);
-            c1 = p1; c3 = p0;
-        }
-        _mm_storeu_si128((__m128i*)(x[0] + i), _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(c0, pick)));
-        _mm_storeu_si128((__m128i*)(x[1] + i), _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(c1, pick)));
-        _mm_storeu_si128((__m128i*)(x[2] + i), _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(c2, pick)));
-        _mm_storeu_si128((__m128i*)(x[3] + i), _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(c3, pick)));
-    }
-    v4_philox_batch_rest(j, i, m, k, x);
+    const __m256i pick = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);  /* V4_STORE_256: lanes' low halves first */
+    V4_PHILOX_SIMD(__m256i, 4, _mm256_set1_epi64x, _mm256_setr_epi64x(0, 1, 2, 3), _mm256_add_epi64, _mm256_srli_epi64,
+                   _mm256_mul_epu32, V4_XOR3_256, V4_STORE_256);
 }
 
 __attribute__((target("avx512f")))
 static void v4_philox_batch_avx512(v4_u64 j, int m, const v4_u32* k, v4_u32 (*x)[V4_M]) {
-    const __m512i m0 = _mm512_set1_epi64(V4_PHILOX_M0), m1 = _mm512_set1_epi64(V4_PHILOX_M1);
-    __m512i kk0[10], kk1[10];
-    v4_u32 ka[10], kb[10];
-    int r, i;
-    v4_round_keys(k, ka, kb);
-    for (r = 0; r < 10; ++r) { kk0[r] = _mm512_set1_epi64(ka[r]); kk1[r] = _mm512_set1_epi64(kb[r]); }
-    for (i = 0; i + 8 <= m; i += 8) {
-        __m512i jj = _mm512_add_epi64(_mm512_set1_epi64((long long)(j + (v4_u64)i)), _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7));
-        __m512i c0 = jj, c1 = _mm512_srli_epi64(jj, 32);
-        __m512i c2 = _mm512_set1_epi64(k[2]), c3 = _mm512_set1_epi64(k[3]);
-        for (r = 0; r < 10; ++r) {
-            __m512i p0 = _mm512_mul_epu32(c0, m0), p1 = _mm512_mul_epu32(c2, m1);
-            c0 = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p1, 32), c1, kk0[r], 0x96);
-            c2 = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p0, 32), c3, kk1[r], 0x96);
-            c1 = p1; c3 = p0;
-        }
-        _mm256_storeu_si256((__m256i*)(x[0] + i), _mm512_cvtepi64_epi32(c0));
-        _mm256_storeu_si256((__m256i*)(x[1] + i), _mm512_cvtepi64_epi32(c1));
-        _mm256_storeu_si256((__m256i*)(x[2] + i), _mm512_cvtepi64_epi32(c2));
-        _mm256_storeu_si256((__m256i*)(x[3] + i), _mm512_cvtepi64_epi32(c3));
-    }
-    v4_philox_batch_rest(j, i, m, k, x);
+    V4_PHILOX_SIMD(__m512i, 8, _mm512_set1_epi64, _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7), _mm512_add_epi64,
+                   _mm512_srli_epi64, _mm512_mul_epu32, V4_XOR3_512, V4_STORE_512);
 }
 #endif
 

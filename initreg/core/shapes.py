@@ -51,11 +51,43 @@ def check_dtype(dtype: Any, name: str) -> np.dtype:
     return dt
 
 
+#: the floating storage dtypes NumPy lacks (ml_dtypes' names): their values are computed in float32, then rounded
+NARROW_FLOATS = ("bfloat16", "float8", "float6", "float4")
+
+
+def compute_dtype(dtype: Any, what: str, *, integers: bool = True, narrow: tuple[str, ...] = NARROW_FLOATS,
+                  fix: str = "initialize it yourself or leave it out of the tree",
+                  shown: str | None = None) -> np.dtype:
+    """The dtype values stored in ``dtype`` are computed in: itself where NumPy fills it, float32 for ``narrow`` floats.
+
+    Anything else (and integer dtypes unless ``integers``) is a DTypeError naming ``what``, the dtype (as ``shown``)
+    and ``fix``. The JAX and Keras adapters fill integer leaves and every ml_dtypes float; the PyTorch adapter fills
+    floating tensors only, bfloat16 its one narrow float (torch.int64 step counters are state, not parameters).
+    """
+    try:
+        dt: np.dtype | None = np.dtype(dtype)
+    except (TypeError, ValueError, KeyError, OverflowError, RecursionError):  # a name NumPy lacks ("bfloat16")
+        dt = None
+    if dt is not None and (dt.kind == "f" or integers and dt.kind in "iu"):
+        return dt
+    if (dt is None or dt.kind == "V") and (dt.name if dt is not None else str(dtype)).startswith(narrow):
+        return np.dtype(np.float32)
+    kinds = "floating and integer" if integers else "floating"
+    shown = shown or (str(dt) if dt is not None else repr(dtype))
+    raise DTypeError(f"{what} has dtype {shown}; initreg fills {kinds} dtypes (and {', '.join(narrow)}): {fix}")
+
+
 def check_grad_req(grad_req: Any, name: str) -> str:
     """Validate grad_req: "write", "add" or "null"."""
     if grad_req not in GRAD_REQS:
         raise ParameterValueError(f"parameter {name!r}: grad_req must be 'write', 'add' or 'null', got {grad_req!r}")
     return grad_req
+
+
+def row_slabs(rows: int, row_size: int, budget: int) -> list[tuple[int, int]]:
+    """``(start, stop)`` runs of whole leading rows, at most ``budget`` each (one row at least); a row costs ``row_size``."""
+    step = max(1, budget // max(1, row_size))  # a zero-sized row (a 0 in the trailing dims) costs as one value
+    return [(r, min(r + step, rows)) for r in range(0, rows, step)]
 
 
 def is_complete(shape: Shape | None) -> bool:

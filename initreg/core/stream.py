@@ -61,11 +61,28 @@ def fresh_seed() -> int:
     return int(np.random.SeedSequence().entropy)
 
 
-def resolve_seed(seed: int | None) -> int:
-    """The seed to use: the one given, else the global seed, else fresh entropy (recorded by the caller)."""
-    if seed is not None:
-        return check_seed(seed)
-    return _global_seed if _global_seed is not None else fresh_seed()
+def seed_source(given: Any = None, rules: Any = None, *, use_global: bool = True) -> str:
+    """Where :func:`choose_seed` takes the seed from: ``"given"``, ``"rules"``, ``"global"`` or ``"fresh"``."""
+    if given is not None:
+        return "given"
+    if rules is not None:
+        return "rules"
+    return "global" if use_global and _global_seed is not None else "fresh"
+
+
+def choose_seed(given: Any = None, rules: Any = None, *, fresh: bool = True, use_global: bool = True) -> int | None:
+    """The seed a call uses: the one policy, for every entry point.
+
+    In this order: ``given`` (the call's ``seed=``), else ``rules`` (the seed of the call's rule file or recipe,
+    passed in by the planning layer), else the global seed (``initreg.seed(n)``; not with ``use_global=False``:
+    the command line and statistical validation), else fresh entropy from the operating system (recorded by the
+    caller), or None with ``fresh=False`` (the caller draws or refuses one: one fresh seed for a whole checkpoint,
+    Keras's own generator). A seed that is taken is checked (SeedError); one that is not is not read.
+    """
+    source = seed_source(given, rules, use_global=use_global)
+    if source == "fresh":
+        return fresh_seed() if fresh else None
+    return check_seed({"given": given, "rules": rules, "global": _global_seed}[source])
 
 
 def check_seed(value: Any) -> int:

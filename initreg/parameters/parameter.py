@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import operator
 import warnings
 from typing import Any, Callable, Mapping
 
@@ -14,13 +15,18 @@ from ..errors import (DeferredInitializationError, DeviceError, DeviceUnavailabl
 from ..core.initializer import Initializer, make_desc, role_of
 from ..core.names import check_name
 from ..planning.precedence import Entry, choose
-from ..core.stream import Stream, resolve_seed
+from ..core.stream import Stream, choose_seed
 from ..planning.regions import draw, plugin_of
 from ..core.shapes import Shape, check_dtype, check_grad_req, check_shape, check_values, is_complete, merge_shapes
 from ..plugins.specs import create
 from ..version import __version__
 
 Commit = Callable[[], None]
+
+
+def _attribute(field: str, doc: str, setter: Callable[[Any, Any], None] | None = None) -> property:
+    """A property that returns ``self.<field>`` (read-only unless ``setter``), documented by ``doc`` (help())."""
+    return property(operator.attrgetter(field), setter, doc=doc)
 
 
 class Parameter:
@@ -51,10 +57,7 @@ class Parameter:
 
     # -- properties ----------------------------------------------------------------------------
 
-    @property
-    def name(self) -> str:
-        """The parameter's name: its structural path once it belongs to a block."""
-        return self._name
+    name = _attribute("_name", "The parameter's name: its structural path once it belongs to a block.")
 
     @property
     def shape(self) -> Shape | None:
@@ -65,50 +68,24 @@ class Parameter:
     def shape(self, value: Any) -> None:
         complete_shapes({self: value})
 
-    @property
-    def dtype(self) -> np.dtype:
-        """The dtype of the values."""
-        return self._dtype
+    dtype = _attribute("_dtype", "The dtype of the values.")
+    state = _attribute("_state", ' "declared", "deferred" (initialize() called, shape incomplete) or "initialized".')
+    role = _attribute("_role", "weight, bias, gamma, beta, running_mean, running_var, or None.")
+    layout = _attribute("_layout", ' "OI" (out, in, spatial...) or "IO" (spatial..., in, out): where fans are read from.')
+    allow_deferred_init = _attribute("_allow_deferred_init", "Whether initialize() may wait for an unknown shape.")
 
-    @property
-    def state(self) -> str:
-        """ "declared", "deferred" (initialize() called, shape incomplete) or "initialized"."""
-        return self._state
-
-    @property
-    def role(self) -> str | None:
-        """weight, bias, gamma, beta, running_mean, running_var, or None."""
-        return self._role
-
-    @property
-    def layout(self) -> str:
-        """ "OI" (out, in, spatial...) or "IO" (spatial..., in, out): where fans are read from."""
-        return self._layout
-
-    @property
-    def init(self) -> Any:
-        """The initializer declared with the parameter (below rules and explicit calls), or None."""
-        return self._init
-
-    @init.setter
-    def init(self, value: Any) -> None:
+    def _set_init(self, value: Any) -> None:
         self._init = value if value is None or isinstance(value, Initializer) else _checked_spec(value, self._name)
 
-    @property
-    def allow_deferred_init(self) -> bool:
-        """Whether initialize() may wait for an unknown shape."""
-        return self._allow_deferred_init
+    init = _attribute("_init", "The initializer declared with the parameter (below rules and explicit calls), or None.",
+                      _set_init)
 
-    @property
-    def grad_req(self) -> str:
-        """ "write", "add" or "null"."""
-        return self._grad_req
-
-    @grad_req.setter
-    def grad_req(self, value: str) -> None:
+    def _set_grad_req(self, value: str) -> None:
         self._grad_req = check_grad_req(value, self._name)
         if value == "null":
             self._grad = None
+
+    grad_req = _attribute("_grad_req", ' "write", "add" or "null".', _set_grad_req)
 
     @property
     def record(self) -> dict[str, Any] | None:
@@ -169,7 +146,7 @@ class Parameter:
             raise InitializerTypeError(f"parameter {self._name!r}: {type(initializer).__name__} does not implement "
                                        f"fill(self, desc, out, rng); define it to write the values into out")
         devices = self._usable(as_devices(device, self._devices))
-        seed = resolve_seed(seed)
+        seed = choose_seed(seed)
         if not is_complete(self._shape):
             if not self._allow_deferred_init:
                 raise ShapeError(f"parameter {self._name!r} has shape {format_shape(self._shape)} with unknown dimensions and "

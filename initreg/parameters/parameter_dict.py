@@ -11,7 +11,7 @@ from ..planning.patterns import compile_pattern
 from ..planning.name_maps import map_names
 from ..planning.templates import check_vars
 from ..planning.precedence import choose, only_mask, seed_of, split_init
-from ..core.stream import get_seed, resolve_seed
+from ..core.stream import choose_seed, seed_source
 
 
 class ParameterDict:
@@ -121,9 +121,9 @@ class ParameterDict:
         keys = [k for k, c in zip(keys, choices) if c.init is not None]  # "keep": nothing is drawn, nothing changes
         params, choices = ([p for p, c in zip(params, choices) if c.init is not None],
                            [c for c in choices if c.init is not None])
-        given = seed if seed is not None else seed_of(init)
-        seed = resolve_seed(given)  # one seed per call (a rule file may carry it)
-        if given is None and get_seed() is not None:
+        recorded = seed_of(init)  # a rule file's or recipe's seed
+        source, seed = seed_source(seed, recorded), choose_seed(seed, recorded)  # one seed per call
+        if source == "global":
             options.check_streams(params, choices, seed, force_reinit)
         commits, kept = [], set()
         for p, choice, key in zip(params, choices, keys):

@@ -13,7 +13,7 @@ from ..core.initializer import Initializer, encode
 from .name_maps import map_names
 from .templates import check_vars
 from .precedence import EMPTY, Entry, choose, only_mask, seed_of, split_init
-from ..core.stream import Stream, check_seed, get_seed
+from ..core.stream import Stream, choose_seed
 from .rules import Diagnostics
 from ..core.shapes import check_dtype, check_shape
 
@@ -233,9 +233,7 @@ def plan(entries: Sequence[Entry], init: Any = None, *, seed: int | None = None,
     row keeps its name and records the mapped one as ``key_name``. Every error is raised before anything is drawn.
     """
     rules, default = split_init(init)
-    if seed is None:
-        seed = seed_of(init) if seed_of(init) is not None else get_seed()
-    seed = None if seed is None else check_seed(seed)
+    seed = choose_seed(seed, seed_of(init), fresh=False)
     entries = list(entries)
     for e in entries:
         check_name(e.name)

@@ -13,10 +13,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..errors import DTypeError, ParameterValueError, RuleError
+from ..errors import ParameterValueError, RuleError
 from .explanation import Explanation, Row, plan
 from .precedence import Entry, seed_of, split_init
-from ..core.stream import check_seed, get_seed, resolve_seed
+from ..core.shapes import compute_dtype
+from ..core.stream import choose_seed
 from .rules import Rules
 
 #: ``default="keep"``: what nothing else covers keeps the values it holds
@@ -25,20 +26,6 @@ from .regions import locate, values
 
 #: XLA's CPU client adopts a host buffer without copying when it is aligned to this many bytes
 ALIGN = 64
-
-
-def fill_dtype(dtype: Any, name: str) -> np.dtype:
-    """The dtype initreg computes a leaf of ``dtype`` in: itself when NumPy fills it, float32 for bfloat16/float8."""
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        raise DTypeError(f"parameter {name!r}: {dtype!r} is not a dtype; use a floating or integer dtype") from None
-    if dt.kind in "fiu":
-        return dt
-    if dt.kind == "V" and dt.name.startswith(("bfloat16", "float8", "float6", "float4")):  # ml_dtypes floats
-        return np.dtype(np.float32)
-    raise DTypeError(f"parameter {name!r}: dtype {dt} is not a floating or integer type; initialize it yourself "
-                     f"or leave it out of the tree")
 
 
 def aligned_empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
@@ -52,7 +39,7 @@ def aligned_empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
 def leaf_values(row: Row, dtype: Any, index: Any = None) -> np.ndarray:
     """The values (or ``those[index]``) of a planned row in ``dtype``, computed as ``initreg.values`` does, in aligned memory."""
     dt = np.dtype(dtype)
-    computed = fill_dtype(dt, row.name)
+    computed = compute_dtype(dt, f"parameter {row.name!r}")
     shape = tuple(row.shape) if index is None else locate(tuple(row.shape), index)[0]
     out = aligned_empty(shape, dt)
     if computed == dt:
@@ -78,12 +65,7 @@ def check_names(names: Sequence[str], origins: Sequence[str], hint: str) -> None
 
 def adapter_seed(seed: Any, init: Any, *, fresh: bool = True) -> int | None:
     """The seed of an adapter call: ``seed=``, else the rules' seed, else the global seed, else fresh entropy (or None)."""
-    if seed is None:
-        seed = seed_of(init)
-    if fresh:
-        return resolve_seed(seed)
-    seed = seed if seed is not None else get_seed()
-    return None if seed is None else check_seed(seed)
+    return choose_seed(seed, seed_of(init), fresh=fresh)
 
 
 def deprecated_keyword(where: str, old: str, new: str) -> None:

@@ -27,7 +27,7 @@ from ..core.device import Device, as_devices
 from ..errors import DTypeError, InitializationError, ParameterValueError, RegionError, ShapeError, format_shape
 from ..core.initializer import Desc, Initializer, make_desc
 from ..core.names import check_name
-from ..core.stream import BLOCK, Runs, Shard, Stream, resolve_seed, run_blocks
+from ..core.stream import BLOCK, Runs, Shard, Stream, choose_seed, run_blocks
 from ..core.shapes import all_finite, check_dtype, check_shape, is_complete
 from ..plugins.specs import create
 
@@ -392,7 +392,7 @@ def values(init: Any, shape: Any, *, name: str, seed: int | None, dtype: Any = "
     devices[0].check()
     initializer = create(init)
     desc = make_desc(name, checked, dt, device=devices[0], layout=layout)
-    stream = Stream(resolve_seed(seed), name)
+    stream = Stream(choose_seed(seed), name)
     if index is None and out is None:
         return draw(initializer, desc, stream)
     return region_values(initializer, desc, stream, () if index is None else index, out)

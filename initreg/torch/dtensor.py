@@ -14,20 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DTypeError, ParameterValueError, ShapeError, format_shape
+from ..core.shapes import row_slabs
+from ..errors import ParameterValueError, ShapeError, format_shape
 from ..planning.regions import region_mode, values
+from .placement import compute_dtype, dtype_name
 
 # float32 values per chunk when a shard is computed off its storage (bfloat16, non-CPU): bounds the temporary
 CHUNK_VALUES = 1 << 22
-
-
-def is_dtensor(tensor: Any) -> bool:
-    """Whether ``tensor`` (or a Parameter wrapping one) is a ``torch.distributed.tensor.DTensor``."""
-    try:
-        from torch.distributed.tensor import DTensor
-    except ImportError:  # a torch built without distributed support has no DTensor
-        return False
-    return isinstance(tensor, DTensor)
 
 
 def local_region(tensor: Any, name: str = "(unnamed)") -> tuple[slice, ...]:
@@ -50,19 +43,6 @@ def local_region(tensor: Any, name: str = "(unnamed)") -> tuple[slice, ...]:
     return tuple(slice(o, o + n) for o, n in zip(offset, local_shape))
 
 
-def _compute_dtype(tensor: Any, name: str) -> str:
-    """The NumPy dtype the values are drawn in for a tensor of ``tensor.dtype`` (bfloat16: float32, then rounded)."""
-    import torch
-
-    dtypes = {torch.float32: "float32", torch.float64: "float64", torch.float16: "float16",
-              torch.bfloat16: "float32"}
-    try:
-        return dtypes[tensor.dtype]
-    except KeyError:
-        raise DTypeError(f"parameter {name!r} has dtype {tensor.dtype}; initreg fills float32, float64, float16 and "
-                         f"bfloat16 tensors: create the parameter with one of those dtypes") from None
-
-
 def fill_local(tensor: Any, row: Any, seed: int) -> None:
     """Fill DTensor ``tensor``'s local shard in place with its region of ``row``'s values for ``seed``."""
     import torch
@@ -72,7 +52,7 @@ def fill_local(tensor: Any, row: Any, seed: int) -> None:
         raise ShapeError(f"parameter {name!r}: the DTensor's full shape is {format_shape(tuple(tensor.shape))} but the "
                          f"plan says {format_shape(tuple(row.shape))}; plan with the module's current shapes")
     region = local_region(tensor, name)
-    dtype = _compute_dtype(tensor, name)
+    dtype = compute_dtype(dtype_name(tensor), f"parameter {name!r}")
     with torch.no_grad():
         local = tensor.to_local()
         if local.device.type == "meta":
@@ -102,10 +82,8 @@ def _fill_via_host(local: Any, row: Any, seed: int, region: tuple[slice, ...], d
         return
     first = region[0]
     per_row = math.prod(s.stop - s.start for s in region[1:])
-    step = max(1, CHUNK_VALUES // max(per_row, 1))
-    for start in range(first.start, first.stop, step):
-        stop = min(start + step, first.stop)
+    for r0, r1 in row_slabs(first.stop - first.start, per_row, CHUNK_VALUES):
         part = values(row.initializer, row.shape, name=row.name, seed=seed, dtype=dtype, layout=row.layout,
-                      index=(slice(start, stop),) + region[1:])
+                      index=(slice(first.start + r0, first.start + r1),) + region[1:])
         # torch's own float32 -> bfloat16 cast rounds to nearest even: the bits of .to(torch.bfloat16)
-        local[start - first.start:stop - first.start].copy_(torch.from_numpy(np.ascontiguousarray(part)))
+        local[r0:r1].copy_(torch.from_numpy(np.ascontiguousarray(part)))

@@ -13,11 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from ..core.shapes import compute_dtype as computed_in, row_slabs
 from ..errors import DTypeError
 from ..planning.regions import region_mode, values
 
-#: torch dtype name → the dtype initreg computes in
-COMPUTE = {"float32": "float32", "float64": "float64", "float16": "float16", "bfloat16": "float32"}
 #: elements per band when values are staged (bfloat16, CUDA, non-contiguous): bounds the temporary
 BAND = 1 << 22
 
@@ -27,22 +26,22 @@ def dtype_name(tensor: Any) -> str:
     return str(tensor.dtype).rsplit(".", 1)[-1]
 
 
-def compute_dtype(name: str, what: str = "parameter") -> str:
-    """The NumPy dtype initreg draws a tensor of torch dtype ``name`` in; DTypeError for unsupported ones."""
+def compute_dtype(name: str, what: str = "parameter", default: str | None = None) -> str:
+    """The NumPy dtype initreg draws a tensor of torch dtype ``name`` in; DTypeError (or ``default``) for others."""
     try:
-        return COMPUTE[name]
-    except KeyError:
-        raise DTypeError(f"{what} has dtype {name}; initreg.torch fills floating tensors "
-                         f"({', '.join(COMPUTE)}); cast it, or leave it out with default='keep' and no rule") from None
+        return computed_in(name, what, integers=False, narrow=("bfloat16",), shown=f"torch.{name}",
+                           fix="cast it, or leave it out with default='keep' and no rule").name
+    except DTypeError:
+        if default is None:
+            raise
+        return default
 
 
 def _bands(shape: tuple[int, ...]) -> list[tuple]:
     """Basic indices that cut ``shape`` into slabs of whole leading rows of about BAND elements."""
     if not shape or shape[0] == 0:
         return [()]
-    row = max(int(np.prod(shape[1:], dtype=np.int64)), 1)
-    step = max(BAND // row, 1)
-    return [(slice(r, min(r + step, shape[0])),) for r in range(0, shape[0], step)]
+    return [(slice(r0, r1),) for r0, r1 in row_slabs(shape[0], int(np.prod(shape[1:], dtype=np.int64)), BAND)]
 
 
 def fill(tensor: Any, initializer: Any, name: str, seed: int) -> None:

@@ -10,7 +10,7 @@ from ..planning.explanation import Explanation, Row, plan
 from ..planning.leaves import KEEP, adapter_seed, is_keep, uncovered_error, with_default
 from ..planning.precedence import SOURCES, Entry
 from ..core.stream import Stream
-from .placement import COMPUTE
+from .placement import compute_dtype
 from .walk import Slot, prefixed, root_prefix, slots
 
 def plan_slots(found: list[Slot], init: Any = None, *, seed: int | None = None, default: Any = None,
@@ -19,7 +19,7 @@ def plan_slots(found: list[Slot], init: Any = None, *, seed: int | None = None, 
     seed = adapter_seed(seed, init, fresh=False)
     entries = []
     for s in found:
-        dtype = COMPUTE.get(s.dtype, "float32")  # checked when filled: "keep" may leave other dtypes alone
+        dtype = compute_dtype(s.dtype, default="float32")  # checked when filled: "keep" may leave other dtypes alone
         state = "deferred" if s.lazy else "declared"
         for k, name in enumerate(s.names):
             entries.append(Entry(name, s.shape, dtype, "OI", declared=s.declared[k] if not s.buffer else None,

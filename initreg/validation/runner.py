@@ -15,7 +15,7 @@ from ..errors import ShapeError, ValidationError
 from ..core.initializer import Initializer, make_desc
 from ..plugins.specs import create
 from ..parameters.parameter import Parameter
-from ..core.stream import check_seed, fresh_seed
+from ..core.stream import choose_seed, seed_source
 from . import stats as st
 from .cases import FALLBACK_CASES, Case, as_cases
 from .checks import Outcome, check, is_random, lag1_check, stream_checks
@@ -49,8 +49,8 @@ def validate_each(groups: list[Any], cases: Any = None, seed: int | None = 0, al
     """
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
         raise ValidationError(f"alpha must be a number in (0, 1), got {alpha!r}; the default is 1e-3")
-    fresh = seed is None
-    seed = fresh_seed() if fresh else check_seed(seed)
+    fresh = seed_source(seed, use_global=False) == "fresh"
+    seed = choose_seed(seed, use_global=False)
     explicit = cases is not None
     case_list = as_cases(cases, dtype)
     parts: list[tuple[list[Row], list, list[CaseResult], float]] = []
