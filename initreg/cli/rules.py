@@ -168,7 +168,7 @@ def run_explain(args: argparse.Namespace) -> int:
 
             table = plan_torch(args.torch, rules, args.seed, **options(args))
         elif rules is None:
-            args.usage_error("RULES (or --recipe NAME) is required with --params")
+            args.usage_error("RULES is required with --params (or --recipe NAME)")
         else:
             table = explain(read_spec(args.params), rules, seed=args.seed, **options(args))
     except (InitregError, OSError) as exc:
@@ -208,7 +208,7 @@ def run_init(args: argparse.Namespace) -> int:
         if args.dtype is not None:
             args.usage_error("--dtype applies to --params; with --torch each tensor keeps the model's dtype")
     elif not args.rules and args.recipe is None:
-        args.usage_error("--rules (or --recipe NAME) is required with --params")
+        args.usage_error("--rules is required with --params (or --recipe NAME)")
     try:
         load_plugins()  # under INITREG_STRICT_PLUGINS a broken plugin is named as such, not as the rule file's fault
         rules = load_rules(rule_source(args, args.rules, "--rules"))
