@@ -198,3 +198,17 @@ def test_a_bad_expression_or_an_unknown_variable_is_a_rule_error_and_changes_not
     with pytest.raises(initreg.RuleError, match=message):
         it.initialize(m, rules, seed=0, vars={"init_std": 0.02})
     assert state(m) == before
+
+
+def test_default_keeps_the_rules_vars_base_shapes_and_about():
+    rules = Rules([("0.weight", ("normal", {"sigma": expr("s * base_fan_in / fan_in")}))], vars={"s": 0.5},
+                  base_shapes={"0.weight": [2, 1]}, about={"library": "here"})
+    m = nn.Sequential(nn.Linear(2, 2))
+    m.register_parameter("scale", nn.Parameter(torch.ones(3)))  # no module declares it: the default's
+    table = it.initialize(m, rules, seed=0, default="zeros")
+    assert table["0.weight"].args == {"sigma": 0.25} and table["scale"].source == "default"
+    assert not m.scale.any()
+    from initreg.planning.leaves import with_default
+
+    kept = with_default(rules, "zeros")
+    assert (kept.vars, kept.base_shapes, kept.about) == (rules.vars, rules.base_shapes, rules.about)
