@@ -3,7 +3,8 @@
 A leaf's name is its tree path joined with ``sep`` (``params.Dense_0.kernel``); the plan is
 ``initreg.plan`` over those names, and leaf ``n`` of shape ``s`` and dtype ``d`` equals
 ``initreg.values(row.initializer, s, name=n, seed=seed, dtype=d, layout=layout)`` bit for bit
-(bfloat16: computed in float32, rounded to nearest even). A leaf with a sharding is built by
+(bfloat16: computed in float32, rounded to nearest even; under ``name_map=``, ``name=row.key_name``); a leaf
+outside ``only=`` is returned as given. A leaf with a sharding is built by
 ``jax.make_array_from_callback``, each addressable shard computed from its own index region, so the
 array is the same on any number of devices. Flax NNX variables and linen metadata boxes
 (``nn.Partitioned``) are leaves under their own path, rebuilt around the new value.

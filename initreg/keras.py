@@ -3,7 +3,8 @@
 ``initialize(model, rules, seed=...)`` plans over ``variable.path`` (``sequential/dense/kernel``), each
 variable's *declared* initializer being the one its layer holds (``kernel_initializer`` and the like,
 Keras's own defaults included, translated to initreg's equivalent), and assigns every variable
-``initreg.values(row.initializer, shape, name=path, seed=seed, dtype=dtype, layout="IO")``. Any backend
+``initreg.values(row.initializer, shape, name=path, seed=seed, dtype=dtype, layout="IO")`` (``name=row.key_name``
+under ``name_map=``; a variable outside ``only=`` is not assigned). Any backend
 works; the tests use JAX (``KERAS_BACKEND=jax``).
 """
 
