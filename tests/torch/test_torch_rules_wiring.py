@@ -3,6 +3,11 @@ the whole model's values, expressions over variables and captures, and errors th
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -212,3 +217,30 @@ def test_default_keeps_the_rules_vars_base_shapes_and_about():
 
     kept = with_default(rules, "zeros")
     assert (kept.vars, kept.base_shapes, kept.about) == (rules.vars, rules.base_shapes, rules.about)
+
+
+DTENSOR = '''
+import numpy as np, torch, torch.distributed as dist
+from torch.distributed.device_mesh import DeviceMesh
+from torch.distributed.tensor import Shard, distribute_tensor
+import initreg, initreg.torch as it
+dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
+try:
+    m = torch.nn.Module()
+    m.w = torch.nn.Parameter(distribute_tensor(torch.zeros(6, 4), DeviceMesh("cpu", [0]), [Shard(0)]))
+    it.initialize(m, {"*": "normal"}, seed=3, name_map=[("^w$", "layers.7.w")])
+    got = m.w.detach().full_tensor().numpy()
+    print(np.array_equal(got, initreg.values("normal", (6, 4), name="layers.7.w", seed=3)),
+          np.array_equal(got, initreg.values("normal", (6, 4), name="w", seed=3)))
+finally:
+    dist.destroy_process_group()
+'''
+
+
+def test_a_dtensor_shard_is_drawn_under_the_mapped_name():
+    pytest.importorskip("torch.distributed.tensor")
+    root = str(Path(__file__).resolve().parents[2])  # a fresh process: its process group never outlives the test
+    done = subprocess.run([sys.executable, "-c", DTENSOR], capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["True", "False"]
