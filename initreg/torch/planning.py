@@ -82,7 +82,8 @@ def _check(found: list[Slot], rows: list[Row], keep: bool) -> None:
     uncovered = [s.name for s, r in zip(found, rows) if not s.buffer and r.source == "global default"]
     if uncovered:
         raise uncovered_error(uncovered, "they are not parameters of PyTorch's standard modules")
-    buffers = [s.name for s, r in zip(found, rows) if s.buffer and s.standard is None and r.source not in ("rule", "explicit")]
+    buffers = [s.name for s, r in zip(found, rows)
+               if s.buffer and s.standard is None and r.source not in ("rule", "explicit", KEEP)]  # kept: left on meta
     if buffers:
         raise RuleError(f"buffer(s) {', '.join(map(repr, buffers))} are on the meta device and hold no values. initreg "
                         f"knows the values of standard modules' buffers (BatchNorm statistics) and computes those of "

@@ -73,6 +73,16 @@ def test_only_leaves_a_meta_tensor_on_meta_and_fills_the_head():
     assert not m.head.weight.is_meta and torch.isfinite(m.head.weight).all()
 
 
+def test_a_meta_buffer_nothing_can_compute_is_no_error_outside_only():
+    with torch.device("meta"):
+        m = _CNN()
+        m.register_buffer("freqs", torch.empty(4))  # what a module computes in __init__: initreg cannot draw it
+    with pytest.raises(initreg.RuleError, match="buffer\\(s\\) 'freqs' are on the meta device"):
+        it.initialize(m, "normal", seed=0)
+    it.initialize(m, "normal", seed=0, only="head.*")
+    assert m.freqs.is_meta and not m.head.weight.is_meta
+
+
 def test_a_keep_rule_leaves_the_tensor_untouched():
     m = _CNN()
     before = load_arbitrary(m, 3)
