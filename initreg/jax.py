@@ -3,7 +3,8 @@
 A leaf's name is its tree path joined with ``sep`` (``params.Dense_0.kernel``); the plan is
 ``initreg.plan`` over those names, and leaf ``n`` of shape ``s`` and dtype ``d`` equals
 ``initreg.values(row.initializer, s, name=n, seed=seed, dtype=d, layout=layout)`` bit for bit
-(bfloat16: computed in float32, rounded to nearest even). A leaf with a sharding is built by
+(bfloat16: computed in float32, rounded to nearest even; under ``name_map=``, ``name=row.key_name``); a leaf
+outside ``only=`` is returned as given. A leaf with a sharding is built by
 ``jax.make_array_from_callback``, each addressable shard computed from its own index region, so the
 array is the same on any number of devices. Flax NNX variables and linen metadata boxes
 (``nn.Partitioned``) are leaves under their own path, rebuilt around the new value.
@@ -108,9 +109,9 @@ def _unbox(x: Any) -> tuple[Any, Callable[[Any], Any]]:
 class _Leaf:
     """One leaf: its name, path text, shape, dtype, sharding (or None) and how to rebuild it around a value."""
 
-    __slots__ = ("name", "where", "shape", "dtype", "sharding", "rebox")
+    __slots__ = ("name", "where", "shape", "dtype", "sharding", "rebox", "original")
 
-    def __init__(self, name: str, where: str, value: Any, rebox: Callable[[Any], Any]):
+    def __init__(self, name: str, where: str, value: Any, rebox: Callable[[Any], Any], original: Any = None):
         shape, dtype = getattr(value, "shape", None), getattr(value, "dtype", None)
         if shape is None or dtype is None or isinstance(value, (str, bytes)):
             raise TreeError(f"the leaf at {where} ({name!r}) is a {type(value).__name__}, not an array: give every leaf "
@@ -122,7 +123,7 @@ class _Leaf:
         except TypeError as exc:
             raise TreeError(f"the leaf at {where} ({name!r}) has shape {shape!r} and dtype {dtype!r}: {exc}") from None
         compute_dtype(self.dtype, f"parameter {name!r}")
-        self.name, self.where, self.rebox = name, where, rebox
+        self.name, self.where, self.rebox, self.original = name, where, rebox, original  # original: the leaf as given
         self.sharding = getattr(value, "sharding", None) if not isinstance(value, np.ndarray) else None
 
 
@@ -135,7 +136,7 @@ def _leaves(tree: Any, sep: str) -> tuple[list[_Leaf], Any]:
     for path, x in flat:
         value, rebox = _unbox(x)
         leaves.append(_Leaf(tree_util.keystr(path, simple=True, separator=sep), tree_util.keystr(path) or "the root",
-                            value, rebox))
+                            value, rebox, x))
     check_names([leaf.name for leaf in leaves], [leaf.where for leaf in leaves],
                 f"pass another sep= (now {sep!r}) or rename the keys")
     return leaves, treedef
@@ -161,13 +162,13 @@ def _declared(declared: Any, defaults: Any, where: str) -> Any:
 
 
 def _plan(leaves: list[_Leaf], init: Any, seed: Any, strict: bool, default: Any, declared: Any,
-          layout: str) -> Explanation:
+          layout: str, options: dict[str, Any]) -> Explanation:
     """The plan of the leaves; with ``declared=`` rules, a leaf they do not cover is an error (never a silent default)."""
     if is_keep(default):
         raise ParameterValueError("initreg.jax: default='keep' cannot keep leaves of a tree, which may hold only "
                                   "shapes; give rules for every leaf or an initializer as default=")
     init = with_default(init, default)
-    table = plan_leaves(_entries(leaves, layout, declared), init, seed, strict)
+    table = plan_leaves(_entries(leaves, layout, declared), init, seed, strict, **options)
     if declared is not None:
         uncovered = [r.name for r in table if r.source == "global default"]
         if uncovered:
@@ -177,41 +178,51 @@ def _plan(leaves: list[_Leaf], init: Any, seed: Any, strict: bool, default: Any,
 
 
 def plan(tree: Any, init: Any = None, *, seed: int | None = None, strict: bool = False, default: Any = None,
-         declared: Any = None, layout: str = "IO", sep: str = ".", defaults: Any = None) -> Explanation:
+         declared: Any = None, layout: str = "IO", sep: str = ".", defaults: Any = None, vars: Any = None,
+         only: Any = None, name_map: Any = None) -> Explanation:
     """The table of what :func:`init` gives each leaf of ``tree``, and why."""
     leaves, _ = _leaves(tree, sep)
-    return _plan(leaves, init, seed, strict, default, _declared(declared, defaults, "plan"), layout)
+    return _plan(leaves, init, seed, strict, default, _declared(declared, defaults, "plan"), layout,
+                 dict(vars=vars, only=only, name_map=name_map))
 
 
 def init(tree: Any, init: Any = None, *, seed: int | None = None, strict: bool = False, default: Any = None,
-         declared: Any = None, layout: str = "IO", sep: str = ".", defaults: Any = None) -> Any:
+         declared: Any = None, layout: str = "IO", sep: str = ".", defaults: Any = None, vars: Any = None,
+         only: Any = None, name_map: Any = None) -> Any:
     """A pytree like ``tree`` with each leaf a ``jax.Array`` of initreg's values for its name, sharded as the leaf is.
 
     ``init``: what ``initialize`` takes (an initializer, a Rules, ``{pattern: init}``). ``declared``: rules
     giving each leaf its *declared* initializer (``flax_defaults()``), so ``init``'s rules win over them and
     an unused one never warns. The seed is ``seed``, else the rules' seed, else the global seed, else fresh.
+    ``vars``, ``only`` and ``name_map`` are initreg.plan's: a leaf outside ``only`` (or kept by a "keep" rule) is
+    returned as it is, and values are drawn under the mapped names.
     """
-    tree, _ = _init(tree, init, seed, strict, default, _declared(declared, defaults, "init"), layout, sep)
+    tree, _ = _init(tree, init, seed, strict, default, _declared(declared, defaults, "init"), layout, sep,
+                    dict(vars=vars, only=only, name_map=name_map))
     return tree
 
 
 def _init(tree: Any, init: Any, seed: Any, strict: bool, default: Any, declared: Any, layout: str,
-          sep: str) -> tuple[Any, Explanation]:
+          sep: str, options: dict[str, Any]) -> tuple[Any, Explanation]:
     leaves, treedef = _leaves(tree, sep)
-    table = _plan(leaves, init, seed, strict, default, declared, layout)
-    shardings = [_checked_sharding(leaf) for leaf in leaves]  # every leaf checked before any value is computed
-    arrays = [leaf.rebox(_build(row, leaf, sharding)) for row, leaf, sharding in zip(table, leaves, shardings)]
+    table = _plan(leaves, init, seed, strict, default, declared, layout, options)
+    drawn = [(row, leaf) for row, leaf in zip(table, leaves) if not row.kept]
+    shardings = {id(leaf): _checked_sharding(leaf) for _, leaf in drawn}  # checked before any value is computed
+    arrays = [leaf.original if row.kept else leaf.rebox(_build(row, leaf, shardings[id(leaf)]))
+              for row, leaf in zip(table, leaves)]
     return tree_util.tree_unflatten(treedef, arrays), table
 
 
 def initialize(model: Any, init: Any = None, *, seed: int | None = None, strict: bool = False, default: Any = None,
-               declared: Any = None, layout: str = "IO", sep: str = ".") -> Explanation:
+               declared: Any = None, layout: str = "IO", sep: str = ".", vars: Any = None, only: Any = None,
+               name_map: Any = None) -> Explanation:
     """Fill a Flax NNX module's parameters in place (names: state paths; declared: ``flax_defaults()``); the table."""
     nnx = _nnx_of(model)
     declared = flax_defaults(sep) if declared is None else declared
     _, params, _ = nnx.split(model, (nnx.Param, nnx.BatchStat), ...)  # rng state is not a parameter
-    new, table = _init(params, init, seed, strict, default, declared, layout, sep)
-    nnx.update(model, new)  # every value was computed before this one update
+    new, table = _init(params, init, seed, strict, default, declared, layout, sep,
+                       dict(vars=vars, only=only, name_map=name_map))
+    nnx.update(model, new)  # every value was computed before this one update; kept leaves are their own values
     return table
 
 

@@ -3,7 +3,8 @@
 ``initialize(model, rules, seed=...)`` plans over ``variable.path`` (``sequential/dense/kernel``), each
 variable's *declared* initializer being the one its layer holds (``kernel_initializer`` and the like,
 Keras's own defaults included, translated to initreg's equivalent), and assigns every variable
-``initreg.values(row.initializer, shape, name=path, seed=seed, dtype=dtype, layout="IO")``. Any backend
+``initreg.values(row.initializer, shape, name=path, seed=seed, dtype=dtype, layout="IO")`` (``name=row.key_name``
+under ``name_map=``; a variable outside ``only=`` is not assigned). Any backend
 works; the tests use JAX (``KERAS_BACKEND=jax``).
 """
 
@@ -217,14 +218,14 @@ def _entries(model: Any, variables: list[Any]) -> tuple[list[Entry], list[str]]:
     return entries, unknown
 
 
-def plan(model: Any, init: Any = None, *, seed: int | None = None, strict: bool = False,
-         default: Any = None) -> Explanation:
+def plan(model: Any, init: Any = None, *, seed: int | None = None, strict: bool = False, default: Any = None,
+         vars: Any = None, only: Any = None, name_map: Any = None) -> Explanation:
     """The table of what :func:`initialize` gives each variable, and why (nothing is assigned)."""
     variables = _variables(model)
     entries, unknown = _entries(model, variables)
     check_names([e.name for e in entries], [f"variable {e.name!r}" for e in entries],
                 "give the layers distinct names")
-    table = plan_leaves(entries, with_default(init, default), seed, strict)
+    table = plan_leaves(entries, with_default(init, default), seed, strict, vars=vars, only=only, name_map=name_map)
     if is_keep(default):
         table = Explanation([replace(r, source=KEEP, init=KEEP, config={}, args={}, initializer=None)
                              if r.source == "global default" else r for r in table], table.seed, table.diagnostics)
@@ -242,11 +243,14 @@ def plan(model: Any, init: Any = None, *, seed: int | None = None, strict: bool 
     return table
 
 
-def initialize(model: Any, init: Any = None, *, seed: int | None = None, strict: bool = False,
-               default: Any = None) -> Explanation:
-    """Assign every floating-point variable of a built Keras model initreg's values for its path; return the plan."""
+def initialize(model: Any, init: Any = None, *, seed: int | None = None, strict: bool = False, default: Any = None,
+               vars: Any = None, only: Any = None, name_map: Any = None) -> Explanation:
+    """Assign every floating-point variable of a built Keras model initreg's values for its path; return the plan.
+
+    ``vars``, ``only`` and ``name_map`` are initreg.plan's: a variable outside ``only`` is not assigned, and values
+    are drawn under the mapped paths."""
     variables = _variables(model)
-    table = plan(model, init, seed=seed, strict=strict, default=default)
+    table = plan(model, init, seed=seed, strict=strict, default=default, vars=vars, only=only, name_map=name_map)
     work = [(v, row) for v, row in zip(variables, table) if row.initializer is not None]  # "keep" rows stay
     new = [leaf_values(row, _numpy_dtype(row.dtype, row.name)) for _, row in work]  # all computed before any assign
     backups = []

@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from ..errors import InitregError, ValidationError
+from .rule_args import add_rule_arguments, load_rules, rule_source, selected, with_vars
 from .validate import finish, parse_alpha, parse_seed
 
 EPILOG = """examples:
@@ -28,7 +29,9 @@ def add_parser(subparsers: Any) -> None:
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("path", metavar="PATH", help="a .safetensors or .npz file, or a directory with "
                                                 "model.safetensors.index.json")
-    p.add_argument("--rules", metavar="FILE", help="rule file (.toml or .json); default: the checkpoint's provenance")
+    p.add_argument("--rules", metavar="FILE",
+                   help="rule file (.toml or .json) or recipe:NAME; default: the checkpoint's provenance")
+    add_rule_arguments(p)  # --recipe, --var, --only: shared with explain and init
     p.add_argument("--seed", default=None, metavar="N", help="the seed the arrays were made with (adds a bit check)")
     p.add_argument("--layout", choices=("OI", "IO"), default="OI", help="weight layout for the fans (default OI)")
     p.add_argument("--alpha", default="1e-3", metavar="A", help="family-wise error rate (default 1e-3)")
@@ -42,7 +45,6 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Check the checkpoint; 0 when everything passed, 1 when a test failed, 2 on a usage error."""
     from ..checkpoints.checkpoint import Checkpoint, own_files
-    from ..planning.rules import Rules
     from ..validation.arrays import check, provenance_rules, read_checkpoint
 
     try:
@@ -54,14 +56,17 @@ def run(args: argparse.Namespace) -> int:
             require_matplotlib()
         ckpt = Checkpoint.open(args.path)
         arrays, meta = read_checkpoint(ckpt)
-        if args.rules:
-            rules = Rules.load(args.rules)
+        arrays = selected(arrays, args)  # --only: check the matching arrays alone
+        source = rule_source(args, args.rules, "--rules")
+        if source:
+            rules = load_rules(source)
         else:
             rules, recorded = provenance_rules(meta, ckpt.directory, own_files(ckpt))
             if rules is None:
                 raise ValidationError(f"{args.path!r} records no rules (no 'initreg.rules' in its metadata); pass the "
                                    f"rules that made it with --rules FILE")
             seed = recorded if seed is None else seed
+        rules = with_vars(rules, args)  # --var over the rules' (or the provenance's) own
         report = check(arrays, rules, seed=seed, alpha=alpha, layout=args.layout)
     except (InitregError, ValueError, OSError) as exc:
         print(f"initreg check: error: {exc}", file=sys.stderr)

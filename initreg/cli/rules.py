@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .output import Progress, emit_json, int_at_least, interruptible
+from .rule_args import add_rule_arguments, drawn_rows, load_rules, options, rule_source, with_vars
 
 SPEC_FORMATS = (".json", ".toml", ".npz", ".safetensors")
 PROGRESS_MIN_VALUES = 1 << 23  # below this many values a model is written before a bar would help
@@ -21,7 +22,8 @@ def add_parser(sub: Any) -> None:
                        description="Apply a rule file to a list of parameter names and shapes and print, for each "
                                    "parameter, the deciding source (rule N, default, global default), the "
                                    "initializer with its arguments, and its stream key.")
-    p.add_argument("rules", metavar="RULES", nargs="?", help="rule file (.toml or .json); optional with --torch")
+    p.add_argument("rules", metavar="RULES", nargs="?",
+                   help="rule file (.toml or .json) or recipe:NAME; optional with --torch")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--params", metavar="SPEC", help=_SPEC_HELP)
     source.add_argument("--torch", metavar="PKG.MODULE:FACTORY", help=_TORCH_HELP)
@@ -30,6 +32,7 @@ def add_parser(sub: Any) -> None:
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="print JSON")
     fmt.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    add_rule_arguments(p)
     p.set_defaults(func=run_explain, usage_error=p.error)
 
     p = sub.add_parser("init", help="write a checkpoint of initial values chosen by a rule file",
@@ -39,7 +42,8 @@ def add_parser(sub: Any) -> None:
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--params", metavar="SPEC", help=_SPEC_HELP)
     source.add_argument("--torch", metavar="PKG.MODULE:FACTORY", help=_TORCH_HELP)
-    p.add_argument("--rules", metavar="RULES", help="rule file (.toml or .json); required with --params")
+    p.add_argument("--rules", metavar="RULES",
+                   help="rule file (.toml or .json) or recipe:NAME; required with --params (or --recipe)")
     p.add_argument("--seed", type=_seed, default=None,
                    help="seed (default: the rule file's; with neither, a fresh one that is printed)")
     p.add_argument("--dtype", default=None, help="dtype of every array (default: each entry's own, else float32)")
@@ -47,6 +51,7 @@ def add_parser(sub: Any) -> None:
                    help="output file, .safetensors or .npz, or a directory for a sharded .safetensors checkpoint")
     p.add_argument("--strict", action="store_true", help="exit 1 (writing nothing) when a rule is unused or shadowed")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary")
+    add_rule_arguments(p)  # --only: only the matching tensors are drawn and written
     from . import checkpoints
 
     checkpoints.add_options(p)
@@ -154,18 +159,18 @@ def run_explain(args: argparse.Namespace) -> int:
     from ..errors import InitregError
     from ..planning.explanation import explain
     from ..plugins.registry import load_plugins
-    from ..planning.rules import Rules
 
     try:
         load_plugins()  # under INITREG_STRICT_PLUGINS a broken plugin is named as such, not as the rule file's fault
+        rules = load_rules(rule_source(args, args.rules, "RULES"))
         if args.torch:
             from .torch_source import plan_torch
 
-            table = plan_torch(args.torch, Rules.load(args.rules) if args.rules else None, args.seed)
-        elif not args.rules:
-            args.usage_error("RULES is required with --params")
+            table = plan_torch(args.torch, rules, args.seed, **options(args))
+        elif rules is None:
+            args.usage_error("RULES is required with --params (or --recipe NAME)")
         else:
-            table = explain(read_spec(args.params), Rules.load(args.rules), seed=args.seed)
+            table = explain(read_spec(args.params), rules, seed=args.seed, **options(args))
     except (InitregError, OSError) as exc:
         return _fail("explain", exc)
     if args.json:
@@ -191,7 +196,6 @@ def run_init(args: argparse.Namespace) -> int:
     from ..core.stream import choose_seed, seed_source
     from ..planning.regions import values
     from ..plugins.registry import load_plugins
-    from ..planning.rules import Rules
     from ..core.shapes import check_dtype, is_complete
 
     from . import checkpoints
@@ -203,18 +207,18 @@ def run_init(args: argparse.Namespace) -> int:
     if args.torch:
         if args.dtype is not None:
             args.usage_error("--dtype applies to --params; with --torch each tensor keeps the model's dtype")
-    elif not args.rules:
-        args.usage_error("--rules is required with --params")
+    elif not args.rules and args.recipe is None:
+        args.usage_error("--rules is required with --params (or --recipe NAME)")
     try:
         load_plugins()  # under INITREG_STRICT_PLUGINS a broken plugin is named as such, not as the rule file's fault
-        rules = Rules.load(args.rules) if args.rules else None
+        rules = load_rules(rule_source(args, args.rules, "--rules"))
         recorded = rules.seed if rules is not None else None  # --seed, else the rule file's, else fresh (no global)
         fresh = seed_source(args.seed, recorded, use_global=False) == "fresh"
         seed = choose_seed(args.seed, recorded, use_global=False)
         if args.torch:
             from .torch_source import check_writable, plan_torch
 
-            table = plan_torch(args.torch, rules, seed)
+            table = drawn_rows(plan_torch(args.torch, rules, seed, **options(args)))
             shapes = {r.name: r.shape for r in table}
         else:
             spec = read_spec(args.params)
@@ -230,7 +234,7 @@ def run_init(args: argparse.Namespace) -> int:
 
             dtype = None if args.dtype is None else str(check_dtype(args.dtype, "--dtype"))
             entries = [Entry(e["name"], e["shape"], dtype or e["dtype"], check_layout(e["layout"])) for e in spec]
-            table = plan(entries, rules, seed=seed)
+            table = drawn_rows(plan(entries, rules, seed=seed, **options(args)))
     except (InitregError, OSError) as exc:
         return _fail("init", exc)
     if fresh and args.shard:
@@ -249,7 +253,7 @@ def run_init(args: argparse.Namespace) -> int:
         print(f"initreg init: no seed given; using seed {seed} (pass --seed {seed} to write the same file again)",
               file=sys.stderr)
     if checkpoints.handles(args):  # .safetensors: one file or sharded, with provenance, optionally by Dask
-        return checkpoints.write(args, table, rules, PROGRESS_MIN_VALUES)
+        return checkpoints.write(args, table, with_vars(rules, args), PROGRESS_MIN_VALUES)  # --var values recorded
     rows = {r.name: r for r in table}
     total = sum(math.prod(r.shape) for r in table)
     done, drawn = 0, 0

@@ -93,10 +93,13 @@ def default_planner() -> Callable[..., Any]:
     return adapter.plan_module
 
 
-def plan_torch(target: str, rules: Any, seed: int | None, planner: Callable[..., Any] | None = None) -> Any:
-    """The Explanation of the model that ``target`` builds on meta: one row per tensor, aliases for its ties."""
+def plan_torch(target: str, rules: Any, seed: int | None, planner: Callable[..., Any] | None = None,
+               **options: Any) -> Any:
+    """The Explanation of the model that ``target`` builds on meta: one row per tensor, aliases for its ties.
+
+    ``options``: initreg.plan's ``vars=`` and ``only=``."""
     module = build_meta(target)
-    return (planner or default_planner())(module, rules, seed=seed)
+    return (planner or default_planner())(module, rules, seed=seed, **options)
 
 
 def check_writable(table: Any, target: str) -> None:

@@ -18,7 +18,6 @@ from .explanation import Explanation, Row, plan
 from .precedence import Entry, seed_of, split_init
 from ..core.shapes import compute_dtype
 from ..core.stream import choose_seed
-from .rules import Rules
 
 #: ``default="keep"``: what nothing else covers keeps the values it holds
 KEEP = "keep"
@@ -37,15 +36,15 @@ def aligned_empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
 
 
 def leaf_values(row: Row, dtype: Any, index: Any = None) -> np.ndarray:
-    """The values (or ``those[index]``) of a planned row in ``dtype``, computed as ``initreg.values`` does, in aligned memory."""
+    """The values (or ``those[index]``) of a planned row in ``dtype``, drawn under ``row.key_name``, in aligned memory."""
     dt = np.dtype(dtype)
     computed = compute_dtype(dt, f"parameter {row.name!r}")
     shape = tuple(row.shape) if index is None else locate(tuple(row.shape), index)[0]
     out = aligned_empty(shape, dt)
     if computed == dt:
-        return values(row.initializer, row.shape, name=row.name, seed=row.seed, dtype=dt, layout=row.layout,
+        return values(row.initializer, row.shape, name=row.key_name, seed=row.seed, dtype=dt, layout=row.layout,
                       index=index, out=out)
-    wide = values(row.initializer, row.shape, name=row.name, seed=row.seed, dtype=computed, layout=row.layout,
+    wide = values(row.initializer, row.shape, name=row.key_name, seed=row.seed, dtype=computed, layout=row.layout,
                   index=index)
     out[...] = wide  # NumPy's cast to ml_dtypes rounds to nearest even
     return out
@@ -93,7 +92,7 @@ def with_default(init: Any, default: Any) -> Any:
                         f"give one of them (a plain initializer as init is the default)")
     if rules is None:
         return default
-    return Rules(list(rules), default=default, seed=rules.seed)
+    return rules.replace(default=default)  # keeps the rules' vars, base shapes and [about]
 
 
 def suggest(name: str) -> Any:
@@ -116,8 +115,9 @@ def uncovered_error(names: Sequence[str], what: str, fix: str = "") -> RuleError
                      f"initializer, or 'keep' to leave their values){fix}; nothing was changed")
 
 
-def plan_leaves(entries: Sequence[Entry], init: Any, seed: int | None, strict: bool) -> Explanation:
+def plan_leaves(entries: Sequence[Entry], init: Any, seed: int | None, strict: bool, *, vars: Any = None,
+                only: Any = None, name_map: Any = None) -> Explanation:
     """The plan of ``entries`` under one concrete seed (so every shard and every leaf replays), rule warnings emitted."""
-    table = plan(entries, init, seed=adapter_seed(seed, init), strict=strict)
+    table = plan(entries, init, seed=adapter_seed(seed, init), strict=strict, vars=vars, only=only, name_map=name_map)
     table.diagnostics.warn()
     return table

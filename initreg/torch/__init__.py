@@ -23,9 +23,10 @@ __all__ = ["AxesVarianceScaling", "InvSqrtUniform", "PaddedNormal", "XavierNorma
 
 
 def plan(module: Any, init: Any = None, *, seed: int | None = None, strict: bool = False, default: Any = None,
-         prefix: str | None = None) -> Any:
+         prefix: str | None = None, vars: Any = None, only: Any = None, name_map: Any = None) -> Any:
     """The table initialize(module, init, seed=seed) follows, without drawing or allocating anything."""
-    return plan_module(module, init, seed=seed, default=default, strict=strict, prefix=prefix)
+    return plan_module(module, init, seed=seed, default=default, strict=strict, prefix=prefix, vars=vars, only=only,
+                       name_map=name_map)
 
 
 def explain(module: Any, init: Any = None, *, seed: int | None = None, default: Any = None,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from ..errors import MissingDependencyError, ParameterValueError
 from ..planning.explanation import Explanation, Row
 from ..planning.leaves import adapter_seed
+from ..planning.precedence import only_mask
 from .lazy import defer
 from .placement import empty_like, fill
 from .storage import check_overlaps
@@ -38,21 +40,26 @@ def _device(device: Any) -> Any:
 
 
 def initialize(module: Any, init: Any = None, *, seed: int | None = None, strict: bool = False, default: Any = None,
-               device: Any = None, prefix: str | None = None) -> Explanation:
+               device: Any = None, prefix: str | None = None, vars: Any = None, only: Any = None,
+               name_map: Any = None) -> Explanation:
     """Fill every parameter of ``module`` by rules, declared initializers and ``default``; the table of what each got.
 
     ``prefix``: ``module``'s dotted path in the root model, so a submodule is keyed by its full names; found by
     itself inside ``root.apply(fn)``, else "" (with a warning when a caller holds a model containing ``module``).
+    ``vars``, ``only`` and ``name_map`` are initreg.plan's: a tensor outside ``only`` (buffers included) is left
+    exactly as it is, and values are drawn under the mapped names.
     """
     import torch
 
     prefix = root_prefix(module, prefix)
     everything = prefixed(slots(module), prefix)
     found = [s for s in everything if s.standard is None and s.computed is None]
-    standard = [s for s in everything if s.standard is not None]
-    computed = [s for s in everything if s.computed is not None]
     seed = adapter_seed(seed, init)  # one concrete seed for the fills and any deferred (lazy) fill
-    table = plan_slots(found, init, seed=seed, default=default, strict=strict)
+    table = plan_slots(found, init, seed=seed, default=default, strict=strict, vars=vars, only=only,
+                       name_map=name_map)
+    inside = only_mask([s.name for s in everything], only) or [True] * len(everything)
+    standard = [s for s, i in zip(everything, inside) if i and s.standard is not None]  # meta buffers outside only= stay
+    computed = [s for s, i in zip(everything, inside) if i and s.computed is not None]
     target = _device(device)
     work = [(s, r) for s, r in zip(found, table.rows) if r.source != KEEP]
     now = [(s, r) for s, r in work if not s.lazy]
@@ -88,7 +95,8 @@ def initialize(module: Any, init: Any = None, *, seed: int | None = None, strict
         for owner, attr, old, buffer in reversed(undo):
             _assign(owner, attr, old, buffer)
         raise
-    defer(module, [(s, r) for s, r in work if s.lazy], init, seed, default, prefix)
+    defer(module, [(s, r) for s, r in work if s.lazy], init, seed, default, prefix,
+          dict(vars=vars, only=only, name_map=name_map))
     _mark_library_initialized(module)
     return table
 
@@ -149,9 +157,9 @@ def _mark_library_initialized(module: Any) -> None:
 
 def _fill_one(slot: Slot, row: Row, tensor: Any, seed: int, local: Any) -> None:
     if local is not None and is_dtensor(tensor):
-        local(tensor, row, seed)
+        local(tensor, row if row.key_name == row.name else replace(row, name=row.key_name), seed)  # drawn by row.name
     else:
-        fill(tensor, row.initializer, slot.name, seed)
+        fill(tensor, row.initializer, row.key_name, seed)
 
 
 def _materialized(slot: Slot, tensor: Any, device: Any = None) -> Any:

@@ -11,18 +11,21 @@ from .planning import plan_slots
 from .walk import Slot, slots
 
 
-def defer(root: Any, pending: list[tuple[Slot, Row]], init: Any, seed: int, default: Any, prefix: str = "") -> None:
-    """Register, on each lazy module holding a pending slot, a hook that fills it right after its shape is inferred."""
+def defer(root: Any, pending: list[tuple[Slot, Row]], init: Any, seed: int, default: Any, prefix: str = "",
+          options: dict[str, Any] | None = None) -> None:
+    """Register, on each lazy module holding a pending slot, a hook that fills it right after its shape is inferred.
+
+    ``options``: the call's vars=, only= and name_map=, applied again when the hook plans the module."""
     prefixes = {id(m): ".".join(filter(None, (prefix, p))) for p, m in root.named_modules(remove_duplicate=False)}
     owners: dict[int, Any] = {}
     for slot, _ in pending:
         owner = slot.owners[0][0]
         owners[id(owner)] = owner
     for owner in owners.values():
-        _register(owner, prefixes[id(owner)], init, seed, default)
+        _register(owner, prefixes[id(owner)], init, seed, default, options or {})
 
 
-def _register(owner: Any, prefix: str, init: Any, seed: int, default: Any) -> None:
+def _register(owner: Any, prefix: str, init: Any, seed: int, default: Any, options: dict[str, Any]) -> None:
     handle = None
 
     def hook(module: Any, args: Any) -> None:
@@ -34,14 +37,14 @@ def _register(owner: Any, prefix: str, init: Any, seed: int, default: Any) -> No
         found = [_prefixed(s, prefix) for s in slots(module) if not s.buffer]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the rules were checked against every name when initialize ran
-            table = plan_slots(found, init, seed=seed, default=default)
+            table = plan_slots(found, init, seed=seed, default=default, **options)
         backups = []
         try:
             with torch.no_grad():
                 for s, r in zip(found, table.rows):
                     if r.initializer is not None:
                         backups.append((s.tensor, s.tensor.detach().clone()))
-                        fill(s.tensor, r.initializer, s.name, seed)
+                        fill(s.tensor, r.initializer, r.key_name, seed)
         except BaseException:
             with torch.no_grad():  # the module keeps what PyTorch's own materialization gave it
                 for tensor, old in reversed(backups):

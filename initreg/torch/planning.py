@@ -14,8 +14,11 @@ from .placement import compute_dtype
 from .walk import Slot, prefixed, root_prefix, slots
 
 def plan_slots(found: list[Slot], init: Any = None, *, seed: int | None = None, default: Any = None,
-               strict: bool = False) -> Explanation:
-    """One Row per slot (aliases merged) by initreg.plan; RuleError / ParameterValueError for what cannot be filled."""
+               strict: bool = False, vars: Any = None, only: Any = None, name_map: Any = None) -> Explanation:
+    """One Row per slot (aliases merged) by initreg.plan; RuleError / ParameterValueError for what cannot be filled.
+
+    ``vars``, ``only`` and ``name_map`` are initreg.plan's; a tied tensor is drawn under its first name's mapped name.
+    """
     seed = adapter_seed(seed, init, fresh=False)
     entries = []
     for s in found:
@@ -24,7 +27,8 @@ def plan_slots(found: list[Slot], init: Any = None, *, seed: int | None = None, 
         for k, name in enumerate(s.names):
             entries.append(Entry(name, s.shape, dtype, "OI", declared=s.declared[k] if not s.buffer else None,
                                  state=state))
-    planned = plan(entries, with_default(init, default), seed=seed, strict=strict)
+    planned = plan(entries, with_default(init, default), seed=seed, strict=strict, vars=vars, only=only,
+                   name_map=name_map)
     rows, at = [], 0
     for s in found:
         rows.append(_merge(s, planned.rows[at:at + len(s.names)], seed))
@@ -60,8 +64,9 @@ def _merge(slot: Slot, rows: list[Row], seed: int | None) -> Row:
                 raise RuleError(f"parameters {best.name!r} and {r.name!r} are one tied tensor, but {best.decided_by} "
                                 f"chooses {best.initializer_text} and {r.decided_by} chooses {r.initializer_text}; "
                                 f"make the rules agree, or add one rule for both names before them")
-    key = Stream(seed, slot.name).key if seed is not None else None
-    return replace(best, name=slot.name, dtype=slot.dtype, key=key, aliases=tuple(slot.aliases))
+    key_name = rows[0].key_name  # the slot's first name, mapped: what its values are drawn under
+    key = Stream(seed, key_name).key if seed is not None and best.source != KEEP else None
+    return replace(best, name=slot.name, dtype=slot.dtype, key=key, aliases=tuple(slot.aliases), key_name=key_name)
 
 
 def _keep(slot: Slot, row: Row) -> Row:
@@ -77,7 +82,8 @@ def _check(found: list[Slot], rows: list[Row], keep: bool) -> None:
     uncovered = [s.name for s, r in zip(found, rows) if not s.buffer and r.source == "global default"]
     if uncovered:
         raise uncovered_error(uncovered, "they are not parameters of PyTorch's standard modules")
-    buffers = [s.name for s, r in zip(found, rows) if s.buffer and s.standard is None and r.source not in ("rule", "explicit")]
+    buffers = [s.name for s, r in zip(found, rows)
+               if s.buffer and s.standard is None and r.source not in ("rule", "explicit", KEEP)]  # kept: left on meta
     if buffers:
         raise RuleError(f"buffer(s) {', '.join(map(repr, buffers))} are on the meta device and hold no values. initreg "
                         f"knows the values of standard modules' buffers (BatchNorm statistics) and computes those of "
@@ -88,7 +94,8 @@ def _check(found: list[Slot], rows: list[Row], keep: bool) -> None:
 
 
 def plan_module(module: Any, init: Any = None, *, seed: int | None = None, default: Any = None,
-                strict: bool = False, prefix: str | None = None) -> Explanation:
+                strict: bool = False, prefix: str | None = None, vars: Any = None, only: Any = None,
+                name_map: Any = None) -> Explanation:
     """The table initreg.torch.initialize would follow for ``module``, with aliases for tied parameters."""
     found = [s for s in prefixed(slots(module), root_prefix(module, prefix)) if s.standard is None and s.computed is None]  # standard buffers get PyTorch's values, unplanned
-    return plan_slots(found, init, seed=seed, default=default, strict=strict)
+    return plan_slots(found, init, seed=seed, default=default, strict=strict, vars=vars, only=only, name_map=name_map)
