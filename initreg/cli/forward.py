@@ -33,7 +33,8 @@ def run_forward(args: argparse.Namespace) -> int:
                                "that takes no arguments)")
         alpha = parse_alpha(args.alpha)
         seed = parse_seed(args.seed) if args.seed is not None else 0
-        seed = 0 if seed is None else seed
+        if seed is None:
+            raise ValueError(f"--seed {args.seed!r}: --forward needs a fixed seed (a non-negative integer; default 0)")
         batch = _positive_int("--batch", args.batch)
         tolerance = _factor(args.tolerance)
         if args.plots:

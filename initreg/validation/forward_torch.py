@@ -9,7 +9,7 @@ after elementwise activations and reshapes only (``ELEMENTWISE``), the segment w
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -295,14 +295,25 @@ def _attention_rows(module: Any, label: str, pnames: dict, args: tuple, kwargs: 
     return found
 
 
+def output_tensor(out: Any) -> Any:
+    """The tensor a model's output stands for: itself, a tuple's first item, or a mapping's first tensor (logits)."""
+    import torch
+
+    if isinstance(out, (tuple, list)) and out:
+        return out[0]
+    if isinstance(out, Mapping):  # a Hugging Face ModelOutput is an ordered mapping
+        return next((v for v in out.values() if isinstance(v, torch.Tensor)), out)
+    return out
+
+
 def _gradients(out: Any, layers: list[Measured], outputs: list, weights: list, seed: int) -> None:
     """Backward of ⟨output, R⟩/√numel (R a fixed N(0, 1) tensor): RMS of each layer's output and weight gradients."""
     import torch
 
-    y = out[0] if isinstance(out, (tuple, list)) else getattr(out, "last_hidden_state", out)
+    y = output_tensor(out)
     if not isinstance(y, torch.Tensor) or not y.is_floating_point():
         raise ValidationError(f"check_forward: the model returned a {type(y).__name__}, not a floating tensor; "
-                              f"wrap it so that it returns its output tensor (or a tuple whose first item is it)")
+                              f"wrap it so that it returns its output tensor (or a tuple or mapping whose first item is it)")
     if y.grad_fn is None:
         return
     gen = torch.Generator(device="cpu").manual_seed(int(seed) + 1)

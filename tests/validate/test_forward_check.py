@@ -186,3 +186,40 @@ def test_cli_forward(tmp_path, monkeypatch, capsys):
     assert code == 2 and "--batch" in err
     code, out, err = run(capsys, "check")
     assert code == 2 and "PATH" in err
+
+
+def test_a_convolutional_network_links_conv_to_conv_but_not_across_a_flatten():
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 32, 3, padding=1), torch.nn.ReLU(),
+                                torch.nn.Conv2d(32, 32, 3, padding=1), torch.nn.ReLU(),
+                                torch.nn.Conv2d(32, 32, 3, stride=2), torch.nn.ReLU(), torch.nn.Flatten(),
+                                torch.nn.Linear(32 * 15 * 15, 10))
+    report = checked(model, HE, batch=8)
+    assert report.passed, str(report)
+    assert [r.kind for r in report.rows] == ["conv", "conv", "conv", "linear"]
+    assert [r.prev for r in report.rows] == [None, 0, 1, None]  # the flatten changes the shape: no gain test there
+    assert all(0.75 < r.gain_ratio < 1.33 for r in report.rows[1:3])
+    assert report.rows[0].fan_in == 27 and report.rows[1].fan_in == 288
+    xavier = checked(model, XAVIER, batch=8)
+    assert [r.name for r in xavier.failures()][:1] == ["2"]  # 32 channels of N(0, 1) images: s ≈ 0.004
+    assert xavier.rows[2].gain_ratio < 0.75  # deeper, channels with a common offset leave s ≈ 0.17: maybe not seen
+
+
+class Wrapped(torch.nn.Module):
+    """A model whose output is a mapping (as Hugging Face models return), or no tensor at all."""
+
+    def __init__(self, what: str):
+        super().__init__()
+        self.body = torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.ReLU(), torch.nn.Linear(64, 64))
+        self.what = what
+
+    def forward(self, x):
+        y = self.body(x)
+        return {"loss": None, "logits": y} if self.what == "mapping" else [int(y.shape[0])]
+
+
+def test_outputs_that_are_mappings_are_read_and_non_tensors_refused():
+    model = Wrapped("mapping")
+    report = checked(model, HE)
+    assert report.passed and all(r.grad_out_rms for r in report.rows) and report.rows[1].prev == 0
+    with pytest.raises(initreg.ValidationError, match="not a floating tensor"):
+        initreg.check_forward(Wrapped("int"))
