@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from ..errors import FactoryError, InitregError, MissingDependencyError
+from ..errors import FactoryError, InitregError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -64,23 +64,12 @@ def run_forward(args: argparse.Namespace) -> int:
 
 def build(target: str, rules_file: str | None, seed: int) -> tuple[Any, Any]:
     """The factory's model, built for real and filled by ``initreg.torch.initialize``; and the table it followed."""
-    try:
-        import torch
-    except ImportError as exc:
-        raise MissingDependencyError("--forward needs PyTorch; install it with: pip install 'initreg[torch]'") from exc
     from .. import torch as adapter
     from ..planning.rules import Rules
-    from .torch_source import load_factory
+    from .torch_source import build_module
 
     rules = Rules.load(rules_file) if rules_file else None
-    factory = load_factory(target)
-    try:
-        model = factory()
-    except Exception as exc:
-        raise FactoryError(f"--torch {target!r}: calling the factory failed: {type(exc).__name__}: {exc}") from exc
-    if not isinstance(model, torch.nn.Module):
-        raise FactoryError(f"--torch {target!r}: the factory returned a {type(model).__name__}, not a "
-                           f"torch.nn.Module; return the model itself")
+    model = build_module(target, meta=False)
     return model, adapter.initialize(model, rules, seed=seed)
 
 
