@@ -259,18 +259,24 @@ def claimed_gain2(init: Any) -> float | None:
     return None
 
 
-def _moments(init: Any, m: Any) -> tuple[float, float, str]:
-    """σ² and the excess kurtosis of the weights' promise, and where they came from."""
+def _moments(init: Any, m: Any) -> tuple[float, float, str, str]:
+    """σ², excess kurtosis, where they came from, and why the layer cannot be tested ("" when it can)."""
     if init is not None:
         from ..core.initializer import make_desc
 
-        dist = init.expected(make_desc(m.param, m.param_shape, "float32", layout="OI"))
+        try:
+            dist = init.expected(make_desc(m.param, m.param_shape, "float32", layout="OI"))
+        except Exception:  # a promise this shape cannot give (a ShapeError): held to the weights' own moments
+            dist = None
         if hasattr(dist, "moment") and hasattr(dist, "mean"):
             mean, var = float(dist.mean()), float(dist.var())
-            if abs(mean) <= 1e-12 * math.sqrt(max(var, 1e-300)) and var > 0:
-                return var, float(dist.moment(4)) / var ** 2 - 3.0, init.name
+            if var > 0 and abs(mean) > 1e-12 * math.sqrt(var):
+                return 0.0, 0.0, init.name, (f"its promise has mean {mean:.3g} ≠ 0, so the output's scale depends on "
+                                             f"the input's mean too; only zero-mean promises are tested")
+            if var > 0:
+                return var, float(dist.moment(4)) / var ** 2 - 3.0, init.name, ""
     var = m.w_m2
-    return var, (m.w_m4 / var ** 2 - 3.0 if var > 0 else 0.0), "empirical"
+    return var, (m.w_m4 / var ** 2 - 3.0 if var > 0 else 0.0), "empirical", ""
 
 
 def _row(i: int, m: Any, init: Any, layers: list, tolerance: float) -> LayerRow:
@@ -280,7 +286,10 @@ def _row(i: int, m: Any, init: Any, layers: list, tolerance: float) -> LayerRow:
     if m.skipped:
         return LayerRow(**base, promise="–", ratio=None, p_value=None, adjusted=None, claimed_gain2=None,
                         act_gain2=None, gain_se=None, gain_p=None, verdict="skipped", detail=m.skipped)
-    var, kappa, source = _moments(init, m)
+    var, kappa, source, why = _moments(init, m)
+    if why:
+        return LayerRow(**base, promise=source, ratio=None, p_value=None, adjusted=None, claimed_gain2=None,
+                        act_gain2=None, gain_se=None, gain_p=None, verdict="skipped", detail=why)
     g2 = claimed_gain2(init) if init is not None else None
     act, se, gain_p = _activation_gain(m, layers, g2, tolerance)
     row = LayerRow(**base, promise=source, ratio=None, p_value=None, adjusted=None, claimed_gain2=g2, act_gain2=act,

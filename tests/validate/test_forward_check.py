@@ -223,3 +223,11 @@ def test_outputs_that_are_mappings_are_read_and_non_tensors_refused():
     assert report.passed and all(r.grad_out_rms for r in report.rows) and report.rows[1].prev == 0
     with pytest.raises(initreg.ValidationError, match="not a floating tensor"):
         initreg.check_forward(Wrapped("int"))
+
+
+def test_a_promise_with_a_mean_is_skipped_with_the_reason():
+    model = torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.ReLU(), torch.nn.Linear(64, 64))
+    rules = {"0.weight": initreg.std.Normal(0.1, mean=0.5), **HE}
+    report = checked(model, rules)
+    assert [r.verdict for r in report.rows] == ["skipped", "pass"] and "mean 0.5" in report.rows[0].detail
+    assert report.passed  # the other layer was checked and passed
