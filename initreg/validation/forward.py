@@ -180,7 +180,7 @@ def check_forward(model: Any, inputs: Any = None, *, rules: Any = None, seed: in
     finally:
         for m, mode in modes.items():
             m.training = mode
-    rows = [_row(i, m, promises.get(m.param), layers, tolerance) for i, m in enumerate(layers)]
+    rows = [_row(i, m, *promises.get(m.param, (None, "OI")), layers, tolerance) for i, m in enumerate(layers)]
     _holm(rows, alpha, tolerance)
     shown = batch if inputs is None else _batch_of(args, kwargs, batch)
     report = ForwardReport(rows, float(alpha), float(tolerance), seed, shown, label, _trend(rows))
@@ -229,8 +229,8 @@ def _inputs(model: Any, inputs: Any, batch: int, seed: int) -> tuple[tuple, dict
     return (torch.randn(shape, generator=gen, dtype=torch.float32).to(device=device, dtype=dtype),), {}
 
 
-def _promises(model: Any, rules: Any) -> dict[str, Any]:
-    """Parameter name → the initializer its rule gives (rows of an explain table, or rules planned here)."""
+def _promises(model: Any, rules: Any) -> dict[str, tuple[Any, str]]:
+    """Parameter name → (the initializer its rule gives, the layout it was drawn in): a table's rows, or planned here."""
     if rules is None:
         return {}
     rows = getattr(rules, "rows", None)
@@ -244,8 +244,8 @@ def _promises(model: Any, rules: Any) -> dict[str, Any]:
                    for n, p in model.named_parameters()]
         table = plan(entries, rules).rows
     skip = ("keep", "global default")
-    return {name: r.initializer for r in table if r.initializer is not None and r.source not in skip
-            for name in (r.name, *getattr(r, "aliases", ()))}
+    return {name: (r.initializer, getattr(r, "layout", "OI")) for r in table
+            if r.initializer is not None and r.source not in skip for name in (r.name, *getattr(r, "aliases", ()))}
 
 
 def claimed_gain2(init: Any) -> float | None:
@@ -259,13 +259,13 @@ def claimed_gain2(init: Any) -> float | None:
     return None
 
 
-def _moments(init: Any, m: Any) -> tuple[float, float, str, str]:
+def _moments(init: Any, m: Any, layout: str) -> tuple[float, float, str, str]:
     """σ², excess kurtosis, where they came from, and why the layer cannot be tested ("" when it can)."""
     if init is not None:
         from ..core.initializer import make_desc
 
         try:
-            dist = init.expected(make_desc(m.param, m.param_shape, "float32", layout="OI"))
+            dist = init.expected(make_desc(m.param, m.param_shape, "float32", layout=layout))
         except Exception:  # a promise this shape cannot give (a ShapeError): held to the weights' own moments
             dist = None
         if hasattr(dist, "moment") and hasattr(dist, "mean"):
@@ -279,14 +279,14 @@ def _moments(init: Any, m: Any) -> tuple[float, float, str, str]:
     return var, (m.w_m4 / var ** 2 - 3.0 if var > 0 else 0.0), "empirical", ""
 
 
-def _row(i: int, m: Any, init: Any, layers: list, tolerance: float) -> LayerRow:
+def _row(i: int, m: Any, init: Any, layout: str, layers: list, tolerance: float) -> LayerRow:
     base = dict(index=i, name=m.name, param=m.param, kind=m.kind, fan_in=m.fan_in, n_out=m.n_out,
                 in_rms=math.sqrt(m.in_ms), out_rms=math.sqrt(m.out_ms), prev=m.prev, grad_out_rms=m.grad_out_rms,
                 grad_w_rms=m.grad_w_rms)
     if m.skipped:
         return LayerRow(**base, promise="–", ratio=None, p_value=None, adjusted=None, claimed_gain2=None,
                         act_gain2=None, gain_se=None, gain_p=None, verdict="skipped", detail=m.skipped)
-    var, kappa, source, why = _moments(init, m)
+    var, kappa, source, why = _moments(init, m, layout)
     if why:
         return LayerRow(**base, promise=source, ratio=None, p_value=None, adjusted=None, claimed_gain2=None,
                         act_gain2=None, gain_se=None, gain_p=None, verdict="skipped", detail=why)

@@ -107,6 +107,13 @@ def measure(model: Any, inputs: tuple, kwargs: dict, seed: int) -> tuple[list[Me
                    x.reshape(-1, x.shape[-1]), y.reshape(-1, y.shape[-1]), x, out)
         add(m, out, module.weight, x)
 
+    def on_transposed(module: Any, args: tuple, out: Any) -> None:  # y = x·W + b, W stored (in, out)
+        x = args[0]
+        y = out - module.bias if module.bias is not None else out
+        m = _layer(names[module], pnames.get(id(module.weight), names[module] + ".weight"), None, "linear",
+                   x.reshape(-1, x.shape[-1]), y.reshape(-1, y.shape[-1]), x, out)
+        add(m, out, module.weight, x)
+
     def on_conv(module: Any, args: tuple, out: Any) -> None:
         x = args[0]
         label, param = names[module], pnames.get(id(module.weight), names[module] + ".weight")
@@ -142,6 +149,8 @@ def measure(model: Any, inputs: tuple, kwargs: dict, seed: int) -> tuple[list[Me
                 handles.append(module.register_forward_hook(on_linear))
             elif isinstance(module, (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)):
                 handles.append(module.register_forward_hook(on_conv))
+            elif is_transposed_linear(module):
+                handles.append(module.register_forward_hook(on_transposed))
         with torch.enable_grad():
             out = model(*inputs, **kwargs)
             _gradients(out, layers, outputs, weights, seed)
@@ -149,6 +158,13 @@ def measure(model: Any, inputs: tuple, kwargs: dict, seed: int) -> tuple[list[Me
         for h in handles:
             h.remove()
     return layers, out
+
+
+def is_transposed_linear(module: Any) -> bool:
+    """True for Hugging Face's ``Conv1D`` (GPT-2's c_attn, c_proj, c_fc): a linear layer whose weight is (in, out)."""
+    weight = getattr(module, "weight", None)
+    return (type(module).__name__ == "Conv1D" and getattr(module, "nf", None) is not None
+            and getattr(weight, "dim", lambda: 0)() == 2 and weight.shape[1] == module.nf)
 
 
 def _inside_attention(module: Any, model: Any) -> bool:

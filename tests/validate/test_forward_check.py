@@ -231,3 +231,23 @@ def test_a_promise_with_a_mean_is_skipped_with_the_reason():
     report = checked(model, rules)
     assert [r.verdict for r in report.rows] == ["skipped", "pass"] and "mean 0.5" in report.rows[0].detail
     assert report.passed  # the other layer was checked and passed
+
+
+def test_a_gpt2_block_with_the_gpt2_recipe_passes_with_its_conv1d_layers_measured():
+    pytest.importorskip("transformers")
+    from transformers import GPT2Config
+    from transformers.models.gpt2.modeling_gpt2 import GPT2Block
+
+    config = GPT2Config(n_embd=64, n_head=4, n_layer=2, n_positions=32, resid_pdrop=0.0, attn_pdrop=0.0,
+                        embd_pdrop=0.0)
+    block = GPT2Block(config, layer_idx=0)
+    table = initreg.torch.initialize(block, "recipe:gpt2", seed=0)
+    x = torch.randn(8, 16, 64, generator=torch.Generator().manual_seed(0))
+    report = initreg.check_forward(block, x, rules=table, seed=0)
+    assert report.passed, str(report)
+    assert [r.name for r in report.rows] == ["attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj"]
+    assert [r.n_out for r in report.rows] == [192, 64, 256, 64]  # Conv1D's weight is (in, out)
+    assert all(r.promise == "normal" for r in report.rows)
+    with torch.no_grad():
+        block.mlp.c_fc.weight.mul_(1.2)  # no longer what the recipe's normal(0.02) promises
+    assert [r.name for r in initreg.check_forward(block, x, rules=table, seed=0).failures()] == ["mlp.c_fc"]
