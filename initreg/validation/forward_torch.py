@@ -131,12 +131,17 @@ def measure(model: Any, inputs: tuple, kwargs: dict, seed: int) -> tuple[list[Me
         if id(module) in busy:
             return
         busy.add(id(module))
+        res = out[0] if isinstance(out, tuple) else out
         try:
-            for m, weight, x in _attention(module, names[module], pnames, args, kwargs, out):
-                add(m, None, weight, x)
+            found = _attention(module, names[module], pnames, args, kwargs, out)
+        except Exception as exc:  # an attention call this recomputation does not cover: listed, not fatal
+            param = pnames.get(id(module.out_proj.weight), names[module] + ".out_proj.weight")
+            found = [(_skipped(names[module], param, "attention", module.out_proj.weight, res, res,
+                               f"could not be measured ({type(exc).__name__}: {exc})"), None, res)]
         finally:
             busy.discard(id(module))
-        res = out[0] if isinstance(out, tuple) else out
+        for m, weight, x in found:
+            add(m, None, weight, x)
         if res.grad_fn is not None:  # the attention output: its grad is out_proj's output grad
             outputs.append((len(layers) - 1, res))
 
