@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 import initreg
-from initreg.validation.forward import check_forward
+from initreg.validation.forward import ForwardReport, check_forward
 from initreg.validation.forward_plot import plot_reports
 
 FIGURE = Path(__file__).resolve().parents[1] / "docs" / "img" / "forward_check.png"
@@ -38,7 +38,7 @@ def block() -> torch.nn.TransformerEncoderLayer:
     return torch.nn.TransformerEncoderLayer(64, 4, 256, batch_first=True, norm_first=True)
 
 
-def run(model: torch.nn.Module, rules: dict | None, seed: int, label: str, batch: int = 64) -> initreg.validation.forward.ForwardReport:
+def run(model: torch.nn.Module, rules: dict | None, seed: int, label: str, batch: int = 64) -> ForwardReport:
     """Initialize ``model`` by ``rules`` (None: declared defaults) with ``seed`` and check it."""
     table = initreg.torch.initialize(model, rules, seed=seed)
     return check_forward(model, rules=table, seed=seed, batch=batch, label=label)
@@ -58,9 +58,9 @@ def main() -> None:
     for seed in range(args.seeds):
         t = time.perf_counter()
         rs = [run(mlp(), HE, seed, "he"), run(mlp(), XAVIER, seed, "xavier"), run(block(), None, seed, "block", 8)]
-        print(f"seed {seed}: " + ", ".join(f"{r.label} {'pass' if r.passed else 'FAIL'} ({len(r.failures())} failing, "
-                                           f"trend {r.trend:+.3f})" for r in rs) + f"  [{time.perf_counter() - t:.1f} s]",
-              flush=True)
+        verdicts = ", ".join(f"{r.label} {'pass' if r.passed else 'FAIL'} ({len(r.failures())} failing, "
+                             f"trend {r.trend:+.3f})" for r in rs)
+        print(f"seed {seed}: {verdicts}  [{time.perf_counter() - t:.1f} s]", flush=True)
 
 
 if __name__ == "__main__":

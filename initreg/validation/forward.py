@@ -90,7 +90,8 @@ class ForwardReport:
         fails = self.failures()
         verdict = "PASSED" if self.passed else "FAILED" if fails else "NOTHING CHECKED"
         trend = "–" if self.trend is None else f"{self.trend:+.3f}"
-        return (f"{verdict}: {checked} layers checked, {len(fails)} failed; trend {trend} log2(mean square)/layer "
+        layers = f"{checked} layer{'' if checked == 1 else 's'}"
+        return (f"{verdict}: {layers} checked, {len(fails)} failed; trend {trend} log2(mean square)/layer "
                 f"(reported, not failed); Holm alpha={self.alpha:g}, gain tolerance ×{self.tolerance:.3g}; "
                 f"seed={self.seed}, batch={self.batch}")
 
@@ -148,21 +149,9 @@ def check_forward(model: Any, inputs: Any = None, *, rules: Any = None, seed: in
     """
     import torch
 
-    from ..core.stream import check_seed
-
-    if not isinstance(model, torch.nn.Module):
-        raise ValidationError(f"check_forward: model must be a torch.nn.Module, got {type(model).__name__}; build the "
-                              f"model first (and initialize it), then pass it")
-    seed = check_seed(seed)
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 2:
-        raise ValidationError(f"check_forward: batch must be an int ≥ 2 (samples in the generated batch), got "
-                              f"{batch!r}; the default is 64")
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
-        raise ValidationError(f"check_forward: alpha must be a number in (0, 1), got {alpha!r}; the default is 1e-3")
-    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not tolerance > 1:
-        raise ValidationError(f"check_forward: tolerance must be a number > 1 (a factor on the second moment), got "
-                              f"{tolerance!r}; the default is √2")
     from .forward_torch import measure
+
+    seed = _check_arguments(model, seed, batch, alpha, tolerance)
 
     args, kwargs = _inputs(model, inputs, batch, seed)
     promises = _promises(model, rules)
@@ -187,6 +176,26 @@ def check_forward(model: Any, inputs: Any = None, *, rules: Any = None, seed: in
     if not rows:
         report.notes.append("no Linear, Conv1d/2d or MultiheadAttention layer ran in the forward pass")
     return report
+
+
+def _check_arguments(model: Any, seed: Any, batch: Any, alpha: Any, tolerance: Any) -> int:
+    """The checked seed, after refusing a model that is no torch module and out-of-range settings."""
+    import torch
+
+    from ..core.stream import check_seed
+
+    if not isinstance(model, torch.nn.Module):
+        raise ValidationError(f"check_forward: model must be a torch.nn.Module, got {type(model).__name__}; build the "
+                              f"model first (and initialize it), then pass it")
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 2:
+        raise ValidationError(f"check_forward: batch must be an int ≥ 2 (samples in the generated batch), got "
+                              f"{batch!r}; the default is 64")
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
+        raise ValidationError(f"check_forward: alpha must be a number in (0, 1), got {alpha!r}; the default is 1e-3")
+    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not tolerance > 1:
+        raise ValidationError(f"check_forward: tolerance must be a number > 1 (a factor on the second moment), got "
+                              f"{tolerance!r}; the default is √2")
+    return check_seed(seed)
 
 
 def _batch_of(args: tuple, kwargs: dict, batch: int) -> int:
@@ -230,7 +239,7 @@ def _inputs(model: Any, inputs: Any, batch: int, seed: int) -> tuple[tuple, dict
 
 
 def _promises(model: Any, rules: Any) -> dict[str, tuple[Any, str]]:
-    """Parameter name → (the initializer its rule gives, the layout it was drawn in): a table's rows, or planned here."""
+    """Parameter name → (its rule's initializer, the layout it was drawn in): from a table's rows, or planned here."""
     if rules is None:
         return {}
     rows = getattr(rules, "rows", None)

@@ -334,7 +334,8 @@ def _gradients(out: Any, layers: list[Measured], outputs: list, weights: list, s
     y = output_tensor(out)
     if not isinstance(y, torch.Tensor) or not y.is_floating_point():
         raise ValidationError(f"check_forward: the model returned a {type(y).__name__}, not a floating tensor; "
-                              f"wrap it so that it returns its output tensor (or a tuple or mapping whose first item is it)")
+                              f"wrap it so that it returns its output tensor (or a tuple or mapping whose first item "
+                              f"is it)")
     if y.grad_fn is None:
         return
     gen = torch.Generator(device="cpu").manual_seed(int(seed) + 1)
