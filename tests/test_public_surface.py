@@ -9,7 +9,8 @@ from pathlib import Path
 
 import initreg
 
-LAZY_PUBLIC = {"values", "create", "Rules", "plan", "explain", "Entry", "available", "check", "validate", "verify"}
+LAZY_PUBLIC = {"values", "create", "Rules", "plan", "explain", "Entry", "available", "check", "check_forward", "validate",
+               "verify"}
 
 
 def test_star_import_gives_the_lazy_names_and_no_framework():

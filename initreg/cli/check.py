@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from ..errors import InitregError, ValidationError
+from .forward import add_arguments as add_forward_arguments, run_forward
 from .rule_args import add_rule_arguments, load_rules, rule_source, selected, with_vars
 from .validate import finish, parse_alpha, parse_seed
 
@@ -14,6 +15,7 @@ EPILOG = """examples:
   initreg check model.safetensors --rules init.toml
   initreg check checkpoint-dir/ --rules init.toml --json report.json   (a sharded directory with its index)
   initreg check model.npz --rules init.toml --seed 0                   (bits too: made by initreg with seed 0)
+  initreg check --forward --torch mymodels.mlp:deep --rules init.toml   (one batch through the initialized model)
 without --rules, the rules recorded in the checkpoint's metadata ("initreg.rules") are used.
 exit status: 0 all passed, 1 a test failed (or, with --strict, an array was unchecked), 2 usage error"""
 
@@ -27,8 +29,8 @@ def add_parser(subparsers: Any) -> None:
                     "distribution (the same tests as `initreg validate`, Holm-corrected at alpha). With a seed, "
                     "each array must also equal initreg's own values bit for bit.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("path", metavar="PATH", help="a .safetensors or .npz file, or a directory with "
-                                                "model.safetensors.index.json")
+    p.add_argument("path", metavar="PATH", nargs="?", help="a .safetensors or .npz file, or a directory with "
+                                                           "model.safetensors.index.json")
     p.add_argument("--rules", metavar="FILE",
                    help="rule file (.toml or .json) or recipe:NAME; default: the checkpoint's provenance")
     add_rule_arguments(p)  # --recipe, --var, --only: shared with explain and init
@@ -39,6 +41,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--plots", metavar="DIR", help="write one PNG per array (needs the plots extra)")
     p.add_argument("--details", action="store_true", help="print every test, not only the failing ones")
     p.add_argument("--strict", action="store_true", help="an array no rule covers fails the run (exit status 1)")
+    add_forward_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -47,6 +50,12 @@ def run(args: argparse.Namespace) -> int:
     from ..checkpoints.checkpoint import Checkpoint, own_files
     from ..validation.arrays import check, provenance_rules, read_checkpoint
 
+    if args.forward:
+        return run_forward(args)
+    if args.path is None:
+        print("initreg check: error: give the checkpoint PATH to check (or --forward --torch PKG.MODULE:FACTORY)",
+              file=sys.stderr)
+        return 2
     try:
         alpha = parse_alpha(args.alpha)
         seed = None if args.seed is None else parse_seed(args.seed)

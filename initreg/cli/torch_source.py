@@ -11,6 +11,7 @@ on meta they compute nothing, and the first meta ``normal_`` alone imports torch
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import sys
@@ -53,13 +54,22 @@ def load_factory(target: str) -> Callable[[], Any]:
 
 def build_meta(target: str) -> Any:
     """The ``torch.nn.Module`` that the factory ``target`` builds, under ``torch.device("meta")``."""
+    return build_module(target, meta=True)
+
+
+def build_module(target: str, *, meta: bool) -> Any:
+    """The ``torch.nn.Module`` that the factory ``target`` builds: on the meta device, or for real."""
     try:
         import torch
     except ImportError as exc:
         raise MissingDependencyError("--torch needs PyTorch; install it with: pip install 'initreg[torch]'") from exc
     factory = load_factory(target)
+    context = contextlib.ExitStack()
+    if meta:
+        context.enter_context(torch.device("meta"))
+        context.enter_context(skip_meta_init())
     try:
-        with torch.device("meta"), skip_meta_init():
+        with context:
             module = factory()
     except Exception as exc:
         raise FactoryError(f"--torch {target!r}: calling the factory failed: {type(exc).__name__}: {exc}") from exc
