@@ -149,6 +149,7 @@ def _regions(shape: tuple[int, ...], k: int, rng: np.random.Generator) -> list[t
 def _check_file(ckpt: Any, path: Path, result: VerifyResult, sample: int | None, rng: np.random.Generator,
                 ) -> tuple[Any, int]:
     """Compare every tensor of one file with its recomputation; returns the file's Provenance and its data bytes."""
+    from .files import stored_dtype
     from .provenance import read
     from ..core.stream import ALGORITHM
 
@@ -166,7 +167,7 @@ def _check_file(ckpt: Any, path: Path, result: VerifyResult, sample: int | None,
     inits = {n: _initializer(prov.tensors[n].init, prov.tensors[n].plugin, n, where, ckpt) for n in layout}
     for name, (shape, dtype, start, end) in layout.items():
         try:
-            dt = np.dtype(dtype)
+            dt = stored_dtype(dtype)  # bfloat16: its uint16 bits, compared with initreg's rounded float32 values
         except TypeError:
             raise _Unverifiable(f"{where}: tensor {name!r} has dtype {dtype}, which NumPy cannot hold") from None
         result.tensors += 1
@@ -230,9 +231,13 @@ def _check_tensor(path: Path, where: str, name: str, spec: tuple, init: Any, pro
                   rng: np.random.Generator, result: VerifyResult) -> None:
     """Compare one non-empty tensor (every value, or ``sample`` regions) with what its provenance gives."""
     from ..planning.regions import region_mode, values
+    from .files import is_bfloat16
 
     shape, dt, start = spec
     args = dict(name=name, seed=prov.seed, dtype=dt, layout=prov.tensors[name].layout)
+    if is_bfloat16(prov.tensors[name].dtype):  # computed in float32, rounded to nearest even, as it was written
+        values = _bfloat16_bits(values)
+        args["dtype"] = np.dtype(np.float32)
     full = values(init, shape, **args) if region_mode(init) == "whole" or not shape else None
     tol = 0.0
     if not init.portable:  # a LAPACK/BLAS result: this machine's rounding, compared within the promised tolerance
@@ -246,6 +251,13 @@ def _check_tensor(path: Path, where: str, name: str, spec: tuple, init: Any, pro
         _compare_rows(path, where, name, spec, result, full, lambda box: values(init, shape, index=box, **args), tol)
     if tol and len(result.mismatches) == before:
         result.tolerated.append(name)
+
+
+def _bfloat16_bits(values: Any) -> Any:
+    """``values`` whose result is rounded to bfloat16 and returned as its uint16 bits."""
+    from ..core.v4_reference import f32_to_bf16
+
+    return lambda *args, **kwargs: f32_to_bf16(values(*args, **kwargs))
 
 
 def _compare_rows(path: Path, where: str, name: str, spec: tuple, result: VerifyResult, full: Any, region: Any,
