@@ -52,6 +52,7 @@ class VerifyResult:
     mismatches: list[Mismatch] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     tolerated: list[str] = field(default_factory=list)  # platform-dependent tensors that matched within tolerance
+    notes: list[str] = field(default_factory=list)  # not failures: e.g. a plugin installed at another version
 
     @property
     def status(self) -> int:
@@ -68,7 +69,8 @@ class VerifyResult:
 
     def __str__(self) -> str:
         how = f"{self.sample} random region(s) per tensor" if self.sample else "every value"
-        lines = [f"cannot check: {p}" for p in self.problems] + [f"mismatch: {m}" for m in self.mismatches]
+        lines = ([f"note: {n}" for n in self.notes] + [f"cannot check: {p}" for p in self.problems]
+                 + [f"mismatch: {m}" for m in self.mismatches])
         verdict = {0: "identical", 1: "DIFFERENT", 2: "NOT CHECKED"}[self.status]
         if self.status == 0 and self.tolerated:
             verdict += (f", {len(self.tolerated)} tensor(s) within tolerance (platform-dependent initializer: "
@@ -164,6 +166,8 @@ def _check_file(ckpt: Any, path: Path, result: VerifyResult, sample: int | None,
                             f"{_short(prov.version)}); this initreg implements {ALGORITHM!r}: check it with initreg "
                             f"{_short(prov.version)}")
     _check_names(where, layout, ckpt.names(path), prov)
+    for n in layout:
+        _check_expressions(where, n, prov.tensors[n])
     inits = {n: _initializer(prov.tensors[n].init, prov.tensors[n].plugin, n, where, ckpt) for n in layout}
     for name, (shape, dtype, start, end) in layout.items():
         try:
@@ -218,13 +222,60 @@ def _check_record(where: str, name: str, rec: Any) -> None:
     """A tensor's record was written for that tensor: its stream key is the name's (a copied record is not)."""
     from ..core.stream import Stream
 
-    if rec.key is not None and rec.key != Stream(0, name).key:  # the key depends on the name alone, not the seed
+    drawn_as = rec.key_name if isinstance(rec.key_name, str) else name  # under name_map: the mapped name
+    if rec.key is not None and rec.key != Stream(0, drawn_as).key:  # the key depends on the name alone, not the seed
         raise _Unverifiable(f"{where}: the provenance record of tensor {name!r} carries stream key "
                             f"{_short(str(rec.key), 60)!r}, which is not that name's; the record was not written for "
                             f"this tensor")
     if rec.shape is not None and not (isinstance(rec.shape, tuple) and all(type(d) is int for d in rec.shape)
                                       and isinstance(rec.dtype, str)):
         raise _Unverifiable(f"{where}: the provenance record of tensor {name!r} has a malformed shape or dtype")
+
+
+def _check_expressions(where: str, name: str, rec: Any) -> None:
+    """Each recorded expression, computed again from the recorded variables, gives the recorded argument."""
+    if not rec.exprs:
+        return
+    from ..planning.expressions import parse
+
+    spec = rec.init
+    args = spec[1] if isinstance(spec, list) and len(spec) == 2 and isinstance(spec[1], dict) else None
+    if not isinstance(rec.exprs, dict) or not isinstance(rec.variables, dict) or args is None:
+        raise _Unverifiable(f"{where}: the provenance record of tensor {name!r} has malformed expressions")
+    for arg, text in rec.exprs.items():
+        here = f"{where}: tensor {name!r}, argument {arg!r}"
+        try:
+            value = parse(text, here).evaluate(rec.variables, here)
+        except (InitregError, TypeError, ValueError, RecursionError) as exc:
+            raise _Unverifiable(f"{here}: its recorded expression cannot be computed ({_short(str(exc))})") from None
+        if arg not in args or not _same_value(args[arg], value):
+            raise _Unverifiable(f"{here}: the recorded expression {_short(str(text), 80)!r} gives {value!r} from the "
+                                f"recorded variables {_short(json.dumps(rec.variables), 120)}, but the record holds "
+                                f"{_short(repr(args.get(arg)), 40)}; the provenance is not what was written")
+
+
+def _same_value(recorded: Any, computed: Any) -> bool:
+    """Whether a recorded argument is an expression's value (numbers by value: a constructor may make 2 into 2.0)."""
+    numbers = (int, float)
+    if isinstance(recorded, numbers) and isinstance(computed, numbers) and not isinstance(recorded, bool):
+        return float(recorded) == float(computed)
+    return json.dumps(recorded, default=str) == json.dumps(computed, default=str)
+
+
+def _plugin_notes(provenances: dict[str, Any], result: VerifyResult) -> None:
+    """A note (not a failure) for each plugin whose installed version is not the one the files were written with."""
+    from ..plugins.registry import installed_version
+
+    recorded: dict[str, Any] = {}
+    for prov in provenances.values():
+        for dist, version in prov.plugins.items():
+            recorded.setdefault(str(dist), version)
+    for dist, version in sorted(recorded.items()):
+        now = installed_version(dist)
+        if version is not None and now != version:
+            result.notes.append(f"plugin {_short(dist, 80)!r} was {_short(str(version), 40)} when the checkpoint was "
+                                f"written and is {now if now is not None else 'not installed'} here; the values were "
+                                f"recomputed with the installed one")
 
 
 def _check_tensor(path: Path, where: str, name: str, spec: tuple, init: Any, prov: Any, sample: int | None,
@@ -234,7 +285,8 @@ def _check_tensor(path: Path, where: str, name: str, spec: tuple, init: Any, pro
     from .files import is_bfloat16
 
     shape, dt, start = spec
-    args = dict(name=name, seed=prov.seed, dtype=dt, layout=prov.tensors[name].layout)
+    rec = prov.tensors[name]
+    args = dict(name=rec.key_name or name, seed=prov.seed, dtype=dt, layout=rec.layout)
     if is_bfloat16(prov.tensors[name].dtype):  # computed in float32, rounded to nearest even, as it was written
         values = _bfloat16_bits(values)
         args["dtype"] = np.dtype(np.float32)
@@ -357,4 +409,5 @@ def verify(path: str | os.PathLike, *, sample: int | None = None, sample_seed: i
         except (_Unverifiable, CheckpointError) as exc:
             result.problems.append(str(exc))
     _check_set(ckpt, provenances, held, result)
+    _plugin_notes(provenances, result)
     return result
