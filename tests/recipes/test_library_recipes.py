@@ -63,22 +63,25 @@ def initialized_by_initreg(build, rules):
 
 # --- transformers: Llama and BERT ----------------------------------------------------------------------
 
-def hf_version_or_skip(name):
+def hf_model(recipe_name, config_class, model_class, **config):
+    """(config, build): a transformers model from a small config, built by transformers itself (its own
+    ``_init_weights`` draws the values, seed 0); skipped unless transformers is the version the recipe names."""
     transformers = pytest.importorskip("transformers")
-    if transformers.__version__ != initreg.recipes.about(name)["version"]:
-        pytest.skip(f"the {name} recipe was read from transformers {initreg.recipes.about(name)['version']}")
-    return transformers
-
-
-def test_llama_recipe_matches_transformers_and_initregs_values_and_a_depth_scaled_variant_fails():
-    transformers = hf_version_or_skip("llama")
-    config = transformers.LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                                      num_attention_heads=4, num_key_value_heads=2, vocab_size=256)
+    if transformers.__version__ != initreg.recipes.about(recipe_name)["version"]:
+        pytest.skip(f"the {recipe_name} recipe was read from transformers "
+                    f"{initreg.recipes.about(recipe_name)['version']}")
+    config = getattr(transformers, config_class)(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                                 num_attention_heads=4, vocab_size=256, **config)
 
     def build():
         torch.manual_seed(0)
-        return transformers.LlamaForCausalLM(config)  # the library's own _init_weights runs here
+        return getattr(transformers, model_class)(config)
 
+    return config, build
+
+
+def test_llama_recipe_matches_transformers_and_initregs_values_and_a_depth_scaled_variant_fails():
+    config, build = hf_model("llama", "LlamaConfig", "LlamaForCausalLM", num_key_value_heads=2)
     theirs = params_of(build())
     rules = recipe("llama", initializer_range=config.initializer_range)
     assert failed(theirs, rules) == set()
@@ -91,21 +94,14 @@ def test_llama_recipe_matches_transformers_and_initregs_values_and_a_depth_scale
 
 
 def test_bert_recipe_matches_transformers_padding_row_included_and_a_wrong_pad_token_fails():
-    transformers = hf_version_or_skip("bert")
-    config = transformers.BertConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                                     num_attention_heads=4, vocab_size=256, max_position_embeddings=64)
-
-    def build():
-        torch.manual_seed(0)
-        return transformers.BertForMaskedLM(config)
-
+    config, build = hf_model("bert", "BertConfig", "BertForMaskedLM", max_position_embeddings=64)
     model = build()
     assert config.pad_token_id == 0 and not model.bert.embeddings.word_embeddings.weight[0].any()
     theirs = params_of(model)
     rules = recipe("bert", initializer_range=config.initializer_range, pad_token_id=config.pad_token_id)
     assert failed(theirs, rules) == set()
-    assert failed(initialized_by_initreg(build, rules), rules, seed=0) == set()
     ours = initialized_by_initreg(build, rules)
+    assert failed(ours, rules, seed=0) == set()
     assert not ours["bert.embeddings.word_embeddings.weight"][0].any()  # the padding row, as transformers has it
     assert failed(theirs, recipe("bert", pad_token_id=1)) == {"bert.embeddings.word_embeddings.weight"}
 
