@@ -121,6 +121,10 @@ def _first_beyond(stored: np.ndarray, expected: np.ndarray, tol: float) -> int |
     """The first flat index where ``stored`` and ``expected`` differ by more than ``tol`` (0: in their bits)."""
     if not tol:
         return _first_difference(stored, expected)
+    if stored.dtype == np.uint16:  # bfloat16 bits (a non-portable initializer never fills an integer tensor)
+        from ..core.v4_reference import half_to_f32
+
+        stored, expected = half_to_f32(stored, "bfloat16"), half_to_f32(expected, "bfloat16")
     with np.errstate(invalid="ignore", over="ignore"):
         off = ~(np.abs(stored.reshape(-1).astype(np.float64) - expected.reshape(-1).astype(np.float64)) <= tol)
     flat = np.flatnonzero(off)
@@ -294,7 +298,13 @@ def _check_tensor(path: Path, where: str, name: str, spec: tuple, init: Any, pro
     tol = 0.0
     if not init.portable:  # a LAPACK/BLAS result: this machine's rounding, compared within the promised tolerance
         full = values(init, shape, **args) if full is None else full
-        tol = float(init.tolerance(None, full))
+        if full.dtype == np.uint16:  # bfloat16 bits: the float32 tolerance plus one bfloat16 unit (2**-8 relative)
+            from ..core.v4_reference import half_to_f32
+
+            wide = half_to_f32(full, "bfloat16")
+            tol = float(init.tolerance(None, wide)) + float(np.max(np.abs(wide), initial=0.0)) * 2.0 ** -8
+        else:
+            tol = float(init.tolerance(None, full))
     before = len(result.mismatches)
     if sample and shape:
         _compare_sampled(path, where, name, spec, sample, rng, result,

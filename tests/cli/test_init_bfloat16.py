@@ -90,3 +90,22 @@ def test_bfloat16_to_npz_is_refused_naming_dtype_and_the_fix(here, capsys):
     assert code == 2
     assert "bfloat16" in err and ".npz cannot hold" in err and "--dtype float32" in err and ".safetensors" in err
     assert not (here / "p.npz").exists()
+
+
+def test_a_platform_dependent_bfloat16_tensor_is_compared_within_tolerance_in_value_not_in_bits(here, capsys):
+    import initreg
+    from initreg.checkpoints.files import safetensors_layout
+
+    (here / "ortho.toml").write_text('seed = 3\n\n[[rule]]\npattern = "*"\ninit = "orthogonal"\n')
+    code, _, err = run(capsys, "init", "--params", "spec.json", "--rules", "ortho.toml", "--dtype", "bfloat16",
+                       "-o", "o.safetensors")
+    assert code == 0, err
+    result = initreg.verify("o.safetensors")
+    assert result.ok and sorted(result.tolerated) == ["b", "w"]
+    _, layout = safetensors_layout("o.safetensors")
+    start = layout["w"][2]
+    raw = bytearray((here / "o.safetensors").read_bytes())
+    raw[start + 1] ^= 0x04  # an exponent bit of element (0, 0): its value changes by a factor of 2 or more
+    (here / "o.safetensors").write_bytes(bytes(raw))
+    result = initreg.verify("o.safetensors")
+    assert result.status == 1 and result.mismatches[0].tensor == "w" and result.mismatches[0].index == (0, 0)
