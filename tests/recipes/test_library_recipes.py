@@ -1,8 +1,9 @@
-"""The recipes read from transformers (llama, bert), OLMo-core, Megatron-LM and mup, each held to its source.
+"""The shipped recipes, each held to its source through ``initreg.check``.
 
-transformers and mup are installed: their own code builds and initializes the models. OLMo-core and Megatron-LM
-are not installable here: their init code is written out below from the source each recipe names (file and
-commit), independently of the recipe, and run on a small PyTorch model with their parameter names.
+transformers (gpt2, llama, bert) and mup are installed: their own code builds and initializes the models.
+OLMo-core, Megatron-LM and torchtitan are not installable here: their init code is written out below from the
+source each recipe names (file and commit), independently of the recipe, and run on a small PyTorch model with
+their parameter names.
 
 For each: ``initreg.check`` of the library's values against the recipe passes, so does initreg's own values
 (``initreg.torch.initialize`` with the recipe, seed 0, which also checks the bits), and a subtly wrong variant
@@ -233,6 +234,69 @@ def test_megatron_recipe_matches_megatrons_init_and_an_unscaled_variant_fails():
     # num_layers of another model: the output-layer std off by √2 on linear_proj and linear_fc2 only
     assert failed(theirs, recipe("megatron", num_layers=8)) == {
         f"decoder.layers.{i}.{m}.weight" for i in range(4) for m in ("self_attention.linear_proj", "mlp.linear_fc2")}
+
+
+def torchtitan_llama3(model, n_layers, dim, seed=0):
+    """torchtitan 6404b932421f5ce382e7dac5ad381b2c17b1373c, torchtitan/models/llama3/model/model.py, depth_init=True.
+
+    Transformer.init_weights: normal_(tok_embeddings) (std 1), each layer's init_weights, norms reset (weight 1),
+    output trunc_normal_(std=dim ** -0.5, a=-3 std, b=3 std). TransformerBlock.weight_init_std = 0.02 /
+    (2 * (layer_id + 1)) ** 0.5; Attention.init_weights: wq, wk, wv trunc_normal_(std=0.02), wo
+    trunc_normal_(std=weight_init_std); FeedForward.init_weights: w1 std 0.02, w2 and w3 weight_init_std
+    (trunc_normal_'s default a=-2, b=2: absolute bounds).
+    """
+    torch.manual_seed(seed)
+    t = dict(model.named_parameters())
+    with torch.no_grad():
+        torch.nn.init.normal_(t["tok_embeddings.weight"])
+        for i in range(n_layers):
+            p, std = f"layers.{i}.", 0.02 / (2 * (i + 1)) ** 0.5
+            for norm in ("attention_norm", "ffn_norm"):
+                torch.nn.init.ones_(t[p + norm + ".weight"])
+            for w in ("wq", "wk", "wv"):
+                torch.nn.init.trunc_normal_(t[p + f"attention.{w}.weight"], mean=0.0, std=0.02)
+            torch.nn.init.trunc_normal_(t[p + "attention.wo.weight"], mean=0.0, std=std)
+            torch.nn.init.trunc_normal_(t[p + "feed_forward.w1.weight"], mean=0.0, std=0.02)
+            for w in ("w2", "w3"):
+                torch.nn.init.trunc_normal_(t[p + f"feed_forward.{w}.weight"], mean=0.0, std=std)
+        torch.nn.init.ones_(t["norm.weight"])
+        final = dim ** -0.5
+        torch.nn.init.trunc_normal_(t["output.weight"], mean=0.0, std=final, a=-3 * final, b=3 * final)
+    return params_of(model)
+
+
+def test_torchtitan_llama3_recipe_matches_torchtitans_init_and_a_non_depth_variant_fails():
+    from test_shipped_recipes import llama_spec
+
+    shapes = dict(llama_spec(n_layers=4, dim=64, hidden=128, vocab=200))
+    theirs = torchtitan_llama3(Named(shapes), 4, 64)
+    rules = recipe("torchtitan-llama3", dim=64)
+    assert failed(theirs, rules) == set()
+    assert failed(initialized_by_initreg(lambda: Named(shapes), rules), rules, seed=0) == set()
+    # depth_init=False: 0.02 / sqrt(2 * n_layers) for every layer, the same as depth_init's at layer 3 only
+    flat = with_rule(rules, "re:layers\\.\\d+\\.(attention\\.wo|feed_forward\\.w2|feed_forward\\.w3)\\.weight",
+                     ("truncated_normal", {"sigma": 0.02 / math.sqrt(8), "a": -2 / (0.02 / math.sqrt(8)),
+                                           "b": 2 / (0.02 / math.sqrt(8))}), before=1)
+    assert failed(theirs, flat) == {f"layers.{i}.{m}.weight" for i in (0, 1, 2)
+                                    for m in ("attention.wo", "feed_forward.w2", "feed_forward.w3")}
+
+
+def test_gpt2_recipe_through_check_matches_transformers_and_initregs_values():
+    transformers = pytest.importorskip("transformers")
+    if transformers.__version__ != initreg.recipes.about("gpt2")["version"]:
+        pytest.skip(f"the gpt2 recipe was read from transformers {initreg.recipes.about('gpt2')['version']}")
+    config = transformers.GPT2Config(n_layer=4, n_embd=64, n_head=4, vocab_size=512, n_positions=64)
+
+    def build():
+        torch.manual_seed(0)
+        return transformers.GPT2LMHeadModel(config)
+
+    rules = recipe("gpt2", n_layer=config.n_layer, initializer_range=config.initializer_range)
+    theirs = params_of(build())
+    assert failed(theirs, rules) == set()
+    assert failed(initialized_by_initreg(build, rules), rules, seed=0) == set()
+    assert failed(theirs, recipe("gpt2", n_layer=8)) == {f"transformer.h.{i}.{m}.c_proj.weight" for i in range(4)
+                                                         for m in ("attn", "mlp")}
 
 
 # --- mup ---------------------------------------------------------------------------------------------------
