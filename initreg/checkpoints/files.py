@@ -320,8 +320,24 @@ def _safetensors_load(path: Path, wanted: list[str] | None) -> dict[str, np.ndar
 # --- writing ----------------------------------------------------------------------------------------
 
 # the safetensors dtype classes, narrowest first (the library writes the widest first)
-_ST_ORDER = ["BOOL", "U8", "I8", "I16", "U16", "F16", "I32", "U32", "F32", "F64", "I64", "U64"]
-_ST_CODES = {np.dtype(_ST_DTYPES[code]): code for code in _ST_ORDER}
+_ST_ORDER = ["BOOL", "U8", "I8", "I16", "U16", "F16", "BF16", "I32", "U32", "F32", "F64", "I64", "U64"]
+_ST_CODES = {np.dtype(_ST_DTYPES[code]): code for code in _ST_ORDER if code != "BF16"}
+#: a planned checkpoint's dtype without a NumPy dtype: written as its uint16 bits under the code BF16
+BFLOAT16 = "bfloat16"
+
+
+def is_bfloat16(dtype: Any) -> bool:
+    """Whether ``dtype`` is bfloat16 (the name, or ml_dtypes' NumPy dtype): stored as uint16 bits."""
+    return str(getattr(dtype, "name", dtype)) == BFLOAT16
+
+
+def stored_dtype(dtype: Any) -> np.dtype:
+    """The NumPy dtype whose bytes a planned tensor of ``dtype`` is written as (uint16 for bfloat16)."""
+    return np.dtype(np.uint16) if is_bfloat16(dtype) else np.dtype(dtype)
+
+
+def _st_code(dtype: Any) -> str | None:
+    return "BF16" if is_bfloat16(dtype) else _ST_CODES.get(np.dtype(dtype).newbyteorder("="))
 
 
 def _checked_specs(path: Path, fmt: "Format", specs: Mapping[str, Any]) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
@@ -438,7 +454,7 @@ def safetensors_header(specs: Mapping[str, tuple[Any, Any]], metadata: Mapping[s
     """The bytes before the data of a .safetensors file, and each array's (start, end) in the file, in file order."""
     codes = {}
     for name, (_, dtype) in specs.items():
-        code = _ST_CODES.get(np.dtype(dtype).newbyteorder("="))
+        code = _st_code(dtype)
         if code is None:
             raise CheckpointError(f"cannot save {name!r} as .safetensors: no code for dtype {np.dtype(dtype)}; cast it "
                                   f"to one of {', '.join(sorted(map(str, _ST_CODES)))}")
@@ -449,7 +465,7 @@ def safetensors_header(specs: Mapping[str, tuple[Any, Any]], metadata: Mapping[s
     offset = 0
     for name in order:
         shape, dtype = specs[name]
-        end = offset + math.prod(shape) * np.dtype(dtype).itemsize
+        end = offset + math.prod(shape) * stored_dtype(dtype).itemsize
         header[name] = {"dtype": codes[name], "shape": [int(d) for d in shape], "data_offsets": [offset, end]}
         offset = end
     text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")

@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from .files import atomic_file, fsync_directory, temp_file, write_at, write_error
+from .files import atomic_file, fsync_directory, is_bfloat16, temp_file, write_at, write_error
 from ..errors import CheckpointWriteError
 from .shards import PIECE_BYTES, CheckpointPlan, FilePlan, Piece, pieces
 
@@ -42,7 +42,11 @@ def piece_values(piece: Piece, row: Any, seed: int, buffer: np.ndarray | None = 
     """The values of ``piece`` (in ``buffer``'s memory when it is given and the piece is a region)."""
     from ..planning.regions import values
 
-    args = dict(name=row.name, seed=seed, dtype=row.dtype, layout=row.layout)
+    args = dict(name=row.key_name or row.name, seed=seed, dtype=row.dtype, layout=row.layout)
+    if is_bfloat16(row.dtype):  # as the adapters do: float32 values rounded to nearest even, stored as bits
+        from ..core.v4_reference import f32_to_bf16
+
+        return f32_to_bf16(values(row.initializer, row.shape, index=piece.index, **{**args, "dtype": "float32"}))
     if piece.index is None:
         data = values(row.initializer, row.shape, **args)
     else:

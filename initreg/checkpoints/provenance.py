@@ -11,6 +11,8 @@ safetensors metadata values are strings: the structured ones are JSON text. Keys
     initreg.tensors     JSON {name: {"init": spec, "plugin", "source", "rule", "pattern", "layout", "key"}}
     initreg.run         the run id: a hash of what defines the whole checkpoint (seed, algorithm, rules, every
                         tensor's record and the file plan), the same in every file of one run, --shard tasks too
+    initreg.plugins     JSON {distribution: version} of the plugins whose initializers drew the file's tensors
+    initreg.vars        JSON {name: value}: the caller's vars= over the rules' [vars] (absent when none were given)
 
 Provenance comes from files others wrote: reading it never names a file outside the checkpoint (``confine``)
 and the recorded rules are bounded (``MAX_RULES``) before they are parsed.
@@ -18,6 +20,7 @@ and the recorded rules are bounded (``MAX_RULES``) before they are parsed.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import sys
@@ -30,6 +33,7 @@ from ..errors import CheckpointError, ProvenanceError
 PREFIX = "initreg."
 KEYS = ("initreg.version", "initreg.algorithm", "initreg.seed", "initreg.rules", "initreg.tensors")
 RUN_KEY = "initreg.run"  # optional: files written before it was recorded have none
+PLUGINS_KEY, VARS_KEY = "initreg.plugins", "initreg.vars"  # optional, as RUN_KEY
 RULES_KEY, SEED_KEY = "initreg.rules", "initreg.seed"
 MAX_RULES = 10_000  # rules in a recorded rule document (a checkpoint's rules are its own; real ones are dozens)
 
@@ -50,13 +54,21 @@ class TensorRecord:
     shape: tuple[int, ...] | None = None  # as written (files written before these were recorded: None)
     dtype: str | None = None
     portable: bool = True  # False: the bits depend on the machine (a BLAS/LAPACK routine), verify within tolerance
+    key_name: str | None = None  # the name the values were drawn under (name_map), when it is not ``name``
+    exprs: Mapping[str, str] | None = None  # argument → the rule's expression, for a rule with expressions
+    variables: Mapping[str, Any] | None = None  # what those expressions read, with the values
 
     def as_dict(self) -> dict[str, Any]:
-        """The JSON-ready form stored in the file."""
-        return {"init": self.init, "plugin": self.plugin, "source": self.source, "rule": self.rule,
-                "pattern": self.pattern, "layout": self.layout, "key": self.key,
-                "shape": None if self.shape is None else list(self.shape), "dtype": self.dtype,
-                "portable": self.portable}
+        """The JSON-ready form stored in the file (key_name, exprs and variables only when there are any)."""
+        out = {"init": self.init, "plugin": self.plugin, "source": self.source, "rule": self.rule,
+               "pattern": self.pattern, "layout": self.layout, "key": self.key,
+               "shape": None if self.shape is None else list(self.shape), "dtype": self.dtype,
+               "portable": self.portable}
+        if self.key_name is not None and self.key_name != self.name:
+            out["key_name"] = self.key_name
+        if self.exprs:
+            out["exprs"], out["variables"] = dict(self.exprs), dict(self.variables or {})
+        return out
 
 
 @dataclass(frozen=True)
@@ -69,6 +81,8 @@ class Provenance:
     rules: Any  # the rule document, or None
     tensors: Mapping[str, TensorRecord]
     run: str | None = None
+    plugins: Mapping[str, str | None] = dataclasses.field(default_factory=dict)  # distribution → version written with
+    vars: Mapping[str, Any] | None = None  # the caller's vars=, when given
 
     def identity(self) -> tuple[str, int, str, str | None]:
         """What every file of one checkpoint shares: bit algorithm, seed, rules and run id (not the version: shard
@@ -80,16 +94,21 @@ def record(row: Any) -> TensorRecord:
     """The TensorRecord of one row of an Explanation (initreg.plan)."""
     from ..planning.regions import plugin_of
 
+    from ..core.initializer import encode
+
+    exprs = dict(getattr(row, "exprs", None) or {})
     return TensorRecord(row.name, json.loads(row.initializer.dumps()), plugin_of(row.initializer), row.source,
                         row.rule, row.pattern, row.layout, row.key, tuple(row.shape), str(row.dtype),
-                        bool(row.initializer.portable))
+                        bool(row.initializer.portable), getattr(row, "key_name", None) or row.name, exprs or None,
+                        {k: encode(v) for k, v in row.variables.items()} if exprs else None)
 
 
 def _document(rules: Any) -> Any:
     return rules.to_document() if rules is not None and hasattr(rules, "to_document") else rules
 
 
-def run_id(rows: Iterable[Any], seed: int, rules: Any = None, plan: Any = None) -> str:
+def run_id(rows: Iterable[Any], seed: int, rules: Any = None, plan: Any = None,
+           vars: Mapping[str, Any] | None = None) -> str:
     """The id of one checkpoint run: a hash of everything that defines its files (``plan``: the file layout).
 
     Every ``--shard`` task of one run computes the same id; another seed, rule set, model or layout gives
@@ -99,19 +118,35 @@ def run_id(rows: Iterable[Any], seed: int, rules: Any = None, plan: Any = None) 
 
     doc = {"algorithm": ALGORITHM, "seed": seed, "rules": _document(rules), "plan": plan,
            "tensors": [[r.name, list(r.shape), str(r.dtype), record(r).as_dict()] for r in rows]}
+    if vars:
+        doc["vars"] = dict(vars)
     text = json.dumps(doc, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
 
 
-def metadata(rows: Iterable[Any], seed: int, rules: Any = None, run: str | None = None) -> dict[str, str]:
-    """The ``__metadata__`` strings for a file holding ``rows`` (Explanation rows) drawn with ``seed`` and ``rules``."""
+def plugin_versions(rows: Iterable[Any]) -> dict[str, str | None]:
+    """Distribution → version of the plugins whose initializers draw ``rows``, sorted by distribution."""
+    from ..plugins.registry import provider_of
+
+    found = dict(provider_of(r.initializer) for r in rows if r.initializer is not None)
+    return dict(sorted(found.items()))
+
+
+def metadata(rows: Iterable[Any], seed: int, rules: Any = None, run: str | None = None,
+             vars: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """The ``__metadata__`` strings for a file holding ``rows`` (Explanation rows) drawn with ``seed``, ``rules``
+    and the caller's ``vars`` (recorded when given: with the rules they reproduce each expression's value)."""
     from ..core.stream import ALGORITHM
     from ..version import __version__
 
+    rows = list(rows)
     compact = {"separators": (",", ":"), "ensure_ascii": False}
     meta = {"format": "pt", "initreg.version": __version__, "initreg.algorithm": ALGORITHM,
             "initreg.seed": str(seed), "initreg.rules": json.dumps(_document(rules), **compact),
-            "initreg.tensors": json.dumps({r.name: record(r).as_dict() for r in rows}, **compact)}
+            "initreg.tensors": json.dumps({r.name: record(r).as_dict() for r in rows}, **compact),
+            PLUGINS_KEY: json.dumps(plugin_versions(rows), **compact)}
+    if vars:
+        meta[VARS_KEY] = json.dumps(dict(vars), **compact)
     return meta if run is None else {**meta, RUN_KEY: run}
 
 
@@ -130,13 +165,30 @@ def read(meta: Mapping[str, str] | None, where: str) -> Provenance:
         records = {name: TensorRecord(name, t["init"], str(t.get("plugin", "?")), str(t.get("source", "?")),
                                       t.get("rule"), t.get("pattern"), t.get("layout"), t.get("key"),
                                       None if t.get("shape") is None else tuple(t["shape"]), t.get("dtype"),
-                                      t.get("portable", True) is not False)
+                                      t.get("portable", True) is not False, t.get("key_name"), t.get("exprs"),
+                                      t.get("variables"))
                    for name, t in tensors.items()}
     except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
         raise ProvenanceError(f"{where}: malformed initreg provenance ({type(exc).__name__}: {exc})") from None
     run = meta.get(RUN_KEY)
     return Provenance(meta["initreg.version"], meta["initreg.algorithm"], seed, rules, records,
-                      None if run is None else str(run))
+                      None if run is None else str(run), _optional_json(meta, PLUGINS_KEY, where) or {},
+                      _optional_json(meta, VARS_KEY, where))
+
+
+def _optional_json(meta: Mapping[str, str], key: str, where: str) -> Any:
+    """The JSON object under an optional metadata ``key`` (None when absent); ProvenanceError when it is not one."""
+    text = meta.get(key)
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise ProvenanceError(f"{where}: malformed initreg provenance: {key!r} is not JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise ProvenanceError(f"{where}: malformed initreg provenance: {key!r} must be a JSON object, got "
+                              f"{type(value).__name__}")
+    return value
 
 
 def recorded_rules(meta: Mapping[str, str], where: str, directory: Path, own: Iterable[Path] = (),

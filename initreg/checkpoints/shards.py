@@ -16,11 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-import numpy as np
-
 from .checkpoint import INDEX_NAME, read_index
 from ..core.shapes import row_slabs
-from .files import safetensors_header
+from .files import safetensors_header, stored_dtype
 from ..errors import CheckpointError, MissingDependencyError, ShardError
 
 FILENAME_PATTERN = "model{suffix}.safetensors"
@@ -86,7 +84,7 @@ class CheckpointPlan:
     @property
     def total_size(self) -> int:
         """Bytes of tensor data in all files (the index's ``metadata.total_size``)."""
-        return sum(math.prod(s) * np.dtype(d).itemsize for s, d in self.specs.values())
+        return sum(math.prod(s) * stored_dtype(d).itemsize for s, d in self.specs.values())
 
     def index(self) -> dict[str, Any]:
         """The ``model.safetensors.index.json`` document: metadata.total_size and weight_map."""
@@ -128,7 +126,7 @@ def split(specs: Specs, max_shard_size: int) -> dict[str, list[str]]:
         raise MissingDependencyError("sharded checkpoints need huggingface_hub (its planner decides the split); "
                                      "install it with: pip install 'initreg[dask]'") from exc
     split = split_state_dict_into_shards_factory(
-        dict(specs), get_storage_size=lambda spec: math.prod(spec[0]) * np.dtype(spec[1]).itemsize,
+        dict(specs), get_storage_size=lambda spec: math.prod(spec[0]) * stored_dtype(spec[1]).itemsize,
         filename_pattern=FILENAME_PATTERN, max_shard_size=max_shard_size)
     return split.filename_to_tensors
 

@@ -53,6 +53,7 @@ class VerifyResult:
     mismatches: list[Mismatch] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     tolerated: list[str] = field(default_factory=list)  # platform-dependent tensors that matched within tolerance
+    notes: list[str] = field(default_factory=list)  # not failures: e.g. a plugin installed at another version
 
     @property
     def status(self) -> int:
@@ -69,7 +70,8 @@ class VerifyResult:
 
     def __str__(self) -> str:
         how = f"{self.sample} random region(s) per tensor" if self.sample else "every value"
-        lines = [f"cannot check: {p}" for p in self.problems] + [f"mismatch: {m}" for m in self.mismatches]
+        lines = ([f"note: {n}" for n in self.notes] + [f"cannot check: {p}" for p in self.problems]
+                 + [f"mismatch: {m}" for m in self.mismatches])
         verdict = {0: "identical", 1: "DIFFERENT", 2: "NOT CHECKED"}[self.status]
         if self.status == 0 and self.tolerated:
             verdict += (f", {len(self.tolerated)} tensor(s) within tolerance (platform-dependent initializer: "
@@ -120,6 +122,10 @@ def _first_beyond(stored: np.ndarray, expected: np.ndarray, tol: float) -> int |
     """The first flat index where ``stored`` and ``expected`` differ by more than ``tol`` (0: in their bits)."""
     if not tol:
         return _first_difference(stored, expected)
+    if stored.dtype == np.uint16:  # bfloat16 bits (a non-portable initializer never fills an integer tensor)
+        from ..core.v4_reference import half_to_f32
+
+        stored, expected = half_to_f32(stored, "bfloat16"), half_to_f32(expected, "bfloat16")
     with np.errstate(invalid="ignore", over="ignore"):
         off = ~(np.abs(stored.reshape(-1).astype(np.float64) - expected.reshape(-1).astype(np.float64)) <= tol)
     flat = np.flatnonzero(off)
@@ -150,6 +156,7 @@ def _regions(shape: tuple[int, ...], k: int, rng: np.random.Generator) -> list[t
 def _check_file(ckpt: Any, path: Path, result: VerifyResult, sample: int | None, rng: np.random.Generator,
                 ) -> tuple[Any, int]:
     """Compare every tensor of one file with its recomputation; returns the file's Provenance and its data bytes."""
+    from .files import stored_dtype
     from .provenance import read
     from ..core.stream import ALGORITHM
 
@@ -164,10 +171,12 @@ def _check_file(ckpt: Any, path: Path, result: VerifyResult, sample: int | None,
                             f"{_short(prov.version)}); this initreg implements {ALGORITHM!r}: check it with initreg "
                             f"{_short(prov.version)}")
     _check_names(where, layout, ckpt.names(path), prov)
+    for n in layout:
+        _check_expressions(where, n, prov.tensors[n])
     inits = {n: _initializer(prov.tensors[n].init, prov.tensors[n].plugin, n, where, ckpt) for n in layout}
     for name, (shape, dtype, start, end) in layout.items():
         try:
-            dt = np.dtype(dtype)
+            dt = stored_dtype(dtype)  # bfloat16: its uint16 bits, compared with initreg's rounded float32 values
         except TypeError:
             raise _Unverifiable(f"{where}: tensor {name!r} has dtype {dtype}, which NumPy cannot hold") from None
         result.tensors += 1
@@ -218,7 +227,8 @@ def _check_record(where: str, name: str, rec: Any) -> None:
     """A tensor's record was written for that tensor: its stream key is the name's (a copied record is not)."""
     from ..core.stream import Stream
 
-    if rec.key is not None and rec.key != Stream(0, name).key:  # the key depends on the name alone, not the seed
+    drawn_as = rec.key_name if isinstance(rec.key_name, str) else name  # under name_map: the mapped name
+    if rec.key is not None and rec.key != Stream(0, drawn_as).key:  # the key depends on the name alone, not the seed
         raise _Unverifiable(f"{where}: the provenance record of tensor {name!r} carries stream key "
                             f"{_short(str(rec.key), 60)!r}, which is not that name's; the record was not written for "
                             f"this tensor")
@@ -227,18 +237,75 @@ def _check_record(where: str, name: str, rec: Any) -> None:
         raise _Unverifiable(f"{where}: the provenance record of tensor {name!r} has a malformed shape or dtype")
 
 
+def _check_expressions(where: str, name: str, rec: Any) -> None:
+    """Each recorded expression, computed again from the recorded variables, gives the recorded argument."""
+    if not rec.exprs:
+        return
+    from ..planning.expressions import parse
+
+    spec = rec.init
+    args = spec[1] if isinstance(spec, list) and len(spec) == 2 and isinstance(spec[1], dict) else None
+    if not isinstance(rec.exprs, dict) or not isinstance(rec.variables, dict) or args is None:
+        raise _Unverifiable(f"{where}: the provenance record of tensor {name!r} has malformed expressions")
+    for arg, text in rec.exprs.items():
+        here = f"{where}: tensor {name!r}, argument {arg!r}"
+        try:
+            value = parse(text, here).evaluate(rec.variables, here)
+        except (InitregError, TypeError, ValueError, RecursionError) as exc:
+            raise _Unverifiable(f"{here}: its recorded expression cannot be computed ({_short(str(exc))})") from None
+        if arg not in args or not _same_value(args[arg], value):
+            raise _Unverifiable(f"{here}: the recorded expression {_short(str(text), 80)!r} gives {value!r} from the "
+                                f"recorded variables {_short(json.dumps(rec.variables), 120)}, but the record holds "
+                                f"{_short(repr(args.get(arg)), 40)}; the provenance is not what was written")
+
+
+def _same_value(recorded: Any, computed: Any) -> bool:
+    """Whether a recorded argument is an expression's value (numbers by value: a constructor may make 2 into 2.0)."""
+    numbers = (int, float)
+    if isinstance(recorded, numbers) and isinstance(computed, numbers) and not isinstance(recorded, bool):
+        return float(recorded) == float(computed)
+    return json.dumps(recorded, default=str) == json.dumps(computed, default=str)
+
+
+def _plugin_notes(provenances: dict[str, Any], result: VerifyResult) -> None:
+    """A note (not a failure) for each plugin whose installed version is not the one the files were written with."""
+    from ..plugins.registry import installed_version
+
+    recorded: dict[str, Any] = {}
+    for prov in provenances.values():
+        for dist, version in prov.plugins.items():
+            recorded.setdefault(str(dist), version)
+    for dist, version in sorted(recorded.items()):
+        now = installed_version(dist)
+        if version is not None and now != version:
+            result.notes.append(f"plugin {_short(dist, 80)!r} was {_short(str(version), 40)} when the checkpoint was "
+                                f"written and is {now if now is not None else 'not installed'} here; the values were "
+                                f"recomputed with the installed one")
+
+
 def _check_tensor(path: Path, where: str, name: str, spec: tuple, init: Any, prov: Any, sample: int | None,
                   rng: np.random.Generator, result: VerifyResult) -> None:
     """Compare one non-empty tensor (every value, or ``sample`` regions) with what its provenance gives."""
     from ..planning.regions import region_mode, values
+    from .files import is_bfloat16
 
     shape, dt, start = spec
-    args = dict(name=name, seed=prov.seed, dtype=dt, layout=prov.tensors[name].layout)
+    rec = prov.tensors[name]
+    args = dict(name=rec.key_name or name, seed=prov.seed, dtype=dt, layout=rec.layout)
+    if is_bfloat16(prov.tensors[name].dtype):  # computed in float32, rounded to nearest even, as it was written
+        values = _bfloat16_bits(values)
+        args["dtype"] = np.dtype(np.float32)
     full = values(init, shape, **args) if region_mode(init) == "whole" or not shape else None
     tol = 0.0
     if not init.portable:  # a LAPACK/BLAS result: this machine's rounding, compared within the promised tolerance
         full = values(init, shape, **args) if full is None else full
-        tol = float(init.tolerance(None, full))
+        if full.dtype == np.uint16:  # bfloat16 bits: the float32 tolerance plus one bfloat16 unit (2**-8 relative)
+            from ..core.v4_reference import half_to_f32
+
+            wide = half_to_f32(full, "bfloat16")
+            tol = float(init.tolerance(None, wide)) + float(np.max(np.abs(wide), initial=0.0)) * 2.0 ** -8
+        else:
+            tol = float(init.tolerance(None, full))
     before = len(result.mismatches)
     if sample and shape:
         _compare_sampled(path, where, name, spec, sample, rng, result,
@@ -247,6 +314,13 @@ def _check_tensor(path: Path, where: str, name: str, spec: tuple, init: Any, pro
         _compare_rows(path, where, name, spec, result, full, lambda box: values(init, shape, index=box, **args), tol)
     if tol and len(result.mismatches) == before:
         result.tolerated.append(name)
+
+
+def _bfloat16_bits(values: Any) -> Any:
+    """``values`` whose result is rounded to bfloat16 and returned as its uint16 bits."""
+    from ..core.v4_reference import f32_to_bf16
+
+    return lambda *args, **kwargs: f32_to_bf16(values(*args, **kwargs))
 
 
 def _compare_rows(path: Path, where: str, name: str, spec: tuple, result: VerifyResult, full: Any, region: Any,
@@ -344,4 +418,5 @@ def verify(path: str | os.PathLike, *, sample: int | None = None, sample_seed: i
         except (_Unverifiable, CheckpointError) as exc:
             result.problems.append(str(exc))
     _check_set(ckpt, provenances, held, result)
+    _plugin_notes(provenances, result)
     return result

@@ -25,17 +25,28 @@ class Written:
     tasks: int | None
 
 
-def plan_output(table: Any, rules: Any, path: Path, *, directory: bool, max_shard_size: Any = None) -> CheckpointPlan:
-    """The file plan of ``table`` (an Explanation) at ``path``: sharded when ``directory``; provenance in every file."""
+def drawn_rows(table: Any) -> list[Any]:
+    """The rows of ``table`` that get values: a kept row (outside ``only=``, a "keep" rule) has none to write."""
+    return [r for r in table if r.source != "keep"]
+
+
+def plan_output(table: Any, rules: Any, path: Path, *, directory: bool, max_shard_size: Any = None,
+                vars: Mapping[str, Any] | None = None) -> CheckpointPlan:
+    """The file plan of ``table`` (an Explanation) at ``path``: sharded when ``directory``; provenance in every file.
+
+    ``vars``: the caller's vars= the table was planned with, recorded beside the rules so they reproduce it.
+    Kept rows are left out: the checkpoint holds what was drawn.
+    """
     from .provenance import metadata, run_id
 
-    rows = {r.name: r for r in table}
-    specs = {r.name: (tuple(r.shape), r.dtype) for r in table}
+    drawn = drawn_rows(table)
+    rows = {r.name: r for r in drawn}
+    specs = {r.name: (tuple(r.shape), r.dtype) for r in drawn}
     size = parse_size(max_shard_size or DEFAULT_MAX_SHARD_SIZE) if directory else None
-    run = run_id(table, table.seed, rules, {"sharded": directory, "max_shard_size": size})
+    run = run_id(drawn, table.seed, rules, {"sharded": directory, "max_shard_size": size}, vars)
 
     def metadata_of(names: Any) -> dict[str, str]:
-        return metadata([rows[n] for n in names], table.seed, rules, run)
+        return metadata([rows[n] for n in names], table.seed, rules, run, vars)
 
     if directory:
         return plan_shards(specs, size, metadata_of)
@@ -71,16 +82,17 @@ def targets_of(plan: CheckpointPlan, path: Path, *, directory: bool, shard: tupl
 def write_output(table: Any, rules: Any, path: Any, *, directory: bool, max_shard_size: Any = None,
                  shard: tuple[int, int] | None = None, index_only: bool = False, client: Any = None,
                  progress: Callable[[Piece], None] | None = None, timeout: float | None = None,
-                 worker_timeout: float | None = None) -> Written:
+                 worker_timeout: float | None = None, vars: Mapping[str, Any] | None = None) -> Written:
     """Plan and write ``table``'s checkpoint at ``path``; on failure no target path is changed.
 
     With a Dask ``client``: ``timeout`` bounds the whole wait, ``worker_timeout`` the time without a live worker.
+    ``vars``: the caller's vars= the table was planned with (recorded in the provenance).
     """
     from .filewriter import write_plan, write_text
 
     path = Path(os.fspath(path))
-    rows = {r.name: r for r in table}
-    plan = plan_output(table, rules, path, directory=directory, max_shard_size=max_shard_size)
+    rows = {r.name: r for r in drawn_rows(table)}
+    plan = plan_output(table, rules, path, directory=directory, max_shard_size=max_shard_size, vars=vars)
     targets = targets_of(plan, path, directory=directory, shard=shard, index_only=index_only)
     created = directory and not path.exists()
     if created:
@@ -108,21 +120,28 @@ def write_output(table: Any, rules: Any, path: Any, *, directory: bool, max_shar
 def save_initial(params: Any, init: Any = None, path: Any = "model", *, seed: int | None = None,
                  max_shard_size: Any = None, shard: tuple[int, int] | None = None, index_only: bool = False,
                  client: Any = None, strict: bool = False, timeout: float | None = None,
-                 worker_timeout: float | None = None) -> Written:
-    """Write the initial values of ``params`` under ``init`` as .safetensors with provenance (a directory: sharded)."""
+                 worker_timeout: float | None = None, vars: Mapping[str, Any] | None = None, only: Any = None,
+                 name_map: Any = None) -> Written:
+    """Write the initial values of ``params`` under ``init`` as .safetensors with provenance (a directory: sharded).
+
+    ``vars``, ``only`` and ``name_map`` as in ``initreg.plan``; the vars are recorded, each tensor's name map key
+    and expressions too, so ``initreg verify`` recomputes every value from the files alone.
+    """
     from ..planning.explanation import entries_of, plan
+    from ..planning.precedence import split_init
     from ..core.stream import choose_seed
 
     path = Path(os.fspath(path))
     entries = entries_of(params)
-    table = plan(entries, init, seed=seed, strict=strict)  # seed=, else the rules', else the global seed
+    options = dict(strict=strict, vars=vars, only=only, name_map=name_map)
+    table = plan(entries, init, seed=seed, **options)  # seed=, else the rules', else the global seed
     chosen = choose_seed(table.seed, fresh=shard is None)  # else fresh: one seed for every file, recorded in each
     if chosen is None:
         raise ShardError(f"shard={shard}: no seed given (and none in the rules); separate shard tasks cannot agree "
                          f"on fresh entropy: pass seed=N, the same N to every task")
     if chosen != table.seed:
-        table = plan(entries, init, seed=chosen, strict=strict)
-    rules = init if hasattr(init, "to_document") else None
+        table = plan(entries, init, seed=chosen, **options)
+    rules = split_init(init)[0]  # a Rules, a mapping or "recipe:NAME": its rule document is recorded
     return write_output(table, rules, path, directory=path.suffix.lower() != ".safetensors",
                         max_shard_size=max_shard_size, shard=shard, index_only=index_only, client=client,
-                        timeout=timeout, worker_timeout=worker_timeout)
+                        timeout=timeout, worker_timeout=worker_timeout, vars=vars)

@@ -90,11 +90,14 @@ def with_vars(rules: Any, args: argparse.Namespace) -> Any:
 
 def drawn_rows(table: Any) -> Any:
     """The table without its kept rows (outside --only, or a "keep" rule): what ``init`` writes."""
-    if not any(r.kept for r in table):
+    from ..checkpoints.writing import drawn_rows as drawn
+
+    rows = drawn(table)
+    if len(rows) == len(table):
         return table
     from ..planning.explanation import Explanation
 
-    return Explanation([r for r in table if not r.kept], table.seed, table.diagnostics)
+    return Explanation(rows, table.seed, table.diagnostics)
 
 
 def selected(arrays: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:

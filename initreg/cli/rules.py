@@ -46,7 +46,9 @@ def add_parser(sub: Any) -> None:
                    help="rule file (.toml or .json) or recipe:NAME; required with --params (or --recipe)")
     p.add_argument("--seed", type=_seed, default=None,
                    help="seed (default: the rule file's; with neither, a fresh one that is printed)")
-    p.add_argument("--dtype", default=None, help="dtype of every array (default: each entry's own, else float32)")
+    p.add_argument("--dtype", default=None, help="dtype of every array: float16, float32, float64 or bfloat16 (float32 "
+                                                 "values rounded to nearest even; .safetensors only) (default: each "
+                                                 "entry's own, else float32; with --torch each tensor's)")
     p.add_argument("-o", "--output", metavar="OUT", required=True,
                    help="output file, .safetensors or .npz, or a directory for a sharded .safetensors checkpoint")
     p.add_argument("--strict", action="store_true", help="exit 1 (writing nothing) when a rule is unused or shadowed")
@@ -196,7 +198,7 @@ def run_init(args: argparse.Namespace) -> int:
     from ..core.stream import choose_seed, seed_source
     from ..planning.regions import values
     from ..plugins.registry import load_plugins
-    from ..core.shapes import check_dtype, is_complete
+    from ..core.shapes import is_complete
 
     from . import checkpoints
 
@@ -231,8 +233,9 @@ def run_init(args: argparse.Namespace) -> int:
             check_writable(table, args.torch)
         else:
             from ..core.fans import check_layout
+            from .torch_source import checkpoint_dtype
 
-            dtype = None if args.dtype is None else str(check_dtype(args.dtype, "--dtype"))
+            dtype = None if args.dtype is None else checkpoint_dtype(args.dtype)
             entries = [Entry(e["name"], e["shape"], dtype or e["dtype"], check_layout(e["layout"])) for e in spec]
             table = drawn_rows(plan(entries, rules, seed=seed, **options(args)))
     except (InitregError, OSError) as exc:
@@ -254,6 +257,12 @@ def run_init(args: argparse.Namespace) -> int:
               file=sys.stderr)
     if checkpoints.handles(args):  # .safetensors: one file or sharded, with provenance, optionally by Dask
         return checkpoints.write(args, table, with_vars(rules, args), PROGRESS_MIN_VALUES)  # --var values recorded
+    try:
+        from .torch_source import check_npz
+
+        check_npz(table, out)
+    except InitregError as exc:
+        return _fail("init", exc)
     rows = {r.name: r for r in table}
     total = sum(math.prod(r.shape) for r in table)
     done, drawn = 0, 0

@@ -23,8 +23,8 @@ from ..errors import FactoryError, MissingDependencyError
 VALUE_OPS = frozenset({"normal_", "uniform_", "fill_", "zero_", "random_", "exponential_", "bernoulli_", "cauchy_",
                        "log_normal_", "geometric_"})
 
-# dtypes a checkpoint row may have: what initreg draws and safetensors/npz store through NumPy
-WRITABLE_DTYPES = ("float16", "float32", "float64")
+# dtypes a checkpoint row may have: what initreg draws (bfloat16: float32 rounded to nearest even, .safetensors only)
+WRITABLE_DTYPES = ("float16", "float32", "float64", "bfloat16")
 
 
 def load_factory(target: str) -> Callable[[], Any]:
@@ -113,9 +113,29 @@ def plan_torch(target: str, rules: Any, seed: int | None, planner: Callable[...,
 
 
 def check_writable(table: Any, target: str) -> None:
-    """Refuse, before anything is written, rows whose dtype a checkpoint written through NumPy cannot hold."""
+    """Refuse, before anything is written, rows whose dtype initreg init cannot write."""
     bad = [f"{r.name} ({r.dtype})" for r in table if str(r.dtype) not in WRITABLE_DTYPES]
     if bad:
         raise FactoryError(f"--torch {target!r}: parameter(s) {', '.join(bad[:5])} have a dtype initreg init cannot "
                            f"write ({', '.join(WRITABLE_DTYPES)} only); build the model in float32 and cast it "
                            f"after loading the checkpoint")
+
+
+def checkpoint_dtype(text: str) -> str:
+    """The dtype ``--dtype TEXT`` names: ``"bfloat16"`` (which NumPy lacks), else a NumPy dtype's name (DTypeError)."""
+    from ..core.shapes import check_dtype
+
+    if str(text).lower() in ("bfloat16", "bf16"):
+        return "bfloat16"
+    return str(check_dtype(text, "--dtype"))
+
+
+def check_npz(table: Any, output: Any) -> None:
+    """Refuse bfloat16 rows for an .npz output before anything is written: NumPy (and so .npz) has no bfloat16."""
+    from ..errors import DTypeError
+
+    bf16 = [r.name for r in table if str(r.dtype) == "bfloat16"]
+    if bf16:
+        raise DTypeError(f"{str(output)!r}: parameter(s) {', '.join(map(repr, bf16[:5]))} are bfloat16, which .npz "
+                         f"cannot hold (NumPy has no bfloat16); write .safetensors (-o model.safetensors), or pass "
+                         f"--dtype float32")

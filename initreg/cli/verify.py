@@ -39,6 +39,7 @@ def run_verify(args: argparse.Namespace) -> int:
         emit_json(json.dumps({"path": result.path, "status": result.status, "files": result.files,
                               "tensors": result.tensors, "values": result.values, "sample": result.sample,
                               "problems": result.problems, "within_tolerance": result.tolerated,
+                              "notes": result.notes,
                               "mismatches": [{"file": m.file, "tensor": m.tensor, "index": m.index, "why": m.why}
                                              for m in result.mismatches]}, indent=2))
         return result.status

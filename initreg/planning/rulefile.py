@@ -1,6 +1,7 @@
 """Rule files (TOML and JSON): read them into Rules, write Rules back in the same canonical form.
 
-A rule file holds ``seed``, ``default``, ``base_shapes``, an ``[about]`` and a ``[vars]`` table and a list of
+A rule file holds ``seed``, ``default``, ``requires`` (plugin versions, see initreg.planning.requirements),
+``base_shapes``, an ``[about]`` and a ``[vars]`` table and a list of
 ``[[rule]]`` tables, each with ``pattern``, ``init`` and the initializer's arguments as further keys (an
 argument ``{ expr = "..." }`` is an expression, see initreg.planning.expressions). ``dumps(load(text))`` is the canonical text.
 """
@@ -24,7 +25,7 @@ from .templates import KEEP
 from ..plugins.specs import make_initializer
 
 FORMATS = {".toml": "toml", ".json": "json"}
-_FILE_KEYS = ("seed", "default", "about", "vars", "base_shapes", "rule")
+_FILE_KEYS = ("seed", "default", "requires", "about", "vars", "base_shapes", "rule")
 _RULE_KEYS = ("pattern", "init")
 
 
@@ -83,6 +84,8 @@ def to_document(rules: Rules) -> dict[str, Any]:
     if rules.default is not None:
         spec, kwargs = _fields(rules.default, ("init",))
         doc["default"] = {"init": spec, **kwargs} if kwargs else spec
+    if rules.requires:
+        doc["requires"] = list(rules.requires)
     if rules.about:
         doc["about"] = rules.about
     if rules.vars:
@@ -129,8 +132,11 @@ def _from_document(cls: type, doc: Any, source: str) -> Rules:
     unknown = [k for k in doc if k not in _FILE_KEYS]
     if unknown:
         raise RuleError(f"{source}: unknown key(s) {', '.join(map(repr, unknown))}; a rule file has 'seed', "
-                        f"'default', 'base_shapes', [about] and [vars] tables and [[rule]] tables (in JSON: a list "
-                        f"under \"rule\")")
+                        f"'default', 'requires', 'base_shapes', [about] and [vars] tables and [[rule]] tables (in "
+                        f"JSON: a list under \"rule\")")
+    from .requirements import check_requires
+
+    requires = check_requires(doc.get("requires"), source)  # before any rule names a plugin's initializer
     seed = doc.get("seed")
     if seed is not None:
         try:
@@ -173,7 +179,8 @@ def _from_document(cls: type, doc: Any, source: str) -> Rules:
         rules.append(make_rule(number, entry["pattern"], entry["init"], compiled.groups,
                                f"{where} ({entry['pattern']!r})", known, args))
     try:
-        return cls(rules, default=default, seed=seed, vars=variables, base_shapes=base_shapes, about=doc.get("about"))
+        return cls(rules, default=default, seed=seed, vars=variables, base_shapes=base_shapes, about=doc.get("about"),
+                   requires=requires or None)
     except RuleError as exc:
         raise RuleError(f"{source}: {exc}") from None
 
@@ -237,6 +244,8 @@ def _toml_document(rules: Rules, doc: dict[str, Any]) -> str:
         if isinstance(default, dict):
             default = _toml_items(rules.default, default, "default")
         lines.append(f"default = {_toml_value(default, 'default')}")
+    if "requires" in doc:
+        lines.append(f"requires = {_toml_value(doc['requires'], 'requires')}")
     for table in ("about", "vars", "base_shapes"):
         if table in doc:
             if lines:

@@ -29,7 +29,11 @@ class Rules:
     """Ordered (pattern, initializer) rules — first match wins — with an optional default and seed."""
 
     def __init__(self, rules: Iterable[Any] | Mapping[str, Any] = (), default: Any = None, seed: int | None = None,
-                 vars: Mapping[str, Any] | None = None, base_shapes: Any = None, about: Mapping[str, str] | None = None):
+                 vars: Mapping[str, Any] | None = None, base_shapes: Any = None, about: Mapping[str, str] | None = None,
+                 requires: Sequence[str] | None = None):
+        from .requirements import check_requires
+
+        self._requires = check_requires(requires, "Rules")
         self._vars = check_vars(vars, "Rules: vars")
         self._about = check_about(about)
         from .base_shapes import check_base_shapes
@@ -88,10 +92,15 @@ class Rules:
         """muP base shapes (name → shape, None for a dimension that does not scale), or None."""
         return None if self._base_shapes is None else dict(self._base_shapes)
 
+    @property
+    def requires(self) -> tuple[str, ...]:
+        """The plugin versions the rules need (``requires = ["initreg-structured>=0.2"]``), checked when made."""
+        return self._requires
+
     def replace(self, **changes: Any) -> "Rules":
-        """A copy with ``default``, ``seed``, ``vars`` or ``base_shapes`` replaced (the rules kept)."""
+        """A copy with ``default``, ``seed``, ``vars``, ``base_shapes`` or ``requires`` replaced (the rules kept)."""
         kwargs = {"default": self._default, "seed": self._seed, "vars": self._vars or None,
-                  "base_shapes": self._base_shapes, "about": self._about or None}
+                  "base_shapes": self._base_shapes, "about": self._about or None, "requires": self._requires or None}
         kwargs.update(changes)
         return Rules(list(self._rules), **kwargs)
 
@@ -108,7 +117,8 @@ class Rules:
         if not isinstance(other, Rules):
             return NotImplemented
         return (self._rules == other._rules and self._default == other._default and self._seed == other._seed
-                and self._vars == other._vars and self._base_shapes == other._base_shapes and self._about == other._about)
+                and self._vars == other._vars and self._base_shapes == other._base_shapes and self._about == other._about
+                and self._requires == other._requires)
 
     __hash__ = None  # type: ignore[assignment]
 

@@ -13,8 +13,9 @@ from .catalog import DISABLE_ENV, GROUP, STD_DIST, Catalog, InitializerInfo, Loa
 from .loader import (LOAD_ENV, LOCAL, STRICT_ENV, TIMEOUT_ENV, attempt, load_entry_points, timeout)
 
 __all__ = ["DISABLE_ENV", "GROUP", "LOAD_ENV", "STD_DIST", "STRICT_ENV", "TIMEOUT_ENV", "InitializerInfo", "PluginInfo",
-           "available", "clashes", "load_plugins", "lookup", "lookup_class", "plugin_of", "plugins",
-           "qualified_name", "register_plugin", "reset", "unregister_plugin", "validation_configs"]
+           "available", "clashes", "installed_version", "load_plugins", "lookup", "lookup_class", "plugin_of",
+           "plugins", "provider_of", "qualified_name", "register_plugin", "reset", "unregister_plugin",
+           "validation_configs"]
 
 # --- the process-wide registry --------------------------------------------------------------------
 
@@ -138,8 +139,8 @@ def qualified_name(init: Any) -> str:
 
 
 
-def plugin_of(initializer: Any) -> str:
-    """The distribution that registered this initializer's class, or its module when none did."""
+def provider_of(initializer: Any) -> tuple[str, str | None]:
+    """(distribution, its version) that registered this initializer's class; (its module, None) when none did."""
     cls = initializer if isinstance(initializer, type) else type(initializer)
     reg = _REGISTRY
     if reg is None:
@@ -148,8 +149,24 @@ def plugin_of(initializer: Any) -> str:
             reg = _get(strict_check=False)
     for e in reg.entries:  # a few dozen entries: cheaper than keeping an index in step with (un)registration
         if e.cls is cls:
-            return e.distribution
-    return cls.__module__
+            return e.distribution, e.version
+    return cls.__module__, None
+
+
+def plugin_of(initializer: Any) -> str:
+    """The distribution that registered this initializer's class, or its module when none did."""
+    return provider_of(initializer)[0]
+
+
+def installed_version(distribution: str) -> str | None:
+    """The version of an installed plugin distribution (as its loaded plugin records it), or None when none is."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PluginWarning)
+        reg = _get(strict_check=False)
+    for p in reg.plugins.values():
+        if norm(p.distribution) == norm(distribution) and p.version is not None:
+            return p.version
+    return None
 
 
 def register_plugin(obj: Any, name: str | None = None) -> str:

@@ -35,7 +35,8 @@ def gpt2_model(n_layer=4):
 
 
 def test_every_recipe_names_the_library_and_version_it_was_read_from():
-    assert set(initreg.recipes.names()) >= {"gpt2", "torchtitan-llama3"}
+    assert set(initreg.recipes.names()) >= {"gpt2", "torchtitan-llama3", "llama", "bert", "olmo-llama-depth", "megatron",
+                                            "mup"}
     for name in initreg.recipes.names():
         about = initreg.recipes.about(name)
         assert about["library"] and about["version"] and about["source"], name
