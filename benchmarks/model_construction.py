@@ -78,8 +78,9 @@ def torch_models(group: str) -> dict[str, tuple[Callable[[], Any], Any]]:
     import transformers
 
     gpt2 = transformers.GPT2Config()
-    llama = transformers.LlamaConfig(hidden_size=1024, num_hidden_layers=8, intermediate_size=2816, num_attention_heads=16,
-                                     num_key_value_heads=4, vocab_size=32000, max_position_embeddings=2048)
+    llama = transformers.LlamaConfig(hidden_size=1024, num_hidden_layers=8, intermediate_size=2816,
+                                     num_attention_heads=16, num_key_value_heads=4, vocab_size=32000,
+                                     max_position_embeddings=2048)
     bert = transformers.BertConfig()
     return {"GPT-2 small": (lambda: transformers.GPT2LMHeadModel(gpt2), "recipe:gpt2"),
             "Llama (width 1024, 8 layers)": (lambda: transformers.LlamaForCausalLM(llama), HF_RULES),
@@ -185,8 +186,10 @@ def child_keras(repeats: int) -> list[dict]:
         x = keras.Input((16, 768))
         h = x
         for _ in range(6):
-            h = h + keras.layers.MultiHeadAttention(num_heads=12, key_dim=64)(*(2 * [keras.layers.LayerNormalization()(h)]))
-            h = h + keras.layers.Dense(768)(keras.layers.Dense(3072, activation="gelu")(keras.layers.LayerNormalization()(h)))
+            n = keras.layers.LayerNormalization()(h)
+            h = h + keras.layers.MultiHeadAttention(num_heads=12, key_dim=64)(n, n)
+            n = keras.layers.LayerNormalization()(h)
+            h = h + keras.layers.Dense(768)(keras.layers.Dense(3072, activation="gelu")(n))
         return keras.Model(x, h)
 
     def ready(model):

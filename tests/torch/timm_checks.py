@@ -154,7 +154,8 @@ def test_the_table_lists_every_name_and_every_rule_is_used(family):
 
 
 def test_timms_absolute_truncation_bounds_matter():
-    names = [f"blocks.{b}.{layer}.weight" for b in range(2) for layer in ("attn.qkv", "attn.proj", "mlp.fc1", "mlp.fc2")]
+    linears = ("attn.qkv", "attn.proj", "mlp.fc1", "mlp.fc2")
+    names = [f"blocks.{b}.{layer}.weight" for b in range(2) for layer in linears]
     theirs = timms_own("vit")
     model = on_meta("vit")
     table = it.initialize(model, rules("vit"), seed=0)
@@ -172,7 +173,7 @@ def test_resnet_convs_use_timms_fan_out():
     theirs = timms_own("resnet").get_parameter(name).detach().numpy().ravel()
     model = on_meta("resnet")
     table = it.initialize(model, rules("resnet"), seed=0)
-    fan_in = initreg.values(["variance_scaling", {"scale": 2.0, "mode": "fan_in", "distribution": "untruncated_normal"}],
-                            table[name].shape, name=name, seed=0, layout="OI").ravel()
+    kaiming_fan_in = ["variance_scaling", {"scale": 2.0, "mode": "fan_in", "distribution": "untruncated_normal"}]
+    fan_in = initreg.values(kaiming_fan_in, table[name].shape, name=name, seed=0, layout="OI").ravel()
     assert stats.ks_2samp(model.get_parameter(name).detach().numpy().ravel(), theirs).pvalue > 1e-3
     assert stats.ks_2samp(fan_in, theirs).pvalue < 1e-6
