@@ -1,0 +1,179 @@
+"""timm's ResNet, ViT and ConvNeXt built on the meta device and initialized by initreg (issue 26).
+
+Not collected by the main test run (no ``test_`` prefix): ``test_timm_models.py`` runs this file in a child
+pytest whose ``sys.path`` starts with the torchvision stand-in in ``timm_shim/`` (timm imports torchvision at
+import time; see timm_shim/README.md), so the main process never imports timm or the stand-in.
+
+Power: each random parameter is compared with timm's own init of the same shape (fixed seeds) by a two-sample
+KS test at p > 10⁻³. Pooling the ViT blocks' 98,304 Linear weights, timm's ``trunc_normal_(std=.02)`` bounds
+misread as units of σ (cut at ±2σ, std 0.88σ) are rejected at p < 10⁻⁶; on an 18,432-value ResNet conv,
+Kaiming's fan_in in place of timm's fan_out (std x1.41) is too.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+from scipy import stats
+
+import initreg
+import initreg.torch as it
+from initreg.errors import RuleError, UnusedRuleWarning
+
+timm = pytest.importorskip("timm")
+
+RULES = Path(__file__).parent / "timm_rules"
+
+
+def rules(family: str) -> initreg.Rules:
+    """The rule file that matches timm's own init for ``family``, with the test model's arguments as vars."""
+    return {
+        "resnet": lambda: initreg.Rules.load(RULES / "resnet.toml"),
+        "resnet_bottleneck": lambda: initreg.Rules.load(RULES / "resnet.toml").replace(vars={"last_bn": 3}),
+        "vit": lambda: initreg.Rules.load(RULES / "vit.toml"),
+        "convnext": lambda: initreg.Rules.load(RULES / "convnext.toml").replace(
+            vars={"ls_init_value": 0.1, "head_init_scale": 0.5}),
+    }[family]()
+
+
+BUILD = {  # timm's registered configs, shrunk to a few blocks and channels
+    "resnet": lambda: timm.create_model("resnet18", layers=[1, 1, 1, 1], channels=(8, 16, 32, 64), num_classes=10),
+    "resnet_bottleneck": lambda: timm.create_model("resnet50", layers=[1, 1, 1, 1], channels=(8, 16, 32, 64),
+                                                   num_classes=10),
+    "vit": lambda: timm.create_model("vit_tiny_patch16_224", img_size=32, patch_size=8, embed_dim=64, depth=2,
+                                     num_heads=4, num_classes=10),
+    "convnext": lambda: timm.create_model("convnext_tiny", depths=(1, 1, 1, 1), dims=(16, 32, 64, 128),
+                                          num_classes=10, ls_init_value=0.1, head_init_scale=0.5),
+}
+#: the raw nn.Parameters of timm's own modules: no PyTorch module declares their init, so a rule must
+RAW = {"resnet": set(), "resnet_bottleneck": set(), "vit": {"cls_token", "pos_embed"},
+       "convnext": {f"stages.{i}.blocks.0.gamma" for i in range(4)}}
+FAMILIES = sorted(BUILD)
+
+
+def on_meta(family: str) -> torch.nn.Module:
+    with torch.device("meta"):
+        return BUILD[family]()
+
+
+def timms_own(family: str) -> torch.nn.Module:
+    torch.manual_seed(0)
+    return BUILD[family]()
+
+
+def forward(model: torch.nn.Module) -> torch.Tensor:
+    with torch.no_grad():
+        return model.eval()(torch.linspace(-1, 1, 2 * 3 * 32 * 32).reshape(2, 3, 32, 32))
+
+
+def test_the_stand_in_is_what_timm_imported():
+    assert torchvision.STAND_IN and timm.layers.create_norm.FrozenBatchNorm2d.__module__ == "torchvision.ops.misc"
+    frozen = timm.layers.create_norm.FrozenBatchNorm2d(4)
+    x = torch.randn(2, 4, 3, 3)
+    reference = torch.nn.BatchNorm2d(4).eval()  # frozen statistics: eval-mode batch norm with the same buffers
+    assert torch.allclose(frozen(x), reference(x), atol=1e-6)
+    with pytest.raises(RuntimeError, match="stand-in for torchvision"):
+        torchvision.transforms.ToTensor()
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_meta_model_materializes_with_timms_buffers_and_runs(family):
+    eager = timms_own(family)
+    model = on_meta(family)
+    table = it.initialize(model, rules(family), seed=0)
+    assert dict(eager.named_buffers()).keys() == dict(model.named_buffers()).keys()
+    for name, b in eager.named_buffers():
+        got = model.get_buffer(name)
+        assert not got.is_meta and got.dtype == b.dtype and torch.equal(got, b), name
+    for row in table:  # every parameter holds initreg's values for its name
+        p = model.get_parameter(row.name)
+        assert not p.is_meta and torch.equal(p.detach(), torch.from_numpy(
+            initreg.values(row.initializer, row.shape, name=row.name, seed=0))), row.name
+    out = forward(model)
+    assert out.shape == (2, 10) and bool(torch.isfinite(out).all()) and float(out.std()) > 0
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_timms_own_init_leaves_no_trace_in_initregs_values(family):
+    meta = on_meta(family)
+    it.initialize(meta, rules(family), seed=0)
+    eager = timms_own(family)  # timm's init has run on real tensors: initreg draws the same values over it
+    it.initialize(eager, rules(family), seed=0)
+    for name, p in meta.named_parameters():
+        assert torch.equal(p, eager.get_parameter(name)), name
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_every_parameter_follows_timms_own_init(family):
+    theirs = timms_own(family)
+    model = on_meta(family)
+    table = it.initialize(model, rules(family), seed=0)
+    for name, t in theirs.named_parameters():
+        ours, t = model.get_parameter(name).detach().numpy().ravel(), t.detach().numpy().ravel()
+        if np.all(t == t[0]):  # timm sets a constant (zeros, ones, zero_init_last, layer scale): the same
+            np.testing.assert_array_equal(ours, t, err_msg=name)
+        else:
+            assert not np.all(ours == ours[0]), f"{name}: {table[name].initializer_text}"
+            assert stats.ks_2samp(ours, t).pvalue > 1e-3, f"{name}: {table[name].initializer_text}"
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_declared_defaults_cover_all_but_timms_raw_parameters(family):
+    model = on_meta(family)
+    if RAW[family]:
+        with pytest.raises(RuleError) as err:
+            it.initialize(model, seed=0)
+        named = {n for n in RAW[family] if f"'{n}'" in str(err.value)}
+        assert named == RAW[family] and f"{len(RAW[family])} parameter(s)" in str(err.value)
+        assert all(p.is_meta for p in model.parameters())  # nothing changed
+    table = it.initialize(model, seed=0, default=["normal", {"sigma": 0.02}])
+    assert {r.name for r in table if r.decided_by == "default"} == RAW[family]
+    assert {r.name for r in table if r.decided_by != "default"} == {r.name for r in table if r.source == "declared"}
+    for row in table:
+        if row.name.endswith(".weight") and len(row.shape) > 1:  # Conv2d, Linear: PyTorch's kaiming_uniform(a=√5)
+            assert row.initializer_text == "inv_sqrt_uniform()", row.name
+    out = forward(model)
+    assert out.shape == (2, 10) and bool(torch.isfinite(out).all())
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_the_table_lists_every_name_and_every_rule_is_used(family):
+    model = on_meta(family)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnusedRuleWarning)  # each rule file fits its family exactly
+        table = it.plan(model, rules(family), seed=0)
+    listed = [n for row in table for n in (row.name, *row.aliases)]
+    assert sorted(listed) == sorted(n for n, _ in model.named_parameters(remove_duplicate=False))
+    assert len(listed) == len(set(listed)) and all(p.is_meta for p in model.parameters())
+    assert all(str(table[n].name) == n for n in listed)
+
+
+def test_timms_absolute_truncation_bounds_matter():
+    linears = ("attn.qkv", "attn.proj", "mlp.fc1", "mlp.fc2")
+    names = [f"blocks.{b}.{layer}.weight" for b in range(2) for layer in linears]
+    theirs = timms_own("vit")
+    model = on_meta("vit")
+    table = it.initialize(model, rules("vit"), seed=0)
+    sigma_units = ["truncated_normal", {"sigma": 0.02, "a": -2.0, "b": 2.0}]  # timm's bounds misread as units of σ
+    pooled = {k: np.concatenate([v(n).ravel() for n in names]) for k, v in {
+        "theirs": lambda n: theirs.get_parameter(n).detach().numpy(),
+        "ours": lambda n: model.get_parameter(n).detach().numpy(),
+        "misread": lambda n: initreg.values(sigma_units, table[n].shape, name=n, seed=0)}.items()}
+    assert stats.ks_2samp(pooled["ours"], pooled["theirs"]).pvalue > 1e-3
+    assert stats.ks_2samp(pooled["misread"], pooled["theirs"]).pvalue < 1e-6
+
+
+def test_resnet_convs_use_timms_fan_out():
+    name = "layer4.0.conv1.weight"
+    theirs = timms_own("resnet").get_parameter(name).detach().numpy().ravel()
+    model = on_meta("resnet")
+    table = it.initialize(model, rules("resnet"), seed=0)
+    kaiming_fan_in = ["variance_scaling", {"scale": 2.0, "mode": "fan_in", "distribution": "untruncated_normal"}]
+    fan_in = initreg.values(kaiming_fan_in, table[name].shape, name=name, seed=0, layout="OI").ravel()
+    assert stats.ks_2samp(model.get_parameter(name).detach().numpy().ravel(), theirs).pvalue > 1e-3
+    assert stats.ks_2samp(fan_in, theirs).pvalue < 1e-6
