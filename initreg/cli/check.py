@@ -13,6 +13,8 @@ EPILOG = """examples:
   initreg check model.safetensors --rules init.toml
   initreg check checkpoint-dir/ --rules init.toml --json report.json   (a sharded directory with its index)
   initreg check model.npz --rules init.toml --seed 0                   (bits too: made by initreg with seed 0)
+  initreg check model.safetensors --rules init.toml --torch mymodels.resnet:resnet50   (names the rules leave: the
+                                                      model's declared defaults, as initreg.torch plans them)
 without --rules, the rules recorded in the checkpoint's metadata ("initreg.rules") are used.
 exit status: 0 all passed, 1 a test failed (or, with --strict, an array was unchecked), 2 usage error"""
 
@@ -36,6 +38,9 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--plots", metavar="DIR", help="write one PNG per array (needs the plots extra)")
     p.add_argument("--details", action="store_true", help="print every test, not only the failing ones")
     p.add_argument("--strict", action="store_true", help="an array no rule covers fails the run (exit status 1)")
+    p.add_argument("--torch", metavar="PKG.MODULE:FACTORY", default=None,
+                   help="a PyTorch model factory (built on the meta device): names the rules leave are checked "
+                        "against its modules' declared defaults, its tied parameters may match")
     p.set_defaults(func=run)
 
 
@@ -62,8 +67,18 @@ def run(args: argparse.Namespace) -> int:
                 raise ValidationError(f"{args.path!r} records no rules (no 'initreg.rules' in its metadata); pass the "
                                    f"rules that made it with --rules FILE")
             seed = recorded if seed is None else seed
-        report = check(arrays, rules, seed=seed, alpha=alpha, layout=args.layout)
+        model = _torch_model(args.torch)
+        report = check(arrays, rules, seed=seed, alpha=alpha, layout=args.layout, model=model)
     except (InitregError, ValueError, OSError) as exc:
         print(f"initreg check: error: {exc}", file=sys.stderr)
         return 2
     return finish(report, args)
+
+
+def _torch_model(target: str | None) -> Any:
+    """The model ``--torch`` names, built on the meta device (None without --torch)."""
+    if target is None:
+        return None
+    from .torch_source import build_meta
+
+    return build_meta(target)

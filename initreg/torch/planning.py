@@ -13,10 +13,8 @@ from ..core.stream import Stream
 from .placement import COMPUTE
 from .walk import Slot, prefixed, root_prefix, slots
 
-def plan_slots(found: list[Slot], init: Any = None, *, seed: int | None = None, default: Any = None,
-               strict: bool = False) -> Explanation:
-    """One Row per slot (aliases merged) by initreg.plan; RuleError / ParameterValueError for what cannot be filled."""
-    seed = adapter_seed(seed, init, fresh=False)
+def slot_entries(found: list[Slot]) -> list[Entry]:
+    """One precedence Entry per name of each slot (a tied tensor's names in order), with its declared initializer."""
     entries = []
     for s in found:
         dtype = COMPUTE.get(s.dtype, "float32")  # checked when filled: "keep" may leave other dtypes alone
@@ -24,7 +22,14 @@ def plan_slots(found: list[Slot], init: Any = None, *, seed: int | None = None, 
         for k, name in enumerate(s.names):
             entries.append(Entry(name, s.shape, dtype, "OI", declared=s.declared[k] if not s.buffer else None,
                                  state=state))
-    planned = plan(entries, with_default(init, default), seed=seed, strict=strict)
+    return entries
+
+
+def plan_slots(found: list[Slot], init: Any = None, *, seed: int | None = None, default: Any = None,
+               strict: bool = False) -> Explanation:
+    """One Row per slot (aliases merged) by initreg.plan; RuleError / ParameterValueError for what cannot be filled."""
+    seed = adapter_seed(seed, init, fresh=False)
+    planned = plan(slot_entries(found), with_default(init, default), seed=seed, strict=strict)
     rows, at = [], 0
     for s in found:
         rows.append(_merge(s, planned.rows[at:at + len(s.names)], seed))

@@ -16,36 +16,52 @@ from .report import CaseResult, Report, Row, Target
 from .runner import adjust, as_row, judge
 
 
-def check(arrays: Mapping[str, Any], init: Any = None, *, seed: int | None = None, alpha: float = 1e-3,
-          layout: str = "OI", ties: Any = ()) -> Report:
+def check(arrays: Any, init: Any = None, *, seed: int | None = None, alpha: float = 1e-3,
+          layout: str = "OI", ties: Any = (), model: Any = None) -> Report:
     """Test each named array against what the initializer its rule assigns promises; the same Report as validate.
 
-    ``arrays``: name → array (NumPy, anything with ``__array__`` or DLPack, e.g. a PyTorch ``state_dict()``).
-    ``init``: Rules, {pattern: initializer}, or one initializer for every name. ``seed``: when given (as
-    recorded in a checkpoint's provenance), each array must also equal, bit for bit, what initreg makes from it.
-    ``ties``: pairs of names that should hold the same values (tied weights); every other pair of randomly
-    initialized arrays must not (the ``copies`` test).
+    ``arrays``: name → array (NumPy, anything with ``__array__`` or DLPack, e.g. a PyTorch ``state_dict()``), or a
+    ``torch.nn.Module`` (its parameters, planned as ``model`` below). ``init``: Rules, {pattern: initializer}, or
+    one initializer for every name. ``model``: a ``torch.nn.Module`` (may be on the meta device) whose modules'
+    declared defaults cover the names the rules leave, as ``initreg.torch.initialize`` would (explicit > rule >
+    declared > default); its tied parameters are ``ties``. ``seed``: when given (as recorded in a checkpoint's
+    provenance), each array must also equal, bit for bit, what initreg makes from it. ``ties``: pairs of names
+    that should hold the same values (tied weights); every other pair of randomly initialized arrays must not
+    (the ``copies`` test).
     """
     from ..core.stream import check_seed
+    from .model import is_torch_module, module_arrays
 
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
         raise ValidationError(f"alpha must be a number in (0, 1), got {alpha!r}; the default is 1e-3")
+    if model is not None and not is_torch_module(model):
+        raise ValidationError(f"model must be a torch.nn.Module (its declared defaults plan the names the rules "
+                              f"leave), got {type(model).__name__}")
+    if is_torch_module(arrays):
+        model = arrays if model is None else model
+        arrays = module_arrays(arrays)
     if not isinstance(arrays, Mapping):
-        raise ValidationError(f"arrays must be a mapping name → array (e.g. model.state_dict()), got "
-                              f"{type(arrays).__name__}")
+        raise ValidationError(f"arrays must be a mapping name → array (e.g. model.state_dict()) or a torch.nn.Module, "
+                              f"got {type(arrays).__name__}")
     seed = None if seed is None else check_seed(seed)  # a rule file's own seed is no proof the arrays came from it
     held = {str(name): as_numpy(value, str(name)) for name, value in arrays.items()}
     started = time.perf_counter()
-    chosen = _choices(held, init, layout)
+    chosen, tied = _choices(held, init, layout), []
+    if model is not None:
+        from .model import module_plan
+
+        planned, tied = module_plan(model, init)
+        chosen.update((name, i) for name, i in planned.items() if name in held)
     rows: list[Row] = []
     targets: list[tuple[Target, Any, tuple[str, str]]] = []
     results: list[CaseResult] = []
-    copies = _copies(held, chosen, layout, ties)
+    copies = _copies(held, chosen, layout, ties, tied)
     for name, x in held.items():
         case = "x".join(str(d) for d in x.shape) or "scalar"
         picked = chosen.get(name)
         if picked is None:
             why = "no rule matches this name" if init is not None else "no rules were given"
+            why += " and its module declares no default" if model is not None else ""
             targets.append((Target(name, "–", "–", None), None, ("unchecked", why)))
             rows.append(Row(name, case, "rule", None, None, None, "unchecked", why))
             continue
@@ -64,7 +80,8 @@ def check(arrays: Mapping[str, Any], init: Any = None, *, seed: int | None = Non
                   alpha=float(alpha), seconds=time.perf_counter() - started)
 
 
-def _copies(held: Mapping[str, np.ndarray], chosen: Mapping[str, Initializer], layout: str, ties: Any) -> dict:
+def _copies(held: Mapping[str, np.ndarray], chosen: Mapping[str, Initializer], layout: str, ties: Any,
+            tied: list[tuple[str, str]]) -> dict:
     """The ``copies`` outcome of each array whose rule promises random values (exact ones may well repeat)."""
     from .crosscheck import copies_check
 
@@ -75,6 +92,7 @@ def _copies(held: Mapping[str, np.ndarray], chosen: Mapping[str, Initializer], l
                               f"{ties!r}") from None
     if any(len(t) != 2 for t in pairs):
         raise ValidationError(f"ties must be pairs of names, e.g. [('lm_head.weight', 'wte.weight')], got {ties!r}")
+    pairs += tied
     random = {}
     for name, init in chosen.items():
         x = held[name]
