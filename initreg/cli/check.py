@@ -38,6 +38,9 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--plots", metavar="DIR", help="write one PNG per array (needs the plots extra)")
     p.add_argument("--details", action="store_true", help="print every test, not only the failing ones")
     p.add_argument("--strict", action="store_true", help="an array no rule covers fails the run (exit status 1)")
+    p.add_argument("--sample", metavar="N", default=None,
+                   help="test arrays of more than N values on a fixed random subset of N values plus one-pass tests "
+                        "of every value (mean, variance, kurtosis, support, spread of every slice); default: all")
     p.add_argument("--torch", metavar="PKG.MODULE:FACTORY", default=None,
                    help="a PyTorch model factory (built on the meta device): names the rules leave are checked "
                         "against its modules' declared defaults, its tied parameters may match")
@@ -68,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
                                    f"rules that made it with --rules FILE")
             seed = recorded if seed is None else seed
         model = _torch_model(args.torch)
-        report = check(arrays, rules, seed=seed, alpha=alpha, layout=args.layout, model=model)
+        sample = _parse_sample(args.sample)
+        report = check(arrays, rules, seed=seed, alpha=alpha, layout=args.layout, model=model, sample=sample)
     except (InitregError, ValueError, OSError) as exc:
         print(f"initreg check: error: {exc}", file=sys.stderr)
         return 2
@@ -82,3 +86,13 @@ def _torch_model(target: str | None) -> Any:
     from .torch_source import build_meta
 
     return build_meta(target)
+
+
+def _parse_sample(text: str | None) -> int | None:
+    """--sample: an integer (check() says how small it may be), or None."""
+    if text is None:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"--sample must be an integer number of values per array, e.g. 1000000, got {text!r}") from None
