@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import CheckpointError, InitregError
+from .files import numpy_dtype
 
 PIECE_BYTES = 32 << 20
 SAMPLE_VALUES = 4096  # at most this many values in one sampled region
@@ -166,7 +167,7 @@ def _check_file(ckpt: Any, path: Path, result: VerifyResult, sample: int | None,
     inits = {n: _initializer(prov.tensors[n].init, prov.tensors[n].plugin, n, where, ckpt) for n in layout}
     for name, (shape, dtype, start, end) in layout.items():
         try:
-            dt = np.dtype(dtype)
+            dt = numpy_dtype(dtype)
         except TypeError:
             raise _Unverifiable(f"{where}: tensor {name!r} has dtype {dtype}, which NumPy cannot hold") from None
         result.tensors += 1
@@ -229,10 +230,17 @@ def _check_record(where: str, name: str, rec: Any) -> None:
 def _check_tensor(path: Path, where: str, name: str, spec: tuple, init: Any, prov: Any, sample: int | None,
                   rng: np.random.Generator, result: VerifyResult) -> None:
     """Compare one non-empty tensor (every value, or ``sample`` regions) with what its provenance gives."""
-    from ..planning.regions import region_mode, values
+    from ..planning.leaves import fill_dtype
+    from ..planning.regions import region_mode, values as computed
 
     shape, dt, start = spec
-    args = dict(name=name, seed=prov.seed, dtype=dt, layout=prov.tensors[name].layout)
+    wide = fill_dtype(dt, name)  # bfloat16: float32 values rounded to nearest even, as every adapter stores them
+
+    def values(*a: Any, **k: Any) -> Any:
+        made = computed(*a, **k)
+        return made if wide == dt else np.asarray(made).astype(dt)
+
+    args = dict(name=name, seed=prov.seed, dtype=wide, layout=prov.tensors[name].layout)
     full = values(init, shape, **args) if region_mode(init) == "whole" or not shape else None
     tol = 0.0
     if not init.portable:  # a LAPACK/BLAS result: this machine's rounding, compared within the promised tolerance
