@@ -167,14 +167,7 @@ def test_timm_resnet_that_forgot_zero_init_last_fails():
     timm = pytest.importorskip("timm")
     torch.manual_seed(0)
     model = timm.create_model("resnet26", pretrained=False, num_classes=10, zero_init_last=True)
-    rules = '''
-[[rule]]
-pattern = "re:.*conv\\\\d\\\\.weight|.*downsample\\\\.0\\\\.weight"
-init = "variance_scaling"
-scale = 2.0
-mode = "fan_out"
-distribution = "untruncated_normal"
-'''
+    rules = CONV_RULE
     report = initreg.check(model, Rules.loads(rules))
     bn3 = {n for n, _ in model.named_parameters() if n.endswith("bn3.weight")}
     assert bn3 and {r.initializer for r in report.failures()} >= bn3
