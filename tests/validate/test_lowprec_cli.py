@@ -67,7 +67,9 @@ def test_check_and_verify_read_initreg_values_in_16_bits(tmp_path, capsys, dtype
     path = write(tmp_path, dtype)
     assert main(["check", str(path)]) == 0, capsys.readouterr().out
     assert main(["verify", str(path)]) == 0
-    assert "identical" in capsys.readouterr().out
+    assert main(["verify", str(path), "--sample", "3"]) == 0  # regions through values(index=), rounded alike
+    assert main(["check", str(path), "--sample", "100000"]) == 0
+    assert capsys.readouterr().out.count("identical") == 2
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "f16"])
