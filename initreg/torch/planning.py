@@ -13,6 +13,7 @@ from ..core.stream import Stream
 from .placement import COMPUTE
 from .walk import Slot, prefixed, root_prefix, slots
 
+
 def slot_entries(found: list[Slot]) -> list[Entry]:
     """One precedence Entry per name of each slot (a tied tensor's names in order), with its declared initializer."""
     entries = []
