@@ -6,6 +6,7 @@ import sys
 from typing import Any
 
 from ..core.initializer import Initializer
+from ..errors import ValidationError
 
 
 def is_torch_module(obj: Any) -> bool:
@@ -24,7 +25,12 @@ def planned_slots(module: Any) -> list[Any]:
 
 def module_arrays(module: Any) -> dict[str, Any]:
     """name → tensor of each planned slot (a tied tensor under its first name only), uncopied."""
-    return {s.name: s.tensor for s in planned_slots(module)}
+    found = planned_slots(module)
+    empty = [s.name for s in found if s.meta or s.lazy]
+    if empty:
+        raise ValidationError(f"parameter(s) {', '.join(map(repr, empty[:5]))} hold no values (meta device or lazy); "
+                              f"check a materialized model, or check its checkpoint with model= (or --torch)")
+    return {s.name: s.tensor for s in found}
 
 
 def module_plan(module: Any, init: Any) -> tuple[dict[str, Initializer], list[tuple[str, str]]]:

@@ -136,9 +136,13 @@ def test_tied_parameters_are_checked_once_and_expected_to_match():
     assert [t.label for t in report.targets] == ["emb.weight"]
 
 
-def test_a_model_argument_must_be_a_module():
+def test_a_model_argument_must_be_a_module_and_hold_values():
     with pytest.raises(initreg.ValidationError, match="torch.nn.Module"):
         initreg.check({}, None, model=object())
+    with torch.device("meta"):
+        empty = nn.Linear(4, 4)
+    with pytest.raises(initreg.ValidationError, match="'weight', 'bias' hold no values"):
+        initreg.check(empty, None)
 
 
 def test_cli_torch_plans_the_checkpoint_with_the_factory_defaults(tmp_path, monkeypatch, capsys):
