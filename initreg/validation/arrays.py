@@ -203,7 +203,7 @@ def _seeded(init: Initializer, name: str, x: np.ndarray, layout: str, seed: int)
     bits = _bits(init, name, x, layout, seed)
     if bits.passed is False:
         return [bits, Outcome("regions", detail="skipped: the array is not initreg's values for this seed (bits row)")]
-    return [bits, region_check(init, x, name, seed, layout)]
+    return [bits, *region_check(init, x, name, seed, layout)]
 
 
 def _sampled(init: Initializer, name: str, x: np.ndarray, layout: str, plot: dict, n: int) -> list[Outcome] | None:

@@ -38,15 +38,17 @@ def regions(shape: tuple[int, ...], seed: int) -> list[tuple]:
     return [rect, column, odd]
 
 
-def region_check(init: Any, x: np.ndarray, name: str, seed: int, layout: str | None) -> Outcome:
-    """Whether ``REGIONS`` regions of ``values(init, x.shape, name=, seed=, index=)`` equal ``x`` there, bit for bit."""
+def region_check(init: Any, x: np.ndarray, name: str, seed: int, layout: str | None) -> list[Outcome]:
+    """Whether ``REGIONS`` regions of ``values(init, x.shape, name=, seed=, index=)`` equal ``x`` there, bit for bit;
+    no row for an empty array or an initializer whose regions are slices of the whole tensor (regions='whole')."""
+    if x.size == 0 or getattr(init, "regions", "whole") == "whole":
+        return []
+    return [_region_outcome(init, x, name, seed, layout)]
+
+
+def _region_outcome(init: Any, x: np.ndarray, name: str, seed: int, layout: str | None) -> Outcome:
     from ..planning.regions import values
 
-    if x.size == 0:
-        return Outcome("regions", detail="skipped: an empty array has no regions")
-    if getattr(init, "regions", "whole") == "whole":
-        return Outcome("regions", detail=f"skipped: {init.name} computes regions by slicing the whole tensor "
-                                         f"(regions='whole')")
     bits = np.dtype(f"u{x.dtype.itemsize}")
     shown = []
     for index in regions(x.shape, seed):

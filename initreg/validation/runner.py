@@ -207,7 +207,7 @@ def _run_case(init: Initializer, label: str, case: Case, seed: int, plot: dict,
         outcomes = check(expected, x, f"{label}.expected()", plot)
     except ValidationError as exc:
         return [Outcome("expected", passed=False, detail=str(exc))], "ok"
-    outcomes.append(region_check(init, x, case.name, seed, case.layout))
+    outcomes += region_check(init, x, case.name, seed, case.layout)
     random = is_random(expected)
     if random:
         outcomes += lag1_check(x) if not _orthogonal(expected) else [Outcome(
