@@ -300,6 +300,18 @@ def _safetensors() -> Any:
     return st_numpy
 
 
+def numpy_dtype(name: str) -> np.dtype:
+    """The NumPy dtype of a dtype name read from a file; bfloat16 through ml_dtypes (which makes NumPy know it)."""
+    if name == "bfloat16":
+        try:
+            import ml_dtypes
+        except ImportError:
+            raise MissingDependencyError("a bfloat16 tensor needs the ml_dtypes package to be read into NumPy; "
+                                         "install it with: pip install ml_dtypes (JAX brings it)") from None
+        return np.dtype(ml_dtypes.bfloat16)
+    return np.dtype(name)
+
+
 def _safetensors_load(path: Path, wanted: list[str] | None) -> dict[str, np.ndarray]:
     _safetensors()
     from safetensors import safe_open
@@ -309,6 +321,8 @@ def _safetensors_load(path: Path, wanted: list[str] | None) -> dict[str, np.ndar
     missing = [n for n in names if n not in header]
     if missing:
         raise _missing(path, missing, header)
+    if any(header[n][1] == "bfloat16" for n in names):
+        numpy_dtype("bfloat16")  # safetensors' NumPy reader asks NumPy for "bfloat16": ml_dtypes registers it
     try:
         with safe_open(str(path), framework="numpy") as fh:
             return {n: fh.get_tensor(n) for n in names}

@@ -15,6 +15,8 @@ EPILOG = """examples:
   initreg check model.safetensors --rules init.toml
   initreg check checkpoint-dir/ --rules init.toml --json report.json   (a sharded directory with its index)
   initreg check model.npz --rules init.toml --seed 0                   (bits too: made by initreg with seed 0)
+  initreg check model.safetensors --rules init.toml --torch mymodels.resnet:resnet50   (names the rules leave: the
+                                                      model's declared defaults, as initreg.torch plans them)
   initreg check --forward --torch mymodels.mlp:deep --rules init.toml   (one batch through the initialized model)
 without --rules, the rules recorded in the checkpoint's metadata ("initreg.rules") are used.
 exit status: 0 all passed, 1 a test failed (or, with --strict, an array was unchecked), 2 usage error"""
@@ -41,6 +43,13 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--plots", metavar="DIR", help="write one PNG per array (needs the plots extra)")
     p.add_argument("--details", action="store_true", help="print every test, not only the failing ones")
     p.add_argument("--strict", action="store_true", help="an array no rule covers fails the run (exit status 1)")
+    p.add_argument("--sample", metavar="N", default=None,
+                   help="test arrays of more than N values on a fixed random subset of N values plus one-pass tests "
+                        "of every value (mean, variance, kurtosis, support, spread of every slice); default: all")
+    p.add_argument("--torch", metavar="PKG.MODULE:FACTORY", default=None,
+                   help="a PyTorch model factory (a function or nn.Module class, no arguments): names the rules leave "
+                        "are checked against its modules' declared defaults (built on meta); with --forward, the "
+                        "model built, initialized and run")
     add_forward_arguments(p)
     p.set_defaults(func=run)
 
@@ -76,8 +85,29 @@ def run(args: argparse.Namespace) -> int:
                                    f"rules that made it with --rules FILE")
             seed = recorded if seed is None else seed
         rules = with_vars(rules, args)  # --var over the rules' (or the provenance's) own
-        report = check(arrays, rules, seed=seed, alpha=alpha, layout=args.layout)
+        model = _torch_model(args.torch)
+        sample = _parse_sample(args.sample)
+        report = check(arrays, rules, seed=seed, alpha=alpha, layout=args.layout, model=model, sample=sample)
     except (InitregError, ValueError, OSError) as exc:
         print(f"initreg check: error: {exc}", file=sys.stderr)
         return 2
     return finish(report, args)
+
+
+def _torch_model(target: str | None) -> Any:
+    """The model ``--torch`` names, built on the meta device (None without --torch)."""
+    if target is None:
+        return None
+    from .torch_source import build_meta
+
+    return build_meta(target)
+
+
+def _parse_sample(text: str | None) -> int | None:
+    """--sample: an integer (check() says how small it may be), or None."""
+    if text is None:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"--sample must be an integer number of values per array, e.g. 1000000, got {text!r}") from None

@@ -10,13 +10,11 @@ from ..errors import FactoryError, InitregError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The ``--forward`` group of ``initreg check`` (it also reads --rules, --seed, --alpha, --json, --plots)."""
+    """The ``--forward`` group of ``initreg check`` (it also reads --torch, --rules, --seed, --alpha, --json, --plots)."""
     g = parser.add_argument_group("network-level check (--forward; PATH is not used)")
     g.add_argument("--forward", action="store_true",
                    help="build the --torch model, initialize it with --rules (or its declared defaults) and --seed, "
                         "run one batch and check every layer's activation scale against its weights' promise")
-    g.add_argument("--torch", metavar="PKG.MODULE:FACTORY", dest="forward_torch",
-                   help="with --forward: a function or nn.Module class (no arguments) that builds the model")
     g.add_argument("--batch", default="64", metavar="N", help="with --forward: samples in the generated batch (64)")
     g.add_argument("--tolerance", default=None, metavar="F",
                    help="with --forward: how far (a factor on the second moment) a segment may miss its initializer's "
@@ -28,7 +26,7 @@ def run_forward(args: argparse.Namespace) -> int:
     from .validate import parse_alpha, parse_seed
 
     try:
-        if not args.forward_torch:
+        if not args.torch:
             raise FactoryError("--forward needs the model: --torch PKG.MODULE:FACTORY (a function or nn.Module class "
                                "that takes no arguments)")
         alpha = parse_alpha(args.alpha)
@@ -44,11 +42,11 @@ def run_forward(args: argparse.Namespace) -> int:
         from .rule_args import load_rules, rule_source, with_vars
 
         rules = with_vars(load_rules(rule_source(args, args.rules, "--rules")), args)  # --recipe, --var as elsewhere
-        model, table = build(args.forward_torch, rules, seed)
+        model, table = build(args.torch, rules, seed)
         from ..validation.forward import check_forward
 
         report = check_forward(model, rules=table, seed=seed, batch=batch, alpha=alpha, tolerance=tolerance,
-                               label=args.forward_torch)
+                               label=args.torch)
     except (InitregError, ValueError, OSError) as exc:
         print(f"initreg check: error: {exc}", file=sys.stderr)
         return 2

@@ -13,13 +13,9 @@ from ..core.stream import Stream
 from .placement import compute_dtype
 from .walk import Slot, prefixed, root_prefix, slots
 
-def plan_slots(found: list[Slot], init: Any = None, *, seed: int | None = None, default: Any = None,
-               strict: bool = False, vars: Any = None, only: Any = None, name_map: Any = None) -> Explanation:
-    """One Row per slot (aliases merged) by initreg.plan; RuleError / ParameterValueError for what cannot be filled.
 
-    ``vars``, ``only`` and ``name_map`` are initreg.plan's; a tied tensor is drawn under its first name's mapped name.
-    """
-    seed = adapter_seed(seed, init, fresh=False)
+def slot_entries(found: list[Slot]) -> list[Entry]:
+    """One precedence Entry per name of each slot (a tied tensor's names in order), with its declared initializer."""
     entries = []
     for s in found:
         dtype = compute_dtype(s.dtype, default="float32")  # checked when filled: "keep" may leave other dtypes alone
@@ -27,7 +23,17 @@ def plan_slots(found: list[Slot], init: Any = None, *, seed: int | None = None, 
         for k, name in enumerate(s.names):
             entries.append(Entry(name, s.shape, dtype, "OI", declared=s.declared[k] if not s.buffer else None,
                                  state=state))
-    planned = plan(entries, with_default(init, default), seed=seed, strict=strict, vars=vars, only=only,
+    return entries
+
+
+def plan_slots(found: list[Slot], init: Any = None, *, seed: int | None = None, default: Any = None,
+               strict: bool = False, vars: Any = None, only: Any = None, name_map: Any = None) -> Explanation:
+    """One Row per slot (aliases merged) by initreg.plan; RuleError / ParameterValueError for what cannot be filled.
+
+    ``vars``, ``only`` and ``name_map`` are initreg.plan's; a tied tensor is drawn under its first name's mapped name.
+    """
+    seed = adapter_seed(seed, init, fresh=False)
+    planned = plan(slot_entries(found), with_default(init, default), seed=seed, strict=strict, vars=vars, only=only,
                    name_map=name_map)
     rows, at = [], 0
     for s in found:

@@ -12,47 +12,71 @@ from ..checkpoints.provenance import RULES_KEY, SEED_KEY  # noqa: F401 - public 
 from ..errors import CheckpointError, ValidationError
 from ..core.initializer import Initializer, make_desc
 from .checks import Outcome, check as check_values, is_random, lag1_check
+from .regiontruth import region_check
 from .report import CaseResult, Report, Row, Target
 from .runner import adjust, as_row, judge
 
+#: the smallest sample= (the statistical tests need thousands of values each)
+MIN_SAMPLE = 10_000
 
-def check(arrays: Mapping[str, Any], init: Any = None, *, seed: int | None = None, alpha: float = 1e-3,
-          layout: str = "OI", ties: Any = ()) -> Report:
+
+def check(arrays: Any, init: Any = None, *, seed: int | None = None, alpha: float = 1e-3,
+          layout: str = "OI", ties: Any = (), model: Any = None, sample: int | None = None) -> Report:
     """Test each named array against what the initializer its rule assigns promises; the same Report as validate.
 
-    ``arrays``: name → array (NumPy, anything with ``__array__`` or DLPack, e.g. a PyTorch ``state_dict()``).
-    ``init``: Rules, {pattern: initializer}, or one initializer for every name. ``seed``: when given (as
-    recorded in a checkpoint's provenance), each array must also equal, bit for bit, what initreg makes from it.
-    ``ties``: pairs of names that should hold the same values (tied weights); every other pair of randomly
-    initialized arrays must not (the ``copies`` test).
+    ``arrays``: name → array (NumPy, anything with ``__array__`` or DLPack, e.g. a PyTorch ``state_dict()``), or a
+    ``torch.nn.Module`` (its parameters, planned as ``model`` below). ``init``: Rules, {pattern: initializer}, or
+    one initializer for every name. ``model``: a ``torch.nn.Module`` (may be on the meta device) whose modules'
+    declared defaults cover the names the rules leave, as ``initreg.torch.initialize`` would (explicit > rule >
+    declared > default); its tied parameters are ``ties``. ``seed``: when given (as recorded in a checkpoint's
+    provenance), each array must also equal, bit for bit, what initreg makes from it. ``ties``: pairs of names
+    that should hold the same values (tied weights); every other pair of randomly initialized arrays must not
+    (the ``copies`` test). ``sample``: arrays of more than this many values are tested on a fixed random subset
+    of that many values plus one-pass tests of every value (docs/validation.md, "Sampling"); None tests all.
     """
     from ..core.stream import check_seed
+    from .model import is_torch_module, module_arrays
 
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
         raise ValidationError(f"alpha must be a number in (0, 1), got {alpha!r}; the default is 1e-3")
+    if sample is not None and (isinstance(sample, bool) or not isinstance(sample, int) or sample < MIN_SAMPLE):
+        raise ValidationError(f"sample must be an integer of at least {MIN_SAMPLE} (values per array), got "
+                              f"{sample!r}; None (the default) tests every value")
+    if model is not None and not is_torch_module(model):
+        raise ValidationError(f"model must be a torch.nn.Module (its declared defaults plan the names the rules "
+                              f"leave), got {type(model).__name__}")
+    if is_torch_module(arrays):
+        model = arrays if model is None else model
+        arrays = module_arrays(arrays)
     if not isinstance(arrays, Mapping):
-        raise ValidationError(f"arrays must be a mapping name → array (e.g. model.state_dict()), got "
-                              f"{type(arrays).__name__}")
+        raise ValidationError(f"arrays must be a mapping name → array (e.g. model.state_dict()) or a torch.nn.Module, "
+                              f"got {type(arrays).__name__}")
     seed = None if seed is None else check_seed(seed)  # a rule file's own seed is no proof the arrays came from it
     held = {str(name): as_numpy(value, str(name)) for name, value in arrays.items()}
     started = time.perf_counter()
-    chosen = _choices(held, init, layout)
+    chosen, tied = _choices(held, init, layout), []
+    if model is not None:
+        from .model import module_plan
+
+        planned, tied = module_plan(model, init)
+        chosen.update((name, i) for name, i in planned.items() if name in held)
     rows: list[Row] = []
     targets: list[tuple[Target, Any, tuple[str, str]]] = []
     results: list[CaseResult] = []
-    copies = _copies(held, chosen, layout, ties)
+    copies = _copies(held, chosen, layout, ties, tied)
     for name, x in held.items():
         case = "x".join(str(d) for d in x.shape) or "scalar"
         picked = chosen.get(name)
         if picked is None:
             why = "no rule matches this name" if init is not None else "no rules were given"
+            why += " and its module declares no default" if model is not None else ""
             targets.append((Target(name, "–", "–", None), None, ("unchecked", why)))
             rows.append(Row(name, case, "rule", None, None, None, "unchecked", why))
             continue
         target = _target(name, picked)
         targets.append((target, picked, ("", "")))
         result = CaseResult(name, case, x.shape, str(x.dtype))
-        outcomes = _outcomes(picked, name, x, layout, seed, result.plot)
+        outcomes = _outcomes(picked, name, x, layout, seed, result.plot, sample)
         if name in copies:
             outcomes.append(copies[name])
         if result.plot:
@@ -64,7 +88,8 @@ def check(arrays: Mapping[str, Any], init: Any = None, *, seed: int | None = Non
                   alpha=float(alpha), seconds=time.perf_counter() - started)
 
 
-def _copies(held: Mapping[str, np.ndarray], chosen: Mapping[str, Initializer], layout: str, ties: Any) -> dict:
+def _copies(held: Mapping[str, np.ndarray], chosen: Mapping[str, Initializer], layout: str, ties: Any,
+            tied: list[tuple[str, str]]) -> dict:
     """The ``copies`` outcome of each array whose rule promises random values (exact ones may well repeat)."""
     from .crosscheck import copies_check
 
@@ -75,6 +100,7 @@ def _copies(held: Mapping[str, np.ndarray], chosen: Mapping[str, Initializer], l
                               f"{ties!r}") from None
     if any(len(t) != 2 for t in pairs):
         raise ValidationError(f"ties must be pairs of names, e.g. [('lm_head.weight', 'wte.weight')], got {ties!r}")
+    pairs += tied
     random = {}
     for name, init in chosen.items():
         x = held[name]
@@ -141,7 +167,7 @@ def _torch_bfloat16(value: Any, name: str) -> np.ndarray:
 
 
 def _outcomes(init: Initializer, name: str, x: np.ndarray, layout: str, seed: int | None,
-              plot: dict) -> list[Outcome]:
+              plot: dict, sample: int | None = None) -> list[Outcome]:
     """The distribution tests of ``x`` (and its bits against a regeneration when the seed is known)."""
     from . import lowprec
 
@@ -149,6 +175,9 @@ def _outcomes(init: Initializer, name: str, x: np.ndarray, layout: str, seed: in
     if x.dtype not in (np.float32, np.float64) and not low:
         return [Outcome("dtype", detail=f"skipped: dtype {x.dtype} is not checked (float64, float32, float16 and "
                                         f"bfloat16 are)")]
+    sampled = _sampled(init, name, x, layout, plot, sample) if sample is not None and x.size > sample else None
+    if sampled is not None:
+        return sampled + ([] if seed is None or low else _seeded(init, name, x, layout, seed))
     if low:
         return _low_outcomes(init, name, x, layout, plot)
     desc = make_desc(name, x.shape, x.dtype, layout=layout)
@@ -166,19 +195,54 @@ def _outcomes(init: Initializer, name: str, x: np.ndarray, layout: str, seed: in
             return [Outcome("expected", passed=False, detail=str(exc))]
         if is_random(expected) and not _is_orthogonal(expected):
             out += lag1_check(x)
-    if seed is not None:
-        out.append(_bits(init, name, x, layout, seed))
-    return out
+    return out + ([] if seed is None else _seeded(init, name, x, layout, seed))
 
 
-def _low_outcomes(init: Initializer, name: str, x: np.ndarray, layout: str, plot: dict) -> list[Outcome]:
+def _seeded(init: Initializer, name: str, x: np.ndarray, layout: str, seed: int) -> list[Outcome]:
+    """The bits row and, when the bits are initreg's, the region row (regions recomputed must equal them there)."""
+    bits = _bits(init, name, x, layout, seed)
+    if bits.passed is False:
+        return [bits, Outcome("regions", detail="skipped: the array is not initreg's values for this seed (bits row)")]
+    return [bits, *region_check(init, x, name, seed, layout)]
+
+
+def _sampled(init: Initializer, name: str, x: np.ndarray, layout: str, plot: dict, n: int) -> list[Outcome] | None:
+    """A distribution promise on a fixed random subset of ``n`` values plus one-pass tests of every value; None
+    for other promises (exact and structural ones are checked whole)."""
+    from . import lowprec, sampling
+    from .dists import is_distribution, parts
+
+    low = lowprec.is_low(x.dtype)
+    try:
+        expected = init.expected(make_desc(name, x.shape, np.float32 if low else x.dtype, layout=layout))
+        promised = parts(expected, f"{init.name}.expected()") if is_distribution(expected) else None
+    except Exception:  # the whole path reports a broken expected()
+        return None
+    if promised is None:
+        return None
+    sub = sampling.subset(x, n)
+    if low:
+        out = _low_outcomes(init, name, sub, layout, plot, shape=x.shape)
+    else:
+        try:
+            out = check_values(expected, sub, f"{init.name}.expected()", plot) + lag1_check(sub)
+        except ValidationError as exc:
+            return [Outcome("expected", passed=False, detail=str(exc))]
+    for o in out:
+        o.detail = f"sample of {n} of {x.size} values: {o.detail}"
+    return out + sampling.whole_checks(promised, x)
+
+
+def _low_outcomes(init: Initializer, name: str, x: np.ndarray, layout: str, plot: dict,
+                  shape: tuple | None = None) -> list[Outcome]:
     """float16/bfloat16: distributions on a dither of each value's rounding cell plus the rounding test; exact
-    promises against their values rounded to the format; other promises on the float32 values."""
+    promises against their values rounded to the format; other promises on the float32 values. ``shape``: the
+    parameter's, when ``x`` is a sample of it."""
     from ..core.expected import Exact
     from . import lowprec
     from .dists import Continuous, is_distribution, parts
 
-    desc = make_desc(name, x.shape, np.float32, layout=layout)
+    desc = make_desc(name, x.shape if shape is None else shape, np.float32, layout=layout)
     try:
         expected = init.expected(desc)
     except Exception as exc:

@@ -110,13 +110,20 @@ class Report:
     def __repr__(self) -> str:
         return f"<Report {self.summary()}>"
 
+    def __str__(self) -> str:
+        """The summary line, then every failing row (name, case, test, statistic, p, what was expected) and
+        every unchecked name: ``print(report)`` names each failing parameter."""
+        return self.failure_text()
+
     def failure_text(self) -> str:
-        """The failing rows as plain text, one per line."""
+        """The failing rows as plain text, one per line, each with the promise it broke."""
         lines = [self.summary()]
+        promised = {t.label: t.spec or t.name for t in self.targets}
         for r in self.failures():
             stat = "" if r.statistic is None else f" statistic={_num(r.statistic)}"
             p = "" if r.p_value is None else f" p={_num(r.p_value)} adjusted={_num(r.adjusted)}"
-            lines.append(f"  FAIL {r.initializer} [{r.case}] {r.test}:{stat}{p} — {r.detail}")
+            lines.append(f"  FAIL {r.initializer} [{r.case}] {r.test}:{stat}{p} — {r.detail} (expected: what "
+                         f"{promised.get(r.initializer, r.initializer)} promises)")
         for t in self.targets:
             if t.verdict == "unchecked":
                 lines.append(f"  UNCHECKED {t.label}: {t.reason}")

@@ -21,6 +21,7 @@ from .cases import FALLBACK_CASES, Case, as_cases
 from .checks import Outcome, check, is_random, lag1_check, stream_checks
 from .examples import examples, label_of
 from .keychecks import BIRTHDAY_NAMES, birthday_check, confusable_check
+from .regiontruth import region_check
 from .report import CaseResult, Report, Row, Target
 from .values import pooled_kurtosis
 
@@ -206,6 +207,7 @@ def _run_case(init: Initializer, label: str, case: Case, seed: int, plot: dict,
         outcomes = check(expected, x, f"{label}.expected()", plot)
     except ValidationError as exc:
         return [Outcome("expected", passed=False, detail=str(exc))], "ok"
+    outcomes += region_check(init, x, case.name, seed, case.layout)
     random = is_random(expected)
     if random:
         outcomes += lag1_check(x) if not _orthogonal(expected) else [Outcome(

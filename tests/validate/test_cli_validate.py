@@ -87,7 +87,7 @@ def test_without_rich_progress_and_table_are_plain_text(monkeypatch, capsys):
                                          "initreg validate: [##########] 100%  normal [64x64]"]
     lines = captured.out.splitlines()
     assert lines[0].split() == ["initializer", "plugin", "verdict", "tests", "note"]
-    assert lines[1].split()[:4] == ["zero", "initreg", "PASS", "2"]  # the exact check and the bitwise replay
+    assert lines[1].split()[:4] == ["zero", "initreg", "PASS", "3"]  # the exact check, the bitwise replay, the regions
     assert lines[-1].startswith("PASSED: 2 passed")
 
 
