@@ -18,7 +18,6 @@ import numpy as np
 
 from ..core.shapes import row_slabs
 from ..errors import CheckpointError, InitregError
-from .files import numpy_dtype
 
 PIECE_BYTES = 32 << 20
 SAMPLE_VALUES = 4096  # at most this many values in one sampled region

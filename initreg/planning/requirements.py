@@ -9,7 +9,7 @@ distribution's metadata version (initreg's own for ``initreg``).
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 from ..errors import RuleError
 
