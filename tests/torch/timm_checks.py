@@ -151,6 +151,29 @@ def test_the_table_lists_every_name_and_every_rule_is_used(family):
     assert all(str(table[n].name) == n for n in listed)
 
 
+@pytest.mark.parametrize("family", FAMILIES)
+def test_timms_own_init_entry_point_keeps_initregs_values(family):
+    import io
+
+    model = on_meta(family)
+    it.initialize(model, rules(family), seed=0)
+    if family == "convnext":  # its init runs in the constructor only: no entry point to keep
+        assert not hasattr(model, "init_weights")
+        return
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    with pytest.warns(initreg.errors.ReinitializationWarning, match="init_weights"):
+        model.init_weights()  # timm's own entry point: would redraw every weight from torch's generator
+    assert all(torch.equal(p, before[n]) for n, p in model.named_parameters())
+    buffer = io.BytesIO()
+    torch.save(model, buffer)  # the kept entry point pickles with the model
+    buffer.seek(0)
+    again = torch.load(buffer, weights_only=False)
+    assert all(torch.equal(p, before[n]) for n, p in again.named_parameters())
+    del model.init_weights  # timm's, on request
+    model.init_weights()
+    assert not all(torch.equal(p, before[n]) for n, p in model.named_parameters())
+
+
 LINEARS = [f"blocks.{b}.{layer}.weight" for b in range(2) for layer in ("attn.qkv", "attn.proj", "mlp.fc1", "mlp.fc2")]
 SIGMA_UNITS = ["truncated_normal", {"sigma": 0.02, "a": -2.0, "b": 2.0}]  # timm's absolute bounds misread as σ units
 
