@@ -11,7 +11,7 @@ Each group runs in its own child interpreter, the two ways taking turns ``--repe
   ``post_init``). initreg: the same under ``torch.device("meta")`` + ``initreg.torch.initialize(model, rules,
   seed=0)``, the rules being transformers' ``_init_weights`` (``recipe:gpt2`` for GPT-2).
 - ``timm`` (torch): resnet50, vit_base_patch16_224, convnext_tiny from ``timm.create_model``, built with timm's
-  init against meta + ``initialize`` with the rule files of tests/torch/timm_rules/. The child has the torchvision
+  init against meta + ``initialize`` with the shipped recipes timm-resnet, timm-vit and timm-convnext. The child has the torchvision
   stand-in of tests/torch/timm_shim/ on its path (see docs/torch.md, "timm models").
 - ``flax``: a linen CNN (library: ``jax.jit(model.init)``, compile excluded and shown apart; initreg:
   ``jax.eval_shape(model.init, ...)`` + ``initreg.jax.init(..., declared=flax_defaults())``), an NNX MLP and an
@@ -41,7 +41,6 @@ from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMM_SHIM = ROOT / "tests" / "torch" / "timm_shim"
-TIMM_RULES = ROOT / "tests" / "torch" / "timm_rules"
 GROUPS = ("transformers", "timm", "flax", "keras")
 #: transformers' _init_weights for Llama and BERT: normal(initializer_range) weights, zero biases, unit norms
 HF_RULES = {"*norm*.weight": "ones", "*LayerNorm.weight": "ones", "*.bias": "zeros",
@@ -68,13 +67,13 @@ def torch_models(group: str) -> dict[str, tuple[Callable[[], Any], Any]]:
     if group == "timm":
         import timm
 
-        import initreg
+        import initreg.recipes
 
-        rule = lambda f, **v: initreg.Rules.load(TIMM_RULES / f).replace(**({"vars": v} if v else {}))  # noqa: E731
-        return {"timm resnet50": (lambda: timm.create_model("resnet50"), rule("resnet.toml", last_bn=3)),
-                "timm vit_base_patch16_224": (lambda: timm.create_model("vit_base_patch16_224"), rule("vit.toml")),
+        rule = lambda name, **v: initreg.recipes.load(name).replace(**({"vars": v} if v else {}))  # noqa: E731
+        return {"timm resnet50": (lambda: timm.create_model("resnet50"), rule("timm-resnet", last_bn=3)),
+                "timm vit_base_patch16_224": (lambda: timm.create_model("vit_base_patch16_224"), rule("timm-vit")),
                 "timm convnext_tiny": (lambda: timm.create_model("convnext_tiny"),
-                                       rule("convnext.toml", ls_init_value=1e-6, head_init_scale=1.0))}
+                                       rule("timm-convnext", ls_init_value=1e-6, head_init_scale=1.0))}
     import transformers
 
     gpt2 = transformers.GPT2Config()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import warnings
 from dataclasses import replace
 from typing import Any
 
-from ..errors import MissingDependencyError, ParameterValueError
+from ..errors import MissingDependencyError, ParameterValueError, ReinitializationWarning
 from ..planning.explanation import Explanation, Row
 from ..planning.leaves import adapter_seed
 from ..planning.precedence import only_mask
@@ -98,6 +100,7 @@ def initialize(module: Any, init: Any = None, *, seed: int | None = None, strict
     defer(module, [(s, r) for s, r in work if s.lazy], init, seed, default, prefix,
           dict(vars=vars, only=only, name_map=name_map))
     _mark_library_initialized(module)
+    _keep_timm_values(module)
     return table
 
 
@@ -153,6 +156,22 @@ def _mark_library_initialized(module: Any) -> None:
         m._is_hf_initialized = True
     for t in list(module.parameters()) + [b for b in module.buffers() if b is not None]:
         t._is_hf_initialized = True
+
+
+def _keep_timm_values(module: Any) -> None:
+    """timm keeps no "initialized" mark (transformers' ``_is_hf_initialized``): on a model initreg filled, its
+    modules' own ``init_weights()`` warns and keeps initreg's values instead of redrawing them from torch's generator."""
+    for m in module.modules():
+        cls = type(m)
+        if cls.__module__.startswith("timm.") and callable(getattr(cls, "init_weights", None)):
+            m.init_weights = functools.partial(_timm_init_weights_kept, cls.__name__)  # picklable, unlike a closure
+
+
+def _timm_init_weights_kept(owner: str, *args: Any, **kwargs: Any) -> None:
+    warnings.warn(ReinitializationWarning(
+        f"{owner}.init_weights(): initreg.torch.initialize gave this model its values, and timm's init would redraw "
+        f"them from torch's generator; they were kept (del model.init_weights, or call type(model).init_weights"
+        f"(model), to run timm's anyway)"), stacklevel=2)
 
 
 def _fill_one(slot: Slot, row: Row, tensor: Any, seed: int, local: Any) -> None:

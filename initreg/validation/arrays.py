@@ -21,7 +21,8 @@ MIN_SAMPLE = 10_000
 
 
 def check(arrays: Any, init: Any = None, *, seed: int | None = None, alpha: float = 1e-3,
-          layout: str = "OI", ties: Any = (), model: Any = None, sample: int | None = None) -> Report:
+          layout: str = "OI", ties: Any = (), model: Any = None, sample: int | None = None,
+          vars: Mapping[str, Any] | None = None) -> Report:
     """Test each named array against what the initializer its rule assigns promises; the same Report as validate.
 
     ``arrays``: name → array (NumPy, anything with ``__array__`` or DLPack, e.g. a PyTorch ``state_dict()``), or a
@@ -33,6 +34,7 @@ def check(arrays: Any, init: Any = None, *, seed: int | None = None, alpha: floa
     that should hold the same values (tied weights); every other pair of randomly initialized arrays must not
     (the ``copies`` test). ``sample``: arrays of more than this many values are tested on a fixed random subset
     of that many values plus one-pass tests of every value (docs/validation.md, "Sampling"); None tests all.
+    ``vars``: variables for the rules' expressions, over their own ``[vars]`` (as ``initreg.plan`` takes them).
     """
     from ..core.stream import check_seed
     from .model import is_torch_module, module_arrays
@@ -42,6 +44,14 @@ def check(arrays: Any, init: Any = None, *, seed: int | None = None, alpha: floa
     if sample is not None and (isinstance(sample, bool) or not isinstance(sample, int) or sample < MIN_SAMPLE):
         raise ValidationError(f"sample must be an integer of at least {MIN_SAMPLE} (values per array), got "
                               f"{sample!r}; None (the default) tests every value")
+    if vars is not None:
+        from ..planning.precedence import applied_rules
+
+        ruled = applied_rules(init, vars)
+        if ruled is None:
+            raise ValidationError(f"vars={dict(vars)!r} given, but init={init!r} has no rules for them to fill in; "
+                                  f"pass rules (a rule file, {{pattern: initializer}} or 'recipe:NAME')")
+        init = ruled
     if model is not None and not is_torch_module(model):
         raise ValidationError(f"model must be a torch.nn.Module (its declared defaults plan the names the rules "
                               f"leave), got {type(model).__name__}")

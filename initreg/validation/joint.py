@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from .outcome import Outcome
+from .outcome import Outcome, worst
 
 #: the all-lags autocorrelation needs this many values (its z-scores need thousands of products per lag)
 AUTOCORR_MIN = 16_384
@@ -135,12 +135,9 @@ def homogeneity_check(x: np.ndarray) -> list[Outcome]:
             # Bonferroni over 2·groups one-sided tests: the more extreme side of the most extreme slices
             ps.append(min(1.0, 2 * groups * min(upper, float(special.ndtr(lo)))))
             shown.append(f"axis {axis}: slice {which} of {groups} at z = {float(z[which]):.3g}")
-    if not ps:
-        return []
-    k = int(np.argmin(ps))
-    return [Outcome("homogeneity", statistic=float(min(ps)), p_value=min(1.0, len(ps) * min(ps)),
-                    detail=f"spread across slices, worst {shown[k]} (Fligner–Killeen scores; Levene F and the "
-                           f"largest slice per axis, Bonferroni over {len(ps)})")]
+    return worst("homogeneity", ps, shown, lambda text, n: f"spread across slices, worst {text} (Fligner–Killeen "
+                                                          f"scores; Levene F and the largest slice per axis, "
+                                                          f"Bonferroni over {n})")
 
 
 def tw1_sf(s: float) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 
 @dataclass
@@ -15,3 +16,11 @@ class Outcome:
     passed: bool | None = None
     detail: str = ""
     z: float | None = None  # signed normal score, for tests whose evidence is pooled across cases
+
+
+def worst(test: str, ps: list[float], shown: list[str], detail: Callable[[str, int], str]) -> list[Outcome]:
+    """One Outcome for the smallest of ``ps``, Bonferroni over all of them; ``detail(its shown text, len(ps))``."""
+    if not ps:
+        return []
+    k = min(range(len(ps)), key=ps.__getitem__)
+    return [Outcome(test, statistic=float(ps[k]), p_value=min(1.0, len(ps) * ps[k]), detail=detail(shown[k], len(ps)))]

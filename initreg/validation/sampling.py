@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from .dists import Parts, moments
-from .outcome import Outcome
+from .outcome import Outcome, worst
 from . import values as vc
 
 #: the subset's seed: the same array gives the same subset on every run
@@ -92,12 +92,8 @@ def slice_spread_check(p: Parts, x: np.ndarray) -> list[Outcome]:
         ps.append(min(1.0, 2 * groups * float(min(upper[k], lower[k]))))
         shown.append(f"axis {axis}: slice {k} of {groups} has mean square {float(sums[k]) / size:.4g}× the promised "
                      f"variance ({size} values)")
-    if not ps:
-        return []
-    k = int(np.argmin(ps))
-    return [Outcome("whole-slice-spread", statistic=float(min(ps)), p_value=min(1.0, len(ps) * min(ps)),
-                    detail=f"spread of every slice, worst {shown[k]} (χ² law, Bonferroni over slices and {len(ps)} "
-                           f"axes)")]
+    return worst("whole-slice-spread", ps, shown, lambda text, n: f"spread of every slice, worst {text} (χ² law, "
+                                                                 f"Bonferroni over slices and {n} axes)")
 
 
 __all__ = ["subset", "whole_checks", "slice_spread_check", "SAMPLE_SEED"]

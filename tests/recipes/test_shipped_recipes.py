@@ -110,3 +110,13 @@ def test_an_unknown_recipe_names_the_shipped_ones():
         initreg.explain([("a", (2,))], "recipe:gtp2")
     with pytest.raises(initreg.RuleError, match="no recipe named '../gpt2'"):
         initreg.explain([("a", (2,))], "recipe:../gpt2")
+
+
+def test_initreg_check_takes_a_recipe_by_name_and_its_vars():
+    _, theirs = gpt2_model(n_layer=4)
+    assert initreg.check(theirs, "recipe:gpt2", vars={"n_layer": 4}).passed
+    report = initreg.check(theirs, "recipe:gpt2")  # the recipe's own n_layer = 12: c_proj's std off by √3
+    assert {r.initializer for r in report.failures()} == {f"transformer.h.{i}.{p}.c_proj.weight"
+                                                          for i in range(4) for p in ("attn", "mlp")}
+    with pytest.raises(initreg.errors.ValidationError, match="has no rules"):
+        initreg.check(theirs, "normal", vars={"n_layer": 4})

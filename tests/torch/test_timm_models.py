@@ -29,7 +29,9 @@ FAMILIES = ("convnext", "resnet", "resnet_bottleneck", "vit")
 PER_FAMILY = ("test_meta_model_materializes_with_timms_buffers_and_runs",
               "test_timms_own_init_leaves_no_trace_in_initregs_values", "test_every_parameter_follows_timms_own_init",
               "test_declared_defaults_cover_all_but_timms_raw_parameters",
-              "test_the_table_lists_every_name_and_every_rule_is_used")
+              "test_the_table_lists_every_name_and_every_rule_is_used",
+              "test_the_recipe_passes_check_on_timms_and_initregs_values_and_a_wrong_variant_fails",
+              "test_timms_own_init_entry_point_keeps_initregs_values")
 CHECKS = [f"{check}[{family}]" for check in PER_FAMILY for family in FAMILIES] + [
     "test_the_stand_in_is_what_timm_imported", "test_timms_absolute_truncation_bounds_matter",
     "test_resnet_convs_use_timms_fan_out"]

@@ -13,7 +13,6 @@ Kaiming's fan_in in place of timm's fan_out (std x1.41) is too.
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,18 +26,17 @@ from initreg.errors import RuleError, UnusedRuleWarning
 
 timm = pytest.importorskip("timm")
 
-RULES = Path(__file__).parent / "timm_rules"
+#: the shipped recipe of each family and the test model's arguments as its vars
+RECIPES = {"resnet": ("timm-resnet", {}), "resnet_bottleneck": ("timm-resnet", {"last_bn": 3}),
+           "vit": ("timm-vit", {}), "convnext": ("timm-convnext", {"ls_init_value": 0.1, "head_init_scale": 0.5})}
 
 
-def rules(family: str) -> initreg.Rules:
-    """The rule file that matches timm's own init for ``family``, with the test model's arguments as vars."""
-    return {
-        "resnet": lambda: initreg.Rules.load(RULES / "resnet.toml"),
-        "resnet_bottleneck": lambda: initreg.Rules.load(RULES / "resnet.toml").replace(vars={"last_bn": 3}),
-        "vit": lambda: initreg.Rules.load(RULES / "vit.toml"),
-        "convnext": lambda: initreg.Rules.load(RULES / "convnext.toml").replace(
-            vars={"ls_init_value": 0.1, "head_init_scale": 0.5}),
-    }[family]()
+def rules(family: str, **wrong: float) -> initreg.Rules:
+    """The recipe that matches timm's own init for ``family``, with the test model's arguments as vars."""
+    import initreg.recipes
+
+    name, vars = RECIPES[family]
+    return initreg.recipes.load(name).replace(vars={**vars, **wrong}) if vars or wrong else initreg.recipes.load(name)
 
 
 BUILD = {  # timm's registered configs, shrunk to a few blocks and channels
@@ -153,17 +151,72 @@ def test_the_table_lists_every_name_and_every_rule_is_used(family):
     assert all(str(table[n].name) == n for n in listed)
 
 
+@pytest.mark.parametrize("family", FAMILIES)
+def test_timms_own_init_entry_point_keeps_initregs_values(family):
+    import io
+
+    model = on_meta(family)
+    it.initialize(model, rules(family), seed=0)
+    if family == "convnext":  # its init runs in the constructor only: no entry point to keep
+        assert not hasattr(model, "init_weights")
+        return
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    with pytest.warns(initreg.errors.ReinitializationWarning, match="init_weights"):
+        model.init_weights()  # timm's own entry point: would redraw every weight from torch's generator
+    assert all(torch.equal(p, before[n]) for n, p in model.named_parameters())
+    buffer = io.BytesIO()
+    torch.save(model, buffer)  # the kept entry point pickles with the model
+    buffer.seek(0)
+    again = torch.load(buffer, weights_only=False)
+    assert all(torch.equal(p, before[n]) for n, p in again.named_parameters())
+    del model.init_weights  # timm's, on request
+    model.init_weights()
+    assert not all(torch.equal(p, before[n]) for n, p in model.named_parameters())
+
+
+LINEARS = [f"blocks.{b}.{layer}.weight" for b in range(2) for layer in ("attn.qkv", "attn.proj", "mlp.fc1", "mlp.fc2")]
+SIGMA_UNITS = ["truncated_normal", {"sigma": 0.02, "a": -2.0, "b": 2.0}]  # timm's absolute bounds misread as σ units
+
+
+def wrong_variant(family: str) -> tuple[initreg.Rules, set[str]]:
+    """A subtly wrong copy of the family's recipe, and exactly the parameters it gets wrong."""
+    blocks = [f"layer{i}.0" for i in range(1, 5)]
+    if family == "resnet":  # zero_init_last read for Bottleneck: bn2 left at 1
+        return rules(family, last_bn=3), {f"{b}.bn2.weight" for b in blocks}
+    if family == "resnet_bottleneck":  # ... and for BasicBlock: bn2 zeroed, bn3 left at 1
+        return rules(family, last_bn=2), {f"{b}.bn{k}.weight" for b in blocks for k in (2, 3)}
+    if family == "convnext":  # layer scale twice timm's
+        return rules(family, ls_init_value=0.2), set(RAW["convnext"])
+    right = rules(family)
+    misread = [(r"re:blocks\.\d+\.(attn\.qkv|attn\.proj|mlp\.fc1|mlp\.fc2)\.weight", SIGMA_UNITS)]
+    return initreg.Rules(misread + [(r.pattern, r.init) for r in right]), set(LINEARS)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_the_recipe_passes_check_on_timms_and_initregs_values_and_a_wrong_variant_fails(family):
+    theirs = timms_own(family)
+    report = initreg.check(theirs, rules(family))
+    assert report.passed, str(report)
+    assert all("too" in t.reason or "needs" in t.reason for t in report.unchecked), str(report)  # only tiny arrays
+    ours = on_meta(family)
+    it.initialize(ours, rules(family), seed=0)
+    assert initreg.check(ours, rules(family), seed=0).passed  # with the bits row: initreg's own values
+    wrong, broken = wrong_variant(family)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnusedRuleWarning)
+        report = initreg.check(theirs, wrong)
+    assert {r.initializer for r in report.failures()} == broken, str(report)
+
+
 def test_timms_absolute_truncation_bounds_matter():
-    linears = ("attn.qkv", "attn.proj", "mlp.fc1", "mlp.fc2")
-    names = [f"blocks.{b}.{layer}.weight" for b in range(2) for layer in linears]
+    names = LINEARS
     theirs = timms_own("vit")
     model = on_meta("vit")
     table = it.initialize(model, rules("vit"), seed=0)
-    sigma_units = ["truncated_normal", {"sigma": 0.02, "a": -2.0, "b": 2.0}]  # timm's bounds misread as units of σ
     pooled = {k: np.concatenate([v(n).ravel() for n in names]) for k, v in {
         "theirs": lambda n: theirs.get_parameter(n).detach().numpy(),
         "ours": lambda n: model.get_parameter(n).detach().numpy(),
-        "misread": lambda n: initreg.values(sigma_units, table[n].shape, name=n, seed=0)}.items()}
+        "misread": lambda n: initreg.values(SIGMA_UNITS, table[n].shape, name=n, seed=0)}.items()}
     assert stats.ks_2samp(pooled["ours"], pooled["theirs"]).pvalue > 1e-3
     assert stats.ks_2samp(pooled["misread"], pooled["theirs"]).pvalue < 1e-6
 
