@@ -69,6 +69,19 @@ def _c_double(x: float) -> str:
     return float(x).hex()
 
 
+def case_row(op: str, params: tuple, kind: str, start: int, n: int) -> str:
+    """One row of the harness's C case table: op and kind codes, range, the four double and two integer params."""
+    from initreg.core import v4_reference
+
+    raw = v4_reference.raw_params(op, params)
+    if op == "integers":
+        p, il, isp = (0.0, 0.0, 0.0, 0.0), raw[0], raw[1]
+    else:
+        p, il, isp = tuple(raw) + (0.0,) * (4 - len(raw)), 0, 0
+    return "    {%d, %d, %dULL, %dULL, %s, %s, %s, %s, %dULL, %dULL}," % (
+        v4_reference.OPS[op], v4_reference.KINDS[kind], start, n, *(_c_double(x) for x in p), il, isp)
+
+
 def _known_answer_module():
     sys.path.insert(0, str(TESTS))
     import test_v4_known_answers as ka  # the case list of the frozen file (imports pytest for its decorators only)
@@ -76,19 +89,11 @@ def _known_answer_module():
 
 
 def harness_source(path: str) -> None:
-    from initreg.core import v4_reference
-
     ka = _known_answer_module()
     rows, ids = [], []
     for name, kind, start, n in ka.cases():
         op, params, _ = ka.OPS[name]
-        raw = v4_reference.raw_params(op, params)
-        if op == "integers":
-            p, il, isp = (0.0, 0.0, 0.0, 0.0), raw[0], raw[1]
-        else:
-            p, il, isp = tuple(raw) + (0.0,) * (4 - len(raw)), 0, 0
-        rows.append("    {%d, %d, %dULL, %dULL, %s, %s, %s, %s, %dULL, %dULL}," % (
-            v4_reference.OPS[op], v4_reference.KINDS[kind], start, n, *(_c_double(x) for x in p), il, isp))
+        rows.append(case_row(op, params, kind, start, n))
         ids.append(ka.case_id(name, kind, start, n))
     key = ", ".join(f"{k}u" for k in ka.KEY)
     Path(path).write_text(HARNESS % {"cases": "\n".join(rows), "key": key})

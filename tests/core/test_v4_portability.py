@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from catalog_bits import numpy_dispatch
-from initreg.core import v4_backend, v4_reference
+from initreg.core import v4_backend
 
 ROOT = Path(__file__).resolve().parents[2]
 CORE = ROOT / "initreg" / "core"
@@ -100,19 +100,13 @@ def test_child_processes_under_cut_down_cpu_dispatch_give_the_frozen_hashes(env:
 # --- the C kernel built for several -march levels, as a standalone program ------------------------------------------
 
 sys.path.insert(0, str(ROOT / "scripts"))
-from aarch64_known_answers import HARNESS  # noqa: E402 - the one standalone C harness, shared with the aarch64 run
+from aarch64_known_answers import HARNESS, case_row  # noqa: E402 - the one standalone C harness, shared with the aarch64 run
 
 
 def _harness_source() -> str:
     rows = []
     for name, op, params, kind, start, n in CASES:
-        raw = v4_reference.raw_params(op, params)
-        if op == "integers":
-            p, il, isp = (0.0, 0.0, 0.0, 0.0), raw[0], raw[1]
-        else:
-            p, il, isp = tuple(raw) + (0.0,) * (4 - len(raw)), 0, 0
-        rows.append("    {%d, %d, %dULL, %dULL, %s, %s, %s, %s, %dULL, %dULL}," % (
-            v4_reference.OPS[op], v4_reference.KINDS[kind], start, n, *(float(x).hex() for x in p), il, isp))
+        rows.append(case_row(op, params, kind, start, n))
     return HARNESS % {"cases": "\n".join(rows), "key": ", ".join(f"{k}u" for k in KEY)}
 
 
