@@ -337,18 +337,16 @@ def _fill_host(key: tuple[int, int, int, int], out: np.ndarray, start: int, op: 
         _fill_host(key, tmp, start, op, args)
         out[...] = tmp
         return out
+    if out.size <= BLOCK:  # one block: no threads, no flat view
+        v4_backend.fill(op, key, start, out, *args)
+        return out
     flat = out.reshape(-1)
-    n = flat.size
-    nchunks = (n + BLOCK - 1) // BLOCK
 
     def work(claim: Callable[[], int]) -> None:
         for i in iter(claim, -1):
             v4_backend.fill(op, key, start + i * BLOCK, flat[i * BLOCK:(i + 1) * BLOCK], *args)
 
-    if nchunks == 1:
-        v4_backend.fill(op, key, start, flat, *args)
-    else:
-        run_blocks(nchunks, work)
+    run_blocks((flat.size + BLOCK - 1) // BLOCK, work)
     return out
 
 

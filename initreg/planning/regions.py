@@ -380,6 +380,52 @@ def _check_out(out: Any, shape: tuple[int, ...], desc: Desc) -> None:
 def values(init: Any, shape: Any, *, name: str, seed: int | None, dtype: Any = "float32", layout: str | None = "OI",
            index: Any = None, out: Any = None, device: Device | None = None) -> Any:
     """The values ``Parameter(name, shape, dtype, layout).initialize(init, seed=seed)`` holds, or ``those[index]``."""
+    key = _desc_key(name, shape, dtype, layout, device)
+    desc = _DESCS.get(key) if key is not None else None
+    if desc is None:
+        desc = _checked_desc(name, shape, dtype, layout, device)
+        if key is not None:
+            if len(_DESCS) >= _DESCS_MAX:
+                _DESCS.clear()
+            _DESCS[key] = desc
+    desc.device.check()
+    initializer = create(init)
+    stream = _stream(choose_seed(seed), desc.name)
+    if index is None and out is None:
+        return draw(initializer, desc, stream)
+    return region_values(initializer, desc, stream, () if index is None else index, out)
+
+
+# (name, shape, dtype, layout, device) -> its checked Desc: an adapter's per-parameter call skips the checks
+# its arguments already passed (a Desc is immutable; the key admits only exact str/int/tuple types).
+_DESCS: dict[tuple[Any, ...], Desc] = {}
+_DESCS_MAX = 4096
+
+
+_STREAMS: dict[tuple[int, str], Stream] = {}
+
+
+def _stream(seed: int, name: str) -> Stream:
+    """The Stream of (seed, name), kept for the next call (its Philox key is computed once)."""
+    stream = _STREAMS.get((seed, name))
+    if stream is None:
+        if len(_STREAMS) >= _DESCS_MAX:
+            _STREAMS.clear()
+        stream = _STREAMS[(seed, name)] = Stream(seed, name)
+    return stream
+
+
+def _desc_key(name: Any, shape: Any, dtype: Any, layout: Any, device: Any) -> tuple[Any, ...] | None:
+    """The memo key of a call's arguments, or None when one of them is not of a plain, exactly hashable type."""
+    if (type(name) is not str or type(shape) is not tuple or {type(d) for d in shape} - {int}
+            or type(dtype) not in (str, np.dtype, type) or (layout is not None and type(layout) is not str)
+            or (device is not None and type(device) is not Device)):
+        return None
+    return (name, shape, dtype, layout, device)
+
+
+def _checked_desc(name: Any, shape: Any, dtype: Any, layout: Any, device: Any) -> Desc:
+    """The Desc of a values() call after checking the name, shape, dtype, layout and device."""
     if not isinstance(name, str) or not name:
         raise ParameterValueError(f"values(): name must be a non-empty string (the parameter's name), got {name!r}")
     check_name(name)
@@ -390,9 +436,4 @@ def values(init: Any, shape: Any, *, name: str, seed: int | None, dtype: Any = "
     dt = check_dtype(dtype, name)
     devices = as_devices(device)
     devices[0].check()
-    initializer = create(init)
-    desc = make_desc(name, checked, dt, device=devices[0], layout=layout)
-    stream = Stream(choose_seed(seed), name)
-    if index is None and out is None:
-        return draw(initializer, desc, stream)
-    return region_values(initializer, desc, stream, () if index is None else index, out)
+    return make_desc(name, checked, dt, device=devices[0], layout=layout)

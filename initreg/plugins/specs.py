@@ -3,6 +3,7 @@ a dict, a [name, kwargs] pair) into an Initializer, as Keras's ``initializers.ge
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 from typing import Any, Mapping
@@ -48,9 +49,8 @@ def create(spec: Any, /, **kwargs: Any) -> Initializer:
 
 def _construct(cls: type, kwargs: dict[str, Any], label: str) -> Initializer:
     """``cls(**kwargs)``, with arguments it does not take reported by name before the constructor runs."""
-    try:
-        sig = inspect.signature(cls)
-    except (TypeError, ValueError):  # a signature Python cannot read: let the constructor judge
+    sig = _signature(cls)
+    if sig is None:  # a signature Python cannot read: let the constructor judge
         return cls(**kwargs)
     try:
         sig.bind(**kwargs)
@@ -60,6 +60,14 @@ def _construct(cls: type, kwargs: dict[str, Any], label: str) -> Initializer:
         raise InitializerTypeError(f"initializer {label!r} ({cls.__name__}): {exc}; it accepts "
                                    f"{', '.join(params) or 'no arguments'}{hint}") from None
     return cls(**kwargs)
+
+
+@functools.lru_cache(maxsize=512)  # reading a signature costs more than a small fill; a class keeps its own
+def _signature(cls: type) -> inspect.Signature | None:
+    try:
+        return inspect.signature(cls)
+    except (TypeError, ValueError):
+        return None
 
 
 def with_context(exc: Exception, prefix: str) -> Exception:

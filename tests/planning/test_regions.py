@@ -6,6 +6,7 @@ import math
 import tracemalloc
 
 import numpy as np
+from numpy.testing import assert_array_equal
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -255,3 +256,18 @@ def test_a_failing_initializer_names_the_parameter():
             out[...] = np.nan
     with pytest.raises(InitializationError, match="'w'.*non-finite"):
         initreg.values(Broken(), (4, 5), name="w", seed=0, index=1)
+
+
+def test_repeated_calls_keep_checking_what_differs():
+    # values() remembers the checked Desc of exact (name, shape, dtype, layout) arguments: a look-alike that
+    # compares equal (True == 1, 1.0 == 1, "float32" vs np.float32) must still be checked, and give the same values
+    first = initreg.values("normal", (1, 3), name="w", seed=0)
+    for shape in [(True, 3), (1.0, 3)]:
+        with pytest.raises(ShapeError, match="non-integer dimension"):
+            initreg.values("normal", shape, name="w", seed=0)
+    assert_array_equal(initreg.values("normal", [1, 3], name="w", seed=0), first)
+    assert_array_equal(initreg.values("normal", (1, 3), name="w", seed=0, dtype=np.float32), first)
+    with pytest.raises(DTypeError):
+        initreg.values("normal", (1, 3), name="w", seed=0, dtype="float33")
+    assert_array_equal(initreg.values("normal", (1, 3), name="w", seed=1), initreg.values("normal", (1, 3), name="w", seed=1))
+    assert not np.array_equal(initreg.values("normal", (1, 3), name="w", seed=1), first)
