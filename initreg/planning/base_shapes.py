@@ -2,7 +2,7 @@
 
 From a mapping (an initreg spec: name → shape) or from the ``.bsh`` file ``mup.save_base_shapes`` writes (YAML:
 ``name:`` then one ``- N`` or ``- null`` line per dimension). Expressions read ``base_fan_in``, ``base_fan_out``
-and ``width_mult`` from them (see :func:`mup_variables`).
+``width_mult`` and ``ninf`` from them (see :func:`mup_variables`).
 """
 
 from __future__ import annotations
@@ -92,11 +92,12 @@ def _dim(v: str, source: str, number: int) -> int | None:
 
 
 def mup_variables(shape: tuple, base: tuple, layout: str) -> dict[str, Any]:
-    """``base_fan_in``, ``base_fan_out`` and ``width_mult`` of a parameter from its base shape.
+    """``base_fan_in``, ``base_fan_out``, ``width_mult`` and ``ninf`` of a parameter from its base shape.
 
     A base dimension None (a .bsh ``null``) or equal to the model's does not scale with width. ``width_mult`` is
     the model's over the base's size of the fan-in dimension where that one scales, else of the last dimension
-    that scales, else 1 — mup's ``InfShape.width_mult()`` for PyTorch (OI) layouts.
+    that scales, else 1 — mup's ``InfShape.width_mult()`` for PyTorch (OI) layouts. ``ninf`` is how many
+    dimensions scale (mup's ``InfShape.ninf()``: 2 for hidden weights, 1 for input weights and vectors).
     """
     if len(base) != len(shape):
         raise RuleError(f"base shape {base} has {len(base)} dimensions, the parameter's shape {shape} has {len(shape)}; "
@@ -110,4 +111,5 @@ def mup_variables(shape: tuple, base: tuple, layout: str) -> dict[str, Any]:
     in_dim = (1 if layout == "OI" else len(shape) - 2) if len(shape) >= 2 else None
     main = in_dim if in_dim in scales else (scales[-1] if scales else None)
     out["width_mult"] = 1 if main is None else shape[main] / full[main]
+    out["ninf"] = len(scales)
     return out

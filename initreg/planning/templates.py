@@ -21,7 +21,7 @@ from .patterns import compile_cached
 
 KEEP = "keep"
 #: what every expression may read about its parameter; variables and captures may not take these names
-PARAMETER_VARIABLES = ("shape", "fan_in", "fan_out", "base_fan_in", "base_fan_out", "width_mult")
+PARAMETER_VARIABLES = ("shape", "fan_in", "fan_out", "base_fan_in", "base_fan_out", "width_mult", "ninf")
 
 
 def is_keep(init: Any) -> bool:

@@ -103,8 +103,9 @@ def measure(model: Any, inputs: tuple, kwargs: dict, seed: int) -> tuple[list[Me
     def on_linear(module: Any, args: tuple, out: Any) -> None:
         x = args[0]
         y = out - module.bias if module.bias is not None else out
+        seen = x * input_multiplier(module)  # what W multiplies: mup's readout scales its input first
         m = _layer(names[module], pnames.get(id(module.weight), names[module] + ".weight"), None, "linear",
-                   x.reshape(-1, x.shape[-1]), y.reshape(-1, y.shape[-1]), x, out)
+                   seen.reshape(-1, x.shape[-1]), y.reshape(-1, y.shape[-1]), x, out)
         add(m, out, module.weight, x)
 
     def on_transposed(module: Any, args: tuple, out: Any) -> None:  # y = x·W + b, W stored (in, out)
@@ -163,6 +164,14 @@ def measure(model: Any, inputs: tuple, kwargs: dict, seed: int) -> tuple[list[Me
         for h in handles:
             h.remove()
     return layers, out
+
+
+def input_multiplier(module: Any) -> float:
+    """The factor a Linear applies to its input before W: mup's MuReadout computes W·(output_mult·x/width_mult())."""
+    width_mult = getattr(module, "width_mult", None)
+    if hasattr(module, "output_mult") and callable(width_mult):
+        return float(module.output_mult) / float(width_mult())
+    return 1.0
 
 
 def is_transposed_linear(module: Any) -> bool:

@@ -36,12 +36,12 @@ def test_hand_written_bsh_and_its_errors():
 
 
 @pytest.mark.parametrize("shape, base, layout, expected", [
-    ((1024, 256), (256, 64), "OI", {"base_fan_in": 64, "base_fan_out": 256, "width_mult": 4.0}),
-    ((50, 256), (None, 64), "OI", {"base_fan_in": 64, "base_fan_out": 50, "width_mult": 4.0}),
-    ((256, 50), (64, None), "OI", {"base_fan_in": 50, "base_fan_out": 64, "width_mult": 4.0}),  # output-width only
-    ((256, 512), (64, 128), "IO", {"base_fan_in": 64, "base_fan_out": 128, "width_mult": 4.0}),
-    ((1024,), (256,), "OI", {"width_mult": 4.0}),
-    ((10, 64), (10, 64), "OI", {"base_fan_in": 64, "base_fan_out": 10, "width_mult": 1}),
+    ((1024, 256), (256, 64), "OI", {"base_fan_in": 64, "base_fan_out": 256, "width_mult": 4.0, "ninf": 2}),
+    ((50, 256), (None, 64), "OI", {"base_fan_in": 64, "base_fan_out": 50, "width_mult": 4.0, "ninf": 1}),
+    ((256, 50), (64, None), "OI", {"base_fan_in": 50, "base_fan_out": 64, "width_mult": 4.0, "ninf": 1}),  # output-width only
+    ((256, 512), (64, 128), "IO", {"base_fan_in": 64, "base_fan_out": 128, "width_mult": 4.0, "ninf": 2}),
+    ((1024,), (256,), "OI", {"width_mult": 4.0, "ninf": 1}),
+    ((10, 64), (10, 64), "OI", {"base_fan_in": 64, "base_fan_out": 10, "width_mult": 1, "ninf": 0}),
 ])
 def test_mup_variables(shape, base, layout, expected):
     assert mup_variables(shape, base, layout) == expected

@@ -316,6 +316,7 @@ def mup_model(width, vocab=96, n_layers=2):
         def __init__(self, d):
             super().__init__()
             self.embedding = nn.Embedding(vocab, d)
+            self.features = nn.Linear(8, d)  # an input weight that is no embedding: mup leaves its std as it is
             self.blocks = nn.ModuleList(Block(d) for _ in range(n_layers))
             self.norm, self.readout = nn.LayerNorm(d), mup.MuReadout(d, vocab)
 
@@ -363,7 +364,8 @@ def test_mup_recipe_matches_mup_per_parameter_and_a_wrong_width_mult_fails(tmp_p
     theirs = mup_initialized(256, bsh)
     rules = initreg.recipes.load("mup").replace(base_shapes=str(bsh))
     table = initreg.explain({n: v.shape for n, v in theirs.items()}, rules, strict=True)
-    assert table["blocks.0.fc.weight"].variables == {"sigma": 0.02, "width_mult": 16.0}
+    assert table["blocks.0.fc.weight"].variables == {"sigma": 0.02, "width_mult": 16.0, "ninf": 2}
+    assert table["features.weight"].args == {"sigma": 0.02}  # ninf 1: unscaled, as mup.init.normal_
     assert table["readout.weight"].args == {"scale": 0.25}  # 1 / sqrt(base width 16)
     assert table["embedding.weight"].args == {"sigma": 0.02}
     assert mup_mismatches(theirs, rules) == set()
