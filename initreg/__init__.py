@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # what __getattr__ below loads on first use, visible to type 
     from .validation import validate  # noqa: F401
     from .validation.arrays import check  # noqa: F401
     from .validation.forward import check_forward  # noqa: F401
+    from .validation.forward_widths import check_widths  # noqa: F401
 
 
 def _qualified_name(init: Initializer) -> str:
@@ -51,7 +52,7 @@ _initializer_module.bind(namer=_qualified_name, values=_values)
 # The lazy names are listed too, so `from initreg import *` gives them (loading them then); the framework
 # adapters and dask are not, since star-importing must not import torch, jax, keras or dask.
 __all__ = ["Desc", "Device", "Entry", "Initializer", "Parameter", "ParameterDict", "Rules", "Stream", "available",
-           "check", "check_forward", "cpu", "create", "errors", "explain", "fans", "gain", "get_num_threads",
+           "check", "check_forward", "check_widths", "cpu", "create", "errors", "explain", "fans", "gain", "get_num_threads",
            "get_seed", "gpu", "gpu_available", "hookimpl", "init", "plan", "register_plugin", "seed",
            "set_num_threads", "std", "unregister_plugin", "validate", "values", "verify", *errors.__all__]
 
@@ -76,6 +77,7 @@ _LAZY = {
     "dask": ("initreg.dask", None),
     "check": ("initreg.validation.arrays", "check"),
     "check_forward": ("initreg.validation.forward", "check_forward"),  # imports torch when called
+    "check_widths": ("initreg.validation.forward_widths", "check_widths"),  # imports torch when called
     "nn": ("initreg.nn", None),
     "torch": ("initreg.torch", None),
     "jax": ("initreg.jax", None),  # imports jax (and flax only when its trees are given)

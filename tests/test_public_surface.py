@@ -9,7 +9,7 @@ from pathlib import Path
 
 import initreg
 
-LAZY_PUBLIC = {"values", "create", "Rules", "plan", "explain", "Entry", "available", "check", "check_forward", "validate",
+LAZY_PUBLIC = {"values", "create", "Rules", "plan", "explain", "Entry", "available", "check", "check_forward", "check_widths", "validate",
                "verify"}
 
 

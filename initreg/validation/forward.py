@@ -53,6 +53,7 @@ class LayerRow:
     verdict: str = "pass"  # "pass", "fail" or "skipped"
     detail: str = ""
     gain_adjusted: float | None = None  # gain_p after Holm over the whole family
+    out_se: float | None = None  # SE of log(output mean square) over the layer's output units (i.i.d. given its input)
 
     @property
     def gain_ratio(self) -> float | None:
@@ -291,7 +292,7 @@ def _moments(init: Any, m: Any, layout: str) -> tuple[float, float, str, str]:
 def _row(i: int, m: Any, init: Any, layout: str, layers: list, tolerance: float) -> LayerRow:
     base = dict(index=i, name=m.name, param=m.param, kind=m.kind, fan_in=m.fan_in, n_out=m.n_out,
                 in_rms=math.sqrt(m.in_ms), out_rms=math.sqrt(m.out_ms), prev=m.prev, grad_out_rms=m.grad_out_rms,
-                grad_w_rms=m.grad_w_rms)
+                grad_w_rms=m.grad_w_rms, out_se=_log_mean_se(m.out_units))
     if m.skipped:
         return LayerRow(**base, promise="–", ratio=None, p_value=None, adjusted=None, claimed_gain2=None,
                         act_gain2=None, gain_se=None, gain_p=None, verdict="skipped", detail=m.skipped)
@@ -310,6 +311,13 @@ def _row(i: int, m: Any, init: Any, layout: str, layers: list, tolerance: float)
         return row
     row.ratio, row.p_value = promise_test(m.y_sq, m.n_out, var, kappa, m.tr_a, m.tr_a2, m.diag_a2)
     return row
+
+
+def _log_mean_se(units: Any) -> float | None:
+    """sd(u)/(mean(u)·√n): the standard error of log(mean(u)) over i.i.d. per-unit sums ``u`` (None: fewer than 2)."""
+    if units is None or len(units) < 2 or float(units.mean()) <= 0:
+        return None
+    return float(units.std(ddof=1)) / (float(units.mean()) * math.sqrt(len(units)))
 
 
 def promise_test(y_sq: float, n_out: int, var: float, kappa: float, tr_a: float, tr_a2: float,

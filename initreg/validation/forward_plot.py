@@ -40,3 +40,29 @@ def check_plot_path(path: Any) -> Any:
     """``path`` as a Path, after checking matplotlib is there (so a run fails before, not after, its work)."""
     require_matplotlib()
     return Path(path)
+
+
+def plot_widths(reports: Sequence[Any], path: Path) -> Path:
+    """Write a PNG of each layer's output RMS against width (log-log, one line per layer), one panel per report."""
+    figure_class = require_matplotlib()
+    fig = figure_class(figsize=(4.6 * len(reports), 3.6), dpi=100)
+    axes = fig.subplots(1, len(reports), squeeze=False)[0]
+    for ax, report in zip(axes, reports):
+        for row in report.rows:
+            if not row.out_rms or not all(v > 0 for v in row.out_rms):
+                continue
+            mark = " ✗" if row.verdict == "fail" else " (reported)" if row.verdict == "reported" else ""
+            ax.plot(row.widths, row.out_rms, "--" if row.verdict == "reported" else "-", marker=".", ms=4, lw=1,
+                    label=f"{row.name}{mark}")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("width")
+        ax.set_ylabel("output RMS (pre-activation)")
+        ax.grid(True, which="major", alpha=0.3)
+        ax.legend(fontsize=7, loc="best")
+        ax.set_title(f"{report.label}: {'passed' if report.passed else 'FAILED'} (✗: gain depends on width)",
+                     fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    return path
