@@ -110,7 +110,10 @@ def joint_checks(p: Parts, x: np.ndarray) -> list[Outcome]:
     """What i.i.d. values promise together: no autocorrelation, even spread across slices, no spectral outlier."""
     if x.size < MIN_VALUES:
         return []
-    out = joint.autocorrelation_check(x) + joint.homogeneity_check(x)
+    # both tests read the same rank scores: ranked once when both run on the whole array
+    both = x.ndim >= 2 and joint.AUTOCORR_MIN <= x.size <= joint.AUTOCORR_MAX
+    scored = joint.scores(x) if both else None
+    out = joint.autocorrelation_check(x, scored) + joint.homogeneity_check(x, scored)
     if x.ndim >= 2 and vc.central_moments(p.atoms, p.continuous, 4) is not None:
         mean, var, mu4 = moments(p)
         if var > 0:

@@ -75,16 +75,16 @@ def scores(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return values, spread
 
 
-def autocorrelation_check(x: np.ndarray) -> list[Outcome]:
+def autocorrelation_check(x: np.ndarray, scored: tuple[np.ndarray, np.ndarray] | None = None) -> list[Outcome]:
     """Values, and their magnitudes, uncorrelated at every lag up to n/2 in memory order (within and across blocks).
 
     On rank scores: normal scores of the values, and of |x − median| (what the squares would show: radii
-    shared by Box–Muller pairs, correlated scales).
+    shared by Box–Muller pairs, correlated scales). ``scored``: ``scores(x)`` when the caller has it (x ≤ AUTOCORR_MAX).
     """
     flat = np.asarray(x).ravel()[:AUTOCORR_MAX]
     if flat.size < AUTOCORR_MIN:
         return []
-    values, spread = scores(flat)
+    values, spread = scored if scored is not None and flat.size == x.size else scores(flat)
     return [_lag_scan(values - values.mean(), "values (normal scores)", "autocorrelation"),
             _lag_scan(spread - spread.mean(), "magnitudes (scores of |x − median|)", "autocorrelation-squares")]
 
@@ -94,17 +94,18 @@ def _group_axes(shape: tuple[int, ...]) -> list[int]:
     return sorted({a % len(shape) for a in (0, 1, -1)}) if len(shape) >= 2 else []
 
 
-def homogeneity_check(x: np.ndarray) -> list[Outcome]:
+def homogeneity_check(x: np.ndarray, scored: tuple[np.ndarray, np.ndarray] | None = None) -> list[Outcome]:
     """Every row, column and last-axis slice has the same spread: Levene's F and the largest slice, per axis.
 
     On half-normal scores of the ranks of |x − median| (Fligner–Killeen): i.i.d. with known moments
     whatever the promised law, so the F test and the normal law of one slice's mean hold in the far tail.
+    ``scored``: ``scores(x)`` when the caller has it.
     """
     from scipy import special, stats
 
     if x.ndim < 2 or x.size < 1000:
         return []
-    dev = scores(x)[1].reshape(x.shape)
+    dev = (scored if scored is not None else scores(x))[1].reshape(x.shape)
     n = dev.size
     # the scores' skewness (0.995 for half-normal ones without ties) corrects one slice's upper tail (Edgeworth)
     centred = dev - dev.mean()
