@@ -385,7 +385,7 @@ def values(init: Any, shape: Any, *, name: str, seed: int | None, dtype: Any = "
     if desc is None:
         desc = _checked_desc(name, shape, dtype, layout, device)
         if key is not None:
-            if len(_DESCS) >= _DESCS_MAX:
+            if len(_DESCS) >= _MEMO_MAX:
                 _DESCS.clear()
             _DESCS[key] = desc
     desc.device.check()
@@ -399,17 +399,15 @@ def values(init: Any, shape: Any, *, name: str, seed: int | None, dtype: Any = "
 # (name, shape, dtype, layout, device) -> its checked Desc: an adapter's per-parameter call skips the checks
 # its arguments already passed (a Desc is immutable; the key admits only exact str/int/tuple types).
 _DESCS: dict[tuple[Any, ...], Desc] = {}
-_DESCS_MAX = 4096
-
-
 _STREAMS: dict[tuple[int, str], Stream] = {}
+_MEMO_MAX = 4096  # entries each memo keeps before it starts over
 
 
 def _stream(seed: int, name: str) -> Stream:
     """The Stream of (seed, name), kept for the next call (its Philox key is computed once)."""
     stream = _STREAMS.get((seed, name))
     if stream is None:
-        if len(_STREAMS) >= _DESCS_MAX:
+        if len(_STREAMS) >= _MEMO_MAX:
             _STREAMS.clear()
         stream = _STREAMS[(seed, name)] = Stream(seed, name)
     return stream

@@ -100,3 +100,28 @@ def test_plot(tmp_path):
     pytest.importorskip("matplotlib")
     path = sweep(mup_rules(), widths=(64, 256), sigma=SIGMA).plot(tmp_path / "widths.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_mup_readout_multiplier_is_what_its_weights_see(tmp_path):
+    # mup's MuReadout computes W·(output_mult·x/width_mult()): check_forward holds W to its promise for that input
+    mup = pytest.importorskip("mup")
+
+    class MuMLP(MLP):
+        def __init__(self, width):
+            super().__init__(width)
+            self.readout = mup.MuReadout(width, 10)
+
+    bsh = tmp_path / "base.bsh"
+    mup.make_base_shapes(MuMLP(64), MuMLP(128), savefile=str(bsh))
+    rules = initreg.recipes.load("mup").replace(base_shapes=str(bsh), vars={"sigma": SIGMA})
+    models, tables = {}, {}
+    for w in (64, 256, 1024):
+        models[w] = MuMLP(w)
+        mup.set_base_shapes(models[w], str(bsh))
+        tables[w] = initreg.torch.initialize(models[w], rules, seed=0)
+    report = initreg.check_widths(models, rules=tables, seed=0)
+    assert report.passed, str(report)
+    readout = {r.name: r for r in report.reports[1024].rows}["readout"]
+    assert 0.8 < readout.ratio < 1.25  # without the multiplier it would be 1/width_mult² = 1/256
+    rms = {r.name: r for r in report.rows}["readout"].out_rms
+    assert rms[0] / rms[-1] > 2  # muP's readout output shrinks with width (1/√width in RMS): reported, not failed
