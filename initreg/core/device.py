@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from typing import Any, Iterable
 
+import numpy as _numpy
 from numpy import ndarray as _ndarray
 
 from ..errors import DeviceError, DeviceUnavailableError
@@ -45,9 +46,7 @@ class Device:
     def xp(self) -> Any:
         """The array module of this device: numpy, or cupy for a GPU."""
         if self.kind == "cpu":
-            import numpy
-
-            return numpy
+            return _numpy
         return _cupy_for(self.index)
 
     def check(self) -> "Device":

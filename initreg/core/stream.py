@@ -385,6 +385,8 @@ def _copy_to(out: Any, host: np.ndarray) -> Any:
 
 
 def _number(op: str, what: str, value: Any, infinite: bool = False) -> float:
+    if type(value) is float and value - value == 0.0:  # a finite float: the usual argument, checked in one step
+        return value
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise _type_error(f"{op} needs a real number for {what}, got {value!r}")
     v = float(value)

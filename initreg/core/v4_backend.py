@@ -72,6 +72,11 @@ def _load() -> Any:
     return k or None
 
 
+def finite_scan() -> Any:
+    """The kernel's ``all_finite(arr)`` for float16/32/64 buffers once the kernel is loaded (by a fill), else None."""
+    return getattr(_kernel, "all_finite", None) if _kernel else None
+
+
 def backend() -> str:
     """``"compiled"`` when fills run in the compiled kernel, ``"reference"`` when in NumPy (loads it if needed)."""
     return "compiled" if _load() is not None else "reference"

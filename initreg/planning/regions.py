@@ -364,6 +364,8 @@ class _Direct(Initializer):
 
 
 def _check_out(out: Any, shape: tuple[int, ...], desc: Desc) -> None:
+    if type(out) is np.ndarray and out.shape == shape and out.dtype == desc.dtype and out.flags.writeable:
+        return  # the adapters' call: a writeable host array of the right shape and dtype
     if not hasattr(out, "shape") or not hasattr(out, "dtype"):
         raise ParameterValueError(f"values(name={desc.name!r}): out={type(out).__name__} is not an array; pass a "
                                   f"NumPy (or CuPy) array of shape {format_shape(shape)} and dtype {desc.dtype}")

@@ -251,3 +251,26 @@ def test_integers_cover_the_range_and_bernoulli_the_probability() -> None:
         c = np.empty(1000, np.int8)
         v4_backend.fill("bernoulli", KEY, 0, c, p)
         assert (c == want).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_the_kernels_finite_scan_matches_numpy(dtype):
+    # all_finite's small-array path: the kernel's scan of the exponent bits, once a fill has loaded the kernel
+    from initreg.core.shapes import all_finite
+
+    if v4_backend.backend() != "compiled":
+        pytest.skip("the compiled kernel is not built here")
+    scan = v4_backend.finite_scan()
+    info = np.finfo(dtype)
+    edge = np.array([0.0, -0.0, info.max, -info.max, info.tiny, info.smallest_subnormal, 1.0], dtype=dtype)
+    for bad in (None, np.nan, np.inf, -np.inf):
+        for where in (0, 3, 1000, 4095):
+            arr = np.resize(edge, 4096)
+            if bad is not None:
+                arr[where] = bad
+            assert scan(arr) is (bad is None) is bool(np.isfinite(arr).all())
+            assert all_finite(np, arr) is (bad is None)
+            strided = arr[::2]  # not contiguous: NumPy's path, same answer
+            assert all_finite(np, strided) is bool(np.isfinite(strided).all())
+    with pytest.raises(ValueError, match="float16, float32 or float64"):
+        scan(np.zeros(4, np.int8))
