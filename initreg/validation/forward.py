@@ -102,7 +102,7 @@ class ForwardReport:
                 f"{'g²':>5} {'act g²':>7} {'grad rms':>9} verdict")
         lines = [head]
         for r in self.rows:
-            lines.append(f"{r.index:>3} {_clip(r.name, 28):<28} {_clip(r.promise, 16):<16} {_num(r.in_rms):>9} "
+            lines.append(f"{r.index:>3} {clip(r.name, 28):<28} {clip(r.promise, 16):<16} {_num(r.in_rms):>9} "
                          f"{_num(r.out_rms):>9} {_num(r.ratio, 3):>6} {_num(r.adjusted, 2):>8} "
                          f"{_num(r.claimed_gain2, 3):>5} {_num(r.act_gain2, 3):>7} {_num(r.grad_out_rms):>9} "
                          f"{r.verdict}")
@@ -354,13 +354,12 @@ def _activation_gain(m: Any, layers: list, g2: float | None, tolerance: float) -
 
 def _holm(rows: list[LayerRow], alpha: float, tolerance: float) -> None:
     """Holm-adjust the promise p-values across layers; fail a layer on either flag, with the reason."""
+    from .stats import holm
+
     family = [(r.p_value, r, "adjusted") for r in rows if r.p_value is not None]
     family += [(r.gain_p, r, "gain_adjusted") for r in rows if r.gain_p is not None]
-    family.sort(key=lambda t: t[0])
-    k, running = len(family), 0.0
-    for j, (p, r, attr) in enumerate(family):
-        running = max(running, min(1.0, (k - j) * p))
-        setattr(r, attr, running)
+    for (_, r, attr), adjusted in zip(family, holm([p for p, _, _ in family])):
+        setattr(r, attr, adjusted)
     for r in rows:
         why = []
         if r.adjusted is not None and r.adjusted < alpha:
@@ -377,13 +376,12 @@ def _holm(rows: list[LayerRow], alpha: float, tolerance: float) -> None:
 
 def _trend(rows: list[LayerRow]) -> float | None:
     """Least-squares slope of log₂(output mean square) against layer index (2 points or more)."""
+    from .stats import least_squares_slope
+
     pts = [(r.index, 2.0 * math.log2(r.out_rms)) for r in rows if r.out_rms > 0]
     if len(pts) < 2:
         return None
-    mx = sum(x for x, _ in pts) / len(pts)
-    my = sum(y for _, y in pts) / len(pts)
-    sxx = sum((x - mx) ** 2 for x, _ in pts)
-    return sum((x - mx) * (y - my) for x, y in pts) / sxx
+    return least_squares_slope([x for x, _ in pts], [y for _, y in pts])
 
 
 def _num(v: float | None, digits: int = 3) -> str:
@@ -392,7 +390,8 @@ def _num(v: float | None, digits: int = 3) -> str:
     return f"{v:.{digits}g}"
 
 
-def _clip(text: str, width: int) -> str:
+def clip(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters from the left, marked with an ellipsis."""
     return text if len(text) <= width else "…" + text[-(width - 1):]
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..errors import ValidationError
+from .forward import clip
 
 #: layers reported but never failed: muP's readout (the names the mup recipe gives it)
 READOUTS = ("*readout*", "*decoder*", "*lm_head*")
@@ -79,7 +80,7 @@ class WidthReport:
         for r in self.rows:
             gains = " ".join(f"{g:>9.4g}" for g in r.gains) if r.gains else " ".join(f"{'–':>9}" for _ in widths)
             adj = "–" if r.adjusted is None else f"{r.adjusted:.2g}"
-            lines.append(f"{_clip(r.name, 28):<28} {gains} {r.change:>7.3g} {r.slope:>+6.2f} {adj:>8} {r.verdict}")
+            lines.append(f"{clip(r.name, 28):<28} {gains} {r.change:>7.3g} {r.slope:>+6.2f} {adj:>8} {r.verdict}")
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -189,18 +190,17 @@ def _pairs_p(stats: list[tuple[float, float]], tolerance: float) -> float:
 
 def _slope(widths: list[int], gains: list[float]) -> float:
     """Least-squares slope of log2(gain) against log2(width): 0 width-independent, +1 growing as the width."""
-    xs, ys = [math.log2(w) for w in widths], [math.log2(g) for g in gains]
-    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
-    sxx = sum((x - mx) ** 2 for x in xs)
-    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx if sxx else 0.0
+    from .stats import least_squares_slope
+
+    return least_squares_slope([math.log2(w) for w in widths], [math.log2(g) for g in gains])
 
 
 def _holm(rows: list[WidthRow], alpha: float, tolerance: float) -> None:
     """Holm-adjust the layers' p-values; fail each layer whose adjusted p is below ``alpha``, saying by how much."""
-    family = sorted((r for r in rows if r.p_value is not None), key=lambda r: r.p_value)
-    running = 0.0
-    for j, r in enumerate(family):
-        running = max(running, min(1.0, (len(family) - j) * r.p_value))
+    from .stats import holm
+
+    family = [r for r in rows if r.p_value is not None]
+    for r, running in zip(family, holm([r.p_value for r in family])):
         r.adjusted = running
         if running < alpha:
             low, high = r.gains.index(min(r.gains)), r.gains.index(max(r.gains))
@@ -209,6 +209,3 @@ def _holm(rows: list[WidthRow], alpha: float, tolerance: float) -> None:
                         f"{r.gains[high]:.3g} at width {r.widths[high]}: ×{r.change:.3g} apart, beyond ×{tolerance:.3g} "
                         f"(slope {r.slope:+.2f} per doubling; adjusted p={running:.3g} < alpha={alpha:g})")
 
-
-def _clip(text: str, width: int) -> str:
-    return text if len(text) <= width else "…" + text[-(width - 1):]

@@ -143,6 +143,13 @@ def chisquare_counts(observed: np.ndarray, probs: np.ndarray) -> tuple[float, fl
     return x2, float(stats.chi2.sf(x2, df)) if df > 0 else 1.0
 
 
+def least_squares_slope(xs: list[float], ys: list[float]) -> float:
+    """The least-squares slope of ys against xs (0 when every x is the same)."""
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    sxx = sum((x - mx) ** 2 for x in xs)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx if sxx else 0.0
+
+
 def holm(pvalues: list[float]) -> list[float]:
     """Holm's step-down adjusted p-values (reject where adjusted ≤ alpha; family-wise error ≤ alpha)."""
     m = len(pvalues)
