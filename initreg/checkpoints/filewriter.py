@@ -2,15 +2,17 @@
 values computed and written at its own byte offset, then all files renamed onto their targets at once.
 
 Any process can write any piece: the values come from ``initreg.values`` for the piece's region, and the
-offset from the plan. In one process the next piece is drawn while the last one is written (``os.pwrite``
-on a writer thread releases the GIL), into two reused buffers: memory stays at two pieces, plus a whole
-tensor for initializers that can only be drawn whole.
+offset from the plan. A run of consecutive pieces (a file, or a Dask task's part of one) is written front to
+back: values are drawn into two staging buffers that take turns, one written with ``O_DIRECT`` on a writer
+thread while the next values are drawn into the other (``direct.py``): memory stays at two pieces, plus a
+whole tensor for initializers that can only be drawn whole.
 """
 
 from __future__ import annotations
 
 import contextlib
 import glob
+import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,6 +21,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from .direct import StagedFile
 from .files import atomic_file, fsync_directory, is_bfloat16, temp_file, write_at, write_error
 from ..errors import CheckpointWriteError
 from .shards import PIECE_BYTES, CheckpointPlan, FilePlan, Piece, pieces
@@ -60,26 +63,33 @@ def piece_values(piece: Piece, row: Any, seed: int, buffer: np.ndarray | None = 
 
 
 def write_pieces(path: str | os.PathLike, todo: Sequence[Piece], rows: Mapping[str, Any], seed: int,
-                 progress: Callable[[Piece], None] | None = None) -> None:
-    """Compute and write each piece at its offset of the existing, pre-sized file ``path``."""
-    if not todo:
+                 progress: Callable[[Piece], None] | None = None, header: bytes = b"",
+                 piece_bytes: int = PIECE_BYTES) -> None:
+    """Compute the consecutive pieces ``todo`` and write them, front to back, into the existing, pre-sized file
+    ``path`` (after ``header``, written at offset 0 first, when given)."""
+    start = 0 if header else todo[0].offset if todo else 0
+    ends = [start + len(header)] + [p.offset + p.nbytes for p in todo]
+    if any(p.offset != at for p, at in zip(todo, ends)):
+        raise ValueError("write_pieces takes consecutive pieces of one file, in file order")
+    if ends[-1] == start:
         return
-    size = max((p.nbytes for p in todo if p.index is not None), default=0)
-    buffers = [np.empty(size, dtype=np.uint8), np.empty(size, dtype=np.uint8)] if size else [None, None]
-    fd = os.open(path, os.O_WRONLY)
+    staged = StagedFile(path, min(piece_bytes, ends[-1] - start), start)
     try:
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="initreg-write") as writer:
-            pending = None
-            for k, piece in enumerate(todo):
-                data = piece_values(piece, rows[piece.name], seed, buffers[k % 2])
-                if pending is not None:
-                    pending.result()  # the buffer drawn into next is the one this write used
-                pending = writer.submit(write_at, fd, piece.offset, data)
-                if progress is not None:
-                    progress(piece)
-            pending.result()
-    finally:
-        os.close(fd)
+        staged.put(header)
+        for piece in todo:
+            count = math.prod(piece.shape)
+            out = staged.reserve(piece.nbytes, piece.nbytes // count) if piece.index is not None and count else None
+            data = piece_values(piece, rows[piece.name], seed, out)
+            if out is None:
+                staged.put(data)
+            elif not np.shares_memory(data, out):  # bfloat16 bits, or a byte-order change: computed elsewhere
+                out[:] = data.reshape(-1).view(np.uint8)
+            if progress is not None:
+                progress(piece)
+    except BaseException:
+        staged.abort()
+        raise
+    staged.close()
 
 
 @dataclass(frozen=True)
@@ -194,7 +204,8 @@ def write_plan(plan: CheckpointPlan, targets: Mapping[int, Path], rows: Mapping[
             for number, target in targets.items():
                 current = target
                 temps[target] = prepare(target, plan.file(number))
-                write_pieces(temps[target].path, plan_pieces(plan, rows, [number], piece_bytes), rows, seed, progress)
+                write_pieces(temps[target].path, plan_pieces(plan, rows, [number], piece_bytes), rows, seed, progress,
+                             plan.file(number).header, piece_bytes)
                 flushes.append((target, flusher.submit(sync, temps[target])))
             for current, f in flushes:
                 f.result()
