@@ -145,9 +145,9 @@ def check_key_words(key: Sequence[int]) -> tuple[int, int, int, int]:
 
 
 @functools.lru_cache(maxsize=1024)
-def _prepare(op: str, dtype: np.dtype, bfloat16: bool, params: tuple) -> tuple[str, int, int, tuple, dict]:
-    """(kind, op code, kind code, positional and keyword arguments of the kernel) for one kind of fill; raises
-    for a dtype or parameters the operation cannot take."""
+def _prepare(op: str, dtype: np.dtype, bfloat16: bool, params: tuple) -> tuple[str, int, int, tuple, bool]:
+    """(kind, op code, kind code, the kernel's arguments after the kind, whether it fills the bits as uint16) for one
+    kind of fill; raises for a dtype or parameters the operation cannot take."""
     from . import v4_reference as ref
 
     if op not in OPS:
@@ -161,9 +161,9 @@ def _prepare(op: str, dtype: np.dtype, bfloat16: bool, params: tuple) -> tuple[s
     if op == "truncated_normal" and len(params) == 4 and not float(params[2]) < float(params[3]):
         raise ValueError(f"truncation bounds need a < b, got a={params[2]}, b={params[3]}")
     raw = ref.raw_params(op, params)
-    if op == "integers":
-        return kind, ref.OPS[op], ref.KINDS[kind], (), {"ilow": raw[0], "ispan_m1": raw[1]}
-    return kind, ref.OPS[op], ref.KINDS[kind], raw, {}
+    args = (0.0, 0.0, 0.0, 0.0, *raw) if op == "integers" else tuple(raw)  # p0..p3, then ilow, ispan_m1
+    bits = kind == "bfloat16" or dtype.kind == "V"
+    return kind, ref.OPS[op], ref.KINDS[kind], args, bits
 
 
 def fill(op: str, key_words: Sequence[int], start: int, out: np.ndarray, *params: Any,
@@ -180,23 +180,23 @@ def fill(op: str, key_words: Sequence[int], start: int, out: np.ndarray, *params
     if not (flags.c_contiguous and flags.writeable):
         raise ValueError("out must be a writable C-contiguous array (fill a contiguous copy and assign it)")
     try:
-        kind, opc, kindc, args, kw = _prepare(op, out.dtype, bfloat16, params)
+        kind, opc, kindc, args, bits = _prepare(op, out.dtype, bfloat16, params)
     except TypeError as exc:
         if "unhashable" not in str(exc):
             raise
-        kind, opc, kindc, args, kw = _prepare.__wrapped__(op, out.dtype, bfloat16, params)
-    if type(start) is not int or start < 0 or start + out.size > _MAX_END:
-        start = check_start(start, out.size)
+        kind, opc, kindc, args, bits = _prepare.__wrapped__(op, out.dtype, bfloat16, params)
     size = out.size
+    if type(start) is not int or start < 0 or start + size > _MAX_END:
+        start = check_start(start, size)
     if size == 0:
         return out
-    buf = out.view(np.uint16) if (kind == "bfloat16" or out.dtype.kind == "V") else out
     k = _kernel if _kernel is not None else _load()
     if k:
-        k.fill(opc, key_words, start, buf, kindc, *args, **kw)
+        k.fill(opc, key_words, start, out.view(np.uint16) if bits else out, kindc, *args)
         return out
     from . import v4_reference as ref
 
+    buf = out.view(np.uint16) if bits else out
     ref.fill_into(op, check_key_words(key_words), start, buf.reshape(-1), kind, *params)
     return out
 
@@ -212,13 +212,13 @@ def fill_runs(op: str, key_words: Sequence[int], runs: np.ndarray, length: int, 
         raise ValueError(f"out holds {out.size} elements, not len(runs) * length = {runs.size * int(length)}")
     if out.size == 0:
         return out
-    kind, opc, kindc, args, kw = _prepare.__wrapped__(op, out.dtype, bfloat16, params)
+    kind, opc, kindc, args, bits = _prepare.__wrapped__(op, out.dtype, bfloat16, params)
     if int(runs.max()) + int(length) > _MAX_END:
         check_start(int(runs.max()), int(length))
-    buf = out.view(np.uint16) if (kind == "bfloat16" or out.dtype.kind == "V") else out
+    buf = out.view(np.uint16) if bits else out
     k = _kernel if _kernel is not None else _load()
     if k:
-        k.fill_runs(opc, key_words, runs, int(length), buf.reshape(-1), kindc, *args, **kw)
+        k.fill_runs(opc, key_words, runs, int(length), buf.reshape(-1), kindc, *args)
         return out
     flat = out.reshape(-1)
     for i, r in enumerate(runs.tolist()):  # the reference, one run at a time

@@ -390,9 +390,10 @@ def values(init: Any, shape: Any, *, name: str, seed: int | None, dtype: Any = "
             if len(_DESCS) >= _MEMO_MAX:
                 _DESCS.clear()
             _DESCS[key] = desc
-    desc.device.check()
+    if desc.device.kind != "cpu":  # a GPU may have gone since the last call
+        desc.device.check()
     initializer = create(init)
-    stream = _stream(choose_seed(seed), desc.name)
+    stream = _stream(seed if type(seed) is int and seed >= 0 else choose_seed(seed), desc.name)  # a given seed: taken
     if index is None and out is None:
         return draw(initializer, desc, stream)
     return region_values(initializer, desc, stream, () if index is None else index, out)
@@ -417,10 +418,12 @@ def _stream(seed: int, name: str) -> Stream:
 
 def _desc_key(name: Any, shape: Any, dtype: Any, layout: Any, device: Any) -> tuple[Any, ...] | None:
     """The memo key of a call's arguments, or None when one of them is not of a plain, exactly hashable type."""
-    if (type(name) is not str or type(shape) is not tuple or {type(d) for d in shape} - {int}
-            or type(dtype) not in (str, np.dtype, type) or (layout is not None and type(layout) is not str)
-            or (device is not None and type(device) is not Device)):
+    if (type(name) is not str or type(shape) is not tuple or type(dtype) not in (str, np.dtype, type)
+            or (layout is not None and type(layout) is not str) or (device is not None and type(device) is not Device)):
         return None
+    for d in shape:
+        if type(d) is not int:
+            return None
     return (name, shape, dtype, layout, device)
 
 
