@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.shapes import aligned
 from .files import write_at
 
 ALIGN = 4096  # O_DIRECT offsets, lengths and buffer addresses: a multiple of every common logical block size
@@ -26,9 +27,7 @@ ALIGN = 4096  # O_DIRECT offsets, lengths and buffer addresses: a multiple of ev
 
 def aligned_buffer(nbytes: int) -> np.ndarray:
     """An uninitialized uint8 array of ``nbytes`` whose first byte sits on an ``ALIGN`` boundary."""
-    raw = np.empty(nbytes + ALIGN, dtype=np.uint8)
-    skip = -raw.ctypes.data % ALIGN
-    return raw[skip:skip + nbytes]
+    return aligned((nbytes,), np.uint8, ALIGN)
 
 
 def open_direct(path: str | os.PathLike) -> int | None:

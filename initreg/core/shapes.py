@@ -92,6 +92,15 @@ def row_slabs(rows: int, row_size: int, budget: int) -> list[tuple[int, int]]:
     return [(r, min(r + step, rows)) for r in range(0, rows, step)]
 
 
+def aligned(shape: tuple[int, ...], dtype: Any, align: int) -> np.ndarray:
+    """An uninitialized C-ordered array of ``shape`` and ``dtype`` whose data starts on an ``align``-byte boundary."""
+    dtype = np.dtype(dtype)
+    n = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    raw = np.empty(n + align, dtype=np.uint8)
+    start = -raw.ctypes.data % align
+    return raw[start:start + n].view(dtype).reshape(shape)
+
+
 def is_complete(shape: Shape | None) -> bool:
     """Whether every dimension of a shape is known."""
     return shape is not None and all(d is not None for d in shape)

@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import ParameterValueError, RuleError
 from .explanation import Explanation, Row, plan
 from .precedence import Entry, seed_of, split_init
-from ..core.shapes import compute_dtype
+from ..core.shapes import aligned, compute_dtype
 from ..core.stream import choose_seed
 
 #: ``default="keep"``: what nothing else covers keeps the values it holds
@@ -29,10 +29,7 @@ ALIGN = 64
 
 def aligned_empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     """An uninitialized C-ordered array whose data starts on an ALIGN-byte boundary (so JAX can adopt it)."""
-    n = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    raw = np.empty(n + ALIGN, dtype=np.uint8)
-    start = (-raw.ctypes.data) % ALIGN
-    return raw[start:start + n].view(dtype).reshape(shape)
+    return aligned(shape, dtype, ALIGN)
 
 
 def leaf_values(row: Row, dtype: Any, index: Any = None) -> np.ndarray:
