@@ -6,7 +6,9 @@
 Rows (each write in a fresh interpreter, wall time and its own peak RSS):
 
 - ``tofile``: the plain write limit: for each planned file an already filled array of its size written
-  with ``ndarray.tofile`` (only the writes are timed), with and without a final fsync;
+  with ``ndarray.tofile`` (only the writes are timed), with and without a final fsync, each file deleted right
+  after its write (so the next one reuses its page cache); and once more keeping every file until the end, as
+  a saved checkpoint's files stay (and as ``initreg init``'s do);
 - ``init``: ``initreg init -o DIR --max-shard-size SIZE`` in one process (the files are fsynced);
 - ``init --dask``: the same through a 2-worker LocalCluster started beforehand (its start-up is reported
   apart), peak RSS of the client and of each worker; per-task overhead from 200 empty tasks;
@@ -46,7 +48,7 @@ sys.exit(code)
 
 TOFILE = PEAK + """
 import os, sys, time, numpy as np
-sizes, directory, sync = [int(s) for s in sys.argv[1].split(",")], sys.argv[2], sys.argv[3] == "1"
+sizes, directory, sync, keep = [int(s) for s in sys.argv[1].split(",")], sys.argv[2], sys.argv[3] == "1", sys.argv[4] == "1"
 spent = 0.0
 for i, n in enumerate(sizes):
     a = np.ones(n // 4, dtype=np.float32)  # filled before the clock starts
@@ -57,7 +59,10 @@ for i, n in enumerate(sizes):
         fd = os.open(path, os.O_RDONLY); os.fsync(fd); os.close(fd)
     spent += time.perf_counter() - t0
     del a
-    os.unlink(path)
+    if not keep:
+        os.unlink(path)
+for i in range(len(sizes) if keep else 0):
+    os.unlink(os.path.join(directory, f"plain-{i}.bin"))
 print(spent)
 print(peak())
 """
@@ -140,14 +145,16 @@ def main() -> int:
         print(f"model: {sum(math.prod(e['shape']) for e in spec) / 1e9:.3f} B float32 values, {total / 1e9:.2f} GB "
               f"in {len(spec)} tensors (largest {largest / 1e6:.0f} MB), {len(plan.files)} files of at most "
               f"{a.shard_size}; {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}\n", flush=True)
-        for sync in ("0", "1"):
-            done = subprocess.run([sys.executable, "-c", TOFILE, ",".join(map(str, file_sizes)), work, sync],
+        for sync, keep in (("0", "0"), ("1", "0"), ("0", "1")):
+            done = subprocess.run([sys.executable, "-c", TOFILE, ",".join(map(str, file_sizes)), work, sync, keep],
                                   capture_output=True, text=True, check=True)
             t, rss = done.stdout.split()
-            rows.append((f"ndarray.tofile{' + fsync' if sync == '1' else ''} (limit)", float(t), int(rss), ""))
+            what = " + fsync" if sync == "1" else ", files kept" if keep == "1" else ""
+            rows.append((f"ndarray.tofile{what} (limit)", float(t), int(rss), ""))
+        kept = rows[-1][1]
         init = ["init", "--params", "spec.json", "--rules", "rules.toml", "-q", "--max-shard-size", a.shard_size]
         t, rss = child([*init, "-o", "single"], work)
-        rows.append(("initreg init (one process)", t, rss, ""))
+        rows.append(("initreg init (one process)", t, rss, f"{kept / t:.0%} of kept-files tofile's throughput"))
         single = t
         t0 = time.perf_counter()
         with LocalCluster(n_workers=a.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
