@@ -26,7 +26,7 @@ from .planning.explanation import Explanation, Row
 from .planning.leaves import (aligned_empty, check_names, deprecated_keyword, is_keep, leaf_values,
                               plan_leaves, uncovered_error, with_default)
 from .planning.precedence import Entry
-from .planning.regions import Region, locate, region_mode
+from .planning.regions import Region, addressable, locate, region_mode
 from .planning.rules import Rules
 
 __all__ = ["init", "initialize", "initializer", "plan", "flax_defaults"]
@@ -275,15 +275,16 @@ def _region_blocks(shape: tuple[int, ...], index: Any) -> int:
 def _shards(row: Row, leaf: _Leaf, sharding: Any) -> dict[tuple, np.ndarray]:
     """This process's distinct shards of the leaf (replicas share one), by index key.
 
-    Each comes from its own region unless the regions together overlap more stream blocks than the
-    whole tensor has (column shards: every shard touches every block), or the
-    initializer computes whole tensors: then the whole is computed once and sliced.
+    Each comes from its own region (an addressable initializer computes only the region's values, column shards
+    included) unless the regions together overlap more stream blocks than the whole tensor has (column shards of
+    a block-wise initializer: every shard touches every block), or the initializer computes whole tensors: then
+    the whole is computed once and sliced.
     """
     indices: dict[tuple, Any] = {}
     for index in sharding.addressable_devices_indices_map(leaf.shape).values():
         indices.setdefault(_index_key(index), () if index is None else index)
     mode = region_mode(row.initializer)
-    once = mode == "whole" or (mode == "blocks" and len(indices) > 1 and sum(
+    once = mode == "whole" or (mode == "blocks" and len(indices) > 1 and not addressable(row.initializer) and sum(
         _region_blocks(leaf.shape, ix) for ix in indices.values()) > _region_blocks(leaf.shape, ()))
     if not once:
         return {key: leaf_values(row, leaf.dtype, index=ix) for key, ix in indices.items()}

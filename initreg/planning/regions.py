@@ -275,7 +275,7 @@ def _fill_runs(initializer: Initializer, desc: Desc, stream: Stream, region: Reg
     fill_checked(initializer, desc, flat, Runs(stream, starts, length), failure)
 
 
-def _addressable(initializer: Initializer) -> bool:
+def addressable(initializer: Initializer) -> bool:
     """Whether ``initializer`` is addressable: said by its fill's own class or a subclass (a plugin's subclass that
     overrides fill must say it again)."""
     mro = type(initializer).__mro__
@@ -337,7 +337,7 @@ def region_values(initializer: Initializer, desc: Desc, stream: Stream, index: A
         target[...] = tmp
         return target
     region = Region(shape, offset, strides)
-    fill = _fill_runs if _addressable(initializer) else _fill_blocks
+    fill = _fill_runs if addressable(initializer) else _fill_blocks
     if out is not None and out.flags.c_contiguous and not region.flipped:
         fill(initializer, desc, stream, region, out.reshape(-1), failure)
         return out

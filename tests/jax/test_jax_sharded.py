@@ -26,4 +26,4 @@ def test_sharded_equals_unsharded_on_1_2_4_8_devices():
     assert result["devices"] == 8 and not result["errors"], result["errors"]
     bad = [what for what, ok in result["checks"] if not ok]
     assert not bad, bad
-    assert len(result["checks"]) == 6 + 4 * 6 * 6 + 4 + 1  # every leaf, mesh and spec was checked
+    assert len(result["checks"]) == 6 + 4 * 6 * 6 + 6 + 1  # every leaf, mesh and spec was checked
