@@ -492,7 +492,7 @@ def _target(out: Any, size: Any, dtype: Any, method: str, default: Any) -> Any:
 
 def _checked_region(out: Any, start: Any, total: Any) -> tuple[int, int]:
     """(start, total) of a fill: ``out`` holds flat positions start.. of a fill of ``total`` values (default start+out.size)."""
-    if total is None and type(start) is int and start >= 0:  # the common call, checked in one test
+    if total is None and type(start) is int and start >= 0:  # the common call: a plain int start, no total
         return start, start + out.size
     if type(start) is not int and (isinstance(start, bool) or not isinstance(start, np.integer)) or start < 0:
         raise _argument_error(f"start must be a non-negative int (a flat position), got {start!r}")
