@@ -97,15 +97,36 @@ static void v4_round_keys(const v4_u32* k, v4_u32* ka, v4_u32* kb) {
 }
 
 /* the body of a SIMD batch: W calls a step, each call's four words in 64-bit lanes of VEC (the low halves count);
- * LANES is (0, 1, ..., W-1), XOR3(a, b, c) is a ^ b ^ c and STORE(dst, c) writes the low halves of c's lanes */
-#define V4_PHILOX_SIMD(VEC, W, SET1, LANES, ADD, SRLI, MUL, XOR3, STORE) do {                                       \
+ * LANES is (0, 1, ..., W-1), XOR3(a, b, c) is a ^ b ^ c and STORE(dst, c) writes the low halves of c's lanes.
+ * U independent steps run interleaved (a round's multiply, shift and xor form a chain U steps can overlap), then
+ * single steps, then plain C for the calls left. */
+#define V4_PHILOX_SIMD(VEC, W, U, SET1, LANES, ADD, SRLI, MUL, XOR3, STORE) do {                                    \
     const VEC m0 = SET1(V4_PHILOX_M0), m1 = SET1(V4_PHILOX_M1), lanes = LANES;                                      \
     VEC kk0[10], kk1[10];                                                                                           \
     v4_u32 ka[10], kb[10];                                                                                          \
-    int r, i;                                                                                                       \
+    int r, i, u;                                                                                                    \
     v4_round_keys(k, ka, kb);                                                                                       \
     for (r = 0; r < 10; ++r) { kk0[r] = SET1(ka[r]); kk1[r] = SET1(kb[r]); }                                        \
-    for (i = 0; i + (W) <= m; i += (W)) {                                                                           \
+    for (i = 0; i + (U) * (W) <= m; i += (U) * (W)) {                                                               \
+        VEC c0[U], c1[U], c2[U], c3[U];                                                                             \
+        for (u = 0; u < (U); ++u) {                                                                                 \
+            VEC jj = ADD(SET1((long long)(j + (v4_u64)(i + u * (W)))), lanes);                                      \
+            c0[u] = jj; c1[u] = SRLI(jj, 32); c2[u] = SET1(k[2]); c3[u] = SET1(k[3]);                               \
+        }                                                                                                           \
+        for (r = 0; r < 10; ++r) {                                                                                  \
+            for (u = 0; u < (U); ++u) {                                                                             \
+                VEC p0 = MUL(c0[u], m0), p1 = MUL(c2[u], m1);                                                       \
+                c0[u] = XOR3(SRLI(p1, 32), c1[u], kk0[r]);                                                          \
+                c2[u] = XOR3(SRLI(p0, 32), c3[u], kk1[r]);                                                          \
+                c1[u] = p1; c3[u] = p0;                                                                             \
+            }                                                                                                       \
+        }                                                                                                           \
+        for (u = 0; u < (U); ++u) {                                                                                 \
+            STORE(x[0] + i + u * (W), c0[u]); STORE(x[1] + i + u * (W), c1[u]);                                    \
+            STORE(x[2] + i + u * (W), c2[u]); STORE(x[3] + i + u * (W), c3[u]);                                    \
+        }                                                                                                           \
+    }                                                                                                               \
+    for (; i + (W) <= m; i += (W)) {                                                                                \
         VEC jj = ADD(SET1((long long)(j + (v4_u64)i)), lanes);                                                      \
         VEC c0 = jj, c1 = SRLI(jj, 32);                                                                             \
         VEC c2 = SET1(k[2]), c3 = SET1(k[3]);                                                                       \
@@ -120,6 +141,12 @@ static void v4_round_keys(const v4_u32* k, v4_u32* ka, v4_u32* kb) {
     v4_philox_batch_rest(j, i, m, k, x);                                                                            \
 } while (0)
 
+#ifndef V4_UNROLL_AVX512
+#define V4_UNROLL_AVX512 4
+#endif
+#ifndef V4_UNROLL_AVX2
+#define V4_UNROLL_AVX2 2
+#endif
 #define V4_XOR3_256(a, b, c) _mm256_xor_si256(_mm256_xor_si256(a, b), c)
 #define V4_STORE_256(dst, c) \
     _mm_storeu_si128((__m128i*)(dst), _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(c, pick)))
@@ -129,13 +156,13 @@ static void v4_round_keys(const v4_u32* k, v4_u32* ka, v4_u32* kb) {
 __attribute__((target("avx2")))
 static void v4_philox_batch_avx2(v4_u64 j, int m, const v4_u32* k, v4_u32 (*x)[V4_M]) {
     const __m256i pick = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);  /* V4_STORE_256: lanes' low halves first */
-    V4_PHILOX_SIMD(__m256i, 4, _mm256_set1_epi64x, _mm256_setr_epi64x(0, 1, 2, 3), _mm256_add_epi64, _mm256_srli_epi64,
+    V4_PHILOX_SIMD(__m256i, 4, V4_UNROLL_AVX2, _mm256_set1_epi64x, _mm256_setr_epi64x(0, 1, 2, 3), _mm256_add_epi64, _mm256_srli_epi64,
                    _mm256_mul_epu32, V4_XOR3_256, V4_STORE_256);
 }
 
 __attribute__((target("avx512f")))
 static void v4_philox_batch_avx512(v4_u64 j, int m, const v4_u32* k, v4_u32 (*x)[V4_M]) {
-    V4_PHILOX_SIMD(__m512i, 8, _mm512_set1_epi64, _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7), _mm512_add_epi64,
+    V4_PHILOX_SIMD(__m512i, 8, V4_UNROLL_AVX512, _mm512_set1_epi64, _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7), _mm512_add_epi64,
                    _mm512_srli_epi64, _mm512_mul_epu32, V4_XOR3_512, V4_STORE_512);
 }
 #endif
