@@ -188,7 +188,7 @@ static void v4_init(void) {
 
 #define V4_WORDS(x, i) v4_u32 w[4]; w[0] = x[0][i]; w[1] = x[1][i]; w[2] = x[2][i]; w[3] = x[3][i]
 
-V4_INLINE void v4_chunk_f(const v4_params* P, v4_u32 (*x)[V4_M], int m, double* v) {
+V4_INLINE void v4_chunk_f(const v4_params* P, v4_u32 (*x)[V4_M], int m, double* v, float* f) {
     const double a = P->a, b = P->b;
     int i, h;
     if (P->op == V4_OP_UNIFORM) {
@@ -199,6 +199,15 @@ V4_INLINE void v4_chunk_f(const v4_params* P, v4_u32 (*x)[V4_M], int m, double* 
             for (i = 0; i < m; ++i) r[h][i] = v4_bm_radius_f(x[2 * h][i]);
         for (h = 0; h < 2; ++h)
             for (i = 0; i < m; ++i) v4_bm_angle_f(x[2 * h + 1][i], &sn[h][i], &cs[h][i]);
+        if (f != NULL) {  /* float32 straight into the output (a normal's clamp is +inf) */
+            for (i = 0; i < m; ++i) {
+                f[4 * i] = (float)(a + b * (r[0][i] * cs[0][i]));
+                f[4 * i + 1] = (float)(a + b * (r[0][i] * sn[0][i]));
+                f[4 * i + 2] = (float)(a + b * (r[1][i] * cs[1][i]));
+                f[4 * i + 3] = (float)(a + b * (r[1][i] * sn[1][i]));
+            }
+            return;
+        }
         for (i = 0; i < m; ++i) {
             v[4 * i] = a + b * (r[0][i] * cs[0][i]);
             v[4 * i + 1] = a + b * (r[0][i] * sn[0][i]);
@@ -343,8 +352,12 @@ V4_CLONES static void v4_fill(const v4_params* P, v4_u64 start, v4_u64 n, void* 
             v4_chunk_i(P, x, m, w);
             v4_store_i(w + (pos - first), cnt, dst, P->kind);
         } else {
-            if (per == 4) v4_chunk_f(P, x, m, v); else v4_chunk_d(P, x, m, v);
-            v4_store_f(v + (pos - first), cnt, dst, P->kind, P->clamp);
+            if (per == 4 && P->op == V4_OP_NORMAL && P->kind == V4_F32 && pos == first && cnt == (size_t)(4 * m)) {
+                v4_chunk_f(P, x, m, v, (float*)dst);
+            } else {
+                if (per == 4) v4_chunk_f(P, x, m, v, NULL); else v4_chunk_d(P, x, m, v);
+                v4_store_f(v + (pos - first), cnt, dst, P->kind, P->clamp);
+            }
         }
         pos = stop;
         j += (v4_u64)m;
