@@ -191,7 +191,16 @@ static void v4_init(void) {
 V4_INLINE void v4_chunk_f(const v4_params* P, v4_u32 (*x)[V4_M], int m, double* v, float* f) {
     const double a = P->a, b = P->b;
     int i, h;
-    if (P->op == V4_OP_UNIFORM) {
+    if (P->op == V4_OP_UNIFORM && f != NULL) {  /* float32 straight into the output, clamped as v4_store_f does */
+        const float c = (float)P->clamp;
+        for (i = 0; i < m; ++i) {
+            double t[4];
+            int l;
+            V4_WORDS(x, i);
+            v4_call_uniform_f(w, a, b, t);
+            for (l = 0; l < 4; ++l) { float y = (float)t[l]; f[4 * i + l] = y < c ? y : c; }
+        }
+    } else if (P->op == V4_OP_UNIFORM) {
         for (i = 0; i < m; ++i) { V4_WORDS(x, i); v4_call_uniform_f(w, a, b, v + 4 * i); }
     } else {  /* normal: radii, then angles, then the values, each its own simple loop */
         double r[2][V4_M], sn[2][V4_M], cs[2][V4_M];
@@ -352,7 +361,7 @@ V4_CLONES static void v4_fill(const v4_params* P, v4_u64 start, v4_u64 n, void* 
             v4_chunk_i(P, x, m, w);
             v4_store_i(w + (pos - first), cnt, dst, P->kind);
         } else {
-            if (per == 4 && P->op == V4_OP_NORMAL && P->kind == V4_F32 && pos == first && cnt == (size_t)(4 * m)) {
+            if (per == 4 && P->kind == V4_F32 && pos == first && cnt == (size_t)(4 * m)) {
                 v4_chunk_f(P, x, m, v, (float*)dst);
             } else {
                 if (per == 4) v4_chunk_f(P, x, m, v, NULL); else v4_chunk_d(P, x, m, v);
