@@ -184,11 +184,13 @@ static void v4_init(void) {
     if (v4_philox_batch == NULL) v4_philox_batch = v4_philox_impl(NULL);
 }
 
-/* ---- values of calls j .. j+m-1 (m <= V4_M) into v (4 or 2 per call) ---------------------------------- */
+/* ---- values of calls j .. j+m-1 (m <= V4_M) into v (4 or 2 per call) ---------------------------------- *
+ * Given f (a float32 output that the whole chunk fills), v4_chunk_f may store there instead, straight from the
+ * loop that computes the values and clamped as v4_store_f would; it returns 1 when it did. */
 
 #define V4_WORDS(x, i) v4_u32 w[4]; w[0] = x[0][i]; w[1] = x[1][i]; w[2] = x[2][i]; w[3] = x[3][i]
 
-V4_INLINE void v4_chunk_f(const v4_params* P, v4_u32 (*x)[V4_M], int m, double* v, float* f) {
+V4_INLINE int v4_chunk_f(const v4_params* P, v4_u32 (*x)[V4_M], int m, double* v, float* f) {
     const double a = P->a, b = P->b;
     int i, h;
     if (P->op == V4_OP_UNIFORM && f != NULL) {  /* float32 straight into the output, clamped as v4_store_f does */
@@ -200,6 +202,7 @@ V4_INLINE void v4_chunk_f(const v4_params* P, v4_u32 (*x)[V4_M], int m, double* 
             v4_call_uniform_f(w, a, b, t);
             for (l = 0; l < 4; ++l) { float y = (float)t[l]; f[4 * i + l] = y < c ? y : c; }
         }
+        return 1;
     } else if (P->op == V4_OP_UNIFORM) {
         for (i = 0; i < m; ++i) { V4_WORDS(x, i); v4_call_uniform_f(w, a, b, v + 4 * i); }
     } else {  /* normal: radii, then angles, then the values, each its own simple loop */
@@ -215,7 +218,7 @@ V4_INLINE void v4_chunk_f(const v4_params* P, v4_u32 (*x)[V4_M], int m, double* 
                 f[4 * i + 2] = (float)(a + b * (r[1][i] * cs[1][i]));
                 f[4 * i + 3] = (float)(a + b * (r[1][i] * sn[1][i]));
             }
-            return;
+            return 1;
         }
         for (i = 0; i < m; ++i) {
             v[4 * i] = a + b * (r[0][i] * cs[0][i]);
@@ -224,6 +227,7 @@ V4_INLINE void v4_chunk_f(const v4_params* P, v4_u32 (*x)[V4_M], int m, double* 
             v[4 * i + 3] = a + b * (r[1][i] * sn[1][i]);
         }
     }
+    return 0;
 }
 
 V4_INLINE void v4_chunk_d(const v4_params* P, v4_u32 (*x)[V4_M], int m, double* v) {
@@ -361,12 +365,9 @@ V4_CLONES static void v4_fill(const v4_params* P, v4_u64 start, v4_u64 n, void* 
             v4_chunk_i(P, x, m, w);
             v4_store_i(w + (pos - first), cnt, dst, P->kind);
         } else {
-            if (per == 4 && P->kind == V4_F32 && pos == first && cnt == (size_t)(4 * m)) {
-                v4_chunk_f(P, x, m, v, (float*)dst);
-            } else {
-                if (per == 4) v4_chunk_f(P, x, m, v, NULL); else v4_chunk_d(P, x, m, v);
-                v4_store_f(v + (pos - first), cnt, dst, P->kind, P->clamp);
-            }
+            float* f = P->kind == V4_F32 && pos == first && cnt == (size_t)(per * m) ? (float*)dst : NULL;
+            int stored = per == 4 ? v4_chunk_f(P, x, m, v, f) : (v4_chunk_d(P, x, m, v), 0);
+            if (!stored) v4_store_f(v + (pos - first), cnt, dst, P->kind, P->clamp);
         }
         pos = stop;
         j += (v4_u64)m;
