@@ -180,8 +180,44 @@ static v4_philox_batch_fn v4_philox_impl(const char* name) {
 
 static v4_philox_batch_fn v4_philox_batch = NULL;   /* set by v4_init() */
 
+/* ---- which of n values t need Phi^-1's tail: their positions offset + i, in order, into idx (which has room for
+ * 8 more); returns how many. Bookkeeping only (the values are v4_ndtri_low's either way). */
+
+typedef int (*v4_tails_fn)(const double* t, int n, int offset, int* idx);
+
+static int v4_tails_c(const double* t, int n, int offset, int* idx) {
+    int i, k = 0;
+    for (i = 0; i < n; ++i) { idx[k] = offset + i; k += !v4_ndtri_is_central(t[i]); }
+    return k;
+}
+
+#ifdef V4_HAVE_PHILOX_SIMD
+__attribute__((target("avx512f,avx512vl")))
+static int v4_tails_avx512(const double* t, int n, int offset, int* idx) {
+    const __m512d half = _mm512_set1_pd(0.5), low = _mm512_set1_pd(-0.425);
+    const __m256i eight = _mm256_set1_epi32(8);
+    __m256i pos = _mm256_add_epi32(_mm256_set1_epi32(offset), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    int i, k = 0;
+    for (i = 0; i + 8 <= n; i += 8) {  /* not (t - 0.5 >= -0.425), NaN included: the tail */
+        __mmask8 tail = _mm512_cmp_pd_mask(_mm512_sub_pd(_mm512_loadu_pd(t + i), half), low, _CMP_NGE_UQ);
+        _mm256_storeu_si256((__m256i*)(idx + k), _mm256_maskz_compress_epi32(tail, pos));
+        k += __builtin_popcount((unsigned)tail);
+        pos = _mm256_add_epi32(pos, eight);
+    }
+    return k + v4_tails_c(t + i, n - i, offset + i, idx + k);
+}
+#endif
+
+static v4_tails_fn v4_tails = NULL;   /* set by v4_init() */
+
 static void v4_init(void) {
     if (v4_philox_batch == NULL) v4_philox_batch = v4_philox_impl(NULL);
+    if (v4_tails == NULL) {
+        v4_tails = v4_tails_c;
+#ifdef V4_HAVE_PHILOX_SIMD
+        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl")) v4_tails = v4_tails_avx512;
+#endif
+    }
 }
 
 /* ---- values of calls j .. j+m-1 (m <= V4_M) into v (4 or 2 per call) ---------------------------------- *
@@ -252,13 +288,12 @@ V4_INLINE void v4_chunk_d(const v4_params* P, v4_u32 (*x)[V4_M], int m, double* 
              * the elements that need them, gathered; the values are v4_truncnorm_linear's */
             double tt[2][V4_M], xt[2 * V4_M];
             v4_u64 take[2][V4_M];
-            int idx[2 * V4_M], nt = 0, e;
+            int idx[2 * V4_M + 8], nt = 0, e;
             for (h = 0; h < 2; ++h)
                 for (i = 0; i < m; ++i) tt[h][i] = v4_tn_t(v4_u53_odd(x[2 * h][i], x[2 * h + 1][i]), tn, &take[h][i]);
             for (h = 0; h < 2; ++h)
                 for (i = 0; i < m; ++i) z[h][i] = v4_ndtri_central(tt[h][i]);
-            for (h = 0; h < 2; ++h)
-                for (i = 0; i < m; ++i) { idx[nt] = h * V4_M + i; nt += !v4_ndtri_is_central(tt[h][i]); }
+            for (h = 0; h < 2; ++h) nt += v4_tails(tt[h], m, h * V4_M, idx + nt);
             for (e = 0; e < nt; ++e) xt[e] = v4_ndtri_tail((&tt[0][0])[idx[e]]);
             for (e = 0; e < nt; ++e) (&z[0][0])[idx[e]] = xt[e];
             for (h = 0; h < 2; ++h)
