@@ -87,7 +87,7 @@ elif method == "normal":
     compile_s = time.perf_counter() - t0
     call = lambda: run(key)
 elif method in ("initreg", "unsharded8"):
-    call = lambda: initreg.jax.init(shapes, seed=0, defaults=initreg.jax.flax_defaults())
+    call = lambda: initreg.jax.init(shapes, seed=0, declared=initreg.jax.flax_defaults())
 elif method in ("rows8", "cols8"):
     from jax.sharding import NamedSharding, PartitionSpec as P
     mesh = jax.make_mesh((jax.device_count(),), ("model",))
@@ -96,7 +96,7 @@ elif method in ("rows8", "cols8"):
         spec = split if len(l.shape) == 2 else P()
         return jax.ShapeDtypeStruct(l.shape, l.dtype, sharding=NamedSharding(mesh, spec))
     sharded = jax.tree_util.tree_map_with_path(place, shapes)
-    call = lambda: initreg.jax.init(sharded, seed=0, defaults=initreg.jax.flax_defaults())
+    call = lambda: initreg.jax.init(sharded, seed=0, declared=initreg.jax.flax_defaults())
 if method == "turns8":  # the three 8-device builds taking turns in one interpreter, so load drift hits all alike
     from jax.sharding import NamedSharding, PartitionSpec as P
     mesh = jax.make_mesh((jax.device_count(),), ("model",))
@@ -108,7 +108,7 @@ if method == "turns8":  # the three 8-device builds taking turns in one interpre
     for _ in range(int(os.environ.get("TURNS", "3"))):
         for k, t in trees.items():
             t0 = time.perf_counter()
-            r = jax.block_until_ready(initreg.jax.init(t, seed=0, defaults=initreg.jax.flax_defaults()))
+            r = jax.block_until_ready(initreg.jax.init(t, seed=0, declared=initreg.jax.flax_defaults()))
             out["turns"][k].append(time.perf_counter() - t0)
             del r
     print(json.dumps(out))

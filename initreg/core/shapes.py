@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mmap
 from typing import Any
 
 import numpy as np
@@ -99,6 +100,14 @@ def aligned(shape: tuple[int, ...], dtype: Any, align: int) -> np.ndarray:
     raw = np.empty(n + align, dtype=np.uint8)
     start = -raw.ctypes.data % align
     return raw[start:start + n].view(dtype).reshape(shape)
+
+
+def mapped(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    """An uninitialized C-ordered array of ``shape`` and ``dtype`` (at least one byte) in its own private anonymous mapping."""
+    dtype = np.dtype(dtype)
+    n = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    buf = mmap.mmap(-1, n, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)  # freed (munmap) with the last view
+    return np.frombuffer(buf, dtype=dtype).reshape(shape)
 
 
 def is_complete(shape: Shape | None) -> bool:

@@ -9,6 +9,7 @@ in float32 and rounded to nearest even, as ``jnp.asarray(f32).astype(jnp.bfloat1
 
 from __future__ import annotations
 
+import mmap
 from typing import Any, Sequence
 
 import numpy as np
@@ -16,7 +17,7 @@ import numpy as np
 from ..errors import ParameterValueError, RuleError
 from .explanation import Explanation, Row, plan
 from .precedence import Entry, seed_of, split_init
-from ..core.shapes import aligned, compute_dtype
+from ..core.shapes import aligned, compute_dtype, mapped
 from ..core.stream import choose_seed
 
 #: ``default="keep"``: what nothing else covers keeps the values it holds
@@ -25,10 +26,15 @@ from .regions import locate, values
 
 #: XLA's CPU client adopts a host buffer without copying when it is aligned to this many bytes
 ALIGN = 64
+#: from this size NumPy advises transparent huge pages for its arrays; a leaf this large gets its own mapping instead
+MAPPED_BYTES = 1 << 22
 
 
 def aligned_empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     """An uninitialized C-ordered array whose data starts on an ALIGN-byte boundary (so JAX can adopt it)."""
+    if int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize >= MAPPED_BYTES and hasattr(mmap, "MAP_ANONYMOUS"):
+        # the memory XLA's own buffers get (no huge-page advice): first touches cost a third here (docs/jax.md)
+        return mapped(shape, dtype)
     return aligned(shape, dtype, ALIGN)
 
 
