@@ -6,7 +6,7 @@ A leaf's name is its tree path joined with ``sep`` (``params.Dense_0.kernel``); 
 (bfloat16: computed in float32, rounded to nearest even; under ``name_map=``, ``name=row.key_name``); a leaf
 outside ``only=`` is returned as given. A leaf with a sharding is built by
 ``jax.make_array_from_callback``, each addressable shard computed from its own index region, so the
-array is the same on any number of devices. Flax NNX variables and linen metadata boxes
+array is the same on any number of devices; on CUDA GPUs (with CuPy) each shard is computed on its own GPU. Flax NNX variables and linen metadata boxes
 (``nn.Partitioned``) are leaves under their own path, rebuilt around the new value.
 """
 
@@ -20,13 +20,14 @@ import jax
 import numpy as np
 from jax import tree_util
 
+from .core.device import gpu, gpu_available
 from .core.shapes import compute_dtype
 from .errors import ParameterValueError, RuleError, ShardingError, TreeError, format_shape
 from .planning.explanation import Explanation, Row
 from .planning.leaves import (aligned_empty, check_names, deprecated_keyword, is_keep, leaf_values,
                               plan_leaves, uncovered_error, with_default)
 from .planning.precedence import Entry
-from .planning.regions import Region, addressable, locate, region_mode
+from .planning.regions import Region, addressable, locate, region_mode, values
 from .planning.rules import Rules
 
 __all__ = ["init", "initialize", "initializer", "plan", "flax_defaults"]
@@ -272,6 +273,35 @@ def _region_blocks(shape: tuple[int, ...], index: Any) -> int:
     return len(Region(*locate(shape, () if index is None else index)).blocks())
 
 
+def _build_on_gpus(row: Row, leaf: _Leaf, sharding: Any) -> jax.Array | None:
+    """The leaf computed on its CUDA GPUs by v4's kernel (CuPy), each shard on its own device; None to build on the host.
+
+    The host builds it where a device is not a GPU CuPy can use, or the dtype is neither one v4 computes nor
+    bfloat16 (rounded from float32 by XLA's conversion, to nearest even as on the host).
+    """
+    if sharding is None:
+        if jax.default_backend() != "gpu" or jax.config.jax_default_device is not None:
+            return None
+        sharding = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    dt = np.dtype(leaf.dtype)
+    computed = compute_dtype(dt, f"parameter {row.name!r}")
+    placed = sharding.addressable_devices_indices_map(leaf.shape)
+    if (computed != dt and dt.name != "bfloat16") or not placed or not all(
+            d.platform in ("gpu", "cuda") and gpu_available(d.local_hardware_id) for d in placed):
+        return None
+    import cupy
+
+    arrays = []
+    for device, index in placed.items():
+        with cupy.cuda.Device(device.local_hardware_id):
+            part = values(row.initializer, row.shape, name=row.key_name, seed=row.seed, dtype=computed,
+                          layout=row.layout, index=() if index is None else index, device=gpu(device.local_hardware_id))
+            cupy.cuda.get_current_stream().synchronize()  # written before XLA's streams read it
+        shard = jax.dlpack.from_dlpack(part)
+        arrays.append(shard.astype(dt) if computed != dt else shard)
+    return jax.make_array_from_single_device_arrays(leaf.shape, sharding, arrays)
+
+
 def _shards(row: Row, leaf: _Leaf, sharding: Any) -> dict[tuple, np.ndarray]:
     """This process's distinct shards of the leaf (replicas share one), by index key.
 
@@ -299,6 +329,9 @@ def _shards(row: Row, leaf: _Leaf, sharding: Any) -> dict[tuple, np.ndarray]:
 
 def _build(row: Row, leaf: _Leaf, sharding: Any) -> jax.Array:
     """The leaf's jax.Array: whole on the default device, or shard by shard over ``sharding``."""
+    on_gpus = _build_on_gpus(row, leaf, sharding)
+    if on_gpus is not None:
+        return on_gpus
     if sharding is None:  # an aligned host buffer: XLA's CPU client adopts it instead of copying
         return jax.device_put(leaf_values(row, leaf.dtype))
     parts = _shards(row, leaf, sharding)

@@ -2,9 +2,10 @@
 
 CPU float16/float32/float64 tensors are written through a NumPy view of their storage. bfloat16 (which
 NumPy lacks) is computed in float32, a band of rows at a time, and rounded to nearest even by torch's
-own conversion. CUDA tensors get the CPU's bits: each band is computed on the host and copied into the
-tensor (through CuPy and DLPack when CuPy is installed, else by torch), so a seed checkpoint, a CPU run
-and a GPU run hold the same values.
+own conversion. CUDA tensors get the CPU's bits too: with CuPy installed they are computed on their own
+GPU by v4's kernel (``initreg.core.v4_gpu``; bfloat16 in float32, then rounded by torch's conversion),
+written through DLPack; without CuPy each band is computed on the host and copied in. So a seed checkpoint,
+a CPU run and a GPU run hold the same values.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.device import gpu, gpu_available
 from ..core.shapes import compute_dtype as computed_in, row_slabs
 from ..errors import DTypeError
 from ..planning.regions import region_mode, values
@@ -53,6 +55,8 @@ def fill(tensor: Any, initializer: Any, name: str, seed: int) -> None:
     compute = compute_dtype(dtype, f"parameter {name!r}")
     with torch.no_grad():
         target = tensor.detach()
+        if target.device.type == "cuda" and _fill_on_gpu(target, initializer, shape, name, seed, dtype, compute):
+            return
         if target.device.type == "cpu" and dtype == compute and target.is_contiguous():
             values(initializer, shape, name=name, seed=seed, dtype=compute, out=target.numpy())
             return
@@ -62,6 +66,24 @@ def fill(tensor: Any, initializer: Any, name: str, seed: int) -> None:
         for index in _bands(shape):
             host = values(initializer, shape, name=name, seed=seed, dtype=compute, index=index)
             _copy_in(target[index] if index else target, host)
+
+
+def _fill_on_gpu(target: Any, initializer: Any, shape: tuple[int, ...], name: str, seed: int, dtype: str,
+                 compute: str) -> bool:
+    """Fill a contiguous CUDA tensor on its own GPU (CuPy, v4's kernel); False where CuPy cannot, so the host fills it."""
+    index = target.device.index if target.device.index is not None else 0
+    if not target.is_contiguous() or not gpu_available(index):
+        return False
+    import cupy
+    import torch
+
+    with cupy.cuda.Device(index):
+        out = cupy.from_dlpack(target) if dtype == compute else None  # bfloat16: drawn in float32, then rounded
+        part = values(initializer, shape, name=name, seed=seed, dtype=compute, out=out, device=gpu(index))
+        cupy.cuda.get_current_stream().synchronize()  # written before any torch stream reads it
+    if out is None:
+        target.copy_(torch.from_dlpack(part))  # torch's conversion: round to nearest even, as on the host
+    return True
 
 
 def _copy_in(target: Any, host: np.ndarray) -> None:

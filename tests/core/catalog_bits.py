@@ -51,9 +51,11 @@ def digest(a) -> str:
     return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()[:20]
 
 
-def numpy_hashes() -> dict[str, str]:
-    """label/shape/dtype → hash of the values, and .../region → hash of values(index=REGION)."""
+def numpy_hashes(device=None) -> dict[str, str]:
+    """label/shape/dtype → hash of the values, and .../region → hash of values(index=REGION); computed on ``device``
+    (``initreg.gpu(i)``: on that GPU, then copied to the host)."""
     import initreg
+    from initreg.core.device import to_numpy
     from initreg.plugins.specs import create
 
     out = {}
@@ -63,22 +65,25 @@ def numpy_hashes() -> dict[str, str]:
             for dtype in DTYPES:
                 key = f"{label}/{shape_name}/{dtype}"
                 try:
-                    whole = initreg.values(init, shape, name=f"{label}.weight", seed=SEED, dtype=dtype)
+                    whole = to_numpy(initreg.values(init, shape, name=f"{label}.weight", seed=SEED, dtype=dtype,
+                                                    device=device))
                 except initreg.InitregError:
                     continue  # an initializer for some shapes only (bilinear: 4-d; identity: square or conv)
                 out[key] = digest(whole)
                 if len(shape) == 2:
-                    region = initreg.values(init, shape, name=f"{label}.weight", seed=SEED, dtype=dtype, index=REGION)
+                    region = to_numpy(initreg.values(init, shape, name=f"{label}.weight", seed=SEED, dtype=dtype,
+                                                     index=REGION, device=device))
                     assert np.array_equal(region, whole[REGION], equal_nan=True), key
                     out[key + "/region"] = digest(region)
     label, spec, shape = LSTM
     for dtype in DTYPES:
-        out[f"{label}/{dtype}"] = digest(initreg.values(spec, shape, name="lstm.bias", seed=SEED, dtype=dtype))
+        out[f"{label}/{dtype}"] = digest(to_numpy(initreg.values(spec, shape, name="lstm.bias", seed=SEED, dtype=dtype,
+                                                                 device=device)))
     return out
 
 
-def torch_hashes() -> dict[str, str]:
-    """bfloat16 (and float32) values through the PyTorch adapter."""
+def torch_hashes(device: str = "cpu") -> dict[str, str]:
+    """bfloat16 (and float32) values through the PyTorch adapter, the model on ``device`` ("cuda": filled there)."""
     import torch
 
     import initreg.torch as adapter
@@ -86,16 +91,19 @@ def torch_hashes() -> dict[str, str]:
     out = {}
     for dtype in (torch.bfloat16, torch.float32):
         model = torch.nn.Sequential(torch.nn.Linear(48, 64), torch.nn.Conv2d(4, 8, 3), torch.nn.LayerNorm(64))
-        model = model.to(dtype)
+        model = model.to(device, dtype)
         adapter.initialize(model, {"*.weight": ["normal", {"sigma": 0.02}], "1.bias": "uniform"}, seed=SEED)
         for name, p in model.named_parameters():
-            out[f"torch/{name}/{str(dtype).split('.')[1]}"] = digest(p.detach().view(torch.int16 if p.element_size() == 2
-                                                                                      else torch.int32).numpy())
+            assert p.device.type == torch.device(device).type, name
+            out[f"torch/{name}/{str(dtype).split('.')[1]}"] = digest(p.detach().cpu().view(
+                torch.int16 if p.element_size() == 2 else torch.int32).numpy())
     return out
 
 
-def jax_hashes() -> dict[str, str]:
-    """bfloat16 (and float32) values through the JAX adapter."""
+def jax_hashes(devices=None, axis: int | None = None) -> dict[str, str]:
+    """bfloat16 (and float32) values through the JAX adapter; with ``devices``, the leaves sharded over a mesh of them
+    (``axis`` of the kernel split; the bias split with it when ``axis`` is 1)."""
+    import jax
     import jax.numpy as jnp
 
     import initreg.jax as adapter
@@ -103,8 +111,19 @@ def jax_hashes() -> dict[str, str]:
     out = {}
     for dtype in (jnp.bfloat16, jnp.float32):
         tree = {"dense": {"kernel": jnp.zeros((48, 64), dtype), "bias": jnp.zeros((64,), dtype)}}
+        if devices is not None:
+            from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+            mesh = Mesh(np.array(devices), ("x",))
+            kernel = P("x", None) if axis == 0 else P(None, "x") if axis == 1 else P()
+            bias = P("x") if axis == 1 else P()
+            tree = {"dense": {"kernel": jax.ShapeDtypeStruct((48, 64), dtype, sharding=NamedSharding(mesh, kernel)),
+                              "bias": jax.ShapeDtypeStruct((64,), dtype, sharding=NamedSharding(mesh, bias))}}
         got = adapter.init(tree, {"*.kernel": "truncatednormal", "*.bias": ["uniform", {"low": -1.0, "high": 1.0}]},
                            seed=SEED)
+        if devices is not None:
+            for leaf in jax.tree.leaves(got):
+                assert leaf.sharding.device_set == set(devices), leaf.sharding
         for path, leaf in (("dense.kernel", got["dense"]["kernel"]), ("dense.bias", got["dense"]["bias"])):
             out[f"jax/{path}/{jnp.dtype(dtype).name}"] = digest(np.asarray(leaf).view(np.uint8))
     return out

@@ -1,6 +1,7 @@
 """Every portable catalog initializer gives its frozen v4 bits: in this process, in the NumPy reference, and in
 child processes under other CPU dispatch (NumPy's SIMD level), BLAS and thread settings; whole and regions;
-float16/32/64 here and bfloat16 through the PyTorch and JAX adapters.
+float16/32/64 here and bfloat16 through the PyTorch and JAX adapters; on a CUDA GPU (``pytest -m gpu``): gpu(0)
+values, CUDA tensors and JAX arrays on GPUs, whole, regions and sharded, computed on the device.
 
 A change of any hash is a change of bits: an ALGORITHM bump and a new data file, never an edit of this one.
 """
@@ -43,6 +44,50 @@ def test_bfloat16_through_the_torch_adapter_gives_the_frozen_bits():
 def test_bfloat16_through_the_jax_adapter_gives_the_frozen_bits():
     pytest.importorskip("jax")
     assert catalog_bits.jax_hashes() == {k: v for k, v in FROZEN["hashes"].items() if k.startswith("jax/")}
+
+
+def test_jax_leaves_sharded_by_rows_and_columns_give_the_frozen_bits():
+    jax = pytest.importorskip("jax")
+    want = {k: v for k, v in FROZEN["hashes"].items() if k.startswith("jax/")}
+    for axis in (0, 1):
+        assert catalog_bits.jax_hashes(jax.devices(), axis) == want
+
+
+def _gpu() -> None:
+    import initreg
+
+    if not initreg.gpu_available(0):
+        pytest.skip("needs CuPy and a CUDA GPU")
+
+
+@pytest.mark.gpu
+def test_gpu_values_give_the_frozen_bits_whole_and_regions():
+    import initreg
+
+    _gpu()
+    assert catalog_bits.numpy_hashes(initreg.gpu(0)) == {k: v for k, v in FROZEN["hashes"].items()
+                                                         if not k.startswith(("torch/", "jax/"))}
+
+
+@pytest.mark.gpu
+def test_cuda_tensors_through_the_torch_adapter_give_the_frozen_bits():
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU")
+    assert catalog_bits.torch_hashes("cuda") == {k: v for k, v in FROZEN["hashes"].items() if k.startswith("torch/")}
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("axis", [None, 0, 1])
+def test_jax_arrays_on_gpus_give_the_frozen_bits_whole_and_sharded(axis):
+    jax = pytest.importorskip("jax")
+    _gpu()
+    try:
+        gpus = jax.devices("gpu")  # JAX_PLATFORMS must allow it (tests/conftest.py sets "cpu" unless it is set)
+    except RuntimeError:
+        pytest.skip("JAX has no GPU backend here (set JAX_PLATFORMS=cuda,cpu)")
+    want = {k: v for k, v in FROZEN["hashes"].items() if k.startswith("jax/")}
+    assert catalog_bits.jax_hashes(gpus, axis) == want
 
 
 def _environments() -> list[dict[str, str]]:
