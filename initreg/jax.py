@@ -283,11 +283,13 @@ def _build_on_gpus(row: Row, leaf: _Leaf, sharding: Any) -> jax.Array | None:
         if jax.default_backend() != "gpu" or jax.config.jax_default_device is not None:
             return None
         sharding = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    if not all(d.platform in ("gpu", "cuda") for d in sharding.device_set):
+        return None
     dt = np.dtype(leaf.dtype)
     computed = compute_dtype(dt, f"parameter {row.name!r}")
     placed = sharding.addressable_devices_indices_map(leaf.shape)
     if (computed != dt and dt.name != "bfloat16") or not placed or not all(
-            d.platform in ("gpu", "cuda") and gpu_available(d.local_hardware_id) for d in placed):
+            gpu_available(d.local_hardware_id) for d in placed):
         return None
     import cupy
 
@@ -297,7 +299,7 @@ def _build_on_gpus(row: Row, leaf: _Leaf, sharding: Any) -> jax.Array | None:
             part = values(row.initializer, row.shape, name=row.key_name, seed=row.seed, dtype=computed,
                           layout=row.layout, index=() if index is None else index, device=gpu(device.local_hardware_id))
             cupy.cuda.get_current_stream().synchronize()  # written before XLA's streams read it
-        shard = jax.dlpack.from_dlpack(part)
+        shard = jax.dlpack.from_dlpack(part, device=device)  # the GPU it was computed on: no copy
         arrays.append(shard.astype(dt) if computed != dt else shard)
     return jax.make_array_from_single_device_arrays(leaf.shape, sharding, arrays)
 
