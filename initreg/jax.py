@@ -6,8 +6,9 @@ A leaf's name is its tree path joined with ``sep`` (``params.Dense_0.kernel``); 
 (bfloat16: computed in float32, rounded to nearest even; under ``name_map=``, ``name=row.key_name``); a leaf
 outside ``only=`` is returned as given. A leaf with a sharding is built by
 ``jax.make_array_from_callback``, each addressable shard computed from its own index region, so the
-array is the same on any number of devices; on CUDA GPUs (with CuPy) each shard is computed on its own GPU. Flax NNX variables and linen metadata boxes
-(``nn.Partitioned``) are leaves under their own path, rebuilt around the new value.
+array is the same on any number of devices; on CUDA GPUs (with CuPy) each shard is computed on its own GPU.
+Flax NNX variables and linen metadata boxes (``nn.Partitioned``) are leaves under their own path, rebuilt
+around the new value.
 """
 
 from __future__ import annotations

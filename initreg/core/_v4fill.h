@@ -55,6 +55,7 @@ typedef struct {
     double a, b;          /* uniform: low, width; normal / truncated normal: loc, scale */
     double clamp;         /* uniform: v4_uniform_clamp(low, high, kind); else +inf */
     double tn[10];        /* truncated normal: v4_truncnorm_setup */
+    int tn_near;          /* truncated normal: v4_tn_tail_near(tn) */
     v4_u64 ilow, ispan_m1, threshold; /* integers; bernoulli */
 } v4_params;
 
@@ -295,7 +296,10 @@ V4_INLINE void v4_chunk_d(const v4_params* P, v4_u32 (*x)[V4_M], int m, double* 
             for (h = 0; h < 2; ++h)
                 for (i = 0; i < m; ++i) z[h][i] = v4_ndtri_central(tt[h][i]);
             for (h = 0; h < 2; ++h) nt += v4_tails(tt[h], m, h * V4_M, idx + nt);
-            for (e = 0; e < nt; ++e) xt[e] = v4_ndtri_tail((&tt[0][0])[idx[e]]);
+            if (P->tn_near)
+                for (e = 0; e < nt; ++e) xt[e] = v4_ndtri_tail_near((&tt[0][0])[idx[e]]);
+            else
+                for (e = 0; e < nt; ++e) xt[e] = v4_ndtri_tail((&tt[0][0])[idx[e]]);
             for (e = 0; e < nt; ++e) (&z[0][0])[idx[e]] = xt[e];
             for (h = 0; h < 2; ++h)
                 for (i = 0; i < m; ++i) z[h][i] = v4_tn_finish(z[h][i], take[h][i], tn);
@@ -418,6 +422,7 @@ static inline int v4_setup(v4_params* P, int op, int kind, const v4_u32* key, do
     for (i = 0; i < 4; ++i) P->k[i] = key[i];
     P->a = 0.0; P->b = 0.0; P->clamp = V4_INF;
     for (i = 0; i < 10; ++i) P->tn[i] = 0.0;
+    P->tn_near = 0;
     P->ilow = ilow; P->ispan_m1 = ispan_m1; P->threshold = 0;
     if (kind < 0 || kind > V4_BOOL) return -1;
     switch (op) {
@@ -429,7 +434,7 @@ static inline int v4_setup(v4_params* P, int op, int kind, const v4_u32* key, do
         P->a = p0; P->b = p1; return 0;
     case V4_OP_TRUNCNORM:
         if (kind > V4_BF16) return -1;
-        P->a = p0; P->b = p1; v4_truncnorm_setup(p2, p3, P->tn); return 0;
+        P->a = p0; P->b = p1; v4_truncnorm_setup(p2, p3, P->tn); P->tn_near = v4_tn_tail_near(P->tn); return 0;
     case V4_OP_INTEGERS:
         return kind == V4_BOOL ? -1 : 0;
     case V4_OP_BERNOULLI:

@@ -399,6 +399,19 @@ V4_FN double v4_ndtri_tail(double t) {
     den = den * r + 1.0;
     return (-1.0 * num) / den;
 }
+/* v4_ndtri_tail for a t with -log(t) <= 25 (s <= 5: the C/D coefficients), without the selects: the same operations,
+ * so the same value.  A fill takes it when every t of its interval qualifies (v4_tn_tail_near). */
+V4_FN double v4_ndtri_tail_near(double t) {
+    double s = sqrt(-v4_log(t));
+    double r = s - 1.6;
+    double num = V4_C7;
+    num = num * r + V4_C6; num = num * r + V4_C5; num = num * r + V4_C4; num = num * r + V4_C3;
+    num = num * r + V4_C2; num = num * r + V4_C1; num = num * r + V4_C0;
+    double den = V4_D7;
+    den = den * r + V4_D6; den = den * r + V4_D5; den = den * r + V4_D4; den = den * r + V4_D3;
+    den = den * r + V4_D2; den = den * r + V4_D1; den = den * r + 1.0;
+    return (-1.0 * num) / den;
+}
 V4_FN v4_u64 v4_ndtri_is_central(double t) { return (t - 0.5) >= -0.425; }
 V4_FN double v4_ndtri_low(double t) {
     return v4_sel(v4_ndtri_is_central(t), v4_ndtri_central(t), v4_ndtri_tail(t));
@@ -613,6 +626,12 @@ V4_FN double v4_tn_finish(double x, v4_u64 take, const double* p) {
     x = v4_sel(x < p[1], p[1], x);
     x = v4_sel(x > p[2], p[2], x);
     return p[3] * x;
+}
+/* whether every t of a linear-mode interval p has -log(t) <= 25 (so v4_ndtri_tail_near gives v4_ndtri_tail's values):
+ * t >= min(PL, PH) always, and log's error (under 1 ulp) cannot carry a value of -24 or more below -25 */
+V4_FN int v4_tn_tail_near(const double* p) {
+    double tmin = p[4] < p[5] ? p[4] : p[5];
+    return p[0] == 0.0 && tmin >= 0x1p-1022 && v4_log(tmin) >= -24.0;
 }
 V4_FN double v4_truncnorm_linear(double u, const double* p) {
     v4_u64 take;

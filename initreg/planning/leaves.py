@@ -33,7 +33,7 @@ MAPPED_BYTES = 1 << 22
 def aligned_empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     """An uninitialized C-ordered array whose data starts on an ALIGN-byte boundary (so JAX can adopt it)."""
     if int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize >= MAPPED_BYTES and hasattr(mmap, "MAP_ANONYMOUS"):
-        # the memory XLA's own buffers get (no huge-page advice): first touches cost a third here (docs/jax.md)
+        # no huge-page advice, as XLA's own buffers: a VM's returned huge pages are slow to touch again (docs/jax.md)
         return mapped(shape, dtype)
     return aligned(shape, dtype, ALIGN)
 
