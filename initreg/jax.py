@@ -281,7 +281,7 @@ def _build_on_gpus(row: Row, leaf: _Leaf, sharding: Any) -> jax.Array | None:
     bfloat16 (rounded from float32 by XLA's conversion, to nearest even as on the host).
     """
     if sharding is None:
-        if jax.default_backend() != "gpu" or jax.config.jax_default_device is not None:
+        if jax.default_backend() != "gpu" or getattr(jax.config, "jax_default_device", None) is not None:
             return None
         sharding = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
     if not all(d.platform in ("gpu", "cuda") for d in sharding.device_set):
