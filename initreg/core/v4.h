@@ -372,15 +372,17 @@ V4_FN double v4_log_phi_far(double x) {
  * Phi^-1(t) = (g*num)/den with g = q (central) or -1 (otherwise).
  * v4_ndtri_central and v4_ndtri_tail are its two halves: v4_ndtri_low(t) is the first where q >= -0.425, else the
  * second, so a fill may compute only the half each element needs. */
+/* num and den of one region's coefficients (N, M) at r, in the Horner order above */
+#define V4_RATIONAL7(N, M, r, num, den) do {                                                                \
+    num = N##7; num = num * r + N##6; num = num * r + N##5; num = num * r + N##4; num = num * r + N##3;     \
+    num = num * r + N##2; num = num * r + N##1; num = num * r + N##0;                                     \
+    den = M##7; den = den * r + M##6; den = den * r + M##5; den = den * r + M##4; den = den * r + M##3;     \
+    den = den * r + M##2; den = den * r + M##1; den = den * r + 1.0;                                      \
+} while (0)
 V4_FN double v4_ndtri_central(double t) {
     double q = t - 0.5;
-    double r = 0.180625 - q * q;
-    double num = V4_A7;
-    num = num * r + V4_A6; num = num * r + V4_A5; num = num * r + V4_A4; num = num * r + V4_A3;
-    num = num * r + V4_A2; num = num * r + V4_A1; num = num * r + V4_A0;
-    double den = V4_B7;
-    den = den * r + V4_B6; den = den * r + V4_B5; den = den * r + V4_B4; den = den * r + V4_B3;
-    den = den * r + V4_B2; den = den * r + V4_B1; den = den * r + 1.0;
+    double r = 0.180625 - q * q, num, den;
+    V4_RATIONAL7(V4_A, V4_B, r, num, den);
     return (q * num) / den;
 }
 /* one Horner step whose coefficient is chosen by f (far tail E/F, else C/D): acc·r + coefficient, in that order */
@@ -403,13 +405,8 @@ V4_FN double v4_ndtri_tail(double t) {
  * so the same value.  A fill takes it when every t of its interval qualifies (v4_tn_tail_near). */
 V4_FN double v4_ndtri_tail_near(double t) {
     double s = sqrt(-v4_log(t));
-    double r = s - 1.6;
-    double num = V4_C7;
-    num = num * r + V4_C6; num = num * r + V4_C5; num = num * r + V4_C4; num = num * r + V4_C3;
-    num = num * r + V4_C2; num = num * r + V4_C1; num = num * r + V4_C0;
-    double den = V4_D7;
-    den = den * r + V4_D6; den = den * r + V4_D5; den = den * r + V4_D4; den = den * r + V4_D3;
-    den = den * r + V4_D2; den = den * r + V4_D1; den = den * r + 1.0;
+    double r = s - 1.6, num, den;
+    V4_RATIONAL7(V4_C, V4_D, r, num, den);
     return (-1.0 * num) / den;
 }
 V4_FN v4_u64 v4_ndtri_is_central(double t) { return (t - 0.5) >= -0.425; }
