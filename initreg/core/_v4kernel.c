@@ -14,6 +14,26 @@
 
 #include "_v4fill.h"
 
+#if defined(__linux__)
+#include <sys/mman.h>
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+#endif
+
+/* Map the whole pages of a large output in one call before filling it: a fresh 4 KB-page buffer (JAX's leaves,
+ * torch's tensors) then takes one fault walk instead of a fault per page (about 1/3 less system time). Errors
+ * (an older kernel's EINVAL) only mean the pages fault in as the fill writes them; values are never touched. */
+static void prefault(void* buf, Py_ssize_t len) {
+#if defined(__linux__)
+    uintptr_t lo = ((uintptr_t)buf + 4095u) & ~(uintptr_t)4095u;              /* whole pages only: the bytes */
+    uintptr_t hi = ((uintptr_t)buf + (uintptr_t)len) & ~(uintptr_t)4095u;     /* around them are not ours */
+    if (len >= (1 << 16) && hi > lo) (void)madvise((void*)lo, hi - lo, MADV_POPULATE_WRITE);
+#else
+    (void)buf; (void)len;
+#endif
+}
+
 static int parse_key(PyObject* obj, v4_u32* key) {
     PyObject* seq = PySequence_Fast(obj, "key must be a sequence of 4 ints (uint32)");
     Py_ssize_t i;
@@ -74,6 +94,7 @@ static PyObject* py_fill(PyObject* self, PyObject* args, PyObject* kw) {
         return NULL;
     }
     Py_BEGIN_ALLOW_THREADS
+    prefault(view.buf, view.len);
     v4_fill(&P, (v4_u64)start, (v4_u64)n, view.buf);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&view);
@@ -123,6 +144,7 @@ static PyObject* py_fill_runs(PyObject* self, PyObject* args, PyObject* kw) {
     }
     isz = (size_t)v4_kind_size[kind];
     Py_BEGIN_ALLOW_THREADS
+    prefault(view.buf, view.len);
     for (i = 0; i < nruns; ++i) v4_fill(&P, (v4_u64)runs[i], (v4_u64)length, (char*)view.buf + (size_t)i * length * isz);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&view);

@@ -204,6 +204,27 @@ def test_threads_filling_halves_equal_one_fill() -> None:
     assert parts.tobytes() == whole.tobytes()
 
 
+@pytest.mark.parametrize("fresh", [True, False], ids=["untouched pages", "touched pages"])
+def test_a_fill_of_part_of_a_mapping_writes_its_range_only(fresh: bool) -> None:
+    import mmap
+
+    # the kernel maps a large output's whole pages before filling (MADV_POPULATE_WRITE): the bytes around an
+    # unaligned range, on the pages it shares, must keep what they held; untouched pages read as zeros
+    buf = mmap.mmap(-1, 3 << 20, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    raw = np.frombuffer(buf, np.uint8)
+    if not fresh:
+        raw[:] = 0xA5
+    lo, n = 4096 * 7 + 12, 600_001  # float32 values from byte 28,684: neither end on a page boundary
+    out = raw[lo:lo + 4 * n].view(np.float32)
+    for op, params in (("uniform", (0.0, 1.0)), ("normal", (0.0, 1.0))):
+        v4_backend.fill(op, KEY, 5, out, *params)
+        assert out.tobytes() == v4_reference.fill(op, KEY, 5, n, "float32", *params).tobytes(), op
+    outside = np.concatenate([raw[:lo], raw[lo + 4 * n:]])
+    assert (outside == (0 if fresh else 0xA5)).all()
+    del out, raw, outside
+    buf.close()
+
+
 def test_reference_backend_by_environment_and_missing_kernel_warns_once() -> None:
     code = textwrap.dedent("""
         import sys, warnings
