@@ -204,6 +204,7 @@ def test_threads_filling_halves_equal_one_fill() -> None:
     assert parts.tobytes() == whole.tobytes()
 
 
+@pytest.mark.skipif(not hasattr(__import__("mmap"), "MAP_ANONYMOUS"), reason="needs POSIX anonymous mappings")
 @pytest.mark.parametrize("fresh", [True, False], ids=["untouched pages", "touched pages"])
 def test_a_fill_of_part_of_a_mapping_writes_its_range_only(fresh: bool) -> None:
     import mmap
