@@ -308,23 +308,31 @@ class Stream:
         start, total = _checked_region(out, start, total)
         if isinstance(out, np.ndarray):
             return _fill_host(self.philox_key, out, start, op, args)
-        if type(out).__module__.split(".")[0] == "cupy":
-            from . import v4_gpu
-
-            kind = _device_kind(out.dtype)
-            if kind is None:
-                raise _type_error(f"cannot fill a CuPy array of dtype {out.dtype}; use float64/32/16 or an integer dtype")
-            flat = out.reshape(-1) if out.flags.c_contiguous else None
-            if flat is None:
-                tmp = out.copy()  # a contiguous copy, filled, then assigned: same bits
-                v4_gpu.fill(op, self.philox_key, start, tmp.reshape(-1), *args)
-                out[...] = tmp
-                return out
-            v4_gpu.fill(op, self.philox_key, start, flat, *args)
-            return out
+        if _on_device(out):
+            return _fill_device(self.philox_key, out, start, op, args)
         host = np.empty(out.shape, dtype=np.dtype(str(out.dtype)))  # another array type: the CPU's bits, copied in
         _fill_host(self.philox_key, host, start, op, args)
         return _copy_to(out, host)
+
+
+def _on_device(out: Any) -> bool:
+    """Whether ``out`` is a CuPy array (filled on its GPU)."""
+    return type(out).__module__.split(".")[0] == "cupy"
+
+
+def _fill_device(key: tuple[int, int, int, int], out: Any, start: int, op: str, args: tuple) -> Any:
+    """Elements start.. of the stream with ``key`` into the CuPy array ``out``, on its GPU by v4's kernel."""
+    from . import v4_gpu
+
+    if _device_kind(out.dtype) is None:
+        raise _type_error(f"cannot fill a CuPy array of dtype {out.dtype}; use float64/32/16 or an integer dtype")
+    if not out.flags.c_contiguous:
+        tmp = out.copy()  # a contiguous copy, filled, then assigned: same bits
+        v4_gpu.fill(op, key, start, tmp.reshape(-1), *args)
+        out[...] = tmp
+        return out
+    v4_gpu.fill(op, key, start, out.reshape(-1), *args)
+    return out
 
 
 def _fill_host(key: tuple[int, int, int, int], out: np.ndarray, start: int, op: str, args: tuple) -> np.ndarray:
@@ -557,9 +565,18 @@ class Runs(Stream):
 
     def _fill(self, out: Any, start: int, total: int | None, op: str, args: tuple) -> Any:
         n = self.starts.size * self.length
-        if start != 0 or total is not None or not isinstance(out, np.ndarray) or out.size != n:
+        device = _on_device(out)
+        if start != 0 or total is not None or not (device or isinstance(out, np.ndarray)) or out.size != n:
             raise _argument_error(f"a fill over runs takes out= of all {n} values of the region, from start 0")
         if n == 0:
+            return out
+        if device:  # one kernel launch a run: a GPU computes a region this way only when it has few runs (DEVICE_RUNS)
+            target = out if out.flags.c_contiguous else out.copy()
+            flat = target.reshape(-1)
+            for r, first in enumerate(self.starts.tolist()):
+                _fill_device(self.philox_key, flat[r * self.length:(r + 1) * self.length], first, op, args)
+            if target is not out:
+                out[...] = target
             return out
         compute = _compute_dtype(op, out.dtype)
         if compute is not None or not out.flags.c_contiguous or not out.flags.writeable:

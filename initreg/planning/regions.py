@@ -324,7 +324,8 @@ def region_values(initializer: Initializer, desc: Desc, stream: Stream, index: A
     failure = failure_for(initializer, desc)
     mode = region_mode(initializer)
     on_host = isinstance(desc.xp.empty(0), np.ndarray)
-    if mode == "whole" or not on_host:
+    region = Region(shape, offset, strides)
+    if mode == "whole" or not on_host and not _device_runs(initializer, mode, region):
         whole = draw(initializer, desc, stream, failure)
         if out is None:
             return whole[index].copy()
@@ -336,18 +337,27 @@ def region_values(initializer: Initializer, desc: Desc, stream: Stream, index: A
         fill_checked(_Direct(initializer, index), desc, tmp, stream, failure)
         target[...] = tmp
         return target
-    region = Region(shape, offset, strides)
     fill = _fill_runs if addressable(initializer) else _fill_blocks
     if out is not None and out.flags.c_contiguous and not region.flipped:
         fill(initializer, desc, stream, region, out.reshape(-1), failure)
         return out
-    canonical = np.empty(shape, dtype=desc.dtype)
+    canonical = desc.xp.empty(shape, dtype=desc.dtype)
     fill(initializer, desc, stream, region, canonical.reshape(-1), failure)
     result = canonical[region.flips] if region.flipped else canonical
     if out is None:
-        return np.ascontiguousarray(result) if region.flipped else result
+        return desc.xp.ascontiguousarray(result) if region.flipped else result
     out[...] = result
     return out
+
+
+#: the most runs a GPU computes a region from (a kernel launch each); a region of more is sliced from the whole tensor
+DEVICE_RUNS = 64
+
+
+def _device_runs(initializer: Initializer, mode: str, region: Region) -> bool:
+    """Whether a GPU computes ``region`` from its own runs: an addressable initializer and at most DEVICE_RUNS runs
+    (a row shard is one), so a shard of a large tensor never holds the whole tensor."""
+    return mode == "blocks" and addressable(initializer) and region.runs()[0].size <= DEVICE_RUNS
 
 
 class _Direct(Initializer):
