@@ -93,20 +93,27 @@ def row_slabs(rows: int, row_size: int, budget: int) -> list[tuple[int, int]]:
     return [(r, min(r + step, rows)) for r in range(0, rows, step)]
 
 
+def nbytes(shape: tuple[int, ...], dtype: Any) -> int:
+    """The bytes of a C-ordered array of ``shape`` and ``dtype``."""
+    return int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+
+
 def aligned(shape: tuple[int, ...], dtype: Any, align: int) -> np.ndarray:
     """An uninitialized C-ordered array of ``shape`` and ``dtype`` whose data starts on an ``align``-byte boundary."""
     dtype = np.dtype(dtype)
-    n = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    n = nbytes(shape, dtype)
     raw = np.empty(n + align, dtype=np.uint8)
     start = -raw.ctypes.data % align
     return raw[start:start + n].view(dtype).reshape(shape)
 
 
 def mapped(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
-    """An uninitialized C-ordered array of ``shape`` and ``dtype`` (at least one byte) in its own private anonymous mapping."""
-    dtype = np.dtype(dtype)
-    n = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    buf = mmap.mmap(-1, n, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)  # freed (munmap) with the last view
+    """An uninitialized C-ordered array of ``shape`` and ``dtype`` (at least one byte) in its own private anonymous
+    mapping; a page-aligned NumPy array where the OS has no anonymous mappings."""
+    if not hasattr(mmap, "MAP_ANONYMOUS"):
+        return aligned(shape, dtype, mmap.PAGESIZE)
+    flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
+    buf = mmap.mmap(-1, nbytes(shape, dtype), flags=flags)  # unmapped with the array's last view
     return np.frombuffer(buf, dtype=dtype).reshape(shape)
 
 

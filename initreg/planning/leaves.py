@@ -9,7 +9,6 @@ in float32 and rounded to nearest even, as ``jnp.asarray(f32).astype(jnp.bfloat1
 
 from __future__ import annotations
 
-import mmap
 from typing import Any, Sequence
 
 import numpy as np
@@ -17,7 +16,7 @@ import numpy as np
 from ..errors import ParameterValueError, RuleError
 from .explanation import Explanation, Row, plan
 from .precedence import Entry, seed_of, split_init
-from ..core.shapes import aligned, compute_dtype, mapped
+from ..core.shapes import aligned, compute_dtype, mapped, nbytes
 from ..core.stream import choose_seed
 
 #: ``default="keep"``: what nothing else covers keeps the values it holds
@@ -32,7 +31,7 @@ MAPPED_BYTES = 1 << 22
 
 def aligned_empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     """An uninitialized C-ordered array whose data starts on an ALIGN-byte boundary (so JAX can adopt it)."""
-    if int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize >= MAPPED_BYTES and hasattr(mmap, "MAP_ANONYMOUS"):
+    if nbytes(shape, dtype) >= MAPPED_BYTES:
         # no huge-page advice, as XLA's own buffers: a VM's returned huge pages are slow to touch again (docs/jax.md)
         return mapped(shape, dtype)
     return aligned(shape, dtype, ALIGN)
