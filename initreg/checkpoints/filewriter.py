@@ -43,7 +43,7 @@ def plan_pieces(plan: CheckpointPlan, rows: Mapping[str, Any], numbers: Iterable
 
 def piece_values(piece: Piece, row: Any, seed: int, buffer: np.ndarray | None = None) -> np.ndarray:
     """The values of ``piece`` (in ``buffer``'s memory when it is given and the piece is a region)."""
-    from ..planning.regions import values
+    from ..planning.regions import values, values_into
 
     args = dict(name=row.key_name or row.name, seed=seed, dtype=row.dtype, layout=row.layout)
     if is_bfloat16(row.dtype):  # as the adapters do: float32 values rounded to nearest even, stored as bits
@@ -56,7 +56,7 @@ def piece_values(piece: Piece, row: Any, seed: int, buffer: np.ndarray | None = 
         out = None
         if buffer is not None:
             out = buffer[:piece.nbytes].view(np.dtype(row.dtype)).reshape(piece.shape)
-        data = values(row.initializer, row.shape, index=piece.index, out=out, **args)
+        data = values_into(row.initializer, row.shape, index=piece.index, out=out, **args)  # a scratch buffer
     if data.dtype.byteorder == ">" or (data.dtype.byteorder == "=" and np.little_endian is False):
         data = data.astype(data.dtype.newbyteorder("<"))  # safetensors is little-endian
     return data

@@ -21,7 +21,7 @@ from ..core.stream import choose_seed
 
 #: ``default="keep"``: what nothing else covers keeps the values it holds
 KEEP = "keep"
-from .regions import locate, values
+from .regions import locate, values, values_into
 
 #: XLA's CPU client adopts a host buffer without copying when it is aligned to this many bytes
 ALIGN = 64
@@ -43,9 +43,9 @@ def leaf_values(row: Row, dtype: Any, index: Any = None) -> np.ndarray:
     computed = compute_dtype(dt, f"parameter {row.name!r}")
     shape = tuple(row.shape) if index is None else locate(tuple(row.shape), index)[0]
     out = aligned_empty(shape, dt)
-    if computed == dt:
-        return values(row.initializer, row.shape, name=row.key_name, seed=row.seed, dtype=dt, layout=row.layout,
-                      index=index, out=out)
+    if computed == dt:  # out is this call's own memory: nothing to keep on an error
+        return values_into(row.initializer, row.shape, name=row.key_name, seed=row.seed, dtype=dt,
+                           layout=row.layout, index=index, out=out)
     wide = values(row.initializer, row.shape, name=row.key_name, seed=row.seed, dtype=computed, layout=row.layout,
                   index=index)
     out[...] = wide  # NumPy's cast to ml_dtypes rounds to nearest even

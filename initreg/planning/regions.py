@@ -311,12 +311,19 @@ def _fill_blocks(initializer: Initializer, desc: Desc, stream: Stream, region: R
     run_blocks(len(blocks), work)
 
 
-def region_values(initializer: Initializer, desc: Desc, stream: Stream, index: Any, out: Any = None) -> Any:
-    """``draw(initializer, desc, stream)[index]`` (into ``out`` when given), computing only what the region needs."""
+def region_values(initializer: Initializer, desc: Desc, stream: Stream, index: Any, out: Any = None,
+                  keep: bool = False) -> Any:
+    """``draw(initializer, desc, stream)[index]`` (into ``out`` when given), computing only what the region needs;
+    with ``keep``, ``out`` holds what it held before when an error stops the fill."""
     if (type(index) is tuple and not index and out is not None and type(out) is np.ndarray and out.flags.c_contiguous
             and desc.xp is np):  # the whole tensor into a host array: the adapters' per-parameter call, kept short
         _check_out(out, desc.shape, desc)
-        fill_checked(initializer, desc, out, stream, failure_for(initializer, desc))
+        kept = _kept(out) if keep else None
+        try:
+            fill_checked(initializer, desc, out, stream, failure_for(initializer, desc))
+        except BaseException:
+            _restore(out, kept)
+            raise
         return out
     shape, offset, strides = locate(desc.shape, index)
     if out is not None:
@@ -338,8 +345,13 @@ def region_values(initializer: Initializer, desc: Desc, stream: Stream, index: A
         target[...] = tmp
         return target
     fill = _fill_runs if addressable(initializer) else _fill_blocks
-    if out is not None and out.flags.c_contiguous and not region.flipped:
-        fill(initializer, desc, stream, region, out.reshape(-1), failure)
+    if out is not None and out.flags.c_contiguous and not region.flipped:  # written in place
+        kept = _kept(out) if keep else None
+        try:
+            fill(initializer, desc, stream, region, out.reshape(-1), failure)
+        except BaseException:
+            _restore(out, kept)
+            raise
         return out
     canonical = desc.xp.empty(shape, dtype=desc.dtype)
     fill(initializer, desc, stream, region, canonical.reshape(-1), failure)
@@ -348,6 +360,17 @@ def region_values(initializer: Initializer, desc: Desc, stream: Stream, index: A
         return desc.xp.ascontiguousarray(result) if region.flipped else result
     out[...] = result
     return out
+
+
+def _kept(out: Any) -> Any:
+    """A copy of a C-contiguous ``out`` to put back after an error (bytes for a host array: the cheapest copy)."""
+    return out.tobytes() if type(out) is np.ndarray else out.copy()
+
+
+def _restore(out: Any, kept: Any) -> None:
+    """Put ``kept`` (from :func:`_kept`, or None) back into ``out``."""
+    if kept is not None:
+        out[...] = np.frombuffer(kept, out.dtype).reshape(out.shape) if type(kept) is bytes else kept
 
 
 #: the most runs a GPU computes a region from (a kernel launch each); a region of more is sliced from the whole tensor
@@ -392,6 +415,18 @@ def _check_out(out: Any, shape: tuple[int, ...], desc: Desc) -> None:
 def values(init: Any, shape: Any, *, name: str, seed: int | None, dtype: Any = "float32", layout: str | None = "OI",
            index: Any = None, out: Any = None, device: Device | None = None) -> Any:
     """The values ``Parameter(name, shape, dtype, layout).initialize(init, seed=seed)`` holds, or ``those[index]``."""
+    return _values(init, shape, name, seed, dtype, layout, index, out, device, True)
+
+
+def values_into(init: Any, shape: Any, *, name: str, seed: int | None, dtype: Any = "float32",
+                layout: str | None = "OI", index: Any = None, out: Any = None, device: Device | None = None) -> Any:
+    """:func:`values`, leaving ``out`` partly written on an error: for callers that own ``out`` or keep it themselves."""
+    return _values(init, shape, name, seed, dtype, layout, index, out, device, False)
+
+
+def _values(init: Any, shape: Any, name: Any, seed: Any, dtype: Any, layout: Any, index: Any, out: Any, device: Any,
+            keep: bool) -> Any:
+    """values() and values_into(): ``keep`` says whether an error puts back what ``out`` held."""
     key = _desc_key(name, shape, dtype, layout, device)
     desc = _DESCS.get(key) if key is not None else None
     if desc is None:
@@ -406,7 +441,7 @@ def values(init: Any, shape: Any, *, name: str, seed: int | None, dtype: Any = "
     stream = _stream(seed if type(seed) is int and seed >= 0 else choose_seed(seed), desc.name)  # a given seed: taken
     if index is None and out is None:
         return draw(initializer, desc, stream)
-    return region_values(initializer, desc, stream, () if index is None else index, out)
+    return region_values(initializer, desc, stream, () if index is None else index, out, keep)
 
 
 # (name, shape, dtype, layout, device) -> its checked Desc: an adapter's per-parameter call skips the checks

@@ -17,7 +17,7 @@ import numpy as np
 from ..core.shapes import row_slabs
 from ..errors import ParameterValueError, ShapeError, format_shape
 from ..planning.regions import region_mode, values
-from .placement import compute_dtype, dtype_name
+from .placement import compute_dtype, dtype_name, kept_on_error
 
 # float32 values per chunk when a shard is computed off its storage (bfloat16, non-CPU): bounds the temporary
 CHUNK_VALUES = 1 << 22
@@ -68,7 +68,7 @@ def fill_local(tensor: Any, row: Any, seed: int) -> None:
             values(row.initializer, row.shape, name=name, seed=seed, dtype=dtype, layout=row.layout,
                    index=region, out=local.detach().numpy())
             return
-        _fill_via_host(local, row, seed, region, dtype)
+        kept_on_error(local, lambda: _fill_via_host(local, row, seed, region, dtype))
 
 
 def _fill_via_host(local: Any, row: Any, seed: int, region: tuple[slice, ...], dtype: str) -> None:

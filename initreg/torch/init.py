@@ -24,7 +24,7 @@ __all__ = ["calculate_gain", "constant_", "fill_", "kaiming_normal_", "kaiming_u
 
 def fill_(tensor: Any, init: Any, *, name: str, seed: int | None = None) -> Any:
     """Fill ``tensor`` in place with any initreg initializer (a name, spec or Initializer) keyed by ``name``."""
-    from .placement import compute_dtype, dtype_name, fill
+    from .placement import compute_dtype, dtype_name, fill, kept_on_error
     from .storage import check_internal
 
     if not isinstance(name, str) or not name:
@@ -32,7 +32,8 @@ def fill_(tensor: Any, init: Any, *, name: str, seed: int | None = None) -> Any:
                                   f"the parameter's full name, e.g. name='encoder.layers.0.weight'")
     compute_dtype(dtype_name(tensor), f"tensor {name!r}")
     check_internal(tensor, name)
-    fill(tensor, create(init), name, adapter_seed(seed, None))
+    initializer, fixed = create(init), adapter_seed(seed, None)
+    kept_on_error(tensor, lambda: fill(tensor, initializer, name, fixed))
     return tensor
 
 

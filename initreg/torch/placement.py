@@ -10,14 +10,14 @@ a CPU run and a GPU run hold the same values.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from ..core.device import gpu, gpu_available
 from ..core.shapes import compute_dtype as computed_in, row_slabs
 from ..errors import DTypeError
-from ..planning.regions import region_mode, values
+from ..planning.regions import region_mode, values, values_into
 
 #: elements per band when values are staged (bfloat16, CUDA, non-contiguous): bounds the temporary
 BAND = 1 << 22
@@ -46,8 +46,22 @@ def _bands(shape: tuple[int, ...]) -> list[tuple]:
     return [(slice(r0, r1),) for r0, r1 in row_slabs(shape[0], int(np.prod(shape[1:], dtype=np.int64)), BAND)]
 
 
+def kept_on_error(tensor: Any, write: Callable[[], None]) -> None:
+    """Run ``write``, which changes ``tensor`` in place; on any error ``tensor`` holds what it held before."""
+    import torch
+
+    with torch.no_grad():
+        old = tensor.detach().clone()
+        try:
+            write()
+        except BaseException:
+            tensor.detach().copy_(old)
+            raise
+
+
 def fill(tensor: Any, initializer: Any, name: str, seed: int) -> None:
-    """Write ``values(initializer, tensor.shape, name=name, seed=seed)`` into ``tensor`` in place (no autograd)."""
+    """Write ``values(initializer, tensor.shape, name=name, seed=seed)`` into ``tensor`` in place (no autograd);
+    on an error ``tensor`` may be partly written: callers keep its old values (:func:`kept_on_error`)."""
     import torch
 
     shape = tuple(tensor.shape)
@@ -58,7 +72,7 @@ def fill(tensor: Any, initializer: Any, name: str, seed: int) -> None:
         if target.device.type == "cuda" and _fill_on_gpu(target, initializer, shape, name, seed, dtype, compute):
             return
         if target.device.type == "cpu" and dtype == compute and target.is_contiguous():
-            values(initializer, shape, name=name, seed=seed, dtype=compute, out=target.numpy())
+            values_into(initializer, shape, name=name, seed=seed, dtype=compute, out=target.numpy())
             return
         if region_mode(initializer) == "whole":  # computed whole anyway: draw once, copy once
             target.copy_(torch.from_numpy(values(initializer, shape, name=name, seed=seed, dtype=compute)))
@@ -79,7 +93,7 @@ def _fill_on_gpu(target: Any, initializer: Any, shape: tuple[int, ...], name: st
 
     with cupy.cuda.Device(index):
         out = cupy.from_dlpack(target) if dtype == compute else None  # bfloat16: drawn in float32, then rounded
-        part = values(initializer, shape, name=name, seed=seed, dtype=compute, out=out, device=gpu(index))
+        part = values_into(initializer, shape, name=name, seed=seed, dtype=compute, out=out, device=gpu(index))
         cupy.cuda.get_current_stream().synchronize()  # written before any torch stream reads it
     if out is None:
         target.copy_(torch.from_dlpack(part))  # torch's conversion: round to nearest even, as on the host

@@ -116,3 +116,30 @@ def test_an_outside_fill_reached_through_load_default_is_checked(tmp_path):
     assert p.state == "declared"
     p.initialize(Load(path, default="ones"))
     assert np.array_equal(p.data(), np.ones((2, 2), np.float32))
+
+
+# values(..., out=): a failed fill leaves the caller's array as it was (the whole tensor through the kernel's fast path,
+# a row region through runs, a column region into a non-contiguous view, an outside initializer's blocks)
+@pytest.mark.parametrize("index, init", [
+    (None, ["normal", {"sigma": 1e300}]),  # float32 overflows to inf after the kernel wrote every value
+    ((slice(1, 5),), ["normal", {"sigma": 1e300}]),
+    ((slice(None), slice(2, 6)), ["uniform", {"low": -1e300, "high": 1e300}]),
+    (None, WritesNaN()),
+    ((slice(0, 3),), WritesHalf()),
+])
+def test_values_into_out_leaves_out_unchanged_on_an_error(index, init):
+    shape = (6, 8)
+    region = np.empty(shape)[index if index is not None else ()].shape
+    holder = np.arange(2 * int(np.prod(region)), dtype=np.float32).reshape(region[:-1] + (2 * region[-1],))
+    out = holder[..., ::2] if len(region) > 1 and index is not None and len(index) > 1 else holder.reshape(-1)[
+        : int(np.prod(region))].reshape(region)
+    before = holder.copy()
+    with pytest.raises(InitializationError, match="unchanged"):
+        initreg.values(init, shape, name="w", seed=3, index=index, out=out)
+    assert np.array_equal(holder, before)
+
+
+def test_values_into_out_still_writes_out_when_the_fill_succeeds():
+    out = np.full((6, 8), 9.0, dtype=np.float32)
+    assert initreg.values("normal", (6, 8), name="w", seed=3, out=out) is out
+    assert np.array_equal(out, initreg.values("normal", (6, 8), name="w", seed=3))

@@ -181,3 +181,21 @@ def test_a_failed_deferred_fill_restores_the_lazy_module():
     twin = nn.Sequential(nn.LazyLinear(4))
     twin(torch.randn(2, 5))
     assert torch.equal(lazy[0].weight, twin[0].weight) and torch.equal(lazy[0].bias, twin[0].bias)
+
+
+# --- the torch.nn.init-style functions: a failed fill leaves the tensor as it was ----------------------
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("contiguous", [True, False])
+def test_a_failed_init_function_leaves_the_tensor_unchanged(dtype, contiguous):
+    from initreg.torch import init
+
+    base = torch.arange(48, dtype=torch.float32).reshape(6, 8).to(dtype)
+    t = base if contiguous else base.t()
+    before = base.clone()
+    with pytest.raises(InitializationError, match="unchanged"):
+        init.normal_(t, std=1e300, name="w", seed=0)  # every value is written, then found non-finite
+    assert torch.equal(base, before)
+    with pytest.raises(InitializationError):
+        init.fill_(t, Boom(), name="w", seed=0)
+    assert torch.equal(base, before)
