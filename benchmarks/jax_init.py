@@ -8,7 +8,7 @@ Each method runs in its own fresh interpreter (so peaks do not mix), which repor
 the initialization (``block_until_ready`` included), its compile time where there is one, and its
 peak resident size above the size just before (``ru_maxrss`` against ``/proc/self/statm``):
 
-- ``initreg``: ``initreg.jax.init(jax.eval_shape(model.init, ...), defaults=flax_defaults(), seed=0)``;
+- ``initreg``: ``initreg.jax.init(jax.eval_shape(model.init, ...), seed=0, declared=initreg.jax.flax_defaults())``;
 - ``jit(model.init)``: compiled first (``lower(...).compile()``, reported apart), then run;
 - ``jax.random.normal``: one jitted function drawing every leaf's shape (compiled apart), then run;
 - ``8 devices``: 8 fake CPU devices (``XLA_FLAGS``), every kernel sharded by rows or by columns over
