@@ -324,14 +324,25 @@ def _fill_device(key: tuple[int, int, int, int], out: Any, start: int, op: str, 
     """Elements start.. of the stream with ``key`` into the CuPy array ``out``, on its GPU by v4's kernel."""
     from . import v4_gpu
 
+    return _on_gpu(out, lambda flat: v4_gpu.fill(op, key, start, flat, *args))
+
+
+def _fill_device_runs(key: tuple[int, int, int, int], out: Any, starts: np.ndarray, length: int, op: str,
+                      args: tuple) -> Any:
+    """Runs of the stream with ``key`` (run i: elements starts[i].. of ``length``) into the CuPy array ``out``."""
+    from . import v4_gpu
+
+    return _on_gpu(out, lambda flat: v4_gpu.fill_runs(op, key, starts, length, flat, *args))
+
+
+def _on_gpu(out: Any, write: Callable[[Any], Any]) -> Any:
+    """``write(flat)`` into the CuPy array ``out`` (through a contiguous copy when it is not: same bits)."""
     if _device_kind(out.dtype) is None:
         raise _type_error(f"cannot fill a CuPy array of dtype {out.dtype}; use float64/32/16 or an integer dtype")
-    if not out.flags.c_contiguous:
-        tmp = out.copy()  # a contiguous copy, filled, then assigned: same bits
-        v4_gpu.fill(op, key, start, tmp.reshape(-1), *args)
-        out[...] = tmp
-        return out
-    v4_gpu.fill(op, key, start, out.reshape(-1), *args)
+    target = out if out.flags.c_contiguous else out.copy()
+    write(target.reshape(-1))
+    if target is not out:
+        out[...] = target
     return out
 
 
@@ -570,14 +581,8 @@ class Runs(Stream):
             raise _argument_error(f"a fill over runs takes out= of all {n} values of the region, from start 0")
         if n == 0:
             return out
-        if device:  # one kernel launch a run: a GPU computes a region this way only when it has few runs (DEVICE_RUNS)
-            target = out if out.flags.c_contiguous else out.copy()
-            flat = target.reshape(-1)
-            for r, first in enumerate(self.starts.tolist()):
-                _fill_device(self.philox_key, flat[r * self.length:(r + 1) * self.length], first, op, args)
-            if target is not out:
-                out[...] = target
-            return out
+        if device:  # every run in one kernel launch on out's GPU
+            return _fill_device_runs(self.philox_key, out, self.starts, self.length, op, args)
         compute = _compute_dtype(op, out.dtype)
         if compute is not None or not out.flags.c_contiguous or not out.flags.writeable:
             tmp = np.empty(out.shape, dtype=compute or out.dtype)

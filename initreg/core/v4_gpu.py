@@ -21,20 +21,23 @@ import numpy as np
 
 HEADER = Path(__file__).with_name("v4.h")
 
-#: the kernel: thread t computes Philox call start/per + t and writes its elements that fall in [start, start+n)
+#: the kernels: v4_fill's thread t computes Philox call start/per + t and writes its elements that fall in
+#: [start, start+n); v4_fill_runs' thread t computes call t % C of run t / C (C = calls_per_run, the most calls a
+#: run of ``length`` elements can touch) and writes run r's element e at out[r*length + e - starts[r]]. Both
+#: write through v4_gpu_call, so the bits of a run are the bits of a fill of the same elements.
 KERNEL_SOURCE = r"""
-extern "C" __global__ void v4_fill(unsigned int k0, unsigned int k1, unsigned int k2, unsigned int k3,
-                                   unsigned long long start, long long n, void* out, int op, int kind, int per,
-                                   double a, double b, double clamp,
-                                   double t0, double t1, double t2, double t3, double t4,
-                                   double t5, double t6, double t7, double t8, double t9,
-                                   unsigned long long ilow, unsigned long long ispan_m1, unsigned long long threshold)
+#define V4_GPU_PARAMS int op, int kind, int per, double a, double b, double clamp,                          \
+                      double t0, double t1, double t2, double t3, double t4,                                \
+                      double t5, double t6, double t7, double t8, double t9,                                \
+                      unsigned long long ilow, unsigned long long ispan_m1, unsigned long long threshold
+#define V4_GPU_ARGS op, kind, per, a, b, clamp, t0, t1, t2, t3, t4, t5, t6, t7, t8, t9, ilow, ispan_m1, threshold
+
+/* Philox call j; its elements e in [lo, hi) go to out[off + (e - lo)] */
+V4_FN void v4_gpu_call(unsigned int k0, unsigned int k1, unsigned int k2, unsigned int k3, unsigned long long j,
+                       unsigned long long lo, unsigned long long hi, long long off, void* out, V4_GPU_PARAMS)
 {
-    long long t = (long long)blockIdx.x * (long long)blockDim.x + (long long)threadIdx.x;
-    unsigned long long j = start / (unsigned long long)per + (unsigned long long)t;
     unsigned long long first = j * (unsigned long long)per;
-    unsigned long long end = start + (unsigned long long)n;
-    if (first >= end) return;
+    if (first >= hi) return;
     v4_u32 x[4];
     v4_philox(j, k0, k1, k2, k3, x);
     double v[4];
@@ -55,8 +58,8 @@ extern "C" __global__ void v4_fill(unsigned int k0, unsigned int k1, unsigned in
     }
     for (int l = 0; l < per; ++l) {
         unsigned long long e = first + (unsigned long long)l;
-        if (e < start || e >= end) continue;
-        long long i = (long long)(e - start);
+        if (e < lo || e >= hi) continue;
+        long long i = off + (long long)(e - lo);
         if (op == 3) {
             v4_u64 q = w[l];
             double d = (double)(v4_i64)q;
@@ -87,6 +90,26 @@ extern "C" __global__ void v4_fill(unsigned int k0, unsigned int k1, unsigned in
             }
         }
     }
+}
+
+extern "C" __global__ void v4_fill(unsigned int k0, unsigned int k1, unsigned int k2, unsigned int k3,
+                                   unsigned long long start, long long n, void* out, V4_GPU_PARAMS)
+{
+    long long t = (long long)blockIdx.x * (long long)blockDim.x + (long long)threadIdx.x;
+    unsigned long long j = start / (unsigned long long)per + (unsigned long long)t;
+    v4_gpu_call(k0, k1, k2, k3, j, start, start + (unsigned long long)n, 0, out, V4_GPU_ARGS);
+}
+
+extern "C" __global__ void v4_fill_runs(unsigned int k0, unsigned int k1, unsigned int k2, unsigned int k3,
+                                        const unsigned long long* starts, long long runs, long long length,
+                                        long long calls_per_run, void* out, V4_GPU_PARAMS)
+{
+    long long t = (long long)blockIdx.x * (long long)blockDim.x + (long long)threadIdx.x;
+    if (t >= runs * calls_per_run) return;
+    long long r = t / calls_per_run;
+    unsigned long long lo = starts[r];
+    unsigned long long j = lo / (unsigned long long)per + (unsigned long long)(t % calls_per_run);
+    v4_gpu_call(k0, k1, k2, k3, j, lo, lo + (unsigned long long)length, r * length, out, V4_GPU_ARGS);
 }
 """
 
@@ -132,8 +155,8 @@ def kernel_args(op: str, key_words: Sequence[int], start: int, n: int, kind: str
             np.float64(clamp), *(np.float64(t) for t in tn), np.uint64(ilow), np.uint64(span_m1), np.uint64(threshold))
 
 
-def fill(op: str, key_words: Sequence[int], start: int, out: Any, *params: Any, bfloat16: bool = False) -> Any:
-    """Write elements ``[start, start + out.size)`` of the stream into the C-contiguous CuPy array ``out``."""
+def _checked(op: str, key_words: Sequence[int], out: Any, bfloat16: bool) -> tuple[tuple[int, ...], str]:
+    """The checked key and ``out``'s kind for a fill of ``op`` into the C-contiguous CuPy array ``out``."""
     import cupy
 
     from . import v4_backend as be
@@ -148,7 +171,26 @@ def fill(op: str, key_words: Sequence[int], start: int, out: Any, *params: Any, 
     kind = be.kind_of(np.dtype(out.dtype.name if out.dtype.kind == "V" else out.dtype), bfloat16)
     if op in ("uniform", "normal", "truncated_normal") and kind not in ref.FLOAT_KINDS:
         raise TypeError(f"{op.replace('_', ' ')} values need a floating dtype, got {out.dtype}")
-    key = be.check_key_words(key_words)
+    return be.check_key_words(key_words), kind
+
+
+def _launch(out: Any, name: str, threads: int, args: tuple) -> None:
+    """Run kernel ``name`` on ``out``'s GPU with at least ``threads`` threads."""
+    with out.device:
+        kernel = _module(out.device.id).get_function(name)
+        kernel(((threads + _THREADS - 1) // _THREADS,), (_THREADS,), args)
+
+
+def _key_args(key: Sequence[int]) -> tuple:
+    """The four key words as the kernels' unsigned int arguments."""
+    return tuple(np.uint32(k) for k in key)
+
+
+def fill(op: str, key_words: Sequence[int], start: int, out: Any, *params: Any, bfloat16: bool = False) -> Any:
+    """Write elements ``[start, start + out.size)`` of the stream into the C-contiguous CuPy array ``out``."""
+    from . import v4_backend as be
+
+    key, kind = _checked(op, key_words, out, bfloat16)
     start = be.check_start(start, out.size)
     n = int(out.size)
     if n == 0:
@@ -156,11 +198,34 @@ def fill(op: str, key_words: Sequence[int], start: int, out: Any, *params: Any, 
     scalars = kernel_args(op, key, start, n, kind, params)
     per = int(scalars[2])
     calls = (start + n - 1) // per - start // per + 1
+    _launch(out, "v4_fill", calls, (*_key_args(key), np.uint64(start), np.int64(n), out, *scalars))
+    return out
+
+
+def fill_runs(op: str, key_words: Sequence[int], starts: Any, length: int, out: Any, *params: Any,
+              bfloat16: bool = False) -> Any:
+    """Write ``len(starts)`` runs of ``length`` elements into the flat CuPy array ``out`` in one launch: run ``i`` is
+    elements ``[starts[i], starts[i] + length)`` of the stream (as ``v4_backend.fill_runs`` on the host)."""
+    import cupy
+
+    from . import v4_backend as be
+
+    key, kind = _checked(op, key_words, out, bfloat16)
+    host = np.ascontiguousarray(starts, dtype=np.uint64).reshape(-1)
+    length = int(length)
+    if out.size != host.size * length:
+        raise ValueError(f"out holds {out.size} elements, not len(starts) * length = {host.size * length}")
+    if out.size == 0:
+        return out
+    be.check_start(int(host.max()), length)
+    scalars = kernel_args(op, key, 0, length, kind, params)
+    per = int(scalars[2])
+    calls_per_run = (length + per - 1) // per + 1  # a run not aligned to a call touches one call more
     with out.device:
-        kernel = _module(out.device.id).get_function("v4_fill")
-        blocks = (calls + _THREADS - 1) // _THREADS
-        kernel((blocks,), (_THREADS,), (np.uint32(key[0]), np.uint32(key[1]), np.uint32(key[2]), np.uint32(key[3]),
-                                        np.uint64(start), np.int64(n), out, *scalars))
+        device_starts = cupy.asarray(host)
+    _launch(out, "v4_fill_runs", host.size * calls_per_run,
+            (*_key_args(key), device_starts, np.int64(host.size), np.int64(length), np.int64(calls_per_run), out,
+             *scalars))
     return out
 
 

@@ -332,7 +332,8 @@ def region_values(initializer: Initializer, desc: Desc, stream: Stream, index: A
     mode = region_mode(initializer)
     on_host = isinstance(desc.xp.empty(0), np.ndarray)
     region = Region(shape, offset, strides)
-    if mode == "whole" or not on_host and not _device_runs(initializer, mode, region):
+    # a GPU computes a region from its own runs (one kernel launch) only for an addressable initializer
+    if mode == "whole" or not on_host and not (mode == "blocks" and addressable(initializer)):
         whole = draw(initializer, desc, stream, failure)
         if out is None:
             return whole[index].copy()
@@ -371,16 +372,6 @@ def _restore(out: Any, kept: Any) -> None:
     """Put ``kept`` (from :func:`_kept`, or None) back into ``out``."""
     if kept is not None:
         out[...] = np.frombuffer(kept, out.dtype).reshape(out.shape) if type(kept) is bytes else kept
-
-
-#: the most runs a GPU computes a region from (a kernel launch each); a region of more is sliced from the whole tensor
-DEVICE_RUNS = 64
-
-
-def _device_runs(initializer: Initializer, mode: str, region: Region) -> bool:
-    """Whether a GPU computes ``region`` from its own runs: an addressable initializer and at most DEVICE_RUNS runs
-    (a row shard is one), so a shard of a large tensor never holds the whole tensor."""
-    return mode == "blocks" and addressable(initializer) and region.runs()[0].size <= DEVICE_RUNS
 
 
 class _Direct(Initializer):

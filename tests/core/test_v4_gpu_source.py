@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from emulated_cupy import SHIM
 from initreg.core import v4_backend, v4_gpu, v4_reference
 
 KEY = v4_backend.key_words(3, "gpu.weight")
@@ -33,15 +34,6 @@ CASES = [
     ("bernoulli", (0.3,), "uint8", 1, 999),
     ("bernoulli", (0.7,), "float32", 0, 64),
 ]
-
-SHIM = r"""
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
-struct v4_dim3 { unsigned int x; };
-static v4_dim3 blockIdx, blockDim, threadIdx;
-#define __global__
-"""
 
 MAIN = r"""
 int main(int argc, char** argv) {
@@ -74,6 +66,40 @@ CALL = r"""
 """
 
 
+# (op, params, kind, starts, length): a column shard's runs (rows of 10 from a 37-wide tensor), runs starting
+# inside a Philox call and ending in one, single elements, and one long run
+RUN_CASES = [
+    ("normal", (0.0, 1.0), "float32", [37 * r + 5 for r in range(9)], 10),
+    ("uniform", (-1.0, 1.0), "float64", [37 * r + 3 for r in range(7)], 10),
+    ("truncated_normal", (0.0, 1.0, -2.0, 2.0), "bfloat16", [1, 6, 11, 100, 7], 3),
+    ("normal", (0.0, 2.0), "float16", [5, 0, 1 << 40], 1),
+    ("integers", (-7, 1000), "int64", [2, 1003], 999),
+    ("bernoulli", (0.3,), "uint8", [9, 3, 17], 5),
+]
+
+RUNS_CALL = r"""
+    {
+        static const unsigned long long starts[] = {%(starts)s};
+        const long long runs = %(runs)d, length = %(length)d, per_run = %(per_run)d;
+        void* out = calloc((size_t)(runs * length), 8);
+        blockDim.x = 64;
+        for (unsigned long long b = 0; b * 64 < (unsigned long long)(runs * per_run); ++b) {
+            blockIdx.x = (unsigned int)b;
+            for (unsigned int t = 0; t < 64; ++t) {
+                threadIdx.x = t;
+                v4_fill_runs(%(k0)du, %(k1)du, %(k2)du, %(k3)du, starts, runs, length, per_run, out, %(args)s);
+            }
+        }
+        char path[4096];
+        snprintf(path, sizeof path, "%%s/runs%(i)d.bin", argv[1]);
+        FILE* f = fopen(path, "wb");
+        fwrite(out, %(itemsize)d, (size_t)(runs * length), f);
+        fclose(f);
+        free(out);
+    }
+"""
+
+
 def _literal(v) -> str:
     if isinstance(v, (np.floating, float)):
         f = float(v)
@@ -90,7 +116,19 @@ def _program() -> str:
         calls.append(CALL % dict(i=i, n=n, start=start, per=int(scalars[2]), k0=KEY[0], k1=KEY[1], k2=KEY[2],
                                  k3=KEY[3], args=", ".join(_literal(s) for s in scalars),
                                  itemsize=v4_reference.STORAGE[kind].itemsize))
+    for i, (op, params, kind, starts, length) in enumerate(RUN_CASES):
+        scalars = v4_gpu.kernel_args(op, KEY, 0, length, kind, params)
+        per = int(scalars[2])
+        calls.append(RUNS_CALL % dict(i=i, starts=", ".join(f"{s}ULL" for s in starts), runs=len(starts),
+                                      length=length, per_run=(length + per - 1) // per + 1, k0=KEY[0], k1=KEY[1],
+                                      k2=KEY[2], k3=KEY[3], args=", ".join(_literal(s) for s in scalars),
+                                      itemsize=v4_reference.STORAGE[kind].itemsize))
     return SHIM + v4_gpu.source() + MAIN % {"calls": "".join(calls)}
+
+
+def _runs_reference(op, params, kind, starts, length) -> bytes:
+    """The runs' values, each run filled on its own by the NumPy reference."""
+    return b"".join(v4_reference.fill(op, KEY, s, length, kind, *params).tobytes() for s in starts)
 
 
 @pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")
@@ -106,6 +144,9 @@ def test_the_gpu_kernel_source_compiled_for_the_host_gives_the_reference_bits(tm
     for i, (op, params, kind, start, n) in enumerate(CASES):
         want = v4_reference.fill(op, KEY, start, n, kind, *params)
         assert (tmp_path / f"case{i}.bin").read_bytes() == want.tobytes(), (op, params, kind)
+    for i, (op, params, kind, starts, length) in enumerate(RUN_CASES):
+        assert (tmp_path / f"runs{i}.bin").read_bytes() == _runs_reference(op, params, kind, starts, length), (
+            op, kind, starts)
 
 
 def _cupy():
@@ -145,3 +186,13 @@ def test_gpu_large_fill_equals_the_compiled_cpu_fill() -> None:
         dev = cupy.empty(n, np.float32)
         v4_gpu.fill(op, KEY, 12345, dev, *params)
         assert cupy.asnumpy(dev).tobytes() == host.tobytes(), op
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("case", RUN_CASES, ids=lambda c: f"{c[0]}-{c[2]}")
+def test_gpu_runs_equal_the_cpu_bits(case) -> None:
+    cupy = _cupy()
+    op, params, kind, starts, length = case
+    out = cupy.empty(len(starts) * length, dtype=v4_reference.STORAGE[kind])
+    v4_gpu.fill_runs(op, KEY, starts, length, out, *params, bfloat16=kind == "bfloat16")
+    assert cupy.asnumpy(out).tobytes() == _runs_reference(op, params, kind, starts, length)

@@ -67,8 +67,7 @@ def test_load_onto_gpu(tmp_path):
 @pytest.mark.parametrize("index", [(slice(8, 24),), (slice(None), slice(6, 12)), (slice(10, 11), slice(None, None, -1)),
                                    (slice(None), slice(5, 40, 3))], ids=["rows", "columns", "reversed", "strided"])
 def test_gpu_regions_are_the_cpu_bits(index):
-    # rows, columns and a reversed row come from their own runs on the GPU (at most DEVICE_RUNS launches); the
-    # strided region has more runs and is sliced from the whole tensor there
+    # every region comes from its own runs on the GPU, in one launch of v4_gpu.fill_runs
     for spec in ("truncatednormal", "xavier", std.Normal(0.02)):
         got = initreg.values(spec, (64, 48), name="layer.weight", seed=3, index=index, device=gpu(0))
         want = initreg.values(spec, (64, 48), name="layer.weight", seed=3, index=index)

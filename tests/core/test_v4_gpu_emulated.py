@@ -1,0 +1,84 @@
+"""v4_gpu's launches and the device plumbing (Stream, Runs, values(device=gpu(0))) on an emulated CuPy.
+
+``emulated_cupy`` runs the very CUDA source on the host (every grid thread in a loop), so these tests check what
+a GPU run would otherwise be the first to see: grid sizes, argument order and types, one launch for all of a
+region's runs. CUDA itself is checked by ``pytest -m gpu`` on a machine with one.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+
+import numpy as np
+import pytest
+
+import initreg
+from initreg import gpu
+from initreg.core import device, v4_gpu, v4_reference
+
+import emulated_cupy
+from test_v4_gpu_source import CASES, KEY, RUN_CASES, _runs_reference
+
+pytestmark = pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")
+
+
+@pytest.fixture
+def cupy(monkeypatch):
+    caches = (v4_gpu._module, device._cupy_for)  # what remembers the module: forgotten before and after
+    monkeypatch.setitem(sys.modules, "cupy", emulated_cupy)
+    for cache in caches:
+        cache.cache_clear()
+    yield emulated_cupy
+    for cache in caches:
+        cache.cache_clear()
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0]}-{c[2]}")
+def test_fill_launches_give_the_reference_bits_whole_and_in_two_parts(cupy, case):
+    op, params, kind, start, n = case
+    want = v4_reference.fill(op, KEY, start, n, kind, *params).tobytes()
+    out = cupy.empty(n, dtype=v4_reference.STORAGE[kind])
+    v4_gpu.fill(op, KEY, start, out, *params, bfloat16=kind == "bfloat16")
+    assert out.tobytes() == want
+    cut = n // 3 + 1
+    a, b = cupy.empty(cut, dtype=out.dtype), cupy.empty(n - cut, dtype=out.dtype)
+    v4_gpu.fill(op, KEY, start, a, *params, bfloat16=kind == "bfloat16")
+    v4_gpu.fill(op, KEY, start + cut, b, *params, bfloat16=kind == "bfloat16")
+    assert a.tobytes() + b.tobytes() == want
+
+
+@pytest.mark.parametrize("case", RUN_CASES, ids=lambda c: f"{c[0]}-{c[2]}")
+def test_runs_are_one_launch_with_the_reference_bits(cupy, case):
+    op, params, kind, starts, length = case
+    out = cupy.empty(len(starts) * length, dtype=v4_reference.STORAGE[kind])
+    v4_gpu.fill_runs(op, KEY, starts, length, out, *params, bfloat16=kind == "bfloat16")
+    assert out.tobytes() == _runs_reference(op, params, kind, starts, length)
+    assert [name for name, _, _ in v4_gpu._module(0).launches] == ["v4_fill_runs"]
+
+
+def test_fill_runs_refuses_an_out_of_the_wrong_size(cupy):
+    with pytest.raises(ValueError, match="len\\(starts\\) \\* length"):
+        v4_gpu.fill_runs("normal", KEY, [0, 10], 3, cupy.empty(5, np.float32), 0.0, 1.0)
+
+
+@pytest.mark.parametrize("index", [(slice(8, 24),), (slice(None), slice(6, 12)), (slice(10, 11), slice(None, None, -1)),
+                                   (slice(None), slice(5, 40, 3))], ids=["rows", "columns", "reversed", "strided"])
+def test_a_gpu_region_is_its_own_runs_in_one_launch(cupy, index):
+    for spec in ("truncatednormal", "xavier", "uniform"):
+        v4_gpu._module.cache_clear()
+        got = initreg.values(spec, (64, 48), name="layer.weight", seed=3, index=index, device=gpu(0))
+        want = initreg.values(spec, (64, 48), name="layer.weight", seed=3, index=index)
+        assert type(got).__module__ == "cupy" and got.tobytes() == want.tobytes(), (spec, index)
+        launches = v4_gpu._module(0).launches
+        assert [name for name, _, _ in launches] == ["v4_fill_runs"], (spec, index, launches)
+        assert sum(blocks * threads for _, blocks, threads in launches) < 64 * 48, (spec, index)  # not the whole
+
+
+def test_the_catalog_on_the_emulated_gpu_gives_the_frozen_bits(cupy):
+    # what `pytest -m gpu` asserts on a GPU (test_catalog_bits_frozen.py), through the same kernels and plumbing
+    import catalog_bits
+    from test_catalog_bits_frozen import FROZEN
+
+    assert catalog_bits.numpy_hashes(gpu(0)) == {k: v for k, v in FROZEN["hashes"].items()
+                                                 if not k.startswith(("torch/", "jax/"))}
