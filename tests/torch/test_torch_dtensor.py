@@ -69,11 +69,18 @@ def run_group(world: int, cases: list, mesh: tuple | None, out: Path) -> Path:
     return out
 
 
+# Runs a rank's script, then leaves without interpreter teardown: PyTorch's gloo worker thread can still be releasing a
+# finished collective then and CPython ends it mid-destructor (SIGABRT after the script's last line; see
+# docs/torch-distributed.md). An exception in the script still exits non-zero before os._exit is reached.
+RANK_RUNNER = ("import os, runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__'); "
+               "sys.stdout.flush(); sys.stderr.flush(); os._exit(0)")
+
+
 def launch(argv: list[str], world: int, cwd: Path) -> list[str]:
     """Run ``python argv`` as ranks 0..world-1 of a gloo group on 127.0.0.1; their outputs (all in the failure)."""
     env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port()), "WORLD_SIZE": str(world),
            "GLOO_SOCKET_IFNAME": "lo", "OMP_NUM_THREADS": "1"}
-    procs = [subprocess.Popen([sys.executable, *argv], cwd=cwd,
+    procs = [subprocess.Popen([sys.executable, "-c", RANK_RUNNER, *argv], cwd=cwd,
                               env={**env, "RANK": str(r), "LOCAL_RANK": str(r)},
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for r in range(world)]
     outputs = []
