@@ -244,6 +244,9 @@ try:
           np.array_equal(got, initreg.values("normal", (6, 4), name="w", seed=3)))
 finally:
     dist.destroy_process_group()
+import os, sys  # leave without interpreter teardown, which gloo's worker thread can abort (docs/torch-distributed.md)
+sys.stdout.flush()
+os._exit(0)
 '''
 
 
