@@ -311,19 +311,12 @@ def _fill_blocks(initializer: Initializer, desc: Desc, stream: Stream, region: R
     run_blocks(len(blocks), work)
 
 
-def region_values(initializer: Initializer, desc: Desc, stream: Stream, index: Any, out: Any = None,
-                  keep: bool = False) -> Any:
-    """``draw(initializer, desc, stream)[index]`` (into ``out`` when given), computing only what the region needs;
-    with ``keep``, ``out`` holds what it held before when an error stops the fill."""
+def region_values(initializer: Initializer, desc: Desc, stream: Stream, index: Any, out: Any = None) -> Any:
+    """``draw(initializer, desc, stream)[index]`` (into ``out`` when given), computing only what the region needs."""
     if (type(index) is tuple and not index and out is not None and type(out) is np.ndarray and out.flags.c_contiguous
             and desc.xp is np):  # the whole tensor into a host array: the adapters' per-parameter call, kept short
         _check_out(out, desc.shape, desc)
-        kept = _kept(out) if keep else None
-        try:
-            fill_checked(initializer, desc, out, stream, failure_for(initializer, desc))
-        except BaseException:
-            _restore(out, kept)
-            raise
+        fill_checked(initializer, desc, out, stream, failure_for(initializer, desc))
         return out
     shape, offset, strides = locate(desc.shape, index)
     if out is not None:
@@ -346,13 +339,8 @@ def region_values(initializer: Initializer, desc: Desc, stream: Stream, index: A
         target[...] = tmp
         return target
     fill = _fill_runs if addressable(initializer) else _fill_blocks
-    if out is not None and out.flags.c_contiguous and not region.flipped:  # written in place
-        kept = _kept(out) if keep else None
-        try:
-            fill(initializer, desc, stream, region, out.reshape(-1), failure)
-        except BaseException:
-            _restore(out, kept)
-            raise
+    if out is not None and out.flags.c_contiguous and not region.flipped:
+        fill(initializer, desc, stream, region, out.reshape(-1), failure)
         return out
     canonical = desc.xp.empty(shape, dtype=desc.dtype)
     fill(initializer, desc, stream, region, canonical.reshape(-1), failure)
@@ -364,8 +352,13 @@ def region_values(initializer: Initializer, desc: Desc, stream: Stream, index: A
 
 
 def _kept(out: Any) -> Any:
-    """A copy of a C-contiguous ``out`` to put back after an error (bytes for a host array: the cheapest copy)."""
-    return out.tobytes() if type(out) is np.ndarray else out.copy()
+    """A copy of a writeable array ``out`` to put back after an error (bytes for a host array: the cheapest copy);
+    None for anything a fill cannot have written (read-only, not an array: refused before any write)."""
+    if type(out) is np.ndarray:
+        return out.tobytes() if out.flags.writeable else None
+    if not (hasattr(out, "shape") and hasattr(out, "dtype") and hasattr(out, "copy")):
+        return None
+    return out.copy() if getattr(getattr(out, "flags", None), "writeable", True) else None
 
 
 def _restore(out: Any, kept: Any) -> None:
@@ -432,7 +425,14 @@ def _values(init: Any, shape: Any, name: Any, seed: Any, dtype: Any, layout: Any
     stream = _stream(seed if type(seed) is int and seed >= 0 else choose_seed(seed), desc.name)  # a given seed: taken
     if index is None and out is None:
         return draw(initializer, desc, stream)
-    return region_values(initializer, desc, stream, () if index is None else index, out, keep)
+    if not keep or out is None:
+        return region_values(initializer, desc, stream, () if index is None else index, out)
+    kept = _kept(out)
+    try:
+        return region_values(initializer, desc, stream, () if index is None else index, out)
+    except BaseException:
+        _restore(out, kept)
+        raise
 
 
 # (name, shape, dtype, layout, device) -> its checked Desc: an adapter's per-parameter call skips the checks
