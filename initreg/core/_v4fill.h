@@ -288,18 +288,24 @@ V4_INLINE void v4_chunk_d(const v4_params* P, v4_u32 (*x)[V4_M], int m, double* 
         if (tn[0] == 0.0) {
             /* Phi^-1 in two passes: the central region for every element, then the tails (log, sqrt) only for
              * the elements that need them, gathered; the values are v4_truncnorm_linear's */
-            double tt[2][V4_M], xt[2 * V4_M];
+            double tt[2][V4_M], tg[2 * V4_M + 8], xt[2 * V4_M + 8];
             v4_u64 take[2][V4_M];
-            int idx[2 * V4_M + 8], nt = 0, e;
+            int idx[2 * V4_M + 8], nt = 0, e, l;
             for (h = 0; h < 2; ++h)
                 for (i = 0; i < m; ++i) tt[h][i] = v4_tn_t(v4_u53_odd(x[2 * h][i], x[2 * h + 1][i]), tn, &take[h][i]);
             for (h = 0; h < 2; ++h)
                 for (i = 0; i < m; ++i) z[h][i] = v4_ndtri_central(tt[h][i]);
             for (h = 0; h < 2; ++h) nt += v4_tails(tt[h], m, h * V4_M, idx + nt);
+            /* the tails gathered and padded to whole groups of 8 (t = 0.25: any t gives a finite value), so the
+             * loops below are SIMD only, with no scalar remainder (it cost as much as the vector part) */
+            for (e = 0; e < nt; ++e) tg[e] = (&tt[0][0])[idx[e]];
+            for (; e % 8; ++e) tg[e] = 0.25;
             if (P->tn_near)
-                for (e = 0; e < nt; ++e) xt[e] = v4_ndtri_tail_near((&tt[0][0])[idx[e]]);
+                for (e = 0; e < nt; e += 8)
+                    for (l = 0; l < 8; ++l) xt[e + l] = v4_ndtri_tail_near(tg[e + l]);
             else
-                for (e = 0; e < nt; ++e) xt[e] = v4_ndtri_tail((&tt[0][0])[idx[e]]);
+                for (e = 0; e < nt; e += 8)
+                    for (l = 0; l < 8; ++l) xt[e + l] = v4_ndtri_tail(tg[e + l]);
             for (e = 0; e < nt; ++e) (&z[0][0])[idx[e]] = xt[e];
             for (h = 0; h < 2; ++h)
                 for (i = 0; i < m; ++i) z[h][i] = v4_tn_finish(z[h][i], take[h][i], tn);
