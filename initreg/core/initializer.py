@@ -266,6 +266,10 @@ class Initializer:
         """The distribution the values promise for ``desc`` (see initreg.validate), or None."""
         return None
 
+    def max_abs(self, desc: Desc) -> float:
+        """A bound on |value| of what ``fill`` writes for ``desc`` (inf: none known, so its values are scanned)."""
+        return math.inf
+
     def __call__(self, shape: Sequence[int], dtype: Any = "float32", *, seed: int = 0, name: str = "sample",
                  layout: str | None = None) -> np.ndarray:
         """Values for a free array of ``shape`` (a NumPy array), drawn from the stream (seed, name), checked."""

@@ -21,6 +21,7 @@ b))``: integer-exact and portable, for initializers that draw their own way.
 from __future__ import annotations
 
 import functools
+import math
 import os
 import threading
 from typing import TYPE_CHECKING, Any, Callable
@@ -34,6 +35,9 @@ if TYPE_CHECKING:  # loads on first use: `import initreg` stays light
     from concurrent.futures import ThreadPoolExecutor
 
 ALGORITHM = v4_backend.ALGORITHM
+#: a bound on |z| in a normal fill's value loc + scale·z: the radius at the smallest uniform, sqrt(-2·log(2⁻⁵³)) =
+#: 8.5716 (float64; float32's is 6.77), rounded up; initializers' ``max_abs`` rest on it
+NORMAL_MAX = 8.58
 
 _state = threading.local()
 _lock = threading.Lock()
@@ -216,6 +220,9 @@ class Stream:
         low, high = _number("uniform", "low", low), _number("uniform", "high", high)
         if not low <= high:
             raise _argument_error(f"uniform needs low <= high, got low={low}, high={high}")
+        if high - low == math.inf:  # the values would all be one end (or NaN), not uniform
+            raise _argument_error(f"uniform needs high - low to be a finite float, got low={low}, high={high} (width "
+                                  f"{high - low}); use a narrower interval")
         return self._fill(_target(out, size, dtype, "uniform", np.float64), start, total, "uniform", (low, high))
 
     def normal(self, loc: float = 0.0, scale: float = 1.0, size: Any = None, *, dtype: Any = None, out: Any = None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -9,6 +10,7 @@ import numpy as np
 from ..errors import InitializerArgumentError, ShapeError
 from ..core.initializer import Desc, Initializer, check_number
 from ..core.shapes import check_values
+from ..core.stream import NORMAL_MAX
 
 
 class Constant(Initializer):
@@ -47,6 +49,9 @@ class Constant(Initializer):
             out.fill(self._checked(desc)[()])
         else:
             out.fill(self.value)
+
+    def max_abs(self, desc: Desc) -> float:
+        return math.inf if isinstance(self.value, np.ndarray) else abs(float(self.value))
 
     def _checked(self, desc: Desc) -> np.ndarray:
         """The value as an array of the parameter's dtype; an error when a value would wrap, round or overflow."""
@@ -120,6 +125,9 @@ class Uniform(Initializer):
     def fill(self, desc: Desc, out: Any, rng: Any) -> None:
         rng.uniform(self.low, self.high, out=out)
 
+    def max_abs(self, desc: Desc) -> float:
+        return max(abs(self.low), abs(self.high))
+
     def expected(self, desc: Desc) -> Any:
         from scipy import stats
 
@@ -144,6 +152,9 @@ class Normal(Initializer):
 
     def fill(self, desc: Desc, out: Any, rng: Any) -> None:
         rng.normal(self.mean, self.sigma, out=out)
+
+    def max_abs(self, desc: Desc) -> float:
+        return abs(self.mean) + self.sigma * NORMAL_MAX
 
     def expected(self, desc: Desc) -> Any:
         from scipy import stats

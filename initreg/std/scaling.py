@@ -7,6 +7,7 @@ from typing import Any
 
 from ..errors import InitializerArgumentError
 from ..core.initializer import Desc, Initializer, check_choice, check_number
+from ..core.stream import NORMAL_MAX
 from ._common import fans_of
 
 #: std of N(0, 1) truncated to [-2, 2]: dividing by it gives a truncated normal the intended std
@@ -62,6 +63,9 @@ class Xavier(Initializer):
             rng.uniform(-scale, scale, out=out)
         else:
             rng.normal(0.0, scale, out=out)
+
+    def max_abs(self, desc: Desc) -> float:
+        return self.scale(desc) * (1.0 if self.rnd_type == "uniform" else NORMAL_MAX)
 
     def expected(self, desc: Desc) -> Any:
         from scipy import stats
@@ -124,6 +128,12 @@ class VarianceScaling(Initializer):
         else:
             limit = math.sqrt(3.0 * v)
             rng.uniform(-limit, limit, out=out)
+
+    def max_abs(self, desc: Desc) -> float:
+        s = math.sqrt(self.variance(desc))
+        if self.distribution == "truncated_normal":
+            return 2.0 * (s / TRUNCATION_STD)
+        return s * (NORMAL_MAX if self.distribution == "untruncated_normal" else math.sqrt(3.0))
 
     def expected(self, desc: Desc) -> Any:
         from scipy import stats

@@ -31,6 +31,9 @@ class TruncatedNormal(Initializer):
     def fill(self, desc: Desc, out: Any, rng: Any) -> None:
         rng.truncated_normal(self.mean, self.sigma, self.a, self.b, out=out)
 
+    def max_abs(self, desc: Desc) -> float:
+        return abs(self.mean) + self.sigma * max(abs(self.a), abs(self.b))  # inf for an open side
+
     def expected(self, desc: Desc) -> Any:
         from scipy import stats
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import InitializerArgumentError, ShapeError
 from ..core.initializer import Desc, Initializer, check_number
-from ..core.stream import Shard
+from ..core.stream import NORMAL_MAX, Shard
 from ..std.basic import Constant, Normal, One, Zero
 from ..std.scaling import VarianceScaling
 
@@ -49,6 +49,9 @@ class InvSqrtUniform(Initializer):
             out.fill(0.0)
         else:
             rng.uniform(-b, b, out=out)
+
+    def max_abs(self, desc: Desc) -> float:
+        return self.bound(desc)
 
     def expected(self, desc: Desc) -> Any:
         from scipy import stats
@@ -96,6 +99,9 @@ class PaddedNormal(Initializer):
         lo, hi = max(row * width - start, 0), min((row + 1) * width - start, out.size)
         if lo < hi:
             out.reshape(-1)[lo:hi] = 0
+
+    def max_abs(self, desc: Desc) -> float:
+        return self.sigma * NORMAL_MAX
 
     def expected(self, desc: Desc) -> Any:
         from scipy import stats
