@@ -61,6 +61,18 @@ def test_import_initreg_loads_no_plugin_machinery():
     assert {"pluggy", "initreg.std.plugin", "initreg.plugins.registry", "initreg.plugins.hookspecs"} <= set(after)
 
 
+def test_the_torch_plugin_loads_its_initializers_not_the_adapter():
+    code = ("import json, sys, initreg\n"
+            "initreg.create('padded_normal')\n"
+            "print(json.dumps(sorted(m for m in sys.modules if m.startswith('initreg.torch'))))\n"
+            "import initreg.torch\n"
+            "initreg.torch.initialize\n"
+            "print(json.dumps('initreg.torch.filling' in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert json.loads(out[0]) == ["initreg.torch", "initreg.torch.defaults", "initreg.torch.plugin"]
+    assert json.loads(out[1]) is True  # the adapter's names still load on first use
+
+
 def test_loading_is_cached(fake_site):
     load_quietly()
     first = registry._get(strict_check=False)
