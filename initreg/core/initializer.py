@@ -267,7 +267,7 @@ class Initializer:
         return None
 
     def max_abs(self, desc: Desc) -> float:
-        """A bound on |value| of what ``fill`` writes for ``desc`` (inf: none known, so its values are scanned)."""
+        """A bound on |value| of what ``fill`` writes for ``desc``; inf: none known (believed for initreg's own fills only)."""
         return math.inf
 
     def __call__(self, shape: Sequence[int], dtype: Any = "float32", *, seed: int = 0, name: str = "sample",
