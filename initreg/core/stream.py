@@ -368,12 +368,24 @@ def _fill_host(key: tuple[int, int, int, int], out: np.ndarray, start: int, op: 
         return out
     flat = out.reshape(-1)
 
+    pieces = _pieces((flat.size + BLOCK - 1) // BLOCK, get_num_threads())
+
     def work(claim: Callable[[], int]) -> None:
         for i in iter(claim, -1):
-            v4_backend.fill(op, key, start + i * BLOCK, flat[i * BLOCK:(i + 1) * BLOCK], *args)
+            lo, hi = pieces[i] * BLOCK, pieces[i + 1] * BLOCK
+            v4_backend.fill(op, key, start + lo, flat[lo:hi], *args)
 
-    run_blocks((flat.size + BLOCK - 1) // BLOCK, work)
+    run_blocks(len(pieces) - 1, work)
     return out
+
+
+def _pieces(nblocks: int, threads: int) -> list[int]:
+    """The first block of each claim of a fill, then nblocks: claims of half a thread's share of what is left, so
+    a fill pays a few GIL hand-offs, not one a block, and ends on single blocks that even out the threads."""
+    bounds = [0]
+    while bounds[-1] < nblocks:
+        bounds.append(bounds[-1] + max(1, (nblocks - bounds[-1]) // (2 * threads)))
+    return bounds
 
 
 _DIRECT = {"float64", "float32", "float16", "bfloat16"}

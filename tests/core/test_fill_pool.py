@@ -58,3 +58,24 @@ def test_fills_racing_set_num_threads_all_succeed_with_the_same_bits(threads):
         w.join(timeout=30)
     assert not any(w.is_alive() for w in workers)
     assert errors == []
+
+
+@pytest.mark.parametrize("nblocks, nthreads", [(1, 1), (3, 2), (153, 1), (153, 2), (1526, 2), (4096, 8)])
+def test_claims_cover_every_block_once_large_first_single_blocks_last(nblocks, nthreads):
+    bounds = rnd._pieces(nblocks, nthreads)
+    sizes = np.diff(bounds)
+    assert bounds[0] == 0 and bounds[-1] == nblocks and np.all(sizes >= 1)
+    assert np.all(np.diff(sizes) <= 0)  # never a larger claim after a smaller one
+    assert sizes[-1] == 1 and (nblocks < 2 * nthreads or sizes[0] == nblocks // (2 * nthreads))
+    assert len(sizes) <= 2 * nthreads * (np.log2(nblocks) + 2)  # a few hand-offs, not one a block
+
+
+def test_a_fill_calls_the_kernel_once_a_claim(monkeypatch, threads):
+    threads(2)
+    calls = []
+    real = rnd.v4_backend.fill
+    monkeypatch.setattr(rnd.v4_backend, "fill", lambda op, key, start, out, *a: calls.append(out.size) or real(op, key, start, out, *a))
+    w = initreg.values("normal", (153 * BLOCK,), name="w", seed=0)
+    assert sorted(calls, reverse=True) == [k * BLOCK for k in np.diff(rnd._pieces(153, 2))]
+    threads(1)
+    assert np.array_equal(initreg.values("normal", w.shape, name="w", seed=0), w)  # the same values on one thread
