@@ -77,5 +77,12 @@ def test_a_fill_calls_the_kernel_once_a_claim(monkeypatch, threads):
     monkeypatch.setattr(rnd.v4_backend, "fill", lambda op, key, start, out, *a: calls.append(out.size) or real(op, key, start, out, *a))
     w = initreg.values("normal", (153 * BLOCK,), name="w", seed=0)
     assert sorted(calls, reverse=True) == [k * BLOCK for k in np.diff(rnd._pieces(153, 2))]
-    threads(1)
-    assert np.array_equal(initreg.values("normal", w.shape, name="w", seed=0), w)  # the same values on one thread
+
+
+@pytest.mark.parametrize("n", [4 * BLOCK + 1, 153 * BLOCK - 12345])
+def test_any_claims_give_the_values_of_one_kernel_call(n, threads):
+    stream = rnd.Stream(0, "w")
+    whole = rnd.v4_backend.fill("normal", stream.philox_key, 0, np.empty(n, np.float32), 0.0, 1.0)
+    for t in (1, 2, 8):
+        threads(t)
+        assert np.array_equal(stream.normal(0.0, 1.0, dtype=np.float32, size=n), whole), t
