@@ -18,10 +18,10 @@ from .explanation import Explanation, Row, plan
 from .precedence import Entry, seed_of, split_init
 from ..core.shapes import aligned, compute_dtype, mapped, nbytes
 from ..core.stream import choose_seed
+from .regions import locate, values, values_into
 
 #: ``default="keep"``: what nothing else covers keeps the values it holds
 KEEP = "keep"
-from .regions import locate, values, values_into
 
 #: XLA's CPU client adopts a host buffer without copying when it is aligned to this many bytes
 ALIGN = 64

@@ -438,11 +438,12 @@ def _values(init: Any, shape: Any, name: Any, seed: Any, dtype: Any, layout: Any
     stream = _stream(seed if type(seed) is int and seed >= 0 else choose_seed(seed), desc.name)  # a given seed: taken
     if index is None and out is None:
         return draw(initializer, desc, stream)
+    index = () if index is None else index
     if not keep or out is None:
-        return region_values(initializer, desc, stream, () if index is None else index, out)
+        return region_values(initializer, desc, stream, index, out)
     kept = _kept(out)
     try:
-        return region_values(initializer, desc, stream, () if index is None else index, out)
+        return region_values(initializer, desc, stream, index, out)
     except BaseException:
         _restore(out, kept)
         raise

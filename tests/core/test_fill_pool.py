@@ -75,7 +75,7 @@ def test_a_fill_calls_the_kernel_once_a_claim(monkeypatch, threads):
     calls = []
     real = rnd.v4_backend.fill
     monkeypatch.setattr(rnd.v4_backend, "fill", lambda op, key, start, out, *a: calls.append(out.size) or real(op, key, start, out, *a))
-    w = initreg.values("normal", (153 * BLOCK,), name="w", seed=0)
+    initreg.values("normal", (153 * BLOCK,), name="w", seed=0)
     assert sorted(calls, reverse=True) == [k * BLOCK for k in np.diff(rnd._pieces(153, 2))]
 
 
