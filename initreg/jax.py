@@ -274,6 +274,9 @@ def _region_blocks(shape: tuple[int, ...], index: Any) -> int:
     return len(Region(*locate(shape, () if index is None else index)).blocks())
 
 
+_GPU_PLATFORMS = ("gpu", "cuda")  # where CuPy can compute a leaf (tests/jax/emulated_gpu_worker.py adds "cpu")
+
+
 def _build_on_gpus(row: Row, leaf: _Leaf, sharding: Any) -> jax.Array | None:
     """The leaf computed on its CUDA GPUs by v4's kernel (CuPy), each shard on its own device; None to build on the host.
 
@@ -281,10 +284,10 @@ def _build_on_gpus(row: Row, leaf: _Leaf, sharding: Any) -> jax.Array | None:
     bfloat16 (rounded from float32 by XLA's conversion, to nearest even as on the host).
     """
     if sharding is None:
-        if jax.default_backend() != "gpu" or getattr(jax.config, "jax_default_device", None) is not None:
+        if jax.default_backend() not in _GPU_PLATFORMS or getattr(jax.config, "jax_default_device", None) is not None:
             return None
         sharding = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-    if not all(d.platform in ("gpu", "cuda") for d in sharding.device_set):
+    if not all(d.platform in _GPU_PLATFORMS for d in sharding.device_set):
         return None
     dt = np.dtype(leaf.dtype)
     computed = compute_dtype(dt, f"parameter {row.name!r}")

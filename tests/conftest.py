@@ -17,6 +17,18 @@ if "jax" not in sys.modules:
 SITE = Path(__file__).parent / "fixtures" / "plugin_site"
 
 
+def pytest_addoption(parser):
+    parser.addoption("--emulated-gpu", action="store_true",
+                     help="run the GPU tests (-m gpu) on tests/emulated_cupy.py: CuPy's plumbing without CUDA")
+
+
+def pytest_configure(config):
+    if config.getoption("--emulated-gpu"):
+        import emulated_cupy
+
+        emulated_cupy.install()
+
+
 @pytest.fixture
 def clean_registry(monkeypatch):
     """The test starts and ends with an unloaded registry and no plugin env settings."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from typing import Any, Iterable
 
@@ -91,6 +92,16 @@ def _cupy_for(index: int) -> Any:
     if index >= count:
         raise DeviceUnavailableError(f"gpu({index}) is unavailable: this machine has {count} GPU(s), gpu(0)..gpu({count - 1})")
     return cupy
+
+
+_NO_CONTEXT = contextlib.nullcontext()
+
+
+def on_device(device: Device) -> Any:
+    """A context making ``device`` current (CuPy allocates and launches on the current GPU; nothing on the CPU)."""
+    if device.kind == "gpu":
+        return _cupy_for(device.index).cuda.Device(device.index)
+    return _NO_CONTEXT
 
 
 def gpu_available(index: int = 0) -> bool:

@@ -6,10 +6,10 @@ import functools
 import math
 from typing import Any, Callable, NamedTuple
 
-from ..core.device import device_of
+from ..core.device import device_of, on_device
 from ..errors import LayerError
 from ..core.initializer import check_number
-from .block import Block, Grads, as_input, check_size, on_device, shape_of
+from .block import Block, Grads, as_input, check_size, shape_of
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import weakref
 from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 
-from ..core.device import Device, device_of
+from ..core.device import Device, device_of, on_device
 from ..errors import DeviceMismatchError, GradientError, LayerError, ShapeError, format_shape
 from ..parameters.parameter import Parameter, restore_states, set_merged_shapes
 from ..parameters.parameter_dict import ParameterDict
@@ -438,16 +437,6 @@ def _checked_prefix(prefix: Any) -> str:
     if not isinstance(prefix, str) or prefix.strip(".") == "" or any(c.isspace() for c in prefix):
         raise LayerError(f"prefix must be a name such as 'encoder' (no spaces), got {prefix!r}")
     return prefix if prefix.endswith(".") else prefix + "."
-
-
-_NO_CONTEXT = contextlib.nullcontext()
-
-
-def on_device(device: Device) -> Any:
-    """A context making ``device`` current while computing (a GPU's CUDA context; nothing on the CPU)."""
-    if device.kind == "gpu":
-        return device.xp.cuda.Device(device.index)
-    return _NO_CONTEXT
 
 
 def as_input(x: Any, device: Device, dtype: Any = None) -> Any:

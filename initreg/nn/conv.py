@@ -6,7 +6,8 @@ from typing import Any
 
 from ..errors import LayerError, ShapeError
 from .activations import get as get_activation
-from .block import Block, Grads, as_input, check_pair, check_size, on_device, shape_of
+from ..core.device import on_device
+from .block import Block, Grads, as_input, check_pair, check_size, shape_of
 
 
 LAYOUTS = ("NCHW", "NHWC")

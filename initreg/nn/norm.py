@@ -8,7 +8,8 @@ from typing import Any
 
 from ..errors import LayerError, ShapeError
 from ..core.initializer import check_number
-from .block import Block, Grads, as_input, check_size, on_device, shape_of
+from ..core.device import on_device
+from .block import Block, Grads, as_input, check_size, shape_of
 
 
 class BatchNorm(Block):

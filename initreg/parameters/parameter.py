@@ -9,7 +9,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from ..core.device import Device, as_devices, device_of, to_numpy
+from ..core.device import Device, as_devices, device_of, on_device, to_numpy
 from ..errors import (DeferredInitializationError, DeviceError, DeviceUnavailableError, GradientError,
                      ParameterValueError, ReinitializationWarning, ShapeError, UninitializedError, format_shape)
 from ..core.initializer import Initializer, make_desc, role_of
@@ -166,7 +166,8 @@ class Parameter:
         """Draw values into a fresh buffer, check them, copy to every device; return the commit."""
         desc = make_desc(key_name, shape, self._dtype, role=self._role, device=devices[0], layout=self._layout)
         stream = Stream(seed, key_name)
-        out = draw(initializer, desc, stream)
+        with on_device(devices[0]):
+            out = draw(initializer, desc, stream)
         data = {devices[0]: out}
         for d in devices[1:]:
             data[d] = d.put(out)
@@ -246,7 +247,7 @@ class Parameter:
                                 f"set param.grad_req = 'write' (or 'add') to keep one")
         self._check_ready("grad()")
         if self._grad is None:
-            self._grad = {d: d.xp.zeros(self._shape, dtype=self._dtype) for d in self._devices}
+            self._grad = {d: _zeros(d, self._shape, self._dtype) for d in self._devices}
         return self._grad
 
     def grad(self, device: Device | None = None) -> Any:
@@ -301,6 +302,12 @@ class Parameter:
         """A function that puts back the shape, state, values, devices and record held now (an undo)."""
         saved = self.__dict__.copy()  # commits replace these objects, never mutate them: a shallow copy suffices
         return lambda: (self.__dict__.clear(), self.__dict__.update(saved))
+
+
+def _zeros(device: Device, shape: Shape, dtype: np.dtype) -> Any:
+    """A zero-filled array on ``device``."""
+    with on_device(device):
+        return device.xp.zeros(shape, dtype=dtype)
 
 
 def _checked_spec(init: Any, name: str) -> Any:

@@ -23,8 +23,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..core.device import Device, as_devices
-from ..errors import DTypeError, InitializationError, ParameterValueError, RegionError, ShapeError, format_shape
+from ..core.device import Device, as_devices, device_of, on_device
+from ..errors import (DeviceMismatchError, DTypeError, InitializationError, ParameterValueError, RegionError,
+                      ShapeError, format_shape)
 from ..core.initializer import Desc, Initializer, make_desc
 from ..core.names import check_name
 from ..core.stream import BLOCK, Runs, Shard, Stream, choose_seed, run_blocks
@@ -394,7 +395,8 @@ class _Direct(Initializer):
 
 
 def _check_out(out: Any, shape: tuple[int, ...], desc: Desc) -> None:
-    if type(out) is np.ndarray and out.shape == shape and out.dtype == desc.dtype and out.flags.writeable:
+    if (type(out) is np.ndarray and out.shape == shape and out.dtype == desc.dtype and out.flags.writeable
+            and desc.device.kind == "cpu"):
         return  # the adapters' call: a writeable host array of the right shape and dtype
     if not hasattr(out, "shape") or not hasattr(out, "dtype"):
         raise ParameterValueError(f"values(name={desc.name!r}): out={type(out).__name__} is not an array; pass a "
@@ -407,6 +409,10 @@ def _check_out(out: Any, shape: tuple[int, ...], desc: Desc) -> None:
                          f"of dtype {desc.dtype} or set dtype= to match")
     if getattr(getattr(out, "flags", None), "writeable", True) is False:
         raise ParameterValueError(f"values(name={desc.name!r}): out is read-only; pass a writeable array")
+    where = device_of(out)
+    if where != desc.device and "gpu" in (where.kind, desc.device.kind):  # CPU devices share host memory
+        raise DeviceMismatchError(f"values(name={desc.name!r}): out is on {where!r} but device={desc.device!r}; pass "
+                                  f"an out on {desc.device!r}, or leave device= out to compute on out's device")
 
 
 def values(init: Any, shape: Any, *, name: str, seed: int | None, dtype: Any = "float32", layout: str | None = "OI",
@@ -424,6 +430,8 @@ def values_into(init: Any, shape: Any, *, name: str, seed: int | None, dtype: An
 def _values(init: Any, shape: Any, name: Any, seed: Any, dtype: Any, layout: Any, index: Any, out: Any, device: Any,
             keep: bool) -> Any:
     """values() and values_into(): ``keep`` says whether an error puts back what ``out`` held."""
+    if device is None and out is not None and type(out) is not np.ndarray:  # as torch's out=: its device, unless told
+        device = device_of(out) if hasattr(out, "shape") else None
     key = _desc_key(name, shape, dtype, layout, device)
     desc = _DESCS.get(key) if key is not None else None
     if desc is None:
@@ -432,8 +440,14 @@ def _values(init: Any, shape: Any, name: Any, seed: Any, dtype: Any, layout: Any
             if len(_DESCS) >= _MEMO_MAX:
                 _DESCS.clear()
             _DESCS[key] = desc
-    if desc.device.kind != "cpu":  # a GPU may have gone since the last call
-        desc.device.check()
+    if desc.device.kind != "cpu":  # CuPy allocates and launches on the current GPU (entering it checks it is still there)
+        with on_device(desc.device):
+            return _computed(init, desc, seed, index, out, keep)
+    return _computed(init, desc, seed, index, out, keep)
+
+
+def _computed(init: Any, desc: Desc, seed: Any, index: Any, out: Any, keep: bool) -> Any:
+    """The rest of :func:`_values`, on ``desc``'s device."""
     initializer = create(init)
     stream = _stream(seed if type(seed) is int and seed >= 0 else choose_seed(seed), desc.name)  # a given seed: taken
     if index is None and out is None:

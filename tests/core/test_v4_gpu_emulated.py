@@ -7,8 +7,11 @@ region's runs. CUDA itself is checked by ``pytest -m gpu`` on a machine with one
 
 from __future__ import annotations
 
+import re
 import shutil
+import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -82,3 +85,63 @@ def test_the_catalog_on_the_emulated_gpu_gives_the_frozen_bits(cupy):
 
     assert catalog_bits.numpy_hashes(gpu(0)) == {k: v for k, v in FROZEN["hashes"].items()
                                                  if not k.startswith(("torch/", "jax/"))}
+
+
+@pytest.fixture
+def two_gpus(cupy, monkeypatch):
+    monkeypatch.setattr(cupy, "DEVICES", 2)
+    return cupy
+
+
+@pytest.mark.parametrize("index", [None, (slice(8, 24),), (slice(None), slice(6, 12))], ids=["whole", "rows", "columns"])
+def test_values_for_gpu_1_are_made_and_launched_on_gpu_1(two_gpus, index):
+    # CuPy allocates and launches on the current GPU: gpu(1)'s values must not land on gpu(0), the current one
+    got = initreg.values("xavier", (64, 48), name="layer.weight", seed=3, index=index, device=gpu(1))
+    want = initreg.values("xavier", (64, 48), name="layer.weight", seed=3, index=index)
+    assert device.device_of(got) == gpu(1) and got.tobytes() == want.tobytes()
+    assert v4_gpu._module(1).launches and not v4_gpu._module(0).launches
+    out = two_gpus.empty(want.shape, dtype=want.dtype) if index is None else None
+    if out is not None:  # a caller's buffer on gpu(1), filled there
+        with two_gpus.cuda.Device(1):
+            out = two_gpus.empty(want.shape, dtype=want.dtype)
+        assert initreg.values("xavier", (64, 48), name="layer.weight", seed=3, out=out, device=gpu(1)) is out
+        assert out.tobytes() == want.tobytes() and not v4_gpu._module(0).launches
+
+
+def test_a_parameter_on_gpu_1_keeps_its_data_and_gradient_there(two_gpus):
+    p = initreg.Parameter("w", shape=(6, 5))
+    p.initialize("normal", device=[gpu(1), gpu(0)], seed=2)
+    assert device.device_of(p.data(gpu(1))) == gpu(1) and device.device_of(p.data(gpu(0))) == gpu(0)
+    assert device.device_of(p.grad(gpu(1))) == gpu(1) and device.device_of(p.grad(gpu(0))) == gpu(0)
+    host = initreg.Parameter("w", shape=(6, 5))
+    host.initialize("normal", seed=2)
+    assert p.data(gpu(1)).tobytes() == p.data(gpu(0)).tobytes() == host.data().tobytes()
+
+
+def test_out_on_a_gpu_sets_the_device_and_a_different_device_is_refused(two_gpus):
+    want = initreg.values("normal", (40, 30), name="w", seed=5)
+    with two_gpus.cuda.Device(1):
+        out = two_gpus.empty((40, 30), dtype=np.float32)
+    assert initreg.values("normal", (40, 30), name="w", seed=5, out=out) is out  # as torch's out=: out's device
+    assert out.get().tobytes() == want.tobytes() and v4_gpu._module(1).launches and not v4_gpu._module(0).launches
+    with pytest.raises(initreg.DeviceMismatchError, match=r"out is on gpu\(1\) but device=gpu\(0\)") as err:
+        initreg.values("uniform", (40, 30), name="w", seed=5, out=out, device=gpu(0))
+    assert isinstance(err.value, ValueError) and out.get().tobytes() == want.tobytes()
+    host = np.zeros((40, 30), np.float32)
+    with pytest.raises(initreg.DeviceMismatchError, match=r"out is on cpu\(0\) but device=gpu\(1\)"):
+        initreg.values("uniform", (40, 30), name="w", seed=5, out=host, device=gpu(1))
+    assert not host.any()
+
+
+@pytest.mark.slow
+def test_the_gpu_tests_pass_on_the_stand_in():
+    # `pytest -m gpu --emulated-gpu`: the GPU tests themselves, on CuPy's plumbing (torch CUDA and JAX GPU tests skip;
+    # their routes are tests/torch/test_torch_emulated_gpu.py and tests/jax/test_jax_emulated_gpu.py)
+    tests = Path(__file__).parents[1]
+    files = sorted(str(p) for p in tests.rglob("test_*.py") if "mark.gpu" in p.read_text())
+    done = subprocess.run([sys.executable, "-m", "pytest", "-m", "gpu", "--emulated-gpu", "-q", "-p", "no:cacheprovider",
+                           *files], cwd=tests.parent, capture_output=True, text=True, timeout=400)
+    summary = done.stdout.strip().splitlines()[-1]
+    assert done.returncode == 0, done.stdout[-3000:]
+    passed = int(re.search(r"(\d+) passed", summary).group(1))
+    assert passed >= 38 and "failed" not in summary and "error" not in summary, summary

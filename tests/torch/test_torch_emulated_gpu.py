@@ -1,0 +1,93 @@
+"""initreg.torch's CUDA route (a contiguous CUDA tensor written in place by v4's kernel through DLPack) on emulated CuPy.
+
+A CPU tensor that reports ``cuda:i`` stands in for a CUDA tensor and tests/emulated_cupy.py for CuPy: the fill must
+take the GPU route (a launch on the tensor's device), give the host's bits in every dtype (bfloat16: float32 on the
+device, rounded by torch), and leave the host route to what CuPy cannot take. CUDA itself is checked by
+``pytest -m gpu`` (test_torch_adapter.py, test_catalog_bits_frozen.py) on a machine with a GPU.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import types
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import emulated_cupy  # noqa: E402
+from initreg.core import device, v4_gpu  # noqa: E402
+from initreg.plugins.specs import create  # noqa: E402
+from initreg.torch import placement  # noqa: E402
+
+pytestmark = pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++ (the stand-in builds the CUDA source)")
+
+
+class OnCuda:
+    """A CPU tensor that says it is on ``cuda:index``: what placement.fill reads of a tensor, memory shared by DLPack."""
+
+    def __init__(self, tensor, index: int = 0):
+        self.tensor, self.shape, self.dtype = tensor, tensor.shape, tensor.dtype
+        self.device = types.SimpleNamespace(type="cuda", index=index)
+
+    def detach(self):
+        return self
+
+    def is_contiguous(self) -> bool:
+        return self.tensor.is_contiguous()
+
+    def copy_(self, source) -> None:
+        self.tensor.copy_(source)
+
+    def __dlpack__(self, **kwargs):
+        return self.tensor.__dlpack__(**kwargs)
+
+    def __dlpack_device__(self):
+        return self.tensor.__dlpack_device__()
+
+
+@pytest.fixture
+def cupy(monkeypatch):
+    caches = (v4_gpu._module, device._cupy_for)  # what remembers the module: forgotten before and after
+    monkeypatch.setitem(sys.modules, "cupy", emulated_cupy)
+    monkeypatch.setattr(emulated_cupy, "DEVICES", 2)
+    for cache in caches:
+        cache.cache_clear()
+    yield emulated_cupy
+    for cache in caches:
+        cache.cache_clear()
+
+
+def _host(shape, dtype, spec):
+    t = torch.full(shape, 7.0, dtype=dtype)
+    placement.fill(t, create(spec), "block.weight", 4)
+    return t
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.float64, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("index", [0, 1])
+def test_a_cuda_tensor_is_filled_on_its_gpu_with_the_host_bits(cupy, dtype, index):
+    for spec in ("xavier", "truncatednormal", "uniform"):
+        v4_gpu._module.cache_clear()
+        t = torch.full((40, 24), 7.0, dtype=dtype)
+        placement.fill(OnCuda(t, index), create(spec), "block.weight", 4)
+        assert torch.equal(t.view(torch.int8), _host((40, 24), dtype, spec).view(torch.int8)), (spec, dtype)
+        assert v4_gpu._module(index).launches and not v4_gpu._module(1 - index).launches, (spec, dtype, index)
+
+
+def test_what_cupy_cannot_take_is_left_to_the_host(cupy):
+    t = torch.full((24, 40), 7.0).t()  # not contiguous
+    before = t.clone()
+    assert placement._fill_on_gpu(OnCuda(t), create("normal"), (40, 24), "block.weight", 4, "float32", "float32") is False
+    assert torch.equal(t, before) and not v4_gpu._module(0).launches
+    t = torch.full((40, 24), 7.0)
+    assert placement._fill_on_gpu(OnCuda(t, 2), create("normal"), (40, 24), "block.weight", 4, "float32",
+                                  "float32") is False  # no gpu(2) here
+    assert torch.equal(t, torch.full((40, 24), 7.0))
+
+
+def test_host_values_are_copied_into_a_cuda_tensor_through_cupy(cupy):
+    t = torch.zeros(5, 3)
+    placement._copy_in(OnCuda(t), torch.arange(15.0).reshape(5, 3).numpy())
+    assert torch.equal(t, torch.arange(15.0).reshape(5, 3))
