@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ..core.device import on_device
 from ..errors import LayerError, ShapeError
 from .activations import get as get_activation
-from ..core.device import on_device
 from .block import Block, Grads, as_input, check_size, shape_of
 
 

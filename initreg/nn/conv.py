@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..core.device import on_device
 from ..errors import LayerError, ShapeError
 from .activations import get as get_activation
-from ..core.device import on_device
 from .block import Block, Grads, as_input, check_pair, check_size, shape_of
 
 

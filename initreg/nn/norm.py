@@ -6,9 +6,9 @@ import functools
 import math
 from typing import Any
 
+from ..core.device import on_device
 from ..errors import LayerError, ShapeError
 from ..core.initializer import check_number
-from ..core.device import on_device
 from .block import Block, Grads, as_input, check_size, shape_of
 
 
