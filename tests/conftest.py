@@ -22,6 +22,28 @@ def pytest_addoption(parser):
                      help="run the GPU tests (-m gpu) on tests/emulated_cupy.py: CuPy's plumbing without CUDA")
 
 
+@pytest.fixture
+def cupy(monkeypatch):
+    """tests/emulated_cupy.py as ``cupy`` for one test (one GPU), with initreg's memory of CuPy cleared around it."""
+    import emulated_cupy
+    from initreg.core import device, v4_gpu
+
+    caches = (v4_gpu._module, device._cupy_for)
+    monkeypatch.setitem(sys.modules, "cupy", emulated_cupy)
+    for cache in caches:
+        cache.cache_clear()
+    yield emulated_cupy
+    for cache in caches:
+        cache.cache_clear()
+
+
+@pytest.fixture
+def two_gpus(cupy, monkeypatch):
+    """The CuPy stand-in with gpu(0) and gpu(1)."""
+    monkeypatch.setattr(cupy, "DEVICES", 2)
+    return cupy
+
+
 def pytest_configure(config):
     if config.getoption("--emulated-gpu"):
         import emulated_cupy

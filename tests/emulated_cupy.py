@@ -1,10 +1,13 @@
 """A CPU stand-in for the part of CuPy that initreg's GPU paths use, for tests on machines without a GPU.
 
-Arrays are NumPy arrays of a class whose module is ``cupy`` (so initreg takes its device paths), with a
-``.device``; ``RawModule`` compiles the CUDA source for the host with g++ (``__global__`` empty, ``blockIdx``
-&c. as globals, as in test_v4_gpu_source.py) and a launch runs every thread of the grid in a loop through
-ctypes. What this checks: v4_gpu's grid sizes, argument order and types, and the device plumbing of Stream,
-Runs and values(device=gpu(i)). What it cannot: CUDA itself (NVRTC, --fmad=false, device memory).
+Its arrays hold host memory on a numbered "device" (the current one, ``with cupy.cuda.Device(i)``, when they are
+made) and, like CuPy's, are not NumPy arrays: NumPy sees them only through ``.get()``, host arrays mix in only
+where CuPy allows, and their class's module is ``cupy`` (so initreg takes its device paths). ``RawModule``
+compiles the CUDA source for the host with g++ (``__global__`` empty, ``blockIdx`` &c. as globals, as in
+test_v4_gpu_source.py) and a launch runs every thread of the grid in a loop through ctypes. What this checks:
+v4_gpu's grid sizes, argument order and types, and the device plumbing of Stream, Runs, values(device=gpu(i)),
+Parameters and the adapters' GPU routes. What it cannot: CUDA itself (device memory, CuPy's launches, DLPack on
+a GPU); tests/core/test_v4_nvrtc.py compiles the source with NVRTC.
 """
 
 from __future__ import annotations
@@ -62,6 +65,11 @@ def _host(x):
     return x
 
 
+def _call(fn, args, kwargs, device_id: int):
+    """``fn`` on the arguments' host memory, its results on ``device_id``."""
+    return _on(fn(*_host(list(args)), **{k: _host(v) for k, v in kwargs.items()}), device_id)
+
+
 def _on(result, device_id: int):
     """NumPy's result as CuPy gives it: arrays (and scalars, as 0-d arrays) on the device."""
     if isinstance(result, (np.ndarray, np.generic)):
@@ -95,7 +103,7 @@ class ndarray:
         return _on(getattr(ufunc, method)(*(_host(x) for x in inputs), **kwargs), self._device_id)
 
     def __array_function__(self, func, types, args, kwargs):
-        return _on(func(*_host(list(args)), **{k: _host(v) for k, v in kwargs.items()}), self._device_id)
+        return _call(func, args, kwargs, self._device_id)
 
     @property
     def device(self) -> _DeviceRef:
@@ -110,8 +118,7 @@ class ndarray:
     def __getattr__(self, name: str):
         value = getattr(self._a, name)
         if callable(value):
-            return lambda *args, **kwargs: _on(value(*_host(list(args)), **{k: _host(v) for k, v in kwargs.items()}),
-                                               self._device_id)
+            return lambda *args, **kwargs: _call(value, args, kwargs, self._device_id)
         return _on(value, self._device_id) if isinstance(value, np.ndarray) else value
 
     def __getitem__(self, key):
@@ -220,7 +227,7 @@ def __getattr__(name: str):
         return fn
 
     def on_device(*args, **kwargs):
-        return _on(fn(*_host(list(args)), **{k: _host(v) for k, v in kwargs.items()}), _current[-1])
+        return _call(fn, args, kwargs, _current[-1])
 
     return on_device
 

@@ -8,7 +8,7 @@ from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 
-from ..core.device import Device, device_of, on_device
+from ..core.device import Device, device_of
 from ..errors import DeviceMismatchError, GradientError, LayerError, ShapeError, format_shape
 from ..parameters.parameter import Parameter, restore_states, set_merged_shapes
 from ..parameters.parameter_dict import ParameterDict

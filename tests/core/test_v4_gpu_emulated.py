@@ -20,21 +20,9 @@ import initreg
 from initreg import gpu
 from initreg.core import device, v4_gpu, v4_reference
 
-import emulated_cupy
 from test_v4_gpu_source import CASES, KEY, RUN_CASES, _runs_reference
 
 pytestmark = pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")
-
-
-@pytest.fixture
-def cupy(monkeypatch):
-    caches = (v4_gpu._module, device._cupy_for)  # what remembers the module: forgotten before and after
-    monkeypatch.setitem(sys.modules, "cupy", emulated_cupy)
-    for cache in caches:
-        cache.cache_clear()
-    yield emulated_cupy
-    for cache in caches:
-        cache.cache_clear()
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0]}-{c[2]}")
@@ -85,12 +73,6 @@ def test_the_catalog_on_the_emulated_gpu_gives_the_frozen_bits(cupy):
 
     assert catalog_bits.numpy_hashes(gpu(0)) == {k: v for k, v in FROZEN["hashes"].items()
                                                  if not k.startswith(("torch/", "jax/"))}
-
-
-@pytest.fixture
-def two_gpus(cupy, monkeypatch):
-    monkeypatch.setattr(cupy, "DEVICES", 2)
-    return cupy
 
 
 @pytest.mark.parametrize("index", [None, (slice(8, 24),), (slice(None), slice(6, 12))], ids=["whole", "rows", "columns"])

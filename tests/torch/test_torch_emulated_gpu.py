@@ -9,15 +9,13 @@ device, rounded by torch), and leave the host route to what CuPy cannot take. CU
 from __future__ import annotations
 
 import shutil
-import sys
 import types
 
 import pytest
 
 torch = pytest.importorskip("torch")
 
-import emulated_cupy  # noqa: E402
-from initreg.core import device, v4_gpu  # noqa: E402
+from initreg.core import v4_gpu  # noqa: E402
 from initreg.plugins.specs import create  # noqa: E402
 from initreg.torch import placement  # noqa: E402
 
@@ -47,18 +45,6 @@ class OnCuda:
         return self.tensor.__dlpack_device__()
 
 
-@pytest.fixture
-def cupy(monkeypatch):
-    caches = (v4_gpu._module, device._cupy_for)  # what remembers the module: forgotten before and after
-    monkeypatch.setitem(sys.modules, "cupy", emulated_cupy)
-    monkeypatch.setattr(emulated_cupy, "DEVICES", 2)
-    for cache in caches:
-        cache.cache_clear()
-    yield emulated_cupy
-    for cache in caches:
-        cache.cache_clear()
-
-
 def _host(shape, dtype, spec):
     t = torch.full(shape, 7.0, dtype=dtype)
     placement.fill(t, create(spec), "block.weight", 4)
@@ -67,7 +53,7 @@ def _host(shape, dtype, spec):
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.float64, torch.bfloat16], ids=str)
 @pytest.mark.parametrize("index", [0, 1])
-def test_a_cuda_tensor_is_filled_on_its_gpu_with_the_host_bits(cupy, dtype, index):
+def test_a_cuda_tensor_is_filled_on_its_gpu_with_the_host_bits(two_gpus, dtype, index):
     for spec in ("xavier", "truncatednormal", "uniform"):
         v4_gpu._module.cache_clear()
         t = torch.full((40, 24), 7.0, dtype=dtype)
@@ -76,7 +62,7 @@ def test_a_cuda_tensor_is_filled_on_its_gpu_with_the_host_bits(cupy, dtype, inde
         assert v4_gpu._module(index).launches and not v4_gpu._module(1 - index).launches, (spec, dtype, index)
 
 
-def test_what_cupy_cannot_take_is_left_to_the_host(cupy):
+def test_what_cupy_cannot_take_is_left_to_the_host(two_gpus):
     t = torch.full((24, 40), 7.0).t()  # not contiguous
     before = t.clone()
     assert placement._fill_on_gpu(OnCuda(t), create("normal"), (40, 24), "block.weight", 4, "float32", "float32") is False
@@ -87,7 +73,7 @@ def test_what_cupy_cannot_take_is_left_to_the_host(cupy):
     assert torch.equal(t, torch.full((40, 24), 7.0))
 
 
-def test_host_values_are_copied_into_a_cuda_tensor_through_cupy(cupy):
+def test_host_values_are_copied_into_a_cuda_tensor_through_cupy(two_gpus):
     t = torch.zeros(5, 3)
     placement._copy_in(OnCuda(t), torch.arange(15.0).reshape(5, 3).numpy())
     assert torch.equal(t, torch.arange(15.0).reshape(5, 3))
