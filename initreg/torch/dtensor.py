@@ -17,7 +17,7 @@ import numpy as np
 from ..core.shapes import row_slabs
 from ..errors import ParameterValueError, ShapeError, format_shape
 from ..planning.regions import region_mode, values
-from .placement import compute_dtype, dtype_name, kept_on_error
+from .placement import compute_dtype, dtype_name, fill_on_gpu, kept_on_error
 
 # float32 values per chunk when a shard is computed off its storage (bfloat16, non-CPU): bounds the temporary
 CHUNK_VALUES = 1 << 22
@@ -68,7 +68,13 @@ def fill_local(tensor: Any, row: Any, seed: int) -> None:
             values(row.initializer, row.shape, name=name, seed=seed, dtype=dtype, layout=row.layout,
                    index=region, out=local.detach().numpy())
             return
-        kept_on_error(local, lambda: _fill_via_host(local, row, seed, region, dtype))
+
+        def write() -> None:
+            if not (local.device.type == "cuda" and fill_on_gpu(local.detach(), row.initializer, row.shape, name, seed,
+                                                                 dtype_name(local), dtype, region, row.layout)):
+                _fill_via_host(local, row, seed, region, dtype)  # bfloat16 on the CPU, or a GPU CuPy cannot use
+
+        kept_on_error(local, write)
 
 
 def _fill_via_host(local: Any, row: Any, seed: int, region: tuple[slice, ...], dtype: str) -> None:

@@ -69,7 +69,7 @@ def fill(tensor: Any, initializer: Any, name: str, seed: int) -> None:
     compute = compute_dtype(dtype, f"parameter {name!r}")
     with torch.no_grad():
         target = tensor.detach()
-        if target.device.type == "cuda" and _fill_on_gpu(target, initializer, shape, name, seed, dtype, compute):
+        if target.device.type == "cuda" and fill_on_gpu(target, initializer, shape, name, seed, dtype, compute):
             return
         if target.device.type == "cpu" and dtype == compute and target.is_contiguous():
             values_into(initializer, shape, name=name, seed=seed, dtype=compute, out=target.numpy())
@@ -82,18 +82,20 @@ def fill(tensor: Any, initializer: Any, name: str, seed: int) -> None:
             _copy_in(target[index] if index else target, host)
 
 
-def _fill_on_gpu(target: Any, initializer: Any, shape: tuple[int, ...], name: str, seed: int, dtype: str,
-                 compute: str) -> bool:
-    """Fill a contiguous CUDA tensor on its own GPU (CuPy, v4's kernel); False where CuPy cannot, so the host fills it."""
-    index = target.device.index if target.device.index is not None else 0
-    if not target.is_contiguous() or not gpu_available(index):
+def fill_on_gpu(target: Any, initializer: Any, shape: tuple[int, ...], name: str, seed: int, dtype: str, compute: str,
+                index: tuple = (), layout: str | None = "OI") -> bool:
+    """Fill a contiguous CUDA tensor holding ``whole[index]`` on its own GPU (CuPy, v4's kernel); False where CuPy
+    cannot, so the host fills it."""
+    ordinal = target.device.index if target.device.index is not None else 0
+    if not target.is_contiguous() or not gpu_available(ordinal):
         return False
     import cupy
     import torch
 
-    with cupy.cuda.Device(index):
+    with cupy.cuda.Device(ordinal):
         out = cupy.from_dlpack(target) if dtype == compute else None  # bfloat16: drawn in float32, then rounded
-        part = values_into(initializer, shape, name=name, seed=seed, dtype=compute, out=out, device=gpu(index))
+        part = values_into(initializer, shape, name=name, seed=seed, dtype=compute, layout=layout, index=index, out=out,
+                           device=gpu(ordinal))
         cupy.cuda.get_current_stream().synchronize()  # written before any torch stream reads it
     if out is None:
         target.copy_(torch.from_dlpack(part))  # torch's conversion: round to nearest even, as on the host

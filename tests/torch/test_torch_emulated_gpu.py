@@ -15,6 +15,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+import initreg  # noqa: E402
 from initreg.core import v4_gpu  # noqa: E402
 from initreg.plugins.specs import create  # noqa: E402
 from initreg.torch import placement  # noqa: E402
@@ -31,6 +32,12 @@ class OnCuda:
 
     def detach(self):
         return self
+
+    def clone(self):
+        return self.tensor.clone()
+
+    def numel(self) -> int:
+        return self.tensor.numel()
 
     def is_contiguous(self) -> bool:
         return self.tensor.is_contiguous()
@@ -65,10 +72,10 @@ def test_a_cuda_tensor_is_filled_on_its_gpu_with_the_host_bits(two_gpus, dtype, 
 def test_what_cupy_cannot_take_is_left_to_the_host(two_gpus):
     t = torch.full((24, 40), 7.0).t()  # not contiguous
     before = t.clone()
-    assert placement._fill_on_gpu(OnCuda(t), create("normal"), (40, 24), "block.weight", 4, "float32", "float32") is False
+    assert placement.fill_on_gpu(OnCuda(t), create("normal"), (40, 24), "block.weight", 4, "float32", "float32") is False
     assert torch.equal(t, before) and not v4_gpu._module(0).launches
     t = torch.full((40, 24), 7.0)
-    assert placement._fill_on_gpu(OnCuda(t, 2), create("normal"), (40, 24), "block.weight", 4, "float32",
+    assert placement.fill_on_gpu(OnCuda(t, 2), create("normal"), (40, 24), "block.weight", 4, "float32",
                                   "float32") is False  # no gpu(2) here
     assert torch.equal(t, torch.full((40, 24), 7.0))
 
@@ -77,3 +84,43 @@ def test_host_values_are_copied_into_a_cuda_tensor_through_cupy(two_gpus):
     t = torch.zeros(5, 3)
     placement._copy_in(OnCuda(t), torch.arange(15.0).reshape(5, 3).numpy())
     assert torch.equal(t, torch.arange(15.0).reshape(5, 3))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("index", [(slice(8, 24),), (slice(None), slice(6, 18)), (slice(5, 6), slice(0, 24))],
+                         ids=["rows", "columns", "one-row"])
+def test_a_cuda_shard_holds_its_region_computed_on_its_gpu(two_gpus, dtype, index):
+    # what a DTensor's local shard on cuda:1 gets (fill_local): its region of the whole tensor, on its own GPU
+    shape = tuple(len(range(40)[index[0]]) if d == 0 else len(range(24)[s]) for d, s in enumerate(
+        index + (slice(None),) * (2 - len(index))))
+    for spec in ("xavier", "truncatednormal"):
+        v4_gpu._module.cache_clear()
+        t = torch.full(shape, 7.0, dtype=dtype)
+        compute = placement.compute_dtype(placement.dtype_name(t))
+        assert placement.fill_on_gpu(OnCuda(t, 1), create(spec), (40, 24), "block.weight", 4, placement.dtype_name(t),
+                                     compute, index) is True
+        want = torch.from_numpy(initreg.values(spec, (40, 24), name="block.weight", seed=4, dtype=compute,
+                                               index=index)).to(dtype)
+        assert torch.equal(t.view(torch.int8), want.view(torch.int8)), (spec, dtype, index)
+        assert v4_gpu._module(1).launches and not v4_gpu._module(0).launches
+
+
+def test_fill_local_computes_a_cuda_shard_on_its_gpu_and_keeps_it_on_an_error(two_gpus, monkeypatch):
+    from initreg.torch import dtensor
+
+    region = (slice(10, 30), slice(0, 24))
+    monkeypatch.setattr(dtensor, "local_region", lambda tensor, name="(unnamed)": region)
+    t = torch.full((20, 24), 7.0)
+    local = OnCuda(t, 1)
+    sharded = types.SimpleNamespace(shape=torch.Size((40, 24)), dtype=t.dtype, placements=(), to_local=lambda: local)
+    row = types.SimpleNamespace(name="block.weight", shape=(40, 24), initializer=create("xavier"), layout="OI")
+    dtensor.fill_local(sharded, row, 4)
+    assert torch.equal(t, torch.from_numpy(initreg.values("xavier", (40, 24), name="block.weight", seed=4,
+                                                          index=region)))
+    assert v4_gpu._module(1).launches and not v4_gpu._module(0).launches
+    before = t.clone()
+    bad = types.SimpleNamespace(name="block.weight", shape=(40, 24), initializer=create("normal"), layout="OI")
+    monkeypatch.setattr(v4_gpu, "_launch", lambda *a: (_ for _ in ()).throw(RuntimeError("the launch failed")))
+    with pytest.raises(RuntimeError, match="the launch failed"):
+        dtensor.fill_local(sharded, bad, 5)
+    assert torch.equal(t, before)  # the shard holds what it held
