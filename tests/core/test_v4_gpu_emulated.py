@@ -82,8 +82,7 @@ def test_values_for_gpu_1_are_made_and_launched_on_gpu_1(two_gpus, index):
     want = initreg.values("xavier", (64, 48), name="layer.weight", seed=3, index=index)
     assert device.device_of(got) == gpu(1) and got.tobytes() == want.tobytes()
     assert v4_gpu._module(1).launches and not v4_gpu._module(0).launches
-    out = two_gpus.empty(want.shape, dtype=want.dtype) if index is None else None
-    if out is not None:  # a caller's buffer on gpu(1), filled there
+    if index is None:  # a caller's buffer on gpu(1), filled there
         with two_gpus.cuda.Device(1):
             out = two_gpus.empty(want.shape, dtype=want.dtype)
         assert initreg.values("xavier", (64, 48), name="layer.weight", seed=3, out=out, device=gpu(1)) is out
