@@ -61,9 +61,8 @@ class Device:
             import numpy
 
             return numpy.array(to_numpy(array), copy=True)
-        cp = _cupy_for(self.index)
-        with cp.cuda.Device(self.index):
-            return cp.array(array, copy=True)
+        with on_device(self):
+            return self.xp.array(array, copy=True)
 
 
 def cpu(index: int = 0) -> Device:
