@@ -16,7 +16,7 @@ from ..errors import RuleError
 FUNCTIONS = {"sqrt": math.sqrt, "log": math.log, "exp": math.exp, "min": min, "max": max, "abs": abs,
              "floor": math.floor, "ceil": math.ceil}
 MAX_LENGTH = 1000  # longer text is refused before parsing: deep nesting would exhaust ast's recursion
-_MAX_POWER = 1024  # an integer exponent above this computes in floats (10 ** 10 ** 10 must not hang)
+_MAX_BITS = 4096  # integers stay within this many bits (10 ** 10 ** 10 and chained powers must not hang)
 _BINARY = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
            ast.Div: lambda a, b: a / b, ast.FloorDiv: lambda a, b: a // b, ast.Mod: lambda a, b: a % b}
 _ALLOWED = "numbers, names, + - * / // % **, unary minus, parentheses, shape[i] and " + ", ".join(FUNCTIONS)
@@ -143,6 +143,12 @@ def _number(v: Any) -> Any:
     return v
 
 
+def _bounded(v: Any) -> Any:
+    if isinstance(v, int) and v.bit_length() > _MAX_BITS:
+        raise OverflowError(f"an integer of {v.bit_length()} bits is too large (at most {_MAX_BITS})")
+    return v
+
+
 def _eval(node: ast.AST, env: Mapping[str, Any]) -> Any:
     if isinstance(node, ast.Constant):
         return node.value
@@ -151,10 +157,10 @@ def _eval(node: ast.AST, env: Mapping[str, Any]) -> Any:
     if isinstance(node, ast.BinOp):
         a, b = _number(_eval(node.left, env)), _number(_eval(node.right, env))
         if isinstance(node.op, ast.Pow):
-            if isinstance(a, int) and isinstance(b, int) and 0 <= b <= _MAX_POWER:
-                return a ** b
+            if isinstance(a, int) and isinstance(b, int) and 0 <= b and (abs(a).bit_length() - 1) * b < _MAX_BITS:
+                return _bounded(a ** b)  # at most twice _MAX_BITS long before the check
             return math.pow(a, b)  # floats: raises OverflowError instead of building a huge integer
-        return _BINARY[type(node.op)](a, b)
+        return _bounded(_BINARY[type(node.op)](a, b))
     if isinstance(node, ast.UnaryOp):
         v = _number(_eval(node.operand, env))
         return -v if isinstance(node.op, ast.USub) else v

@@ -24,6 +24,7 @@ def value(text, **env):
     ("shape[0] * shape[-1]", {"shape": (3, 4, 5)}, 15),
     ("fan_in ** -0.5", {"fan_in": 64}, 0.125),
     ("2 ** 3", {}, 8),
+    ("(2 ** 64) ** 63 // 2 ** 4031", {}, 2),  # exact integer powers up to 4096 bits
 ])
 def test_expressions_compute(text, env, expected):
     got = value(text, **env)
@@ -76,6 +77,9 @@ def test_unknown_variable_names_the_expression_the_name_and_the_known_ones():
     ("sqrt(x)", {"x": -1}, "ValueError"),
     ("x + 1", {"x": "attn"}, "not a number"),
     ("10 ** 10 ** 10", {}, "OverflowError"),
+    ("((((99 ** 99) ** 99) ** 99) ** 99) ** 2", {}, "OverflowError"),  # each power's exponent is small
+    ("floor(x) ** 1024 ** 1", {"x": 1e308}, "OverflowError"),
+    ("(2 ** 2000) * (2 ** 2000) * (2 ** 2000)", {}, "OverflowError"),
     ("exp(1000)", {}, "OverflowError"),
     ("shape[3]", {"shape": (2, 2)}, r"shape\[3\] is not known"),
 ])
