@@ -22,7 +22,7 @@ import numpy as np
 from jax import tree_util
 
 from .core.device import gpu, gpu_available
-from .core.shapes import compute_dtype
+from .core.shapes import compute_dtype, narrow_overflow, narrowed
 from .errors import ParameterValueError, RuleError, ShardingError, TreeError, format_shape
 from .planning.explanation import Explanation, Row
 from .planning.leaves import (aligned_empty, check_names, deprecated_keyword, is_keep, leaf_values,
@@ -80,7 +80,7 @@ def initializer(init: Any, *, name: str, seed: int | None = None, layout: str = 
         dt = np.dtype(jax.dtypes.canonicalize_dtype(dtype or jax.numpy.float32))
         computed = compute_dtype(dt, f"parameter {name!r}")
         out = values(spec, tuple(int(d) for d in shape), name=name, seed=fixed, dtype=computed, layout=layout)
-        return jax.numpy.asarray(out).astype(dt)
+        return jax.numpy.asarray(out if computed == dt else narrowed(out, dt, name))
 
     return kernel_init
 
@@ -304,7 +304,11 @@ def _build_on_gpus(row: Row, leaf: _Leaf, sharding: Any) -> jax.Array | None:
                           layout=row.layout, index=() if index is None else index, device=gpu(device.local_hardware_id))
             cupy.cuda.get_current_stream().synchronize()  # written before XLA's streams read it
         shard = jax.dlpack.from_dlpack(part, device=device)  # the GPU it was computed on: no copy
-        arrays.append(shard.astype(dt) if computed != dt else shard)
+        if computed != dt:  # XLA's rounding; a value it turns into inf or NaN is an error, as on the host
+            shard = shard.astype(dt)
+            if not bool(jax.numpy.isfinite(shard).all()):
+                raise narrow_overflow(row.name, dt)
+        arrays.append(shard)
     return jax.make_array_from_single_device_arrays(leaf.shape, sharding, arrays)
 
 

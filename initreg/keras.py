@@ -19,7 +19,7 @@ import numpy as np
 from .errors import InitializerTypeError, ParameterValueError, TreeError
 from .planning.explanation import Explanation
 from .core.initializer import Initializer as InitregInitializer
-from .core.shapes import compute_dtype
+from .core.shapes import compute_dtype, narrowed
 from .planning.leaves import (KEEP, check_names, is_keep, leaf_values, plan_leaves, uncovered_error,
                               with_default)
 from .planning.precedence import Entry
@@ -54,7 +54,7 @@ class Initializer(keras.initializers.Initializer):
         computed = compute_dtype(dt, f"parameter {self.name!r}")
         out = values(self.initializer, tuple(shape), name=self.name, seed=_seed(self.seed), dtype=computed,
                      layout="IO")
-        return keras.ops.convert_to_tensor(out if computed == dt else out.astype(dt), dtype=str(dt))
+        return keras.ops.convert_to_tensor(out if computed == dt else narrowed(out, dt, self.name), dtype=str(dt))
 
     def get_config(self) -> dict[str, Any]:
         """{"spec": the initializer's dumps(), "seed", "name"}: ``Initializer.from_config`` rebuilds an equal one."""

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DTypeError, ParameterValueError, ShapeError, format_shape
+from ..errors import DTypeError, InitializationError, ParameterValueError, ShapeError, format_shape
 from .v4_backend import finite_scan
 
 GRAD_REQS = ("write", "add", "null")
@@ -51,7 +51,14 @@ def check_dtype(dtype: Any, name: str) -> np.dtype:
         raise DTypeError(f"parameter {name!r}: {dtype!r} is not a dtype; use e.g. 'float32'") from None
     if dt.kind not in "fiu":
         raise DTypeError(f"parameter {name!r}: dtype {dt} is not a floating or integer type; use e.g. 'float32'")
+    _check_byte_order(dt, f"parameter {name!r}")
     return dt
+
+
+def _check_byte_order(dt: np.dtype, what: str) -> None:
+    if dt.byteorder not in "=|":  # the kernels write this machine's byte order
+        raise DTypeError(f"{what}: dtype {dt.str!r} is not in this machine's byte order; use "
+                         f"{dt.newbyteorder('=').name!r} and convert the result with .astype({dt.str!r})")
 
 
 #: the floating storage dtypes NumPy lacks (ml_dtypes' names): their values are computed in float32, then rounded
@@ -72,6 +79,7 @@ def compute_dtype(dtype: Any, what: str, *, integers: bool = True, narrow: tuple
     except (TypeError, ValueError, KeyError, OverflowError, RecursionError):  # a name NumPy lacks ("bfloat16")
         dt = None
     if dt is not None and (dt.kind == "f" or integers and dt.kind in "iu"):
+        _check_byte_order(dt, what)
         return dt
     if (dt is None or dt.kind == "V") and (dt.name if dt is not None else str(dtype)).startswith(narrow):
         return np.dtype(np.float32)
@@ -161,6 +169,44 @@ def all_finite(xp: Any, arr: Any) -> bool:
             if not (np.isfinite(chunk.min()) and np.isfinite(chunk.max())):
                 return False
     return True
+
+
+def narrowed(wide: np.ndarray, dtype: Any, name: str, out: np.ndarray | None = None) -> np.ndarray:
+    """float32 ``wide`` rounded to a narrow float ``dtype`` (bfloat16, float8...), into ``out`` when given;
+    InitializationError naming parameter ``name`` when a value overflows it (to inf, or NaN where it has no inf)."""
+    if out is None:
+        out = wide.astype(dtype)
+    else:
+        out[...] = wide  # NumPy's cast to ml_dtypes rounds to nearest even
+    flat = out.reshape(-1)
+    for i in range(0, flat.size, _CHECK_CHUNK):
+        if not np.isfinite(flat[i:i + _CHECK_CHUNK].astype(np.float32)).all():
+            raise narrow_overflow(name, out.dtype)
+    return out
+
+
+def narrow_overflow(name: str, dtype: Any) -> InitializationError:
+    """The error for values of parameter ``name`` that overflow its narrow float ``dtype`` once rounded to it."""
+    return InitializationError(f"initializing parameter {name!r}: its values are finite in float32 but overflow "
+                               f"{dtype} (NaN or inf once rounded); use a smaller scale or a wider dtype. The parameter "
+                               f"is unchanged.")
+
+
+def shares_elements(shape: tuple[int, ...], strides: tuple[int, ...], itemsize: int) -> bool:
+    """Whether two elements of an array with ``shape`` and byte ``strides`` overlap in memory (stride 0, as_strided)."""
+    if int(np.prod(shape, dtype=np.int64)) <= 1:
+        return False
+    reach = itemsize
+    for stride, n in sorted((abs(s), n) for n, s in zip(shape, strides) if n > 1):
+        if stride < reach:
+            break
+        reach = stride * n
+    else:
+        return False  # each dimension steps past everything the smaller ones reach
+    offsets = np.zeros((), dtype=np.int64)
+    for n, s in zip(shape, strides):
+        offsets = np.add.outer(offsets, np.arange(n, dtype=np.int64) * s)
+    return bool((np.diff(np.sort(offsets, axis=None)) < itemsize).any())
 
 
 def check_values(array: Any, dtype: Any, name: str, what: str = "set_data") -> np.ndarray:

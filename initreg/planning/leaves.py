@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import ParameterValueError, RuleError
 from .explanation import Explanation, Row, plan
 from .precedence import Entry, seed_of, split_init
-from ..core.shapes import aligned, compute_dtype, mapped, nbytes
+from ..core.shapes import aligned, compute_dtype, mapped, narrowed, nbytes
 from ..core.stream import choose_seed
 from .regions import locate, values, values_into
 
@@ -48,8 +48,7 @@ def leaf_values(row: Row, dtype: Any, index: Any = None) -> np.ndarray:
                            layout=row.layout, index=index, out=out)
     wide = values(row.initializer, row.shape, name=row.key_name, seed=row.seed, dtype=computed, layout=row.layout,
                   index=index)
-    out[...] = wide  # NumPy's cast to ml_dtypes rounds to nearest even
-    return out
+    return narrowed(wide, dt, row.name, out)
 
 
 def check_names(names: Sequence[str], origins: Sequence[str], hint: str) -> None:

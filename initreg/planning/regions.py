@@ -29,7 +29,7 @@ from ..errors import (DeviceMismatchError, DTypeError, InitializationError, Para
 from ..core.initializer import Desc, Initializer, make_desc
 from ..core.names import check_name
 from ..core.stream import BLOCK, Runs, Shard, Stream, choose_seed, run_blocks
-from ..core.shapes import all_finite, check_dtype, check_shape, is_complete
+from ..core.shapes import all_finite, check_dtype, check_shape, is_complete, shares_elements
 from ..plugins.specs import create
 
 REGION_MODES = ("whole", "blocks", "direct")
@@ -396,19 +396,28 @@ class _Direct(Initializer):
 
 def _check_out(out: Any, shape: tuple[int, ...], desc: Desc) -> None:
     if (type(out) is np.ndarray and out.shape == shape and out.dtype == desc.dtype and out.flags.writeable
-            and desc.device.kind == "cpu"):
+            and out.flags.c_contiguous and desc.device.kind == "cpu"):
         return  # the adapters' call: a writeable host array of the right shape and dtype
-    if not hasattr(out, "shape") or not hasattr(out, "dtype"):
-        raise ParameterValueError(f"values(name={desc.name!r}): out={type(out).__name__} is not an array; pass a "
-                                  f"NumPy (or CuPy) array of shape {format_shape(shape)} and dtype {desc.dtype}")
+    try:
+        dtype = out.dtype if isinstance(out, np.ndarray) else np.dtype(str(out.dtype))
+        tuple(out.shape)
+    except (AttributeError, TypeError):  # not an array, or one of another library (torch.float32 is no NumPy dtype)
+        raise ParameterValueError(f"values(name={desc.name!r}): out={type(out).__name__} is not a NumPy or CuPy "
+                                  f"array; pass one of shape {format_shape(shape)} and dtype {desc.dtype} (a PyTorch "
+                                  f"tensor: initreg.torch.init.fill_)") from None
     if tuple(out.shape) != tuple(shape):
         raise ShapeError(f"values(name={desc.name!r}): out has shape {format_shape(tuple(out.shape))} but the region "
                          f"has shape {format_shape(shape)}; pass an array of the region's shape")
-    if (out.dtype if type(out) is np.ndarray else np.dtype(str(out.dtype))) != desc.dtype:
+    if dtype != desc.dtype:
         raise DTypeError(f"values(name={desc.name!r}): out has dtype {out.dtype} but dtype={desc.dtype}; pass an array "
                          f"of dtype {desc.dtype} or set dtype= to match")
     if getattr(getattr(out, "flags", None), "writeable", True) is False:
         raise ParameterValueError(f"values(name={desc.name!r}): out is read-only; pass a writeable array")
+    strides = getattr(out, "strides", None)
+    if strides is not None and shares_elements(tuple(out.shape), tuple(strides), dtype.itemsize):
+        raise ParameterValueError(f"values(name={desc.name!r}): out has strides {tuple(strides)} (bytes): some of its "
+                                  f"elements share memory (a broadcast or as_strided view), so it cannot hold distinct "
+                                  f"values; pass an array of its own (e.g. np.empty({format_shape(shape)}))")
     where = device_of(out)
     if where != desc.device and "gpu" in (where.kind, desc.device.kind):  # CPU devices share host memory
         raise DeviceMismatchError(f"values(name={desc.name!r}): out is on {where!r} but device={desc.device!r}; pass "

@@ -15,7 +15,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..core.device import gpu, gpu_available
-from ..core.shapes import compute_dtype as computed_in, row_slabs
+from ..core.shapes import compute_dtype as computed_in, narrow_overflow, row_slabs
 from ..errors import DTypeError
 from ..planning.regions import region_mode, values, values_into
 
@@ -76,10 +76,12 @@ def fill(tensor: Any, initializer: Any, name: str, seed: int) -> None:
             return
         if region_mode(initializer) == "whole":  # computed whole anyway: draw once, copy once
             target.copy_(torch.from_numpy(values(initializer, shape, name=name, seed=seed, dtype=compute)))
-            return
-        for index in _bands(shape):
-            host = values(initializer, shape, name=name, seed=seed, dtype=compute, index=index)
-            _copy_in(target[index] if index else target, host)
+        else:
+            for index in _bands(shape):
+                host = values(initializer, shape, name=name, seed=seed, dtype=compute, index=index)
+                _copy_in(target[index] if index else target, host)
+        if dtype != compute:
+            _check_rounded(target, name, dtype)
 
 
 def fill_on_gpu(target: Any, initializer: Any, shape: tuple[int, ...], name: str, seed: int, dtype: str, compute: str,
@@ -99,7 +101,14 @@ def fill_on_gpu(target: Any, initializer: Any, shape: tuple[int, ...], name: str
         cupy.cuda.get_current_stream().synchronize()  # written before any torch stream reads it
     if out is None:
         target.copy_(torch.from_dlpack(part))  # torch's conversion: round to nearest even, as on the host
+        _check_rounded(target, name, dtype)
     return True
+
+
+def _check_rounded(target: Any, name: str, dtype: str) -> None:
+    """InitializationError when values finite in float32 became inf once rounded to ``target``'s narrow dtype."""
+    if not bool(target.isfinite().all()):
+        raise narrow_overflow(name, f"torch.{dtype}")
 
 
 def _copy_in(target: Any, host: np.ndarray) -> None:

@@ -11,6 +11,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..core.shapes import shares_elements
 from ..errors import ParameterValueError, format_shape
 
 
@@ -41,22 +42,10 @@ def _bytes(tensor: Any) -> np.ndarray:
     return np.unique((_offsets(tensor)[:, None] * size + np.arange(size)).reshape(-1))
 
 
-def _surely_disjoint(tensor: Any) -> bool:
-    """A sufficient test that no two elements of ``tensor`` share memory: sorted by stride, each dim clears the last."""
-    reach = 1
-    dims = sorted(((abs(s), n) for n, s in zip(tensor.shape, tensor.stride()) if n > 1))
-    for stride, n in dims:
-        if stride < reach:
-            return False
-        reach = stride * n
-    return True
-
-
 def check_internal(tensor: Any, name: str) -> None:
     """ParameterValueError when elements of ``tensor`` (parameter ``name``) share memory, as an expanded tensor's do."""
-    if tensor.numel() <= 1 or _surely_disjoint(tensor):
-        return
-    if len(np.unique(_offsets(tensor))) == tensor.numel():
+    size = tensor.element_size()
+    if not shares_elements(tuple(tensor.shape), tuple(s * size for s in tensor.stride()), size):
         return
     raise ParameterValueError(
         f"parameter {name!r} of shape {format_shape(tuple(tensor.shape))} has strides {tuple(tensor.stride())}: some of "

@@ -219,3 +219,14 @@ def test_a_large_leaf_is_adopted_from_its_own_mapping_without_huge_page_advice(m
     del out
     gc.collect()
     assert made[0]() is None  # unmapped with the array
+
+
+@pytest.mark.parametrize("dtype, init", [
+    (jnp.bfloat16, ["constant", {"value": 3.4e38}]),  # finite in float32, inf in bfloat16
+    (jnp.float8_e4m3fn, ["normal", {"sigma": 1000}]),  # no inf: beyond 448 is NaN
+])
+def test_values_that_overflow_a_narrow_float_once_rounded_are_an_error(dtype, init):
+    with pytest.raises(initreg.InitializationError, match=r"'w'.*overflow"):
+        ij.init({"w": jax.ShapeDtypeStruct((3, 4), dtype)}, init, seed=0)
+    with pytest.raises(initreg.InitializationError, match=r"'k'.*overflow"):
+        ij.initializer(init, name="k", seed=0)(None, (3, 4), dtype)

@@ -28,3 +28,16 @@ def test_a_failing_assign_restores_every_variable_assigned_before_it(monkeypatch
     assert calls["n"] > 3  # the restore ran
     for old, v in zip(before, m.variables):
         np.testing.assert_array_equal(np.asarray(v.value), old)
+
+
+def test_values_that_overflow_bfloat16_once_rounded_are_an_error_and_nothing_changes():
+    from initreg.errors import InitializationError
+
+    m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="d", dtype="bfloat16")])
+    before = [np.asarray(v.value).copy() for v in m.variables]
+    with pytest.raises(InitializationError, match=r"overflow bfloat16"):
+        ik.initialize(m, {"*kernel": ["constant", {"value": 3.4e38}]}, seed=0)
+    for old, v in zip(before, m.variables):
+        np.testing.assert_array_equal(np.asarray(v.value), old)
+    with pytest.raises(InitializationError, match=r"'k'.*overflow float8_e4m3fn"):
+        ik.Initializer(["normal", {"sigma": 1e4}], seed=1, name="k")((2, 2), dtype="float8_e4m3fn")

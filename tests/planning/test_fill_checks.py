@@ -143,3 +143,40 @@ def test_values_into_out_still_writes_out_when_the_fill_succeeds():
     out = np.full((6, 8), 9.0, dtype=np.float32)
     assert initreg.values("normal", (6, 8), name="w", seed=3, out=out) is out
     assert np.array_equal(out, initreg.values("normal", (6, 8), name="w", seed=3))
+
+
+# out= whose elements share memory cannot hold distinct values (the torch adapter refuses such tensors too)
+@pytest.mark.parametrize("make", [
+    lambda: np.lib.stride_tricks.as_strided(np.zeros(8, np.float32), shape=(2, 8), strides=(0, 4)),
+    lambda: np.lib.stride_tricks.as_strided(np.zeros(60, np.float32), shape=(2, 8), strides=(16, 4)),  # rows overlap
+])
+def test_an_out_whose_elements_share_memory_is_refused_and_left_as_it_was(make):
+    out = make()
+    before = np.array(out)
+    with pytest.raises(initreg.ParameterValueError, match=r"share memory.*np\.empty\(\(2, 8\)\)"):
+        initreg.values("normal", (2, 8), name="w", seed=0, out=out)
+    assert np.array_equal(out, before)
+
+
+def test_a_strided_out_whose_elements_are_distinct_is_filled():
+    holder = np.zeros((8, 6), np.float32)
+    out = holder.T[:, ::2][::-1]  # transposed, every other column, rows reversed: no element shares memory
+    assert initreg.values("normal", out.shape, name="w", seed=0, out=out) is out
+    assert np.array_equal(out, initreg.values("normal", out.shape, name="w", seed=0))
+
+
+def test_an_out_of_another_library_is_an_initreg_error_naming_it():
+    class TensorLike:  # torch.zeros(2, 3): a shape and a dtype NumPy does not know
+        shape, dtype = (2, 3), "torch.float32"
+
+    with pytest.raises(initreg.ParameterValueError, match="out=TensorLike is not a NumPy or CuPy array"):
+        initreg.values("normal", (2, 3), name="w", seed=0, out=TensorLike())
+
+
+@pytest.mark.parametrize("dtype", [">f4", ">f8", ">f2", ">i4"])
+def test_a_dtype_in_the_other_byte_order_is_refused_naming_the_fix(dtype):
+    native = np.dtype(dtype).newbyteorder("=").name
+    with pytest.raises(initreg.DTypeError, match=f"not in this machine's byte order; use '{native}'"):
+        initreg.values("normal" if dtype[1] == "f" else "zeros", (4, 5), name="w", seed=0, dtype=dtype)
+    with pytest.raises(initreg.DTypeError, match="byte order"):
+        Parameter("w", shape=(3,), dtype=dtype)

@@ -199,3 +199,18 @@ def test_a_failed_init_function_leaves_the_tensor_unchanged(dtype, contiguous):
     with pytest.raises(InitializationError):
         init.fill_(t, Boom(), name="w", seed=0)
     assert torch.equal(base, before)
+
+
+# --- values finite in float32 but not once rounded to bfloat16 (3.4e38 rounds up to inf) -------------
+
+@pytest.mark.parametrize("contiguous", [True, False])
+def test_values_that_overflow_bfloat16_once_rounded_are_an_error_and_nothing_changes(contiguous):
+    lin = torch.nn.Linear(4, 3).to(torch.bfloat16)
+    if not contiguous:
+        lin.weight = torch.nn.Parameter(lin.weight.detach().t().contiguous().t())
+    before = [p.detach().clone() for p in lin.parameters()]
+    with pytest.raises(InitializationError, match=r"'weight'.*overflow torch\.bfloat16.*unchanged"):
+        it.initialize(lin, {"bias": "zeros", "weight": ["constant", {"value": 3.4e38}]}, seed=0)
+    assert all(torch.equal(p.detach(), b) for p, b in zip(lin.parameters(), before))
+    it.initialize(lin, {"bias": "zeros", "weight": ["constant", {"value": 3.3e38}]}, seed=0)  # rounds to a finite value
+    assert torch.isfinite(lin.weight).all()

@@ -45,6 +45,9 @@ class OnCuda:
     def copy_(self, source) -> None:
         self.tensor.copy_(source)
 
+    def isfinite(self):
+        return self.tensor.isfinite()
+
     def __dlpack__(self, **kwargs):
         return self.tensor.__dlpack__(**kwargs)
 
@@ -67,6 +70,13 @@ def test_a_cuda_tensor_is_filled_on_its_gpu_with_the_host_bits(two_gpus, dtype, 
         placement.fill(OnCuda(t, index), create(spec), "block.weight", 4)
         assert torch.equal(t.view(torch.int8), _host((40, 24), dtype, spec).view(torch.int8)), (spec, dtype)
         assert v4_gpu._module(index).launches and not v4_gpu._module(1 - index).launches, (spec, dtype, index)
+
+
+def test_values_that_overflow_bfloat16_on_the_gpu_are_an_error(two_gpus):
+    t = torch.full((8, 4), 7.0, dtype=torch.bfloat16)
+    with pytest.raises(initreg.InitializationError, match=r"'block.weight'.*overflow torch\.bfloat16"):
+        placement.fill(OnCuda(t, 1), create(["uniform", {"low": 3.39e38, "high": 3.4e38}]), "block.weight", 4)
+    assert v4_gpu._module(1).launches  # computed on the GPU in float32, found infinite after torch's rounding
 
 
 def test_what_cupy_cannot_take_is_left_to_the_host(two_gpus):
