@@ -38,6 +38,7 @@ __all__ = [
     "PluginError",
     "PluginWarning",
     "RuleError",
+    "RuleTypeError",
     "UnusedRuleWarning",
     "ShadowedRuleWarning",
     "ValidationError",
@@ -180,6 +181,10 @@ class PluginWarning(InitregWarning):
 
 class RuleError(InitregError, ValueError):
     """A rule is invalid, or (strict=True) unused or shadowed."""
+
+
+class RuleTypeError(RuleError, TypeError):
+    """Rules, names or a rule file path of the wrong type."""
 
 
 class UnusedRuleWarning(InitregWarning):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -283,6 +283,25 @@ class Initializer:
             if isinstance(cause, InitregError) and not isinstance(cause, (FillArgumentError, FillTypeError)):
                 raise cause from None
             raise
+
+
+def file_readers(value: Any, seen: "set[int] | None" = None) -> "Iterator[Initializer]":
+    """Initializers in ``value`` (nested ones too) that read a file (``reads_file``, e.g. ``load``)."""
+    seen = set() if seen is None else seen
+    if isinstance(value, Initializer):
+        if id(value) in seen:
+            return
+        seen.add(id(value))
+        if getattr(value, "reads_file", False):
+            yield value
+        for v in [*value.config().values(), *getattr(value, "__dict__", {}).values()]:  # held ones, spec'd or not
+            yield from file_readers(v, seen)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from file_readers(v, seen)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from file_readers(v, seen)
 
 
 def _short(value: Any) -> str:

@@ -8,9 +8,7 @@ from typing import Any, Iterable, Iterator, Mapping
 from ..errors import InitializerTypeError, ParameterNotFoundError, did_you_mean
 from .parameter import Parameter
 from ..planning.patterns import compile_pattern
-from ..planning.name_maps import map_names
-from ..planning.templates import check_vars
-from ..planning.precedence import choose, only_mask, seed_of, split_init
+from ..planning.precedence import choose, keyed, only_mask, seed_of, split_init
 from ..core.stream import choose_seed, seed_source
 
 
@@ -112,8 +110,7 @@ class ParameterDict:
         params = list(self._params.values())
         names = [p.name for p in params]
         inside = only_mask(names, only)
-        vars = check_vars(vars, "vars=")  # checked before anything else reads it
-        keys = map_names(names, name_map, {**(rules.vars if rules is not None else {}), **vars})
+        vars, keys = keyed(names, rules, vars, name_map)  # vars checked before anything else reads them
         entries = [p.entry(force_reinit) for p in params]
         entries = [e if k == e.name else replace(e, name=k) for e, k in zip(entries, keys)]
         choices, diagnostics = choose(entries, rules, default, strict, vars=vars, inside=inside)

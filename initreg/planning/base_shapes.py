@@ -14,8 +14,10 @@ from typing import Any, Mapping
 
 from ..errors import RuleError
 from ..core.fans import try_fans
+from ..core.paths import read_text_bounded
 
-_KEY = re.compile(r"^(?P<key>'(?:[^']|'')*'|\"(?:[^\"\\]|\\.)*\"|[^\s#'\"][^#]*?)\s*:\s*(?P<rest>.*?)\s*$")
+_QUOTED_KEY = re.compile(r"(?P<key>'(?:[^']|'')*'|\"(?:[^\"\\]|\\.)*\")\s*:(?P<rest>.*)\Z")
+MAX_FILE_BYTES = 16 << 20  # mup's .bsh for a model of 10,000 parameters is about 1 MB
 _ITEM = re.compile(r"^\s*-\s*(?P<v>\S+)\s*$")
 
 
@@ -39,8 +41,8 @@ def load_bsh(path: str | os.PathLike) -> dict[str, tuple]:
     """Read the base-shape file mup.save_base_shapes writes; RuleError naming the file and line when malformed."""
     path = Path(os.fspath(path))
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
+        text = read_text_bounded(path, MAX_FILE_BYTES)
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
         raise RuleError(f"base-shape file {str(path)!r} cannot be read: {exc}") from None
     return parse_bsh(text, str(path))
 
@@ -57,38 +59,55 @@ def parse_bsh(text: str, source: str = "<string>") -> dict[str, tuple]:
         if item and current is not None:
             current.append(_dim(item.group("v"), source, number))
             continue
-        key = _KEY.match(stripped) if not stripped[0].isspace() else None
+        key = _split_key(stripped) if not stripped[0].isspace() else None
         if key is None:
-            raise RuleError(f"{source}: line {number}: {line.strip()!r} is not 'name:' or '- N' / '- null'; "
+            raise RuleError(f"{source}: line {number}: {_clip(line.strip())} is not 'name:' or '- N' / '- null'; "
                             f"a .bsh file is what mup.save_base_shapes writes")
-        name = _unquote(key.group("key"))
-        rest = key.group("rest")
+        name, rest = _unquote(key[0], source, number), key[1]
         current = out[name] = []
         if rest in ("[]", ""):
             continue
         if not (rest.startswith("[") and rest.endswith("]")):
-            raise RuleError(f"{source}: line {number}: the shape of {name!r} must be a list, got {rest!r}")
+            raise RuleError(f"{source}: line {number}: the shape of {_clip(name)} must be a list, got {_clip(rest)}")
         current.extend(_dim(v.strip(), source, number) for v in rest[1:-1].split(",") if v.strip())
         current = None
     return {k: tuple(v) for k, v in out.items()}
 
 
-def _unquote(key: str) -> str:
+def _split_key(line: str) -> tuple[str, str] | None:
+    """(key as written, the rest stripped) of a 'key: rest' line, else None; linear in the line's length."""
+    if line[0] in "'\"":
+        m = _QUOTED_KEY.match(line)
+        return (m.group("key"), m.group("rest").strip()) if m else None
+    key, colon, rest = line.partition(":")
+    return (key, rest.strip()) if colon and key.strip() else None
+
+
+def _unquote(key: str, source: str, number: int) -> str:
     if key[:1] == "'":
         return key[1:-1].replace("''", "'")
     if key[:1] == '"':
         import json
 
-        return json.loads(key)
+        try:
+            return json.loads(key)
+        except ValueError:  # a bad escape such as "\x"
+            raise RuleError(f"{source}: line {number}: {_clip(key)} is not a valid double-quoted name") from None
     return key.strip()
 
 
 def _dim(v: str, source: str, number: int) -> int | None:
     if v in ("null", "~", "None"):
         return None
-    if v.isdigit() and int(v) > 0:
+    if v.isascii() and v.isdigit() and len(v) <= 18 and int(v) > 0:
         return int(v)
-    raise RuleError(f"{source}: line {number}: a dimension is a positive integer or null, got {v!r}")
+    raise RuleError(f"{source}: line {number}: a dimension is a positive integer or null, got {_clip(v)}")
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    """``repr(text)``, cut to about ``limit`` characters (a file's line is not repeated whole in a message)."""
+    shown = repr(text)
+    return shown if len(shown) <= limit else shown[:limit] + "...'"
 
 
 def mup_variables(shape: tuple, base: tuple, layout: str) -> dict[str, Any]:

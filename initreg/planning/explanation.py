@@ -6,13 +6,11 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-from ..errors import RuleError, format_shape
+from ..errors import RuleError, RuleTypeError, format_shape
 from ..core.fans import check_layout
 from ..core.names import check_name
 from ..core.initializer import Initializer, encode
-from .name_maps import map_names
-from .templates import check_vars
-from .precedence import EMPTY, Entry, choose, only_mask, seed_of, split_init
+from .precedence import EMPTY, Entry, choose, keyed, only_mask, seed_of, split_init
 from ..core.stream import Stream, choose_seed
 from .rules import Diagnostics
 from ..core.shapes import check_dtype, check_shape
@@ -181,8 +179,10 @@ def entries_of(params: Any) -> list[Entry]:
         params = params.collect_params()
     if hasattr(params, "items") and callable(params.items):
         items: Iterable[Any] = params.items()
-    elif isinstance(params, (str, bytes)):
-        raise RuleError(f"params must be parameters, a mapping name → shape, or a list of names/specs; got {params!r}")
+    elif isinstance(params, (str, bytes)) or not isinstance(params, Iterable):
+        shown = repr(params) if len(repr(params)) <= 200 else repr(params)[:200] + "..."
+        raise RuleTypeError(f"params must be parameters, a mapping name → shape, or a list of names/specs; got "
+                            f"{shown}")
     else:
         items = (_unpack(x) for x in params)
     out, seen = [], set()
@@ -239,8 +239,7 @@ def plan(entries: Sequence[Entry], init: Any = None, *, seed: int | None = None,
         check_name(e.name)
     names = [e.name for e in entries]
     inside = only_mask(names, only)
-    vars = check_vars(vars, "vars=")  # checked before anything else reads it
-    keys = map_names(names, name_map, {**(rules.vars if rules is not None else {}), **vars})
+    vars, keys = keyed(names, rules, vars, name_map)  # vars checked before anything else reads them
     mapped = [e if k == e.name else replace(e, name=k) for e, k in zip(entries, keys)]
     choices, diagnostics = choose(mapped, rules, default, strict, vars=vars, inside=inside)
     configs: dict[int, tuple[dict, dict]] = {}

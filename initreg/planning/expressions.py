@@ -67,6 +67,8 @@ class Expression:
             value = _eval(self.tree.body, variables)
         except RuleError as exc:
             raise RuleError(f"{where}: expression {self.text!r}: {exc}") from None
+        except RecursionError:
+            raise RuleError(f"{where}: expression {self.text!r} is nested too deeply to evaluate") from None
         except (ArithmeticError, ValueError, TypeError) as exc:  # 1/0, log(0), sqrt(-1), "a" + 1
             raise RuleError(f"{where}: expression {self.text!r} cannot be computed: {type(exc).__name__}: {exc}; "
                             f"check the variables it reads ({_shown(self.names, variables)})") from None
@@ -95,7 +97,11 @@ def parse(text: Any, where: str) -> Expression:
         why = getattr(exc, "msg", None) or str(exc) or type(exc).__name__
         raise RuleError(f"{where}: expression {text!r} is not valid: {why}; it may use {_ALLOWED}") from None
     names: set[str] = set()
-    _check(tree.body, text, where, names)
+    try:
+        _check(tree.body, text, where, names)
+    except RecursionError:  # "- - - ... 1": the parser took it, the walk is deeper than Python's stack
+        raise RuleError(f"{where}: expression {text!r} is nested too deeply; write it with fewer operators in a "
+                        f"row") from None
     return Expression(text, frozenset(names), tree)
 
 

@@ -14,7 +14,7 @@ from typing import Any, Callable, Mapping, Sequence
 from ..errors import RuleError
 from ..core.names import check_name
 from .expressions import Expression, parse
-from .templates import capture_values
+from .templates import capture_values, check_vars
 
 _FIELD = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
 
@@ -28,7 +28,8 @@ def compile_name_map(name_map: Any, vars: Mapping[str, Any] | None = None) -> Ca
     if isinstance(name_map, (str, bytes)) or not isinstance(name_map, Sequence):
         raise RuleError(f"name_map must be a callable or a list of (pattern, replacement) pairs such as "
                         f"[(r'layers\\.(?P<i>\\d+)\\.', 'layers.{{i + 8}}.')], got {name_map!r}")
-    steps = [_pair(k, item, dict(vars or {})) for k, item in enumerate(name_map, 1)]
+    variables = check_vars(vars, "name_map vars=")
+    steps = [_pair(k, item, variables) for k, item in enumerate(name_map, 1)]
 
     def mapped(name: str) -> str:
         for step in steps:
@@ -81,7 +82,7 @@ def _template(replacement: str, groups: int, where: str) -> list[str | int | Exp
         elif m.group(1) is None:
             raise RuleError(f"{where}: replacement {replacement!r} has a single {token!r} at {m.start()}; write "
                             f"{token * 2!r} for a literal brace or {{expression}} for a computed part")
-        elif m.group(1).strip().isdigit():
+        elif m.group(1).strip().isascii() and m.group(1).strip().isdigit():
             n = int(m.group(1))
             if n > groups:
                 raise RuleError(f"{where}: replacement {replacement!r} refers to group {n}, the pattern has {groups}")
@@ -99,6 +100,20 @@ def _text(value: Any, expression: Expression, where: str) -> str:
         raise RuleError(f"{where}: {{{expression.text}}} gives {value}, not a whole number; a name part must be "
                         f"text or an integer (use // for integer division)")
     return str(value)
+
+
+def name_map_reads(name_map: Any) -> frozenset[str] | None:
+    """The variables a name map's replacements read (None for a callable: it may read any)."""
+    if name_map is None:
+        return frozenset()
+    if callable(name_map) or isinstance(name_map, (str, bytes)) or not isinstance(name_map, Sequence):
+        return None  # a callable; anything else is refused by compile_name_map
+    reads: set[str] = set()
+    for number, item in enumerate(name_map, 1):
+        if isinstance(item, (tuple, list)) and len(item) == 2 and all(isinstance(x, str) for x in item):
+            parts = _template(item[1], 99, f"name_map pair {number}")
+            reads.update(*(p.names for p in parts if isinstance(p, Expression)))
+    return frozenset(reads)
 
 
 def map_names(names: Sequence[str], name_map: Any, vars: Mapping[str, Any] | None = None) -> list[str]:

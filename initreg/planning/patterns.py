@@ -14,11 +14,12 @@ patterns tries a name only against the patterns it can match.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import operator
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from ..errors import RuleError
 
@@ -237,6 +238,7 @@ class PatternIndex:
         for k, p in enumerate(patterns):
             by_len.setdefault(len(p.prefix), {}).setdefault(p.prefix, []).append(k)
         self._tables = sorted(by_len.items())
+        self._prefix = [p.prefix for p in patterns]
         self._suffix = [p.suffix for p in patterns]
         self._match = [p.match for p in patterns]
 
@@ -257,9 +259,28 @@ class PatternIndex:
                         break
         return best
 
-    def matching(self, k: int, names: Iterable[str]) -> Iterator[int]:
-        """Positions of the names rule ``k`` matches."""
+    def matching(self, k: int, names: "SortedNames") -> Iterator[int]:
+        """Positions of the names rule ``k`` matches (only those carrying its literal prefix are tried)."""
         match, suffix = self._match[k], self._suffix[k]
-        for i, name in enumerate(names):
+        for i in names.with_prefix(self._prefix[k]):
+            name = names.names[i]
             if name.endswith(suffix) and match(name):
                 yield i
+
+
+class SortedNames:
+    """Names sorted once, so those carrying a literal prefix are found by bisection, not by trying every one."""
+
+    def __init__(self, names: Sequence[str]):
+        self.names = list(names)
+        self._order = sorted(range(len(self.names)), key=self.names.__getitem__)
+        self._sorted = [self.names[i] for i in self._order]
+
+    def with_prefix(self, prefix: str) -> list[int]:
+        """Positions of the names that start with ``prefix``."""
+        if not prefix:
+            return self._order
+        def head(s: str) -> str:
+            return s[:len(prefix)]
+        lo = bisect.bisect_left(self._sorted, prefix, key=head)
+        return self._order[lo:bisect.bisect_right(self._sorted, prefix, lo, key=head)]

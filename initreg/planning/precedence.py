@@ -14,7 +14,8 @@ from types import MappingProxyType
 from typing import Any, Mapping, Sequence
 
 from ..core.initializer import Initializer
-from ..errors import RuleError
+from ..errors import RuleError, did_you_mean
+from .name_maps import map_names, name_map_reads
 from .patterns import checked_pattern
 from .rules import Diagnostics, Rule, Rules, check_vars
 from .templates import PARAMETER_VARIABLES, capture_values, is_keep, parameter_variables
@@ -201,5 +202,29 @@ def applied_rules(init: Any, vars: Mapping[str, Any] | None = None) -> Rules | N
     rules, _ = split_init(init)
     if rules is None:
         return None
-    given = check_vars(vars, "vars=")
+    given = caller_vars(rules, vars)
     return rules.replace(vars={**rules.vars, **given}) if given else rules
+
+
+def keyed(names: Sequence[str], rules: Rules | None, vars: Mapping[str, Any] | None,
+          name_map: Any) -> tuple[dict[str, Any], list[str]]:
+    """(the caller's ``vars=``, checked against what the rules and the name map read; the name each of ``names`` is
+    drawn under, through ``name_map``)."""
+    given = caller_vars(rules, vars, name_map_reads(name_map))
+    return given, map_names(names, name_map, {**(rules.vars if rules is not None else {}), **given})
+
+
+def caller_vars(rules: Rules | None, vars: Mapping[str, Any] | None,
+                also: frozenset[str] | None = frozenset()) -> dict[str, Any]:
+    """The caller's ``vars=``, checked; RuleError for one that neither the rules nor ``also`` (a name map's
+    variables; None: any) read or declare: a misspelling would silently leave a recipe's default in place."""
+    given = check_vars(vars, "vars=")
+    if rules is None or not given or also is None:
+        return given
+    known = set(rules.vars).union(also, *(rule.template.names for rule in rules if rule.template is not None))
+    unknown = sorted(set(given) - known)
+    if unknown:
+        shown = ", ".join(map(repr, sorted(known))) or "none"
+        raise RuleError(f"vars=: {unknown[0]!r} is not a variable of these rules (no expression reads it and their "
+                        f"[vars] do not declare it){did_you_mean(unknown[0], sorted(known))}; their variables: {shown}")
+    return given

@@ -17,6 +17,9 @@ _NAME = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(.*)\Z")
 _CLAUSE = re.compile(r"\s*(===|==|!=|~=|>=|<=|>|<)\s*([0-9][0-9.]*(?:\.\*)?)\s*\Z")
 
 
+MAX_REQUIRES = 100  # a rule file names the few plugins it uses
+
+
 def check_requires(requires: Any, where: str) -> tuple[str, ...]:
     """The requirement strings, each met by the installed distribution; RuleError naming the one that is not."""
     if requires is None:
@@ -25,7 +28,10 @@ def check_requires(requires: Any, where: str) -> tuple[str, ...]:
             isinstance(r, str) for r in requires):
         raise RuleError(f"{where}: 'requires' must be a list of requirement strings such as "
                         f"[\"initreg-structured>=0.2\"], got {requires!r}")
-    for text in requires:
+    if len(requires) > MAX_REQUIRES:
+        raise RuleError(f"{where}: 'requires' lists {len(requires):,} requirements, over initreg's limit of "
+                        f"{MAX_REQUIRES}; list the plugins the rules use")
+    for text in dict.fromkeys(requires):
         name, allows = _parse(text, where)
         have = installed(name)
         if have is None:

@@ -8,6 +8,8 @@ argument ``{ expr = "..." }`` is an expression, see initreg.planning.expressions
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import inspect
 import json
 import math
@@ -15,39 +17,50 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
-from ..errors import InitregError, RuleError
-from ..core.initializer import Initializer, encode, spec_name
+from ..errors import InitregError, RuleError, RuleTypeError
+from ..core.initializer import Initializer, encode, file_readers, spec_name
+from ..core.paths import escape_reason, read_text_bounded
 from ..core.stream import check_seed
 from .patterns import checked_pattern
 from .templates import KEEP
 from ..plugins.specs import make_initializer
 
 FORMATS = {".toml": "toml", ".json": "json"}
+MAX_FILE_BYTES = 16 << 20  # a rule file of 10,000 rules is about 1 MB
+MAX_RULES = 10_000
 _FILE_KEYS = ("seed", "default", "requires", "about", "vars", "base_shapes", "rule")
 _RULE_KEYS = ("pattern", "init")
 
 
 def load(path: str | os.PathLike, cls: type) -> Any:
     """Read a rule file (.toml or .json); errors name the file and the rule number."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise RuleTypeError(f"a rule file is named by a path (str or pathlib.Path), got {type(path).__name__}")
     path = Path(os.fspath(path))
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise RuleError(f"rule file {str(path)!r}: unknown format {path.suffix or '(no extension)'!r}; "
                         f"name it *.toml or *.json")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text_bounded(path, MAX_FILE_BYTES)
     except FileNotFoundError:
         raise RuleError(f"rule file {str(path)!r} does not exist; check the path "
                         f"(relative paths are read from {os.getcwd()!r})") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
         raise RuleError(f"rule file {str(path)!r} cannot be read: {exc}") from None
-    return loads(text, fmt, str(path), cls)
+    return loads(text, fmt, str(path), cls, path.parent)
 
 
-def loads(text: str, format: str, source: str, cls: type) -> Any:
-    """Parse rule-file text (``format`` "toml" or "json"); ``source`` names it in errors."""
+Vet = Callable[[Any, str], None]  # checks (and points) the files an initializer reads; raises when one may not be read
+
+
+def loads(text: str, format: str, source: str, cls: type, root: str | os.PathLike | None = None,
+          vet: Vet | None = None) -> Any:
+    """Parse rule-file text (``format`` "toml" or "json"); ``source`` names it in errors. With ``root``, the files
+    it reads (``base_shapes``, a ``load``'s path) are taken inside that folder, each initializer's through ``vet``
+    when given."""
     if format == "toml":
         if sys.version_info >= (3, 11):
             import tomllib
@@ -67,7 +80,10 @@ def loads(text: str, format: str, source: str, cls: type) -> Any:
     except ValueError as exc:  # a syntax error, or an integer over Python's 4300-digit conversion limit
         raise RuleError(f"{source}: invalid {kind}: {exc}") from None
     try:
-        return _from_document(cls, doc, source)
+        home = None if root is None else Path(os.fspath(root))
+        if home is not None and vet is None:
+            vet = functools.partial(_confine, root=home)
+        return _from_document(cls, doc, source, home, vet)
     except RecursionError:  # nesting the parser allowed but building the initializers did not
         raise RuleError(f"{source}: an argument is nested too deeply; a rule file is a flat table of rules") from None
     except InitregError:
@@ -124,7 +140,7 @@ def _fields(init: Initializer, reserved: Sequence[str]) -> tuple[str, dict[str, 
     return spec_name(init), kwargs
 
 
-def _from_document(cls: type, doc: Any, source: str) -> Rules:
+def _from_document(cls: type, doc: Any, source: str, root: Path | None, vet: Vet | None) -> Rules:
     """Rules from parsed rule-file data; errors name ``source`` and the rule number."""
     if not isinstance(doc, dict):
         raise RuleError(f"{source}: a rule file is a table with 'seed', 'default' and a list of 'rule' tables, "
@@ -160,11 +176,16 @@ def _from_document(cls: type, doc: Any, source: str) -> Rules:
 
     known = None if variables is None else frozenset(check_vars(variables, f"{source}: [vars]"))
     base_shapes = doc.get("base_shapes")
-    if isinstance(base_shapes, str) and source != "<string>":  # a .bsh path, read beside the rule file
+    if isinstance(base_shapes, str) and root is not None:  # a .bsh path, read beside the rule file
+        base_shapes = str(_inside(root, base_shapes, f"{source}: base_shapes"))
+    elif isinstance(base_shapes, str) and source != "<string>":
         base_shapes = str(Path(source).parent / base_shapes)
     entries = doc.get("rule", [])
     if not isinstance(entries, list):
         raise RuleError(f"{source}: 'rule' must be a list of tables ([[rule]] in TOML), got {type(entries).__name__}")
+    if len(entries) > MAX_RULES:
+        raise RuleError(f"{source}: {len(entries):,} rules, over initreg's limit of {MAX_RULES:,}; match many names "
+                        f"with one pattern ('*', '{{name}}' captures, 're:')")
     rules = []
     for number, entry in enumerate(entries, 1):
         where = f"{source}: rule {number}"
@@ -176,13 +197,35 @@ def _from_document(cls: type, doc: Any, source: str) -> Rules:
                             f"pattern = \"...\" and init = \"...\"")
         args = {k: v for k, v in entry.items() if k not in _RULE_KEYS}
         compiled = checked_pattern(entry["pattern"], where)
-        rules.append(make_rule(number, entry["pattern"], entry["init"], compiled.groups,
-                               f"{where} ({entry['pattern']!r})", known, args))
+        rule = make_rule(number, entry["pattern"], entry["init"], compiled.groups, f"{where} ({entry['pattern']!r})",
+                         known, args)
+        if vet is not None and rule.template is not None:  # its initializers are made per parameter: vetted then
+            rule = dataclasses.replace(rule, template=dataclasses.replace(rule.template, vet=vet))
+        elif vet is not None and rule.init is not None:
+            vet(rule.init, f"{where} ({entry['pattern']!r})")
+        rules.append(rule)
+    if vet is not None and default is not None:
+        vet(default, f"{source}: default")
     try:
         return cls(rules, default=default, seed=seed, vars=variables, base_shapes=base_shapes, about=doc.get("about"),
                    requires=requires or None)
     except RuleError as exc:
         raise RuleError(f"{source}: {exc}") from None
+
+
+def _inside(root: Path, entry: Any, where: str) -> Path:
+    why = escape_reason(root, entry)
+    if why is not None:
+        shown = repr(entry) if len(repr(entry)) <= 200 else repr(entry)[:200] + "..."
+        raise RuleError(f"{where} names the file {shown}, {why}; a rule file reads only files inside its own folder "
+                        f"{str(root)!r} (copy or move the file there; from Python, Rules([...]) reads any path)")
+    return root / entry
+
+
+def _confine(init: Any, where: str, root: Path) -> None:
+    """Point every file ``init`` reads (a ``load``'s path, nested ones too) inside ``root``, or raise RuleError."""
+    for reader in file_readers(init):
+        reader.path = str(_inside(root, reader.path, f"{where}: {spec_name(reader)}"))
 
 
 # --- writing TOML (the small subset rule files use) -----------------------------------------------

@@ -13,9 +13,10 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-from ..errors import InitregError, RuleError, ShadowedRuleWarning, UnusedRuleWarning, user_stacklevel
+from ..errors import (InitregError, RuleError, RuleTypeError, ShadowedRuleWarning, UnusedRuleWarning, did_you_mean,
+                      user_stacklevel)
 from ..core.initializer import Initializer
-from .patterns import PatternIndex, checked_pattern, compile_cached, compile_pattern  # noqa: F401 - re-exported
+from .patterns import PatternIndex, SortedNames, checked_pattern, compile_cached, compile_pattern  # noqa: F401 - re-exported
 from .templates import KEEP, Rule, check_vars, make_rule  # noqa: F401 - Rule, KEEP re-exported
 from ..core.stream import check_seed
 from ..plugins.specs import make_initializer
@@ -41,9 +42,9 @@ class Rules:
         self._base_shapes = None if base_shapes is None else check_base_shapes(base_shapes, "Rules")
         if isinstance(rules, Mapping):
             items: list[Any] = list(rules.items())
-        elif isinstance(rules, (str, bytes)):
-            raise RuleError(f"Rules takes a list of (pattern, initializer) pairs or a mapping {{pattern: initializer}}, "
-                            f"got the string {rules!r}")
+        elif isinstance(rules, (str, bytes)) or not isinstance(rules, Iterable):
+            raise RuleTypeError(f"Rules takes a list of (pattern, initializer) pairs or a mapping {{pattern: "
+                                f"initializer}}, got {'the string ' if isinstance(rules, (str, bytes)) else ''}{_clip(rules)}")
         else:
             items = list(rules)
         parsed: list[Rule] = []
@@ -101,6 +102,10 @@ class Rules:
         """A copy with ``default``, ``seed``, ``vars``, ``base_shapes`` or ``requires`` replaced (the rules kept)."""
         kwargs = {"default": self._default, "seed": self._seed, "vars": self._vars or None,
                   "base_shapes": self._base_shapes, "about": self._about or None, "requires": self._requires or None}
+        unknown = sorted(set(changes) - set(kwargs))
+        if unknown:
+            raise RuleTypeError(f"Rules.replace() takes {', '.join(kwargs)}, not {unknown[0]!r}"
+                                f"{did_you_mean(unknown[0], list(kwargs))}")
         kwargs.update(changes)
         return Rules(list(self._rules), **kwargs)
 
@@ -131,21 +136,21 @@ class Rules:
     # -- matching ------------------------------------------------------------------------------------
     def match(self, name: str) -> Rule | None:
         """The first rule whose pattern matches ``name``, or None."""
-        k = self._index.first(name)
+        k = self._index.first(_checked_name(name))
         return None if k < 0 else self._rules[k]
 
     def first_matches(self, names: Iterable[str]) -> list[Rule | None]:
         """For each name, the first rule matching it (or None)."""
-        first, rules = self._index.first, self._rules
-        return [None if k < 0 else rules[k] for k in map(first, names)]
+        rules = self._rules
+        return [None if k < 0 else rules[k] for k in self.first_indices(names)]
 
     def first_indices(self, names: Iterable[str]) -> list[int]:
         """For each name, the 0-based position of the first rule matching it, or -1."""
-        return list(map(self._index.first, names))
+        return list(map(self._index.first, _checked_names(names)))
 
     def check(self, names: Iterable[str], firsts: Sequence[int] | None = None) -> "Diagnostics":
         """Which rules match none of ``names`` (unused) or only names earlier rules take (shadowed)."""
-        names = list(names)
+        names = _checked_names(names)
         return _diagnose(self, names, self.first_indices(names) if firsts is None else firsts)
 
     # -- files (initreg.planning.rulefile) ---------------------------------------------------------------------
@@ -157,11 +162,13 @@ class Rules:
         return load(path, cls)
 
     @classmethod
-    def loads(cls, text: str, format: str = "toml", source: str = "<string>") -> "Rules":
-        """Parse rule-file text (``format`` "toml" or "json"); ``source`` names it in errors."""
+    def loads(cls, text: str, format: str = "toml", source: str = "<string>",
+              root: str | os.PathLike | None = None) -> "Rules":
+        """Parse rule-file text (``format`` "toml" or "json"); ``source`` names it in errors; with ``root``, the files
+        it reads are taken inside that folder, as :meth:`load` takes them inside the rule file's."""
         from .rulefile import loads
 
-        return loads(text, format, source, cls)
+        return loads(text, format, source, cls, root)
 
     def to_document(self) -> dict[str, Any]:
         """The rule file as plain data: {"seed", "default", "rule": [{"pattern", "init", **kwargs}, ...]}."""
@@ -174,6 +181,23 @@ class Rules:
         from .rulefile import dumps
 
         return dumps(self, format)
+
+
+def _checked_names(names: Any) -> list[str]:
+    if isinstance(names, str) or not isinstance(names, Iterable):
+        raise RuleTypeError(f"names must be a list of parameter names, got {_clip(names)}")
+    return [_checked_name(n) for n in names]
+
+
+def _checked_name(name: Any) -> str:
+    if not isinstance(name, str):
+        raise RuleTypeError(f"a parameter name is a str such as 'encoder.0.weight', got {_clip(name)}")
+    return name
+
+
+def _clip(value: Any) -> str:
+    shown = repr(value)
+    return shown if len(shown) <= 200 else shown[:200] + "..."
 
 
 def check_about(about: Mapping[str, str] | None) -> dict[str, str]:
@@ -266,10 +290,12 @@ def _diagnose(rules: Rules, names: Sequence[str], firsts: Sequence[int]) -> Diag
     used = set(firsts)
     unused, shadowed = [], []
     templates: dict[str, str] | None = None
+    table: SortedNames | None = None
     for k, rule in enumerate(rules):
         if k in used:
             continue
-        by = sorted({firsts[i] for i in rules._index.matching(k, names)})
+        table = table or SortedNames(names)
+        by = sorted({firsts[i] for i in rules._index.matching(k, table)})
         if by:
             shadowed.append((rule, tuple(rules[j] for j in by)))
         else:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from ..errors import RuleError
 from ..core.fans import try_fans
@@ -48,6 +48,7 @@ class Template:
     fixed: Mapping[str, Any]
     exprs: Mapping[str, Expression]
     where: str = field(default="", compare=False)
+    vet: Callable[[Initializer, str], None] | None = field(default=None, compare=False, repr=False)  # files it reads
     _made: dict = field(default_factory=dict, repr=False)
     _lock: Any = field(default_factory=threading.Lock, repr=False)
 
@@ -80,6 +81,8 @@ class Template:
             made = self._made.get(key)
         if made is None:
             made = make_initializer(self.spec, where, {**self.fixed, **values})
+            if self.vet is not None:
+                self.vet(made, where)
             with self._lock:
                 if len(self._made) < 100_000:  # a model has few distinct values; a bound keeps memory flat anyway
                     self._made[key] = made
@@ -153,7 +156,7 @@ def parameter_variables(shape: Any, layout: str, base_shape: Any = None) -> dict
 
 def capture_values(captures: Mapping[str, str]) -> dict[str, Any]:
     """Captured name parts as variables: an integer where the part is digits (a layer index), else the text."""
-    return {k: int(v) if v.isascii() and v.isdigit() else v for k, v in captures.items()}
+    return {k: int(v) if v.isascii() and v.isdigit() and len(v) <= 100 else v for k, v in captures.items()}
 
 
 @dataclass(frozen=True)
