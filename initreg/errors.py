@@ -23,6 +23,7 @@ __all__ = [
     "DTypeError",
     "GradientError",
     "InitializationError",
+    "AllocationError",
     "RegionError",
     "SeedError",
     "FillArgumentError",
@@ -115,6 +116,10 @@ class GradientError(ParameterError, RuntimeError):
 
 class InitializationError(ParameterError, RuntimeError):
     """An initializer failed or produced invalid values; the parameter is unchanged."""
+
+
+class AllocationError(ParameterError, MemoryError):
+    """A parameter's values need more memory than this machine can give."""
 
 
 class RegionError(InitregError, IndexError):

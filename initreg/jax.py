@@ -22,8 +22,8 @@ import numpy as np
 from jax import tree_util
 
 from .core.device import gpu, gpu_available
-from .core.shapes import compute_dtype, narrow_overflow, narrowed
-from .errors import ParameterValueError, RuleError, ShardingError, TreeError, format_shape
+from .core.shapes import check_shape, compute_dtype, narrow_overflow, narrowed
+from .errors import ParameterValueError, RuleError, ShapeError, ShardingError, TreeError, format_shape
 from .planning.explanation import Explanation, Row
 from .planning.leaves import (aligned_empty, check_names, deprecated_keyword, is_keep, leaf_values,
                               plan_leaves, uncovered_error, with_default)
@@ -79,10 +79,18 @@ def initializer(init: Any, *, name: str, seed: int | None = None, layout: str = 
     def kernel_init(key: Any, shape: Any, dtype: Any = None) -> jax.Array:
         dt = np.dtype(jax.dtypes.canonicalize_dtype(dtype or jax.numpy.float32))
         computed = compute_dtype(dt, f"parameter {name!r}")
-        out = values(spec, tuple(int(d) for d in shape), name=name, seed=fixed, dtype=computed, layout=layout)
+        out = values(spec, _dims(shape, name), name=name, seed=fixed, dtype=computed, layout=layout)
         return jax.numpy.asarray(out if computed == dt else narrowed(out, dt, name))
 
     return kernel_init
+
+
+def _dims(shape: Any, name: str) -> tuple[int, ...]:
+    """A JAX shape as ints; a dimension that is not a whole number (2.5) is a ShapeError, never truncated."""
+    dims = check_shape(tuple(shape) if isinstance(shape, (tuple, list)) else shape, name)
+    if dims is None or None in dims:
+        raise ShapeError(f"parameter {name!r}: shape {shape!r} has unknown dimensions; JAX leaves have known shapes")
+    return dims
 
 
 # --- the tree ---------------------------------------------------------------------------------------
@@ -120,7 +128,7 @@ class _Leaf:
                             f"a shape and a dtype (a jax.ShapeDtypeStruct, e.g. from jax.eval_shape, or an array), "
                             f"or take it out of the tree")
         try:
-            self.shape = tuple(int(d) for d in shape)
+            self.shape = _dims(shape, name)
             self.dtype = np.dtype(jax.dtypes.canonicalize_dtype(dtype))  # float64 stays float64 only under x64
         except TypeError as exc:
             raise TreeError(f"the leaf at {where} ({name!r}) has shape {shape!r} and dtype {dtype!r}: {exc}") from None

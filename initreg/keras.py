@@ -16,7 +16,7 @@ from typing import Any, Iterator
 import keras
 import numpy as np
 
-from .errors import InitializerTypeError, ParameterValueError, TreeError
+from .errors import DTypeError, InitializerTypeError, ParameterValueError, TreeError
 from .planning.explanation import Explanation
 from .core.initializer import Initializer as InitregInitializer
 from .core.shapes import compute_dtype, narrowed
@@ -50,7 +50,11 @@ class Initializer(keras.initializers.Initializer):
 
     def __call__(self, shape: Any, dtype: Any = None) -> Any:
         """Values of ``shape`` from the stream (seed, name), in layout "IO" (fresh entropy each call without a seed)."""
-        dt = _numpy_dtype(keras.backend.standardize_dtype(dtype or keras.config.floatx()), self.name)
+        try:
+            standard = keras.backend.standardize_dtype(dtype or keras.config.floatx())
+        except ValueError:
+            raise DTypeError(f"parameter {self.name!r}: {dtype!r} is not a Keras dtype; use e.g. 'float32'") from None
+        dt = _numpy_dtype(standard, self.name)
         computed = compute_dtype(dt, f"parameter {self.name!r}")
         out = values(self.initializer, tuple(shape), name=self.name, seed=_seed(self.seed), dtype=computed,
                      layout="IO")
@@ -101,7 +105,8 @@ def declared_initializer(keras_init: Any, shape: tuple | None = None) -> Initreg
     if kind == "Ones":
         return std.One()
     if kind == "Constant":
-        return std.Constant(float(config["value"]))
+        value = np.asarray(getattr(keras_init, "value", config.get("value")))
+        return std.Constant(float(value) if value.ndim == 0 else value)  # an array constant is broadcast, as in Keras
     if kind == "RandomUniform":
         return std.Uniform(low=config["minval"], high=config["maxval"])
     if kind == "RandomNormal":

@@ -116,7 +116,12 @@ def as_devices(device: "Device | Iterable[Device] | None", default: "list[Device
     """Normalize None / one device / a list of devices to a non-empty list without duplicates."""
     if device is None:
         return list(default) if default else [cpu(0)]
-    items = [device] if isinstance(device, Device) else list(device)
+    if isinstance(device, Device):
+        items = [device]
+    elif isinstance(device, (str, bytes)) or not hasattr(device, "__iter__"):  # "cuda", 0, a torch.device: not ours
+        raise DeviceError(f"{device!r} is not a Device; use initreg.cpu(i) or initreg.gpu(i), or a list of them")
+    else:
+        items = list(device)
     if not items:
         raise DeviceError("an empty device list was given; pass a device such as cpu(0) or a list of them")
     out: list[Device] = []

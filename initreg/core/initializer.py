@@ -11,6 +11,7 @@ import numpy as np
 from .device import Device, cpu
 from ..errors import InitializerArgumentError, InitializerTypeError
 from .fans import check_layout, try_fans
+from .shapes import check_size
 
 ROLES = ("weight", "bias", "gamma", "beta", "running_mean", "running_var")
 
@@ -88,6 +89,7 @@ def make_desc(name: str, shape: Sequence[int], dtype: Any = "float32", *, role: 
               device: Device | None = None, layout: str | None = None) -> Desc:
     """A Desc with fans computed from shape and layout and the role read from the name."""
     shape = tuple(map(int, shape))
+    check_size(shape, dtype, name)
     layout = check_layout(layout)
     fan_in, fan_out = try_fans(shape, layout)
     return Desc(name=str(name), shape=shape, dtype=np.dtype(dtype), role=role if role is not None else role_of(name),

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import mmap
 from typing import Any
 
 import numpy as np
 
-from ..errors import DTypeError, InitializationError, ParameterValueError, ShapeError, format_shape
+from ..errors import AllocationError, DTypeError, InitializationError, ParameterValueError, ShapeError, format_shape
 from .v4_backend import finite_scan
 
 GRAD_REQS = ("write", "add", "null")
@@ -99,6 +100,27 @@ def row_slabs(rows: int, row_size: int, budget: int) -> list[tuple[int, int]]:
     """``(start, stop)`` runs of whole leading rows, at most ``budget`` each (one row at least); a row costs ``row_size``."""
     step = max(1, budget // max(1, row_size))  # a zero-sized row (a 0 in the trailing dims) costs as one value
     return [(r, min(r + step, rows)) for r in range(0, rows, step)]
+
+
+_MAX_BYTES = np.iinfo(np.intp).max
+
+
+def check_size(shape: tuple[int, ...], dtype: Any, name: str) -> None:
+    """ShapeError when an array of ``shape`` and ``dtype`` (parameter ``name``) has more bytes than NumPy can address."""
+    size = 1
+    for d in shape:
+        size *= d
+    if max(shape, default=0) > _MAX_BYTES or size * np.dtype(dtype).itemsize > _MAX_BYTES:
+        raise ShapeError(f"parameter {name!r}: shape {format_shape(shape)} of {np.dtype(dtype)} is larger than any array "
+                         f"can be (2**63 - 1 bytes, and as many elements along a dimension); check the shape")
+
+
+def out_of_memory(name: str, shape: tuple[int, ...], dtype: Any) -> AllocationError:
+    """The error for parameter ``name`` whose values (``shape``, ``dtype``) do not fit in this machine's memory."""
+    gib = math.prod(shape) * np.dtype(dtype).itemsize / 2**30
+    return AllocationError(f"parameter {name!r}: shape {format_shape(shape)} of {np.dtype(dtype)} needs {gib:,.1f} GiB, "
+                           f"more memory than this machine gives; compute it by regions (values(..., index=)) or "
+                           f"shards, or write it to a checkpoint with `initreg init`. Nothing was changed")
 
 
 def nbytes(shape: tuple[int, ...], dtype: Any) -> int:

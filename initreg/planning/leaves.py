@@ -9,6 +9,7 @@ in float32 and rounded to nearest even, as ``jnp.asarray(f32).astype(jnp.bfloat1
 
 from __future__ import annotations
 
+import errno
 from typing import Any, Sequence
 
 import numpy as np
@@ -16,7 +17,7 @@ import numpy as np
 from ..errors import ParameterValueError, RuleError
 from .explanation import Explanation, Row, plan
 from .precedence import Entry, seed_of, split_init
-from ..core.shapes import aligned, compute_dtype, mapped, narrowed, nbytes
+from ..core.shapes import aligned, compute_dtype, mapped, narrowed, nbytes, out_of_memory
 from ..core.stream import choose_seed
 from .regions import locate, values, values_into
 
@@ -42,7 +43,12 @@ def leaf_values(row: Row, dtype: Any, index: Any = None) -> np.ndarray:
     dt = np.dtype(dtype)
     computed = compute_dtype(dt, f"parameter {row.name!r}")
     shape = tuple(row.shape) if index is None else locate(tuple(row.shape), index)[0]
-    out = aligned_empty(shape, dt)
+    try:
+        out = aligned_empty(shape, dt)
+    except (MemoryError, OSError) as exc:  # mmap's ENOMEM is an OSError
+        if isinstance(exc, OSError) and exc.errno != errno.ENOMEM:
+            raise
+        raise out_of_memory(row.name, shape, dt) from None
     if computed == dt:  # out is this call's own memory: nothing to keep on an error
         return values_into(row.initializer, row.shape, name=row.key_name, seed=row.seed, dtype=dt,
                            layout=row.layout, index=index, out=out)

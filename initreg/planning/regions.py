@@ -24,12 +24,12 @@ from typing import Any, Callable
 import numpy as np
 
 from ..core.device import Device, as_devices, device_of, on_device
-from ..errors import (DeviceMismatchError, DTypeError, InitializationError, ParameterValueError, RegionError,
-                      ShapeError, format_shape)
+from ..errors import (AllocationError, DeviceMismatchError, DTypeError, InitializationError, ParameterValueError,
+                      RegionError, ShapeError, format_shape)
 from ..core.initializer import Desc, Initializer, make_desc
 from ..core.names import check_name
 from ..core.stream import BLOCK, Runs, Shard, Stream, choose_seed, run_blocks
-from ..core.shapes import all_finite, check_dtype, check_shape, is_complete, shares_elements
+from ..core.shapes import all_finite, check_dtype, check_shape, is_complete, out_of_memory, shares_elements
 from ..plugins.specs import create
 
 REGION_MODES = ("whole", "blocks", "direct")
@@ -141,7 +141,10 @@ def _unwritten(initializer: Initializer, desc: Desc, out: Any, rng: Any) -> int:
 
 def draw(initializer: Initializer, desc: Desc, stream: Stream, failure: Failure | None = None) -> Any:
     """The whole tensor of ``desc`` drawn into a fresh buffer on ``desc.device`` and checked."""
-    out = desc.xp.empty(desc.shape, dtype=desc.dtype)
+    try:
+        out = desc.xp.empty(desc.shape, dtype=desc.dtype)
+    except MemoryError:
+        raise out_of_memory(desc.name, desc.shape, desc.dtype) from None
     fill_checked(initializer, desc, out, stream, failure or failure_for(initializer, desc))
     return out
 
@@ -449,10 +452,15 @@ def _values(init: Any, shape: Any, name: Any, seed: Any, dtype: Any, layout: Any
             if len(_DESCS) >= _MEMO_MAX:
                 _DESCS.clear()
             _DESCS[key] = desc
-    if desc.device.kind != "cpu":  # CuPy allocates and launches on the current GPU (entering it checks it is still there)
-        with on_device(desc.device):
-            return _computed(init, desc, seed, index, out, keep)
-    return _computed(init, desc, seed, index, out, keep)
+    try:
+        if desc.device.kind != "cpu":  # CuPy allocates and launches on the current GPU (entering it checks it is there)
+            with on_device(desc.device):
+                return _computed(init, desc, seed, index, out, keep)
+        return _computed(init, desc, seed, index, out, keep)
+    except AllocationError:
+        raise
+    except MemoryError:  # NumPy's (or CuPy's) own: say which parameter and what to do instead
+        raise out_of_memory(desc.name, desc.shape, desc.dtype) from None
 
 
 def _computed(init: Any, desc: Desc, seed: Any, index: Any, out: Any, keep: bool) -> Any:

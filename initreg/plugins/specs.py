@@ -14,6 +14,13 @@ from ..errors import InitializerTypeError, InitregError, RuleError, did_you_mean
 
 def create(spec: Any, /, **kwargs: Any) -> Initializer:
     """An Initializer from an instance, a class, a name, a ``dumps()`` JSON string, ``{"name": ...}`` or ``[name, kwargs]``."""
+    try:
+        return _create(spec, kwargs)
+    except RecursionError:  # a spec nested thousands deep (a Mixture of Mixtures...), from a file or a caller
+        raise InitializerTypeError("initializer spec is nested too deeply; real specs nest a few levels") from None
+
+
+def _create(spec: Any, kwargs: dict[str, Any]) -> Initializer:
     if isinstance(spec, Initializer):
         if kwargs:
             raise InitializerTypeError(f"create() got the instance {spec!r} and keyword arguments {sorted(kwargs)}; "
@@ -24,8 +31,9 @@ def create(spec: Any, /, **kwargs: Any) -> Initializer:
     if isinstance(spec, str) and spec.strip()[:1] in ("[", "{"):
         try:
             spec = json.loads(spec)
-        except json.JSONDecodeError as exc:
-            raise InitializerTypeError(f"initializer spec {spec!r} is not valid JSON ({exc}); expected what "
+        except ValueError as exc:  # JSONDecodeError, or an integer over Python's 4300-digit limit
+            shown = repr(spec) if len(spec) <= 200 else repr(spec[:200]) + "..."
+            raise InitializerTypeError(f"initializer spec {shown} is not valid JSON ({str(exc)[:200]}); expected what "
                                        f"Initializer.dumps() writes, such as '[\"normal\", {{\"sigma\": 0.01}}]'") from None
     if isinstance(spec, str):
         name, args = spec, {}
@@ -41,6 +49,9 @@ def create(spec: Any, /, **kwargs: Any) -> Initializer:
     from .registry import lookup  # loads the plugins: only when a name must be looked up
 
     info = lookup(name)
+    bad = [k for k in args if not isinstance(k, str)]
+    if bad:
+        raise InitializerTypeError(f"initializer {name!r}: argument names are strings, got {bad[0]!r}")
     obj = _construct(info.cls, {**decode(args, create), **kwargs}, name)
     if ":" in name and isinstance(obj, Initializer):  # asked for by dist:name: dumps() keeps the qualifier
         object.__setattr__(obj, "_initreg_qualified", f"{norm(info.distribution)}:{info.name}")

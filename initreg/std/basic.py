@@ -40,6 +40,8 @@ class Constant(Initializer):
             self.regions = "blocks" if arr.ndim == 0 else "direct"
         else:
             self.value = check_number("Constant", "value", value)
+            if isinstance(value, (int, np.integer)) and -2**63 <= value < 2**64:
+                self.value = int(value)  # exact for integer parameters: 2**53 + 1 stays itself
 
     def fill(self, desc: Desc, out: Any, rng: Any) -> None:
         if isinstance(self.value, np.ndarray):
@@ -48,7 +50,7 @@ class Constant(Initializer):
         elif desc.dtype.kind in "iu":  # a float value must be a whole number inside the int range
             out.fill(self._checked(desc)[()])
         else:
-            out.fill(self.value)
+            out.fill(float(self.value))
 
     def max_abs(self, desc: Desc) -> float:
         return math.inf if isinstance(self.value, np.ndarray) else abs(float(self.value))

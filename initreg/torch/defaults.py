@@ -82,7 +82,10 @@ class PaddedNormal(Initializer):
     def _row(self, desc: Desc) -> int | None:
         if self.padding_idx is None:
             return None
-        rows = desc.shape[0] if desc.shape else 1
+        if not desc.shape:
+            raise ShapeError(f"PaddedNormal: padding_idx={self.padding_idx} zeroes a row, but parameter {desc.name!r} is "
+                             f"a scalar; use it for an embedding table (rows first), or leave padding_idx out")
+        rows = desc.shape[0]
         row = self.padding_idx + rows if self.padding_idx < 0 else self.padding_idx
         if not 0 <= row < rows:
             raise ShapeError(f"PaddedNormal: padding_idx={self.padding_idx} is outside the {rows} rows of parameter "

@@ -12,7 +12,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..errors import InitializerArgumentError, ParameterValueError
+from ..core.initializer import check_number
+from ..errors import FillTypeError, InitializerArgumentError, ParameterValueError
 from ..planning.leaves import adapter_seed
 from ..plugins.specs import create
 from ..std import Constant, Normal, One, Orthogonal, TruncatedNormal, Uniform, VarianceScaling, Zero
@@ -30,6 +31,11 @@ def fill_(tensor: Any, init: Any, *, name: str, seed: int | None = None) -> Any:
     if not isinstance(name, str) or not name:
         raise ParameterValueError(f"name must be a non-empty str (the values are keyed by it), got {name!r}; pass "
                                   f"the parameter's full name, e.g. name='encoder.layers.0.weight'")
+    import torch
+
+    if not isinstance(tensor, torch.Tensor):
+        raise FillTypeError(f"{name!r}: initreg.torch.init fills a torch.Tensor in place, got a "
+                            f"{type(tensor).__name__}; for a NumPy array use initreg.values(..., out=array)")
     compute_dtype(dtype_name(tensor), f"tensor {name!r}")
     check_internal(tensor, name)
     initializer, fixed = create(init), adapter_seed(seed, None)
@@ -55,8 +61,8 @@ def normal_(tensor: Any, mean: float = 0.0, std: float = 1.0, *, name: str, seed
 def trunc_normal_(tensor: Any, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0, *, name: str,
                   seed: int | None = None) -> Any:
     """N(mean, std²) truncated to [a, b] with ``a``, ``b`` absolute values, as torch.nn.init.trunc_normal_ (and timm)."""
-    if not std > 0:
-        raise InitializerArgumentError(f"trunc_normal_: std must be positive, got {std!r}")
+    std = check_number("trunc_normal_", "std", std, positive=True)
+    mean, a, b = (check_number("trunc_normal_", k, v) for k, v in (("mean", mean), ("a", a), ("b", b)))
     # initreg's TruncatedNormal takes its bounds in units of sigma around the mean
     return fill_(tensor, TruncatedNormal(mean=mean, sigma=std, a=(a - mean) / std, b=(b - mean) / std), name=name,
                  seed=seed)
@@ -64,7 +70,7 @@ def trunc_normal_(tensor: Any, mean: float = 0.0, std: float = 1.0, a: float = -
 
 def constant_(tensor: Any, val: float, *, name: str, seed: int | None = None) -> Any:
     """Every element ``val``, as torch.nn.init.constant_."""
-    return fill_(tensor, Constant(float(val)), name=name, seed=seed)
+    return fill_(tensor, Constant(check_number("constant_", "val", val)), name=name, seed=seed)
 
 
 def zeros_(tensor: Any, *, name: str, seed: int | None = None) -> Any:

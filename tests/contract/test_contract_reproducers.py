@@ -217,3 +217,36 @@ def test_a_pattern_nested_too_deeply_is_a_rule_error():
                                                ("re:w.", "w\udcff", True)])
 def test_regex_semantics_are_pythons_full_match(pattern, name, hit):
     assert checked_pattern(pattern).match(name) is hit
+
+
+# --- the ninth session's attack round: raw exceptions from hostile arguments ----------------------------------
+
+@pytest.mark.parametrize("device, shown", [(0, "0 is not a Device"), ("tpu", "'tpu' is not a Device"),
+                                           ([0], "0 is not a Device")])
+def test_a_device_that_is_not_a_device_is_a_device_error_naming_it(device, shown):
+    with pytest.raises(initreg.DeviceError, match=shown):
+        initreg.values("normal", (2,), name="w", seed=0, device=device)
+
+
+@pytest.mark.parametrize("spec, match", [
+    (["normal", {1: 2}], "argument names are strings, got 1"),
+    ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+    ('["normal", {"sigma": ' + "1" * 5000 + "}]", "is not valid JSON"),
+])
+def test_hostile_specs_are_initializer_type_errors(spec, match):
+    with pytest.raises(InitializerTypeError, match=match) as info:
+        initreg.create(spec)
+    assert len(str(info.value)) < 800
+
+
+def test_a_mixture_nested_thousands_deep_is_an_initializer_type_error():
+    spec = "normal"
+    for _ in range(3000):
+        spec = ["mixture", {"components": [spec]}]
+    with pytest.raises(InitializerTypeError, match="nested too deeply"):
+        initreg.create(spec)
+
+
+def test_padding_a_scalar_is_a_clear_error():
+    with pytest.raises(InitializationError, match="padding_idx=0 zeroes a row, but parameter 'w' is a scalar"):
+        initreg.values(["padded_normal", {"padding_idx": 0}], (), name="w", seed=0)

@@ -230,3 +230,11 @@ def test_values_that_overflow_a_narrow_float_once_rounded_are_an_error(dtype, in
         ij.init({"w": jax.ShapeDtypeStruct((3, 4), dtype)}, init, seed=0)
     with pytest.raises(initreg.InitializationError, match=r"'k'.*overflow"):
         ij.initializer(init, name="k", seed=0)(None, (3, 4), dtype)
+
+
+def test_a_dimension_that_is_not_a_whole_number_is_a_shape_error_not_truncated():
+    with pytest.raises(initreg.ShapeError, match="non-integer dimension 2.7"):
+        ij.initializer("normal", name="k", seed=0)(None, (2.7, 3), jnp.float32)
+    leaf = type("Leaf", (), {"shape": (2.5,), "dtype": "float32"})()
+    with pytest.raises(initreg.ShapeError, match="non-integer dimension 2.5"):
+        ij.init({"w": leaf}, "normal", seed=0)

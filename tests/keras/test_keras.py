@@ -121,6 +121,17 @@ def test_bad_input():
         ik.Initializer("normal", name="")
 
 
+def test_an_array_constant_is_declared_and_a_bad_dtype_is_a_dtype_error():
+    from initreg.errors import DTypeError
+
+    m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(
+        4, kernel_initializer=keras.initializers.Constant(np.arange(12.0).reshape(3, 4)), name="d")])
+    ik.initialize(m, seed=0)
+    np.testing.assert_array_equal(np.asarray(m.layers[0].kernel.value), np.arange(12.0).reshape(3, 4))
+    with pytest.raises(DTypeError, match="'nope' is not a Keras dtype"):
+        ik.Initializer("normal", seed=1)((2, 2), dtype="nope")
+
+
 def test_a_keras_initializer_without_an_equivalent_needs_a_rule():
     m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(4, kernel_initializer="identity", name="d")])
     before = np.asarray(m.get_layer("d").kernel.value).copy()

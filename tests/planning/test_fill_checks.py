@@ -180,3 +180,22 @@ def test_a_dtype_in_the_other_byte_order_is_refused_naming_the_fix(dtype):
         initreg.values("normal" if dtype[1] == "f" else "zeros", (4, 5), name="w", seed=0, dtype=dtype)
     with pytest.raises(initreg.DTypeError, match="byte order"):
         Parameter("w", shape=(3,), dtype=dtype)
+
+
+@pytest.mark.parametrize("shape, index", [((2**62, 4), None), ((2**70,), None), ((0, 2**70), None),
+                                          ((2**70,), slice(0, 4))])
+def test_a_shape_no_array_can_have_is_a_shape_error(shape, index):
+    with pytest.raises(initreg.ShapeError, match="larger than any array can be"):
+        initreg.values("normal", shape, name="w", seed=0, index=index)
+
+
+def test_values_that_do_not_fit_in_memory_are_an_allocation_error_naming_the_parameter():
+    huge = (2**24, 2**22)  # 256 TiB: more than x86-64's 128 TiB of user address space, so no overcommit can grant it
+    with pytest.raises(initreg.AllocationError, match=r"'w'.*262,144\.0 GiB.*regions") as info:
+        initreg.values("normal", huge, name="w", seed=0)
+    assert isinstance(info.value, MemoryError)
+    p = Parameter("w", shape=huge)
+    with pytest.raises(initreg.AllocationError):
+        p.initialize("normal", seed=0)
+    assert p.state == "declared"
+    assert initreg.values("normal", huge, name="w", seed=0, index=(slice(0, 2), slice(0, 3))).shape == (2, 3)

@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pytest
 
-from initreg.errors import InitializerArgumentError, ShapeError
+from initreg.errors import InitializerArgumentError, InitregError, ShapeError
 from initreg.core.initializer import make_desc
 from initreg.std import Constant, Normal, One, TruncatedNormal, Uniform, Zero
 from initreg.validation.expected import Exact
@@ -25,6 +25,15 @@ def test_zero_one_constant_exact():
     assert np.all(Constant(-2.5)((2, 2)) == -2.5)
     row = Constant([1.0, 2.0, 3.0])((2, 3))
     assert np.array_equal(row, [[1, 2, 3], [1, 2, 3]])
+
+
+def test_an_integer_constant_is_exact_in_integer_dtypes():
+    assert Constant(2**53 + 1)((2,), "int64")[0] == 2**53 + 1  # through float64 it would be 2**53
+    assert Constant(2**63 - 1)((2,), "int64")[0] == 2**63 - 1
+    assert Constant(2**64 - 1)((1,), "uint64")[0] == 2**64 - 1
+    assert Constant(3)((2,), "float32").dtype == np.float32 and Constant(3)((2,), "float32")[0] == 3.0
+    with pytest.raises(InitregError, match="outside the range of int64"):
+        Constant(2**63)((2,), "int64")
 
 
 def test_constant_array_that_does_not_broadcast_names_parameter():

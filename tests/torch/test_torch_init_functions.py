@@ -84,3 +84,16 @@ def test_bad_input_is_an_initreg_error_and_changes_nothing():
     with pytest.raises(InitregError, match="mode"):
         init.kaiming_normal_(torch.zeros(3, 3), mode="fan_avg", name="t", seed=0)
     assert not t.any()
+
+
+def test_hostile_arguments_of_the_init_functions_are_initreg_errors():
+    from initreg.errors import FillTypeError, InitializerArgumentError
+
+    t = torch.zeros(3, 3)
+    with pytest.raises(InitializerArgumentError, match="std must be a number, got '1'"):
+        init.trunc_normal_(t, std="1", name="w")
+    with pytest.raises(InitializerArgumentError, match="val must be a number, got 'a'"):
+        init.constant_(t, "a", name="w")
+    with pytest.raises(FillTypeError, match="fills a torch.Tensor in place, got a ndarray") as info:
+        init.normal_(np.zeros(3), name="w")
+    assert isinstance(info.value, TypeError) and torch.equal(t, torch.zeros(3, 3))

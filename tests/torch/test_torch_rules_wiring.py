@@ -211,7 +211,16 @@ def test_a_bad_expression_or_an_unknown_variable_is_a_rule_error_and_changes_not
     m = Llama(0, 2)
     before = load_arbitrary(m, 6)
     with pytest.raises(initreg.RuleError, match=message):
-        it.initialize(m, rules, seed=0, vars={"init_std": 0.02})
+        it.initialize(m, rules, seed=0)
+    assert state(m) == before
+
+
+def test_a_variable_no_rule_reads_is_a_rule_error_and_changes_nothing():
+    m = Llama(0, 2)
+    before = load_arbitrary(m, 6)
+    rules = {"*.wo.weight": ("normal", {"sigma": expr("init_std / sqrt(2 * n_layers)")}), "*": "zeros"}
+    with pytest.raises(initreg.RuleError, match="'n_layer' is not a variable of these rules.*did you mean 'n_layers'"):
+        it.initialize(m, rules, seed=0, vars={"init_std": 0.02, "n_layer": 2})
     assert state(m) == before
 
 
