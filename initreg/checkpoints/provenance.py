@@ -191,7 +191,7 @@ def _optional_json(meta: Mapping[str, str], key: str, where: str) -> Any:
     return value
 
 
-def recorded_rules(meta: Mapping[str, str], where: str, directory: Path, own: Iterable[Path] = (),
+def recorded_rules(meta: Mapping[str, str], where: str, directory: Path, own: "Iterable[Path] | OwnFiles" = (),
                    ) -> tuple[Any, int | None]:
     """(Rules, seed) recorded in a file's metadata, or (None, None); the rules read no file outside ``directory``
     and none of the checkpoint's ``own`` files."""
@@ -218,6 +218,7 @@ def recorded_rules(meta: Mapping[str, str], where: str, directory: Path, own: It
         raise ProvenanceError(f"{where}: the recorded rules hold {count:,} rules, over initreg's limit of "
                               f"{MAX_RULES:,}; pass the rules with --rules FILE")
     rules = Rules.loads(text, format=fmt, source=f"{where}: metadata {RULES_KEY!r}")
+    own = own if isinstance(own, OwnFiles) else OwnFiles(own)  # resolved at most once for all the rules
     for rule in rules:
         confine(rule.init, directory, f"{where}: recorded rule {rule.number} ({rule.pattern!r})", own)
     if rules.default is not None:
@@ -246,24 +247,38 @@ def _file_readers(value: Any, seen: set[int]) -> Iterator[Any]:
             yield from _file_readers(v, seen)
 
 
-def confine(init: Any, directory: Path, where: str, own: Iterable[Path] = ()) -> Any:
+class OwnFiles:
+    """A checkpoint's own files, their real paths resolved once, on the first question (none for most checks)."""
+
+    def __init__(self, files: Iterable[Path]):
+        self.files = tuple(files)
+        self._real: frozenset[str] | None = None
+
+    def __contains__(self, path: object) -> bool:
+        import os
+
+        if self._real is None:
+            self._real = frozenset(os.path.realpath(f) for f in self.files)
+        return os.path.realpath(path) in self._real  # type: ignore[arg-type]
+
+
+def confine(init: Any, directory: Path, where: str, own: Iterable[Path] | OwnFiles = ()) -> Any:
     """``init`` with every file it reads (a ``load``'s path, nested ones too) taken inside ``directory``.
 
     A recorded path is read relative to the checkpoint's directory: the file must be part of the
     checkpoint, and not one of its ``own`` files (a tensor loaded from the file that holds it would vouch
     for itself). An absolute path, ``..``, a symlink out or an own file is a ProvenanceError naming ``where``.
+    Pass one ``OwnFiles`` for many calls: the own files are then resolved once, and only if something reads a file.
     """
-    import os
-
     from .checkpoint import inside
 
-    mine = {os.path.realpath(f) for f in own}
+    mine = own if isinstance(own, OwnFiles) else OwnFiles(own)
     for reader in _file_readers(init, set()):
         try:
             target = inside(directory, reader.path, f"{where}: {reader.name}")
         except CheckpointError as exc:
             raise ProvenanceError(f"{exc}; it is not checked") from None
-        if os.path.realpath(target) in mine:
+        if target in mine:
             raise ProvenanceError(f"{where}: {reader.name} reads {str(target)!r}, a file of the checkpoint being "
                                   f"checked: its values would be compared with themselves; it is not checked")
         reader.path = str(target)

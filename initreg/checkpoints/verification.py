@@ -85,12 +85,11 @@ class _Unverifiable(Exception):
     """Input verify cannot check: ends the check of the file with status 2."""
 
 
-def _initializer(spec: Any, plugin: str, tensor: str, where: str, ckpt: Any) -> Any:
-    """The initializer a provenance record names, every file it reads inside the checkpoint's directory and
-    none of the checkpoint's own files."""
+def _initializer(spec: Any, plugin: str, tensor: str, where: str, directory: Path, own: Any) -> Any:
+    """The initializer a provenance record names, every file it reads inside the checkpoint's ``directory`` and
+    none of the checkpoint's ``own`` files (a provenance.OwnFiles, resolved once per verify)."""
     from ..errors import UnknownInitializerError
     from ..plugins.specs import create
-    from .checkpoint import own_files
     from .provenance import confine
 
     shown = _short(json.dumps(spec, default=str))
@@ -103,9 +102,23 @@ def _initializer(spec: Any, plugin: str, tensor: str, where: str, ckpt: Any) -> 
         raise _Unverifiable(f"{where}: tensor {tensor!r}: its initializer {shown} cannot be rebuilt "
                             f"({_short(str(exc))})") from None
     try:
-        return confine(init, ckpt.directory, f"{where}: tensor {tensor!r}", own_files(ckpt))
+        return confine(init, directory, f"{where}: tensor {tensor!r}", own)
     except CheckpointError as exc:
         raise _Unverifiable(str(exc)) from None
+
+
+def _initializer_of(rec: Any, tensor: str, where: str, directory: Path, own: Any, built: dict[str, Any]) -> Any:
+    """``_initializer`` of a record, built once per distinct recorded spec (a model's records repeat a few specs)."""
+    try:
+        key = json.dumps([rec.init, rec.plugin], sort_keys=True, default=str)
+    except (ValueError, TypeError, RecursionError):
+        key = None  # not cached: _initializer reports what is wrong with it
+    if key is None or key not in built:
+        init = _initializer(rec.init, rec.plugin, tensor, where, directory, own)
+        if key is None:
+            return init
+        built[key] = init
+    return built[key]
 
 
 def _short(text: str, limit: int = 300) -> str:
@@ -154,7 +167,7 @@ def _regions(shape: tuple[int, ...], k: int, rng: np.random.Generator) -> list[t
 
 
 def _check_file(ckpt: Any, path: Path, result: VerifyResult, sample: int | None, rng: np.random.Generator,
-                ) -> tuple[Any, int]:
+                own: Any) -> tuple[Any, int]:
     """Compare every tensor of one file with its recomputation; returns the file's Provenance and its data bytes."""
     from .files import stored_dtype
     from .provenance import read
@@ -173,7 +186,7 @@ def _check_file(ckpt: Any, path: Path, result: VerifyResult, sample: int | None,
     _check_names(where, layout, ckpt.names(path), prov)
     for n in layout:
         _check_expressions(where, n, prov.tensors[n])
-    inits = {n: _initializer(prov.tensors[n].init, prov.tensors[n].plugin, n, where, ckpt) for n in layout}
+    built: dict[str, Any] = {}
     for name, (shape, dtype, start, end) in layout.items():
         try:
             dt = stored_dtype(dtype)  # bfloat16: its uint16 bits, compared with initreg's rounded float32 values
@@ -188,8 +201,9 @@ def _check_file(ckpt: Any, path: Path, result: VerifyResult, sample: int | None,
             continue
         if math.prod(shape) == 0:
             continue  # no value to compare (its empty byte range was checked with the header)
+        init = _initializer_of(rec, name, where, ckpt.directory, own, built)  # only for a tensor with values
         try:
-            _check_tensor(path, where, name, (shape, dt, start), inits[name], prov, sample, rng, result)
+            _check_tensor(path, where, name, (shape, dt, start), init, prov, sample, rng, result)
         except (InitregError, RecursionError) as exc:  # a provenance record initreg cannot recompute
             raise _Unverifiable(f"{where}: tensor {name!r} cannot be recomputed from its provenance "
                                 f"({type(exc).__name__}: {_short(str(exc))})") from None
@@ -388,8 +402,9 @@ def verify(path: str | os.PathLike, *, sample: int | None = None, sample_seed: i
     A sharded checkpoint is checked as a set: every file its index names and no other tensor, all from one
     run. Nothing outside the checkpoint's directory is read (see docs/checkpoints.md for the limits).
     """
-    from .checkpoint import Checkpoint
+    from .checkpoint import Checkpoint, own_files
     from .files import SAFETENSORS
+    from .provenance import OwnFiles
 
     path = Path(os.fspath(path))
     result = VerifyResult(str(path), sample=sample)
@@ -407,13 +422,14 @@ def verify(path: str | os.PathLike, *, sample: int | None = None, sample_seed: i
                                f".safetensors files carry provenance")
         return result
     provenances, held = {}, 0
+    own = OwnFiles(own_files(ckpt))  # their real paths: resolved once, and only if a record reads a file
     for f in ckpt.files:
         result.files.append(f.name)
         if not f.is_file():
             result.problems.append(f"{f.name}, listed in the index, does not exist")
             continue
         try:
-            provenances[f.name], size = _check_file(ckpt, f, result, sample, rng)
+            provenances[f.name], size = _check_file(ckpt, f, result, sample, rng, own)
             held += size
         except (_Unverifiable, CheckpointError) as exc:
             result.problems.append(str(exc))
