@@ -396,6 +396,21 @@ def _check_set(ckpt: Any, provenances: dict[str, Any], held: int, result: Verify
                                    f"{held:,} bytes of tensor data; the index and the files disagree")
 
 
+def _check_arguments(sample: Any, sample_seed: Any) -> None:
+    """VerifyArgumentError unless ``sample`` is None or an int >= 1 and ``sample_seed`` an int >= 0."""
+    from ..errors import VerifyArgumentError
+
+    def integer(v: Any) -> bool:
+        return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+    if sample is not None and not (integer(sample) and sample >= 1):  # sample=-1 would compare no region at all
+        raise VerifyArgumentError(f"verify: sample must be None (every value) or a positive integer (regions per "
+                                  f"tensor), got {sample!r}; pass e.g. sample=4")
+    if not (integer(sample_seed) and sample_seed >= 0):
+        raise VerifyArgumentError(f"verify: sample_seed must be a non-negative integer, got {sample_seed!r}; pass "
+                                  f"e.g. sample_seed=0")
+
+
 def verify(path: str | os.PathLike, *, sample: int | None = None, sample_seed: int = 0) -> VerifyResult:
     """Recompute the checkpoint at ``path`` (a file, an index, or a directory) from its provenance and compare bits.
 
@@ -406,6 +421,7 @@ def verify(path: str | os.PathLike, *, sample: int | None = None, sample_seed: i
     from .files import SAFETENSORS
     from .provenance import OwnFiles
 
+    _check_arguments(sample, sample_seed)
     path = Path(os.fspath(path))
     result = VerifyResult(str(path), sample=sample)
     rng = np.random.default_rng(sample_seed)

@@ -21,13 +21,14 @@ def add_parser(sub: Any) -> None:
     p.add_argument("path", metavar="PATH", help="a .safetensors file, an *.index.json, or a directory holding one")
     p.add_argument("--sample", metavar="K", type=_positive, default=None,
                    help="compare K random regions per tensor (through the region API) instead of every value")
-    p.add_argument("--sample-seed", metavar="S", type=int, default=0, help="seed of the region choice (default 0)")
+    p.add_argument("--sample-seed", metavar="S", type=_seed, default=0, help="seed of the region choice (default 0)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="print only problems and mismatches")
     p.set_defaults(func=run_verify)
 
 
 _positive = int_at_least("--sample", 1, "positive")
+_seed = int_at_least("--sample-seed", 0, "non-negative")
 
 
 def run_verify(args: argparse.Namespace) -> int:

@@ -63,3 +63,21 @@ def test_initializers_are_built_once_per_spec_and_never_for_empty_tensors(tmp_pa
     result = initreg.verify(out)
     assert result.status == 0 and result.tensors == 303
     assert built == [["normal", {}]]  # the 300 empty tensors build nothing; the three normal ones share one
+
+
+@pytest.mark.parametrize("kwargs, named", [({"sample": -1}, "sample"), ({"sample": 0}, "sample"),
+                                           ({"sample": 2.5}, "sample"), ({"sample": "3"}, "sample"),
+                                           ({"sample": True}, "sample"), ({"sample_seed": -1}, "sample_seed"),
+                                           ({"sample_seed": 1.0}, "sample_seed"), ({"sample_seed": None}, "sample_seed")])
+def test_bad_sample_arguments_are_refused(tmp_path, kwargs, named):
+    path = sharded(tmp_path / "d", 2)
+    with pytest.raises(initreg.VerifyArgumentError, match=f"{named} must be") as info:
+        initreg.verify(path, **kwargs)
+    assert isinstance(info.value, ValueError) and isinstance(info.value, initreg.InitregError)
+
+
+def test_a_negative_sample_seed_is_a_usage_error_in_the_cli(tmp_path, capsys):
+    path = sharded(tmp_path / "d", 2)
+    with pytest.raises(SystemExit) as info:
+        main(["verify", str(path), "--sample", "2", "--sample-seed", "-1"])
+    assert info.value.code == 2 and "--sample-seed must be non-negative" in capsys.readouterr().err
