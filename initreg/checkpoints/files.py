@@ -50,11 +50,15 @@ def existing_file(path: Any) -> tuple[Path, "Format"]:
     """(path, Format) of an existing .npz/.safetensors file; CheckpointError or CheckpointNotFoundError if not."""
     path = Path(os.fspath(path))
     fmt = format_of(path)
-    if path.is_dir():
+    kind = file_kind(path, "checkpoint file")
+    if kind == "directory":
         raise CheckpointError(f"checkpoint {str(path)!r} is a directory, not a file; name the file inside it")
-    if not path.is_file():
+    if kind is None:
         raise CheckpointNotFoundError(f"checkpoint file {str(path)!r} does not exist; check the path "
                                       f"(relative paths are read from {os.getcwd()!r})")
+    if kind == "other":  # a FIFO would block the read, a device never end
+        raise CheckpointError(f"checkpoint {str(path)!r} is not a regular file (a FIFO, socket or device); name "
+                              f"the checkpoint file itself")
     return path, fmt
 
 

@@ -83,11 +83,13 @@ class Provenance:
     run: str | None = None
     plugins: Mapping[str, str | None] = dataclasses.field(default_factory=dict)  # distribution → version written with
     vars: Mapping[str, Any] | None = None  # the caller's vars=, when given
+    rules_text: str | None = dataclasses.field(default=None, compare=False)  # canonical JSON of ``rules``, if known
 
     def identity(self) -> tuple[str, int, str, str | None]:
         """What every file of one checkpoint shares: bit algorithm, seed, rules and run id (not the version: shard
         tasks may run on patch releases of one algorithm)."""
-        return (self.algorithm, self.seed, json.dumps(self.rules, sort_keys=True), self.run)
+        rules = self.rules_text if self.rules_text is not None else json.dumps(self.rules, sort_keys=True)
+        return (self.algorithm, self.seed, rules, self.run)
 
 
 def record(row: Any) -> TensorRecord:
@@ -161,6 +163,7 @@ def read(meta: Mapping[str, str] | None, where: str) -> Provenance:
     try:
         seed = int(meta["initreg.seed"])
         rules = json.loads(meta["initreg.rules"])
+        rules_text = json.dumps(rules, sort_keys=True)  # here, where a record nested too deeply is malformed provenance
         tensors = json.loads(meta["initreg.tensors"])
         records = {name: TensorRecord(name, t["init"], str(t.get("plugin", "?")), str(t.get("source", "?")),
                                       t.get("rule"), t.get("pattern"), t.get("layout"), t.get("key"),
@@ -173,7 +176,7 @@ def read(meta: Mapping[str, str] | None, where: str) -> Provenance:
     run = meta.get(RUN_KEY)
     return Provenance(meta["initreg.version"], meta["initreg.algorithm"], seed, rules, records,
                       None if run is None else str(run), _optional_json(meta, PLUGINS_KEY, where) or {},
-                      _optional_json(meta, VARS_KEY, where))
+                      _optional_json(meta, VARS_KEY, where), rules_text)
 
 
 def _optional_json(meta: Mapping[str, str], key: str, where: str) -> Any:

@@ -173,7 +173,7 @@ def _check_file(ckpt: Any, path: Path, result: VerifyResult, sample: int | None,
     from .provenance import read
     from ..core.stream import ALGORITHM
 
-    where = path.name
+    where = ckpt.entry(path)
     try:
         meta, layout = ckpt.layout(path)
         prov = read(meta, where)
@@ -207,6 +207,9 @@ def _check_file(ckpt: Any, path: Path, result: VerifyResult, sample: int | None,
         except (InitregError, RecursionError) as exc:  # a provenance record initreg cannot recompute
             raise _Unverifiable(f"{where}: tensor {name!r} cannot be recomputed from its provenance "
                                 f"({type(exc).__name__}: {_short(str(exc))})") from None
+        except MemoryError:  # a whole-tensor initializer on a huge (perhaps sparse) tensor
+            raise _Unverifiable(f"{where}: tensor {name!r} of shape {tuple(shape)} is too large to recompute in this "
+                                f"process's memory; check it on a machine with more memory") from None
     return prov, sum(end - start for _, _, start, end in layout.values())
 
 
@@ -241,7 +244,13 @@ def _check_record(where: str, name: str, rec: Any) -> None:
     """A tensor's record was written for that tensor: its stream key is the name's (a copied record is not)."""
     from ..core.stream import Stream
 
-    drawn_as = rec.key_name if isinstance(rec.key_name, str) else name  # under name_map: the mapped name
+    from ..core.names import name_problem
+
+    drawn_as = name if rec.key_name is None else rec.key_name  # under name_map: the mapped name
+    problem = name_problem(drawn_as)
+    if problem is not None:  # a lone surrogate cannot be hashed into a stream key
+        raise _Unverifiable(f"{where}: the provenance record of tensor {name!r} names {_short(repr(drawn_as), 80)} "
+                            f"as the name its values were drawn under, which is not a valid name ({problem})")
     if rec.key is not None and rec.key != Stream(0, drawn_as).key:  # the key depends on the name alone, not the seed
         raise _Unverifiable(f"{where}: the provenance record of tensor {name!r} carries stream key "
                             f"{_short(str(rec.key), 60)!r}, which is not that name's; the record was not written for "
@@ -418,17 +427,17 @@ def verify(path: str | os.PathLike, *, sample: int | None = None, sample_seed: i
     run. Nothing outside the checkpoint's directory is read (see docs/checkpoints.md for the limits).
     """
     from .checkpoint import Checkpoint, own_files
-    from .files import SAFETENSORS
+    from .files import SAFETENSORS, file_kind
     from .provenance import OwnFiles
 
     _check_arguments(sample, sample_seed)
     path = Path(os.fspath(path))
     result = VerifyResult(str(path), sample=sample)
     rng = np.random.default_rng(sample_seed)
-    if not path.exists():
-        result.problems.append(f"{str(path)!r} does not exist")
-        return result
     try:
+        if file_kind(path, "checkpoint") is None:
+            result.problems.append(f"{str(path)!r} does not exist")
+            return result
         ckpt = Checkpoint.open(path)
     except CheckpointError as exc:
         result.problems.append(str(exc))
@@ -440,12 +449,15 @@ def verify(path: str | os.PathLike, *, sample: int | None = None, sample_seed: i
     provenances, held = {}, 0
     own = OwnFiles(own_files(ckpt))  # their real paths: resolved once, and only if a record reads a file
     for f in ckpt.files:
-        result.files.append(f.name)
-        if not f.is_file():
-            result.problems.append(f"{f.name}, listed in the index, does not exist")
-            continue
+        entry = ckpt.entry(f)  # as the index names it: 'sub/x.safetensors', not only 'x.safetensors'
+        result.files.append(entry)
         try:
-            provenances[f.name], size = _check_file(ckpt, f, result, sample, rng, own)
+            kind = file_kind(f, f"{entry!r}, listed in the index,")
+            if kind != "file":
+                result.problems.append(f"{entry!r}, listed in the index, "
+                                       f"{'does not exist' if kind is None else 'is not a regular file'}")
+                continue
+            provenances[entry], size = _check_file(ckpt, f, result, sample, rng, own)
             held += size
         except (_Unverifiable, CheckpointError) as exc:
             result.problems.append(str(exc))

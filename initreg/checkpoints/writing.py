@@ -105,9 +105,13 @@ def write_output(table: Any, rules: Any, path: Any, *, directory: bool, max_shar
     rows = {r.name: r for r in drawn_rows(table)}
     plan = plan_output(table, rules, path, directory=directory, max_shard_size=max_shard_size, vars=vars)
     targets = targets_of(plan, path, directory=directory, shard=shard, index_only=index_only)
-    created = directory and not path.exists()
-    if created:
-        path.mkdir()
+    created = False
+    if directory and not path.exists():
+        try:
+            path.mkdir()
+            created = True
+        except FileExistsError:  # another run writing here made it meanwhile
+            pass
     try:
         tasks = None
         if client is not None and targets:
