@@ -21,6 +21,7 @@ from ..errors import CheckpointError, InitregError
 
 PIECE_BYTES = 32 << 20
 SAMPLE_VALUES = 4096  # at most this many values in one sampled region
+SHOWN = 20  # notes, problems and mismatches printed of each kind (the result keeps them all)
 
 
 @dataclass(frozen=True)
@@ -69,16 +70,29 @@ class VerifyResult:
         return self.ok
 
     def __str__(self) -> str:
+        return "\n".join(self.lines())
+
+    def lines(self) -> list[str]:
+        """The report: notes, problems and mismatches (the first SHOWN of each, then a count), then the verdict."""
         how = f"{self.sample} random region(s) per tensor" if self.sample else "every value"
-        lines = ([f"note: {n}" for n in self.notes] + [f"cannot check: {p}" for p in self.problems]
-                 + [f"mismatch: {m}" for m in self.mismatches])
+        lines = (_first(f"note: {n}" for n in self.notes) + _first(f"cannot check: {p}" for p in self.problems)
+                 + _first(f"mismatch: {m}" for m in self.mismatches))
         verdict = {0: "identical", 1: "DIFFERENT", 2: "NOT CHECKED"}[self.status]
         if self.status == 0 and self.tolerated:
             verdict += (f", {len(self.tolerated)} tensor(s) within tolerance (platform-dependent initializer: "
                         f"{', '.join(self.tolerated[:5])}{', ...' if len(self.tolerated) > 5 else ''})")
         lines.append(f"{self.path}: {verdict} ({self.tensors} tensor(s) in {len(self.files)} file(s), "
                      f"{self.values:,} values compared, {how})")
-        return "\n".join(lines)
+        return lines
+
+
+def _first(lines: Any) -> list[str]:
+    """The first SHOWN of ``lines``, then "... and K more": a crafted checkpoint must not flood the report."""
+    lines = list(lines)
+    if len(lines) <= SHOWN:
+        return lines
+    kind = lines[0].split(":", 1)[0]
+    return lines[:SHOWN] + [f"{kind}: ... and {len(lines) - SHOWN:,} more"]
 
 
 class _Unverifiable(Exception):

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from .output import emit_json, int_at_least
+from .output import emit_json, int_at_least, printable
 
 
 def add_parser(sub: Any) -> None:
@@ -44,7 +44,7 @@ def run_verify(args: argparse.Namespace) -> int:
                               "mismatches": [{"file": m.file, "tensor": m.tensor, "index": m.index, "why": m.why}
                                              for m in result.mismatches]}, indent=2))
         return result.status
-    text = str(result).splitlines()
+    text = [printable(line) for line in result.lines()]  # checkpoint-derived text, escaped once here
     for line in text[:-1]:
         print(f"initreg verify: {line}", file=sys.stderr)
     if not args.quiet or result.status:

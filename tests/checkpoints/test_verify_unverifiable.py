@@ -133,3 +133,31 @@ def test_a_whole_tensor_too_large_for_memory_is_not_checkable(made, tmp_path):
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.startswith("2 ") and "too large to recompute" in done.stdout
+
+
+def test_control_characters_from_the_checkpoint_are_escaped_on_the_terminal(made, tmp_path, capsys):
+    p = fresh(made, tmp_path)
+
+    def change(h, d):
+        h["__metadata__"].update({"initreg.algorithm": "x", "initreg.version": "0.1\nfake: identical\x1b[2K\x1b]0;t\x07"})
+        return h, d
+
+    rewrite(p, change)
+    assert main(["verify", str(p)]) == 2
+    captured = capsys.readouterr()
+    text = captured.out + captured.err
+    assert "\x1b" not in text and "\x07" not in text and "\\x1b[2K" in text
+    assert not any(line.startswith("fake") for line in text.splitlines())  # no line of its own
+    assert "0.1\\nfake: identical" in text
+
+
+def test_a_report_of_many_problems_is_printed_short(made, tmp_path, capsys):
+    d = sharded(made, tmp_path)
+    index = d / "model.safetensors.index.json"
+    doc = json.loads(index.read_text())
+    doc["weight_map"].update({f"x{i}": f"missing-{i}.safetensors" for i in range(100)})
+    index.write_text(json.dumps(doc))
+    assert main(["verify", str(d)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) <= 22 and err[-1].endswith("cannot check: ... and 80 more")
+    assert len(initreg.verify(d).problems) == 100  # the result keeps every one
