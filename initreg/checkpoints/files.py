@@ -380,7 +380,12 @@ def stored_dtype(dtype: Any) -> np.dtype:
 
 
 def _st_code(dtype: Any) -> str | None:
-    return "BF16" if is_bfloat16(dtype) else _ST_CODES.get(np.dtype(dtype).newbyteorder("="))
+    if is_bfloat16(dtype):
+        return "BF16"
+    try:
+        return _ST_CODES.get(np.dtype(dtype).newbyteorder("="))
+    except (TypeError, ValueError):  # float8 without ml_dtypes, a structured dtype's text: no code either way
+        return None
 
 
 def _checked_specs(path: Path, fmt: "Format", specs: Mapping[str, Any]) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
@@ -499,7 +504,7 @@ def safetensors_header(specs: Mapping[str, tuple[Any, Any]], metadata: Mapping[s
     for name, (_, dtype) in specs.items():
         code = _st_code(dtype)
         if code is None:
-            raise CheckpointError(f"cannot save {name!r} as .safetensors: no code for dtype {np.dtype(dtype)}; cast it "
+            raise CheckpointError(f"cannot save {name!r} as .safetensors: no code for dtype {dtype}; cast it "
                                   f"to one of {', '.join(sorted(map(str, _ST_CODES)))}")
         codes[name] = code
     order = sorted(specs, key=lambda n: (-_ST_ORDER.index(codes[n]), n.encode()))  # as SAFETENSORS.order() writes them
@@ -706,7 +711,8 @@ def write_error(path: Path, exc: OSError, doing: str, outcome: str | None = None
     ``outcome`` (what the files hold now; by default: the file at ``path`` is unchanged)."""
     fix = {errno.ENOSPC: "free some space or write to another disk", errno.EDQUOT: "free some of your quota",
            errno.EACCES: "check the directory's permissions", errno.EPERM: "check the directory's permissions",
-           errno.EROFS: "write to a writable file system"}.get(exc.errno or 0, "check the path and the disk")
+           errno.EROFS: "write to a writable file system",
+           errno.EFBIG: "make the parameters smaller or split them into shards (-o DIR --max-shard-size)"}.get(exc.errno or 0, "check the path and the disk")
     what = exc.strerror or str(exc) or type(exc).__name__
     outcome = outcome or "Nothing was written: an earlier file at that path is unchanged"
     return CheckpointWriteError(f"cannot save {str(path)!r}: {doing} failed: {what} (errno {exc.errno}); {fix}. "

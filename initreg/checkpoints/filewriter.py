@@ -11,6 +11,7 @@ whole tensor for initializers that can only be drawn whole.
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import math
 import os
@@ -105,7 +106,11 @@ def prepare(target: Path, file: FilePlan) -> Temp:
     fd, tmp = temp_file(target)
     try:
         write_at(fd, 0, file.header)
-        os.ftruncate(fd, file.size)
+        try:
+            os.ftruncate(fd, file.size)
+        except OverflowError:  # over 2**63 bytes: no file system holds it
+            raise write_error(target, OSError(errno.EFBIG, f"the file would hold {file.size:,} bytes, more than a file "
+                                                           f"can"), "sizing the file") from None
     except BaseException:
         discard([Temp(tmp, fd)])
         raise
