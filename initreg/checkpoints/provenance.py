@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,7 @@ KEYS = ("initreg.version", "initreg.algorithm", "initreg.seed", "initreg.rules",
 RUN_KEY = "initreg.run"  # optional: files written before it was recorded have none
 PLUGINS_KEY, VARS_KEY = "initreg.plugins", "initreg.vars"  # optional, as RUN_KEY
 RULES_KEY, SEED_KEY = "initreg.rules", "initreg.seed"
+_SEED = re.compile(r"0|[1-9][0-9]*")  # str(seed) of a non-negative int
 MAX_RULES = 10_000  # rules in a recorded rule document (a checkpoint's rules are its own; real ones are dozens)
 
 
@@ -161,7 +163,7 @@ def read(meta: Mapping[str, str] | None, where: str) -> Provenance:
     if missing:
         raise ProvenanceError(f"{where}: provenance incomplete, metadata lacks {', '.join(missing)}")
     try:
-        seed = int(meta["initreg.seed"])
+        seed = recorded_seed(meta["initreg.seed"])
         rules = json.loads(meta["initreg.rules"])
         rules_text = json.dumps(rules, sort_keys=True)  # here, where a record nested too deeply is malformed provenance
         tensors = json.loads(meta["initreg.tensors"])
@@ -177,6 +179,15 @@ def read(meta: Mapping[str, str] | None, where: str) -> Provenance:
     return Provenance(meta["initreg.version"], meta["initreg.algorithm"], seed, rules, records,
                       None if run is None else str(run), _optional_json(meta, PLUGINS_KEY, where) or {},
                       _optional_json(meta, VARS_KEY, where), rules_text)
+
+
+def recorded_seed(text: Any) -> int:
+    """The seed in a file's metadata, exactly as initreg writes it (``str(seed)``: ASCII digits, no sign, space or
+    leading zero); ValueError for anything else (" 3", "+3", "0003", "٣" and "1_000" are not what was written)."""
+    if not isinstance(text, str) or not _SEED.fullmatch(text):
+        raise ValueError(f"the recorded seed {text[:60] if isinstance(text, str) else text!r} is not a seed as "
+                         f"initreg writes it (decimal digits without sign, spaces or leading zeros)")
+    return int(text)
 
 
 def _optional_json(meta: Mapping[str, str], key: str, where: str) -> Any:
@@ -227,7 +238,10 @@ def recorded_rules(meta: Mapping[str, str], where: str, directory: Path, own: "I
     if rules.default is not None:
         confine(rules.default, directory, f"{where}: the recorded rules' default", own)
     seed = meta.get(SEED_KEY)
-    return rules, (int(seed) if seed is not None and str(seed).isdigit() and len(str(seed)) < 40 else rules.seed)
+    try:
+        return rules, recorded_seed(seed) if seed is not None else rules.seed
+    except ValueError as exc:  # "٣".isdigit() is true, int() then took it as 3
+        raise ProvenanceError(f"{where}: malformed initreg provenance ({exc})") from None
 
 
 def _file_readers(value: Any, seen: set[int]) -> Iterator[Any]:

@@ -161,3 +161,30 @@ def test_a_report_of_many_problems_is_printed_short(made, tmp_path, capsys):
     err = capsys.readouterr().err.splitlines()
     assert len(err) <= 22 and err[-1].endswith("cannot check: ... and 80 more")
     assert len(initreg.verify(d).problems) == 100  # the result keeps every one
+
+
+@pytest.mark.parametrize("seed", [" 3 ", "+3", "0003", "3\n", "\u0663", "1_000", "3.0", "", "9" * 5000])
+def test_a_seed_not_written_as_initreg_writes_it_is_malformed(made, tmp_path, seed):
+    p = fresh(made, tmp_path)
+    assert initreg.verify(p).status == 0
+
+    def change(h, d):
+        h["__metadata__"]["initreg.seed"] = seed
+        return h, d
+
+    rewrite(p, change)
+    result = initreg.verify(p)
+    assert result.status == 2 and "malformed initreg provenance" in result.problems[0]
+
+
+def test_check_refuses_a_seed_of_other_digits(made, tmp_path, capsys):
+    p = fresh(made, tmp_path)
+
+    def change(h, d):
+        h["__metadata__"]["initreg.seed"] = "\u00b2"  # '²'.isdigit() is true, int('²') raises
+        return h, d
+
+    rewrite(p, change)
+    code = main(["check", str(p)])
+    err = capsys.readouterr().err
+    assert code == 2 and "internal error" not in err and "malformed initreg provenance" in err
