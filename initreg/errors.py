@@ -47,6 +47,7 @@ __all__ = [
     "CheckpointNotFoundError",
     "CheckpointKeyError",
     "CheckpointWriteError",
+    "VerifyArgumentError",
     "MissingDependencyError",
     "FactoryError",
     "LayerError",
@@ -230,6 +231,10 @@ class CheckpointKeyError(CheckpointError, KeyError):
 
 class CheckpointWriteError(CheckpointError, OSError):
     """Writing a checkpoint failed in the operating system (disk full, no permission); nothing was changed."""
+
+
+class VerifyArgumentError(InitregError, ValueError, TypeError):
+    """An argument to ``verify()`` is invalid: ``sample`` (None or an int >= 1), ``sample_seed`` (an int >= 0)."""
 
 
 class MissingDependencyError(InitregError, ImportError):

@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from ..errors import CheckpointError, CheckpointKeyError, CheckpointNotFoundError
-from .files import SAFETENSORS, existing_file, safetensors_layout, unique_keys
+from .files import SAFETENSORS, existing_file, file_kind, safetensors_layout, unique_keys
 
 INDEX_NAME = "model.safetensors.index.json"
 SINGLE_NAME = "model.safetensors"
+NAME_MAX, PATH_MAX = 255, 4096  # bytes in one part of a path, and in all of it (Linux's limits)
 MAX_INDEX_BYTES = 64 << 20  # the largest public index (about 90,000 tensors) is under 10 MB
 
 
@@ -38,6 +39,10 @@ def inside(directory: Path, entry: Any, what: str) -> Path:
         raise refuse("an absolute path")
     if ".." in re.split(r"[/\\]", entry):
         raise refuse("which climbs out with '..'")
+    longest = max(len(os.fsencode(part)) for part in re.split(r"[/\\]", entry))
+    if longest > NAME_MAX or len(os.fsencode(str(directory / entry))) > PATH_MAX:
+        raise refuse(f"which is too long for a path ({longest:,} bytes in one part; at most {NAME_MAX} per part and "
+                     f"{PATH_MAX:,} in all)")
     target = directory / entry
     home = os.path.realpath(directory)
     try:
@@ -65,7 +70,7 @@ def read_index(path: Path) -> Index:
         return CheckpointError(f"{str(path)!r} is not a valid safetensors index: {why}; the checkpoint is damaged "
                                f"or crafted — re-save it")
 
-    if path.exists() and not path.is_file():  # a FIFO or device would block or never end
+    if file_kind(path, "index") not in ("file", None):  # a FIFO or device would block or never end
         raise bad("it is not a regular file")
     try:
         with open(path, "rb") as fh:
@@ -106,12 +111,13 @@ class Checkpoint:
     index: Index | None = None
     format: Any = None  # files.Format of its files: SAFETENSORS unless a single .npz
     _names: Mapping[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
+    _entries: Mapping[str, str] = field(default_factory=dict, repr=False)  # file → its index entry, as written
 
     @classmethod
     def open(cls, path: Any) -> "Checkpoint":
         """The checkpoint at ``path``: a .safetensors/.npz file, an ``*.index.json``, or a directory holding one."""
         path = Path(os.fspath(path))
-        if path.is_dir():
+        if file_kind(path, "checkpoint") == "directory":
             found = path / INDEX_NAME
             if not found.is_file():
                 others = sorted(p.name for p in path.glob("*.index.json") if p.is_file())
@@ -134,7 +140,12 @@ class Checkpoint:
         index = read_index(index_path)
         directory = index_path.parent if str(index_path.parent) else Path(".")
         files = tuple(directory / name for name in index.files)
-        return cls(given, directory, files, index, SAFETENSORS, {str(directory / n): t for n, t in index.files.items()})
+        return cls(given, directory, files, index, SAFETENSORS, {str(directory / n): t for n, t in index.files.items()},
+                   {str(directory / n): n for n in index.files})
+
+    def entry(self, file: Path) -> str:
+        """How the checkpoint names ``file``: its index entry as written (``sub/x.safetensors``), else its name."""
+        return self._entries.get(str(file), file.name)
 
     def names(self, file: Path) -> tuple[str, ...] | None:
         """The tensors the index maps to ``file`` (None without an index)."""

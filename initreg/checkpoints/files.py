@@ -50,12 +50,41 @@ def existing_file(path: Any) -> tuple[Path, "Format"]:
     """(path, Format) of an existing .npz/.safetensors file; CheckpointError or CheckpointNotFoundError if not."""
     path = Path(os.fspath(path))
     fmt = format_of(path)
-    if path.is_dir():
+    kind = file_kind(path, "checkpoint file")
+    if kind == "directory":
         raise CheckpointError(f"checkpoint {str(path)!r} is a directory, not a file; name the file inside it")
-    if not path.is_file():
+    if kind is None:
         raise CheckpointNotFoundError(f"checkpoint file {str(path)!r} does not exist; check the path "
                                       f"(relative paths are read from {os.getcwd()!r})")
+    if kind == "other":  # a FIFO would block the read, a device never end
+        raise CheckpointError(f"checkpoint {str(path)!r} is not a regular file (a FIFO, socket or device); name "
+                              f"the checkpoint file itself")
     return path, fmt
+
+
+def file_kind(path: Any, what: str) -> str | None:
+    """``"file"``, ``"directory"`` or ``"other"`` (FIFO, socket, device) for what ``path`` names (symlinks followed),
+    None when nothing is there; CheckpointError naming ``what`` when it cannot be looked up (a name too long)."""
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except (OSError, ValueError) as exc:  # ENAMETOOLONG, ELOOP, EACCES; ValueError: a NUL in the path
+        shown = repr(os.fspath(path)) if len(repr(os.fspath(path))) <= 200 else repr(os.fspath(path))[:200] + "..."
+        raise CheckpointError(f"{what} {shown} cannot be looked up ({type(exc).__name__}: "
+                              f"{getattr(exc, 'strerror', None) or exc}); check the path") from None
+    return "file" if stat.S_ISREG(mode) else "directory" if stat.S_ISDIR(mode) else "other"
+
+
+def check_target(path: Path) -> None:
+    """CheckpointError when ``path``, about to be replaced by a save, exists and is not a regular file."""
+    kind = file_kind(path, "output")
+    if kind in ("directory", "other"):
+        what = "a directory" if kind == "directory" else "not a regular file (a FIFO, socket or device)"
+        raise CheckpointError(f"cannot save {str(path)!r}: it exists and is {what}, which a checkpoint file must not "
+                              f"replace; remove it or write elsewhere. Nothing was written")
 
 
 def _names_list(names: Iterable[str], limit: int = 10) -> str:
@@ -351,7 +380,12 @@ def stored_dtype(dtype: Any) -> np.dtype:
 
 
 def _st_code(dtype: Any) -> str | None:
-    return "BF16" if is_bfloat16(dtype) else _ST_CODES.get(np.dtype(dtype).newbyteorder("="))
+    if is_bfloat16(dtype):
+        return "BF16"
+    try:
+        return _ST_CODES.get(np.dtype(dtype).newbyteorder("="))
+    except (TypeError, ValueError):  # float8 without ml_dtypes, a structured dtype's text: no code either way
+        return None
 
 
 def _checked_specs(path: Path, fmt: "Format", specs: Mapping[str, Any]) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
@@ -470,7 +504,7 @@ def safetensors_header(specs: Mapping[str, tuple[Any, Any]], metadata: Mapping[s
     for name, (_, dtype) in specs.items():
         code = _st_code(dtype)
         if code is None:
-            raise CheckpointError(f"cannot save {name!r} as .safetensors: no code for dtype {np.dtype(dtype)}; cast it "
+            raise CheckpointError(f"cannot save {name!r} as .safetensors: no code for dtype {dtype}; cast it "
                                   f"to one of {', '.join(sorted(map(str, _ST_CODES)))}")
         codes[name] = code
     order = sorted(specs, key=lambda n: (-_ST_ORDER.index(codes[n]), n.encode()))  # as SAFETENSORS.order() writes them
@@ -672,14 +706,17 @@ def temp_file(path: Path) -> tuple[int, str]:
     return fd, tmp
 
 
-def write_error(path: Path, exc: OSError, doing: str) -> CheckpointWriteError:
-    """The CheckpointWriteError for an OSError while writing ``path``: the path, what failed, errno and a fix."""
+def write_error(path: Path, exc: OSError, doing: str, outcome: str | None = None) -> CheckpointWriteError:
+    """The CheckpointWriteError for an OSError while writing ``path``: the path, what failed, errno, a fix and
+    ``outcome`` (what the files hold now; by default: the file at ``path`` is unchanged)."""
     fix = {errno.ENOSPC: "free some space or write to another disk", errno.EDQUOT: "free some of your quota",
            errno.EACCES: "check the directory's permissions", errno.EPERM: "check the directory's permissions",
-           errno.EROFS: "write to a writable file system"}.get(exc.errno or 0, "check the path and the disk")
+           errno.EROFS: "write to a writable file system",
+           errno.EFBIG: "make the parameters smaller or split them into shards (-o DIR --max-shard-size)"}.get(exc.errno or 0, "check the path and the disk")
     what = exc.strerror or str(exc) or type(exc).__name__
+    outcome = outcome or "Nothing was written: an earlier file at that path is unchanged"
     return CheckpointWriteError(f"cannot save {str(path)!r}: {doing} failed: {what} (errno {exc.errno}); {fix}. "
-                                f"Nothing was written: an earlier file at that path is unchanged")
+                                f"{outcome}")
 
 
 @contextlib.contextmanager
@@ -750,6 +787,7 @@ def save_streamed(path: Any, specs: Mapping[str, tuple[Any, Any]], produce: Call
     if path.is_dir():
         raise CheckpointError(f"cannot save {str(path)!r}: it is a directory; give a file name such as "
                               f"{str(path / ('model' + fmt.suffix))!r}")
+    check_target(path)
 
     def produced(name: str) -> np.ndarray:
         shape, dt = checked[name]

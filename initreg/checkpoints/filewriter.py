@@ -11,6 +11,7 @@ whole tensor for initializers that can only be drawn whole.
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import math
 import os
@@ -105,7 +106,11 @@ def prepare(target: Path, file: FilePlan) -> Temp:
     fd, tmp = temp_file(target)
     try:
         write_at(fd, 0, file.header)
-        os.ftruncate(fd, file.size)
+        try:
+            os.ftruncate(fd, file.size)
+        except OverflowError:  # over 2**63 bytes: no file system holds it
+            raise write_error(target, OSError(errno.EFBIG, f"the file would hold {file.size:,} bytes, more than a file "
+                                                           f"can"), "sizing the file") from None
     except BaseException:
         discard([Temp(tmp, fd)])
         raise
@@ -171,19 +176,104 @@ def directory_lock(directories: Iterable[Path]) -> Iterator[None]:
 def commit(temps: Mapping[Path, Temp], synced: bool = False) -> None:
     """Flush every temporary file (unless already ``synced``), rename each onto its target, release the locks.
 
-    The renames of one commit run under a lock of their directories: a checkpoint written by two runs at
-    once ends as one run's files, never a mix.
+    All or nothing: the renames of one commit run under a lock of their directories (two runs at once end as
+    one run's files, never a mix), and when one rename fails every target already replaced gets its old file
+    back (kept as a backup until every rename succeeded) before the error is raised.
     """
     if not synced:
         for t in temps.values():
             sync(t)
     with directory_lock(target.parent if str(target.parent) else Path(".") for target in temps):
-        for target, t in temps.items():
-            os.replace(t.path, target)
+        backups = _backups(temps)
+        done: list[Path] = []
+        try:
+            for target, t in temps.items():
+                os.replace(t.path, target)
+                done.append(target)
+        except OSError as exc:
+            _put_back(done, backups, target, exc)
+        discard(backups.values())
     for t in temps.values():
         os.close(t.fd)
     for directory in {target.parent for target in temps}:
         fsync_directory(directory)
+
+
+def _backups(temps: Mapping[Path, Temp]) -> dict[Path, Temp]:
+    """Target → a second, locked name of its old file (for targets that exist); a failure here changes no target."""
+    backups: dict[Path, Temp] = {}
+    target = next(iter(temps), Path("."))
+    try:
+        for target in temps:
+            if os.path.lexists(target):
+                backups[target] = _keep(target)
+    except OSError as exc:
+        for t, b in backups.items():
+            if not os.path.lexists(t):  # kept by renaming: give the name back
+                os.replace(b.path, t)
+        discard(backups.values())
+        raise write_error(target, exc, "keeping the old file until every file is written") from exc
+    return backups
+
+
+def _keep(target: Path) -> Temp:
+    """The old file at ``target`` under a second name: a hard link (no moment without the file), else a rename."""
+    import secrets
+    import stat
+
+    # a temporary name: locked, stale-cleaning leaves it alone while this process lives, and removes it after
+    backup = target.with_name(f".{target.name[:100]}.initreg-{os.getpid()}-{secrets.token_hex(4)}.tmp")
+    try:
+        os.link(target, backup, follow_symlinks=False)
+    except OSError:
+        mode = os.lstat(target).st_mode
+        if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+            raise
+        os.rename(target, backup)  # a file system without hard links: the old file moves aside until the rename
+    return Temp(str(backup), _locked(backup))
+
+
+def _locked(path: Path) -> int:
+    """An open descriptor of ``path`` holding its flock (where flock exists), as a temporary file's writer holds it."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError:  # a symlink kept as itself: nothing to lock (discard's close of -1 is ignored)
+        return -1
+    try:
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except (ImportError, OSError):  # pragma: no cover - no flock here: the backup lives only for the commit
+        pass
+    return fd
+
+
+def _put_back(done: Sequence[Path], backups: Mapping[Path, Temp], failed: Path, exc: OSError) -> None:
+    """Undo the renames ``done`` after ``failed``'s rename raised ``exc``: each target holds its old file again."""
+    lost = []
+    aside = [t for t in backups if t not in done and not os.path.lexists(t)]  # kept by renaming, never replaced
+    for target in [*reversed(done), *aside]:
+        try:
+            if target in backups:
+                os.replace(backups[target].path, target)
+            else:
+                os.unlink(target)  # there was no file at this path before
+        except OSError:
+            lost.append(target)
+    discard(b for t, b in backups.items() if t not in lost)
+    for t in lost:
+        if t in backups and backups[t].fd >= 0:
+            os.close(backups[t].fd)  # its file stays: it holds the old file the error names
+    if lost:
+        kept = "; ".join(f"{str(t)!r} is in {backups[t].path!r}" for t in lost if t in backups)
+        raise CheckpointWriteError(
+            f"cannot save {str(failed)!r}: renaming the new file onto it failed: {exc.strerror or exc} (errno "
+            f"{exc.errno}); {len(done) - len(lost)} of the {len(done)} file(s) already replaced were put back, but "
+            f"{', '.join(map(repr, map(str, lost)))} could not be: they hold the new run's file"
+            f"{f' (the old one: {kept})' if kept else ''}; write the checkpoint again") from exc
+    tail = (f"Nothing was written: the {len(done)} other file(s) already replaced were put back, so every file of "
+            f"this write holds what it held before" if done else None)
+    raise write_error(failed, exc, "renaming the new file onto it", tail) from exc
 
 
 def write_text(target: Path, text: str) -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,7 @@ KEYS = ("initreg.version", "initreg.algorithm", "initreg.seed", "initreg.rules",
 RUN_KEY = "initreg.run"  # optional: files written before it was recorded have none
 PLUGINS_KEY, VARS_KEY = "initreg.plugins", "initreg.vars"  # optional, as RUN_KEY
 RULES_KEY, SEED_KEY = "initreg.rules", "initreg.seed"
+_SEED = re.compile(r"0|[1-9][0-9]*")  # str(seed) of a non-negative int
 MAX_RULES = 10_000  # rules in a recorded rule document (a checkpoint's rules are its own; real ones are dozens)
 
 
@@ -83,11 +85,13 @@ class Provenance:
     run: str | None = None
     plugins: Mapping[str, str | None] = dataclasses.field(default_factory=dict)  # distribution → version written with
     vars: Mapping[str, Any] | None = None  # the caller's vars=, when given
+    rules_text: str | None = dataclasses.field(default=None, compare=False)  # canonical JSON of ``rules``, if known
 
     def identity(self) -> tuple[str, int, str, str | None]:
         """What every file of one checkpoint shares: bit algorithm, seed, rules and run id (not the version: shard
         tasks may run on patch releases of one algorithm)."""
-        return (self.algorithm, self.seed, json.dumps(self.rules, sort_keys=True), self.run)
+        rules = self.rules_text if self.rules_text is not None else json.dumps(self.rules, sort_keys=True)
+        return (self.algorithm, self.seed, rules, self.run)
 
 
 def record(row: Any) -> TensorRecord:
@@ -159,8 +163,9 @@ def read(meta: Mapping[str, str] | None, where: str) -> Provenance:
     if missing:
         raise ProvenanceError(f"{where}: provenance incomplete, metadata lacks {', '.join(missing)}")
     try:
-        seed = int(meta["initreg.seed"])
+        seed = recorded_seed(meta["initreg.seed"])
         rules = json.loads(meta["initreg.rules"])
+        rules_text = json.dumps(rules, sort_keys=True)  # here, where a record nested too deeply is malformed provenance
         tensors = json.loads(meta["initreg.tensors"])
         records = {name: TensorRecord(name, t["init"], str(t.get("plugin", "?")), str(t.get("source", "?")),
                                       t.get("rule"), t.get("pattern"), t.get("layout"), t.get("key"),
@@ -173,7 +178,16 @@ def read(meta: Mapping[str, str] | None, where: str) -> Provenance:
     run = meta.get(RUN_KEY)
     return Provenance(meta["initreg.version"], meta["initreg.algorithm"], seed, rules, records,
                       None if run is None else str(run), _optional_json(meta, PLUGINS_KEY, where) or {},
-                      _optional_json(meta, VARS_KEY, where))
+                      _optional_json(meta, VARS_KEY, where), rules_text)
+
+
+def recorded_seed(text: Any) -> int:
+    """The seed in a file's metadata, exactly as initreg writes it (``str(seed)``: ASCII digits, no sign, space or
+    leading zero); ValueError for anything else (" 3", "+3", "0003", "٣" and "1_000" are not what was written)."""
+    if not isinstance(text, str) or not _SEED.fullmatch(text):
+        raise ValueError(f"the recorded seed {text[:60] if isinstance(text, str) else text!r} is not a seed as "
+                         f"initreg writes it (decimal digits without sign, spaces or leading zeros)")
+    return int(text)
 
 
 def _optional_json(meta: Mapping[str, str], key: str, where: str) -> Any:
@@ -191,7 +205,7 @@ def _optional_json(meta: Mapping[str, str], key: str, where: str) -> Any:
     return value
 
 
-def recorded_rules(meta: Mapping[str, str], where: str, directory: Path, own: Iterable[Path] = (),
+def recorded_rules(meta: Mapping[str, str], where: str, directory: Path, own: "Iterable[Path] | OwnFiles" = (),
                    ) -> tuple[Any, int | None]:
     """(Rules, seed) recorded in a file's metadata, or (None, None); the rules read no file outside ``directory``
     and none of the checkpoint's ``own`` files."""
@@ -218,12 +232,16 @@ def recorded_rules(meta: Mapping[str, str], where: str, directory: Path, own: It
         raise ProvenanceError(f"{where}: the recorded rules hold {count:,} rules, over initreg's limit of "
                               f"{MAX_RULES:,}; pass the rules with --rules FILE")
     rules = Rules.loads(text, format=fmt, source=f"{where}: metadata {RULES_KEY!r}")
+    own = own if isinstance(own, OwnFiles) else OwnFiles(own)  # resolved at most once for all the rules
     for rule in rules:
         confine(rule.init, directory, f"{where}: recorded rule {rule.number} ({rule.pattern!r})", own)
     if rules.default is not None:
         confine(rules.default, directory, f"{where}: the recorded rules' default", own)
     seed = meta.get(SEED_KEY)
-    return rules, (int(seed) if seed is not None and str(seed).isdigit() and len(str(seed)) < 40 else rules.seed)
+    try:
+        return rules, recorded_seed(seed) if seed is not None else rules.seed
+    except ValueError as exc:  # "٣".isdigit() is true, int() then took it as 3
+        raise ProvenanceError(f"{where}: malformed initreg provenance ({exc})") from None
 
 
 def _file_readers(value: Any, seen: set[int]) -> Iterator[Any]:
@@ -246,24 +264,38 @@ def _file_readers(value: Any, seen: set[int]) -> Iterator[Any]:
             yield from _file_readers(v, seen)
 
 
-def confine(init: Any, directory: Path, where: str, own: Iterable[Path] = ()) -> Any:
+class OwnFiles:
+    """A checkpoint's own files, their real paths resolved once, on the first question (none for most checks)."""
+
+    def __init__(self, files: Iterable[Path]):
+        self.files = tuple(files)
+        self._real: frozenset[str] | None = None
+
+    def __contains__(self, path: object) -> bool:
+        import os
+
+        if self._real is None:
+            self._real = frozenset(os.path.realpath(f) for f in self.files)
+        return os.path.realpath(path) in self._real  # type: ignore[arg-type]
+
+
+def confine(init: Any, directory: Path, where: str, own: Iterable[Path] | OwnFiles = ()) -> Any:
     """``init`` with every file it reads (a ``load``'s path, nested ones too) taken inside ``directory``.
 
     A recorded path is read relative to the checkpoint's directory: the file must be part of the
     checkpoint, and not one of its ``own`` files (a tensor loaded from the file that holds it would vouch
     for itself). An absolute path, ``..``, a symlink out or an own file is a ProvenanceError naming ``where``.
+    Pass one ``OwnFiles`` for many calls: the own files are then resolved once, and only if something reads a file.
     """
-    import os
-
     from .checkpoint import inside
 
-    mine = {os.path.realpath(f) for f in own}
+    mine = own if isinstance(own, OwnFiles) else OwnFiles(own)
     for reader in _file_readers(init, set()):
         try:
             target = inside(directory, reader.path, f"{where}: {reader.name}")
         except CheckpointError as exc:
             raise ProvenanceError(f"{exc}; it is not checked") from None
-        if os.path.realpath(target) in mine:
+        if target in mine:
             raise ProvenanceError(f"{where}: {reader.name} reads {str(target)!r}, a file of the checkpoint being "
                                   f"checked: its values would be compared with themselves; it is not checked")
         reader.path = str(target)

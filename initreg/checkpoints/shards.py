@@ -161,9 +161,12 @@ def pieces(file: FilePlan, specs: Specs, whole: Callable[[str], bool] = lambda n
 
 def check_directory(directory: Path, plan: CheckpointPlan) -> None:
     """ShardError when ``directory`` already holds a checkpoint other than ``plan`` (other files or another index)."""
-    if not directory.exists():
+    from .files import file_kind
+
+    kind = file_kind(directory, "output directory")
+    if kind is None:
         return
-    if not directory.is_dir():
+    if kind != "directory":
         raise ShardError(f"output {str(directory)!r} exists and is not a directory; give a directory for a sharded "
                          f"checkpoint, or a path ending in .safetensors for one file")
     ours = {f.filename for f in plan.files}
@@ -173,7 +176,7 @@ def check_directory(directory: Path, plan: CheckpointPlan) -> None:
                          f"{', ...' if len(others) > 3 else ''} is not a file of this checkpoint); use an empty "
                          f"directory or remove those files")
     index = directory / INDEX_NAME
-    if index.exists():
+    if file_kind(index, "index") is not None:
         try:
             weight_map = read_index(index).weight_map
         except CheckpointError as exc:

@@ -21,6 +21,7 @@ from ..errors import CheckpointError, InitregError
 
 PIECE_BYTES = 32 << 20
 SAMPLE_VALUES = 4096  # at most this many values in one sampled region
+SHOWN = 20  # notes, problems and mismatches printed of each kind (the result keeps them all)
 
 
 @dataclass(frozen=True)
@@ -69,28 +70,40 @@ class VerifyResult:
         return self.ok
 
     def __str__(self) -> str:
+        return "\n".join(self.lines())
+
+    def lines(self) -> list[str]:
+        """The report: notes, problems and mismatches (the first SHOWN of each, then a count), then the verdict."""
         how = f"{self.sample} random region(s) per tensor" if self.sample else "every value"
-        lines = ([f"note: {n}" for n in self.notes] + [f"cannot check: {p}" for p in self.problems]
-                 + [f"mismatch: {m}" for m in self.mismatches])
+        lines = (_first(f"note: {n}" for n in self.notes) + _first(f"cannot check: {p}" for p in self.problems)
+                 + _first(f"mismatch: {m}" for m in self.mismatches))
         verdict = {0: "identical", 1: "DIFFERENT", 2: "NOT CHECKED"}[self.status]
         if self.status == 0 and self.tolerated:
             verdict += (f", {len(self.tolerated)} tensor(s) within tolerance (platform-dependent initializer: "
                         f"{', '.join(self.tolerated[:5])}{', ...' if len(self.tolerated) > 5 else ''})")
         lines.append(f"{self.path}: {verdict} ({self.tensors} tensor(s) in {len(self.files)} file(s), "
                      f"{self.values:,} values compared, {how})")
-        return "\n".join(lines)
+        return lines
+
+
+def _first(lines: Any) -> list[str]:
+    """The first SHOWN of ``lines``, then "... and K more": a crafted checkpoint must not flood the report."""
+    lines = list(lines)
+    if len(lines) <= SHOWN:
+        return lines
+    kind = lines[0].split(":", 1)[0]
+    return lines[:SHOWN] + [f"{kind}: ... and {len(lines) - SHOWN:,} more"]
 
 
 class _Unverifiable(Exception):
     """Input verify cannot check: ends the check of the file with status 2."""
 
 
-def _initializer(spec: Any, plugin: str, tensor: str, where: str, ckpt: Any) -> Any:
-    """The initializer a provenance record names, every file it reads inside the checkpoint's directory and
-    none of the checkpoint's own files."""
+def _initializer(spec: Any, plugin: str, tensor: str, where: str, directory: Path, own: Any) -> Any:
+    """The initializer a provenance record names, every file it reads inside the checkpoint's ``directory`` and
+    none of the checkpoint's ``own`` files (a provenance.OwnFiles, resolved once per verify)."""
     from ..errors import UnknownInitializerError
     from ..plugins.specs import create
-    from .checkpoint import own_files
     from .provenance import confine
 
     shown = _short(json.dumps(spec, default=str))
@@ -103,9 +116,23 @@ def _initializer(spec: Any, plugin: str, tensor: str, where: str, ckpt: Any) -> 
         raise _Unverifiable(f"{where}: tensor {tensor!r}: its initializer {shown} cannot be rebuilt "
                             f"({_short(str(exc))})") from None
     try:
-        return confine(init, ckpt.directory, f"{where}: tensor {tensor!r}", own_files(ckpt))
+        return confine(init, directory, f"{where}: tensor {tensor!r}", own)
     except CheckpointError as exc:
         raise _Unverifiable(str(exc)) from None
+
+
+def _initializer_of(rec: Any, tensor: str, where: str, directory: Path, own: Any, built: dict[str, Any]) -> Any:
+    """``_initializer`` of a record, built once per distinct recorded spec (a model's records repeat a few specs)."""
+    try:
+        key = json.dumps([rec.init, rec.plugin], sort_keys=True, default=str)
+    except (ValueError, TypeError, RecursionError):
+        key = None  # not cached: _initializer reports what is wrong with it
+    if key is None or key not in built:
+        init = _initializer(rec.init, rec.plugin, tensor, where, directory, own)
+        if key is None:
+            return init
+        built[key] = init
+    return built[key]
 
 
 def _short(text: str, limit: int = 300) -> str:
@@ -154,13 +181,13 @@ def _regions(shape: tuple[int, ...], k: int, rng: np.random.Generator) -> list[t
 
 
 def _check_file(ckpt: Any, path: Path, result: VerifyResult, sample: int | None, rng: np.random.Generator,
-                ) -> tuple[Any, int]:
+                own: Any) -> tuple[Any, int]:
     """Compare every tensor of one file with its recomputation; returns the file's Provenance and its data bytes."""
     from .files import stored_dtype
     from .provenance import read
     from ..core.stream import ALGORITHM
 
-    where = path.name
+    where = ckpt.entry(path)
     try:
         meta, layout = ckpt.layout(path)
         prov = read(meta, where)
@@ -173,7 +200,7 @@ def _check_file(ckpt: Any, path: Path, result: VerifyResult, sample: int | None,
     _check_names(where, layout, ckpt.names(path), prov)
     for n in layout:
         _check_expressions(where, n, prov.tensors[n])
-    inits = {n: _initializer(prov.tensors[n].init, prov.tensors[n].plugin, n, where, ckpt) for n in layout}
+    built: dict[str, Any] = {}
     for name, (shape, dtype, start, end) in layout.items():
         try:
             dt = stored_dtype(dtype)  # bfloat16: its uint16 bits, compared with initreg's rounded float32 values
@@ -188,11 +215,15 @@ def _check_file(ckpt: Any, path: Path, result: VerifyResult, sample: int | None,
             continue
         if math.prod(shape) == 0:
             continue  # no value to compare (its empty byte range was checked with the header)
+        init = _initializer_of(rec, name, where, ckpt.directory, own, built)  # only for a tensor with values
         try:
-            _check_tensor(path, where, name, (shape, dt, start), inits[name], prov, sample, rng, result)
+            _check_tensor(path, where, name, (shape, dt, start), init, prov, sample, rng, result)
         except (InitregError, RecursionError) as exc:  # a provenance record initreg cannot recompute
             raise _Unverifiable(f"{where}: tensor {name!r} cannot be recomputed from its provenance "
                                 f"({type(exc).__name__}: {_short(str(exc))})") from None
+        except MemoryError:  # a whole-tensor initializer on a huge (perhaps sparse) tensor
+            raise _Unverifiable(f"{where}: tensor {name!r} of shape {tuple(shape)} is too large to recompute in this "
+                                f"process's memory; check it on a machine with more memory") from None
     return prov, sum(end - start for _, _, start, end in layout.values())
 
 
@@ -227,7 +258,13 @@ def _check_record(where: str, name: str, rec: Any) -> None:
     """A tensor's record was written for that tensor: its stream key is the name's (a copied record is not)."""
     from ..core.stream import Stream
 
-    drawn_as = rec.key_name if isinstance(rec.key_name, str) else name  # under name_map: the mapped name
+    from ..core.names import name_problem
+
+    drawn_as = name if rec.key_name is None else rec.key_name  # under name_map: the mapped name
+    problem = name_problem(drawn_as)
+    if problem is not None:  # a lone surrogate cannot be hashed into a stream key
+        raise _Unverifiable(f"{where}: the provenance record of tensor {name!r} names {_short(repr(drawn_as), 80)} "
+                            f"as the name its values were drawn under, which is not a valid name ({problem})")
     if rec.key is not None and rec.key != Stream(0, drawn_as).key:  # the key depends on the name alone, not the seed
         raise _Unverifiable(f"{where}: the provenance record of tensor {name!r} carries stream key "
                             f"{_short(str(rec.key), 60)!r}, which is not that name's; the record was not written for "
@@ -382,22 +419,39 @@ def _check_set(ckpt: Any, provenances: dict[str, Any], held: int, result: Verify
                                    f"{held:,} bytes of tensor data; the index and the files disagree")
 
 
+def _check_arguments(sample: Any, sample_seed: Any) -> None:
+    """VerifyArgumentError unless ``sample`` is None or an int >= 1 and ``sample_seed`` an int >= 0."""
+    from ..errors import VerifyArgumentError
+
+    def integer(v: Any) -> bool:
+        return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+    if sample is not None and not (integer(sample) and sample >= 1):  # sample=-1 would compare no region at all
+        raise VerifyArgumentError(f"verify: sample must be None (every value) or a positive integer (regions per "
+                                  f"tensor), got {sample!r}; pass e.g. sample=4")
+    if not (integer(sample_seed) and sample_seed >= 0):
+        raise VerifyArgumentError(f"verify: sample_seed must be a non-negative integer, got {sample_seed!r}; pass "
+                                  f"e.g. sample_seed=0")
+
+
 def verify(path: str | os.PathLike, *, sample: int | None = None, sample_seed: int = 0) -> VerifyResult:
     """Recompute the checkpoint at ``path`` (a file, an index, or a directory) from its provenance and compare bits.
 
     A sharded checkpoint is checked as a set: every file its index names and no other tensor, all from one
     run. Nothing outside the checkpoint's directory is read (see docs/checkpoints.md for the limits).
     """
-    from .checkpoint import Checkpoint
-    from .files import SAFETENSORS
+    from .checkpoint import Checkpoint, own_files
+    from .files import SAFETENSORS, file_kind
+    from .provenance import OwnFiles
 
+    _check_arguments(sample, sample_seed)
     path = Path(os.fspath(path))
     result = VerifyResult(str(path), sample=sample)
     rng = np.random.default_rng(sample_seed)
-    if not path.exists():
-        result.problems.append(f"{str(path)!r} does not exist")
-        return result
     try:
+        if file_kind(path, "checkpoint") is None:
+            result.problems.append(f"{str(path)!r} does not exist")
+            return result
         ckpt = Checkpoint.open(path)
     except CheckpointError as exc:
         result.problems.append(str(exc))
@@ -407,13 +461,17 @@ def verify(path: str | os.PathLike, *, sample: int | None = None, sample_seed: i
                                f".safetensors files carry provenance")
         return result
     provenances, held = {}, 0
+    own = OwnFiles(own_files(ckpt))  # their real paths: resolved once, and only if a record reads a file
     for f in ckpt.files:
-        result.files.append(f.name)
-        if not f.is_file():
-            result.problems.append(f"{f.name}, listed in the index, does not exist")
-            continue
+        entry = ckpt.entry(f)  # as the index names it: 'sub/x.safetensors', not only 'x.safetensors'
+        result.files.append(entry)
         try:
-            provenances[f.name], size = _check_file(ckpt, f, result, sample, rng)
+            kind = file_kind(f, f"{entry!r}, listed in the index,")
+            if kind != "file":
+                result.problems.append(f"{entry!r}, listed in the index, "
+                                       f"{'does not exist' if kind is None else 'is not a regular file'}")
+                continue
+            provenances[entry], size = _check_file(ckpt, f, result, sample, rng, own)
             held += size
         except (_Unverifiable, CheckpointError) as exc:
             result.problems.append(str(exc))

@@ -55,7 +55,18 @@ def plan_output(table: Any, rules: Any, path: Path, *, directory: bool, max_shar
 
 def targets_of(plan: CheckpointPlan, path: Path, *, directory: bool, shard: tuple[int, int] | None = None,
                index_only: bool = False) -> dict[int, Path]:
-    """File number → target path of the files to write (none for ``index_only``); errors before anything is written."""
+    """File number → target path of the files to write (none for ``index_only``); errors before anything is written,
+    also for a target that exists and is not a regular file (its rename would fail after others were done)."""
+    from .files import check_target
+
+    targets = _targets(plan, path, directory=directory, shard=shard, index_only=index_only)
+    for target in targets.values():
+        check_target(target)
+    return targets
+
+
+def _targets(plan: CheckpointPlan, path: Path, *, directory: bool, shard: tuple[int, int] | None,
+             index_only: bool) -> dict[int, Path]:
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise CheckpointNotFoundError(f"cannot write {str(path)!r}: directory {str(parent)!r} does not exist; "
@@ -94,9 +105,13 @@ def write_output(table: Any, rules: Any, path: Any, *, directory: bool, max_shar
     rows = {r.name: r for r in drawn_rows(table)}
     plan = plan_output(table, rules, path, directory=directory, max_shard_size=max_shard_size, vars=vars)
     targets = targets_of(plan, path, directory=directory, shard=shard, index_only=index_only)
-    created = directory and not path.exists()
-    if created:
-        path.mkdir()
+    created = False
+    if directory and not path.exists():
+        try:
+            path.mkdir()
+            created = True
+        except FileExistsError:  # another run writing here made it meanwhile
+            pass
     try:
         tasks = None
         if client is not None and targets:

@@ -36,7 +36,10 @@ def add_options(p: argparse.ArgumentParser) -> None:
 def is_directory_output(args: argparse.Namespace) -> bool:
     """Whether -o names a directory (an existing one, or a path without an extension): a sharded checkpoint."""
     out = Path(args.output)
-    return out.is_dir() or (out.suffix == "" and not out.is_file())
+    try:
+        return out.is_dir() or (out.suffix == "" and not out.is_file())
+    except OSError:  # a name too long to look up: by its form (writing it then fails with a clear error)
+        return out.suffix == ""
 
 
 def handles(args: argparse.Namespace) -> bool:

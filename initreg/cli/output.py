@@ -91,6 +91,17 @@ def _restore_fd1(saved: int | None) -> None:
         os.close(saved)
 
 
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), *range(0x7f, 0xa0)]}
+_CONTROL.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
+_CONTROL.update({c: f"\\u{c:04x}" for c in [0x2028, 0x2029, *range(0x202a, 0x202f), *range(0x2066, 0x206a)]})
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters escaped (``\\x1b``, ``\\n``, bidi overrides): text read from a file cannot
+    move the cursor, set the window title, or fake a line of its own on the terminal."""
+    return text.translate(_CONTROL)
+
+
 def error_line(command: str, exc: BaseException) -> str:
     """The one line an unexpected exception becomes: a bug in initreg or a plugin, never a traceback."""
     text = " ".join(str(exc).split())

@@ -91,6 +91,8 @@ def read_spec(path: str | os.PathLike) -> list[dict[str, Any]]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ParameterValueError(f"parameter spec {str(path)!r} does not exist; check the path") from None
+    except UnicodeDecodeError as exc:
+        raise ParameterValueError(f"parameter spec {str(path)!r} is not UTF-8 text ({exc}); save it as UTF-8") from None
     entries = _spec_entries(text, suffix, str(path))
     out, seen = [], {}
     for i, entry in enumerate(entries, 1):
@@ -127,15 +129,17 @@ def _spec_entries(text: str, suffix: str, source: str) -> list[Any]:
             import tomllib
         else:  # pragma: no cover - Python 3.10
             import tomli as tomllib
-        try:
-            doc: Any = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise ParameterValueError(f"{source}: invalid TOML: {exc}") from None
+        parse, kind = tomllib.loads, "TOML"
     else:
-        try:
-            doc = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ParameterValueError(f"{source}: invalid JSON: {exc}") from None
+        parse, kind = json.loads, "JSON"
+    try:
+        doc: Any = parse(text)
+    except RecursionError:
+        raise ParameterValueError(f"{source}: invalid {kind}: nested too deeply; a spec is a flat list of "
+                                  f"{{name, shape[, dtype]}} entries") from None
+    except ValueError as exc:  # the decode errors, and an integer over Python's 4,300-digit limit
+        why = str(exc).split("; use sys.set_int_max_str_digits")[0]  # a fix the command's user cannot apply
+        raise ParameterValueError(f"{source}: invalid {kind}: {_cut(why)}") from None
     if isinstance(doc, dict):
         for key in ("param", "params"):
             if isinstance(doc.get(key), list) and len(doc) == 1:
@@ -146,6 +150,27 @@ def _spec_entries(text: str, suffix: str, source: str) -> list[Any]:
         return doc
     raise ParameterValueError(f"{source}: expected a list of {{name, shape[, dtype]}} entries "
                               f"(TOML: [[param]] tables), got {type(doc).__name__}")
+
+
+def _cut(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def entry_dtype(spec: str, entry: dict[str, Any], override: str | None) -> str:
+    """The dtype a spec entry is planned and written in (``override``: --dtype); a DTypeError naming the spec file
+    for one initreg cannot draw (a checkpoint's float8 or structured arrays)."""
+    from ..checkpoints.files import is_bfloat16
+    from ..core.shapes import check_dtype
+    from ..errors import DTypeError
+
+    dtype = override or entry["dtype"]
+    if is_bfloat16(dtype):
+        return dtype
+    try:
+        return str(check_dtype(dtype, entry["name"]))
+    except DTypeError as exc:
+        raise DTypeError(f"parameter spec {spec!r}: {exc}; pass --dtype float32 (or float16, float64, bfloat16) to "
+                         f"write every parameter in that dtype") from None
 
 
 # --- explain ----------------------------------------------------------------------------------------
@@ -172,7 +197,8 @@ def run_explain(args: argparse.Namespace) -> int:
         elif rules is None:
             args.usage_error("RULES is required with --params (or --recipe NAME)")
         else:
-            table = explain(read_spec(args.params), rules, seed=args.seed, **options(args))
+            spec = [{**e, "dtype": entry_dtype(args.params, e, None)} for e in read_spec(args.params)]
+            table = explain(spec, rules, seed=args.seed, **options(args))
     except (InitregError, OSError) as exc:
         return _fail("explain", exc)
     if args.json:
@@ -236,7 +262,8 @@ def run_init(args: argparse.Namespace) -> int:
             from .torch_source import checkpoint_dtype
 
             dtype = None if args.dtype is None else checkpoint_dtype(args.dtype)
-            entries = [Entry(e["name"], e["shape"], dtype or e["dtype"], check_layout(e["layout"])) for e in spec]
+            entries = [Entry(e["name"], e["shape"], entry_dtype(args.params, e, dtype), check_layout(e["layout"]))
+                       for e in spec]
             table = drawn_rows(plan(entries, rules, seed=seed, **options(args)))
     except (InitregError, OSError) as exc:
         return _fail("init", exc)

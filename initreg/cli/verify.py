@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from .output import emit_json, int_at_least
+from .output import emit_json, int_at_least, printable
 
 
 def add_parser(sub: Any) -> None:
@@ -21,13 +21,14 @@ def add_parser(sub: Any) -> None:
     p.add_argument("path", metavar="PATH", help="a .safetensors file, an *.index.json, or a directory holding one")
     p.add_argument("--sample", metavar="K", type=_positive, default=None,
                    help="compare K random regions per tensor (through the region API) instead of every value")
-    p.add_argument("--sample-seed", metavar="S", type=int, default=0, help="seed of the region choice (default 0)")
+    p.add_argument("--sample-seed", metavar="S", type=_seed, default=0, help="seed of the region choice (default 0)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="print only problems and mismatches")
     p.set_defaults(func=run_verify)
 
 
 _positive = int_at_least("--sample", 1, "positive")
+_seed = int_at_least("--sample-seed", 0, "non-negative")
 
 
 def run_verify(args: argparse.Namespace) -> int:
@@ -43,7 +44,7 @@ def run_verify(args: argparse.Namespace) -> int:
                               "mismatches": [{"file": m.file, "tensor": m.tensor, "index": m.index, "why": m.why}
                                              for m in result.mismatches]}, indent=2))
         return result.status
-    text = str(result).splitlines()
+    text = [printable(line) for line in result.lines()]  # checkpoint-derived text, escaped once here
     for line in text[:-1]:
         print(f"initreg verify: {line}", file=sys.stderr)
     if not args.quiet or result.status:

@@ -26,11 +26,12 @@ def save_parameters(params: Mapping[str, Any], path: str | os.PathLike[str]) -> 
 def load_parameters(params: Mapping[str, Any], path: str | os.PathLike[str], *, device: Any = None,
                     allow_missing: bool = False, ignore_extra: bool = False) -> None:
     """Set every parameter to the file's array of its name; open shapes are completed from the file."""
-    from ..checkpoints.files import read_specs
+    from ..checkpoints.checkpoint import Checkpoint
     from ..std.load import Load
 
     loader = Load(path)  # checks the path and its extension
-    specs = read_specs(loader.path)
+    checkpoint = Checkpoint.open(loader.path)
+    specs = checkpoint.specs()
     missing = [name for name in params if name not in specs]
     if missing and not allow_missing:
         raise CheckpointKeyError(f"load_parameters: {loader.path!r} has no array for parameter(s) {_listed(missing)} "
@@ -47,12 +48,16 @@ def load_parameters(params: Mapping[str, Any], path: str | os.PathLike[str], *, 
         if shape is not None and (len(shape) != len(stored) or any(d is not None and d != s for d, s in zip(shape, stored))):
             raise ShapeError(f"load_parameters: array {name!r} in {loader.path!r} has shape {stored}, but the "
                              f"parameter has shape {format_shape(shape)}; load into a network built like the saved one")
+    arrays = checkpoint.arrays(list(targets))  # one pass over the file, not a header parse per parameter
     undo = [p.snapshot() for p in targets.values()]
     try:
-        for name, p in targets.items():
-            p.initialize(loader, device=device, force_reinit=True)  # explicit: nothing outranks the file here
-            if p.state != "initialized":  # open dimensions: the file's shape completes them, and the values load
-                p.shape = tuple(specs[name][0])
+        with loader.serving(specs, arrays):
+            for name, p in targets.items():
+                p.initialize(loader, device=device, force_reinit=True)  # explicit: nothing outranks the file here
+                if p.state != "initialized":  # open dimensions: the file's shape completes them, and the values load
+                    p.shape = tuple(specs[name][0])
+                if p.state == "initialized":
+                    arrays.pop(name)  # loaded: its copy in the parameter is the one kept
     except BaseException:
         for u in reversed(undo):  # all or nothing
             u()

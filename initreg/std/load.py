@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -78,13 +79,28 @@ class Load(Initializer):
 
         return Checkpoint.open(self.path)
 
+    def _specs(self) -> dict[str, tuple[tuple[int, ...], str]]:
+        """Name → (shape, dtype) of the file's arrays: those ``serving`` read, else read from the file now."""
+        served = getattr(self, "_served", None)
+        return served[0] if served is not None else self._checkpoint().specs()
+
+    @contextlib.contextmanager
+    def serving(self, specs: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> Iterator[None]:
+        """Within the block, the file's ``specs`` and ``arrays`` (read once by the caller, in one pass) are what this
+        Load reads: loading many parameters parses the file's header once, not once per parameter."""
+        self._served = (specs, arrays)
+        try:
+            yield
+        finally:
+            self._served = None
+
     def names(self) -> frozenset[str]:
         """The names of the arrays the file holds (read now: the file must exist)."""
-        return frozenset(self._checkpoint().specs())
+        return frozenset(self._specs())
 
     def check_request(self, entries: Sequence[Any], choices: Sequence[Any]) -> None:
         """Refuse, before anything is drawn, names the file lacks or holds in excess and shapes that cannot fit."""
-        specs = self._checkpoint().specs()
+        specs = self._specs()
         wanted = [e for e, c in zip(entries, choices) if c.source not in ("explicit", "rule")]
         missing = [e.name for e in wanted if e.name not in specs]
         if missing and not (self.allow_missing or self.default is not None):
@@ -107,8 +123,7 @@ class Load(Initializer):
 
     def _read(self, desc: Desc) -> np.ndarray | None:
         """The array for ``desc`` (checked), or None when the file lacks it and a default is set."""
-        checkpoint = self._checkpoint()
-        specs = checkpoint.specs()
+        specs = self._specs()
         if desc.name not in specs:
             if self.default is not None:
                 return None
@@ -119,7 +134,11 @@ class Load(Initializer):
         if tuple(shape) != tuple(desc.shape):
             raise ShapeError(f"Load: array {desc.name!r} in {self.path!r} has shape {tuple(shape)}, but the parameter "
                              f"has shape {tuple(desc.shape)}; save an array of the parameter's shape")
-        arr = checkpoint.arrays([desc.name])[desc.name]
+        served = getattr(self, "_served", None)
+        if served is not None and desc.name in served[1]:
+            arr = served[1][desc.name]
+        else:
+            arr = self._checkpoint().arrays([desc.name])[desc.name]
         if not np.can_cast(arr.dtype, desc.dtype, casting="same_kind"):
             raise DTypeError(f"Load: array {desc.name!r} in {self.path!r} has dtype {arr.dtype}, which does not convert "
                              f"safely to the parameter's {desc.dtype}; save it as {desc.dtype}")

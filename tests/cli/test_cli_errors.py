@@ -125,3 +125,49 @@ def test_lone_surrogate_in_a_pattern_is_a_clean_error(files, capsys, command):
     err = capsys.readouterr().err
     assert code == 2 and "surrogates not allowed" in err and "Traceback" not in err
     assert not (files / "o.safetensors").exists()
+
+
+def _f8_safetensors(path):
+    import struct
+
+    text = json.dumps({"w": {"dtype": "F8_E4M3", "shape": [4], "data_offsets": [0, 4]}}).encode()
+    text += b" " * (-len(text) % 8)
+    path.write_bytes(struct.pack("<Q", len(text)) + text + bytes(4))
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("bad.json", b'[{"name":"w","shape":[2]}]\xff', "is not UTF-8 text"),
+    ("deep.json", b"[" * 100000 + b"]" * 100000, "nested too deeply"),
+    ("deep.toml", b"a = " + b"[" * 100000 + b"]" * 100000, "nested too deeply"),
+    ("bigint.json", b'[{"name":"w","shape":[' + b"9" * 5000 + b"]}]", "4300 digits"),
+    ("huge.json", json.dumps([{"name": "w", "shape": [2 ** 62, 2 ** 62]}]).encode(), "more than a file can"),
+    ("huge2.json", json.dumps([{"name": "w", "shape": [3037000499, 3037000499]}]).encode(), "more than a file can"),
+    ("f8.safetensors", None, "float8_e4m3fn"),  # with ml_dtypes imported: 'not a floating or integer type'
+    ("structured.npz", None, "pass --dtype float32"),
+])
+@pytest.mark.parametrize("command", ["init", "explain"])
+def test_a_bad_parameter_spec_is_a_clear_error_naming_it(files, capsys, name, content, message, command):
+    import numpy as np
+
+    if name == "f8.safetensors":
+        _f8_safetensors(files / name)
+    elif name == "structured.npz":
+        np.savez(files / name, w=np.zeros(3, dtype=[("a", "<f4"), ("b", "<i4")]))
+    else:
+        (files / name).write_bytes(content)
+    if command == "explain" and name.startswith("huge"):
+        pytest.skip("explain writes no file")
+    argv = (["init", "--params", name, "--rules", "rules.toml", "-q", "-o", "o.safetensors"] if command == "init"
+            else ["explain", "rules.toml", "--params", name])
+    before = sorted(p.name for p in files.iterdir())
+    code = main(argv)
+    err = capsys.readouterr().err
+    named = "'o.safetensors'" if name.startswith("huge") else name  # too large: the output file is named
+    assert code == 2 and "internal error" not in err and message in err and named in err, err
+    assert sorted(p.name for p in files.iterdir()) == before  # no file and no temporary file left
+
+
+def test_a_float8_checkpoint_spec_is_written_with_dtype(files, capsys):
+    _f8_safetensors(files / "f8.safetensors")
+    assert main(["init", "--params", "f8.safetensors", "--rules", "rules.toml", "-q", "-o", "o.safetensors",
+                 "--dtype", "float32"]) == 0

@@ -213,3 +213,24 @@ def test_saved_file_gets_ordinary_permissions(fmt, tmp_path):
         assert path.stat().st_mode & 0o777 == 0o640  # an existing file keeps its permissions
     finally:
         os.umask(old)
+
+
+@pytest.mark.parametrize("count", [4, 40])
+def test_load_parameters_reads_the_file_once_not_once_per_parameter(tmp_path, monkeypatch, count):
+    """The header is parsed and the file opened a fixed number of times, whatever the number of parameters."""
+    pytest.importorskip("safetensors")
+    import safetensors
+
+    from initreg.parameters.loading import load_parameters
+    from initreg.parameters.parameter import Parameter
+
+    arrays = {f"l{i}.weight": np.full((3, 2), i, dtype=np.float32) for i in range(count)}
+    path = checkpoint.save(tmp_path / "m.safetensors", arrays)
+    params = {name: Parameter(name, (3, 2)) for name in arrays}
+    parses, opens = [], []
+    real_parse, real_open = checkpoint._safetensors_header, safetensors.safe_open
+    monkeypatch.setattr(checkpoint, "_safetensors_header", lambda *a, **k: parses.append(1) or real_parse(*a, **k))
+    monkeypatch.setattr(safetensors, "safe_open", lambda *a, **k: opens.append(1) or real_open(*a, **k))
+    load_parameters(params, path)
+    assert all(np.array_equal(params[n].data(), a) for n, a in arrays.items())
+    assert len(parses) <= 2 and len(opens) == 1
