@@ -8,50 +8,34 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from ..core.paths import escape_reason
 from ..errors import CheckpointError, CheckpointKeyError, CheckpointNotFoundError
 from .files import SAFETENSORS, existing_file, file_kind, safetensors_layout, unique_keys
 
 INDEX_NAME = "model.safetensors.index.json"
 SINGLE_NAME = "model.safetensors"
-NAME_MAX, PATH_MAX = 255, 4096  # bytes in one part of a path, and in all of it (Linux's limits)
 MAX_INDEX_BYTES = 64 << 20  # the largest public index (about 90,000 tensors) is under 10 MB
 
 
 def inside(directory: Path, entry: Any, what: str) -> Path:
     """``directory / entry`` when it resolves inside ``directory``; else a CheckpointError naming ``what`` and the entry.
 
-    Refused: a non-text or empty entry, an absolute path, a ``..`` part, a NUL, and a path that a symlink
-    (anywhere on the way) takes out of the directory.
+    Refused: whatever :func:`initreg.core.paths.escape_reason` says leads out (absolute, ``..``, too long, a
+    symlink out).
     """
     def refuse(why: str) -> CheckpointError:
         shown = repr(entry) if len(repr(entry)) <= 200 else repr(entry)[:200] + "..."
         return CheckpointError(f"{what} names the file {shown}, {why}; a checkpoint may only name files inside its "
                                f"own directory {str(directory)!r} — the checkpoint is damaged or crafted")
 
-    if not isinstance(entry, str) or not entry:
-        raise refuse("which is not a file name")
-    if "\x00" in entry or os.path.isabs(entry) or entry.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", entry):
-        raise refuse("an absolute path")
-    if ".." in re.split(r"[/\\]", entry):
-        raise refuse("which climbs out with '..'")
-    longest = max(len(os.fsencode(part)) for part in re.split(r"[/\\]", entry))
-    if longest > NAME_MAX or len(os.fsencode(str(directory / entry))) > PATH_MAX:
-        raise refuse(f"which is too long for a path ({longest:,} bytes in one part; at most {NAME_MAX} per part and "
-                     f"{PATH_MAX:,} in all)")
-    target = directory / entry
-    home = os.path.realpath(directory)
-    try:
-        real = os.path.realpath(target)
-    except (OSError, ValueError) as exc:
-        raise refuse(f"which cannot be resolved ({exc})") from None
-    if real == home or os.path.commonpath([home, real]) != home:
-        raise refuse(f"which resolves to {real!r} through a symlink")
-    return target
+    why = escape_reason(directory, entry)
+    if why is not None:
+        raise refuse(why)
+    return directory / entry
 
 
 @dataclass(frozen=True)

@@ -27,9 +27,11 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Iterable, Mapping
 
+from ..core.initializer import file_readers
 from ..errors import CheckpointError, ProvenanceError
+from ..planning.rulefile import MAX_RULES  # rules in a recorded rule document, as in a rule file
 
 PREFIX = "initreg."
 KEYS = ("initreg.version", "initreg.algorithm", "initreg.seed", "initreg.rules", "initreg.tensors")
@@ -37,8 +39,6 @@ RUN_KEY = "initreg.run"  # optional: files written before it was recorded have n
 PLUGINS_KEY, VARS_KEY = "initreg.plugins", "initreg.vars"  # optional, as RUN_KEY
 RULES_KEY, SEED_KEY = "initreg.rules", "initreg.seed"
 _SEED = re.compile(r"0|[1-9][0-9]*")  # str(seed) of a non-negative int
-MAX_RULES = 10_000  # rules in a recorded rule document (a checkpoint's rules are its own; real ones are dozens)
-
 
 
 @dataclass(frozen=True)
@@ -209,6 +209,7 @@ def recorded_rules(meta: Mapping[str, str], where: str, directory: Path, own: "I
                    ) -> tuple[Any, int | None]:
     """(Rules, seed) recorded in a file's metadata, or (None, None); the rules read no file outside ``directory``
     and none of the checkpoint's ``own`` files."""
+    from ..planning.rulefile import loads
     from ..planning.rules import Rules
 
     text = meta.get(RULES_KEY)
@@ -231,37 +232,16 @@ def recorded_rules(meta: Mapping[str, str], where: str, directory: Path, own: "I
     if count > MAX_RULES:
         raise ProvenanceError(f"{where}: the recorded rules hold {count:,} rules, over initreg's limit of "
                               f"{MAX_RULES:,}; pass the rules with --rules FILE")
-    rules = Rules.loads(text, format=fmt, source=f"{where}: metadata {RULES_KEY!r}")
     own = own if isinstance(own, OwnFiles) else OwnFiles(own)  # resolved at most once for all the rules
-    for rule in rules:
-        confine(rule.init, directory, f"{where}: recorded rule {rule.number} ({rule.pattern!r})", own)
-    if rules.default is not None:
-        confine(rules.default, directory, f"{where}: the recorded rules' default", own)
+
+    def vet(init: Any, what: str) -> None:  # every file a rule reads, a rule with expressions' too (per parameter)
+        confine(init, directory, what, own)
+    rules = loads(text, fmt, f"{where}: metadata {RULES_KEY!r}", Rules, root=directory, vet=vet)
     seed = meta.get(SEED_KEY)
     try:
         return rules, recorded_seed(seed) if seed is not None else rules.seed
     except ValueError as exc:  # "٣".isdigit() is true, int() then took it as 3
         raise ProvenanceError(f"{where}: malformed initreg provenance ({exc})") from None
-
-
-def _file_readers(value: Any, seen: set[int]) -> Iterator[Any]:
-    """Initializers in ``value`` (nested ones too) that read a file (``reads_file``, e.g. ``load``)."""
-    from ..core.initializer import Initializer
-
-    if isinstance(value, Initializer):
-        if id(value) in seen:
-            return
-        seen.add(id(value))
-        if getattr(value, "reads_file", False):
-            yield value
-        for v in value.config().values():
-            yield from _file_readers(v, seen)
-    elif isinstance(value, (list, tuple)):
-        for v in value:
-            yield from _file_readers(v, seen)
-    elif isinstance(value, dict):
-        for v in value.values():
-            yield from _file_readers(v, seen)
 
 
 class OwnFiles:
@@ -290,7 +270,7 @@ def confine(init: Any, directory: Path, where: str, own: Iterable[Path] | OwnFil
     from .checkpoint import inside
 
     mine = own if isinstance(own, OwnFiles) else OwnFiles(own)
-    for reader in _file_readers(init, set()):
+    for reader in file_readers(init):
         try:
             target = inside(directory, reader.path, f"{where}: {reader.name}")
         except CheckpointError as exc:

@@ -218,12 +218,12 @@ def _check_file(ckpt: Any, path: Path, result: VerifyResult, sample: int | None,
         init = _initializer_of(rec, name, where, ckpt.directory, own, built)  # only for a tensor with values
         try:
             _check_tensor(path, where, name, (shape, dt, start), init, prov, sample, rng, result)
+        except MemoryError:  # a whole-tensor initializer on a huge (perhaps sparse) tensor (AllocationError too)
+            raise _Unverifiable(f"{where}: tensor {name!r} of shape {tuple(shape)} is too large to recompute in this "
+                                f"process's memory; check it on a machine with more memory") from None
         except (InitregError, RecursionError) as exc:  # a provenance record initreg cannot recompute
             raise _Unverifiable(f"{where}: tensor {name!r} cannot be recomputed from its provenance "
                                 f"({type(exc).__name__}: {_short(str(exc))})") from None
-        except MemoryError:  # a whole-tensor initializer on a huge (perhaps sparse) tensor
-            raise _Unverifiable(f"{where}: tensor {name!r} of shape {tuple(shape)} is too large to recompute in this "
-                                f"process's memory; check it on a machine with more memory") from None
     return prov, sum(end - start for _, _, start, end in layout.values())
 
 

@@ -9,18 +9,26 @@ from pathlib import Path
 from typing import Any
 
 
+NAME_MAX, PATH_MAX = 255, 4096  # bytes in one part of a path, and in all of it (Linux's limits)
+
+
 def escape_reason(directory: Path, entry: Any) -> str | None:
     """Why ``directory / entry`` is not a file inside ``directory`` (None when it is).
 
-    Refused: a non-text or empty entry, an absolute path, a ``..`` part, a NUL, and a path that a symlink
-    (anywhere on the way) takes out of the directory.
+    Refused: a non-text or empty entry, an absolute path, a ``..`` part, a NUL, a part or path longer than the
+    OS allows, and a path that a symlink (anywhere on the way) takes out of the directory.
     """
     if not isinstance(entry, str) or not entry:
         return "which is not a file name"
     if "\x00" in entry or os.path.isabs(entry) or entry.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", entry):
         return "an absolute path"
-    if ".." in re.split(r"[/\\]", entry):
+    parts = re.split(r"[/\\]", entry)
+    if ".." in parts:
         return "which climbs out with '..'"
+    longest = max(len(os.fsencode(part)) for part in parts)
+    if longest > NAME_MAX or len(os.fsencode(str(directory / entry))) > PATH_MAX:
+        return (f"which is too long for a path ({longest:,} bytes in one part; at most {NAME_MAX} per part and "
+                f"{PATH_MAX:,} in all)")
     home = os.path.realpath(directory)
     try:
         real = os.path.realpath(directory / entry)

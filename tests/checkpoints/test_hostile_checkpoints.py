@@ -125,6 +125,24 @@ def test_recorded_load_rule_cannot_make_check_read_another_file(made, tmp_path, 
     assert code == 2 and "compared with themselves" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("base_shapes, why", [("/etc/passwd", "an absolute path"), ("../x.bsh", "'..'")])
+def test_recorded_base_shapes_cannot_make_check_read_another_file(made, tmp_path, capsys, base_shapes, why):
+    d = tmp_path / "x"
+    d.mkdir()
+    f = d / "one.safetensors"
+    f.write_bytes((made / "one.safetensors").read_bytes())
+    (tmp_path / "x.bsh").write_text("a.weight: [2, null]\n")
+
+    def change(header, data):
+        header["__metadata__"]["initreg.rules"] = json.dumps({"base_shapes": base_shapes, "rule": []})
+        return header, data
+
+    rewrite(f, change)
+    code = main(["check", str(f)])
+    err = capsys.readouterr().err
+    assert code == 2 and why in err and "root:" not in err  # refused by name: the file is never opened
+
+
 @pytest.mark.parametrize("fmt", ["json", "toml"])
 def test_recorded_rules_are_bounded_before_they_are_built(made, tmp_path, capsys, fmt):
     from initreg.checkpoints.provenance import MAX_RULES
