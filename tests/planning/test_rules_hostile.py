@@ -34,14 +34,19 @@ def _rule_file(proj, body, name="r.toml"):
     return proj / name
 
 
-@pytest.mark.parametrize("entry, why", [
-    ("{outside}", "an absolute path"),
-    ("../outside.bsh", "climbs out with '..'"),
-    ("link.bsh", "through a symlink"),
-])
-def test_a_rule_files_base_shapes_outside_its_folder_is_refused(project, entry, why):
-    os.symlink(project.parent / "outside.bsh", project / "link.bsh")
-    path = _rule_file(project, f'base_shapes = "{entry.format(outside=project.parent / "outside.bsh")}"\n')
+# three ways out of the rule file's folder, to a file beside the folder: its absolute path, "..", a symlink
+ESCAPES = [("absolute", "an absolute path"), ("dots", "climbs out with '..'"), ("link", "through a symlink")]
+
+
+def _escape(project, how, target):
+    """The text a rule file would write to reach ``project.parent / target`` the way ``how`` says."""
+    os.symlink(project.parent / target, project / f"link-{target}")
+    return {"absolute": str(project.parent / target), "dots": f"../{target}", "link": f"link-{target}"}[how]
+
+
+@pytest.mark.parametrize("how, why", ESCAPES)
+def test_a_rule_files_base_shapes_outside_its_folder_is_refused(project, how, why):
+    path = _rule_file(project, f'base_shapes = "{_escape(project, how, "outside.bsh")}"\n')
     with pytest.raises(RuleError, match=f"base_shapes names the file .*{why}.*inside its own folder"):
         Rules.load(path)
 
@@ -51,17 +56,12 @@ def test_a_rule_files_base_shapes_beside_it_is_read_from_any_working_directory(p
     assert Rules.load(_rule_file(project, 'base_shapes = "base.bsh"\n')).base_shapes == {"a.w": (2, None)}
 
 
-@pytest.mark.parametrize("entry, why", [
-    ("{secret}", "an absolute path"),
-    ("../secret.npz", "climbs out with '..'"),
-    ("link.npz", "through a symlink"),
-])
-def test_a_rule_files_load_outside_its_folder_is_refused(project, entry, why):
-    os.symlink(project.parent / "secret.npz", project / "link.npz")
-    body = f'[[rule]]\npattern = "*"\ninit = "load"\npath = "{entry.format(secret=project.parent / "secret.npz")}"\n'
+@pytest.mark.parametrize("how, why", ESCAPES)
+def test_a_rule_files_load_outside_its_folder_is_refused(project, how, why):
+    entry = _escape(project, how, "secret.npz")
     with pytest.raises(RuleError, match=f"rule 1.*load.*{why}"):
-        Rules.load(_rule_file(project, body))
-    nested = f'default = {{ init = "load", path = "w.npz", default = ["load", {{ path = "{entry.format(secret=project.parent / "secret.npz")}" }}] }}\n'
+        Rules.load(_rule_file(project, f'[[rule]]\npattern = "*"\ninit = "load"\npath = "{entry}"\n'))
+    nested = f'default = {{ init = "load", path = "w.npz", default = ["load", {{ path = "{entry}" }}] }}\n'
     with pytest.raises(RuleError, match=f"default.*{why}"):
         Rules.load(_rule_file(project, nested, "n.toml"))
 
