@@ -117,18 +117,21 @@ def _unwritten(tensor: Any, device: Any) -> Any:
 def _compute_buffers(computed: list[Slot], tensors: dict[int, Any]) -> None:
     """Let each transformers model compute the meta buffers of its modules with its own ``_init_weights``.
 
-    The buffers' storage is in place (holding a marker); only modules owning such a buffer are passed, their own
-    parameters are put back afterwards (initreg's values stay), and a buffer the library left unwritten is an error.
+    The buffers' storage is in place (holding a marker); only modules owning such a buffer are passed, every other
+    tensor under them is put back afterwards (initreg's values stay: CLIP's re-initializes the owner's children),
+    and a buffer the library left unwritten is an error.
     """
     import torch
 
+    asked = {id(tensors[id(s)]) for s in computed}
     done: set[int] = set()
     for s in computed:
         owner = s.owners[0][0]
         if id(owner) in done:
             continue
         done.add(id(owner))
-        own = [(p, p.detach().clone()) for p in owner.parameters(recurse=False)]
+        held = [*owner.parameters(), *(b for b in owner.buffers() if b is not None and id(b) not in asked)]
+        own = [(t, t.detach().clone()) for t in held if t.device.type != "meta"]
         with torch.no_grad():
             s.computed._init_weights(owner)
             for p, old in own:

@@ -42,7 +42,13 @@ def bert():
         max_position_embeddings=64))
 
 
-BUILD = {"gpt2": gpt2, "llama": llama, "bert": bert}
+def clip_text():  # its _init_weights(embeddings), run for the meta position_ids, re-initializes the embeddings' children
+    return transformers.CLIPTextModel(transformers.CLIPTextConfig(
+        hidden_size=64, intermediate_size=128, num_hidden_layers=1, num_attention_heads=4, vocab_size=256,
+        max_position_embeddings=64, bos_token_id=0, eos_token_id=1, pad_token_id=1))
+
+
+BUILD = {"gpt2": gpt2, "llama": llama, "bert": bert, "clip_text": clip_text}
 
 
 def on_meta(build):
@@ -74,6 +80,21 @@ def test_meta_model_materializes_with_the_librarys_buffers_runs_and_keeps_initre
     out = model(ids)
     hidden = out.logits if hasattr(out, "logits") else out.last_hidden_state
     assert bool(torch.isfinite(hidden).all())
+
+
+def test_a_meta_clip_vision_model_keeps_initregs_values_whatever_torchs_seed():
+    config = transformers.CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                           num_attention_heads=4, image_size=16, patch_size=8)
+    held = []
+    for torch_seed in (0, 1):
+        torch.manual_seed(torch_seed)
+        model = on_meta(lambda: transformers.CLIPVisionModel(config))
+        table = it.initialize(model, {**RULES, "*class_embedding": ["normal", {"sigma": 0.02}]}, seed=0)
+        for row in table:
+            assert torch.equal(model.get_parameter(row.name).detach(), torch.from_numpy(
+                initreg.values(row.initializer, row.shape, name=row.name, seed=0))), row.name
+        held.append(model.get_parameter("embeddings.patch_embedding.weight").detach().clone())
+    assert torch.equal(*held)
 
 
 def test_ties_hold_and_the_table_names_the_alias():
