@@ -313,7 +313,7 @@ class PReLU(Block):
 
         self.in_channels = check_size("PReLU", "in_channels", in_channels)
         init = Constant(0.25) if alpha_initializer is None else alpha_initializer
-        self._declare("alpha", (self.in_channels,), dtype, init, params)
+        self._declare([("alpha", (self.in_channels,), dtype, init, "write")], params)
 
     def _shape(self, x_shape: tuple[int, ...]) -> tuple[int, ...]:
         if self.in_channels == 1:

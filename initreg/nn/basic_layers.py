@@ -28,10 +28,9 @@ class Dense(Block):
         self.units = check_size("Dense", "units", units)
         in_units = check_size("Dense", "in_units", in_units, none_ok=True)
         self.act = get_activation(activation, "Dense")
-        self._declare("weight", (self.units, in_units), dtype, weight_initializer, params)
-        if use_bias:
-            self._declare("bias", (self.units,), dtype, bias_initializer, params)
-        else:
+        self._declare([("weight", (self.units, in_units), dtype, weight_initializer, "write")]
+                      + ([("bias", (self.units,), dtype, bias_initializer, "write")] if use_bias else []), params)
+        if not use_bias:
             self.bias = None
 
     def infer_shape(self, x: Any) -> None:

@@ -127,18 +127,22 @@ class Block:
             param.rename(self._prefix + name)
         return param
 
-    def _declare(self, local: str, shape: tuple, dtype: Any, init: Any, params: Any = None,
-                 grad_req: str = "write") -> Parameter:
-        """A layer's parameter as attribute ``local``: a new one, or the same-named one of ``params`` (tied)."""
+    def _declare(self, specs: list[tuple[str, tuple, Any, Any, str]], params: Any = None) -> None:
+        """A layer's parameters, each ``(local, shape, dtype, init, grad_req)``, as attributes: new ones, or the
+        same-named ones of ``params`` (tied), every one checked before any shared one is completed."""
         if params is None:
-            p = Parameter(local, shape=shape, dtype=dtype, init=init, grad_req=grad_req)
+            made = [Parameter(local, shape=shape, dtype=dtype, init=init, grad_req=grad_req)
+                    for local, shape, dtype, init, grad_req in specs]
         else:
-            p = self._borrow(local, shape, dtype, params)
-        setattr(self, local, p)
-        return p
+            found = [self._borrow(local, shape, dtype, params) for local, shape, dtype, _, _ in specs]
+            set_merged_shapes({p: merged for p, merged in found if merged is not None})  # all or nothing
+            made = [p for p, _ in found]
+        for (local, *_), p in zip(specs, made):
+            setattr(self, local, p)
 
-    def _borrow(self, local: str, shape: tuple, dtype: Any, params: Any) -> Parameter:
-        """Parameter ``local`` of another layer's ``params``, checked to fit this layer (its open dims completed)."""
+    def _borrow(self, local: str, shape: tuple, dtype: Any, params: Any) -> tuple[Parameter, Any]:
+        """(parameter ``local`` of another layer's ``params``, its shape completed by this layer's, or None),
+        checked to fit this layer; nothing is changed yet."""
         p = params.get(local) if hasattr(params, "get") else None
         if not isinstance(p, Parameter):
             have = ", ".join(map(repr, params)) if hasattr(params, "keys") else repr(params)
@@ -150,9 +154,7 @@ class Block:
         merged = _merged(p, shape, lambda: LayerError(
             f"{type(self).__name__}: shared parameter {p.name!r} has shape {format_shape(p.shape)}, this layer needs "
             f"{format_shape(shape)}; share only between layers of the same size"))
-        if merged is not None:
-            set_merged_shapes({p: merged})
-        return p
+        return p, merged
 
     def _detach(self, key: str) -> None:
         old = self._children.pop(key)

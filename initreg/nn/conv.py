@@ -57,10 +57,9 @@ class Conv2D(Block):
                                  f"the same number of channels")
         self.act = get_activation(activation, "Conv2D")
         per_group = None if in_channels is None else in_channels // self.groups
-        self._declare("weight", (self.channels, per_group, *self.kernel_size), dtype, weight_initializer, params)
-        if use_bias:
-            self._declare("bias", (self.channels,), dtype, bias_initializer, params)
-        else:
+        self._declare([("weight", (self.channels, per_group, *self.kernel_size), dtype, weight_initializer, "write")]
+                      + ([("bias", (self.channels,), dtype, bias_initializer, "write")] if use_bias else []), params)
+        if not use_bias:
             self.bias = None
 
     def _nchw(self, shape: tuple[int, ...]) -> tuple[int, ...]:

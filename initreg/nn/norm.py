@@ -34,10 +34,9 @@ class BatchNorm(Block):
         self.epsilon = _checked("epsilon", epsilon, 0.0, None)
         in_channels = check_size("BatchNorm", "in_channels", in_channels, none_ok=True)
         shape = (in_channels,)
-        self._declare("gamma", shape, dtype, gamma_initializer, params)
-        self._declare("beta", shape, dtype, beta_initializer, params)
-        self._declare("running_mean", shape, dtype, running_mean_initializer, params, grad_req="null")
-        self._declare("running_var", shape, dtype, running_variance_initializer, params, grad_req="null")
+        self._declare([("gamma", shape, dtype, gamma_initializer, "write"), ("beta", shape, dtype, beta_initializer, "write"),
+                       ("running_mean", shape, dtype, running_mean_initializer, "null"),
+                       ("running_var", shape, dtype, running_variance_initializer, "null")], params)
         self._initializing = False  # True between infer_shape and forward of the pass that completed the shapes
 
     def _axis(self, shape: tuple[int, ...]) -> int:

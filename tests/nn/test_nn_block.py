@@ -281,6 +281,21 @@ def test_sharing_checks_the_layers_fit():
     assert b.weight.shape == (8, 5)
 
 
+@pytest.mark.parametrize("make, use", [
+    (lambda: nn.Dense(8, use_bias=False), lambda shared: nn.Dense(8, in_units=5, params=shared.params)),
+    (lambda: nn.Conv2D(4, 3, use_bias=False), lambda shared: nn.Conv2D(4, 3, in_channels=2, params=shared.params)),
+    (lambda: nn.BatchNorm(), lambda shared: nn.BatchNorm(in_channels=3, params={
+        k: v for k, v in shared.params.items() if k != "running_var"})),
+])
+def test_a_sharing_layer_that_fails_leaves_the_shared_parameters_as_they_were(make, use):
+    shared = make()
+    shared.initialize(seed=0)  # deferred: a layer that completes the shapes draws them
+    before = {k: (p.state, p.shape) for k, p in shared.params.items()}
+    with pytest.raises(LayerError, match="must hold a parameter"):
+        use(shared)
+    assert {k: (p.state, p.shape) for k, p in shared.params.items()} == before
+
+
 # -- atomicity ------------------------------------------------------------------------------------------
 
 class FailsOn(initreg.Initializer):
