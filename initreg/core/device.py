@@ -71,6 +71,7 @@ def cpu(index: int = 0) -> Device:
 
 
 _CPU0 = Device("cpu", 0)  # Devices are immutable: the common one is shared
+MAX_DEVICES = 1024  # devices one parameter may be given (a list longer than this is a mistake)
 
 
 def gpu(index: int = 0) -> Device:
@@ -121,16 +122,17 @@ def as_devices(device: "Device | Iterable[Device] | None", default: "list[Device
     elif isinstance(device, (str, bytes)) or not hasattr(device, "__iter__"):  # "cuda", 0, a torch.device: not ours
         raise DeviceError(f"{device!r} is not a Device; use initreg.cpu(i) or initreg.gpu(i), or a list of them")
     else:
-        items = list(device)
-    if not items:
-        raise DeviceError("an empty device list was given; pass a device such as cpu(0) or a list of them")
-    out: list[Device] = []
-    for d in items:
+        items = device
+    out: dict[Device, None] = {}
+    for count, d in enumerate(items, 1):  # checked as read: an endless or huge iterable stops early
         if not isinstance(d, Device):
             raise DeviceError(f"{d!r} is not a Device; use initreg.cpu(i) or initreg.gpu(i)")
-        if d not in out:
-            out.append(d)
-    return out
+        if count > MAX_DEVICES:
+            raise DeviceError(f"more than {MAX_DEVICES:,} devices were given; a parameter lives on a few")
+        out[d] = None
+    if not out:
+        raise DeviceError("an empty device list was given; pass a device such as cpu(0) or a list of them")
+    return list(out)
 
 
 def device_of(array: Any) -> Device:

@@ -17,6 +17,7 @@ _CHECK_SMALL = 1 << 16
 _SCANNED = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
 
 Shape = tuple  # tuple[int | None, ...]
+MAX_DIMS = 64  # NumPy's limit on an array's dimensions
 
 
 def check_shape(shape: Any, name: str) -> Shape | None:
@@ -25,10 +26,12 @@ def check_shape(shape: Any, name: str) -> Shape | None:
         return None
     if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
         shape = (shape,)
-    try:
-        dims = tuple(shape)
-    except TypeError:
-        raise ShapeError(f"parameter {name!r}: shape must be a tuple of ints (None for unknown), got {shape!r}") from None
+    if isinstance(shape, (str, bytes)) or not hasattr(shape, "__len__"):  # a generator could be endless
+        raise ShapeError(f"parameter {name!r}: shape must be a tuple of ints (None for unknown), got {_clip(shape)}")
+    if len(shape) > MAX_DIMS:
+        raise ShapeError(f"parameter {name!r}: shape has {len(shape):,} dimensions, more than an array can have "
+                         f"({MAX_DIMS}); check the shape")
+    dims = tuple(shape)
     out = []
     for d in dims:
         if d is None:
@@ -42,6 +45,11 @@ def check_shape(shape: Any, name: str) -> Shape | None:
         else:
             out.append(int(d))
     return tuple(out)
+
+
+def _clip(value: Any) -> str:
+    shown = repr(value)
+    return shown if len(shown) <= 200 else shown[:200] + "..."
 
 
 def check_dtype(dtype: Any, name: str) -> np.dtype:

@@ -77,6 +77,8 @@ def initialize(module: Any, init: Any = None, *, seed: int | None = None, strict
     table.diagnostics.warn()
     backups: list[tuple[Any, Any]] = []
     undo: list[tuple[Any, str, Any, bool]] = []
+    marks: list[tuple[Any, str, bool, Any]] = []
+    hooks: list[Any] = []
     try:
         for s in everything:
             if id(s) in fresh:
@@ -90,17 +92,21 @@ def initialize(module: Any, init: Any = None, *, seed: int | None = None, strict
                     backups.append((tensor, tensor.clone()))
                 _fill_one(s, r, tensor, seed, local)
         _compute_buffers(computed, {id(s): fresh[id(s)] for s in computed})
+        hooks = defer(module, [(s, r) for s, r in work if s.lazy], init, seed, default, prefix,
+                      dict(vars=vars, only=only, name_map=name_map))
+        _mark_library_initialized(module, marks)
+        _keep_timm_values(module, marks)
     except BaseException:
+        for handle in hooks:
+            handle.remove()
+        for obj, attr, had, old in reversed(marks):
+            object.__setattr__(obj, attr, old) if had else object.__delattr__(obj, attr)
         with torch.no_grad():
             for tensor, old in reversed(backups):
                 tensor.copy_(old)
         for owner, attr, old, buffer in reversed(undo):
             _assign(owner, attr, old, buffer)
         raise
-    defer(module, [(s, r) for s, r in work if s.lazy], init, seed, default, prefix,
-          dict(vars=vars, only=only, name_map=name_map))
-    _mark_library_initialized(module)
-    _keep_timm_values(module)
     return table
 
 
@@ -148,26 +154,41 @@ def _compute_buffers(computed: list[Slot], tensors: dict[int, Any]) -> None:
                 f"(parameters on meta only); nothing was changed")
 
 
-def _mark_library_initialized(module: Any) -> None:
-    """Set transformers' ``_is_hf_initialized`` on every module, parameter and buffer, so its own init leaves them."""
+def _mark_library_initialized(module: Any, marks: list[tuple[Any, str, bool, Any]]) -> None:
+    """Set transformers' ``_is_hf_initialized`` on every module, parameter and buffer that holds values, so its own
+    init leaves them (one still on meta, outside ``only=``, and the modules holding one are left for it)."""
     from .walk import pretrained_class
 
     library = pretrained_class()
     if library is None or not any(isinstance(m, library) for m in module.modules()):
         return
-    for m in module.modules():
-        m._is_hf_initialized = True
-    for t in list(module.parameters()) + [b for b in module.buffers() if b is not None]:
-        t._is_hf_initialized = True
+    def tensors(m: Any) -> list[Any]:
+        return [*m.parameters(), *(b for b in m.buffers() if b is not None)]
+    done = [m for m in module.modules() if not any(t.is_meta for t in tensors(m))]
+    for obj in [*done, *(t for t in tensors(module) if not t.is_meta)]:
+        _mark(obj, "_is_hf_initialized", True, marks)
 
 
-def _keep_timm_values(module: Any) -> None:
+def _mark(obj: Any, attr: str, value: Any, marks: list[tuple[Any, str, bool, Any]]) -> None:
+    """``obj.attr = value``, logged in ``marks`` so an error can take it back; an object refusing it is an error."""
+    own = getattr(obj, "__dict__", {})
+    had, old = attr in own, own.get(attr)
+    try:
+        setattr(obj, attr, value)
+    except Exception as exc:
+        raise ParameterValueError(f"{type(obj).__name__} refuses the attribute {attr!r}, which keeps its library's own "
+                                  f"init from redrawing initreg's values ({type(exc).__name__}: {exc}); nothing was "
+                                  f"changed") from None
+    marks.append((obj, attr, had, old))
+
+
+def _keep_timm_values(module: Any, marks: list[tuple[Any, str, bool, Any]]) -> None:
     """timm keeps no "initialized" mark (transformers' ``_is_hf_initialized``): on a model initreg filled, its
     modules' own ``init_weights()`` warns and keeps initreg's values instead of redrawing them from torch's generator."""
     for m in module.modules():
         cls = type(m)
         if cls.__module__.startswith("timm.") and callable(getattr(cls, "init_weights", None)):
-            m.init_weights = functools.partial(_timm_init_weights_kept, cls.__name__)  # picklable, unlike a closure
+            _mark(m, "init_weights", functools.partial(_timm_init_weights_kept, cls.__name__), marks)  # picklable
 
 
 def _timm_init_weights_kept(owner: str, *args: Any, **kwargs: Any) -> None:

@@ -12,8 +12,9 @@ from .walk import Slot, slots
 
 
 def defer(root: Any, pending: list[tuple[Slot, Row]], init: Any, seed: int, default: Any, prefix: str = "",
-          options: dict[str, Any] | None = None) -> None:
-    """Register, on each lazy module holding a pending slot, a hook that fills it right after its shape is inferred.
+          options: dict[str, Any] | None = None) -> list[Any]:
+    """Register, on each lazy module holding a pending slot, a hook that fills it right after its shape is inferred;
+    the hooks' handles (``handle.remove()`` takes one back).
 
     ``options``: the call's vars=, only= and name_map=, applied again when the hook plans the module."""
     prefixes = {id(m): ".".join(filter(None, (prefix, p))) for p, m in root.named_modules(remove_duplicate=False)}
@@ -21,11 +22,10 @@ def defer(root: Any, pending: list[tuple[Slot, Row]], init: Any, seed: int, defa
     for slot, _ in pending:
         owner = slot.owners[0][0]
         owners[id(owner)] = owner
-    for owner in owners.values():
-        _register(owner, prefixes[id(owner)], init, seed, default, options or {})
+    return [_register(owner, prefixes[id(owner)], init, seed, default, options or {}) for owner in owners.values()]
 
 
-def _register(owner: Any, prefix: str, init: Any, seed: int, default: Any, options: dict[str, Any]) -> None:
+def _register(owner: Any, prefix: str, init: Any, seed: int, default: Any, options: dict[str, Any]) -> Any:
     handle = None
 
     def hook(module: Any, args: Any) -> None:
@@ -53,6 +53,7 @@ def _register(owner: Any, prefix: str, init: Any, seed: int, default: Any, optio
         handle.remove()
 
     handle = owner.register_forward_pre_hook(hook)
+    return handle
 
 
 def _prefixed(slot: Slot, prefix: str) -> Slot:

@@ -171,3 +171,33 @@ def test_the_printed_table_lists_the_tied_name_and_it_can_be_looked_up():
     assert table["lm_head.weight"] is table["transformer.wte.weight"]
     assert "tied: 'lm_head.weight' is 'transformer.wte.weight'" in str(table)
     assert table.to_dict()["rows"][0]["aliases"] == ["lm_head.weight"]
+
+
+def test_a_module_refusing_the_library_mark_is_an_error_and_the_meta_model_stays_as_it_was():
+    class Strict(torch.nn.Module):  # refuses new attributes, as some wrappers do
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Linear(4, 4)
+
+        def __setattr__(self, key, value):
+            if key == "_is_hf_initialized":
+                raise AttributeError("Strict: no new attributes")
+            super().__setattr__(key, value)
+
+    model = on_meta(gpt2)
+    with torch.device("meta"):
+        model.extra = Strict()
+    params = dict(model.named_parameters())
+    with pytest.raises(initreg.errors.ParameterValueError, match="Strict refuses the attribute '_is_hf_initialized'"):
+        it.initialize(model, {**RULES, "extra.lin.*": "zeros"}, seed=0)
+    assert dict(model.named_parameters()) == params and all(p.is_meta for p in params.values())
+    assert not any("_is_hf_initialized" in vars(x) for x in [*model.modules(), *model.parameters()])
+
+
+def test_only_on_a_meta_model_leaves_the_tensors_outside_it_to_the_library():
+    model = on_meta(gpt2)
+    it.initialize(model, RULES, seed=0, only="transformer.h.1.*")
+    left = [p for p in model.parameters() if p.is_meta]
+    assert left and not any(getattr(p, "_is_hf_initialized", False) for p in left)
+    assert all(getattr(p, "_is_hf_initialized", False) for p in model.parameters() if not p.is_meta)
+    assert not getattr(model, "_is_hf_initialized", False)  # it holds meta tensors: the library's init still runs
