@@ -42,6 +42,21 @@ def _bytes(tensor: Any) -> np.ndarray:
     return np.unique((_offsets(tensor)[:, None] * size + np.arange(size)).reshape(-1))
 
 
+def _share_bytes(a: Any, b: Any, end: int) -> bool:
+    """Whether two tensors of one storage (spans ending before byte ``end``) have a byte in common: NumPy's exact
+    solver on address-only views (no memory is read), else every byte of both compared."""
+    store = np.lib.stride_tricks.as_strided(np.zeros(1, np.uint8), shape=(end,), strides=(1,), writeable=False)
+
+    def view(t: Any) -> np.ndarray:
+        size = t.element_size()
+        return np.lib.stride_tricks.as_strided(store[t.storage_offset() * size:], shape=(*t.shape, size),
+                                               strides=(*(s * size for s in t.stride()), 1), writeable=False)
+    try:
+        return bool(np.shares_memory(view(a), view(b), max_work=1 << 20))
+    except getattr(np, "exceptions", np).TooHardError:  # pragma: no cover - strides its solver gives up on
+        return bool(np.intersect1d(_bytes(a), _bytes(b), assume_unique=True).size)
+
+
 def check_internal(tensor: Any, name: str) -> None:
     """ParameterValueError when elements of ``tensor`` (parameter ``name``) share memory, as an expanded tensor's do."""
     size = tensor.element_size()
@@ -68,7 +83,7 @@ def check_overlaps(tensors: Sequence[tuple[str, Any]]) -> None:
         for (ptr2, lo2, hi2), name2, tensor2 in spans[i + 1:]:
             if ptr2 != ptr or lo2 >= hi:
                 break  # sorted by (storage, first byte): nothing later can reach back into this span
-            if np.intersect1d(_bytes(tensor), _bytes(tensor2), assume_unique=True).size:
+            if _share_bytes(tensor, tensor2, max(hi, hi2)):
                 raise ParameterValueError(
                     f"parameters {name!r} and {name2!r} are different tensors that share memory (views of one "
                     f"storage), so they cannot each hold their own values; tie them (one nn.Parameter under both "
