@@ -7,7 +7,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from ..errors import CheckpointError, NoWorkersError
 
@@ -104,8 +104,10 @@ def _result(future: Any, client: Any, deadline: float | None, worker_timeout: fl
 
 def write(plan: Any, targets: Mapping[int, Path], rows: Mapping[str, Any], seed: int, dask_client: Any, *,
           task_bytes: int = TASK_BYTES, piece_bytes: int | None = None, retries: int = RETRIES,
-          timeout: float | None = None, worker_timeout: float | None = None) -> int:
-    """Write files ``targets`` (number → path) of ``plan`` with a Dask cluster; returns the number of tasks run.
+          timeout: float | None = None, worker_timeout: float | None = None,
+          also: Callable[[], Mapping[Path, Any]] | None = None) -> int:
+    """Write files ``targets`` (number → path) of ``plan`` with a Dask cluster, committed in one step with the files
+    ``also()`` makes once they are written (an index); returns the number of tasks run.
 
     ``timeout`` bounds the whole wait; ``worker_timeout`` gives up once no worker has been alive that long.
     """
@@ -113,6 +115,7 @@ def write(plan: Any, targets: Mapping[int, Path], rows: Mapping[str, Any], seed:
     from .shards import PIECE_BYTES
 
     temps: dict[Path, Any] = {}
+    extra: Mapping[Path, Any] = {}
     futures: list[Any] = []
     try:
         for number, target in targets.items():
@@ -146,12 +149,13 @@ def write(plan: Any, targets: Mapping[int, Path], rows: Mapping[str, Any], seed:
             flushes += [flusher.submit(sync, temp) for number, temp in by_number.items() if number not in last]
             for done in flushes:
                 done.result()
-        commit(temps, synced=True)
+        extra = also() if also is not None else {}
+        commit({**temps, **extra}, synced=True)
         return len(groups)
     except BaseException as exc:
         for f in futures:
             f.cancel()
-        discard(temps.values())
+        discard([*temps.values(), *extra.values()])
         discard_own(targets.values())
         if isinstance(exc, OSError) and not isinstance(exc, CheckpointError) and targets:
             from .files import write_error

@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 import numpy as np
 
 from .direct import StagedFile
-from .files import atomic_file, fsync_directory, is_bfloat16, temp_file, write_at, write_error
+from .files import fsync_directory, is_bfloat16, temp_file, write_at, write_error
 from ..errors import CheckpointWriteError
 from .shards import PIECE_BYTES, CheckpointPlan, FilePlan, Piece, pieces
 
@@ -192,6 +192,9 @@ def commit(temps: Mapping[Path, Temp], synced: bool = False) -> None:
                 done.append(target)
         except OSError as exc:
             _put_back(done, backups, target, exc)
+        except BaseException:  # Ctrl-C between two renames: the same undo, then the interrupt goes on
+            _undo(done, backups)
+            raise
         discard(backups.values())
     for t in temps.values():
         os.close(t.fd)
@@ -250,6 +253,22 @@ def _locked(path: Path) -> int:
 
 def _put_back(done: Sequence[Path], backups: Mapping[Path, Temp], failed: Path, exc: OSError) -> None:
     """Undo the renames ``done`` after ``failed``'s rename raised ``exc``: each target holds its old file again."""
+    lost = _undo(done, backups)
+    if lost:
+        kept = "; ".join(f"{str(t)!r} is in {backups[t].path!r}" for t in lost if t in backups)
+        raise CheckpointWriteError(
+            f"cannot save {str(failed)!r}: renaming the new file onto it failed: {exc.strerror or exc} (errno "
+            f"{exc.errno}); {len(done) - len(lost)} of the {len(done)} file(s) already replaced were put back, but "
+            f"{', '.join(map(repr, map(str, lost)))} could not be: they hold the new run's file"
+            f"{f' (the old one: {kept})' if kept else ''}; write the checkpoint again") from exc
+    tail = (f"Nothing was written: the {len(done)} other file(s) already replaced were put back, so every file of "
+            f"this write holds what it held before" if done else None)
+    raise write_error(failed, exc, "renaming the new file onto it", tail) from exc
+
+
+def _undo(done: Sequence[Path], backups: Mapping[Path, Temp]) -> list[Path]:
+    """Put back the old file of every target in ``done`` (and of those kept aside by renaming); the ones that could
+    not be put back, whose backups stay."""
     lost = []
     aside = [t for t in backups if t not in done and not os.path.lexists(t)]  # kept by renaming, never replaced
     for target in [*reversed(done), *aside]:
@@ -264,28 +283,30 @@ def _put_back(done: Sequence[Path], backups: Mapping[Path, Temp], failed: Path, 
     for t in lost:
         if t in backups and backups[t].fd >= 0:
             os.close(backups[t].fd)  # its file stays: it holds the old file the error names
-    if lost:
-        kept = "; ".join(f"{str(t)!r} is in {backups[t].path!r}" for t in lost if t in backups)
-        raise CheckpointWriteError(
-            f"cannot save {str(failed)!r}: renaming the new file onto it failed: {exc.strerror or exc} (errno "
-            f"{exc.errno}); {len(done) - len(lost)} of the {len(done)} file(s) already replaced were put back, but "
-            f"{', '.join(map(repr, map(str, lost)))} could not be: they hold the new run's file"
-            f"{f' (the old one: {kept})' if kept else ''}; write the checkpoint again") from exc
-    tail = (f"Nothing was written: the {len(done)} other file(s) already replaced were put back, so every file of "
-            f"this write holds what it held before" if done else None)
-    raise write_error(failed, exc, "renaming the new file onto it", tail) from exc
+    return lost
 
 
-def write_text(target: Path, text: str) -> None:
-    """Write ``text`` to ``target`` atomically (a temporary file, then a rename)."""
-    with atomic_file(target) as fh:
-        fh.write(text.encode("utf-8"))
+def text_temp(target: Path, text: str) -> Temp:
+    """A locked temporary file beside ``target`` holding ``text``, flushed to disk: to be committed with others."""
+    fd, tmp = temp_file(target)
+    try:
+        write_at(fd, 0, text.encode("utf-8"))
+        os.fsync(fd)
+    except BaseException as exc:
+        discard([Temp(tmp, fd)])
+        if isinstance(exc, OSError):  # a full disk names the file
+            raise write_error(target, exc, "writing") from exc
+        raise
+    return Temp(tmp, fd)
 
 
 def write_plan(plan: CheckpointPlan, targets: Mapping[int, Path], rows: Mapping[str, Any], seed: int,
-               progress: Callable[[Piece], None] | None = None, piece_bytes: int = PIECE_BYTES) -> None:
-    """Write files ``targets`` (number → path) of ``plan`` in this process; a failure leaves no target changed."""
+               progress: Callable[[Piece], None] | None = None, piece_bytes: int = PIECE_BYTES,
+               also: Callable[[], Mapping[Path, Temp]] | None = None) -> None:
+    """Write files ``targets`` (number → path) of ``plan`` in this process, committed in one step with the files
+    ``also()`` makes once they are written (an index); a failure leaves no target changed."""
     temps: dict[Path, Temp] = {}
+    extra: Mapping[Path, Temp] = {}
     current = next(iter(targets.values()), None)  # the file being written: a full disk names it
     try:
         # each file is flushed to disk on a thread while the next one is drawn
@@ -299,9 +320,10 @@ def write_plan(plan: CheckpointPlan, targets: Mapping[int, Path], rows: Mapping[
                 flushes.append((target, flusher.submit(sync, temps[target])))
             for current, f in flushes:
                 f.result()
-        commit(temps, synced=True)
+            extra = also() if also is not None else {}
+        commit({**temps, **extra}, synced=True)
     except BaseException as exc:
-        discard(temps.values())
+        discard([*temps.values(), *extra.values()])
         discard_own(targets.values())
         if isinstance(exc, OSError) and not isinstance(exc, CheckpointWriteError) and current is not None:
             raise write_error(current, exc, "writing") from exc

@@ -93,13 +93,13 @@ def _targets(plan: CheckpointPlan, path: Path, *, directory: bool, shard: tuple[
 def write_output(table: Any, rules: Any, path: Any, *, directory: bool, max_shard_size: Any = None,
                  shard: tuple[int, int] | None = None, index_only: bool = False, client: Any = None,
                  progress: Callable[[Piece], None] | None = None, timeout: float | None = None,
-                 worker_timeout: float | None = None, vars: Mapping[str, Any] | None = None) -> Written:
+                 worker_timeout: float | None = 30.0, vars: Mapping[str, Any] | None = None) -> Written:
     """Plan and write ``table``'s checkpoint at ``path``; on failure no target path is changed.
 
     With a Dask ``client``: ``timeout`` bounds the whole wait, ``worker_timeout`` the time without a live worker.
     ``vars``: the caller's vars= the table was planned with (recorded in the provenance).
     """
-    from .filewriter import write_plan, write_text
+    from .filewriter import commit, discard, text_temp, write_plan
 
     path = Path(os.fspath(path))
     rows = {r.name: r for r in drawn_rows(table)}
@@ -114,16 +114,24 @@ def write_output(table: Any, rules: Any, path: Any, *, directory: bool, max_shar
             pass
     try:
         tasks = None
+        index = path / INDEX_NAME if plan.sharded and shard is None else None
+
+        def also() -> dict[Path, Any]:  # the index, renamed with the files it lists
+            return {index: text_temp(index, plan.index_text())} if index is not None else {}
         if client is not None and targets:
             from .dask_writer import write
 
-            tasks = write(plan, targets, rows, table.seed, client, timeout=timeout, worker_timeout=worker_timeout)
+            tasks = write(plan, targets, rows, table.seed, client, timeout=timeout, worker_timeout=worker_timeout,
+                          also=also)
         elif targets:
-            write_plan(plan, targets, rows, table.seed, progress)
-        index = None
-        if plan.sharded and shard is None:
-            index = path / INDEX_NAME
-            write_text(index, plan.index_text())
+            write_plan(plan, targets, rows, table.seed, progress, also=also)
+        elif index is not None:
+            alone = also()
+            try:
+                commit(alone)
+            except BaseException:
+                discard(alone.values())
+                raise
     except BaseException:
         if created:
             with contextlib.suppress(OSError):
@@ -135,7 +143,7 @@ def write_output(table: Any, rules: Any, path: Any, *, directory: bool, max_shar
 def save_initial(params: Any, init: Any = None, path: Any = "model", *, seed: int | None = None,
                  max_shard_size: Any = None, shard: tuple[int, int] | None = None, index_only: bool = False,
                  client: Any = None, strict: bool = False, timeout: float | None = None,
-                 worker_timeout: float | None = None, vars: Mapping[str, Any] | None = None, only: Any = None,
+                 worker_timeout: float | None = 30.0, vars: Mapping[str, Any] | None = None, only: Any = None,
                  name_map: Any = None) -> Written:
     """Write the initial values of ``params`` under ``init`` as .safetensors with provenance (a directory: sharded).
 

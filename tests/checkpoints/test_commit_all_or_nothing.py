@@ -84,3 +84,24 @@ def test_a_failing_rename_of_a_new_file_removes_the_ones_already_renamed(files, 
     code, _, err = run(capsys, *INIT)
     assert code == 2 and "put back" in err
     assert not (files / "ckpt").exists()  # the directory it created is empty again, and removed
+
+
+@pytest.mark.parametrize("fails_on, error", [("last shard", KeyboardInterrupt), ("index", OSError)])
+def test_an_interrupt_or_a_failing_index_between_renames_changes_no_file(files, capsys, monkeypatch, fails_on, error):
+    from initreg.checkpoints import filewriter
+
+    assert run(capsys, *INIT)[0] == 0
+    before = contents(files / "ckpt")
+    last = sorted(n for n in before if n.startswith("model-"))[-1]
+    target = last if fails_on == "last shard" else "model.safetensors.index.json"  # the index commits with the shards
+    real = os.replace
+
+    def replace(src, dst):
+        if str(dst).endswith(target) and ".tmp" in str(src):
+            raise error(5, "Input/output error") if error is OSError else error()
+        return real(src, dst)
+
+    monkeypatch.setattr(filewriter.os, "replace", replace)
+    assert run(capsys, *INIT, "--seed", "2")[0] == (130 if error is KeyboardInterrupt else 2)  # Ctrl-C: status 130
+    monkeypatch.setattr(filewriter.os, "replace", real)
+    assert contents(files / "ckpt") == before  # no shard of the second run, no temporary or backup file left
