@@ -7,7 +7,7 @@ import warnings
 from dataclasses import replace
 from typing import Any
 
-from ..errors import MissingDependencyError, ParameterValueError, ReinitializationWarning
+from ..errors import AllocationError, MissingDependencyError, ParameterValueError, ReinitializationWarning
 from ..planning.explanation import Explanation, Row
 from ..planning.leaves import adapter_seed
 from ..planning.precedence import only_mask
@@ -70,10 +70,18 @@ def initialize(module: Any, init: Any = None, *, seed: int | None = None, strict
     check_overlaps([(s.name, s.tensor) for s in everything if not s.lazy and not is_dtensor(s.tensor)])
     local = _fill_local() if any(is_dtensor(s.tensor) for s, _ in now) else None
     # every meta tensor's new storage and object is built before anything is touched: a failure here changes nothing
-    fresh = {id(s): _materialized(s, None if is_dtensor(s.tensor) else empty_like(s.tensor, target), target)
-             for s, _ in now if s.meta}
-    fresh.update({id(s): _materialized(s, torch.full_like(s.tensor, s.standard, device=target)) for s in standard})
-    fresh.update({id(s): _materialized(s, _unwritten(s.tensor, target)) for s in computed})
+    try:
+        fresh = {id(s): _materialized(s, None if is_dtensor(s.tensor) else empty_like(s.tensor, target), target)
+                 for s, _ in now if s.meta}
+        fresh.update({id(s): _materialized(s, torch.full_like(s.tensor, s.standard, device=target)) for s in standard})
+        fresh.update({id(s): _materialized(s, _unwritten(s.tensor, target)) for s in computed})
+    except (MemoryError, RuntimeError) as exc:  # torch's "can't allocate memory" is a RuntimeError
+        if isinstance(exc, RuntimeError) and "alloc" not in str(exc).lower() and "out of memory" not in str(exc):
+            raise
+        need = sum(s.tensor.numel() * s.tensor.element_size() for s in everything if s.meta)
+        raise AllocationError(f"the meta model's tensors need {need / 2**30:,.1f} GiB on {target}, more memory than it "
+                              f"gives ({type(exc).__name__}); write a seed checkpoint with `initreg init --torch` or "
+                              f"shard the model (DTensor/FSDP2). Nothing was changed") from None
     table.diagnostics.warn()
     backups: list[tuple[Any, Any]] = []
     undo: list[tuple[Any, str, Any, bool]] = []

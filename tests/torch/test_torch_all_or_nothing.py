@@ -230,3 +230,11 @@ def test_values_that_overflow_bfloat16_once_rounded_are_an_error_and_nothing_cha
     assert all(torch.equal(p.detach(), b) for p, b in zip(lin.parameters(), before))
     it.initialize(lin, {"bias": "zeros", "weight": ["constant", {"value": 3.3e38}]}, seed=0)  # rounds to a finite value
     assert torch.isfinite(lin.weight).all()
+
+
+def test_a_meta_model_too_large_to_materialize_is_an_allocation_error_and_stays_on_meta():
+    with torch.device("meta"):
+        m = nn.Linear(2**22, 2**24)  # 256 TiB: beyond x86-64's user address space, so no overcommit grants it
+    with pytest.raises(initreg.AllocationError, match=r"262,144\.1 GiB on cpu.*initreg init --torch") as info:
+        it.initialize(m, seed=0)
+    assert isinstance(info.value, MemoryError) and m.weight.is_meta and m.bias.is_meta
