@@ -10,7 +10,7 @@ directory at the same path (one host, or a shared file system).
 
 from __future__ import annotations
 
-import itertools
+import functools
 import os
 from contextlib import contextmanager
 from typing import Any, Iterator, Mapping
@@ -52,7 +52,10 @@ def arrays(params: Any, init: Any = None, *, seed: int | None = None, chunks: An
     """
     _require()
     import dask.array as da
+    import numpy as np
     from dask.base import tokenize
+    from dask.blockwise import blockwise
+    from dask.layers import ArraySliceDep
 
     from .errors import ShapeError
     from .core.shapes import is_complete
@@ -70,12 +73,11 @@ def arrays(params: Any, init: Any = None, *, seed: int | None = None, chunks: An
                              f"{tuple(r.shape)} ({exc}); give chunks per parameter as {{name: chunks}}") from None
         key = f"initreg-{r.name}-" + tokenize(r.name, r.shape, r.dtype, r.layout, r.initializer.dumps(), table.seed,
                                                   normalized)
-        graph = {}
-        starts = [list(itertools.accumulate((0,) + c)) for c in normalized]
-        for ij in itertools.product(*(range(len(c)) for c in normalized)):
-            index = tuple(slice(starts[d][i], starts[d][i + 1]) for d, i in enumerate(ij))
-            graph[(key, *ij)] = (_chunk, r.initializer, tuple(r.shape), r.name, table.seed, r.dtype, r.layout, index)
-        out[r.name] = da.Array(graph, key, normalized, dtype=r.dtype)
+        # one lazy layer, as dask.array.zeros builds: each block's slices are made when the graph is, not here
+        axes = tuple(range(len(normalized)))
+        chunk = functools.partial(_chunk, r.initializer, tuple(r.shape), r.name, table.seed, r.dtype, r.layout)
+        graph = blockwise(chunk, key, axes, ArraySliceDep(normalized), axes, numblocks={})
+        out[r.name] = da.Array(graph, key, normalized, dtype=r.dtype, meta=np.empty((0,) * len(axes), r.dtype))
     return out
 
 

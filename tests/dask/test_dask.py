@@ -56,6 +56,13 @@ def test_arrays_equal_values_for_random_chunkings():
                                                        initreg.values("normal", (5, 7, 11), name="t", seed=4))
 
 
+def test_arrays_of_a_million_blocks_are_built_lazily():
+    arr = initreg.dask.arrays({"w": (1000, 1000)}, "normal", seed=0, chunks=1)["w"]  # 5.9 s and 476 MB when eager
+    assert arr.numblocks == (1000, 1000) and not arr.dask.layers[arr.name].is_materialized()
+    np.testing.assert_array_equal(arr[3:5, 997:].compute(scheduler="synchronous"),
+                                  initreg.values("normal", (1000, 1000), name="w", seed=0)[3:5, 997:])
+
+
 def test_arrays_without_seed_share_one():
     arrs = initreg.dask.arrays({"w": (64, 64)}, "uniform", chunks=(16, 16))
     a = arrs["w"].compute(scheduler="synchronous")
