@@ -11,7 +11,7 @@ import numpy as np
 from ..checkpoints.provenance import RULES_KEY, SEED_KEY  # noqa: F401 - public here too
 from ..errors import CheckpointError, ValidationError
 from ..core.initializer import Initializer, make_desc
-from .checks import Outcome, check as check_values, is_random, lag1_check
+from .checks import Outcome, check as check_values, finite_check, is_random, lag1_check
 from .regiontruth import region_check
 from .report import CaseResult, Report, Row, Target
 from .runner import adjust, as_row, judge
@@ -185,6 +185,9 @@ def _outcomes(init: Initializer, name: str, x: np.ndarray, layout: str, seed: in
     if x.dtype not in (np.float32, np.float64) and not low:
         return [Outcome("dtype", detail=f"skipped: dtype {x.dtype} is not checked (float64, float32, float16 and "
                                         f"bfloat16 are)")]
+    bad = finite_check(x)
+    if bad is not None:  # a diverged array fails here, before any test that needs finite values
+        return [bad] + ([] if seed is None else _seeded(init, name, x, layout, seed))
     sampled = _sampled(init, name, x, layout, plot, sample) if sample is not None and x.size > sample else None
     if sampled is not None:
         return sampled + ([] if seed is None or low else _seeded(init, name, x, layout, seed))
