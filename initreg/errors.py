@@ -14,6 +14,7 @@ __all__ = [
     "KernelUnavailableWarning",
     "InitregError",
     "InitregWarning",
+    "PromiseTypeError",
     "ParameterError",
     "ParameterValueError",
     "ParameterNotFoundError",
@@ -213,6 +214,10 @@ class SharedStreamWarning(InitregWarning):
 
 class ValidationError(InitregError, ValueError):
     """A validation request is invalid (unknown case, bad alpha, ...)."""
+
+
+class PromiseTypeError(ValidationError, TypeError):
+    """A field of a promised distribution (Orthogonal, Atom, Mixture, Sparse, ...) has the wrong type."""
 
 
 # --- checkpoints (named arrays on disk) ----------------------------------------------------

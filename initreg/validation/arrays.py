@@ -14,7 +14,7 @@ from ..core.initializer import Initializer, make_desc
 from .checks import Outcome, check as check_values, finite_check, is_random, lag1_check
 from .regiontruth import region_check
 from .report import CaseResult, Report, Row, Target
-from .runner import adjust, as_row, judge
+from .runner import adjust, as_row, judge, promise_failed
 
 #: the smallest sample= (the statistical tests need thousands of values each)
 MIN_SAMPLE = 10_000
@@ -204,8 +204,8 @@ def _outcomes(init: Initializer, name: str, x: np.ndarray, layout: str, seed: in
     else:
         try:
             out += check_values(expected, x, f"{init.name}.expected()", plot)
-        except ValidationError as exc:
-            return [Outcome("expected", passed=False, detail=str(exc))]
+        except Exception as exc:  # a malformed promise fails this array's row; the others are still checked
+            return [promise_failed(exc)]
         if is_random(expected) and not _is_orthogonal(expected):
             out += lag1_check(x)
     return out + ([] if seed is None else _seeded(init, name, x, layout, seed))
@@ -239,8 +239,8 @@ def _sampled(init: Initializer, name: str, x: np.ndarray, layout: str, plot: dic
     else:
         try:
             out = check_values(expected, sub, f"{init.name}.expected()", plot) + lag1_check(sub)
-        except ValidationError as exc:
-            return [Outcome("expected", passed=False, detail=str(exc))]
+        except Exception as exc:  # a malformed promise fails this array's row
+            return [promise_failed(exc)]
     for o in out:
         o.detail = f"sample of {n} of {x.size} values: {o.detail}"
     return out + sampling.whole_checks(promised, x)
@@ -283,8 +283,8 @@ def _low_outcomes(init: Initializer, name: str, x: np.ndarray, layout: str, plot
             out += lowprec.rounding_check(x, lambda v: weight * np.asarray(cont.cdf(v)) + sum(
                 w * (np.asarray(v) >= a) for w, a in promised.atoms), atoms)
         return out + lag1_check(x.astype(np.float32))
-    except ValidationError as exc:
-        return [Outcome("expected", passed=False, detail=str(exc))]
+    except Exception as exc:  # a malformed promise fails this array's row
+        return [promise_failed(exc)]
 
 
 def _is_orthogonal(expected: Any) -> bool:

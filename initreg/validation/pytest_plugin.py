@@ -70,7 +70,7 @@ class InitregValidationItem(pytest.Item):
         return self.path, None, f"initreg validate {self.initializer}"
 
 
-_REPORTS = pytest.StashKey[dict]()
+_REPORTS = pytest.StashKey[Any]()  # name → Report, or the exception the session's validation raised
 
 
 def session_reports(item: Any) -> dict[str, Any]:
@@ -81,8 +81,14 @@ def session_reports(item: Any) -> dict[str, Any]:
 
         names = [i.initializer for i in item.session.items if isinstance(i, InitregValidationItem)]
         names = names if item.initializer in names else [*names, item.initializer]
-        reports = validate_each([[name] for name in names], seed=_seed(item.config))
+        try:
+            reports = validate_each([[name] for name in names], seed=_seed(item.config))
+        except Exception as exc:  # kept, so the other items re-raise it instead of validating everything again
+            stash[_REPORTS] = exc
+            raise
         stash[_REPORTS] = dict(zip(names, reports))
+    if isinstance(stash[_REPORTS], Exception):
+        raise stash[_REPORTS]
     return stash[_REPORTS]
 
 

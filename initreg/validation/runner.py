@@ -205,8 +205,8 @@ def _run_case(init: Initializer, label: str, case: Case, seed: int, plot: dict,
         return [Outcome("expected", detail=f"{label} declares no expected distribution for this case")], "unchecked"
     try:
         outcomes = check(expected, x, f"{label}.expected()", plot)
-    except ValidationError as exc:
-        return [Outcome("expected", passed=False, detail=str(exc))], "ok"
+    except Exception as exc:  # a malformed promise fails this initializer's case; the run goes on
+        return [promise_failed(exc)], "ok"
     outcomes += region_check(init, x, case.name, seed, case.layout)
     random = is_random(expected)
     if random:
@@ -233,6 +233,14 @@ def _run_case(init: Initializer, label: str, case: Case, seed: int, plot: dict,
                                                                                  f"{type(exc).__name__}: {exc}"))
             outcomes += _birthday(init, case, seed, expected)
     return outcomes, "ok"
+
+
+def promise_failed(exc: Exception) -> Outcome:
+    """The failing "expected" outcome of a promise that could not be checked: what raised, and why."""
+    if isinstance(exc, ValidationError):
+        return Outcome("expected", passed=False, detail=str(exc))
+    return Outcome("expected", passed=False, detail=f"checking the promise raised {type(exc).__name__}: {exc} (a "
+                                                    f"malformed expected() result)")
 
 
 def _birthday(init: Initializer, case: Case, seed: int, expected: Any) -> list[Outcome]:
