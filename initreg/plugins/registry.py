@@ -15,7 +15,7 @@ from .loader import (LOAD_ENV, LOCAL, STRICT_ENV, TIMEOUT_ENV, attempt, load_ent
 __all__ = ["DISABLE_ENV", "GROUP", "LOAD_ENV", "STD_DIST", "STRICT_ENV", "TIMEOUT_ENV", "InitializerInfo", "PluginInfo",
            "available", "clashes", "installed_version", "load_plugins", "lookup", "lookup_class", "plugin_of",
            "plugins", "provider_of", "qualified_name", "register_plugin", "reset", "unregister_plugin",
-           "validation_configs"]
+           "validation_configs", "validation_declarations"]
 
 # --- the process-wide registry --------------------------------------------------------------------
 
@@ -77,8 +77,22 @@ def available() -> list[InitializerInfo]:
 
 
 def validation_configs(cls: type) -> list[Any]:
-    """What every active plugin's ``initreg_validation_configs`` hook declares for ``cls``, in plugin order."""
-    return [item for found in _get().pm.hook.initreg_validation_configs(cls=cls) if found for item in found]
+    """What every active plugin's ``initreg_validation_configs`` hook declares for ``cls``, in plugin order (hooks
+    that raise or return something other than a list or tuple are left out: see ``validation_declarations``)."""
+    return [item for _, found in validation_declarations(cls) if isinstance(found, (list, tuple)) for item in found]
+
+
+def validation_declarations(cls: type) -> list[tuple[str, Any]]:
+    """(plugin name, what its ``initreg_validation_configs`` returned for ``cls`` or the exception it raised), one
+    per plugin in call order: each hook runs on its own, so one broken plugin is blamed alone."""
+    out: list[tuple[str, Any]] = []
+    for impl in reversed(_get().pm.hook.initreg_validation_configs.get_hookimpls()):  # pluggy's call order
+        try:
+            found = impl.function(*[{"cls": cls}[a] for a in impl.argnames])
+        except Exception as exc:  # contained: reported against this plugin's own classes
+            found = exc
+        out.append((impl.plugin_name, found))
+    return out
 
 
 def plugins() -> list[PluginInfo]:

@@ -112,17 +112,12 @@ def _resolve(names: Any, cases: tuple[Case, ...], directory: Path,
         if info is not None:
             label = f"{info.distribution}:{info.name}" if claims.get(info.name, 0) > 1 else info.name
             try:
-                pairs = examples(info, create, cases, directory, seed, label)
-            except TypeError as exc:  # a constructor with required arguments: nothing to build by default
-                out.append((Target(label, info.name, info.distribution, None), None,
-                            ("unchecked", f"needs constructor arguments ({exc}); validate an instance instead")))
-                continue
-            except Exception as exc:
-                out.append((Target(label, info.name, info.distribution, None), None,
-                            ("fail", f"building it raised {type(exc).__name__}: {exc}")))
-                continue
-            for text, init in pairs:
-                out.append((_target(text, init), init, ("", "")))
+                found = examples(info, create, cases, directory, seed, label)
+            except Exception as exc:  # the standard catalog's own examples (a tutorial mixture, a .npz to load)
+                found = [(label, None, ("fail", f"building it raised {type(exc).__name__}: {exc}"))]
+            for text, init, reason in found:
+                target = _target(text, init) if init is not None else Target(text, info.name, info.distribution, None)
+                out.append((target, init, reason))
         else:
             init = create(item)
             out.append((_target(label_of(init.name, init.explicit_config()), init), init, ("", "")))
