@@ -20,8 +20,23 @@ def pytest_addoption(parser: Any) -> None:
 
 
 def _seed(config: Any) -> int | None:
+    """The --initreg-seed value: None for a fresh seed, else a non-negative int; a pytest usage error otherwise."""
     text = str(config.getoption("initreg_seed"))
-    return None if text.lower() in ("random", "none", "fresh") else int(text)
+    if text.lower() in ("random", "none", "fresh"):
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise pytest.UsageError(f"--initreg-seed must be a non-negative integer or 'random', got {text!r}; the "
+                                f"default is 0")
+    return value
+
+
+def pytest_configure(config: Any) -> None:
+    """Refuse a bad --initreg-seed once, at start-up, instead of failing every validation item with it."""
+    _seed(config)
 
 
 @pytest.fixture

@@ -144,3 +144,11 @@ def test_pytest_runs_a_failing_session_validation_once_and_every_item_reports_it
     result = pytester.runpytest("-p", "no:cacheprovider", "--initreg-validate", "-k", "initreg:zero or initreg:one")
     result.assert_outcomes(failed=2)
     assert "validation broke (call 1)" in result.stdout.str() and "call 2" not in result.stdout.str()
+
+
+def test_a_bad_initreg_seed_is_a_usage_error(pytester):
+    pytester.makepyfile(test_nothing="def test_ok():\n    pass\n")
+    for bad in ("abc", "-3"):
+        result = pytester.runpytest("-p", "no:cacheprovider", "--initreg-validate", "--initreg-seed", bad, "-k", "zero")
+        assert result.ret == pytest.ExitCode.USAGE_ERROR
+        assert f"--initreg-seed must be a non-negative integer or 'random', got '{bad}'" in result.stderr.str()
