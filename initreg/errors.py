@@ -15,6 +15,7 @@ __all__ = [
     "InitregError",
     "InitregWarning",
     "PromiseTypeError",
+    "PluginTypeError",
     "ParameterError",
     "ParameterValueError",
     "ParameterNotFoundError",
@@ -178,6 +179,10 @@ class AmbiguousInitializerError(InitregError, KeyError):
 
 class PluginError(InitregError, RuntimeError):
     """A plugin failed to import or register (raised under INITREG_STRICT_PLUGINS=1)."""
+
+
+class PluginTypeError(PluginError, TypeError):
+    """``register_plugin``/``unregister_plugin`` got something that is no plugin or plugin name."""
 
 
 class PluginWarning(InitregWarning):

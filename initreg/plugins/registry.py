@@ -8,7 +8,7 @@ import threading
 import warnings
 from typing import Any
 
-from ..errors import AmbiguousInitializerError, PluginError, PluginWarning
+from ..errors import AmbiguousInitializerError, PluginError, PluginTypeError, PluginWarning
 from .catalog import DISABLE_ENV, GROUP, STD_DIST, Catalog, InitializerInfo, LoadFailure, PluginInfo, choose, norm
 from .loader import (LOAD_ENV, LOCAL, STRICT_ENV, TIMEOUT_ENV, attempt, load_entry_points, timeout)
 
@@ -185,6 +185,7 @@ def installed_version(distribution: str) -> str | None:
 
 def register_plugin(obj: Any, name: str | None = None) -> str:
     """Register a plugin object (a module or class with hookimpls) now; returns its name. Raises PluginError on failure."""
+    _check_plugin(obj, name)
     with _LOCK:
         reg = _get(strict_check=False)
         key = name or getattr(obj, "__name__", None) or type(obj).__name__
@@ -197,6 +198,22 @@ def register_plugin(obj: Any, name: str | None = None) -> str:
         except LoadFailure as failure:
             raise PluginError(f"plugin {key!r} failed to register and was not added: {failure.error}") from None
         return key
+
+
+def _check_plugin(obj: Any, name: Any) -> None:
+    """Refuse a name that is no non-empty str and an object with no initreg hookimpl; warn on unmarked hook names."""
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        raise PluginTypeError(f"register_plugin: name must be a non-empty str, got {name!r}; or leave it None to use "
+                              f"the plugin's __name__")
+    hooks = [n for n in dir(obj) if n.startswith("initreg_")]
+    marked = [n for n in hooks if hasattr(getattr(obj, n, None), "initreg_impl")]  # pluggy's hookimpl mark
+    for n in sorted(set(hooks) - set(marked)):
+        warnings.warn(f"register_plugin: {n} of {obj!r} is not marked @initreg.hookimpl, so it is never called; "
+                      f"decorate it", PluginWarning, stacklevel=3)
+    if not marked:
+        raise PluginTypeError(f"register_plugin: {obj!r} ({type(obj).__name__}) has no @initreg.hookimpl function "
+                              f"(initreg_register_initializers, initreg_validation_configs); pass a module, class "
+                              f"or object that defines one")
 
 
 def unregister_plugin(name_or_obj: Any) -> None:
