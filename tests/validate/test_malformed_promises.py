@@ -128,6 +128,7 @@ RAISING = '''
 import initreg.validation.runner as runner
 
 CALLS = []
+ORIGINAL = runner.validate_each
 
 
 def broken(*args, **kwargs):
@@ -136,6 +137,10 @@ def broken(*args, **kwargs):
 
 
 runner.validate_each = broken
+
+
+def pytest_unconfigure(config):
+    runner.validate_each = ORIGINAL  # pytester runs in this process: later tests need the real one
 '''
 
 
