@@ -14,6 +14,8 @@ __all__ = [
     "KernelUnavailableWarning",
     "InitregError",
     "InitregWarning",
+    "PromiseTypeError",
+    "PluginTypeError",
     "ParameterError",
     "ParameterValueError",
     "ParameterNotFoundError",
@@ -179,6 +181,10 @@ class PluginError(InitregError, RuntimeError):
     """A plugin failed to import or register (raised under INITREG_STRICT_PLUGINS=1)."""
 
 
+class PluginTypeError(PluginError, TypeError):
+    """``register_plugin``/``unregister_plugin`` got something that is no plugin or plugin name."""
+
+
 class PluginWarning(InitregWarning):
     """A plugin failed to import or register and was skipped."""
 
@@ -213,6 +219,10 @@ class SharedStreamWarning(InitregWarning):
 
 class ValidationError(InitregError, ValueError):
     """A validation request is invalid (unknown case, bad alpha, ...)."""
+
+
+class PromiseTypeError(ValidationError, TypeError):
+    """A field of a promised distribution (Orthogonal, Atom, Mixture, Sparse, ...) has the wrong type."""
 
 
 # --- checkpoints (named arrays on disk) ----------------------------------------------------

@@ -9,7 +9,7 @@ from typing import Any
 from ..errors import InitregError, ValidationError
 from .forward import add_arguments as add_forward_arguments, run_forward
 from .rule_args import add_rule_arguments, load_rules, rule_source, selected, with_vars
-from .validate import finish, parse_alpha, parse_seed
+from .validate import check_outputs, finish, parse_alpha, parse_seed
 
 EPILOG = """examples:
   initreg check model.safetensors --rules init.toml
@@ -72,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
             from ..validation.plots import require_matplotlib
 
             require_matplotlib()
+        check_outputs(args)
         ckpt = Checkpoint.open(args.path)
         arrays, meta = read_checkpoint(ckpt)
         arrays = selected(arrays, args)  # --only: check the matching arrays alone

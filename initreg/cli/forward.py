@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_forward(args: argparse.Namespace) -> int:
     """0 when every layer passed, 1 when one failed, 2 on a usage error."""
-    from .validate import parse_alpha, parse_seed
+    from .validate import check_outputs, parse_alpha, parse_seed
 
     try:
         if not args.torch:
@@ -39,6 +39,7 @@ def run_forward(args: argparse.Namespace) -> int:
             from ..validation.plots import require_matplotlib
 
             require_matplotlib()
+        check_outputs(args)
         from .rule_args import load_rules, rule_source, with_vars
 
         rules = with_vars(load_rules(rule_source(args, args.rules, "--rules")), args)  # --recipe, --var as elsewhere
@@ -52,14 +53,18 @@ def run_forward(args: argparse.Namespace) -> int:
         return 2
     print(report.table() if args.details or report.failures() or len(report.rows) <= 40 else _short(report))
     print(report)
-    if args.json:
-        report.to_json(args.json)
-        print(f"report written to {args.json}")
-    if args.plots:
-        from pathlib import Path
+    try:
+        if args.json:
+            report.to_json(args.json)
+            print(f"report written to {args.json}")
+        if args.plots:
+            from pathlib import Path
 
-        path = report.plot(Path(args.plots) / "forward_check.png")
-        print(f"plot written to {path}")
+            path = report.plot(Path(args.plots) / "forward_check.png")
+            print(f"plot written to {path}")
+    except OSError as exc:  # checked before the run; this is what changed since
+        print(f"initreg check: error: cannot write the report: {exc}", file=sys.stderr)
+        return 2
     return 0 if report.passed else 1
 
 

@@ -54,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
             from ..validation.plots import require_matplotlib
 
             require_matplotlib()
+        check_outputs(args)
     except (InitregError, ValueError) as exc:
         return usage_error(exc)
     from ..validation import validate
@@ -67,15 +68,40 @@ def run(args: argparse.Namespace) -> int:
 
 
 def finish(report: Any, args: argparse.Namespace) -> int:
-    """Print the report, write --json and --plots; the exit status (0 passed, 1 failed)."""
+    """Print the report, write --json and --plots; the exit status (0 passed, 1 failed, 2 when they cannot be written)."""
     print_report(report, args.details)
-    if args.json:
-        report.to_json(args.json)
-        print(f"report written to {args.json}")
-    if args.plots:
-        paths = report.plot(args.plots)
-        print(f"{len(paths)} plots written to {args.plots}")
+    try:
+        if args.json:
+            report.to_json(args.json)
+            print(f"report written to {args.json}")
+        if args.plots:
+            paths = report.plot(args.plots)
+            print(f"{len(paths)} plots written to {args.plots}")
+    except OSError as exc:  # checked before the run; this is what changed since (a full disk, a removed folder)
+        print(f"initreg {args.command}: error: cannot write the report: {exc}", file=sys.stderr)
+        return 2
     return 0 if report.ok(strict=args.strict) else 1
+
+
+def check_outputs(args: argparse.Namespace) -> None:
+    """Refuse, before a long run, a --json file or --plots folder that cannot be written (ValueError naming it)."""
+    import os
+    from pathlib import Path
+
+    if getattr(args, "json", None):
+        path = Path(args.json)
+        parent = path.parent if str(path.parent) else Path(".")
+        if path.is_dir():
+            raise ValueError(f"--json {args.json!r} is a folder; name the report file, e.g. {str(path / 'report.json')!r}")
+        if not parent.is_dir() or not os.access(parent, os.W_OK):
+            raise ValueError(f"--json {args.json!r}: cannot write into {str(parent)!r} (no such folder, or not "
+                             f"writable); create it or pick another path")
+    if getattr(args, "plots", None):
+        folder = Path(args.plots)
+        existing = next((p for p in (folder, *folder.parents) if p.exists()), Path("."))
+        if not existing.is_dir() or not os.access(existing, os.W_OK):
+            why = "not a folder" if not existing.is_dir() else "not writable"
+            raise ValueError(f"--plots {args.plots!r}: {str(existing)!r} is {why}; name a folder to write the PNGs into")
 
 
 def parse_seed(text: str) -> int | None:

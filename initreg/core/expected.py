@@ -5,7 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import math
+import numbers
+
 import numpy as np
+
+from ..errors import PromiseTypeError, ValidationError
 
 __all__ = ["Atom", "Embedded", "Exact", "Mixture", "Orthogonal", "Sparse"]
 
@@ -23,6 +28,9 @@ class Atom:
 
     value: float
 
+    def __post_init__(self) -> None:
+        _finite_real("Atom", "value", self.value)
+
     def mean(self) -> float:
         return float(self.value)
 
@@ -35,6 +43,13 @@ class Mixture:
     """Each value independently from component i with probability ``weights[i]``."""
 
     components: tuple  # ((weight, scipy frozen distribution or Atom), ...)
+
+    def __post_init__(self) -> None:
+        pairs = self.components
+        if isinstance(pairs, (str, bytes)) or not isinstance(pairs, (tuple, list)) or not all(
+                isinstance(c, (tuple, list)) and len(c) == 2 for c in pairs):
+            raise PromiseTypeError(f"Mixture components must be a sequence of (weight, distribution) pairs, got "
+                                   f"{pairs!r}; e.g. Mixture(((0.9, Atom(0.0)), (0.1, stats.norm(0, 1))))")
 
     @property
     def weights(self) -> np.ndarray:
@@ -53,6 +68,12 @@ class Orthogonal:
     scale: float
     haar: bool = False
 
+    def __post_init__(self) -> None:
+        _finite_real("Orthogonal", "scale", self.scale)
+        if not self.scale > 0:
+            raise ValidationError(f"Orthogonal scale must be > 0 (the rows' or columns' norm), got {self.scale!r}; "
+                                  f"e.g. Orthogonal(1.0)")
+
 
 @dataclass(frozen=True, eq=False)
 class Sparse:
@@ -67,6 +88,13 @@ class Sparse:
     dist: Any
     axis: int = 1
 
+    def __post_init__(self) -> None:
+        k = self.nonzeros
+        if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+            raise PromiseTypeError(f"Sparse nonzeros must be an int (non-zero values per slice), got {k!r}")
+        if k < 0:
+            raise ValidationError(f"Sparse nonzeros must be ≥ 0 (non-zero values per slice), got {k!r}")
+
 
 @dataclass(frozen=True, eq=False)
 class Embedded:
@@ -79,3 +107,11 @@ class Embedded:
     index: tuple
     inner: Any
     rest: float = 0.0
+
+
+def _finite_real(kind: str, field: str, value: Any) -> None:
+    """Refuse a promise field that is not a finite real number, naming the type, the field and the value."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise PromiseTypeError(f"{kind} {field} must be a real number, got {value!r} ({type(value).__name__})")
+    if not math.isfinite(float(value)):
+        raise ValidationError(f"{kind} {field} must be finite, got {value!r}")

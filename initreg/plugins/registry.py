@@ -8,14 +8,14 @@ import threading
 import warnings
 from typing import Any
 
-from ..errors import AmbiguousInitializerError, PluginError, PluginWarning
+from ..errors import AmbiguousInitializerError, PluginError, PluginTypeError, PluginWarning
 from .catalog import DISABLE_ENV, GROUP, STD_DIST, Catalog, InitializerInfo, LoadFailure, PluginInfo, choose, norm
 from .loader import (LOAD_ENV, LOCAL, STRICT_ENV, TIMEOUT_ENV, attempt, load_entry_points, timeout)
 
 __all__ = ["DISABLE_ENV", "GROUP", "LOAD_ENV", "STD_DIST", "STRICT_ENV", "TIMEOUT_ENV", "InitializerInfo", "PluginInfo",
            "available", "clashes", "installed_version", "load_plugins", "lookup", "lookup_class", "plugin_of",
            "plugins", "provider_of", "qualified_name", "register_plugin", "reset", "unregister_plugin",
-           "validation_configs"]
+           "validation_configs", "validation_declarations"]
 
 # --- the process-wide registry --------------------------------------------------------------------
 
@@ -77,8 +77,22 @@ def available() -> list[InitializerInfo]:
 
 
 def validation_configs(cls: type) -> list[Any]:
-    """What every active plugin's ``initreg_validation_configs`` hook declares for ``cls``, in plugin order."""
-    return [item for found in _get().pm.hook.initreg_validation_configs(cls=cls) if found for item in found]
+    """What every active plugin's ``initreg_validation_configs`` hook declares for ``cls``, in plugin order (hooks
+    that raise or return something other than a list or tuple are left out: see ``validation_declarations``)."""
+    return [item for _, found in validation_declarations(cls) if isinstance(found, (list, tuple)) for item in found]
+
+
+def validation_declarations(cls: type) -> list[tuple[str, Any]]:
+    """(plugin name, what its ``initreg_validation_configs`` returned for ``cls`` or the exception it raised), one
+    per plugin in call order: each hook runs on its own, so one broken plugin is blamed alone."""
+    out: list[tuple[str, Any]] = []
+    for impl in reversed(_get().pm.hook.initreg_validation_configs.get_hookimpls()):  # pluggy's call order
+        try:
+            found = impl.function(*[{"cls": cls}[a] for a in impl.argnames])
+        except Exception as exc:  # contained: reported against this plugin's own classes
+            found = exc
+        out.append((impl.plugin_name, found))
+    return out
 
 
 def plugins() -> list[PluginInfo]:
@@ -171,6 +185,7 @@ def installed_version(distribution: str) -> str | None:
 
 def register_plugin(obj: Any, name: str | None = None) -> str:
     """Register a plugin object (a module or class with hookimpls) now; returns its name. Raises PluginError on failure."""
+    _check_plugin(obj, name)
     with _LOCK:
         reg = _get(strict_check=False)
         key = name or getattr(obj, "__name__", None) or type(obj).__name__
@@ -183,6 +198,22 @@ def register_plugin(obj: Any, name: str | None = None) -> str:
         except LoadFailure as failure:
             raise PluginError(f"plugin {key!r} failed to register and was not added: {failure.error}") from None
         return key
+
+
+def _check_plugin(obj: Any, name: Any) -> None:
+    """Refuse a name that is no non-empty str and an object with no initreg hookimpl; warn on unmarked hook names."""
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        raise PluginTypeError(f"register_plugin: name must be a non-empty str, got {name!r}; or leave it None to use "
+                              f"the plugin's __name__")
+    hooks = [n for n in dir(obj) if n.startswith("initreg_")]
+    marked = [n for n in hooks if hasattr(getattr(obj, n, None), "initreg_impl")]  # pluggy's hookimpl mark
+    for n in sorted(set(hooks) - set(marked)):
+        warnings.warn(f"register_plugin: {n} of {obj!r} is not marked @initreg.hookimpl, so it is never called; "
+                      f"decorate it", PluginWarning, stacklevel=3)
+    if not marked:
+        raise PluginTypeError(f"register_plugin: {obj!r} ({type(obj).__name__}) has no @initreg.hookimpl function "
+                              f"(initreg_register_initializers, initreg_validation_configs); pass a module, class "
+                              f"or object that defines one")
 
 
 def unregister_plugin(name_or_obj: Any) -> None:

@@ -11,10 +11,10 @@ import numpy as np
 from ..checkpoints.provenance import RULES_KEY, SEED_KEY  # noqa: F401 - public here too
 from ..errors import CheckpointError, ValidationError
 from ..core.initializer import Initializer, make_desc
-from .checks import Outcome, check as check_values, is_random, lag1_check
+from .checks import Outcome, check as check_values, finite_check, is_random, lag1_check
 from .regiontruth import region_check
 from .report import CaseResult, Report, Row, Target
-from .runner import adjust, as_row, judge
+from .runner import adjust, as_row, judge, promise_failed
 
 #: the smallest sample= (the statistical tests need thousands of values each)
 MIN_SAMPLE = 10_000
@@ -185,6 +185,9 @@ def _outcomes(init: Initializer, name: str, x: np.ndarray, layout: str, seed: in
     if x.dtype not in (np.float32, np.float64) and not low:
         return [Outcome("dtype", detail=f"skipped: dtype {x.dtype} is not checked (float64, float32, float16 and "
                                         f"bfloat16 are)")]
+    bad = finite_check(x)
+    if bad is not None:  # a diverged array fails here, before any test that needs finite values
+        return [bad] + ([] if seed is None else _seeded(init, name, x, layout, seed))
     sampled = _sampled(init, name, x, layout, plot, sample) if sample is not None and x.size > sample else None
     if sampled is not None:
         return sampled + ([] if seed is None or low else _seeded(init, name, x, layout, seed))
@@ -201,8 +204,8 @@ def _outcomes(init: Initializer, name: str, x: np.ndarray, layout: str, seed: in
     else:
         try:
             out += check_values(expected, x, f"{init.name}.expected()", plot)
-        except ValidationError as exc:
-            return [Outcome("expected", passed=False, detail=str(exc))]
+        except Exception as exc:  # a malformed promise fails this array's row; the others are still checked
+            return [promise_failed(exc)]
         if is_random(expected) and not _is_orthogonal(expected):
             out += lag1_check(x)
     return out + ([] if seed is None else _seeded(init, name, x, layout, seed))
@@ -236,8 +239,8 @@ def _sampled(init: Initializer, name: str, x: np.ndarray, layout: str, plot: dic
     else:
         try:
             out = check_values(expected, sub, f"{init.name}.expected()", plot) + lag1_check(sub)
-        except ValidationError as exc:
-            return [Outcome("expected", passed=False, detail=str(exc))]
+        except Exception as exc:  # a malformed promise fails this array's row
+            return [promise_failed(exc)]
     for o in out:
         o.detail = f"sample of {n} of {x.size} values: {o.detail}"
     return out + sampling.whole_checks(promised, x)
@@ -280,8 +283,8 @@ def _low_outcomes(init: Initializer, name: str, x: np.ndarray, layout: str, plot
             out += lowprec.rounding_check(x, lambda v: weight * np.asarray(cont.cdf(v)) + sum(
                 w * (np.asarray(v) >= a) for w, a in promised.atoms), atoms)
         return out + lag1_check(x.astype(np.float32))
-    except ValidationError as exc:
-        return [Outcome("expected", passed=False, detail=str(exc))]
+    except Exception as exc:  # a malformed promise fails this array's row
+        return [promise_failed(exc)]
 
 
 def _is_orthogonal(expected: Any) -> bool:

@@ -37,6 +37,9 @@ def check(expected: Any, x: np.ndarray, owner: str, plot: dict | None = None) ->
     plot = {} if plot is None else plot
     if isinstance(expected, Exact):
         return exact_check(expected.values, x, "exact", plot)
+    bad = finite_check(x)
+    if bad is not None:  # no test of a distribution is defined on NaN or inf: the row says where they are
+        return [bad]
     if isinstance(expected, Orthogonal):
         return orthogonal_check(expected, x, plot)
     if isinstance(expected, Embedded):
@@ -48,6 +51,22 @@ def check(expected: Any, x: np.ndarray, owner: str, plot: dict | None = None) ->
         return distribution_check(promised, x, plot) + joint_checks(promised, x)
     parts(expected, owner)  # raises the error that names what is accepted
     raise ValidationError(f"{owner} returned {expected!r}")  # pragma: no cover
+
+
+def finite_check(x: np.ndarray) -> Outcome | None:
+    """A failing "finite" outcome naming how many values are NaN or inf and where the first is; None when all are finite."""
+    if x.dtype.kind not in "fc" and "float" not in str(x.dtype):
+        return None
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(x.astype(np.float64) if x.dtype.kind not in "fc" else x)
+    count = int(np.count_nonzero(bad))
+    if not count:
+        return None
+    first = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), x.shape))
+    value = float(np.asarray(x[first] if x.ndim else x, dtype=np.float64))
+    return Outcome("finite", statistic=float(count), passed=False,
+                   detail=f"{count} of {x.size} values are NaN or inf (first at index {first}: {value!r}); the "
+                          f"distribution tests need finite values")
 
 
 # --- exact and structural checks -------------------------------------------------------------------
@@ -372,9 +391,12 @@ def _quantiles(values: np.ndarray, sorted_: bool = False, k: int = 1001, with_pr
 
 
 def _plot_range(srt: np.ndarray) -> tuple[float, float]:
-    lo, hi = float(srt[0]), float(srt[-1])
+    finite = srt[np.isfinite(srt)]  # a histogram's range must be finite
+    if not finite.size:
+        return -0.5, 0.5
+    lo, hi = float(finite[0]), float(finite[-1])
     return (lo, hi) if hi > lo else (lo - 0.5, hi + 0.5)
 
 
-__all__ = ["Outcome", "check", "is_random", "joint_checks", "stream_checks", "lag1_check", "haar_check", "values_checks",
+__all__ = ["Outcome", "check", "finite_check", "is_random", "joint_checks", "stream_checks", "lag1_check", "haar_check", "values_checks",
            "moment_checks", "at_precision", "MIN_VALUES"]

@@ -27,6 +27,8 @@ def copies_check(arrays: Mapping[str, np.ndarray], ties: Iterable[tuple[str, str
     heads = {}
     for n in names:
         head = np.asarray(arrays[n]).reshape(-1)[:PREFIX].astype(np.float64)
+        if not np.isfinite(head).all():  # its own "finite" row fails it; a NaN correlation says nothing
+            continue
         head = head - head.mean()
         norm = math.sqrt(float(np.dot(head, head)))
         if norm > 0:

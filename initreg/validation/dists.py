@@ -79,7 +79,11 @@ def _collect(obj: Any, weight: float, out: Parts, owner: str) -> None:
             ks = np.arange(lo, hi + 1)
             for k, pk in zip(ks, obj.pmf(ks)):
                 out.atoms.append((weight * float(pk), float(k)))
-        elif not float(obj.std()) > 0:  # a degenerate continuous distribution is a point mass
+        elif _invalid(obj):
+            raise ValidationError(f"{owner}: {_shown(obj)} is an invalid distribution (scipy gives NaN for its support "
+                                  f"or median: a scale ≤ 0 or NaN, or shape parameters out of range); fix its "
+                                  f"parameters")
+        elif float(obj.std()) == 0:  # degenerate: a point mass (NaN std, as Cauchy's, is a heavy tail, not one)
             out.atoms.append((weight, float(obj.mean())))
         else:
             out.continuous.append((weight, obj))
@@ -87,6 +91,20 @@ def _collect(obj: Any, weight: float, out: Parts, owner: str) -> None:
         raise ValidationError(f"{owner} returned {obj!r} ({type(obj).__name__}); return a scipy frozen distribution, "
                               f"an initreg.validation.expected type (Exact, Atom, Mixture, Orthogonal, Sparse, "
                               f"Embedded) or None")
+
+
+def _invalid(frozen: Any) -> bool:
+    """Whether scipy rejects the frozen distribution's parameters (it then answers NaN for support and median)."""
+    with np.errstate(all="ignore"):
+        lo, hi = (float(b) for b in frozen.support())
+        median = float(frozen.median())
+    return math.isnan(lo) or math.isnan(hi) or not math.isfinite(median)
+
+
+def _shown(frozen: Any) -> str:
+    """``norm(0, -1)``: the family's name with the arguments it was frozen with."""
+    args = [repr(a) for a in frozen.args] + [f"{k}={v!r}" for k, v in frozen.kwds.items()]
+    return f"{frozen.dist.name}({', '.join(args)})"
 
 
 def _is_discrete(frozen: Any) -> bool:

@@ -25,6 +25,8 @@ from ..errors import ValidationError
 
 #: the default bound on the gain flag: a segment may change the second moment by up to this factor either way
 TOLERANCE = 2.0 ** 0.5
+#: the most values a generated batch may hold (2²⁸ float32 values = 1 GiB, before any activation)
+MAX_BATCH_VALUES = 1 << 28
 
 
 @dataclass
@@ -155,6 +157,7 @@ def check_forward(model: Any, inputs: Any = None, *, rules: Any = None, seed: in
     seed = _check_arguments(model, seed, batch, alpha, tolerance)
 
     args, kwargs = _inputs(model, inputs, batch, seed)
+    _check_inputs(args, kwargs)
     promises = _promises(model, rules)
     modes = {m: m.training for m in model.modules()}
     try:
@@ -199,6 +202,23 @@ def _check_arguments(model: Any, seed: Any, batch: Any, alpha: Any, tolerance: A
     return check_seed(seed)
 
 
+def _check_inputs(args: tuple, kwargs: dict) -> None:
+    """Refuse empty and non-finite floating inputs: no layer statistic is defined on them."""
+    import torch
+
+    for i, t in [*enumerate(args), *kwargs.items()]:
+        if not isinstance(t, torch.Tensor):
+            continue
+        where = f"inputs[{i!r}]"
+        if t.numel() == 0:
+            raise ValidationError(f"check_forward: {where} is empty (shape {tuple(t.shape)}); pass a batch of at "
+                                  f"least 2 samples, or leave inputs=None for a generated batch")
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            bad = int((~torch.isfinite(t)).sum())
+            raise ValidationError(f"check_forward: {where} holds {bad} NaN or inf values of {t.numel()}; pass finite "
+                                  f"inputs (no layer's scale can be tested on them)")
+
+
 def _batch_of(args: tuple, kwargs: dict, batch: int) -> int:
     first = next((a for a in (*args, *kwargs.values()) if hasattr(a, "shape") and len(a.shape)), None)
     return int(first.shape[0]) if first is not None else batch
@@ -217,13 +237,18 @@ def _inputs(model: Any, inputs: Any, batch: int, seed: int) -> tuple[tuple, dict
             return (), dict(inputs)
         raise ValidationError(f"check_forward: inputs must be a tensor, a non-empty tuple of tensors or a dict of "
                               f"keyword tensors, got {type(inputs).__name__}; or leave it None for a generated batch")
-    gen = torch.Generator().manual_seed(seed)
+    from .forward_torch import torch_seed
+
+    gen = torch.Generator().manual_seed(torch_seed(seed))
     param = next(model.parameters(), None)
     dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
     device = param.device if param is not None else None
     first = next((m for m in model.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d,
                                                                torch.nn.Embedding, torch.nn.MultiheadAttention))), None)
     if isinstance(first, torch.nn.Embedding):
+        if batch * 16 > MAX_BATCH_VALUES:
+            raise ValidationError(f"check_forward: batch={batch} is too large ({batch * 16:,} token ids, over "
+                                  f"{MAX_BATCH_VALUES:,}); pass a smaller batch (the default is 64)")
         return (torch.randint(0, first.num_embeddings, (batch, 16), generator=gen).to(device),), {}
     if isinstance(first, torch.nn.Linear):
         shape: tuple = (batch, first.in_features)
@@ -236,6 +261,10 @@ def _inputs(model: Any, inputs: Any, batch: int, seed: int) -> tuple[tuple, dict
     else:
         raise ValidationError(f"check_forward: cannot tell what input a {type(model).__name__} takes (its first layer "
                               f"is not Linear, Conv1d/2d, Embedding or MultiheadAttention); pass inputs=")
+    if math.prod(shape) > MAX_BATCH_VALUES:  # refused before allocating: a typo'd batch must not exhaust memory
+        raise ValidationError(f"check_forward: batch={batch} makes an input of shape {shape} "
+                              f"({math.prod(shape):,} values, over {MAX_BATCH_VALUES:,}); pass a smaller batch "
+                              f"(the default is 64)")
     return (torch.randn(shape, generator=gen, dtype=torch.float32).to(device=device, dtype=dtype),), {}
 
 
@@ -296,6 +325,10 @@ def _row(i: int, m: Any, init: Any, layout: str, layers: list, tolerance: float)
     if m.skipped:
         return LayerRow(**base, promise="–", ratio=None, p_value=None, adjusted=None, claimed_gain2=None,
                         act_gain2=None, gain_se=None, gain_p=None, verdict="skipped", detail=m.skipped)
+    broken = non_finite(m)
+    if broken:  # an undefined statistic is a failure, never a pass
+        return LayerRow(**base, promise=getattr(init, "name", "empirical"), ratio=None, p_value=None, adjusted=None,
+                        claimed_gain2=None, act_gain2=None, gain_se=None, gain_p=None, verdict="fail", detail=broken)
     var, kappa, source, why = _moments(init, m, layout)
     if why:
         return LayerRow(**base, promise=source, ratio=None, p_value=None, adjusted=None, claimed_gain2=None,
@@ -310,12 +343,25 @@ def _row(i: int, m: Any, init: Any, layout: str, layers: list, tolerance: float)
         row.detail = "weights or input all zero: the output must be the bias" + ("" if m.y_sq == 0 else ", it is not")
         return row
     row.ratio, row.p_value = promise_test(m.y_sq, m.n_out, var, kappa, m.tr_a, m.tr_a2, m.diag_a2)
+    if not (math.isfinite(row.ratio) and math.isfinite(row.p_value)):
+        row.verdict, row.p_value = "fail", None
+        row.detail = f"the promise test is undefined (T={row.ratio:.3g}): non-finite scales or an infinite promise"
     return row
+
+
+def non_finite(m: Any) -> str:
+    """Why a measured layer's numbers cannot be tested (non-finite activations or weights), or ""."""
+    found = [what for what, v in (("input", m.in_ms), ("output", m.out_ms), ("weights", m.w_m2), ("W·x", m.y_sq),
+                                  ("input Gram", m.tr_a2)) if not math.isfinite(v)]
+    if not found:
+        return ""
+    return (f"non-finite activations/weights: the {', '.join(found)} mean square is NaN or inf (a NaN or inf in the "
+            f"weights, the inputs or an earlier layer's output)")
 
 
 def _log_mean_se(units: Any) -> float | None:
     """sd(u)/(mean(u)·√n): the standard error of log(mean(u)) over i.i.d. per-unit sums ``u`` (None: fewer than 2)."""
-    if units is None or len(units) < 2 or float(units.mean()) <= 0:
+    if units is None or len(units) < 2 or not 0 < float(units.mean()) < math.inf:  # NaN/inf: the row fails elsewhere
         return None
     return float(units.std(ddof=1)) / (float(units.mean()) * math.sqrt(len(units)))
 
@@ -341,7 +387,7 @@ def _activation_gain(m: Any, layers: list, g2: float | None, tolerance: float) -
 
     a, b = m.in_units, layers[m.prev].out_units
     sa, sb = float(a.sum()), float(b.sum())
-    if sa <= 0 or sb <= 0:
+    if not (0 < sa < math.inf and 0 < sb < math.inf):  # NaN or inf units: the layer's own row fails instead
         return None, None, None
     f = sa / sb
     se = float(np.sqrt(((a - f * b) ** 2).sum())) / sa

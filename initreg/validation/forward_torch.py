@@ -336,6 +336,16 @@ def output_tensor(out: Any) -> Any:
     return out
 
 
+def torch_seed(seed: int, offset: int = 0) -> int:
+    """A seed torch.Generator takes (below 2⁶⁴) for an initreg seed of any size: itself when it fits, else a hash."""
+    value = seed + offset
+    if value < 1 << 64:
+        return value
+    import hashlib
+
+    return int.from_bytes(hashlib.blake2b(str(value).encode(), digest_size=8).digest(), "little")
+
+
 def _gradients(out: Any, layers: list[Measured], outputs: list, weights: list, seed: int) -> None:
     """Backward of ⟨output, R⟩/√numel (R a fixed N(0, 1) tensor): RMS of each layer's output and weight gradients."""
     import torch
@@ -347,7 +357,7 @@ def _gradients(out: Any, layers: list[Measured], outputs: list, weights: list, s
                               f"is it)")
     if y.grad_fn is None:
         return
-    gen = torch.Generator(device="cpu").manual_seed(int(seed) + 1)
+    gen = torch.Generator(device="cpu").manual_seed(torch_seed(int(seed), 1))
     proj = torch.randn(y.shape, generator=gen, dtype=torch.float64).to(device=y.device, dtype=y.dtype)
     loss = (y * proj).sum() / max(1, y.numel()) ** 0.5
     tensors = [t for _, t in outputs] + [w for _, w, _ in weights]

@@ -113,8 +113,8 @@ def check_widths(models: Mapping[int, Any], inputs: Any = None, *, rules: Any = 
     """
     from .forward import check_forward
 
-    widths = _check_models(models, tolerance, exempt)
-    per_rules = rules if isinstance(rules, Mapping) and set(rules) == set(widths) else {w: rules for w in widths}
+    widths = _check_models(models, alpha, tolerance, exempt)
+    per_rules = _per_width(rules, widths)
     each = alpha / 2 / len(widths)
     reports = {w: check_forward(models[w], inputs, rules=per_rules[w], seed=seed, batch=batch, alpha=each,
                                 label=f"{label} width {w}") for w in widths}
@@ -123,7 +123,21 @@ def check_widths(models: Mapping[int, Any], inputs: Any = None, *, rules: Any = 
     return WidthReport(rows, reports, float(alpha), float(tolerance), label)
 
 
-def _check_models(models: Any, tolerance: Any, exempt: Any) -> list[int]:
+def _per_width(rules: Any, widths: list[int]) -> dict[int, Any]:
+    """Width → rules: a mapping keyed by every width as given, else the one rule set for each width."""
+    keys = list(rules) if isinstance(rules, Mapping) else []
+    if keys and all(isinstance(k, int) and not isinstance(k, bool) for k in keys):  # keyed by width, not by pattern
+        if set(keys) != set(widths):
+            missing = sorted(set(widths) - set(keys))
+            extra = sorted(set(keys) - set(widths))
+            raise ValidationError(f"check_widths: rules is keyed by width but its widths {sorted(keys)} do not match "
+                                  f"the models' {widths} (missing {missing}, extra {extra}); give one table per "
+                                  f"width, or one rule set for every width")
+        return dict(rules)
+    return {w: rules for w in widths}
+
+
+def _check_models(models: Any, alpha: Any, tolerance: Any, exempt: Any) -> list[int]:
     """The widths in increasing order, after refusing fewer than two models, bad widths and bad settings."""
     if not isinstance(models, Mapping) or len(models) < 2:
         raise ValidationError(f"check_widths: models must map at least two widths to models, got "
@@ -134,7 +148,10 @@ def _check_models(models: Any, tolerance: Any, exempt: Any) -> list[int]:
     if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not tolerance > 1:
         raise ValidationError(f"check_widths: tolerance must be a number > 1 (a factor on a layer's gain), got "
                               f"{tolerance!r}; the default is {WIDTH_TOLERANCE:g}")
-    if isinstance(exempt, str) or not all(isinstance(p, str) for p in exempt):
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
+        raise ValidationError(f"check_widths: alpha must be a number in (0, 1), got {alpha!r}; the default is 1e-3")
+    if (isinstance(exempt, str) or not isinstance(exempt, (list, tuple, set, frozenset))
+            or not all(isinstance(p, str) for p in exempt)):
         raise ValidationError(f"check_widths: exempt must be a list of glob patterns, got {exempt!r}; "
                               f"e.g. exempt=['*readout*']")
     return sorted(models)
@@ -157,6 +174,11 @@ def _rows(reports: dict[int, Any], widths: list[int], tolerance: float, exempt: 
                                  verdict="skipped", detail="no input or output scale at some width"))
             continue
         gains = [g for g, _ in stats]
+        if not all(math.isfinite(g) and math.isfinite(se) for g, se in stats):  # undefined: a failure, never a pass
+            rows.append(WidthRow(name, param, widths, gains, [r.out_rms for r in per], math.nan, math.nan, None,
+                                 verdict="fail", detail="non-finite gain at some width (NaN or inf activations or "
+                                                        "weights)"))
+            continue
         row = WidthRow(name, param, widths, gains, [r.out_rms for r in per], max(gains) / min(gains),
                        _slope(widths, gains), _pairs_p(stats, tolerance))
         if any(fnmatch.fnmatchcase(name, p) or fnmatch.fnmatchcase(param, p) for p in exempt):
@@ -168,6 +190,8 @@ def _rows(reports: dict[int, Any], widths: list[int], tolerance: float, exempt: 
 
 def _gain(row: Any) -> tuple[float, float] | None:
     """(output mean square / input mean square, SE of its log over the layer's output units), or None."""
+    if not (math.isfinite(row.in_rms) and math.isfinite(row.out_rms)):  # NaN gain: _rows fails the layer
+        return math.nan, math.nan
     if row.verdict == "skipped" or row.out_se is None or row.in_rms <= 0 or row.out_rms <= 0:
         return None
     return row.out_rms ** 2 / row.in_rms ** 2, row.out_se
@@ -184,6 +208,7 @@ def _pairs_p(stats: list[tuple[float, float]], tolerance: float) -> float:
             excess = abs(math.log(gi / gj)) - math.log(tolerance)
             se = math.hypot(si, sj)
             p = (1.0 if excess <= 0 else 0.0) if se == 0 else float(st.norm.sf(excess / se))
+            p = p if p == p else 0.0  # NaN: undefined, so the pair fails
             worst, pairs = min(worst, p), pairs + 1
     return min(1.0, worst * pairs)
 

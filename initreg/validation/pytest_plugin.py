@@ -20,8 +20,23 @@ def pytest_addoption(parser: Any) -> None:
 
 
 def _seed(config: Any) -> int | None:
+    """The --initreg-seed value: None for a fresh seed, else a non-negative int; a pytest usage error otherwise."""
     text = str(config.getoption("initreg_seed"))
-    return None if text.lower() in ("random", "none", "fresh") else int(text)
+    if text.lower() in ("random", "none", "fresh"):
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise pytest.UsageError(f"--initreg-seed must be a non-negative integer or 'random', got {text!r}; the "
+                                f"default is 0")
+    return value
+
+
+def pytest_configure(config: Any) -> None:
+    """Refuse a bad --initreg-seed once, at start-up, instead of failing every validation item with it."""
+    _seed(config)
 
 
 @pytest.fixture
@@ -70,7 +85,7 @@ class InitregValidationItem(pytest.Item):
         return self.path, None, f"initreg validate {self.initializer}"
 
 
-_REPORTS = pytest.StashKey[dict]()
+_REPORTS = pytest.StashKey[Any]()  # name → Report, or the exception the session's validation raised
 
 
 def session_reports(item: Any) -> dict[str, Any]:
@@ -81,8 +96,14 @@ def session_reports(item: Any) -> dict[str, Any]:
 
         names = [i.initializer for i in item.session.items if isinstance(i, InitregValidationItem)]
         names = names if item.initializer in names else [*names, item.initializer]
-        reports = validate_each([[name] for name in names], seed=_seed(item.config))
+        try:
+            reports = validate_each([[name] for name in names], seed=_seed(item.config))
+        except Exception as exc:  # kept, so the other items re-raise it instead of validating everything again
+            stash[_REPORTS] = exc
+            raise
         stash[_REPORTS] = dict(zip(names, reports))
+    if isinstance(stash[_REPORTS], Exception):
+        raise stash[_REPORTS]
     return stash[_REPORTS]
 
 

@@ -1,0 +1,41 @@
+"""validate on cases too small for any distribution test: unchecked, never PASSED (audit finding 6)."""
+
+from __future__ import annotations
+
+from scipy import stats
+
+import initreg
+from cli_helpers import run
+
+
+class WrongSmall(initreg.Initializer):
+    """Promises N(0, 1), fills with std 1000."""
+
+    name = "wrongsmall"
+
+    def fill(self, desc, out, rng):
+        rng.normal(0.0, 1000.0, out=out)
+
+    def expected(self, desc):
+        return stats.norm(0, 1)
+
+
+def test_a_case_under_the_minimum_is_unchecked_not_passed():
+    report = initreg.validate([WrongSmall()], cases=[(999,)])
+    assert not report.passed and report.summary().startswith("NOTHING CHECKED")
+    target = report.targets[0]
+    assert target.verdict == "unchecked"
+    assert "insufficient" in target.reason and "999 continuous values, needs 1000" in target.reason
+
+
+def test_small_cases_still_pass_where_a_check_of_the_promise_ran():
+    report = initreg.validate(["zero", "uniform", "orthogonal", "normal"], cases=[(30, 30)])
+    verdicts = {t.label: t.verdict for t in report.targets}
+    assert verdicts["zero"] == verdicts["uniform"] == verdicts["orthogonal"] == "pass"  # exact, support, structure
+    assert verdicts["normal"] == "unchecked"
+
+
+def test_cli_validate_of_a_small_shape_does_not_say_passed(capsys):
+    code, out, err = run(capsys, "validate", "normal", "--shape", "30,30")
+    assert code == 1, out + err
+    assert "NOTHING CHECKED" in out and "PASSED" not in out
