@@ -410,6 +410,8 @@ class Sequential(Block):
             for i, b in enumerate(blocks[index]):  # a view: blocks keep their paths and parents
                 out._children[str(i)] = b
             return out
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+            raise LayerError(f"{self._where()}: blocks are indexed by position (an int) or a slice, got {index!r}")
         try:
             return blocks[index]
         except IndexError:
@@ -449,7 +451,14 @@ def as_input(x: Any, device: Device, dtype: Any = None) -> Any:
     if xdev != device and (xdev.kind != device.kind or device.kind == "gpu"):
         raise DeviceMismatchError(f"an array on {xdev!r} was given where {device!r} is computing; "
                                   f"move it there first (e.g. {device!r}.put(a))")
-    return device.xp.asarray(x, dtype=dtype)
+    try:
+        out = device.xp.asarray(x)
+    except (ValueError, TypeError) as exc:  # ragged lists
+        raise LayerError(f"the input is not an array of numbers ({type(exc).__name__}: {exc}); pass a NumPy array "
+                         f"of real numbers") from None
+    if out.dtype.kind not in "biuf":  # strings, Python objects, complex (its imaginary part would be lost)
+        raise LayerError(f"the input has dtype {out.dtype}; pass an array of real numbers")
+    return out if dtype is None else out.astype(dtype, copy=False)
 
 
 def shape_of(x: Any) -> tuple[int, ...]:
@@ -458,7 +467,10 @@ def shape_of(x: Any) -> tuple[int, ...]:
         return x.shape
     shape = getattr(x, "shape", None)
     if shape is None:
-        shape = np.shape(x)
+        try:
+            shape = np.shape(x)
+        except ValueError as exc:  # a ragged list
+            raise LayerError(f"the input is not an array of numbers ({exc}); pass a NumPy array of real numbers") from None
     return tuple(int(d) for d in shape)
 
 

@@ -461,3 +461,23 @@ def test_copied_network_is_whole_and_separate(how):
     outer = nn.Sequential()
     outer.add(twin)  # attaching the copy renames its own parameters, as for any fresh block
     assert "0.0.weight" in outer.collect_params()
+
+
+@pytest.mark.parametrize("x", [np.array([["a", "b"]]), np.array([[1, None]], dtype=object), np.array([[1 + 2j, 3]]),
+                               [[1, 2], [3]]])
+def test_an_input_that_is_not_real_numbers_is_a_layer_error(x):
+    net = nn.Sequential()
+    net.add(nn.Dense(3), nn.Dense(2))
+    net.initialize(seed=0)
+    before = {k: (p.state, p.shape) for k, p in net.collect_params().items()}
+    with pytest.raises(LayerError, match="real numbers"):
+        net(x)
+    assert {k: (p.state, p.shape) for k, p in net.collect_params().items()} == before  # weights still deferred
+
+
+@pytest.mark.parametrize("index", ["a", 1.5, True])
+def test_blocks_are_indexed_by_position(index):
+    net = nn.Sequential()
+    net.add(nn.Dense(3))
+    with pytest.raises(LayerError, match="indexed by position"):
+        net[index]
