@@ -21,3 +21,13 @@ def write_cli_files(tmp_path: Path, monkeypatch, rules: str, spec: list) -> Path
     (tmp_path / "rules.toml").write_text(rules)
     (tmp_path / "spec.json").write_text(json.dumps(spec))
     return tmp_path
+
+
+def importable(tmp_path: Path, monkeypatch, module: str, source: str) -> None:
+    """Make ``source`` importable as ``module`` (for --torch MODULE:FUNCTION), fresh for this test."""
+    import sys
+    import textwrap
+
+    (tmp_path / f"{module}.py").write_text(textwrap.dedent(source))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, module, raising=False)

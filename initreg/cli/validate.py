@@ -106,15 +106,9 @@ def check_outputs(args: argparse.Namespace) -> None:
 
 def parse_seed(text: str) -> int | None:
     """--seed: a non-negative integer, or None for "random"."""
-    if str(text).lower() in ("random", "none", "fresh"):
-        return None
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise ValueError(f"--seed must be a non-negative integer or 'random', got {text!r}")
-    return value
+    from ..core.stream import seed_from_text
+
+    return seed_from_text(text, "--seed")
 
 
 def parse_alpha(text: str) -> float:

@@ -89,6 +89,19 @@ def choose_seed(given: Any = None, rules: Any = None, *, fresh: bool = True, use
     return check_seed({"given": given, "rules": rules, "global": _global_seed}[source])
 
 
+def seed_from_text(text: Any, option: str) -> int | None:
+    """A seed typed on a command line: a non-negative integer, or None for "random"; ValueError naming ``option``."""
+    if str(text).lower() in ("random", "none", "fresh"):
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise ValueError(f"{option} must be a non-negative integer or 'random', got {text!r}")
+    return value
+
+
 def check_seed(value: Any) -> int:
     """Return ``value`` as a non-negative int seed or raise a ValueError/TypeError naming it."""
     if type(value) is int and value >= 0:

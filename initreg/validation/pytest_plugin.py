@@ -21,17 +21,12 @@ def pytest_addoption(parser: Any) -> None:
 
 def _seed(config: Any) -> int | None:
     """The --initreg-seed value: None for a fresh seed, else a non-negative int; a pytest usage error otherwise."""
-    text = str(config.getoption("initreg_seed"))
-    if text.lower() in ("random", "none", "fresh"):
-        return None
+    from ..core.stream import seed_from_text
+
     try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise pytest.UsageError(f"--initreg-seed must be a non-negative integer or 'random', got {text!r}; the "
-                                f"default is 0")
-    return value
+        return seed_from_text(config.getoption("initreg_seed"), "--initreg-seed")
+    except ValueError as exc:
+        raise pytest.UsageError(f"{exc}; the default is 0") from None
 
 
 def pytest_configure(config: Any) -> None:

@@ -13,8 +13,6 @@ correct He segment meets by several standard errors at this width, so it adds no
 from __future__ import annotations
 
 import math
-import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -24,7 +22,7 @@ pytest.importorskip("scipy")
 
 import initreg  # noqa: E402
 from initreg.validation.forward import ForwardReport, promise_test  # noqa: E402
-from cli_helpers import run  # noqa: E402
+from cli_helpers import importable, run  # noqa: E402
 
 HE = {"*.weight": initreg.std.VarianceScaling(2.0, "fan_in", "untruncated_normal"), "*.bias": "zeros"}
 XAVIER = {"*.weight": "xavier_uniform", "*.bias": "zeros"}
@@ -169,10 +167,8 @@ def block():
 
 
 def test_cli_forward(tmp_path, monkeypatch, capsys):
-    (tmp_path / "fwd_models.py").write_text(textwrap.dedent(MODELS))
+    importable(tmp_path, monkeypatch, "fwd_models", MODELS)
     (tmp_path / "xavier.toml").write_text('[[rule]]\npattern = "*.weight"\ninit = "xavier_uniform"\n')
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.delitem(sys.modules, "fwd_models", raising=False)
     code, out, err = run(capsys, "check", "--forward", "--torch", "fwd_models:xavier_mlp", "--rules",
                          str(tmp_path / "xavier.toml"), "--json", str(tmp_path / "r.json"))
     assert code == 1, err

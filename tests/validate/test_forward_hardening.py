@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-import textwrap
 
 import pytest
 
@@ -11,7 +9,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("scipy")
 
 import initreg  # noqa: E402
-from cli_helpers import run  # noqa: E402
+from cli_helpers import importable, run  # noqa: E402
 
 RULES = {"*.weight": "he_normal", "*.bias": "zeros"}
 
@@ -103,10 +101,8 @@ def nanmlp():
 
 
 def test_cli_forward_on_a_nan_model_exits_failed(tmp_path, monkeypatch, capsys):
-    (tmp_path / "nan_models.py").write_text(textwrap.dedent(MODELS))
+    importable(tmp_path, monkeypatch, "nan_models", MODELS)
     (tmp_path / "keep.toml").write_text('[[rule]]\npattern = "*"\ninit = "keep"\n')
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.delitem(sys.modules, "nan_models", raising=False)
     code, out, err = run(capsys, "check", "--forward", "--torch", "nan_models:nanmlp", "--rules",
                          str(tmp_path / "keep.toml"))
     assert code == 1, out + err
