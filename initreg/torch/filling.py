@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import warnings
 from dataclasses import replace
 from typing import Any
@@ -59,7 +60,9 @@ def initialize(module: Any, init: Any = None, *, seed: int | None = None, strict
     seed = adapter_seed(seed, init)  # one concrete seed for the fills and any deferred (lazy) fill
     table = plan_slots(found, init, seed=seed, default=default, strict=strict, vars=vars, only=only,
                        name_map=name_map)
-    inside = only_mask([s.name for s in everything], only) or [True] * len(everything)
+    flat = only_mask([n for s in everything for n in s.names], only)  # a tied tensor is inside by any of its names
+    at = list(itertools.accumulate([0, *(len(s.names) for s in everything)]))
+    inside = [any(flat[at[k]:at[k + 1]]) for k in range(len(everything))] if flat is not None else [True] * len(everything)
     standard = [s for s, i in zip(everything, inside) if i and s.standard is not None]  # meta buffers outside only= stay
     computed = [s for s, i in zip(everything, inside) if i and s.computed is not None]
     target = _device(device)

@@ -62,8 +62,10 @@ class ModuleExplanation(Explanation):
 
 
 def _merge(slot: Slot, rows: list[Row], seed: int | None) -> Row:
-    """The row of a tied tensor: the strongest choice among its names (explicit > rule > declared > default)."""
-    best = min(rows, key=lambda r: SOURCES.index(r.source))
+    """The row of a tied tensor: the strongest choice among its names (explicit > rule > declared > default); a name
+    outside ``only=`` (kept by no rule) gives way to one inside it."""
+    inside = [r for r in rows if not (r.source == KEEP and r.rule is None)] or rows
+    best = min(inside, key=lambda r: SOURCES.index(r.source))
     if best.source in ("explicit", "rule"):
         for r in rows:
             if r.source in ("explicit", "rule") and r.initializer != best.initializer:

@@ -201,3 +201,15 @@ def test_only_on_a_meta_model_leaves_the_tensors_outside_it_to_the_library():
     assert left and not any(getattr(p, "_is_hf_initialized", False) for p in left)
     assert all(getattr(p, "_is_hf_initialized", False) for p in model.parameters() if not p.is_meta)
     assert not getattr(model, "_is_hf_initialized", False)  # it holds meta tensors: the library's init still runs
+
+
+def test_only_naming_a_tied_alias_draws_the_tied_tensor_in_plan_and_initialize_alike():
+    model = gpt2()
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    planned = [r.name for r in it.plan(model, RULES, seed=1, only="lm_head.weight") if not r.kept]
+    table = it.initialize(model, RULES, seed=1, only="lm_head.weight")
+    changed = [n for n, p in model.named_parameters() if not torch.equal(p, before[n])]
+    assert planned == changed == ["transformer.wte.weight"] and model.lm_head.weight is model.transformer.wte.weight
+    row = table["lm_head.weight"]
+    assert torch.equal(model.lm_head.weight.detach(), torch.from_numpy(
+        initreg.values(row.initializer, row.shape, name="transformer.wte.weight", seed=1)))
