@@ -264,11 +264,19 @@ class Block:
         depth = getattr(_calls, "depth", 0)
         if depth:
             _calls.depth = depth + 1
+            undo, finish = _calls.undo, _calls.finish
+            marks = len(undo), len(finish), [(b, len(b._tape)) for b in self._walk()]
             try:
                 if self.params:
                     self._place(x)  # a device mismatch fails before any value is drawn
                 self.infer_shape(x)
                 return self.forward(x)
+            except BaseException:  # a caller may catch it and go on: this call's own steps are undone now
+                restore_states(undo[marks[0]:])
+                del undo[marks[0]:], finish[marks[1]:]
+                for b, n in marks[2]:
+                    del b._tape[n:]
+                raise
             finally:
                 _calls.depth = depth
         # the outermost call is one transaction: an error anywhere undoes every parameter it completed or drew

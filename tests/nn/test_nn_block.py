@@ -481,3 +481,24 @@ def test_blocks_are_indexed_by_position(index):
     net.add(nn.Dense(3))
     with pytest.raises(LayerError, match="indexed by position"):
         net[index]
+
+
+def test_a_nested_call_that_fails_and_is_caught_leaves_what_it_started_as_it_was():
+    class Fallback(nn.Block):
+        def __init__(self):
+            super().__init__()
+            self.risky = nn.Sequential()
+            self.risky.add(nn.Dense(4), nn.Dense(3, in_units=7))  # wrong in_units: its second layer fails
+            self.safe = nn.Dense(3)
+
+        def forward(self, x):
+            try:
+                return self.risky(x)
+            except initreg.ShapeError:
+                return self.safe(x)
+
+    f = Fallback()
+    f.initialize(seed=0)
+    y = f(np.ones((2, 5), np.float32))
+    assert y.shape == (2, 3) and f.safe.weight.shape == (3, 5)
+    assert (f.risky[0].weight.state, f.risky[0].weight.shape) == ("deferred", (4, None))  # was drawn at (4, 5)
