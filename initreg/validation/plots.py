@@ -22,8 +22,14 @@ def require_matplotlib() -> Any:
 
 
 def slug(text: str) -> str:
-    """A file-name-safe form of a label: ``xavier(factor_type='in')`` → ``xavier-factor_type-in``."""
-    return re.sub(r"[^A-Za-z0-9_.]+", "-", text).strip("-.") or "initializer"
+    """A file-name-safe form of a label, distinct for distinct labels: ``xavier(factor_type='in')`` →
+    ``xavier-factor_type-in-<8 hex digits>`` (a label changed on the way, or cut to 100 characters, gets a hash)."""
+    import hashlib
+
+    safe = re.sub(r"[^A-Za-z0-9_.]+", "-", text).strip("-.") or "initializer"
+    if safe == text and len(safe) <= 100:
+        return safe
+    return f"{safe[:100]}-{hashlib.sha1(text.encode('utf-8', 'surrogatepass')).hexdigest()[:8]}"
 
 
 def plot_cases(cases: list, directory: Path) -> list[Path]:

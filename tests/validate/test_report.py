@@ -67,6 +67,15 @@ def test_plot_writes_one_png_per_case(report, tmp_path):
     assert {p.name for p in paths} >= {"normal__m.png", "bilinear__conv.png", "orthogonal__m.png"}
 
 
+def test_plot_file_names_are_distinct_for_distinct_labels_and_bounded():
+    from initreg.validation.plots import slug
+
+    labels = ["x/y", "x-y", "x y", "xavier(factor_type='in')", "xavier(factor_type='out')", "n" * 300, "n" * 301]
+    names = [slug(t) for t in labels]
+    assert len(set(names)) == len(labels) and all(len(n) <= 109 for n in names)
+    assert slug("x-y") == "x-y" and slug("normal") == "normal"  # a safe label is its own name
+
+
 def test_plot_without_matplotlib_names_the_plots_extra(report, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
