@@ -197,6 +197,12 @@ def safetensors_layout(path: Any) -> tuple[dict[str, str] | None, dict[str, tupl
     return metadata, {name: (shape, dtype, start + b, start + e) for name, (shape, dtype, (b, e)) in entries.items()}
 
 
+#: the last headers parsed, with their bytes: loading parameter by parameter reads a (large) header each time but
+#: parses and checks it once, while it is byte for byte the same
+_HEADERS: dict[tuple[str, int], tuple[bytes, dict[str, Any], dict[str, Any]]] = {}
+_HEADERS_KEPT = 2
+
+
 def _safetensors_header(path: Path, found: dict[str, Any] | None = None,
                         ) -> dict[str, tuple[tuple[int, ...], str, tuple[int, int]]]:
     """Name → (shape, dtype name, data offsets) from a safetensors header, every field checked.
@@ -214,21 +220,40 @@ def _safetensors_header(path: Path, found: dict[str, Any] | None = None,
                 raise ValueError(f"header length {n} exceeds the format's limit of {_MAX_HEADER} bytes")
             if 8 + n > size:
                 raise ValueError(f"header length {n} runs past the end of the file ({size} bytes)")
-            header = json.loads(fh.read(n).decode("utf-8"), object_pairs_hook=unique_keys)
+            text = fh.read(n)
+            if len(text) < n:
+                raise ValueError("the file was cut short while it was read")
+    except (ValueError, OSError) as exc:
+        raise _unreadable(path, ".safetensors", exc) from exc
+    key = (os.fspath(path), size)
+    cached = _HEADERS.get(key)
+    if cached is None or cached[0] != text:
+        cached = _HEADERS[key] = (text, *_parsed_header(path, text, size))
+        while len(_HEADERS) > _HEADERS_KEPT:
+            del _HEADERS[next(iter(_HEADERS))]
+    if found is not None:  # copies: a caller may change what it gets
+        found.update({k: dict(v) if isinstance(v, dict) else v for k, v in cached[2].items()})
+    return dict(cached[1])
+
+
+def _parsed_header(path: Path, text: bytes, size: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(entries, {"length", "__metadata__"}) of the header ``text`` of a safetensors file of ``size`` bytes."""
+    n = len(text)
+    try:
+        header = json.loads(text.decode("utf-8"), object_pairs_hook=unique_keys)
         if not isinstance(header, dict):
             raise ValueError("header is not a JSON object")
-    except (ValueError, OSError, RecursionError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         raise _unreadable(path, ".safetensors", exc) from exc
     metadata = header.pop("__metadata__", None)
-    if found is not None:
-        found.update({"length": n} if metadata is None else {"length": n, "__metadata__": metadata})
+    found = {"length": n} if metadata is None else {"length": n, "__metadata__": metadata}
     data_size = size - 8 - n
     entries: dict[str, tuple[tuple[int, ...], str, tuple[int, int]]] = {}
     for name, info in header.items():
         _checked_name(path, name, entries)
         entries[name] = _safetensors_entry(path, name, info, data_size)
     _check_tiling(path, entries, data_size)
-    return entries
+    return entries, found
 
 
 def _check_tiling(path: Path, entries: Mapping[str, tuple[Any, str, tuple[int, int]]], data_size: int) -> None:

@@ -234,3 +234,26 @@ def test_load_parameters_reads_the_file_once_not_once_per_parameter(tmp_path, mo
     load_parameters(params, path)
     assert all(np.array_equal(params[n].data(), a) for n, a in arrays.items())
     assert len(parses) <= 2 and len(opens) == 1
+
+
+def test_a_header_is_parsed_once_while_its_bytes_stay_the_same(tmp_path, monkeypatch):
+    pytest.importorskip("safetensors")
+    import initreg
+    from initreg import nn
+
+    path = tmp_path / "w.safetensors"
+    checkpoint.save(path, {f"{i}.weight": np.full((2, 2), i, np.float32) for i in range(6)}
+                    | {f"{i}.bias": np.ones(2, np.float32) for i in range(6)})
+    parses = []
+    real = checkpoint._parsed_header
+    monkeypatch.setattr(checkpoint, "_parsed_header", lambda *a: parses.append(1) or real(*a))
+    net = nn.Sequential()
+    for _ in range(6):
+        net.add(nn.Dense(2, in_units=2))
+    net.initialize(initreg.Rules([("*", ["load", {"path": str(path)}])]), seed=0)  # twelve parameters, one parse
+    assert len(parses) == 1 and net[4].weight.data()[0, 0] == 4
+    raw = bytearray(path.read_bytes())
+    at = raw.index(b'"0.bias"')
+    raw[at + 1:at + 7] = b"x.bias"  # same size, same file, other header bytes: read again, never the stale one
+    path.write_bytes(bytes(raw))
+    assert "x.bias" in checkpoint.read_specs(path) and len(parses) == 2
