@@ -10,7 +10,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from ..core.device import Device, as_devices, device_of, on_device, to_numpy
-from ..errors import (DeferredInitializationError, DeviceError, DeviceUnavailableError, GradientError,
+from ..errors import (DeferredInitializationError, DeviceError, DeviceUnavailableError, GradientError, InitializerTypeError,
                      ParameterValueError, ReinitializationWarning, ShapeError, UninitializedError, format_shape)
 from ..core.initializer import Initializer, make_desc, role_of
 from ..core.names import check_name
@@ -116,8 +116,12 @@ class Parameter:
         return Entry(self._name, self._shape, str(self._dtype), self._layout, self._init, explicit, self._state)
 
     def initialize(self, init: Any = None, device: Any = None, force_reinit: bool = False,
-                   seed: int | None = None, *, ctx: Any = None) -> None:
+                   seed: int | None = None, *, ctx: Any = None, **unknown: Any) -> None:
         """Initialize now, or when the shape becomes known; ``init`` here overrides every rule and default."""
+        if unknown:  # an InitregError naming them, as ParameterDict.initialize gives
+            raise InitializerTypeError(f"Parameter.initialize() got unknown keyword argument(s) "
+                                       f"{', '.join(map(repr, sorted(unknown)))}; it takes init, device (or ctx), "
+                                       f"force_reinit and seed")
         if ctx is not None:  # Gluon's name for device
             from .options import device_argument
 

@@ -149,6 +149,9 @@ def as_numpy(value: Any, name: str) -> np.ndarray:
     if isinstance(value, np.ndarray):
         return np.ascontiguousarray(value)
     if hasattr(value, "detach"):  # a PyTorch tensor: off the autograd graph and onto the host
+        if getattr(value, "is_meta", False):
+            raise ValidationError(f"array {name!r} is on the meta device and holds no values; initialize the model "
+                                  f"(initreg.torch.initialize) or check a model built off the meta device")
         value = value.detach().cpu()
         if str(getattr(value, "dtype", "")) == "torch.bfloat16":  # neither DLPack nor __array__ knows bfloat16
             return _torch_bfloat16(value, name)

@@ -423,3 +423,12 @@ def test_finite_check_across_its_size_paths(dtype, size, bad):
     if bad is not None:
         arr[size - 1 if size % 2 else size // 2] = bad
     assert _all_finite(np, arr) is (bad is None)
+
+
+def test_an_unknown_keyword_of_initialize_is_an_initreg_error_and_nothing_changes():
+    from initreg.errors import InitializerTypeError
+
+    p = Parameter("w", shape=(2, 3))
+    with pytest.raises(InitializerTypeError, match="unknown keyword argument.*'bogus'") as info:
+        p.initialize("normal", seed=0, bogus=1)
+    assert isinstance(info.value, TypeError) and p.state == "declared"

@@ -60,3 +60,11 @@ def test_cli_check_of_a_checkpoint_holding_nan_exits_failed(tmp_path, capsys):
     code, out, err = run(capsys, "check", str(tmp_path / "nan.npz"), "--rules", str(tmp_path / "rules.toml"))
     assert code == 1, out + err
     assert "NaN or inf" in out and "not finite" not in err
+
+
+def test_a_meta_tensor_is_a_validation_error_naming_it():
+    torch = pytest.importorskip("torch")
+    from initreg.errors import ValidationError
+
+    with pytest.raises(ValidationError, match="'w' is on the meta device and holds no values"):
+        initreg.check({"w": torch.empty(64, 64, device="meta")}, "normal")
