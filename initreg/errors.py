@@ -68,6 +68,12 @@ def did_you_mean(word: str, candidates: "list[str] | tuple[str, ...]", n: int = 
     return f"; did you mean {', '.join(map(repr, close))}?" if close else ""
 
 
+def clipped(value: object, limit: int = 200) -> str:
+    """``repr(value)`` cut to ``limit`` characters: a message must not repeat a huge input whole."""
+    shown = repr(value)
+    return shown if len(shown) <= limit else shown[:limit] + "..."
+
+
 def format_shape(shape: "tuple | None") -> str:
     """A shape as text, None for each unknown dimension: ``(256, None)``."""
     if shape is None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from ..core.paths import escape_reason
-from ..errors import CheckpointError, CheckpointKeyError, CheckpointNotFoundError
+from ..errors import CheckpointError, CheckpointKeyError, CheckpointNotFoundError, clipped
 from .files import SAFETENSORS, existing_file, file_kind, safetensors_layout, unique_keys
 
 INDEX_NAME = "model.safetensors.index.json"
@@ -28,8 +28,7 @@ def inside(directory: Path, entry: Any, what: str) -> Path:
     symlink out).
     """
     def refuse(why: str) -> CheckpointError:
-        shown = repr(entry) if len(repr(entry)) <= 200 else repr(entry)[:200] + "..."
-        return CheckpointError(f"{what} names the file {shown}, {why}; a checkpoint may only name files inside its "
+        return CheckpointError(f"{what} names the file {clipped(entry)}, {why}; a checkpoint may only name files inside its "
                                f"own directory {str(directory)!r} — the checkpoint is damaged or crafted")
 
     why = escape_reason(directory, entry)

@@ -22,7 +22,7 @@ from typing import Any, BinaryIO, Callable, Iterable, Iterator, Mapping
 import numpy as np
 
 from ..errors import (CheckpointError, CheckpointKeyError, CheckpointNotFoundError, CheckpointWriteError,
-                     MissingDependencyError)
+                     MissingDependencyError, clipped)
 
 # safetensors dtype codes → NumPy dtype names (bfloat16 and float8 have no NumPy dtype: kept by name)
 _ST_DTYPES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16",
@@ -72,8 +72,7 @@ def file_kind(path: Any, what: str) -> str | None:
     except (FileNotFoundError, NotADirectoryError):
         return None
     except (OSError, ValueError) as exc:  # ENAMETOOLONG, ELOOP, EACCES; ValueError: a NUL in the path
-        shown = repr(os.fspath(path)) if len(repr(os.fspath(path))) <= 200 else repr(os.fspath(path))[:200] + "..."
-        raise CheckpointError(f"{what} {shown} cannot be looked up ({type(exc).__name__}: "
+        raise CheckpointError(f"{what} {clipped(os.fspath(path))} cannot be looked up ({type(exc).__name__}: "
                               f"{getattr(exc, 'strerror', None) or exc}); check the path") from None
     return "file" if stat.S_ISREG(mode) else "directory" if stat.S_ISDIR(mode) else "other"
 

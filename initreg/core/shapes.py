@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import AllocationError, DTypeError, InitializationError, ParameterValueError, ShapeError, format_shape
+from ..errors import (AllocationError, DTypeError, InitializationError, ParameterValueError, ShapeError, clipped,
+                      format_shape)
 from .v4_backend import finite_scan
 
 GRAD_REQS = ("write", "add", "null")
@@ -27,7 +28,7 @@ def check_shape(shape: Any, name: str) -> Shape | None:
     if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
         shape = (shape,)
     if isinstance(shape, (str, bytes)) or not hasattr(shape, "__len__"):  # a generator could be endless
-        raise ShapeError(f"parameter {name!r}: shape must be a tuple of ints (None for unknown), got {_clip(shape)}")
+        raise ShapeError(f"parameter {name!r}: shape must be a tuple of ints (None for unknown), got {clipped(shape)}")
     if len(shape) > MAX_DIMS:
         raise ShapeError(f"parameter {name!r}: shape has {len(shape):,} dimensions, more than an array can have "
                          f"({MAX_DIMS}); check the shape")
@@ -45,11 +46,6 @@ def check_shape(shape: Any, name: str) -> Shape | None:
         else:
             out.append(int(d))
     return tuple(out)
-
-
-def _clip(value: Any) -> str:
-    shown = repr(value)
-    return shown if len(shown) <= 200 else shown[:200] + "..."
 
 
 def check_dtype(dtype: Any, name: str) -> np.dtype:

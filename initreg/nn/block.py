@@ -14,7 +14,7 @@ from ..parameters.parameter import Parameter, restore_states, set_merged_shapes
 from ..parameters.parameter_dict import ParameterDict
 from ..core.shapes import check_dtype, merge_shapes
 
-_calls = threading.local()  # per thread: call depth, and the outermost call's undo steps and deferred writes
+_calls = threading.local()  # per thread: call depth, the outermost call's undo steps, deferred writes and taped blocks
 _OWNED: "weakref.WeakSet[Parameter]" = weakref.WeakSet()  # parameters that already have an owner block
 
 
@@ -264,8 +264,8 @@ class Block:
         depth = getattr(_calls, "depth", 0)
         if depth:
             _calls.depth = depth + 1
-            undo, finish = _calls.undo, _calls.finish
-            marks = len(undo), len(finish), [(b, len(b._tape)) for b in self._walk()]
+            undo, finish, taped = _calls.undo, _calls.finish, _calls.taped
+            marks = len(undo), len(finish), len(taped)
             try:
                 if self.params:
                     self._place(x)  # a device mismatch fails before any value is drawn
@@ -273,9 +273,9 @@ class Block:
                 return self.forward(x)
             except BaseException:  # a caller may catch it and go on: this call's own steps are undone now
                 restore_states(undo[marks[0]:])
-                del undo[marks[0]:], finish[marks[1]:]
-                for b, n in marks[2]:
-                    del b._tape[n:]
+                for b in reversed(taped[marks[2]:]):
+                    b._tape.pop()
+                del undo[marks[0]:], finish[marks[1]:], taped[marks[2]:]
                 raise
             finally:
                 _calls.depth = depth
@@ -283,7 +283,7 @@ class Block:
         blocks = list(self._walk())
         for b in blocks:
             b._tape.clear()
-        _calls.depth, _calls.undo, _calls.finish = 1, [], []
+        _calls.depth, _calls.undo, _calls.finish, _calls.taped = 1, [], [], []
         try:
             if self.params:
                 self._place(x)
@@ -296,7 +296,7 @@ class Block:
             raise
         finally:
             finish = _calls.finish
-            _calls.depth, _calls.undo, _calls.finish = 0, None, None
+            _calls.depth, _calls.undo, _calls.finish, _calls.taped = 0, None, None, None
         for write in finish:
             write()
         return y
@@ -365,6 +365,9 @@ class Block:
 
     def _record(self, *saved: Any) -> None:
         self._tape.append(saved)
+        taped = getattr(_calls, "taped", None)
+        if taped is not None:  # in a forward call: which tape grew, so a failed nested call can take its entries back
+            taped.append(self)
 
     # -- backward --------------------------------------------------------------------------------------
 

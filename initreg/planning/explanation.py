@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-from ..errors import RuleError, RuleTypeError, format_shape
+from ..errors import RuleError, RuleTypeError, clipped, format_shape
 from ..core.fans import check_layout
 from ..core.names import check_name
 from ..core.initializer import Initializer, encode
@@ -180,9 +180,8 @@ def entries_of(params: Any) -> list[Entry]:
     if hasattr(params, "items") and callable(params.items):
         items: Iterable[Any] = params.items()
     elif isinstance(params, (str, bytes)) or not isinstance(params, Iterable):
-        shown = repr(params) if len(repr(params)) <= 200 else repr(params)[:200] + "..."
         raise RuleTypeError(f"params must be parameters, a mapping name → shape, or a list of names/specs; got "
-                            f"{shown}")
+                            f"{clipped(params)}")
     else:
         items = (_unpack(x) for x in params)
     out, seen = [], set()

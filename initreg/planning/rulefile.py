@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from ..errors import InitregError, RuleError, RuleTypeError
+from ..errors import InitregError, RuleError, RuleTypeError, clipped
 from ..core.initializer import Initializer, encode, file_readers, spec_name
 from ..core.paths import escape_reason, read_text_bounded
 from ..core.stream import check_seed
@@ -216,8 +216,7 @@ def _from_document(cls: type, doc: Any, source: str, root: Path | None, vet: Vet
 def _inside(root: Path, entry: Any, where: str) -> Path:
     why = escape_reason(root, entry)
     if why is not None:
-        shown = repr(entry) if len(repr(entry)) <= 200 else repr(entry)[:200] + "..."
-        raise RuleError(f"{where} names the file {shown}, {why}; a rule file reads only files inside its own folder "
+        raise RuleError(f"{where} names the file {clipped(entry)}, {why}; a rule file reads only files inside its own folder "
                         f"{str(root)!r} (copy or move the file there; from Python, Rules([...]) reads any path)")
     return root / entry
 

@@ -13,8 +13,8 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-from ..errors import (InitregError, RuleError, RuleTypeError, ShadowedRuleWarning, UnusedRuleWarning, did_you_mean,
-                      user_stacklevel)
+from ..errors import (InitregError, RuleError, RuleTypeError, ShadowedRuleWarning, UnusedRuleWarning, clipped,
+                      did_you_mean, user_stacklevel)
 from ..core.initializer import Initializer
 from .patterns import PatternIndex, SortedNames, checked_pattern, compile_cached, compile_pattern  # noqa: F401 - re-exported
 from .templates import KEEP, Rule, check_vars, make_rule  # noqa: F401 - Rule, KEEP re-exported
@@ -44,7 +44,7 @@ class Rules:
             items: list[Any] = list(rules.items())
         elif isinstance(rules, (str, bytes)) or not isinstance(rules, Iterable):
             raise RuleTypeError(f"Rules takes a list of (pattern, initializer) pairs or a mapping {{pattern: "
-                                f"initializer}}, got {'the string ' if isinstance(rules, (str, bytes)) else ''}{_clip(rules)}")
+                                f"initializer}}, got {'the string ' if isinstance(rules, (str, bytes)) else ''}{clipped(rules)}")
         else:
             items = list(rules)
         parsed: list[Rule] = []
@@ -185,19 +185,14 @@ class Rules:
 
 def _checked_names(names: Any) -> list[str]:
     if isinstance(names, str) or not isinstance(names, Iterable):
-        raise RuleTypeError(f"names must be a list of parameter names, got {_clip(names)}")
+        raise RuleTypeError(f"names must be a list of parameter names, got {clipped(names)}")
     return [_checked_name(n) for n in names]
 
 
 def _checked_name(name: Any) -> str:
     if not isinstance(name, str):
-        raise RuleTypeError(f"a parameter name is a str such as 'encoder.0.weight', got {_clip(name)}")
+        raise RuleTypeError(f"a parameter name is a str such as 'encoder.0.weight', got {clipped(name)}")
     return name
-
-
-def _clip(value: Any) -> str:
-    shown = repr(value)
-    return shown if len(shown) <= 200 else shown[:200] + "..."
 
 
 def check_about(about: Mapping[str, str] | None) -> dict[str, str]:

@@ -9,7 +9,7 @@ import json
 from typing import Any, Mapping
 
 from ..core.initializer import Initializer, decode
-from ..errors import InitializerTypeError, InitregError, RuleError, did_you_mean
+from ..errors import InitializerTypeError, InitregError, RuleError, clipped, did_you_mean
 
 
 def create(spec: Any, /, **kwargs: Any) -> Initializer:
@@ -32,8 +32,7 @@ def _create(spec: Any, kwargs: dict[str, Any]) -> Initializer:
         try:
             spec = json.loads(spec)
         except ValueError as exc:  # JSONDecodeError, or an integer over Python's 4300-digit limit
-            shown = repr(spec) if len(spec) <= 200 else repr(spec[:200]) + "..."
-            raise InitializerTypeError(f"initializer spec {shown} is not valid JSON ({str(exc)[:200]}); expected what "
+            raise InitializerTypeError(f"initializer spec {clipped(spec)} is not valid JSON ({str(exc)[:200]}); expected what "
                                        f"Initializer.dumps() writes, such as '[\"normal\", {{\"sigma\": 0.01}}]'") from None
     if isinstance(spec, str):
         name, args = spec, {}

@@ -11,6 +11,7 @@ from ..errors import ValidationError
 from . import stats as st
 from .dists import Continuous, Parts, clusters, is_distribution, moments, parts
 from ..core.expected import Embedded, Exact, Orthogonal, Sparse
+from ..core.shapes import all_finite
 from .outcome import Outcome
 from . import values as vc
 from . import joint
@@ -56,6 +57,8 @@ def check(expected: Any, x: np.ndarray, owner: str, plot: dict | None = None) ->
 def finite_check(x: np.ndarray) -> Outcome | None:
     """A failing "finite" outcome naming how many values are NaN or inf and where the first is; None when all are finite."""
     if x.dtype.kind not in "fc" and "float" not in str(x.dtype):
+        return None
+    if x.dtype.kind == "f" and all_finite(np, x):  # the usual answer, in chunks without a full-size mask
         return None
     with np.errstate(invalid="ignore"):
         bad = ~np.isfinite(x.astype(np.float64) if x.dtype.kind not in "fc" else x)
