@@ -116,7 +116,7 @@ class ShapeError(ParameterError, ValueError):
 
 
 class DTypeError(ParameterError, TypeError):
-    """A dtype is not a floating or integer NumPy dtype."""
+    """A dtype initreg cannot draw or write: not a floating or integer NumPy dtype, or not in this machine's byte order."""
 
 
 class GradientError(ParameterError, RuntimeError):

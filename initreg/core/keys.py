@@ -1,8 +1,8 @@
 """Stream keys: a (seed, name, tags) stream's 64-bit name hashes and the SeedSequence/SFC64 states of its blocks.
 
 Block ``b`` of the stream ``(seed, name, *tags)`` is seeded by ``SeedSequence(seed, spawn_key=(h(name),
-*h(tags), b))`` where ``h`` is the 64-bit BLAKE2b of the UTF-8 text. Both the CPU (SFC64) and the GPU
-(Philox) fills take their block keys from here.
+*h(tags), b))`` where ``h`` is the 64-bit BLAKE2b of the UTF-8 text (SFC64, for ``Stream.generator`` and
+``map_blocks``). The v4 fills, CPU and GPU, take one Philox key per stream from here (``seed_sequence_words``).
 """
 
 from __future__ import annotations

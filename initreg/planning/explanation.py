@@ -224,7 +224,7 @@ def _unpack(x: Any) -> tuple[str, Any]:
 
 def plan(entries: Sequence[Entry], init: Any = None, *, seed: int | None = None, strict: bool = False,
          vars: Mapping[str, Any] | None = None, only: Any = None, name_map: Any = None) -> Explanation:
-    """The table of what each entry gets by precedence (explicit > rule > declared > default > global), and why.
+    """What each entry gets by precedence (keep > explicit > rule > load > declared > default > global), and why.
 
     ``vars``: variables for rule expressions (over a rule file's [vars]). ``only``: a pattern or list of patterns
     over the entries' own names; the others get source "keep" and no initializer (nothing is drawn for them).

@@ -124,7 +124,7 @@ def _declared(entry: Entry, cache: dict[str, Initializer]) -> Initializer | None
 def choose(entries: Sequence[Entry], rules: Rules | None, default: Initializer | None,
            strict: bool = False, *, vars: Mapping[str, Any] | None = None,
            inside: Sequence[bool] | None = None) -> tuple[list[Choice], Diagnostics]:
-    """The choice for every entry by precedence explicit > rule > declared > default > global; diagnostics.
+    """Each entry's choice by precedence keep > explicit > rule > load > declared > default > global; diagnostics.
 
     ``strict=True`` raises RuleError for an unused or shadowed rule before anything is chosen. A default that is
     a data source (``outranks_declared``, as Load) gives the names it holds source "load", between rule and

@@ -429,7 +429,7 @@ def _check_out(out: Any, shape: tuple[int, ...], desc: Desc) -> None:
 
 def values(init: Any, shape: Any, *, name: str, seed: int | None, dtype: Any = "float32", layout: str | None = "OI",
            index: Any = None, out: Any = None, device: Device | None = None) -> Any:
-    """The values ``Parameter(name, shape, dtype, layout).initialize(init, seed=seed)`` holds, or ``those[index]``."""
+    """What ``Parameter(name, shape, dtype, layout=layout).initialize(init, seed=seed)`` holds, or ``those[index]``."""
     return _values(init, shape, name, seed, dtype, layout, index, out, device, True)
 
 
