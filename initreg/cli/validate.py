@@ -123,6 +123,7 @@ def parse_alpha(text: str) -> float:
 
 
 def usage_error(exc: BaseException) -> int:
+    """Print ``exc`` as the command's one-line usage error on stderr; return exit status 2."""
     print(f"initreg validate: error: {exc}", file=sys.stderr)
     return 2
 

@@ -372,6 +372,7 @@ def half_to_f32(h: Any, kind: str) -> np.ndarray:
 
 
 def to_half(v: Any, kind: str) -> np.ndarray:
+    """The ``kind`` ("float16" or "bfloat16") bits (uint16) of float32 ``v``, rounded to nearest even."""
     return f32_to_f16(v) if kind == "float16" else f32_to_bf16(v)
 
 
