@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the initreg command; return its exit status (0 ok, 1 failed check, 2 usage error)."""
+    """Run the initreg command; return its exit status (0 ok, 1 failed check, 2 usage or other error, 130 Ctrl-C)."""
     from .output import emit_json, error_line, json_stdout
 
     parser = build_parser()
