@@ -99,7 +99,7 @@ class Rules:
         return self._requires
 
     def replace(self, **changes: Any) -> "Rules":
-        """A copy with ``default``, ``seed``, ``vars``, ``base_shapes`` or ``requires`` replaced (the rules kept)."""
+        """A copy, the rules kept, with ``default``, ``seed``, ``vars``, ``base_shapes``, ``about`` or ``requires`` new."""
         kwargs = {"default": self._default, "seed": self._seed, "vars": self._vars or None,
                   "base_shapes": self._base_shapes, "about": self._about or None, "requires": self._requires or None}
         unknown = sorted(set(changes) - set(kwargs))
@@ -171,7 +171,8 @@ class Rules:
         return loads(text, format, source, cls, root)
 
     def to_document(self) -> dict[str, Any]:
-        """The rule file as plain data: {"seed", "default", "rule": [{"pattern", "init", **kwargs}, ...]}."""
+        """The rule file as plain data: the top-level keys that are set (seed, default, about, vars, requires,
+        base_shapes) and "rule": [{"pattern", "init", **kwargs}, ...]."""
         from .rulefile import to_document
 
         return to_document(self)
