@@ -78,7 +78,7 @@ class LoadFailure(Exception):
 
 
 def describe(exc: BaseException) -> str:
-    """One line naming what a plugin raised (its type and message; SystemExit and KeyboardInterrupt in words)."""
+    """What a plugin raised, as text: its type and message (SystemExit and KeyboardInterrupt in words)."""
     text = str(exc)
     if isinstance(exc, SystemExit):
         return f"SystemExit({exc.code!r}) raised by the plugin"
