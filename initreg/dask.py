@@ -18,6 +18,9 @@ from typing import Any, Iterator, Mapping
 from .checkpoints.dask_writer import RETRIES, TASK_BYTES, share_cores, tasks, write  # noqa: F401 - public here
 from .errors import MissingDependencyError, SchedulerUnreachableError  # noqa: F401 - public here
 
+__all__ = ["arrays", "client", "write", "tasks", "share_cores", "RETRIES", "TASK_BYTES", "MissingDependencyError",
+           "SchedulerUnreachableError"]
+
 def _require() -> None:
     try:
         import dask.array  # noqa: F401

@@ -34,3 +34,12 @@ def test_every_public_name_resolves_and_type_checkers_see_the_lazy_ones():
 
 def test_the_package_is_marked_typed():
     assert (Path(initreg.__file__).parent / "py.typed").is_file()
+
+
+def test_every_adapter_declares_its_public_names_and_each_resolves():
+    import importlib
+
+    for module in ("initreg.torch", "initreg.jax", "initreg.keras", "initreg.dask"):
+        mod = importlib.import_module(module)
+        assert mod.__all__ and all(getattr(mod, name, None) is not None for name in mod.__all__), module
+        assert "Iterator" not in mod.__all__ and "Any" not in mod.__all__, module

@@ -15,7 +15,8 @@ EPILOG = """examples:
   initreg validate xavier normal --seed 3
   initreg validate orthogonal --shape 64,32,3,3 --shape 300,20
   initreg validate --json report.json --plots plots/
-exit status: 0 all passed, 1 a test failed (or, with --strict, something was unchecked), 2 usage error"""
+exit status: 0 all passed, 1 a test failed or nothing was checked (or, with --strict, something was unchecked),
+2 usage error"""
 
 
 def add_parser(subparsers: Any) -> None:

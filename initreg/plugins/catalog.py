@@ -78,8 +78,8 @@ class LoadFailure(Exception):
 
 
 def describe(exc: BaseException) -> str:
-    """What a plugin raised, as text: its type and message (SystemExit and KeyboardInterrupt in words)."""
-    text = str(exc)
+    """What a plugin raised, as one line of text: its type and message (SystemExit and KeyboardInterrupt in words)."""
+    text = " ".join(str(exc).split())  # pluggy's validation messages span lines; reports give each plugin one line
     if isinstance(exc, SystemExit):
         return f"SystemExit({exc.code!r}) raised by the plugin"
     if isinstance(exc, KeyboardInterrupt):

@@ -118,3 +118,11 @@ def test_structured_plugin_is_listed():
     row = [line.split() for line in proc.stdout.splitlines() if "initreg-structured" in line]
     assert len(row) == 1 and row[0][3] == "active"
     assert "sparse" in [t.strip(",") for t in row[0][4:]]
+
+
+def test_strict_mode_reports_a_broken_plugin_on_one_line(fake_site):
+    # plugins.md: one line per broken plugin; pluggy's validation message spans lines of its own
+    env = dict(os.environ, PYTHONPATH=str(fake_site), INITREG_STRICT_PLUGINS="1")
+    proc = subprocess.run([sys.executable, "-m", "initreg", "show", "normal"], capture_output=True, text=True, env=env,
+                          timeout=120)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
