@@ -11,6 +11,7 @@ from ..errors import InitializerArgumentError, ShapeError
 from ..core.initializer import Desc, Initializer, check_number
 from ..core.shapes import check_values
 from ..core.stream import NORMAL_MAX
+from ._common import check_uniform
 
 
 class Constant(Initializer):
@@ -125,6 +126,7 @@ class Uniform(Initializer):
                 raise InitializerArgumentError(f"Uniform: low must be < high, got low={low!r}, high={high!r}")
 
     def fill(self, desc: Desc, out: Any, rng: Any) -> None:
+        check_uniform("Uniform", self.low, self.high, desc)
         rng.uniform(self.low, self.high, out=out)
 
     def max_abs(self, desc: Desc) -> float:
