@@ -51,6 +51,8 @@ class Constant(Initializer):
         elif desc.dtype.kind in "iu":  # a float value must be a whole number inside the int range
             out.fill(self._checked(desc)[()])
         else:
+            if abs(float(self.value)) > float(np.finfo(desc.dtype).max):  # it may round to inf: refuse it as arrays are
+                check_values(float(self.value), desc.dtype, desc.name, "Constant value")
             out.fill(float(self.value))
 
     def max_abs(self, desc: Desc) -> float:
