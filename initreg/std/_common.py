@@ -53,5 +53,6 @@ def _stuck_value(low: float, high: float, dtype: np.dtype) -> float | None:
         stored, kind = dtype.type, dtype.name
     else:
         stored, kind = np.float64, "float64"
-    top = stored(np.float32(uniform_clamp(low, high, kind)) if kind == "float16" else uniform_clamp(low, high, kind))
-    return float(top) if top < stored(np.float32(low) if kind == "float16" else low) else None
+    with np.errstate(over="ignore"):  # a bound beyond the dtype's range rounds to inf: no warning, no refusal
+        top = stored(np.float32(uniform_clamp(low, high, kind)) if kind == "float16" else uniform_clamp(low, high, kind))
+        return float(top) if top < stored(np.float32(low) if kind == "float16" else low) else None

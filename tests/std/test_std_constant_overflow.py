@@ -1,4 +1,4 @@
-"""A scalar Constant too large for a float dtype is refused with the message an array value gets."""
+"""A scalar Constant too large for a float dtype is refused naming the value, the dtype and the fix."""
 
 from __future__ import annotations
 
@@ -10,13 +10,15 @@ from initreg.errors import InitializationError, ParameterValueError
 from initreg.std import Constant, Mixture
 
 
-@pytest.mark.parametrize("value, dtype", [(1e5, "float16"), (65520.0, "float16"), (1e300, "float32"), (2**200, "float32")])
+@pytest.mark.parametrize("value, dtype", [(1e5, "float16"), (65520.0, "float16"), (1e300, "float32"),
+                                          (2**200, "float32")])
 def test_a_scalar_constant_that_overflows_the_dtype_says_so(value, dtype):
     # before: 'wrote non-finite values (NaN or inf)', which did not say which value or what to do
-    with pytest.raises(InitializationError, match=f"Constant value got values too large for {dtype}.*wider dtype") as info:
+    message = f"Constant value .* is too large for {dtype} .*non-finite .*wider dtype"
+    with pytest.raises(InitializationError, match=message) as info:
         initreg.values(Constant(value), (8,), name="w", seed=0, dtype=dtype)
     assert isinstance(info.value.__cause__, ParameterValueError)
-    with pytest.raises(InitializationError, match="too large for float16"):
+    with pytest.raises(InitializationError, match="too large for float16 .*non-finite"):
         initreg.values(Mixture([(0.5, Constant(1e5)), (0.5, "zero")]), (8,), name="w", seed=0, dtype="float16")
 
 

@@ -19,7 +19,8 @@ from initreg.std import GlorotUniform, Uniform, VarianceScaling, Xavier
 ])
 @pytest.mark.parametrize("index", [None, (slice(1, 3),)])
 def test_an_interval_the_dtype_cannot_resolve_is_refused(init, dtype, below, index):
-    with pytest.raises(InitializationError, match=f"narrower than {dtype} resolves there.*{below!r}, below low") as info:
+    message = f"narrower than {dtype} resolves there.*{below!r}, below low"
+    with pytest.raises(InitializationError, match=message) as info:
         initreg.values(init, (4, 4), name="w", seed=0, dtype=dtype, index=index)
     assert isinstance(info.value.__cause__, InitializerArgumentError)
     with pytest.raises(InitializerArgumentError, match="use a wider interval or a wider dtype"):
@@ -39,3 +40,13 @@ def test_the_same_intervals_in_a_dtype_that_resolves_them_stay_inside():
     one = initreg.values(Uniform(low=1.0, high=1.0 + 2.0**-23), (1000,), name="w", seed=0, dtype="float32")
     assert np.all(one == 1.0)  # one float32 value in [low, high): every value is it
     assert not initreg.values(Uniform(0.0), (5,), name="w", seed=0, dtype="float16").any()
+
+
+def test_the_check_warns_of_nothing_for_bounds_beyond_the_dtype():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning inside fill would become the error's cause
+        with pytest.raises(InitializationError, match="non-finite") as info:
+            initreg.values(Uniform(low=-1e300, high=1e300), (4,), name="w", seed=0, dtype="float32")
+    assert "Warning" not in str(info.value)
