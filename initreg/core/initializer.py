@@ -351,13 +351,15 @@ def check_number(owner: str, arg: str, value: Any, *, positive: bool = False, no
     """Return ``value`` as a float or raise InitializerArgumentError naming owner, argument and value."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise InitializerArgumentError(f"{owner}: {arg} must be a number, got {value!r}")
+    given = value
     try:
         value = float(value)
     except OverflowError:  # an int beyond float range, e.g. 10**400
         raise InitializerArgumentError(f"{owner}: {arg} must be finite, got an integer of {int(value).bit_length()} "
                                        f"bits (beyond float range)") from None
     if finite and not math.isfinite(value):
-        raise InitializerArgumentError(f"{owner}: {arg} must be finite, got {value!r}")
+        beyond = " (beyond float64's range)" if bool(np.isfinite(given)) else ""  # a longdouble such as 1e400
+        raise InitializerArgumentError(f"{owner}: {arg} must be finite, got {given!r}{beyond}")
     if positive and not value > 0:
         raise InitializerArgumentError(f"{owner}: {arg} must be > 0, got {value!r}")
     if nonneg and not value >= 0:

@@ -53,11 +53,22 @@ def check_dtype(dtype: Any, name: str) -> np.dtype:
     try:
         dt = np.dtype(dtype)
     except (TypeError, ValueError, KeyError, OverflowError, RecursionError):  # np.dtype((None, False)): ValueError
-        raise DTypeError(f"parameter {name!r}: {dtype!r} is not a dtype; use e.g. 'float32'") from None
+        raise DTypeError(f"parameter {name!r}: {dtype!r} is not a dtype; use e.g. 'float32'"
+                         f"{_narrow_hint(dtype)}") from None
     if dt.kind not in "fiu":
-        raise DTypeError(f"parameter {name!r}: dtype {dt} is not a floating or integer type; use e.g. 'float32'")
+        raise DTypeError(f"parameter {name!r}: dtype {dt} is not a floating or integer type; use e.g. 'float32'"
+                         f"{_narrow_hint(dt.name)}")
     _check_byte_order(dt, f"parameter {name!r}")
     return dt
+
+
+def _narrow_hint(dtype: Any) -> str:
+    """For bfloat16 and the other ml_dtypes floats: how to get them (float32 values, rounded), else ``""``."""
+    text = dtype if isinstance(dtype, str) else ""
+    if not text.startswith(NARROW_FLOATS):
+        return ""
+    return (f" and round the values with .astype(ml_dtypes.{text}), as the framework adapters do for {text} "
+            f"tensors (then check for inf and NaN: a value beyond the {text} range rounds to one)")
 
 
 def _check_byte_order(dt: np.dtype, what: str) -> None:

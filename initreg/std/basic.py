@@ -7,10 +7,11 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InitializerArgumentError, ShapeError
+from ..errors import InitializerArgumentError, ParameterValueError, ShapeError
 from ..core.initializer import Desc, Initializer, check_number
 from ..core.shapes import check_values
 from ..core.stream import NORMAL_MAX
+from ._common import check_uniform
 
 
 class Constant(Initializer):
@@ -50,10 +51,21 @@ class Constant(Initializer):
         elif desc.dtype.kind in "iu":  # a float value must be a whole number inside the int range
             out.fill(self._checked(desc)[()])
         else:
+            if abs(float(self.value)) > float(np.finfo(desc.dtype).max):  # it may round to inf: say so before writing
+                self._check_finite(desc)
             out.fill(float(self.value))
 
     def max_abs(self, desc: Desc) -> float:
         return math.inf if isinstance(self.value, np.ndarray) else abs(float(self.value))
+
+    def _check_finite(self, desc: Desc) -> None:
+        """ParameterValueError when the scalar value rounds to inf in the parameter's float dtype."""
+        with np.errstate(over="ignore"):
+            rounded = desc.dtype.type(float(self.value))
+        if not np.isfinite(rounded):
+            raise ParameterValueError(f"parameter {desc.name!r}: Constant value {self.value!r} is too large for "
+                                      f"{desc.dtype} (largest {float(np.finfo(desc.dtype).max)!r}): it would be "
+                                      f"non-finite (inf); use a smaller value or a wider dtype")
 
     def _checked(self, desc: Desc) -> np.ndarray:
         """The value as an array of the parameter's dtype; an error when a value would wrap, round or overflow."""
@@ -125,6 +137,7 @@ class Uniform(Initializer):
                 raise InitializerArgumentError(f"Uniform: low must be < high, got low={low!r}, high={high!r}")
 
     def fill(self, desc: Desc, out: Any, rng: Any) -> None:
+        check_uniform("Uniform", self.low, self.high, desc)
         rng.uniform(self.low, self.high, out=out)
 
     def max_abs(self, desc: Desc) -> float:

@@ -8,7 +8,7 @@ from typing import Any
 from ..errors import InitializerArgumentError
 from ..core.initializer import Desc, Initializer, check_choice, check_number
 from ..core.stream import NORMAL_MAX
-from ._common import fans_of
+from ._common import check_uniform, fans_of
 
 #: std of N(0, 1) truncated to [-2, 2]: dividing by it gives a truncated normal the intended std
 TRUNCATION_STD = 0.87962566103423978
@@ -60,6 +60,7 @@ class Xavier(Initializer):
     def fill(self, desc: Desc, out: Any, rng: Any) -> None:
         scale = self.scale(desc)
         if self.rnd_type == "uniform":
+            check_uniform(type(self).__name__, -scale, scale, desc, from_fans=True)
             rng.uniform(-scale, scale, out=out)
         else:
             rng.normal(0.0, scale, out=out)
@@ -127,6 +128,7 @@ class VarianceScaling(Initializer):
             rng.normal(0.0, math.sqrt(v), out=out)
         else:
             limit = math.sqrt(3.0 * v)
+            check_uniform(type(self).__name__, -limit, limit, desc, from_fans=True)
             rng.uniform(-limit, limit, out=out)
 
     def max_abs(self, desc: Desc) -> float:

@@ -7,8 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ShapeError
+from ..errors import ParameterValueError, ShapeError
 from ..core.initializer import Desc, Initializer, check_number
+from ..core.shapes import check_values
 
 
 def bilinear_kernel(size: int) -> np.ndarray:
@@ -45,18 +46,28 @@ class Bilinear(Initializer):
             kernel = np.multiply.outer(kernel, bilinear_kernel(k))
         return kernel if desc.layout == "OI" else kernel[..., None, None]
 
-    def fill(self, desc: Desc, out: Any, rng: Any) -> None:
+    def _typed(self, desc: Desc) -> np.ndarray:
+        """The kernel in the parameter's dtype; an error where an integer dtype would truncate its fractions to 0."""
         kernel = self.kernel(desc)
-        out[...] = desc.xp.asarray(kernel.astype(desc.dtype))
+        if desc.dtype.kind in "iu" and not np.array_equal(kernel, np.trunc(kernel)):
+            spatial = kernel.shape[:-2] if desc.layout != "OI" else kernel.shape
+            raise ParameterValueError(f"Bilinear: parameter {desc.name!r} has dtype {desc.dtype}, but its kernel of "
+                                      f"spatial size {spatial} has fractional weights (such as "
+                                      f"{float(kernel[kernel != np.trunc(kernel)].reshape(-1)[0])!r}) that an "
+                                      f"integer dtype would truncate; use a floating dtype")
+        return kernel.astype(desc.dtype)
+
+    def fill(self, desc: Desc, out: Any, rng: Any) -> None:
+        out[...] = desc.xp.asarray(self._typed(desc))
 
     def fill_region(self, desc: Desc, out: Any, index: Any) -> None:
-        whole = np.broadcast_to(self.kernel(desc).astype(desc.dtype), desc.shape)  # a view of the small kernel
+        whole = np.broadcast_to(self._typed(desc), desc.shape)  # a view of the small kernel
         out[...] = desc.xp.asarray(whole[index])
 
     def expected(self, desc: Desc) -> Any:
         from ..core.expected import Exact
 
-        return Exact(np.broadcast_to(self.kernel(desc).astype(desc.dtype), desc.shape))
+        return Exact(np.broadcast_to(self._typed(desc), desc.shape))
 
 
 class LSTMBias(Initializer):
@@ -71,7 +82,14 @@ class LSTMBias(Initializer):
     regions = "direct"
 
     def __init__(self, forget_bias: float = 1.0):
-        self.forget_bias = check_number("LSTMBias", "forget_bias", forget_bias)
+        self.forget_bias: float | int = check_number("LSTMBias", "forget_bias", forget_bias)
+        if isinstance(forget_bias, (int, np.integer)) and -2**63 <= forget_bias < 2**64:
+            self.forget_bias = int(forget_bias)  # exact for integer parameters, as Constant's value
+
+    def _bias(self, desc: Desc) -> Any:
+        """forget_bias in the parameter's dtype; an error where it would wrap, lose its fraction or overflow."""
+        given = self.forget_bias if desc.dtype.kind in "iu" else float(self.forget_bias)
+        return check_values(given, desc.dtype, desc.name, "LSTMBias forget_bias")[()]
 
     def _hidden(self, desc: Desc) -> int:
         if desc.ndim < 1 or desc.shape[0] % 4:
@@ -81,13 +99,14 @@ class LSTMBias(Initializer):
 
     def fill(self, desc: Desc, out: Any, rng: Any) -> None:
         n = self._hidden(desc)
+        bias = self._bias(desc)
         out.fill(0)
-        out[n:2 * n] = self.forget_bias
+        out[n:2 * n] = bias
 
     def fill_region(self, desc: Desc, out: Any, index: Any) -> None:
         n = self._hidden(desc)
         gates = np.zeros(desc.shape[0], dtype=desc.dtype)
-        gates[n:2 * n] = self.forget_bias
+        gates[n:2 * n] = self._bias(desc)
         whole = np.broadcast_to(gates.reshape((-1,) + (1,) * (desc.ndim - 1)), desc.shape)  # a view along axis 0
         out[...] = desc.xp.asarray(whole[index])
 
@@ -96,5 +115,5 @@ class LSTMBias(Initializer):
 
         n = self._hidden(desc)
         values = np.zeros(desc.shape, dtype=desc.dtype)
-        values[n:2 * n] = self.forget_bias
+        values[n:2 * n] = self._bias(desc)
         return Exact(values)
