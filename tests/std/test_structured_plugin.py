@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import initreg
-from initreg.errors import InitializerArgumentError, ShapeError
+from initreg.errors import InitializationError, InitializerArgumentError, ShapeError
 from initreg.core.initializer import make_desc
 
 # Installed by the README's test command (pip install ./plugins/initreg-structured), as a user would.
@@ -125,6 +125,14 @@ def test_identity_io_layout_and_expected():
     assert isinstance(exp, Exact) and np.array_equal(exp.values, 3 * np.eye(2, 3))
     with pytest.raises(ShapeError, match="'b'"):
         Identity()((5,), name="b")
+
+
+@pytest.mark.parametrize("scale, dtype, message", [(0.5, "int8", "non-integer values for dtype int8"),  # once all 0
+                                                   (300, "int8", "300.*outside the range of int8"),
+                                                   (1e5, "float16", "too large for float16")])
+def test_identity_scale_the_dtype_cannot_hold_is_refused(scale, dtype, message):
+    with pytest.raises(InitializationError, match=f"Identity scale got .*{message}"):
+        initreg.values(Identity(scale), (4, 4), name="w", seed=0, dtype=dtype)
 
 
 # --- shared: arguments, config, registry ------------------------------------------------------------

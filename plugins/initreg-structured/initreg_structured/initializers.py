@@ -10,6 +10,7 @@ import numpy as np
 from initreg import Initializer
 from initreg.errors import InitializerArgumentError, ShapeError
 from initreg.core.initializer import Desc, check_number, make_desc
+from initreg.core.shapes import check_values
 
 
 def _matrix(desc: Desc, owner: str) -> tuple[int, int]:
@@ -143,14 +144,18 @@ class Identity(Initializer):
         d = np.arange(min(pair))
         return tuple(d if isinstance(i, slice) else i for i in centre)
 
+    def _scale(self, desc: Desc) -> Any:
+        """scale in the parameter's dtype; an error where it would wrap, lose its fraction or overflow."""
+        return check_values(self.scale, desc.dtype, desc.name, "Identity scale")[()]
+
     def fill(self, desc: Desc, out: Any, rng: Any) -> None:
-        index = self._index(desc)
+        index, scale = self._index(desc), self._scale(desc)
         out.fill(0)
-        out[tuple(desc.xp.asarray(i) if isinstance(i, np.ndarray) else i for i in index)] = self.scale
+        out[tuple(desc.xp.asarray(i) if isinstance(i, np.ndarray) else i for i in index)] = scale
 
     def expected(self, desc: Desc) -> Any:
         from initreg.validation.expected import Exact
 
         values = np.zeros(desc.shape, dtype=desc.dtype)
-        values[self._index(desc)] = self.scale
+        values[self._index(desc)] = self._scale(desc)
         return Exact(values)
