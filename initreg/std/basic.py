@@ -135,6 +135,9 @@ class Uniform(Initializer):
             self.high = check_number("Uniform", "high", high)
             if not self.low < self.high:
                 raise InitializerArgumentError(f"Uniform: low must be < high, got low={low!r}, high={high!r}")
+        if not math.isfinite(self.high - self.low):  # the draw is low + (high - low)·u, in float64
+            raise InitializerArgumentError(f"Uniform: high - low must be finite in float64, got low={self.low!r}, "
+                                           f"high={self.high!r}; use a narrower interval")
 
     def fill(self, desc: Desc, out: Any, rng: Any) -> None:
         check_uniform("Uniform", self.low, self.high, desc)

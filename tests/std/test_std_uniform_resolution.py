@@ -50,3 +50,10 @@ def test_the_check_warns_of_nothing_for_bounds_beyond_the_dtype():
         with pytest.raises(InitializationError, match="non-finite") as info:
             initreg.values(Uniform(low=-1e300, high=1e300), (4,), name="w", seed=0, dtype="float32")
     assert "Warning" not in str(info.value)
+
+
+@pytest.mark.parametrize("kwargs", [{"low": -1e308, "high": 1.7e308}, {"scale": 1e308}])
+def test_an_interval_wider_than_float64_is_refused_when_built(kwargs):
+    # design.md: arguments are checked at construction; high - low overflowed only when a fill ran
+    with pytest.raises(InitializerArgumentError, match="high - low must be finite"):
+        Uniform(**kwargs)
