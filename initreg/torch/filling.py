@@ -142,6 +142,7 @@ def _compute_buffers(computed: list[Slot], tensors: dict[int, Any]) -> None:
 
     asked = {id(tensors[id(s)]) for s in computed}
     done: set[int] = set()
+    gpus = sorted({t.device.index or 0 for t in tensors.values() if t.device.type == "cuda"})
     for s in computed:
         owner = s.owners[0][0]
         if id(owner) in done:
@@ -149,7 +150,8 @@ def _compute_buffers(computed: list[Slot], tensors: dict[int, Any]) -> None:
         done.add(id(owner))
         held = [*owner.parameters(), *(b for b in owner.buffers() if b is not None and id(b) not in asked)]
         own = [(t, t.detach().clone()) for t in held if t.device.type != "meta"]
-        with torch.no_grad():
+        # the library's init may draw the owner's weights (put back below) from torch's generators: they stay as they were
+        with torch.no_grad(), torch.random.fork_rng(devices=gpus):
             s.computed._init_weights(owner)
             for p, old in own:
                 p.copy_(old)

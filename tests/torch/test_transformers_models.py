@@ -213,3 +213,12 @@ def test_only_naming_a_tied_alias_draws_the_tied_tensor_in_plan_and_initialize_a
     row = table["lm_head.weight"]
     assert torch.equal(model.lm_head.weight.detach(), torch.from_numpy(
         initreg.values(row.initializer, row.shape, name="transformer.wte.weight", seed=1)))
+
+
+def test_computing_a_meta_models_buffers_leaves_torchs_global_generator_as_it_was():
+    model = on_meta(clip_text)  # its _init_weights(embeddings), run for position_ids, draws the token embedding
+    torch.manual_seed(0)
+    expected = torch.rand(4)
+    torch.manual_seed(0)
+    it.initialize(model, RULES, seed=0)
+    assert torch.equal(torch.rand(4), expected)  # a later dropout mask or data order does not depend on initreg
