@@ -147,3 +147,20 @@ def test_plan_of_every_meta_model_allocates_nothing():
             table = it.plan(model, {**(extra or {}), **RULES}, seed=0)
         assert meta and all(t.is_meta for t in meta), name
         assert {r.name for r in table} == {n for n, _ in model.named_parameters()}, name
+
+
+def test_fused_expert_weights_get_torchs_fans_and_an_expression_gives_each_experts_own():
+    from initreg.core.fans import fans
+    from initreg.planning.expressions import expr
+
+    with torch.device("meta"):
+        model = MODELS["mixtral"][0]()
+    name = "model.layers.0.mlp.experts.gate_up_proj"  # (experts, 2 * intermediate, hidden) = (4, 128, 32)
+    w = model.get_parameter(name)
+    assert fans(tuple(w.shape)) == torch.nn.init._calculate_fan_in_and_fan_out(w) == (128 * 32, 4 * 32)
+    per_expert = {"*.experts.*": ["uniform", {"scale": expr("sqrt(6 / (shape[-1] + shape[-2]))")}]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", initreg.errors.UnusedRuleWarning)
+        table = it.initialize(model, {**per_expert, **RULES}, seed=0)
+    assert table[name].args["scale"] == pytest.approx((6 / (128 + 32)) ** 0.5)
+    assert float(model.get_parameter(name).detach().abs().max()) <= (6 / (128 + 32)) ** 0.5
