@@ -86,6 +86,7 @@ def initialize(module: Any, init: Any = None, *, seed: int | None = None, strict
                               f"gives ({type(exc).__name__}); write a seed checkpoint with `initreg init --torch` or "
                               f"shard the model (DTensor/FSDP2). Nothing was changed") from None
     table.diagnostics.warn()
+    _warn_frozen(module, now)
     backups: list[tuple[Any, Any]] = []
     undo: list[tuple[Any, str, Any, bool]] = []
     marks: list[tuple[Any, str, bool, Any]] = []
@@ -119,6 +120,27 @@ def initialize(module: Any, init: Any = None, *, seed: int | None = None, strict
             _assign(owner, attr, old, buffer)
         raise
     return table
+
+
+def _warn_frozen(module: Any, work: list[tuple[Slot, Row]]) -> None:
+    """Warn when a transformers model's frozen parameters get a default no rule chose: the library computes such
+    tensors in its own init (Whisper's, Marian's, Pegasus' sinusoidal position tables), and they never train."""
+    from .walk import pretrained_class
+
+    library = pretrained_class()
+    frozen = [(s, r) for s, r in work if r.source in ("declared", "default") and not s.buffer
+              and not getattr(s.tensor, "requires_grad", True)]
+    if not frozen or library is None or not any(isinstance(m, library) for m in module.modules()):
+        return
+    from ..errors import InitregWarning, user_stacklevel
+
+    shown = ", ".join(f"{s.name!r} ({r.initializer_text})" for s, r in frozen[:4])
+    more = f" and {len(frozen) - 4} more" if len(frozen) > 4 else ""
+    warnings.warn(InitregWarning(
+        f"{len(frozen)} frozen parameter(s) (requires_grad=False) of this transformers model get a default no rule "
+        f"chose: {shown}{more}. They never train, and transformers computes such tensors in its own init (sinusoidal "
+        f"position tables); give them a rule ('keep' keeps a built model's values), or see 'Frozen tensors' in "
+        f"docs/torch.md"), stacklevel=user_stacklevel())
 
 
 def _unwritten(tensor: Any, device: Any) -> Any:

@@ -164,3 +164,20 @@ def test_fused_expert_weights_get_torchs_fans_and_an_expression_gives_each_exper
         table = it.initialize(model, {**per_expert, **RULES}, seed=0)
     assert table[name].args["scale"] == pytest.approx((6 / (128 + 32)) ** 0.5)
     assert float(model.get_parameter(name).detach().abs().max()) <= (6 / (128 + 32)) ** 0.5
+
+
+def test_a_frozen_table_given_a_pytorch_default_warns_and_a_rule_naming_it_does_not():
+    with torch.device("meta"):
+        model = MODELS["whisper"][0]()
+    assert not model.encoder.embed_positions.weight.requires_grad  # sinusoids the library computes; never trained
+    weights = {"*layer_norm.weight": "ones", "*.bias": "zeros", "*_proj.weight": NORMAL, "*fc?.weight": NORMAL,
+               "*conv?.weight": NORMAL, "*embed_tokens.weight": NORMAL, "decoder.embed_positions.weight": NORMAL}
+    with pytest.warns(initreg.errors.InitregWarning, match=r"1 frozen parameter.*'encoder\.embed_positions\.weight' "
+                                                           r"\(normal\(sigma=1\.0\)\)"):
+        table = it.initialize(model, weights, seed=0)
+    assert table["encoder.embed_positions.weight"].decided_by == "declared"
+    with torch.device("meta"):
+        model = MODELS["whisper"][0]()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        it.initialize(model, {**weights, "*.weight": NORMAL}, seed=0)
