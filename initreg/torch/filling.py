@@ -157,8 +157,8 @@ def _compute_buffers(computed: list[Slot], tensors: dict[int, Any]) -> None:
     """Let each transformers model compute the meta buffers of its modules with its own ``_init_weights``.
 
     The buffers' storage is in place (holding a marker); only modules owning such a buffer are passed, every other
-    tensor under them is put back afterwards (initreg's values stay: CLIP's re-initializes the owner's children),
-    and a buffer the library left unwritten is an error.
+    tensor under them is a meta stand-in meanwhile (initreg's values stay, though CLIP's re-initializes the owner's
+    children, and no embedding table is copied or drawn), and a buffer the library left unwritten is an error.
     """
     import torch
 
@@ -170,13 +170,13 @@ def _compute_buffers(computed: list[Slot], tensors: dict[int, Any]) -> None:
         if id(owner) in done:
             continue
         done.add(id(owner))
-        held = [*owner.parameters(), *(b for b in owner.buffers() if b is not None and id(b) not in asked)]
-        own = [(t, t.detach().clone()) for t in held if t.device.type != "meta"]
-        # the library's init may draw the owner's weights (put back below) from torch's generators: they stay as they were
-        with torch.no_grad(), torch.random.fork_rng(devices=gpus):
-            s.computed._init_weights(owner)
-            for p, old in own:
-                p.copy_(old)
+        hidden = _hide(owner, asked)
+        try:  # the library's init may draw the owner's weights: from torch's generators, which stay as they were
+            with torch.no_grad(), torch.random.fork_rng(devices=gpus):
+                s.computed._init_weights(owner)
+        finally:
+            for table, key, tensor in reversed(hidden):
+                table[key] = tensor
     for s in computed:
         value = tensors[id(s)]
         if value.dtype == torch.bool or value.dtype.is_complex:
@@ -187,6 +187,24 @@ def _compute_buffers(computed: list[Slot], tensors: dict[int, Any]) -> None:
                 f"buffer {s.name!r} is on the meta device and {type(s.computed).__name__}._init_weights (the "
                 f"library's own code for it) did not compute it; build the model with its buffers off the meta device "
                 f"(parameters on meta only); nothing was changed")
+
+
+def _hide(owner: Any, asked: set[int]) -> list[tuple[dict, str, Any]]:
+    """Put a meta stand-in for every real tensor under ``owner`` but the ``asked`` buffers; (table, key, tensor) of each."""
+    import torch
+
+    hidden = []
+    for sub in owner.modules():
+        for table in (sub._parameters, sub._buffers):
+            for key, tensor in list(table.items()):
+                if tensor is None or id(tensor) in asked or tensor.device.type == "meta":
+                    continue
+                stand_in = torch.empty(tensor.shape, dtype=tensor.dtype, device="meta")
+                if isinstance(tensor, torch.nn.Parameter):
+                    stand_in = torch.nn.Parameter(stand_in, requires_grad=tensor.requires_grad)
+                hidden.append((table, key, tensor))
+                table[key] = stand_in
+    return hidden
 
 
 def _mark_library_initialized(module: Any, marks: list[tuple[Any, str, bool, Any]]) -> None:

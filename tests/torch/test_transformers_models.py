@@ -222,3 +222,19 @@ def test_computing_a_meta_models_buffers_leaves_torchs_global_generator_as_it_wa
     torch.manual_seed(0)
     it.initialize(model, RULES, seed=0)
     assert torch.equal(torch.rand(4), expected)  # a later dropout mask or data order does not depend on initreg
+
+
+def test_the_library_computing_buffers_draws_none_of_initregs_tensors(monkeypatch):
+    from transformers import initialization
+
+    drawn = []
+    real = initialization.normal_
+
+    def normal_(tensor, *args, **kwargs):
+        drawn.append((tuple(tensor.shape), tensor.device.type))
+        return real(tensor, *args, **kwargs)
+
+    monkeypatch.setattr(initialization, "normal_", normal_)
+    model = on_meta(clip_text)  # its _init_weights(embeddings), run for position_ids, draws the token embedding
+    it.initialize(model, RULES, seed=0)
+    assert drawn and all(device == "meta" for _, device in drawn)  # was (256, 64) on the CPU: copied, drawn, put back
