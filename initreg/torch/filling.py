@@ -144,13 +144,28 @@ def _warn_frozen(module: Any, work: list[tuple[Slot, Row]]) -> None:
 
 
 def _unwritten(tensor: Any, device: Any) -> Any:
-    """New storage like ``tensor`` holding a marker no computed buffer holds (NaN, or the integer minimum)."""
+    """New storage like ``tensor`` holding a marker no computed buffer holds (NaN, the integer minimum, or for bool
+    the byte 2, which no True or False the library writes leaves)."""
     import torch
 
-    if tensor.dtype == torch.bool or tensor.dtype.is_complex:  # no value marks these: not checked afterwards
-        return torch.zeros_like(tensor, device=device)
-    marker = float("nan") if tensor.dtype.is_floating_point else torch.iinfo(tensor.dtype).min
+    if tensor.dtype == torch.bool:
+        value = torch.empty_like(tensor, device=device)
+        value.view(torch.uint8).fill_(2)
+        return value
+    marker = complex("nan+nanj") if tensor.dtype.is_complex else float("nan") if tensor.dtype.is_floating_point \
+        else torch.iinfo(tensor.dtype).min
     return torch.full_like(tensor, marker, device=device)
+
+
+def _is_unwritten(value: Any) -> bool:
+    """Whether ``value`` (made by :func:`_unwritten`) still holds its marker anywhere."""
+    import torch
+
+    if value.dtype == torch.bool:
+        return bool((value.view(torch.uint8) == 2).any())
+    if value.dtype.is_floating_point or value.dtype.is_complex:
+        return bool(value.isnan().any())
+    return bool((value == torch.iinfo(value.dtype).min).any())
 
 
 def _compute_buffers(computed: list[Slot], tensors: dict[int, Any]) -> None:
@@ -178,11 +193,7 @@ def _compute_buffers(computed: list[Slot], tensors: dict[int, Any]) -> None:
             for table, key, tensor in reversed(hidden):
                 table[key] = tensor
     for s in computed:
-        value = tensors[id(s)]
-        if value.dtype == torch.bool or value.dtype.is_complex:
-            continue
-        marker = value.isnan() if value.dtype.is_floating_point else value == torch.iinfo(value.dtype).min
-        if bool(marker.any()):
+        if _is_unwritten(tensors[id(s)]):
             raise ParameterValueError(
                 f"buffer {s.name!r} is on the meta device and {type(s.computed).__name__}._init_weights (the "
                 f"library's own code for it) did not compute it; build the model with its buffers off the meta device "

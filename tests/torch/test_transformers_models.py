@@ -238,3 +238,18 @@ def test_the_library_computing_buffers_draws_none_of_initregs_tensors(monkeypatc
     model = on_meta(clip_text)  # its _init_weights(embeddings), run for position_ids, draws the token embedding
     it.initialize(model, RULES, seed=0)
     assert drawn and all(device == "meta" for _, device in drawn)  # was (256, 64) on the CPU: copied, drawn, put back
+
+
+@pytest.mark.parametrize("dtype", [torch.bool, torch.complex64])
+def test_a_bool_or_complex_meta_buffer_the_library_does_not_compute_is_an_error_not_zeros(dtype):
+    class Masked(torch.nn.Module):  # a user's module inside a transformers model: the library's init knows nothing of it
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("mask", torch.tril(torch.ones(4, 4)).to(dtype), persistent=False)
+
+    model = on_meta(llama)
+    with torch.device("meta"):
+        model.model.extra = Masked()
+    with pytest.raises(initreg.errors.ParameterValueError, match="'model.extra.mask' is on the meta device"):
+        it.initialize(model, RULES, seed=0)  # was: no error, and the causal mask all False (or zero)
+    assert all(t.is_meta for t in [*model.parameters(), *model.buffers()])
