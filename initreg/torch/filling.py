@@ -8,7 +8,7 @@ import warnings
 from dataclasses import replace
 from typing import Any
 
-from ..errors import AllocationError, MissingDependencyError, ParameterValueError, ReinitializationWarning
+from ..errors import AllocationError, MissingDependencyError, ParameterValueError, ReinitializationWarning, clipped
 from ..planning.explanation import Explanation, Row
 from ..planning.leaves import adapter_seed
 from ..planning.precedence import only_mask
@@ -189,6 +189,11 @@ def _compute_buffers(computed: list[Slot], tensors: dict[int, Any]) -> None:
         try:  # the library's init may draw the owner's weights: from torch's generators, which stay as they were
             with torch.no_grad(), torch.random.fork_rng(devices=gpus):
                 s.computed._init_weights(owner)
+        except Exception as exc:
+            raise ParameterValueError(
+                f"buffer {s.name!r} is on the meta device and {type(s.computed).__name__}._init_weights (the library's "
+                f"own code for it) failed computing it ({type(exc).__name__}: {clipped(str(exc))}); build the model "
+                f"with its buffers off the meta device (parameters on meta only); nothing was changed") from exc
         finally:
             for table, key, tensor in reversed(hidden):
                 table[key] = tensor

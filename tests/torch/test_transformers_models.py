@@ -253,3 +253,17 @@ def test_a_bool_or_complex_meta_buffer_the_library_does_not_compute_is_an_error_
     with pytest.raises(initreg.errors.ParameterValueError, match="'model.extra.mask' is on the meta device"):
         it.initialize(model, RULES, seed=0)  # was: no error, and the causal mask all False (or zero)
     assert all(t.is_meta for t in [*model.parameters(), *model.buffers()])
+
+
+def test_the_librarys_init_failing_on_a_computed_buffer_is_an_initreg_error_naming_it(monkeypatch):
+    model = on_meta(bert)
+
+    def failing(self, module):
+        raise RuntimeError("Cannot copy out of meta tensor")  # what an init reading a hidden weight's values meets
+
+    monkeypatch.setattr(type(model), "_init_weights", failing)
+    with pytest.raises(initreg.errors.ParameterValueError, match=r"buffer 'embeddings\.position_ids' .*BertModel"
+                                                                 r"\._init_weights .*failed computing it") as err:
+        it.initialize(model, RULES, seed=0)
+    assert isinstance(err.value.__cause__, RuntimeError)
+    assert all(t.is_meta for t in [*model.parameters(), *model.buffers()])
