@@ -186,7 +186,7 @@ def _compute_buffers(computed: list[Slot], tensors: dict[int, Any]) -> None:
             continue
         done.add(id(owner))
         hidden = _hide(owner, asked)
-        try:  # the library's init may draw the owner's weights: from torch's generators, which stay as they were
+        try:  # whatever the library draws (a temporary, a stand-in) comes from torch's generators: they stay as they were
             with torch.no_grad(), torch.random.fork_rng(devices=gpus):
                 s.computed._init_weights(owner)
         except Exception as exc:
