@@ -186,7 +186,7 @@ def _compute_buffers(computed: list[Slot], tensors: dict[int, Any]) -> None:
             continue
         done.add(id(owner))
         hidden = _hide(owner, asked)
-        try:  # whatever the library draws (a temporary, a stand-in) comes from torch's generators: they stay as they were
+        try:  # what the library draws (a temporary, a stand-in) comes from torch's generators: they stay as they were
             with torch.no_grad(), torch.random.fork_rng(devices=gpus):
                 s.computed._init_weights(owner)
         except Exception as exc:
@@ -206,7 +206,7 @@ def _compute_buffers(computed: list[Slot], tensors: dict[int, Any]) -> None:
 
 
 def _hide(owner: Any, asked: set[int]) -> list[tuple[dict, str, Any]]:
-    """Put a meta stand-in for every real tensor under ``owner`` but the ``asked`` buffers; (table, key, tensor) of each."""
+    """Put a meta stand-in for every real tensor under ``owner`` but the ``asked`` buffers; each (table, key, tensor)."""
     import torch
 
     hidden = []

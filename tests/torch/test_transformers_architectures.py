@@ -25,12 +25,14 @@ TOWERS = dict(text_config=dict(T, max_position_embeddings=16), vision_config=dic
 IDS = torch.arange(6)[None] + 3
 
 #: what a user writes for the parameters no standard module declares, first the library's common init
-RULES = {"*norm*.weight": "ones", "*LayerNorm.weight": "ones", "*.bias": "zeros", "*.weight": ["normal", {"sigma": 0.02}]}
+RULES = {"*norm*.weight": "ones", "*LayerNorm.weight": "ones", "*.bias": "zeros",
+         "*.weight": ["normal", {"sigma": 0.02}]}
 NORMAL = ["normal", {"sigma": 0.02}]
 
 
 def causal(model_type, **kw):
-    return lambda: transformers.AutoModelForCausalLM.from_config(transformers.AutoConfig.for_model(model_type, **T, **kw))
+    config = transformers.AutoConfig.for_model
+    return lambda: transformers.AutoModelForCausalLM.from_config(config(model_type, **T, **kw))
 
 
 def base(model_type, **kw):
