@@ -206,7 +206,7 @@ def _compute_buffers(computed: list[Slot], tensors: dict[int, Any]) -> None:
 
 
 def _hide(owner: Any, asked: set[int]) -> list[tuple[dict, str, Any]]:
-    """Put a meta stand-in for every real tensor under ``owner`` but the ``asked`` buffers; each (table, key, tensor)."""
+    """Put a meta stand-in for each real tensor under ``owner`` but the ``asked`` buffers; each (table, key, tensor)."""
     import torch
 
     hidden = []
