@@ -8,7 +8,7 @@ import warnings
 from dataclasses import replace
 from typing import Any
 
-from ..errors import AllocationError, MissingDependencyError, ParameterValueError, ReinitializationWarning
+from ..errors import AllocationError, MissingDependencyError, ParameterValueError, ReinitializationWarning, clipped
 from ..planning.explanation import Explanation, Row
 from ..planning.leaves import adapter_seed
 from ..planning.precedence import only_mask
@@ -86,6 +86,7 @@ def initialize(module: Any, init: Any = None, *, seed: int | None = None, strict
                               f"gives ({type(exc).__name__}); write a seed checkpoint with `initreg init --torch` or "
                               f"shard the model (DTensor/FSDP2). Nothing was changed") from None
     table.diagnostics.warn()
+    _warn_frozen(module, now)
     backups: list[tuple[Any, Any]] = []
     undo: list[tuple[Any, str, Any, bool]] = []
     marks: list[tuple[Any, str, bool, Any]] = []
@@ -121,48 +122,105 @@ def initialize(module: Any, init: Any = None, *, seed: int | None = None, strict
     return table
 
 
+def _warn_frozen(module: Any, work: list[tuple[Slot, Row]]) -> None:
+    """Warn when a transformers model's frozen parameters get a default no rule chose: the library computes such
+    tensors in its own init (Whisper's, Marian's, Pegasus' sinusoidal position tables), and they never train."""
+    from .walk import pretrained_class
+
+    library = pretrained_class()
+    frozen = [(s, r) for s, r in work if r.source in ("declared", "default") and not s.buffer
+              and not getattr(s.tensor, "requires_grad", True)]
+    if not frozen or library is None or not any(isinstance(m, library) for m in module.modules()):
+        return
+    from ..errors import InitregWarning, user_stacklevel
+
+    shown = ", ".join(f"{s.name!r} ({r.initializer_text})" for s, r in frozen[:4])
+    more = f" and {len(frozen) - 4} more" if len(frozen) > 4 else ""
+    warnings.warn(InitregWarning(
+        f"{len(frozen)} frozen parameter(s) (requires_grad=False) of this transformers model get a default no rule "
+        f"chose: {shown}{more}. They never train, and transformers computes such tensors in its own init (sinusoidal "
+        f"position tables); give them a rule ('keep' keeps a built model's values), or see 'Frozen tensors' in "
+        f"docs/torch.md"), stacklevel=user_stacklevel())
+
+
 def _unwritten(tensor: Any, device: Any) -> Any:
-    """New storage like ``tensor`` holding a marker no computed buffer holds (NaN, or the integer minimum)."""
+    """New storage like ``tensor`` holding a marker no computed buffer holds (NaN, the integer minimum, or for bool
+    the byte 2, which no True or False the library writes leaves)."""
     import torch
 
-    if tensor.dtype == torch.bool or tensor.dtype.is_complex:  # no value marks these: not checked afterwards
-        return torch.zeros_like(tensor, device=device)
-    marker = float("nan") if tensor.dtype.is_floating_point else torch.iinfo(tensor.dtype).min
+    if tensor.dtype == torch.bool:
+        value = torch.empty_like(tensor, device=device)
+        value.view(torch.uint8).fill_(2)
+        return value
+    marker = complex("nan+nanj") if tensor.dtype.is_complex else float("nan") if tensor.dtype.is_floating_point \
+        else torch.iinfo(tensor.dtype).min
     return torch.full_like(tensor, marker, device=device)
+
+
+def _is_unwritten(value: Any) -> bool:
+    """Whether ``value`` (made by :func:`_unwritten`) still holds its marker anywhere."""
+    import torch
+
+    if value.dtype == torch.bool:
+        return bool((value.view(torch.uint8) == 2).any())
+    if value.dtype.is_floating_point or value.dtype.is_complex:
+        return bool(value.isnan().any())
+    return bool((value == torch.iinfo(value.dtype).min).any())
 
 
 def _compute_buffers(computed: list[Slot], tensors: dict[int, Any]) -> None:
     """Let each transformers model compute the meta buffers of its modules with its own ``_init_weights``.
 
     The buffers' storage is in place (holding a marker); only modules owning such a buffer are passed, every other
-    tensor under them is put back afterwards (initreg's values stay: CLIP's re-initializes the owner's children),
-    and a buffer the library left unwritten is an error.
+    tensor under them is a meta stand-in meanwhile (initreg's values stay, though CLIP's re-initializes the owner's
+    children, and no embedding table is copied or drawn), and a buffer the library left unwritten is an error.
     """
     import torch
 
     asked = {id(tensors[id(s)]) for s in computed}
     done: set[int] = set()
+    gpus = sorted({t.device.index or 0 for t in tensors.values() if t.device.type == "cuda"})
     for s in computed:
         owner = s.owners[0][0]
         if id(owner) in done:
             continue
         done.add(id(owner))
-        held = [*owner.parameters(), *(b for b in owner.buffers() if b is not None and id(b) not in asked)]
-        own = [(t, t.detach().clone()) for t in held if t.device.type != "meta"]
-        with torch.no_grad():
-            s.computed._init_weights(owner)
-            for p, old in own:
-                p.copy_(old)
+        hidden = _hide(owner, asked)
+        try:  # what the library draws (a temporary, a stand-in) comes from torch's generators: they stay as they were
+            with torch.no_grad(), torch.random.fork_rng(devices=gpus):
+                s.computed._init_weights(owner)
+        except Exception as exc:
+            raise ParameterValueError(
+                f"buffer {s.name!r} is on the meta device and {type(s.computed).__name__}._init_weights (the library's "
+                f"own code for it) failed computing it ({type(exc).__name__}: {clipped(str(exc))}); build the model "
+                f"with its buffers off the meta device (parameters on meta only); nothing was changed") from exc
+        finally:
+            for table, key, tensor in reversed(hidden):
+                table[key] = tensor
     for s in computed:
-        value = tensors[id(s)]
-        if value.dtype == torch.bool or value.dtype.is_complex:
-            continue
-        marker = value.isnan() if value.dtype.is_floating_point else value == torch.iinfo(value.dtype).min
-        if bool(marker.any()):
+        if _is_unwritten(tensors[id(s)]):
             raise ParameterValueError(
                 f"buffer {s.name!r} is on the meta device and {type(s.computed).__name__}._init_weights (the "
                 f"library's own code for it) did not compute it; build the model with its buffers off the meta device "
                 f"(parameters on meta only); nothing was changed")
+
+
+def _hide(owner: Any, asked: set[int]) -> list[tuple[dict, str, Any]]:
+    """Put a meta stand-in for each real tensor under ``owner`` but the ``asked`` buffers; each (table, key, tensor)."""
+    import torch
+
+    hidden = []
+    for sub in owner.modules():
+        for table in (sub._parameters, sub._buffers):
+            for key, tensor in list(table.items()):
+                if tensor is None or id(tensor) in asked or tensor.device.type == "meta":
+                    continue
+                stand_in = torch.empty(tensor.shape, dtype=tensor.dtype, device="meta")
+                if isinstance(tensor, torch.nn.Parameter):
+                    stand_in = torch.nn.Parameter(stand_in, requires_grad=tensor.requires_grad)
+                hidden.append((table, key, tensor))
+                table[key] = stand_in
+    return hidden
 
 
 def _mark_library_initialized(module: Any, marks: list[tuple[Any, str, bool, Any]]) -> None:

@@ -213,3 +213,57 @@ def test_only_naming_a_tied_alias_draws_the_tied_tensor_in_plan_and_initialize_a
     row = table["lm_head.weight"]
     assert torch.equal(model.lm_head.weight.detach(), torch.from_numpy(
         initreg.values(row.initializer, row.shape, name="transformer.wte.weight", seed=1)))
+
+
+def test_computing_a_meta_models_buffers_leaves_torchs_global_generator_as_it_was():
+    model = on_meta(clip_text)  # its _init_weights(embeddings), run for position_ids, draws the token embedding
+    torch.manual_seed(0)
+    expected = torch.rand(4)
+    torch.manual_seed(0)
+    it.initialize(model, RULES, seed=0)
+    assert torch.equal(torch.rand(4), expected)  # a later dropout mask or data order does not depend on initreg
+
+
+def test_the_library_computing_buffers_draws_none_of_initregs_tensors(monkeypatch):
+    from transformers import initialization
+
+    drawn = []
+    real = initialization.normal_
+
+    def normal_(tensor, *args, **kwargs):
+        drawn.append((tuple(tensor.shape), tensor.device.type))
+        return real(tensor, *args, **kwargs)
+
+    monkeypatch.setattr(initialization, "normal_", normal_)
+    model = on_meta(clip_text)  # its _init_weights(embeddings), run for position_ids, draws the token embedding
+    it.initialize(model, RULES, seed=0)
+    assert drawn and all(device == "meta" for _, device in drawn)  # was (256, 64) on the CPU: copied, drawn, put back
+
+
+@pytest.mark.parametrize("dtype", [torch.bool, torch.complex64])
+def test_a_bool_or_complex_meta_buffer_the_library_does_not_compute_is_an_error_not_zeros(dtype):
+    class Masked(torch.nn.Module):  # a user's module inside a transformers model: the library's init knows nothing of it
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("mask", torch.tril(torch.ones(4, 4)).to(dtype), persistent=False)
+
+    model = on_meta(llama)
+    with torch.device("meta"):
+        model.model.extra = Masked()
+    with pytest.raises(initreg.errors.ParameterValueError, match="'model.extra.mask' is on the meta device"):
+        it.initialize(model, RULES, seed=0)  # was: no error, and the causal mask all False (or zero)
+    assert all(t.is_meta for t in [*model.parameters(), *model.buffers()])
+
+
+def test_the_librarys_init_failing_on_a_computed_buffer_is_an_initreg_error_naming_it(monkeypatch):
+    model = on_meta(bert)
+
+    def failing(self, module):
+        raise RuntimeError("Cannot copy out of meta tensor")  # what an init reading a hidden weight's values meets
+
+    monkeypatch.setattr(type(model), "_init_weights", failing)
+    with pytest.raises(initreg.errors.ParameterValueError, match=r"buffer 'embeddings\.position_ids' .*BertModel"
+                                                                 r"\._init_weights .*failed computing it") as err:
+        it.initialize(model, RULES, seed=0)
+    assert isinstance(err.value.__cause__, RuntimeError)
+    assert all(t.is_meta for t in [*model.parameters(), *model.buffers()])
