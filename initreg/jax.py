@@ -180,7 +180,7 @@ def _plan(leaves: list[_Leaf], init: Any, seed: Any, strict: bool, default: Any,
     init = with_default(init, default)
     table = plan_leaves(_entries(leaves, layout, declared), init, seed, strict, **options)
     if declared is not None:
-        uncovered = [r.name for r in table if r.source == "global default"]
+        uncovered = [r for r in table if r.source == "global default"]
         if uncovered:
             raise uncovered_error(uncovered, "the declared= rules match none of them, as Flax's self.param leaves",
                                   ", or add them to declared=")

@@ -234,7 +234,7 @@ def plan(model: Any, init: Any = None, *, seed: int | None = None, strict: bool 
     if is_keep(default):
         table = Explanation([replace(r, source=KEEP, init=KEEP, config={}, args={}, initializer=None)
                              if r.source == "global default" else r for r in table], table.seed, table.diagnostics)
-    silent = [path for path, kind in unknown if kind is None and table[path].source == "global default"]
+    silent = [table[path] for path, kind in unknown if kind is None and table[path].source == "global default"]
     if silent:
         raise uncovered_error(silent, "Keras keeps no initializer for a custom add_weight variable",
                               ", or keep the initializer on the layer as <name>_initializer")

@@ -102,19 +102,22 @@ def with_default(init: Any, default: Any) -> Any:
     return rules.replace(default=default)  # keeps the rules' vars, base shapes and [about]
 
 
-def suggest(name: str) -> Any:
-    """A plausible initializer for a raw parameter, by its last name segment."""
+def suggest(name: str, shape: Sequence[Any] | None = None) -> Any:
+    """A plausible initializer for a raw parameter, by its last name segment and, when known, its rank."""
     last = name.replace("/", ".").rsplit(".", 1)[-1].lower()
     if "bias" in last or last in ("beta", "shift"):
         return "zeros"
     if last in ("gamma", "scale", "gain") or "norm" in name.lower():
         return "ones"
-    return ["normal", {"sigma": 0.02}] if "emb" in name.lower() else "xavier_uniform"
+    if "emb" in name.lower() or (shape is not None and len(shape) < 2):  # fan-based initializers need 2 dimensions
+        return ["normal", {"sigma": 0.02}]
+    return "xavier_uniform"
 
 
-def uncovered_error(names: Sequence[str], what: str, fix: str = "") -> RuleError:
+def uncovered_error(rows: Sequence[Row], what: str, fix: str = "") -> RuleError:
     """The error for parameters that no rule, declared initializer or default covers (the global default never applies silently)."""
-    shown = "\n".join(f"  {n!r}: {suggest(n)!r}," for n in names[:8])
+    names = [r.name for r in rows]
+    shown = "\n".join(f"  {r.name!r}: {suggest(r.name, r.shape)!r}," for r in rows[:8])
     more = f"\n  ... ({len(names) - 8} more)" if len(names) > 8 else ""
     listed = ", ".join(map(repr, names[:20])) + (f" and {len(names) - 20} more" if len(names) > 20 else "")
     return RuleError(f"{len(names)} parameter(s) have no rule, no declared initializer ({what}) and no default: "

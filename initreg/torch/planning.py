@@ -87,7 +87,7 @@ def _keep(slot: Slot, row: Row) -> Row:
 
 def _check(found: list[Slot], rows: list[Row], keep: bool) -> None:
     """RuleError naming every parameter nothing covers and every meta buffer no rule covers."""
-    uncovered = [s.name for s, r in zip(found, rows) if not s.buffer and r.source == "global default"]
+    uncovered = [r for s, r in zip(found, rows) if not s.buffer and r.source == "global default"]
     if uncovered:
         raise uncovered_error(uncovered, "they are not parameters of PyTorch's standard modules")
     buffers = [s.name for s, r in zip(found, rows)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 
@@ -93,6 +94,25 @@ def test_non_contiguous_parameter_gets_the_same_values():
     m.weight = nn.Parameter(torch.empty(5, 4).t())
     table = it.initialize(m, seed=3)
     np.testing.assert_array_equal(m.weight.detach().numpy(), values_of(table["weight"], 3))
+
+
+def test_the_suggested_rules_of_the_uncovered_error_initialize_the_model():
+    # CLIP's logit_scale (0-D) and Mamba's D (1-D) once got xavier_uniform, which needs 2 dimensions
+    class Custom(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.logit_scale = nn.Parameter(torch.tensor(7.0))
+            self.D = nn.Parameter(torch.full((8,), 7.0))
+            self.probe = nn.Parameter(torch.full((1, 4, 8), 7.0))
+
+    m = Custom()
+    with pytest.raises(RuleError) as err:
+        it.initialize(m, seed=0)
+    text = str(err.value)
+    suggested = ast.literal_eval(text[text.index("{\n"):text.index("\n}") + 2])
+    assert set(suggested) == {"logit_scale", "D", "probe"}
+    it.initialize(m, suggested, seed=0)
+    assert all(bool(torch.isfinite(p).all()) and not bool((p == 7.0).any()) for p in m.parameters())
 
 
 def test_uncovered_raw_parameters_error_lists_all_with_suggestions_and_changes_nothing():
