@@ -107,6 +107,19 @@ def test_bert_recipe_matches_transformers_padding_row_included_and_a_wrong_pad_t
     assert failed(theirs, recipe("bert", pad_token_id=1)) == {"bert.embeddings.word_embeddings.weight"}
 
 
+
+def test_bert_recipe_matches_distilbert_whose_norms_and_tied_head_are_named_otherwise():
+    # sa_layer_norm/output_layer_norm/vocab_layer_norm once fell to the *.weight rule: N(0, 0.02) instead of 1
+    config, build = hf_model("bert", "DistilBertConfig", "DistilBertForMaskedLM", max_position_embeddings=64)
+    model = build()
+    theirs = params_of(model)
+    assert "distilbert.transformer.layer.0.sa_layer_norm.weight" in theirs
+    rules = recipe("bert", initializer_range=config.initializer_range, pad_token_id=config.pad_token_id)
+    assert failed(theirs, rules) == set()
+    ours = initialized_by_initreg(build, rules)
+    assert failed(ours, rules, seed=0) == set()
+    assert all(bool((ours[n] == 1).all()) for n in ours if n.endswith("layer_norm.weight"))
+
 # --- OLMo-core's llama_depth and Megatron-LM, written out from their source ------------------------------
 
 class Named(torch.nn.Module):
