@@ -120,6 +120,25 @@ def test_bert_recipe_matches_distilbert_whose_norms_and_tied_head_are_named_othe
     assert failed(ours, rules, seed=0) == set()
     assert all(bool((ours[n] == 1).all()) for n in ours if n.endswith("layer_norm.weight"))
 
+
+@pytest.mark.parametrize("family, config_class, model_class", [
+    ("gemma", "GemmaConfig", "GemmaForCausalLM"), ("gemma2", "Gemma2Config", "Gemma2ForCausalLM"),
+    ("gemma3", "Gemma3TextConfig", "Gemma3ForCausalLM")])
+def test_gemma_recipe_matches_transformers_zero_norms_and_padding_row_and_llamas_recipe_fails(family, config_class,
+                                                                                               model_class):
+    config, build = hf_model("gemma", config_class, model_class, num_key_value_heads=2, head_dim=16)
+    model = build()
+    theirs = params_of(model)
+    assert config.pad_token_id == 0 and not model.model.embed_tokens.weight[0].any()
+    rules = recipe("gemma", initializer_range=config.initializer_range, pad_token_id=config.pad_token_id)
+    assert failed(theirs, rules) == set()
+    ours = initialized_by_initreg(build, rules)
+    assert failed(ours, rules, seed=0) == set()
+    assert all(not ours[n].any() for n in ours if n.endswith("norm.weight"))
+    # recipe:llama's norms are 1: Gemma's 1 + weight would double every one of them
+    norms = {n for n in theirs if n.endswith("norm.weight")}
+    assert norms and norms <= failed(theirs, recipe("llama", initializer_range=config.initializer_range))
+
 # --- OLMo-core's llama_depth and Megatron-LM, written out from their source ------------------------------
 
 class Named(torch.nn.Module):
