@@ -128,6 +128,10 @@ class _Leaf:
             raise TreeError(f"the leaf at {where} ({name!r}) is a {type(value).__name__}, not an array: give every leaf "
                             f"a shape and a dtype (a jax.ShapeDtypeStruct, e.g. from jax.eval_shape, or an array), "
                             f"or take it out of the tree")
+        if jax.dtypes.issubdtype(dtype, jax.dtypes.extended):  # a PRNG key (an NNX Rngs stream), never a parameter
+            raise TreeError(f"the leaf at {where} ({name!r}) is a random key (dtype {dtype}), not a parameter: pass "
+                            f"only the parameters, e.g. graphdef, params, rest = nnx.split(model, nnx.Param, ...), "
+                            f"or fill an NNX module with initreg.jax.initialize(model)")
         try:
             self.shape = _dims(shape, name)
             self.dtype = np.dtype(jax.dtypes.canonicalize_dtype(dtype))  # float64 stays float64 only under x64
