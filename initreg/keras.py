@@ -40,7 +40,8 @@ _LAYER_ATTRIBUTE = ((("DepthwiseConv1D", "DepthwiseConv2D"), "kernel", "depthwis
 #: (AdditiveAttention before Attention, its base class)
 _FIXED = ((("AdditiveAttention",), "scale", "glorot_uniform"), (("Attention",), "scale", "ones"),
           (("Attention",), "concat_score_weight", "ones"), (("RMSNormalization",), "scale", "ones"),
-          (("Normalization",), "mean", "zeros"), (("Normalization",), "variance", "ones"))
+          (("Normalization",), "mean", "zeros"), (("Normalization",), "variance", "ones"),
+          (("SpectralNormalization",), "vector_u", {"class_name": "TruncatedNormal", "config": {"stddev": 0.02}}))
 #: Keras initializers by class name → initreg spec (the VarianceScaling family is read from its attributes)
 _NAMED = {"GlorotUniform": "glorot_uniform", "GlorotNormal": "glorot_normal", "HeUniform": "he_uniform",
           "HeNormal": "he_normal", "LecunUniform": "lecun_uniform", "LecunNormal": "lecun_normal"}

@@ -106,3 +106,13 @@ def test_a_variance_scaling_bias_is_drawn_with_kerass_fans_of_a_1d_variable(name
     row = table["s/d/bias"]
     width = row.config.get("sigma", row.config.get("high"))
     assert row.init == want[0] and width == pytest.approx(want[1], rel=1e-12)
+
+
+def test_spectral_normalizations_power_iteration_vector_is_declared_as_keras_draws_it():
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential([keras.Input((4,)), L.SpectralNormalization(L.Dense(8192, name="d"), name="sn")], name="s")
+    theirs, table = keras_draw_is_declared(model)
+    row = table["s/sn/vector_u"]
+    assert row.initializer == initreg.std.TruncatedNormal(mean=0.0, sigma=0.02, a=-2.0, b=2.0)
+    wrong = initreg.std.TruncatedNormal(sigma=0.04).expected(make_desc("u", (1, 8192), layout="IO"))
+    assert rejected(wrong, theirs["s/sn/vector_u"], "u")
