@@ -36,9 +36,10 @@ __all__ = ["init", "initialize", "initializer", "plan", "flax_defaults"]
 
 
 def flax_defaults(sep: str = ".") -> Rules:
-    """Flax's default initializers by leaf name: kernels lecun-normal, biases zeros, scales ones, embeddings as Flax draws them."""
+    """Flax's default initializers by leaf name: kernels lecun-normal (RNN cells' recurrent ones orthogonal), biases
+    zeros, scales ones, embeddings as Flax draws them."""
     from .plugins.specs import create
-    from .std import LecunNormal, One, VarianceScaling, Zero
+    from .std import LecunNormal, One, Orthogonal, VarianceScaling, Zero
 
     def axes(in_axes: int) -> Any:  # registered by the adapters' plugin (initreg.torch.plugin, no torch import)
         return create(["axes_variance_scaling", {"in_axes": in_axes}])
@@ -50,6 +51,8 @@ def flax_defaults(sep: str = ".") -> Rules:
         # attention's DenseGeneral kernels: Flax flattens them to (inputs, features) before lecun_normal
         (last(f"(?:query|key|value){re.escape(sep)}kernel"), axes(1)),
         (last(f"out{re.escape(sep)}kernel"), axes(-1)),
+        # the recurrent kernels of LSTMCell, OptimizedLSTMCell, GRUCell, MGUCell: Flax's orthogonal() (Haar)
+        (last(f"h[ifgorzn]{re.escape(sep)}kernel"), Orthogonal(scale=1.0, rand_type="normal")),
         (last("kernel"), LecunNormal()),  # fans of "IO" / HWIO: in = shape[-2] times the window
         (last("bias"), Zero()),
         (last("scale"), One()),  # LayerNorm, BatchNorm, RMSNorm, GroupNorm
