@@ -24,7 +24,7 @@ from .core.shapes import compute_dtype, narrowed
 from .planning.leaves import (KEEP, check_names, is_keep, leaf_values, plan_leaves, uncovered_error,
                               with_default)
 from .planning.precedence import Entry
-from .core.stream import choose_seed
+from .core.stream import check_seed, choose_seed
 from .planning.regions import values
 from .plugins.specs import create
 
@@ -53,7 +53,7 @@ class Initializer(keras.initializers.Initializer):
 
     def __init__(self, spec: Any, *, seed: int | None = None, name: str = "keras"):
         self.initializer = create(spec)
-        self.seed = seed
+        self.seed = None if seed is None else check_seed(seed)  # refused here, not when a layer is built
         if not isinstance(name, str) or not name:
             raise ParameterValueError(f"initreg.keras.Initializer: name must be a non-empty string (the stream's "
                                       f"name), got {name!r}")

@@ -116,3 +116,11 @@ def test_spectral_normalizations_power_iteration_vector_is_declared_as_keras_dra
     assert row.initializer == initreg.std.TruncatedNormal(mean=0.0, sigma=0.02, a=-2.0, b=2.0)
     wrong = initreg.std.TruncatedNormal(sigma=0.04).expected(make_desc("u", (1, 8192), layout="IO"))
     assert rejected(wrong, theirs["s/sn/vector_u"], "u")
+
+
+@pytest.mark.parametrize("seed", ["x", -1, 1.5])
+def test_a_bad_seed_of_an_initreg_keras_initializer_is_refused_when_it_is_made(seed):
+    from initreg.errors import SeedError
+
+    with pytest.raises(SeedError, match="seed"):
+        ik.Initializer("normal", seed=seed)  # was accepted, saved in the config, and failed in a layer's build
