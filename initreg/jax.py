@@ -54,6 +54,7 @@ def flax_defaults(sep: str = ".") -> Rules:
         # the recurrent kernels of LSTMCell, OptimizedLSTMCell, GRUCell, MGUCell: Flax's orthogonal() (Haar)
         (last(f"h[ifgorzn]{re.escape(sep)}kernel"), Orthogonal(scale=1.0, rand_type="normal")),
         (last("kernel"), LecunNormal()),  # fans of "IO" / HWIO: in = shape[-2] times the window
+        (last(f"if{re.escape(sep)}bias"), One()),  # MGUCell's forget gate (forget_bias_init=ones); no other cell has it
         (last("bias"), Zero()),
         (last("scale"), One()),  # LayerNorm, BatchNorm, RMSNorm, GroupNorm
         # Embed draws N(0, 1 / features): Flax's fan_in with out_axis=0 is the features axis, "IO"'s fan_out
