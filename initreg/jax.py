@@ -236,7 +236,7 @@ def _stacked(table: Explanation, stacked: Any) -> Explanation:
         else:
             roles = check_layout(row.layout)
             roles = ("L" * (one - 2) + "IO" if roles == "IO" else "OI" + "L" * (one - 2)) if len(roles) == 2 else roles
-        new = create(["variance_scaling", {"scale": float(init.scale) * row.shape[0], "mode": init.mode,
+        new = create(["variance_scaling", {"scale": float(init.scale) * max(1, row.shape[0]), "mode": init.mode,
                                            "distribution": init.distribution}])
         rows.append(replace(row, initializer=new, init=new.name, config=new.config(), args=new.explicit_config(),
                             layout="T" + roles))  # T: the stack, a spatial axis of both fans

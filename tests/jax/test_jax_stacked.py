@@ -115,3 +115,8 @@ def test_an_nnx_module_is_filled_with_stacked_fans_and_left_whole_on_an_error():
     table = ij.initialize(model, seed=0, stacked="*")
     assert table["kernel"].config["scale"] == 4.0
     assert stats.ks_2samp(np.asarray(model.kernel.get_value()).ravel(), flax_own.ravel()).pvalue > 1e-6
+
+
+def test_an_empty_stack_is_an_empty_array_not_a_scale_error():
+    empty = ij.init({"l": {"k": jax.ShapeDtypeStruct((0, 4, 4), jnp.float32)}}, "lecun_normal", seed=0, stacked="l.*")
+    assert empty["l"]["k"].shape == (0, 4, 4)
