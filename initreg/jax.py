@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import sys
+from dataclasses import replace
 from typing import Any, Callable
 
 import jax
@@ -35,9 +36,10 @@ __all__ = ["init", "initialize", "initializer", "plan", "flax_defaults"]
 
 
 def flax_defaults(sep: str = ".") -> Rules:
-    """Flax's default initializers by leaf name: kernels lecun-normal, biases zeros, scales ones, embeddings as Flax draws them."""
+    """Flax's default initializers by leaf name: kernels lecun-normal (RNN cells' recurrent ones orthogonal), biases
+    zeros, scales ones, embeddings as Flax draws them."""
     from .plugins.specs import create
-    from .std import LecunNormal, One, VarianceScaling, Zero
+    from .std import LecunNormal, One, Orthogonal, VarianceScaling, Zero
 
     def axes(in_axes: int) -> Any:  # registered by the adapters' plugin (initreg.torch.plugin, no torch import)
         return create(["axes_variance_scaling", {"in_axes": in_axes}])
@@ -49,7 +51,10 @@ def flax_defaults(sep: str = ".") -> Rules:
         # attention's DenseGeneral kernels: Flax flattens them to (inputs, features) before lecun_normal
         (last(f"(?:query|key|value){re.escape(sep)}kernel"), axes(1)),
         (last(f"out{re.escape(sep)}kernel"), axes(-1)),
+        # the recurrent kernels of LSTMCell, OptimizedLSTMCell, GRUCell, MGUCell: Flax's orthogonal() (Haar)
+        (last(f"h[ifgorzn]{re.escape(sep)}kernel"), Orthogonal(scale=1.0, rand_type="normal")),
         (last("kernel"), LecunNormal()),  # fans of "IO" / HWIO: in = shape[-2] times the window
+        (last(f"if{re.escape(sep)}bias"), One()),  # MGUCell's forget gate (forget_bias_init=ones); no other cell has it
         (last("bias"), Zero()),
         (last("scale"), One()),  # LayerNorm, BatchNorm, RMSNorm, GroupNorm
         # Embed draws N(0, 1 / features): Flax's fan_in with out_axis=0 is the features axis, "IO"'s fan_out
@@ -127,6 +132,10 @@ class _Leaf:
             raise TreeError(f"the leaf at {where} ({name!r}) is a {type(value).__name__}, not an array: give every leaf "
                             f"a shape and a dtype (a jax.ShapeDtypeStruct, e.g. from jax.eval_shape, or an array), "
                             f"or take it out of the tree")
+        if jax.dtypes.issubdtype(dtype, jax.dtypes.extended):  # a PRNG key (an NNX Rngs stream), never a parameter
+            raise TreeError(f"the leaf at {where} ({name!r}) is a random key (dtype {dtype}), not a parameter: pass "
+                            f"only the parameters, e.g. graphdef, params, rest = nnx.split(model, nnx.Param, ...), "
+                            f"or fill an NNX module with initreg.jax.initialize(model)")
         try:
             self.shape = _dims(shape, name)
             self.dtype = np.dtype(jax.dtypes.canonicalize_dtype(dtype))  # float64 stays float64 only under x64
@@ -172,7 +181,7 @@ def _declared(declared: Any, defaults: Any, where: str) -> Any:
 
 
 def _plan(leaves: list[_Leaf], init: Any, seed: Any, strict: bool, default: Any, declared: Any,
-          layout: str, options: dict[str, Any]) -> Explanation:
+          layout: str, options: dict[str, Any], stacked: Any = None) -> Explanation:
     """The plan of the leaves; with ``declared=`` rules, a leaf they do not cover is an error (never a silent default)."""
     if is_keep(default):
         raise ParameterValueError("initreg.jax: default='keep' cannot keep leaves of a tree, which may hold only "
@@ -184,38 +193,94 @@ def _plan(leaves: list[_Leaf], init: Any, seed: Any, strict: bool, default: Any,
         if uncovered:
             raise uncovered_error(uncovered, "the declared= rules match none of them, as Flax's self.param leaves",
                                   ", or add them to declared=")
-    return table
+    return _stacked(table, stacked)
+
+
+def _stacked(table: Explanation, stacked: Any) -> Explanation:
+    """The table with each leaf ``stacked`` matches drawn as its stack of layers (first axis) with one layer's fans.
+
+    A VarianceScaling (Flax's lecun_normal, axes_variance_scaling, a rule's glorot_uniform) takes the stack's
+    length as a spatial axis (both fans times it) and its scale times it: each layer's variance is its own.
+    An initializer without fans is unchanged; any other (orthogonal, xavier) is an error: nothing is drawn."""
+    if stacked is None:
+        return table
+    from . import std
+    from .core.fans import check_layout
+    from .errors import InitializerTypeError
+    from .planning.patterns import checked_pattern
+    from .plugins.specs import create
+
+    patterns = [stacked] if isinstance(stacked, str) else list(stacked) if isinstance(stacked, (list, tuple)) else None
+    if not patterns:
+        raise RuleError(f"stacked= must be a pattern such as 'params.layers.*' or a non-empty list of patterns, "
+                        f"got {stacked!r}")
+    matchers = [checked_pattern(p, f"stacked= pattern {p!r}").match for p in patterns]
+    rows, matched, refused = [], 0, []
+    for row in table:
+        if not any(m(row.name) for m in matchers):
+            rows.append(row)
+            continue
+        matched += 1
+        init = row.initializer
+        if row.kept or isinstance(init, (std.Constant, std.Uniform, std.Normal, std.TruncatedNormal)):
+            rows.append(row)  # no fans: a stack of layers draws what one layer draws
+            continue
+        if not isinstance(init, std.VarianceScaling) or len(row.shape) < 3:
+            refused.append(f"{row.name!r} ({row.initializer_text}, shape {format_shape(row.shape)})")
+            continue
+        one = len(row.shape) - 1  # one layer's axes
+        in_axes = getattr(init, "in_axes", None)
+        if in_axes is not None:  # fans over chosen axes: one letter per axis
+            k = in_axes if in_axes > 0 else one + in_axes
+            roles = "I" * k + "O" * (one - k)
+        else:
+            roles = check_layout(row.layout)
+            roles = ("L" * (one - 2) + "IO" if roles == "IO" else "OI" + "L" * (one - 2)) if len(roles) == 2 else roles
+        new = create(["variance_scaling", {"scale": float(init.scale) * max(1, row.shape[0]), "mode": init.mode,
+                                           "distribution": init.distribution}])
+        rows.append(replace(row, initializer=new, init=new.name, config=new.config(), args=new.explicit_config(),
+                            layout="T" + roles))  # T: the stack, a spatial axis of both fans
+    if not matched:
+        example = table.rows[0].name if len(table) else ""
+        raise RuleError(f"stacked={stacked!r} matches no leaf (names such as {example!r}); "
+                        f"patterns are globs over the whole name ('params.layers.*') or 're:' regular expressions")
+    if refused:
+        raise InitializerTypeError(f"stacked= leaves {', '.join(refused)}: this initializer cannot be drawn layer by "
+                                   f"layer; give them a rule with a variance_scaling, a normal of fixed sigma or a "
+                                   f"constant. Nothing was drawn")
+    return Explanation(rows, table.seed, table.diagnostics)
 
 
 def plan(tree: Any, init: Any = None, *, seed: int | None = None, strict: bool = False, default: Any = None,
          declared: Any = None, layout: str = "IO", sep: str = ".", defaults: Any = None, vars: Any = None,
-         only: Any = None, name_map: Any = None) -> Explanation:
+         only: Any = None, name_map: Any = None, stacked: Any = None) -> Explanation:
     """The table of what :func:`init` gives each leaf of ``tree``, and why."""
     leaves, _ = _leaves(tree, sep)
     return _plan(leaves, init, seed, strict, default, _declared(declared, defaults, "plan"), layout,
-                 dict(vars=vars, only=only, name_map=name_map))
+                 dict(vars=vars, only=only, name_map=name_map), stacked)
 
 
 def init(tree: Any, init: Any = None, *, seed: int | None = None, strict: bool = False, default: Any = None,
          declared: Any = None, layout: str = "IO", sep: str = ".", defaults: Any = None, vars: Any = None,
-         only: Any = None, name_map: Any = None) -> Any:
+         only: Any = None, name_map: Any = None, stacked: Any = None) -> Any:
     """A pytree like ``tree`` with each leaf a ``jax.Array`` of initreg's values for its name, sharded as the leaf is.
 
     ``init``: what ``initialize`` takes (an initializer, a Rules, ``{pattern: init}``). ``declared``: rules
     giving each leaf its *declared* initializer (``flax_defaults()``), so ``init``'s rules win over them and
     an unused one never warns. The seed is ``seed``, else the rules' seed, else the global seed, else fresh.
     ``vars``, ``only`` and ``name_map`` are initreg.plan's: a leaf outside ``only`` (or kept by a "keep" rule) is
-    returned as it is, and values are drawn under the mapped names.
+    returned as it is, and values are drawn under the mapped names. ``stacked``: patterns of leaves whose first
+    axis stacks layers (``nn.scan``/``nn.vmap`` over params); a fan-scaled initializer draws them with one layer's fans.
     """
     tree, _ = _init(tree, init, seed, strict, default, _declared(declared, defaults, "init"), layout, sep,
-                    dict(vars=vars, only=only, name_map=name_map))
+                    dict(vars=vars, only=only, name_map=name_map), stacked)
     return tree
 
 
 def _init(tree: Any, init: Any, seed: Any, strict: bool, default: Any, declared: Any, layout: str,
-          sep: str, options: dict[str, Any]) -> tuple[Any, Explanation]:
+          sep: str, options: dict[str, Any], stacked: Any = None) -> tuple[Any, Explanation]:
     leaves, treedef = _leaves(tree, sep)
-    table = _plan(leaves, init, seed, strict, default, declared, layout, options)
+    table = _plan(leaves, init, seed, strict, default, declared, layout, options, stacked)
     drawn = [(row, leaf) for row, leaf in zip(table, leaves) if not row.kept]
     shardings = {id(leaf): _checked_sharding(leaf) for _, leaf in drawn}  # checked before any value is computed
     arrays = [leaf.original if row.kept else leaf.rebox(_build(row, leaf, shardings[id(leaf)]))
@@ -225,13 +290,13 @@ def _init(tree: Any, init: Any, seed: Any, strict: bool, default: Any, declared:
 
 def initialize(model: Any, init: Any = None, *, seed: int | None = None, strict: bool = False, default: Any = None,
                declared: Any = None, layout: str = "IO", sep: str = ".", vars: Any = None, only: Any = None,
-               name_map: Any = None) -> Explanation:
+               name_map: Any = None, stacked: Any = None) -> Explanation:
     """Fill a Flax NNX module's parameters in place (names: state paths; declared: ``flax_defaults()``); the table."""
     nnx = _nnx_of(model)
     declared = flax_defaults(sep) if declared is None else declared
     _, params, _ = nnx.split(model, (nnx.Param, nnx.BatchStat), ...)  # rng state is not a parameter
     new, table = _init(params, init, seed, strict, default, declared, layout, sep,
-                       dict(vars=vars, only=only, name_map=name_map))
+                       dict(vars=vars, only=only, name_map=name_map), stacked)
     nnx.update(model, new)  # every value was computed before this one update; kept leaves are their own values
     return table
 

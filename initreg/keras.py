@@ -10,6 +10,7 @@ works; the tests use JAX (``KERAS_BACKEND=jax``).
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from typing import Any, Iterator
 
@@ -23,7 +24,7 @@ from .core.shapes import compute_dtype, narrowed
 from .planning.leaves import (KEEP, check_names, is_keep, leaf_values, plan_leaves, uncovered_error,
                               with_default)
 from .planning.precedence import Entry
-from .core.stream import choose_seed
+from .core.stream import check_seed, choose_seed
 from .planning.regions import values
 from .plugins.specs import create
 
@@ -31,6 +32,16 @@ __all__ = ["Initializer", "initialize", "plan", "declared_initializer"]
 
 #: a variable name whose layer attribute is not ``<name>_initializer``
 _ATTRIBUTE = {"recurrent_kernel": "recurrent_initializer"}
+#: (layer classes, variable name) → the attribute their build draws it with, where the name does not say it
+_LAYER_ATTRIBUTE = ((("DepthwiseConv1D", "DepthwiseConv2D"), "kernel", "depthwise_initializer"),
+                    (("SeparableConv1D", "SeparableConv2D"), "depthwise_kernel", "depthwise_initializer"),
+                    (("SeparableConv1D", "SeparableConv2D"), "pointwise_kernel", "pointwise_initializer"))
+#: (layer class, variable name) → the Keras initializer its build draws it with and does not keep on the layer
+#: (AdditiveAttention before Attention, its base class)
+_FIXED = ((("AdditiveAttention",), "scale", "glorot_uniform"), (("Attention",), "scale", "ones"),
+          (("Attention",), "concat_score_weight", "ones"), (("RMSNormalization",), "scale", "ones"),
+          (("Normalization",), "mean", "zeros"), (("Normalization",), "variance", "ones"),
+          (("SpectralNormalization",), "vector_u", {"class_name": "TruncatedNormal", "config": {"stddev": 0.02}}))
 #: Keras initializers by class name → initreg spec (the VarianceScaling family is read from its attributes)
 _NAMED = {"GlorotUniform": "glorot_uniform", "GlorotNormal": "glorot_normal", "HeUniform": "he_uniform",
           "HeNormal": "he_normal", "LecunUniform": "lecun_uniform", "LecunNormal": "lecun_normal"}
@@ -42,7 +53,7 @@ class Initializer(keras.initializers.Initializer):
 
     def __init__(self, spec: Any, *, seed: int | None = None, name: str = "keras"):
         self.initializer = create(spec)
-        self.seed = seed
+        self.seed = None if seed is None else check_seed(seed)  # refused here, not when a layer is built
         if not isinstance(name, str) or not name:
             raise ParameterValueError(f"initreg.keras.Initializer: name must be a non-empty string (the stream's "
                                       f"name), got {name!r}")
@@ -96,6 +107,8 @@ def declared_initializer(keras_init: Any, shape: tuple | None = None) -> Initreg
         inputs, outputs = getattr(keras_init, "input_axes", None), getattr(keras_init, "output_axes", None)
         if inputs is not None or outputs is not None:  # fans over chosen axes: not the layout's fans
             return _over_axes(keras_init, inputs, outputs, shape)
+        if shape is not None and len(shape) < 2:  # no fan layout: Keras takes fan_in = fan_out = size (1 for a scalar)
+            return _scaled(keras_init, shape[0] if shape else 1)
         if kind in _NAMED:
             return create(_NAMED[kind])
         return std.VarianceScaling(keras_init.scale, keras_init.mode, keras_init.distribution)
@@ -119,6 +132,19 @@ def declared_initializer(keras_init: Any, shape: tuple | None = None) -> Initreg
     return None
 
 
+def _scaled(keras_init: Any, fan: int) -> InitregInitializer:
+    """A VarianceScaling drawn as Keras draws it where fan_in = fan_out = ``fan``: a fixed-width distribution."""
+    from . import std
+
+    variance = float(keras_init.scale) / max(1.0, fan)
+    if keras_init.distribution == "truncated_normal":  # Keras's std of N(0, 1) truncated to ±2
+        return std.TruncatedNormal(mean=0.0, sigma=math.sqrt(variance) / 0.87962566103423978, a=-2.0, b=2.0)
+    if keras_init.distribution == "untruncated_normal":
+        return std.Normal(sigma=math.sqrt(variance))
+    limit = math.sqrt(3.0 * variance)
+    return std.Uniform(low=-limit, high=limit)
+
+
 def _over_axes(keras_init: Any, inputs: Any, outputs: Any, shape: tuple | None) -> InitregInitializer | None:
     """A VarianceScaling over chosen axes as axes_variance_scaling, when the input axes lead (else None: needs a rule)."""
     if shape is None or inputs is None or outputs is None:
@@ -130,6 +156,16 @@ def _over_axes(keras_init: Any, inputs: Any, outputs: Any, shape: tuple | None) 
         return None
     return create(["axes_variance_scaling", {"scale": float(keras_init.scale), "mode": keras_init.mode,
                                                      "distribution": keras_init.distribution, "in_axes": k}])
+
+
+def _forget_bias(declared: InitregInitializer | None) -> InitregInitializer | None:
+    """An LSTM bias under unit_forget_bias (Keras: the bias initializer, ones for the forget gate's quarter) when the
+    bias initializer is zeros, else None (no initreg equivalent: needs a rule)."""
+    from . import std
+
+    if isinstance(declared, std.Constant) and np.ndim(declared.value) == 0 and declared.value == 0:
+        return std.LSTMBias(forget_bias=1.0)
+    return None
 
 
 def _einsum_axes(layer: Any) -> tuple[list[int], list[int]] | None:
@@ -162,6 +198,17 @@ def _sublayers(layer: Any) -> Iterator[Any]:
             yield sub
 
 
+def _keras_initializer(layer: Any, name: str) -> Any:
+    """The Keras initializer ``layer``'s build draws its variable ``name`` with, or None when it keeps none."""
+    for classes, variable, attribute in _LAYER_ATTRIBUTE:
+        if name == variable and isinstance(layer, tuple(getattr(keras.layers, c) for c in classes)):
+            return getattr(layer, attribute, None)
+    for classes, variable, fixed in _FIXED:
+        if name == variable and isinstance(layer, tuple(getattr(keras.layers, c) for c in classes)):
+            return keras.initializers.get(fixed)
+    return getattr(layer, _ATTRIBUTE.get(name, f"{name}_initializer"), None)
+
+
 def _owners(model: Any) -> dict[int, Any]:
     """id(variable) → the layer holding it that declares its initializer (else the innermost one found)."""
     owners: dict[int, Any] = {}
@@ -173,7 +220,7 @@ def _owners(model: Any) -> dict[int, Any]:
         visited.add(id(layer))
         for v in layer.weights:
             # a wrapper (Sequential's inner Functional) also lists its layers' weights: the declaring layer wins
-            if id(v) not in owners or hasattr(layer, _ATTRIBUTE.get(v.name, f"{v.name}_initializer")):
+            if id(v) not in owners or _keras_initializer(layer, v.name) is not None:
                 owners[id(v)] = layer
         stack.extend(_sublayers(layer))
     return owners
@@ -207,15 +254,17 @@ def _entries(model: Any, variables: list[Any]) -> tuple[list[Entry], list[str]]:
     entries, unknown = [], []
     for v in variables:
         owner = owners.get(id(v))
-        attr = _ATTRIBUTE.get(v.name, f"{v.name}_initializer")
-        keras_init = getattr(owner, attr, None) if owner is not None else None
+        keras_init = _keras_initializer(owner, v.name) if owner is not None else None
         declared = declared_initializer(keras_init, tuple(v.shape)) if keras_init is not None else None
         axes = _einsum_axes(owner) if type(owner).__name__ == "EinsumDense" and v.name == "kernel" else None
         if axes is not None and isinstance(keras_init, keras.initializers.VarianceScaling) and (
                 keras_init.input_axes is None or keras_init.output_axes is None):
             declared = _over_axes(keras_init, *axes, tuple(v.shape))  # what EinsumDense.build draws with
+        kind = type(keras_init).__name__
+        if v.name == "bias" and getattr(owner, "unit_forget_bias", False) is True and keras_init is not None:
+            declared, kind = _forget_bias(declared), f"{kind} with unit_forget_bias=True"
         if keras_init is not None and declared is None:
-            unknown.append((v.path, type(keras_init).__name__))
+            unknown.append((v.path, kind))
         elif keras_init is None:  # a custom add_weight: Keras keeps no initializer that could be read
             unknown.append((v.path, None))
         entries.append(Entry(v.path, tuple(int(d) for d in v.shape), keras.backend.standardize_dtype(v.dtype), "IO",
