@@ -102,10 +102,10 @@ def with_default(init: Any, default: Any) -> Any:
     return rules.replace(default=default)  # keeps the rules' vars, base shapes and [about]
 
 
-def suggest(name: str, shape: Sequence[Any] | None = None) -> Any:
-    """A plausible initializer for a raw parameter, by its last name segment and, when known, its rank."""
+def suggest(name: str, shape: Sequence[Any] | None = None, dtype: str = "float32") -> Any:
+    """A plausible initializer for a raw parameter, by its last name segment and, when known, its rank and dtype."""
     last = name.replace("/", ".").rsplit(".", 1)[-1].lower()
-    if "bias" in last or last in ("beta", "shift"):
+    if "bias" in last or last in ("beta", "shift") or str(dtype).startswith(("int", "uint", "bool")):  # counters, masks
         return "zeros"
     if last in ("gamma", "scale", "gain") or "norm" in name.lower():
         return "ones"
@@ -117,7 +117,7 @@ def suggest(name: str, shape: Sequence[Any] | None = None) -> Any:
 def uncovered_error(rows: Sequence[Row], what: str, fix: str = "") -> RuleError:
     """The error for parameters that no rule, declared initializer or default covers (the global default never applies silently)."""
     names = [r.name for r in rows]
-    shown = "\n".join(f"  {r.name!r}: {suggest(r.name, r.shape)!r}," for r in rows[:8])
+    shown = "\n".join(f"  {r.name!r}: {suggest(r.name, r.shape, r.dtype)!r}," for r in rows[:8])
     more = f"\n  ... ({len(names) - 8} more)" if len(names) > 8 else ""
     listed = ", ".join(map(repr, names[:20])) + (f" and {len(names) - 20} more" if len(names) > 20 else "")
     return RuleError(f"{len(names)} parameter(s) have no rule, no declared initializer ({what}) and no default: "

@@ -238,3 +238,10 @@ def test_a_dimension_that_is_not_a_whole_number_is_a_shape_error_not_truncated()
     leaf = type("Leaf", (), {"shape": (2.5,), "dtype": "float32"})()
     with pytest.raises(initreg.ShapeError, match="non-integer dimension 2.5"):
         ij.init({"w": leaf}, "normal", seed=0)
+
+
+def test_the_uncovered_error_suggests_zeros_for_an_integer_leaf():
+    # an optax step count (0-D int32) was suggested xavier_uniform, which cannot fill it
+    tree = {"params": {"w": jnp.ones((3, 4))}, "opt": {"count": jnp.zeros((), jnp.int32)}}
+    with pytest.raises(RuleError, match=r"'opt\.count': 'zeros',"):
+        initreg.jax.plan(tree, {"params.w": "zeros"}, seed=0, declared={"params.w": "zeros"})
