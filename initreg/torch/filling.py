@@ -16,7 +16,7 @@ from .lazy import defer
 from .placement import empty_like, fill
 from .storage import check_overlaps
 from .planning import KEEP, plan_slots
-from .walk import Slot, compute, is_dtensor, prefixed, root_prefix, slots
+from .walk import OFF_META, Slot, compute, is_dtensor, prefixed, root_prefix, slots
 
 
 def _fill_local() -> Any:
@@ -192,8 +192,8 @@ def _compute_buffers(computed: list[Slot], tensors: dict[int, Any]) -> None:
         except Exception as exc:
             raise ParameterValueError(
                 f"buffer {s.name!r} is on the meta device and {type(s.computed).__name__}._init_weights (the library's "
-                f"own code for it) failed computing it ({type(exc).__name__}: {clipped(str(exc))}); build the model "
-                f"with its buffers off the meta device (parameters on meta only); nothing was changed") from exc
+                f"own code for it) failed computing it ({type(exc).__name__}: {clipped(str(exc))}); {OFF_META}; "
+                f"nothing was changed") from exc
         finally:
             for table, key, tensor in reversed(hidden):
                 table[key] = tensor
@@ -201,8 +201,7 @@ def _compute_buffers(computed: list[Slot], tensors: dict[int, Any]) -> None:
         if _is_unwritten(tensors[id(s)]):
             raise ParameterValueError(
                 f"buffer {s.name!r} is on the meta device and {type(s.computed).__name__}._init_weights (the "
-                f"library's own code for it) did not compute it; build the model with its buffers off the meta device "
-                f"(parameters on meta only); nothing was changed")
+                f"library's own code for it) did not compute it; {OFF_META}; nothing was changed")
 
 
 def _hide(owner: Any, asked: set[int]) -> list[tuple[dict, str, Any]]:

@@ -11,7 +11,7 @@ from ..planning.leaves import KEEP, adapter_seed, is_keep, uncovered_error, with
 from ..planning.precedence import SOURCES, Entry
 from ..core.stream import Stream
 from .placement import compute_dtype
-from .walk import Slot, prefixed, root_prefix, slots
+from .walk import OFF_META, Slot, prefixed, root_prefix, slots
 
 
 def slot_entries(found: list[Slot]) -> list[Entry]:
@@ -96,9 +96,8 @@ def _check(found: list[Slot], rows: list[Row], keep: bool) -> None:
         raise RuleError(f"buffer(s) {', '.join(map(repr, buffers))} are on the meta device and hold no values. initreg "
                         f"knows the values of standard modules' buffers (BatchNorm statistics) and computes those of "
                         f"transformers models with the library's own code; these a module computes in its __init__ "
-                        f"(rotary frequencies, position ids) cannot be drawn: build the model with its buffers off the "
-                        f"meta device (parameters on meta only), or, only for a buffer that really is a constant or a "
-                        f"random draw, give it a rule; nothing was changed")
+                        f"(rotary frequencies, position ids) cannot be drawn: {OFF_META}, or, only for a buffer that really "
+                        f"is a constant or a random draw, give it a rule; nothing was changed")
 
 
 def plan_module(module: Any, init: Any = None, *, seed: int | None = None, default: Any = None,

@@ -10,6 +10,10 @@ from .defaults import declared, standard_buffers
 from .placement import compute_dtype, dtype_name
 
 
+#: how to build a model whose buffers a meta build cannot compute: the fix every meta-buffer error gives
+OFF_META = ("build the model with its buffers off the meta device (parameters on meta only: accelerate's "
+            "init_empty_weights(include_buffers=False), or build it on the CPU)")
+
 @dataclass
 class Slot:
     """One tensor of a module (a parameter, or a meta buffer) under every name it has."""
