@@ -149,6 +149,16 @@ def _executor(n: int) -> "ThreadPoolExecutor":
         return _pool
 
 
+def _after_fork_in_child() -> None:
+    """Forget the parent's pool in a forked child: its threads were not copied, so a fill would wait on them forever."""
+    global _pool, _pool_size, _lock
+    _pool, _pool_size, _lock = None, 0, threading.Lock()  # the lock too: another parent thread may have held it
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _borrow_generator() -> np.random.Generator:
     """A Generator (over an SFC64) owned by this thread until given back; its state is set per block."""
     free = getattr(_state, "free", None)
