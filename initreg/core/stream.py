@@ -402,12 +402,16 @@ def _fill_host(key: tuple[int, int, int, int], out: np.ndarray, start: int, op: 
     return out
 
 
+_MAX_CLAIM = 512  # blocks (2**25 values, 0.05-0.7 s on one core): Ctrl-C reaches a fill between two claims
+
+
 def _pieces(nblocks: int, threads: int) -> list[int]:
-    """The first block of each claim of a fill, then nblocks: claims of half a thread's share of what is left, so
-    a fill pays a few GIL hand-offs, not one a block, and ends on single blocks that even out the threads."""
+    """The first block of each claim of a fill, then nblocks: claims of half a thread's share of what is left (at
+    most ``_MAX_CLAIM`` blocks), so a fill pays a few GIL hand-offs, not one a block, and ends on single blocks
+    that even out the threads."""
     bounds = [0]
     while bounds[-1] < nblocks:
-        bounds.append(bounds[-1] + max(1, (nblocks - bounds[-1]) // (2 * threads)))
+        bounds.append(bounds[-1] + max(1, min(_MAX_CLAIM, (nblocks - bounds[-1]) // (2 * threads))))
     return bounds
 
 
@@ -500,10 +504,15 @@ def run_blocks(nblocks: int, work: Callable[[Callable[[], int]], None]) -> None:
     except BaseException as exc:
         error = exc
     for f in futures:  # every worker has stopped writing before this returns or raises
-        try:
-            f.result()
-        except BaseException as exc:
-            error = error or exc
+        while True:
+            try:
+                f.result()
+                break
+            except BaseException as exc:
+                error = error or exc
+                if f.done():
+                    break
+                claim.stop()  # Ctrl-C while waiting: no new claims, but wait out the one this worker holds
     if error is not None:
         raise error
 
