@@ -137,7 +137,7 @@ def get_num_threads() -> int:
 
 
 def _executor(n: int) -> "ThreadPoolExecutor":
-    """A pool with at least ``n`` workers; a smaller one is replaced, never shut down (another fill may hold it)."""
+    """A pool with at least ``n`` workers; a smaller one is replaced, not shut down (another fill may hold it)."""
     global _pool, _pool_size
     with _lock:
         if _pool is None or _pool_size < n:
@@ -484,37 +484,67 @@ def run_blocks(nblocks: int, work: Callable[[Callable[[], int]], None]) -> None:
         return
     claim = _Counter(nblocks)
 
-    def guarded() -> None:
+    def worker() -> None:
         nested = getattr(_state, "active", False)
         _state.active = True  # a fill inside a fill runs inline: the pool's threads are already busy
+        claim.enter()
+        error = None
         try:
             work(claim.next)
-        except BaseException:
+        except BaseException as exc:
             claim.stop()
-            raise
+            error = exc
         finally:
             _state.active = nested
+            claim.leave(error)
 
     # the calling thread works too; blocks are claimed one at a time, so a busy core slows no one
-    pool = _executor(threads - 1)
-    futures = [pool.submit(guarded) for _ in range(threads - 1)]
     error: BaseException | None = None
+    nested = getattr(_state, "active", False)
     try:
-        guarded()
+        for _ in range(threads - 1):
+            _submit(threads - 1, worker)
+        _state.active = True
+        work(claim.next)
     except BaseException as exc:
         error = exc
-    for f in futures:  # every worker has stopped writing before this returns or raises
-        while True:
-            try:
-                f.result()
-                break
-            except BaseException as exc:
-                error = error or exc
-                if f.done():
-                    break
-                claim.stop()  # Ctrl-C while waiting: no new claims, but wait out the one this worker holds
+        claim.stop()
+    finally:
+        _state.active = nested
+    while True:  # every worker has stopped writing before this returns or raises
+        try:
+            claim.wait_idle()
+            break
+        except BaseException as exc:  # Ctrl-C while waiting: no new claims, but wait out the ones held
+            error = error or exc
+            claim.stop()
+    error = error or claim.error
     if error is not None:
         raise error
+
+
+def _submit(n: int, fn: Callable[[], None]) -> None:
+    """Queue ``fn`` on the fill pool of ``n`` threads. An exception while it starts a thread (Ctrl-C) shuts the pool
+    down: the thread may run unknown to concurrent.futures, whose exit would then wait for it forever."""
+    pool = _executor(n)
+    try:
+        pool.submit(fn)
+    except RuntimeError:
+        if pool is _pool:  # "can't start new thread": nothing runs unknown
+            raise
+        _executor(n).submit(fn)  # another fill's interrupted start shut this pool down: the next one
+    except BaseException:
+        _retire(pool)
+        raise
+
+
+def _retire(pool: "ThreadPoolExecutor") -> None:
+    """Shut ``pool`` down (its threads end once idle) and let the next fill start a new one."""
+    global _pool, _pool_size
+    with _lock:
+        if _pool is pool:
+            _pool, _pool_size = None, 0
+    pool.shutdown(wait=False)
 
 
 _MIN_BLOCKS_PER_THREAD = 2
@@ -523,10 +553,12 @@ _MIN_BLOCKS_PER_THREAD = 2
 class _Counter:
     """Hands out block indices 0..n-1 to the threads of one fill, one at a time; -1 when done."""
 
-    __slots__ = ("_next", "_n", "_lock")
+    __slots__ = ("_next", "_n", "_lock", "_running", "_idle", "error")
 
     def __init__(self, n: int):
         self._next, self._n, self._lock = 0, n, threading.Lock()
+        self._running, self._idle = 0, threading.Condition(self._lock)
+        self.error: BaseException | None = None  # the first a worker raised
 
     def next(self) -> int:
         with self._lock:
@@ -539,6 +571,25 @@ class _Counter:
     def stop(self) -> None:
         with self._lock:
             self._next = self._n
+
+    def enter(self) -> None:
+        """A worker starts claiming."""
+        with self._lock:
+            self._running += 1
+
+    def leave(self, error: BaseException | None) -> None:
+        """A worker is done writing (with the exception it raised, if any)."""
+        with self._lock:
+            self._running -= 1
+            self.error = self.error or error
+            if not self._running:
+                self._idle.notify_all()
+
+    def wait_idle(self) -> None:
+        """Wait until no worker is between enter() and leave(); one that enters later finds no block left."""
+        with self._lock:
+            while self._running:
+                self._idle.wait()
 
 
 def _target(out: Any, size: Any, dtype: Any, method: str, default: Any) -> Any:
