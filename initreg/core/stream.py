@@ -24,6 +24,7 @@ import functools
 import math
 import os
 import threading
+import warnings
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
@@ -131,9 +132,28 @@ def get_num_threads() -> int:
     if _num_threads is not None:
         return _num_threads
     env = os.environ.get("INITREG_NUM_THREADS")
-    if env and env.isdigit() and int(env) > 0:
+    if env and env.strip().isdigit() and int(env) > 0:
         return int(env)
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+    cpus = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+    if env and env.strip():
+        _bad_threads_env(env, cpus)
+    return cpus
+
+
+_warned_env: set[str] = set()
+
+
+def _bad_threads_env(text: str, cpus: int) -> None:
+    """Warn once per value that INITREG_NUM_THREADS is no positive integer and is ignored."""
+    with _lock:
+        if text in _warned_env:
+            return
+        _warned_env.add(text)
+    from ..errors import InitregWarning, user_stacklevel
+
+    warnings.warn(InitregWarning(f"INITREG_NUM_THREADS={text!r} is not a positive integer, so it is ignored: fills use "
+                                 f"{cpus} threads (the CPU count); set it to e.g. 2, or unset it"),
+                  stacklevel=user_stacklevel())
 
 
 def _executor(n: int) -> "ThreadPoolExecutor":
