@@ -45,6 +45,16 @@ _kernel: Any = None          # the extension module once loaded, False when it i
 _missing_reason = ""
 
 
+def _after_fork_in_child() -> None:
+    """A new lock in a forked child: a parent thread that held it (loading the kernel) does not exist there."""
+    global _lock
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _load() -> Any:
     """The compiled kernel module, or None (warning once) when it cannot be imported."""
     global _kernel, _missing_reason

@@ -51,3 +51,37 @@ def test_a_forked_child_fills_after_the_parent_used_the_pool(start):
     done = subprocess.run([sys.executable, "-c", CHILD, start], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["child", "0", "False"], done.stdout  # was: killed by SIGALRM (14), the fill hung
+
+
+# A parent thread holds the kernel-loading lock (its first fill is loading the kernel) when another thread forks.
+LOCK_HELD = textwrap.dedent("""
+    import os, signal, threading
+    import initreg
+    from initreg.core import v4_backend
+
+    holding, release = threading.Event(), threading.Event()
+
+    def hold():
+        with v4_backend._lock:
+            holding.set()
+            release.wait(30)
+
+    t = threading.Thread(target=hold)
+    t.start()
+    assert holding.wait(30)
+    pid = os.fork()
+    if pid == 0:
+        signal.alarm(20)
+        os._exit(0 if initreg.values("normal", (3,), name="w", seed=1).shape == (3,) else 3)
+    release.set()
+    t.join()
+    _, status = os.waitpid(pid, 0)
+    print("child", os.WIFEXITED(status) and os.WEXITSTATUS(status), os.WIFSIGNALED(status) and os.WTERMSIG(status))
+""")
+
+
+def test_a_child_forked_while_a_parent_thread_loads_the_kernel_fills():
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", LOCK_HELD], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["child", "0", "False"], done.stdout  # was: killed by SIGALRM (14), the lock hung
