@@ -63,11 +63,6 @@ def _load() -> Any:
         with _lock:
             if _kernel is None:
                 chosen = os.environ.get("INITREG_V4_BACKEND", "").strip().lower()
-                if chosen not in ("", "reference", "compiled"):  # a typo must not quietly test the kernel twice
-                    warnings.warn(InitregWarning(
-                        f"INITREG_V4_BACKEND={os.environ['INITREG_V4_BACKEND']!r} is not 'reference' or 'compiled', "
-                        f"so it is ignored and fills use the compiled kernel where it is built; fix or unset it"),
-                        stacklevel=user_stacklevel())
                 if chosen == "reference":
                     _kernel, _missing_reason = False, "INITREG_V4_BACKEND=reference"
                 else:
@@ -85,6 +80,11 @@ def _load() -> Any:
                             raise ImportError(f"initreg.core._v4kernel computes {_v4kernel.ALGORITHM!r}, "
                                               f"this initreg expects {ALGORITHM!r}: rebuild it")
                         _kernel = _v4kernel
+                if chosen not in ("", "reference", "compiled"):  # after the choice: warned once, even under -W error
+                    warnings.warn(InitregWarning(
+                        f"INITREG_V4_BACKEND={os.environ['INITREG_V4_BACKEND']!r} is not 'reference' or 'compiled', "
+                        f"so it is ignored and fills use the compiled kernel where it is built; fix or unset it"),
+                        stacklevel=user_stacklevel())
             k = _kernel
     return k or None
 
