@@ -228,8 +228,8 @@ def _safetensors_header(path: Path, found: dict[str, Any] | None = None,
     cached = _HEADERS.get(key)
     if cached is None or cached[0] != text:
         cached = _HEADERS[key] = (text, *_parsed_header(path, text, size))
-        while len(_HEADERS) > _HEADERS_KEPT:
-            del _HEADERS[next(iter(_HEADERS))]
+        for old in list(_HEADERS)[:-_HEADERS_KEPT]:  # one snapshot, pop with a default: safe beside other threads
+            _HEADERS.pop(old, None)
     if found is not None:  # copies: a caller may change what it gets
         found.update({k: dict(v) if isinstance(v, dict) else v for k, v in cached[2].items()})
     return dict(cached[1])

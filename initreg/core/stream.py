@@ -24,6 +24,7 @@ import functools
 import math
 import os
 import threading
+import warnings
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
@@ -131,13 +132,32 @@ def get_num_threads() -> int:
     if _num_threads is not None:
         return _num_threads
     env = os.environ.get("INITREG_NUM_THREADS")
-    if env and env.isdigit() and int(env) > 0:
+    if env and env.strip().isdigit() and int(env) > 0:
         return int(env)
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+    cpus = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+    if env and env.strip():
+        _bad_threads_env(env, cpus)
+    return cpus
+
+
+_warned_env: set[str] = set()
+
+
+def _bad_threads_env(text: str, cpus: int) -> None:
+    """Warn once per value that INITREG_NUM_THREADS is no positive integer and is ignored."""
+    with _lock:
+        if text in _warned_env:
+            return
+        _warned_env.add(text)
+    from ..errors import InitregWarning, user_stacklevel
+
+    warnings.warn(InitregWarning(f"INITREG_NUM_THREADS={text!r} is not a positive integer, so it is ignored: fills use "
+                                 f"{cpus} threads (the CPU count); set it to e.g. 2, or unset it"),
+                  stacklevel=user_stacklevel())
 
 
 def _executor(n: int) -> "ThreadPoolExecutor":
-    """A pool with at least ``n`` workers; a smaller one is replaced, never shut down (another fill may hold it)."""
+    """A pool with at least ``n`` workers; a smaller one is replaced, not shut down (another fill may hold it)."""
     global _pool, _pool_size
     with _lock:
         if _pool is None or _pool_size < n:
@@ -147,6 +167,16 @@ def _executor(n: int) -> "ThreadPoolExecutor":
             _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="initreg-fill")
             _pool_size = n
         return _pool
+
+
+def _after_fork_in_child() -> None:
+    """Forget the parent's pool in a forked child: its threads were not copied, so a fill would wait on them forever."""
+    global _pool, _pool_size, _lock
+    _pool, _pool_size, _lock = None, 0, threading.Lock()  # the lock too: another parent thread may have held it
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _borrow_generator() -> np.random.Generator:
@@ -392,12 +422,16 @@ def _fill_host(key: tuple[int, int, int, int], out: np.ndarray, start: int, op: 
     return out
 
 
+_MAX_CLAIM = 512  # blocks (2**25 values, 0.05-0.7 s on one core): Ctrl-C reaches a fill between two claims
+
+
 def _pieces(nblocks: int, threads: int) -> list[int]:
-    """The first block of each claim of a fill, then nblocks: claims of half a thread's share of what is left, so
-    a fill pays a few GIL hand-offs, not one a block, and ends on single blocks that even out the threads."""
+    """The first block of each claim of a fill, then nblocks: claims of half a thread's share of what is left (at
+    most ``_MAX_CLAIM`` blocks), so a fill pays a few GIL hand-offs, not one a block, and ends on single blocks
+    that even out the threads."""
     bounds = [0]
     while bounds[-1] < nblocks:
-        bounds.append(bounds[-1] + max(1, (nblocks - bounds[-1]) // (2 * threads)))
+        bounds.append(bounds[-1] + max(1, min(_MAX_CLAIM, (nblocks - bounds[-1]) // (2 * threads))))
     return bounds
 
 
@@ -470,32 +504,67 @@ def run_blocks(nblocks: int, work: Callable[[Callable[[], int]], None]) -> None:
         return
     claim = _Counter(nblocks)
 
-    def guarded() -> None:
+    def worker() -> None:
         nested = getattr(_state, "active", False)
         _state.active = True  # a fill inside a fill runs inline: the pool's threads are already busy
+        claim.enter()
+        error = None
         try:
             work(claim.next)
-        except BaseException:
+        except BaseException as exc:
             claim.stop()
-            raise
+            error = exc
         finally:
             _state.active = nested
+            claim.leave(error)
 
     # the calling thread works too; blocks are claimed one at a time, so a busy core slows no one
-    pool = _executor(threads - 1)
-    futures = [pool.submit(guarded) for _ in range(threads - 1)]
     error: BaseException | None = None
+    nested = getattr(_state, "active", False)
     try:
-        guarded()
+        for _ in range(threads - 1):
+            _submit(threads - 1, worker)
+        _state.active = True
+        work(claim.next)
     except BaseException as exc:
         error = exc
-    for f in futures:  # every worker has stopped writing before this returns or raises
+        claim.stop()
+    finally:
+        _state.active = nested
+    while True:  # every worker has stopped writing before this returns or raises
         try:
-            f.result()
-        except BaseException as exc:
+            claim.wait_idle()
+            break
+        except BaseException as exc:  # Ctrl-C while waiting: no new claims, but wait out the ones held
             error = error or exc
+            claim.stop()
+    error = error or claim.error
     if error is not None:
         raise error
+
+
+def _submit(n: int, fn: Callable[[], None]) -> None:
+    """Queue ``fn`` on the fill pool of ``n`` threads. An exception while it starts a thread (Ctrl-C) shuts the pool
+    down: the thread may run unknown to concurrent.futures, whose exit would then wait for it forever."""
+    pool = _executor(n)
+    try:
+        pool.submit(fn)
+    except RuntimeError:
+        if pool is _pool:  # "can't start new thread": nothing runs unknown
+            raise
+        _executor(n).submit(fn)  # another fill's interrupted start shut this pool down: the next one
+    except BaseException:
+        _retire(pool)
+        raise
+
+
+def _retire(pool: "ThreadPoolExecutor") -> None:
+    """Shut ``pool`` down (its threads end once idle) and let the next fill start a new one."""
+    global _pool, _pool_size
+    with _lock:
+        if _pool is pool:
+            _pool, _pool_size = None, 0
+    pool.shutdown(wait=False)
 
 
 _MIN_BLOCKS_PER_THREAD = 2
@@ -504,10 +573,12 @@ _MIN_BLOCKS_PER_THREAD = 2
 class _Counter:
     """Hands out block indices 0..n-1 to the threads of one fill, one at a time; -1 when done."""
 
-    __slots__ = ("_next", "_n", "_lock")
+    __slots__ = ("_next", "_n", "_lock", "_running", "_idle", "error")
 
     def __init__(self, n: int):
         self._next, self._n, self._lock = 0, n, threading.Lock()
+        self._running, self._idle = 0, threading.Condition(self._lock)
+        self.error: BaseException | None = None  # the first a worker raised
 
     def next(self) -> int:
         with self._lock:
@@ -520,6 +591,25 @@ class _Counter:
     def stop(self) -> None:
         with self._lock:
             self._next = self._n
+
+    def enter(self) -> None:
+        """A worker starts claiming."""
+        with self._lock:
+            self._running += 1
+
+    def leave(self, error: BaseException | None) -> None:
+        """A worker is done writing (with the exception it raised, if any)."""
+        with self._lock:
+            self._running -= 1
+            self.error = self.error or error
+            if not self._running:
+                self._idle.notify_all()
+
+    def wait_idle(self) -> None:
+        """Wait until no worker is between enter() and leave(); one that enters later finds no block left."""
+        with self._lock:
+            while self._running:
+                self._idle.wait()
 
 
 def _target(out: Any, size: Any, dtype: Any, method: str, default: Any) -> Any:

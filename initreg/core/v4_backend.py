@@ -5,7 +5,8 @@
 (``initreg.core._v4kernel``, built from ``v4.h`` at install time) is imported on the first fill, not before;
 where it is missing, the first fill warns once (``KernelUnavailableWarning``) and every fill uses the NumPy
 reference (``v4_reference``): the same bits, slower. ``INITREG_V4_BACKEND=reference`` in the environment
-selects the reference without a warning (the tests compare the two that way).
+selects the reference without a warning (the tests compare the two that way); ``compiled`` or unset: the kernel;
+any other value warns and is ignored.
 
 The compiled fill releases the GIL for the whole range, so Python threads may fill disjoint ranges of one
 array at once; a region costs only the region (every element is addressable).
@@ -29,7 +30,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..errors import KernelUnavailableWarning
+from ..errors import InitregWarning, KernelUnavailableWarning, user_stacklevel
 from . import keys
 
 ALGORITHM = "initreg-philox-v4"
@@ -44,6 +45,16 @@ _kernel: Any = None          # the extension module once loaded, False when it i
 _missing_reason = ""
 
 
+def _after_fork_in_child() -> None:
+    """A new lock in a forked child: a parent thread that held it (loading the kernel) does not exist there."""
+    global _lock
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _load() -> Any:
     """The compiled kernel module, or None (warning once) when it cannot be imported."""
     global _kernel, _missing_reason
@@ -51,7 +62,8 @@ def _load() -> Any:
     if k is None:
         with _lock:
             if _kernel is None:
-                if os.environ.get("INITREG_V4_BACKEND", "").strip().lower() == "reference":
+                chosen = os.environ.get("INITREG_V4_BACKEND", "").strip().lower()
+                if chosen == "reference":
                     _kernel, _missing_reason = False, "INITREG_V4_BACKEND=reference"
                 else:
                     try:
@@ -68,6 +80,11 @@ def _load() -> Any:
                             raise ImportError(f"initreg.core._v4kernel computes {_v4kernel.ALGORITHM!r}, "
                                               f"this initreg expects {ALGORITHM!r}: rebuild it")
                         _kernel = _v4kernel
+                if chosen not in ("", "reference", "compiled"):  # after the choice: warned once, even under -W error
+                    warnings.warn(InitregWarning(
+                        f"INITREG_V4_BACKEND={os.environ['INITREG_V4_BACKEND']!r} is not 'reference' or 'compiled', "
+                        f"so it is ignored and fills use the compiled kernel where it is built; fix or unset it"),
+                        stacklevel=user_stacklevel())
             k = _kernel
     return k or None
 

@@ -23,6 +23,16 @@ _REGISTRY: Catalog | None = None
 _LOCK = threading.RLock()
 
 
+def _after_fork_in_child() -> None:
+    """A new lock in a forked child: a parent thread that held it (loading plugins) does not exist there."""
+    global _LOCK
+    _LOCK = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _strict() -> bool:
     return os.environ.get(STRICT_ENV, "").strip().lower() not in ("", "0", "false", "no", "off")
 
