@@ -36,8 +36,7 @@ __all__ = ["init", "initialize", "initializer", "plan", "flax_defaults"]
 
 
 def flax_defaults(sep: str = ".") -> Rules:
-    """Flax's default initializers by leaf name: kernels lecun-normal (RNN cells' recurrent ones orthogonal), biases
-    zeros, scales ones, embeddings as Flax draws them."""
+    """Flax's default initializers as rules by leaf name (kernels, recurrent kernels, biases, scales, embeddings)."""
     from .plugins.specs import create
     from .std import LecunNormal, One, Orthogonal, VarianceScaling, Zero
 

@@ -171,8 +171,7 @@ class Rules:
         return loads(text, format, source, cls, root)
 
     def to_document(self) -> dict[str, Any]:
-        """The rule file as plain data: the top-level keys that are set (seed, default, about, vars, requires,
-        base_shapes) and "rule": [{"pattern", "init", **kwargs}, ...]."""
+        """The rule file as plain data: its top-level keys that are set, and "rule": [{"pattern", "init", **kwargs}]."""
         from .rulefile import to_document
 
         return to_document(self)
