@@ -198,13 +198,18 @@ def _sublayers(layer: Any) -> Iterator[Any]:
             yield sub
 
 
+def _classes(names: tuple[str, ...]) -> tuple[type, ...]:
+    """The keras.layers classes of ``names`` that this Keras has (an older Keras lacks RMSNormalization)."""
+    return tuple(c for c in (getattr(keras.layers, n, None) for n in names) if c is not None)
+
+
 def _keras_initializer(layer: Any, name: str) -> Any:
     """The Keras initializer ``layer``'s build draws its variable ``name`` with, or None when it keeps none."""
     for classes, variable, attribute in _LAYER_ATTRIBUTE:
-        if name == variable and isinstance(layer, tuple(getattr(keras.layers, c) for c in classes)):
+        if name == variable and isinstance(layer, _classes(classes)):
             return getattr(layer, attribute, None)
     for classes, variable, fixed in _FIXED:
-        if name == variable and isinstance(layer, tuple(getattr(keras.layers, c) for c in classes)):
+        if name == variable and isinstance(layer, _classes(classes)):
             return keras.initializers.get(fixed)
     return getattr(layer, _ATTRIBUTE.get(name, f"{name}_initializer"), None)
 
