@@ -130,12 +130,14 @@ def check_size(shape: tuple[int, ...], dtype: Any, name: str) -> None:
                          f"can be (2**63 - 1 bytes, and as many elements along a dimension); check the shape")
 
 
-def out_of_memory(name: str, shape: tuple[int, ...], dtype: Any) -> AllocationError:
+def out_of_memory(name: str, shape: tuple[int, ...], dtype: Any, whole_only: bool = False) -> AllocationError:
     """The error for parameter ``name`` whose values (``shape``, ``dtype``) do not fit in this machine's memory."""
     gib = math.prod(shape) * np.dtype(dtype).itemsize / 2**30
+    fix = ("its initializer computes any region from the whole tensor, so no region or shard fits either: use a "
+           "smaller shape, a narrower dtype or a machine with more memory" if whole_only else
+           "compute it by regions (values(..., index=)) or shards, or write it to a checkpoint with `initreg init`")
     return AllocationError(f"parameter {name!r}: shape {format_shape(shape)} of {np.dtype(dtype)} needs {gib:,.1f} GiB, "
-                           f"more memory than this machine gives; compute it by regions (values(..., index=)) or "
-                           f"shards, or write it to a checkpoint with `initreg init`. Nothing was changed")
+                           f"more memory than this machine gives; {fix}. Nothing was changed")
 
 
 def nbytes(shape: tuple[int, ...], dtype: Any) -> int:

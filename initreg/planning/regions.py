@@ -139,12 +139,13 @@ def _unwritten(initializer: Initializer, desc: Desc, out: Any, rng: Any) -> int:
     return int((suspect & (again == np.iinfo(out.dtype).max)).sum())
 
 
-def draw(initializer: Initializer, desc: Desc, stream: Stream, failure: Failure | None = None) -> Any:
+def draw(initializer: Initializer, desc: Desc, stream: Stream, failure: Failure | None = None,
+         whole_only: bool = False) -> Any:
     """The whole tensor of ``desc`` drawn into a fresh buffer on ``desc.device`` and checked."""
     try:
         out = desc.xp.empty(desc.shape, dtype=desc.dtype)
     except MemoryError:
-        raise out_of_memory(desc.name, desc.shape, desc.dtype) from None
+        raise out_of_memory(desc.name, desc.shape, desc.dtype, whole_only) from None
     fill_checked(initializer, desc, out, stream, failure or failure_for(initializer, desc))
     return out
 
@@ -344,7 +345,7 @@ def region_values(initializer: Initializer, desc: Desc, stream: Stream, index: A
     region = Region(shape, offset, strides)
     # a GPU computes a region from its own runs (one kernel launch) only for an addressable initializer
     if mode == "whole" or not on_host and not (mode == "blocks" and addressable(initializer)):
-        whole = draw(initializer, desc, stream, failure)
+        whole = draw(initializer, desc, stream, failure, whole_only=mode == "whole")
         if out is None:
             return whole[index].copy()
         out[...] = whole[index]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import initreg
-from initreg.errors import InitializerArgumentError, ShapeError
+from initreg.errors import AllocationError, InitializerArgumentError, ShapeError
 from initreg.core.initializer import make_desc
 from initreg.core.stream import Stream
 from initreg.std import Orthogonal
@@ -88,3 +88,10 @@ def test_errors():
         Orthogonal(rand_type="gaussian")
     with pytest.raises(ShapeError, match="'s'"):
         Orthogonal()((), name="s")
+
+
+def test_a_region_of_an_orthogonal_too_large_for_memory_does_not_advise_regions():
+    # orthogonal computes any region from the whole: the advice to compute by regions was what had just failed
+    with pytest.raises(AllocationError, match="no region or shard fits either") as err:
+        initreg.values("orthogonal", (2**20, 2**20), name="w", seed=0, dtype="float16", index=(0, slice(0, 8)))
+    assert "values(..., index=)" not in str(err.value)
