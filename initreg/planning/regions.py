@@ -74,13 +74,22 @@ def fill_checked(initializer: Initializer, desc: Desc, out: Any, rng: Any, failu
     if out.shape != shape or out.dtype != dtype:
         raise failure(f"changed the buffer to shape {out.shape}, dtype {out.dtype}")
     if not (trusted and _bounded(initializer, desc, dtype)) and not all_finite(desc.xp, out):
-        raise failure("wrote non-finite values (NaN or inf)" if trusted else
+        raise failure(_overflowed(dtype) if trusted else
                       "wrote non-finite values (NaN or inf) or left values unwritten; fill must write every "
                       "element of out with a finite value")
     if not trusted and out.dtype.kind in "iu":
         unwritten = _unwritten(initializer, desc, out, rng)
         if unwritten:
             raise failure(f"left {unwritten} of {out.size} values unwritten; fill must write every element of out")
+
+
+def _overflowed(dtype: Any) -> str:
+    """Why initreg's own fill wrote NaN or inf: its values (scaled) passed the largest ``dtype`` holds."""
+    limit = _FINITE_MAX.get(np.dtype(dtype))
+    if limit is None:
+        return "wrote non-finite values (NaN or inf)"
+    return (f"wrote non-finite values (NaN or inf): values beyond {dtype}'s largest, {limit:.6g}, round to inf; use a "
+            f"smaller scale or a wider dtype (whether a draw reaches it depends on the seed and the region)")
 
 
 def _bounded(initializer: Initializer, desc: Desc, dtype: Any) -> bool:

@@ -89,3 +89,12 @@ def test_a_uniform_whose_width_overflows_is_refused():
     with pytest.raises(InitializerArgumentError, match="high - low must be finite") as exc:  # at construction
         initreg.values(["uniform", {"low": -1e308, "high": 1e308}], (8,), name="w", seed=0, dtype="float64", out=out)
     assert isinstance(exc.value, ValueError) and np.all(out == 7.0)
+
+
+@pytest.mark.parametrize("init, dtype, largest", [(std.Normal(1e5), "float16", "65504"),
+                                                  (std.Uniform(1e5), "float16", "65504"),
+                                                  (std.Normal(1e38), "float32", "3.40282e\\+38")], ids=repr)
+def test_an_overflow_of_initregs_own_fill_names_the_dtypes_largest_and_the_fix(init, dtype, largest):
+    # it said only 'wrote non-finite values (NaN or inf)', where the adapters name the dtype and the fix
+    with pytest.raises(InitializationError, match=f"beyond {dtype}'s largest, {largest}.*smaller scale or a wider dtype"):
+        initreg.values(init, (64, 64), name="w", seed=0, dtype=dtype)
