@@ -31,7 +31,7 @@ _ST_DTYPES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfl
               "U64": "uint64", "U32": "uint32", "U16": "uint16", "U8": "uint8", "BOOL": "bool"}
 _ST_WIDTHS = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "F8_E4M3": 1, "F8_E5M2": 1, "I64": 8, "I32": 4, "I16": 2,
               "I8": 1, "U64": 8, "U32": 4, "U16": 2, "U8": 1, "BOOL": 1}
-_MAX_HEADER = 100 * 1024 * 1024  # the safetensors format's own limit
+_MAX_HEADER = 100_000_000  # the safetensors format's own limit (MAX_HEADER_SIZE in its Rust reader)
 MAX_RANK = 32  # dimensions of one array read from a file (NumPy allows 64; no model uses more than a few)
 MAX_DIM = 1 << 48  # one dimension read from a file: larger ones are refused even when the array is empty
 _MAX_DEFLATE_RATIO = 1032  # DEFLATE's largest expansion: a member claiming more is refused before allocating

@@ -79,6 +79,14 @@ def test_header_length_beyond_the_file(tmp_path):
         checkpoint.read_specs(path)
 
 
+
+def test_a_header_longer_than_safetensors_allows_is_refused_as_safetensors_refuses_it(tmp_path):
+    # the limit was 100 MiB (104,857,600): headers safetensors itself refuses ("header too large") were read
+    path = tmp_path / "big.safetensors"
+    path.write_bytes(struct.pack("<Q", 100_000_001) + b"{}")
+    with pytest.raises(CheckpointError, match=r"header length 100000001 exceeds the format's limit of 100000000"):
+        checkpoint.read_specs(path)
+
 # --- npz archives -------------------------------------------------------------------------------
 
 def npy_bytes(arr=np.ones(3)) -> bytes:
