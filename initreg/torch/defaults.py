@@ -16,6 +16,7 @@ from ..errors import InitializerArgumentError, ShapeError
 from ..core.initializer import Desc, Initializer, check_number
 from ..core.stream import NORMAL_MAX, Shard
 from ..std.basic import Constant, Normal, One, Zero
+from ..std._common import check_uniform
 from ..std.scaling import VarianceScaling
 
 
@@ -48,6 +49,7 @@ class InvSqrtUniform(Initializer):
         if b == 0.0:
             out.fill(0.0)
         else:
+            check_uniform("InvSqrtUniform", -b, b, desc, from_fans=self.n is None)
             rng.uniform(-b, b, out=out)
 
     def max_abs(self, desc: Desc) -> float:

@@ -21,7 +21,9 @@ import pytest
 torch = pytest.importorskip("torch")
 nn = torch.nn
 
+import initreg  # noqa: E402
 import initreg.torch as it  # noqa: E402
+from initreg.errors import InitializationError  # noqa: E402
 from initreg.core.initializer import make_desc  # noqa: E402
 from initreg.validation.checks import check  # noqa: E402
 
@@ -126,3 +128,13 @@ def test_the_registered_declared_initializers_pass_initreg_validation(spec):
     from initreg.validation import assert_valid
 
     assert_valid(spec)  # initreg's own draws against expected(), the default cases, Holm at 1e-3
+
+
+def test_an_inv_sqrt_uniform_narrower_than_the_dtype_resolves_is_refused():
+    # n = 2**61 in float16: every value was -6e-8, below the bound -1/sqrt(n), silently
+    from initreg.torch import InvSqrtUniform
+
+    with pytest.raises(InitializationError, match="narrower than float16 resolves there"):
+        initreg.values(InvSqrtUniform(n=2**61), (8,), name="b", seed=0, dtype="float16")
+    b = initreg.values(InvSqrtUniform(n=2**40), (64,), name="b", seed=0, dtype="float16")
+    assert np.all(np.abs(b.astype(np.float64)) <= 2.0**-20 * (1 + 2**-10))
