@@ -16,7 +16,7 @@ from .lazy import defer
 from .placement import empty_like, fill
 from .storage import check_overlaps
 from .planning import KEEP, plan_slots
-from .walk import OFF_META, Slot, compute, is_dtensor, prefixed, root_prefix, slots
+from .walk import OFF_META, Slot, compute, is_dtensor, prefixed, root_prefix, slots, warn_wrapped
 
 
 def _fill_local() -> Any:
@@ -54,6 +54,7 @@ def initialize(module: Any, init: Any = None, *, seed: int | None = None, strict
     """
     import torch
 
+    warn_wrapped(module, prefix, name_map)
     prefix = root_prefix(module, prefix)
     everything = prefixed(slots(module), prefix)
     found = [s for s in everything if s.standard is None and s.computed is None]

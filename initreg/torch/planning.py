@@ -11,7 +11,7 @@ from ..planning.leaves import KEEP, adapter_seed, is_keep, uncovered_error, with
 from ..planning.precedence import SOURCES, Entry
 from ..core.stream import Stream
 from .placement import compute_dtype
-from .walk import OFF_META, Slot, prefixed, root_prefix, slots
+from .walk import OFF_META, Slot, prefixed, root_prefix, slots, warn_wrapped
 
 
 def slot_entries(found: list[Slot]) -> list[Entry]:
@@ -104,5 +104,6 @@ def plan_module(module: Any, init: Any = None, *, seed: int | None = None, defau
                 strict: bool = False, prefix: str | None = None, vars: Any = None, only: Any = None,
                 name_map: Any = None) -> Explanation:
     """The table initreg.torch.initialize would follow for ``module``, with aliases for tied parameters."""
+    warn_wrapped(module, prefix, name_map)
     found = [s for s in prefixed(slots(module), root_prefix(module, prefix)) if s.standard is None and s.computed is None]  # standard buffers get PyTorch's values, unplanned
     return plan_slots(found, init, seed=seed, default=default, strict=strict, vars=vars, only=only, name_map=name_map)

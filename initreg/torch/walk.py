@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -213,6 +215,28 @@ def _caller_parent(module: Any) -> Any:
                 return value
         frame, depth = frame.f_back, depth + 1
     return None
+
+
+#: wrappers whose names put a prefix before the wrapped model's: class name → (prefix, the wrapped model)
+_WRAPPERS = {"OptimizedModule": ("_orig_mod.", "model._orig_mod (or the model before torch.compile)"),
+             "DistributedDataParallel": ("module.", "model.module (or the model before DDP wraps it)"),
+             "DataParallel": ("module.", "model.module (or the model before DataParallel wraps it)")}
+
+
+def warn_wrapped(module: Any, prefix: str | None, name_map: Any) -> None:
+    """Warn when ``module`` is a wrapper (torch.compile, DDP) whose names differ from the model's, and no name map says so."""
+    wrapped = _WRAPPERS.get(type(module).__name__)
+    if wrapped is None or prefix is not None or name_map is not None:
+        return
+    import warnings
+
+    from ..errors import InitregWarning, user_stacklevel
+
+    start, inner = wrapped
+    warnings.warn(InitregWarning(
+        f"the model is wrapped ({type(module).__name__}): its parameter names start with {start!r}, so its values "
+        f"(keyed by name) differ from the unwrapped model's; initialize {inner}, or pass name_map=[(r'^{re.escape(start)}', '')] "
+        f"to draw the unwrapped model's values"), stacklevel=user_stacklevel())
 
 
 def root_prefix(module: Any, prefix: str | None) -> str:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -343,3 +345,20 @@ def test_padded_normal_regions_cross_stream_blocks_exactly(padding_idx):
     for index in [(slice(0, 5),), (slice(init.padding_idx % shape[0] - 1 if init.padding_idx % shape[0] else 0, None),),
                   (slice(None), slice(10, 50)), (slice(None, None, -3),)]:
         np.testing.assert_array_equal(initreg.values(init, shape, name="emb.weight", seed=3, index=index), whole[index])
+
+
+@pytest.mark.parametrize("wrap, start", [(torch.compile, "_orig_mod."), (nn.DataParallel, "module.")],
+                         ids=["compile", "DataParallel"])
+def test_a_wrapped_model_warns_that_its_names_differ_and_a_name_map_gives_the_unwrapped_values(wrap, start):
+    # torch.compile's _orig_mod. prefix silently gave other values than the uncompiled model's
+    rules = {"*.weight": ["normal", {"sigma": 0.02}], "*.bias": "zeros"}
+    plain = nn.Sequential(nn.Linear(4, 3))
+    it.initialize(plain, rules, seed=0)
+    wrapped = wrap(nn.Sequential(nn.Linear(4, 3)))
+    with pytest.warns(initreg.InitregWarning, match=f"names start with '{re.escape(start)}'.*name_map="):
+        it.plan(wrapped, rules, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        it.initialize(wrapped, rules, seed=0, name_map=[(f"^{re.escape(start)}", "")])
+    inner = wrapped._orig_mod if start == "_orig_mod." else wrapped.module
+    assert torch.equal(inner[0].weight, plain[0].weight)
