@@ -1,4 +1,4 @@
-"""Fills after os.fork(): a child of a process whose fill pool has run fills on a pool of its own, not the parent's."""
+"""Forks: a child of a process whose fill pool has run, or whose thread held a loading lock, fills on its own."""
 
 from __future__ import annotations
 
@@ -53,16 +53,17 @@ def test_a_forked_child_fills_after_the_parent_used_the_pool(start):
     assert done.stdout.split() == ["child", "0", "False"], done.stdout  # was: killed by SIGALRM (14), the fill hung
 
 
-# A parent thread holds the kernel-loading lock (its first fill is loading the kernel) when another thread forks.
+# A parent thread holds a lock (as while its first fill loads the kernel, or it loads the plugins) when another forks.
 LOCK_HELD = textwrap.dedent("""
-    import os, signal, threading
+    import importlib, os, signal, sys, threading
     import initreg
-    from initreg.core import v4_backend
 
+    module, attribute, check = sys.argv[1:]
+    lock = getattr(importlib.import_module(module), attribute)
     holding, release = threading.Event(), threading.Event()
 
     def hold():
-        with v4_backend._lock:
+        with lock:
             holding.set()
             release.wait(30)
 
@@ -72,7 +73,9 @@ LOCK_HELD = textwrap.dedent("""
     pid = os.fork()
     if pid == 0:
         signal.alarm(20)
-        os._exit(0 if initreg.values("normal", (3,), name="w", seed=1).shape == (3,) else 3)
+        ok = (initreg.values("normal", (3,), name="w", seed=1).shape == (3,) if check == "fill" else
+              "normal" in {e.name for e in initreg.available()})
+        os._exit(0 if ok else 3)
     release.set()
     t.join()
     _, status = os.waitpid(pid, 0)
@@ -80,8 +83,12 @@ LOCK_HELD = textwrap.dedent("""
 """)
 
 
-def test_a_child_forked_while_a_parent_thread_loads_the_kernel_fills():
+@pytest.mark.parametrize("module, attribute, check", [("initreg.core.v4_backend", "_lock", "fill"),
+                                                      ("initreg.plugins.registry", "_LOCK", "plugins")],
+                         ids=["kernel-loading", "plugin-loading"])
+def test_a_child_forked_while_a_parent_thread_holds_a_loading_lock_goes_on(module, attribute, check):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-c", LOCK_HELD], env=env, capture_output=True, text=True, timeout=60)
+    done = subprocess.run([sys.executable, "-c", LOCK_HELD, module, attribute, check], env=env, capture_output=True,
+                          text=True, timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["child", "0", "False"], done.stdout  # was: killed by SIGALRM (14), the lock hung
