@@ -122,10 +122,7 @@ _MAX_BYTES = np.iinfo(np.intp).max
 
 def check_size(shape: tuple[int, ...], dtype: Any, name: str) -> None:
     """ShapeError when an array of ``shape`` and ``dtype`` (parameter ``name``) has more bytes than NumPy can address."""
-    size = 1
-    for d in shape:
-        size *= d
-    if max(shape, default=0) > _MAX_BYTES or size * np.dtype(dtype).itemsize > _MAX_BYTES:
+    if max(shape, default=0) > _MAX_BYTES or math.prod(shape) * np.dtype(dtype).itemsize > _MAX_BYTES:
         raise ShapeError(f"parameter {name!r}: shape {format_shape(shape)} of {np.dtype(dtype)} is larger than any array "
                          f"can be (2**63 - 1 bytes, and as many elements along a dimension); check the shape")
 
