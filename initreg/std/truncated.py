@@ -42,6 +42,6 @@ class TruncatedNormal(Initializer):
         return abs(self.mean) + self.sigma * max(abs(self.a), abs(self.b))  # inf for an open side
 
     def expected(self, desc: Desc) -> Any:
-        from scipy import stats
+        from .truncnorm_law import law
 
-        return stats.truncnorm(self.a, self.b, loc=self.mean, scale=self.sigma)
+        return law(self.a, self.b, self.mean, self.sigma)

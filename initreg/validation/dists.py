@@ -115,18 +115,18 @@ def _is_discrete(frozen: Any) -> bool:
 
 def moments(p: Parts) -> tuple[float, float, float]:
     """(mean, variance, fourth central moment) of the whole distribution."""
-    raw = np.zeros(5)
-    for w, v in p.atoms:
-        raw += w * v ** np.arange(5)
+    pieces = [(w, float(v), 0.0, 0.0, 0.0) for w, v in p.atoms]  # (weight, mean, variance, mu3, mu4)
     for w, d in p.continuous:
         m, var, skew, kurt = (float(t) for t in d.stats(moments="mvsk"))
-        mu3 = skew * var ** 1.5
-        mu4 = (kurt + 3.0) * var * var
-        raw += w * np.array([1.0, m, var + m * m, mu3 + 3 * m * var + m ** 3, mu4 + 4 * m * mu3 + 6 * m * m * var + m ** 4])
-    m1, m2, m3, m4 = raw[1:]
-    var = m2 - m1 * m1
-    mu4 = m4 - 4 * m1 * m3 + 6 * m1 * m1 * m2 - 3 * m1 ** 4
-    return float(m1), float(max(var, 0.0)), float(max(mu4, 0.0))
+        pieces.append((w, m, var, skew * var ** 1.5, (kurt + 3.0) * var * var))
+    mean = sum(w * m for w, m, *_ in pieces)
+    # each piece's moments shifted to the whole's mean: no cancellation when the mean is far from 0
+    var = mu4 = 0.0
+    for w, m, v, mu3, m4 in pieces:
+        d = m - mean
+        var += w * (v + d * d)
+        mu4 += w * (m4 + 4 * d * mu3 + 6 * d * d * v + d ** 4) if d else w * m4
+    return float(mean), float(max(var, 0.0)), float(max(mu4, 0.0))
 
 
 class Continuous:

@@ -207,26 +207,32 @@ def finite_moment(d: Any, k: int) -> bool:
     return True
 
 
-def raw_moments(d: Any, kmax: int) -> np.ndarray | None:
-    """E[X^k] for k = 0..kmax of a scipy frozen distribution (None when the kmax-th is infinite), cached."""
+def standard_moments(d: Any, kmax: int) -> tuple[float, float, np.ndarray] | None:
+    """(loc, scale, E[Y^k] for k = 0..kmax) of a scipy frozen distribution X = loc + scale·Y, cached.
+
+    None when the kmax-th moment is infinite.  Y's moments, not X's: X's raw moments lose every digit of its
+    spread when its mean is far from 0 (N(100, 1e-4)).
+    """
+    shapes, loc, scale = d.dist._parse_args(*d.args, **d.kwds)
+    loc, scale = float(loc), float(scale)
     try:
-        key = (d.dist.name, tuple(float(a) for a in d.args), tuple(sorted((k, float(v)) for k, v in d.kwds.items())), kmax)
+        key = (d.dist.name, tuple(float(a) for a in shapes), kmax)
     except (TypeError, ValueError):
         key = None
-    if key is not None and key in _MOMENTS:
-        return _MOMENTS[key]
-    found = None
-    if finite_moment(d, kmax):
-        import warnings
+    if key is None or key not in _MOMENTS:
+        found = None
+        if finite_moment(d, kmax):
+            import warnings
 
-        with warnings.catch_warnings():  # scipy integrates moments it has no formula for; a NaN answer is refused
-            warnings.simplefilter("ignore")
-            found = np.array([1.0] + [float(d.moment(k)) for k in range(1, kmax + 1)])
-        if not np.all(np.isfinite(found)):
-            found = None
-    if key is not None:
+            with warnings.catch_warnings():  # scipy integrates moments it has no formula for; a NaN answer is refused
+                warnings.simplefilter("ignore")
+                found = np.array([1.0] + [float(d.dist.moment(k, *shapes)) for k in range(1, kmax + 1)])
+            if not np.all(np.isfinite(found)):
+                found = None
+        if key is None:
+            return None if found is None else (loc, scale, found)
         _MOMENTS[key] = found
-    return found
+    return None if _MOMENTS[key] is None else (loc, scale, _MOMENTS[key])
 
 
 _MOMENTS: dict[tuple, np.ndarray | None] = {}
@@ -234,22 +240,22 @@ _MOMENTS: dict[tuple, np.ndarray | None] = {}
 
 def central_moments(atoms: list, continuous: list, kmax: int) -> np.ndarray | None:
     """Central moments 0..kmax of a mixture of atoms and scipy distributions, or None when one is infinite."""
-    raw = np.zeros(kmax + 1)
-    ks = np.arange(kmax + 1)
-    for w, v in atoms:
-        raw += w * float(v) ** ks
+    pieces = []
     for w, d in continuous:
-        found = raw_moments(d, kmax)
+        found = standard_moments(d, kmax)
         if found is None:
             return None
-        raw += w * found
-    if not np.all(np.isfinite(raw)):
-        return None
-    mean = raw[1]
+        pieces.append((w, *found))
+    mean = sum(w * float(v) for w, v in atoms) + sum(w * (loc + scale * y[1]) for w, loc, scale, y in pieces)
     central = np.zeros(kmax + 1)
-    for k in range(kmax + 1):
-        central[k] = sum(math.comb(k, j) * raw[j] * (-mean) ** (k - j) for j in range(k + 1))
-    return central
+    ks = np.arange(kmax + 1)
+    for w, v in atoms:
+        central += w * (float(v) - mean) ** ks
+    for w, loc, scale, y in pieces:  # X − mean = (loc − mean) + scale·Y, expanded by the binomial theorem
+        shift = loc - mean
+        central += w * np.array([sum(math.comb(k, j) * shift ** (k - j) * scale ** j * y[j] for j in range(k + 1))
+                                 for k in ks])
+    return central if np.all(np.isfinite(central)) else None
 
 
 __all__ = ["tails_check", "kurtosis_check", "pooled_kurtosis", "resolution_check", "repeats_check", "precision_check",
