@@ -285,6 +285,9 @@ class Stream:
         b = _number("truncated_normal", "b", b, infinite=True)
         if not a < b:
             raise _argument_error(f"truncation bounds need a < b, got a={a}, b={b}; a and b are in units of scale")
+        beyond = truncation_beyond(a, b)
+        if beyond:
+            raise _argument_error(f"truncated_normal: {beyond}; use loc + {beyond[0]}·scale as a constant")
         target = _target(out, size, dtype, "truncated_normal", np.float64)
         return self._fill(target, start, total, "truncated_normal", (loc, scale, a, b))
 
@@ -478,6 +481,15 @@ def _number(op: str, what: str, value: Any, infinite: bool = False) -> float:
     if v != v or not infinite and v in (float("inf"), float("-inf")):
         raise _argument_error(f"{op} needs a finite {what}, got {value!r}")
     return v
+
+
+def truncation_beyond(a: float, b: float) -> str:
+    """Why the sampler cannot compute the truncated normal on [a, b] (its nearer bound squared is inf), or ''."""
+    near, side = (a, "a") if a >= 0 else (b, "b") if b <= 0 else (0.0, "")
+    if math.isfinite(near) and near * near == math.inf:  # the sampler squares it: +inf for every value
+        return (f"{side}={near!r} is beyond what the sampler computes (|{side}| up to 1.34e154 when a and b lie on "
+                f"one side of 0); there every value rounds to the bound {side}")
+    return ""
 
 
 def _argument_error(message: str) -> Exception:

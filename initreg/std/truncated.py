@@ -7,6 +7,7 @@ from typing import Any
 
 from ..errors import InitializerArgumentError
 from ..core.initializer import Desc, Initializer, check_number
+from ..core.stream import truncation_beyond
 
 
 class TruncatedNormal(Initializer):
@@ -28,12 +29,10 @@ class TruncatedNormal(Initializer):
         self.b = check_number("TruncatedNormal", "b", b, finite=False)
         if not self.a < self.b:
             raise InitializerArgumentError(f"TruncatedNormal: need a < b (bounds in units of sigma), got a={a!r}, b={b!r}")
-        near, side = (self.a, "a") if self.a >= 0 else (self.b, "b") if self.b <= 0 else (0.0, "")
-        if math.isfinite(near) and near * near == math.inf:  # the sampler squares it: +inf for every value
+        beyond = truncation_beyond(self.a, self.b)
+        if beyond:
             raise InitializerArgumentError(
-                f"TruncatedNormal: {side}={near!r} is beyond what the sampler computes (|{side}| up to 1.34e154 when "
-                f"a and b lie on one side of 0); there every value rounds to mean + {side}·sigma: use "
-                f"Constant(mean + {side} * sigma)")
+                f"TruncatedNormal: {beyond}: use Constant(mean + {beyond[0]} * sigma)")
 
     def fill(self, desc: Desc, out: Any, rng: Any) -> None:
         rng.truncated_normal(self.mean, self.sigma, self.a, self.b, out=out)

@@ -135,6 +135,15 @@ def test_normal_and_uniform_distributions_are_right():
     assert u.min() >= -1.0 and u.max() <= 4.0 and stats.kstest(u, stats.uniform(-1, 5).cdf).pvalue > 1e-6
 
 
+@pytest.mark.parametrize("a, b, side", [(1e300, np.inf, "a"), (-np.inf, -2e154, "b")])
+def test_truncated_normal_refuses_a_bound_beyond_the_sampler(a, b, side):
+    # the Stream method wrote +inf everywhere there (TruncatedNormal already refused); out stays as it was
+    out = np.full(8, 7.0)
+    with pytest.raises(initreg.FillArgumentError, match=f"{side}=.* beyond what the sampler computes.*constant"):
+        Stream(2, "t").truncated_normal(0.0, 1.0, a, b, out=out)
+    assert np.all(out == 7.0)
+
+
 def test_truncated_normal_wide_and_narrow_intervals():
     t = Stream(2, "t").truncated_normal(0.0, 1.0, -2.0, 2.0, out=np.empty(300_000, np.float64))
     assert t.min() >= -2 and t.max() <= 2
