@@ -98,7 +98,7 @@ class Orthogonal(Initializer):
         def work(host: np.ndarray) -> None:
             if host.dtype.kind != "f":
                 raise TypeError(f"Orthogonal: parameter {desc.name!r} has dtype {host.dtype}; it needs a floating dtype")
-            buf = host if host.dtype in (np.float32, np.float64) else np.empty(host.shape, np.float32)
+            buf = host if host.dtype in (np.float32, np.float64) else np.empty(host.shape, _compute_dtype(host.dtype))
             if self.rand_type == "uniform" and not self.haar:
                 rng.uniform(-1.0, 1.0, out=buf)
             else:
@@ -119,5 +119,10 @@ def qr_tolerance(values: Any) -> float:
     plus one unit of the stored dtype (about 11·eps·max|w| was seen across OpenBLAS kernels and thread counts)."""
     a = np.abs(np.asarray(values, dtype=np.float64))
     top = float(a.max()) if a.size else 0.0
-    compute = np.float64 if np.asarray(values).dtype == np.float64 else np.float32
+    compute = _compute_dtype(np.asarray(values).dtype)
     return 64 * float(np.finfo(compute).eps) * top + float(np.spacing(np.asarray(top, np.asarray(values).dtype)))
+
+
+def _compute_dtype(dtype: Any) -> type:
+    """The precision the QR runs in: float64 for float64 and wider (longdouble), float32 for the rest."""
+    return np.float64 if np.dtype(dtype).itemsize >= 8 else np.float32
