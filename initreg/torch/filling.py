@@ -170,7 +170,8 @@ def _is_unwritten(value: Any) -> bool:
 
 
 def _compute_buffers(computed: list[Slot], tensors: dict[int, Any]) -> None:
-    """Let each transformers model compute the meta buffers of its modules with its own ``_init_weights``.
+    """Let the library compute the meta buffers of its modules (transformers' ``_init_weights``, timm's
+    ``init_non_persistent_buffers``).
 
     The buffers' storage is in place (holding a marker); only modules owning such a buffer are passed, every other
     tensor under them is a meta stand-in meanwhile (initreg's values stay, though CLIP's re-initializes the owner's
@@ -186,23 +187,38 @@ def _compute_buffers(computed: list[Slot], tensors: dict[int, Any]) -> None:
         if id(owner) in done:
             continue
         done.add(id(owner))
-        hidden = _hide(owner, asked)
+        hidden = _hide(owner, asked) if s.computed.hides else []
         try:  # what the library draws (a temporary, a stand-in) comes from torch's generators: they stay as they were
             with torch.no_grad(), torch.random.fork_rng(devices=gpus):
-                s.computed._init_weights(owner)
+                s.computed.run(owner)
         except Exception as exc:
             raise ParameterValueError(
-                f"buffer {s.name!r} is on the meta device and {type(s.computed).__name__}._init_weights (the library's "
+                f"buffer {s.name!r} is on the meta device and {s.computed.label} (the library's "
                 f"own code for it) failed computing it ({type(exc).__name__}: {clipped(str(exc))}); {OFF_META}; "
                 f"nothing was changed") from exc
         finally:
             for table, key, tensor in reversed(hidden):
                 table[key] = tensor
+        _reinstall(owner, computed, tensors)
     for s in computed:
         if _is_unwritten(tensors[id(s)]):
             raise ParameterValueError(
-                f"buffer {s.name!r} is on the meta device and {type(s.computed).__name__}._init_weights (the "
+                f"buffer {s.name!r} is on the meta device and {s.computed.label} (the "
                 f"library's own code for it) did not compute it; {OFF_META}; nothing was changed")
+
+
+def _reinstall(owner: Any, computed: list[Slot], tensors: dict[int, Any]) -> None:
+    """A buffer the library registered anew (timm's Swin ``attn_mask``): its values into initreg's storage, which
+    goes back in its place (so a later error still undoes everything)."""
+    for s in computed:
+        mine = tensors[id(s)]
+        for module, local in s.owners:
+            now = module._buffers.get(local) if module is owner else mine
+            if now is mine:
+                continue
+            if now is not None and not now.is_meta and tuple(now.shape) == tuple(mine.shape):
+                mine.copy_(now)
+            module._buffers[local] = mine
 
 
 def _hide(owner: Any, asked: set[int]) -> list[tuple[dict, str, Any]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Callable
 
 from ..errors import InitializerTypeError, ParameterValueError
 from .defaults import declared, standard_buffers
@@ -15,6 +15,27 @@ from .placement import compute_dtype, dtype_name
 #: how to build a model whose buffers a meta build cannot compute: the fix every meta-buffer error gives
 OFF_META = ("build the model with its buffers off the meta device (parameters on meta only: accelerate's "
             "init_empty_weights(include_buffers=False), or build it on the CPU)")
+
+@dataclass(frozen=True)
+class Computer:
+    """Library code that computes the meta buffers of a module passed to ``run`` (``label`` names it in messages)."""
+
+    label: str
+    run: Callable[[Any], Any]
+    hides: bool = True  # whether the owner's other tensors are meta stand-ins meanwhile (code that draws weights)
+
+
+def computer(owner: Any, model: Any) -> Computer | None:
+    """Who computes ``owner``'s meta buffers: the transformers ``model`` holding it (its ``_init_weights``), else
+    timm's ``owner.init_non_persistent_buffers`` (relative position indices, rotary bands), else nobody."""
+    if model is not None:
+        # transformers' per-module init: private by name, the hook every model class of the library overrides
+        return Computer(f"{type(model).__name__}._init_weights", getattr(model, "_init_weights"))
+    hook = getattr(owner, "init_non_persistent_buffers", None)
+    if callable(hook) and type(owner).__module__.startswith("timm."):
+        return Computer(f"{type(owner).__name__}.init_non_persistent_buffers", lambda _: hook(), hides=False)
+    return None
+
 
 @dataclass
 class Slot:
@@ -27,7 +48,7 @@ class Slot:
     declared: list = field(default_factory=list)  # the declared initializer (or None) of each name
     buffer: bool = False
     standard: Any = None  # a standard buffer's PyTorch value (BatchNorm statistics)
-    computed: Any = None  # the transformers PreTrainedModel whose own _init_weights computes this meta buffer
+    computed: Computer | None = None  # the library code that computes this meta buffer
 
     @property
     def names(self) -> list[str]:
@@ -120,8 +141,9 @@ def slots(module: Any) -> list[Slot]:
         slot = by_id.get(id(b))
         if slot is None:
             standard = buffers.get(name)
+            owner = module.get_submodule(path) if path else module
             slot = by_id[id(b)] = Slot(name, b, buffer=True, standard=standard,
-                                       computed=nearest.get(path) if standard is None else None)
+                                       computed=computer(owner, nearest.get(path)) if standard is None else None)
             out.append(slot)
         else:
             slot.aliases.append(name)

@@ -1,7 +1,7 @@
 """recipe:timm-swin and recipe:timm-swinv2 against timm's own init (timm 1.0.31), as the other timm recipes are.
 
-Swin computes its relative position indices in ``__init__``, so a meta-built Swin stops at those buffers; the models
-here are built on the CPU (timm's own init runs, initreg draws over it). timm's own values must pass
+The models here are built on the CPU (timm's own init runs, initreg draws over it); a meta-built Swin's computed
+buffers are checked in tests/torch/timm_checks.py. timm's own values must pass
 ``initreg.check`` against the recipe, initreg's must pass it with their bits, and a plausible wrong variant must fail
 on exactly the checked tensors it changes: for Swin, recipe:timm-vit's rules plus the bias tables (its Linear names
 miss the patch merging ``downsample.reduction`` and ``head.fc``, left to PyTorch's kaiming_uniform: std 1/sqrt(3·fan_in)

@@ -96,6 +96,33 @@ def test_meta_model_materializes_with_timms_buffers_and_runs(family):
     assert out.shape == (2, 10) and bool(torch.isfinite(out).all()) and float(out.std()) > 0
 
 
+COMPUTING = {  # timm modules whose __init__ computes buffers: relative position indices, shifted-window masks, rotary bands
+    "swin": lambda: timm.create_model("swin_tiny_patch4_window7_224", img_size=112, embed_dim=16, depths=(2, 2),
+                                      num_heads=(1, 2), num_classes=10),
+    "eva02": lambda: timm.create_model("eva02_tiny_patch14_224", img_size=28, embed_dim=32, depth=1, num_heads=2,
+                                       num_classes=10),
+    "levit": lambda: timm.create_model("levit_128s", img_size=64, embed_dim=(32, 48, 64), depth=(1, 1, 1),
+                                       num_heads=(2, 2, 2), key_dim=8, num_classes=10),
+}
+
+
+@pytest.mark.parametrize("family", sorted(COMPUTING))
+def test_timms_computed_buffers_on_meta_equal_the_eager_ones(family):
+    # they stopped initialize ("buffer ... on the meta device"): timm's init_non_persistent_buffers now computes them
+    # (Swin's shifted blocks register a new attn_mask: its values land in initreg's storage)
+    torch.manual_seed(0)
+    eager = COMPUTING[family]()
+    with torch.device("meta"):
+        model = COMPUTING[family]()
+    it.initialize(model, {"*": "normal"}, seed=0)
+    computed = [n for n, _ in eager.named_buffers(remove_duplicate=False) if "running_" not in n and "num_batches" not in n]
+    assert len(computed) >= 3
+    for name in computed:
+        got = model.get_buffer(name)
+        assert not got.is_meta and torch.equal(got, eager.get_buffer(name)), name
+    assert all(not p.is_meta for p in model.parameters())
+
+
 @pytest.mark.parametrize("family", FAMILIES)
 def test_timms_own_init_leaves_no_trace_in_initregs_values(family):
     meta = on_meta(family)
