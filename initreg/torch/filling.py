@@ -88,6 +88,8 @@ def initialize(module: Any, init: Any = None, *, seed: int | None = None, strict
                               f"shard the model (DTensor/FSDP2). Nothing was changed") from None
     table.diagnostics.warn()
     _warn_frozen(module, now)
+    if init is None and default is None:
+        _warn_timm_defaults(module, now)
     backups: list[tuple[Any, Any]] = []
     undo: list[tuple[Any, str, Any, bool]] = []
     marks: list[tuple[Any, str, bool, Any]] = []
@@ -142,6 +144,30 @@ def _warn_frozen(module: Any, work: list[tuple[Slot, Row]]) -> None:
         f"chose: {shown}{more}. They never train, and transformers computes such tensors in its own init (sinusoidal "
         f"position tables); give them a rule ('keep' keeps a built model's values), or see 'Frozen tensors' in "
         f"docs/torch.md"), stacklevel=user_stacklevel())
+
+
+#: timm's model modules whose own init a shipped recipe follows
+TIMM_RECIPES = {"efficientnet": "timm-efficientnet", "mobilenetv3": "timm-efficientnet", "regnet": "timm-regnet",
+                "resnet": "timm-resnet", "vision_transformer": "timm-vit", "convnext": "timm-convnext",
+                "swin_transformer": "timm-swin", "swin_transformer_v2": "timm-swinv2"}
+
+
+def _warn_timm_defaults(module: Any, work: list[tuple[Slot, Row]]) -> None:
+    """Warn when a timm model given no rules gets PyTorch's declared defaults: timm's own init (run in its
+    constructor, on meta tensors for nothing) draws most of its tensors otherwise (113 of efficientnet_b0's 213)."""
+    home = type(module).__module__
+    declared = sum(1 for _, r in work if r.source == "declared")
+    if not home.startswith("timm.models.") or not declared:
+        return
+    from ..errors import InitregWarning, user_stacklevel
+
+    recipe = TIMM_RECIPES.get(home.rpartition(".")[2])
+    fix = (f"initialize(model, 'recipe:{recipe}', ...) follows timm's init" if recipe else
+           f"no recipe ships for {home}: write rules from its init (docs/recipes.md)")
+    warnings.warn(InitregWarning(
+        f"{declared} parameter(s) of this timm {type(module).__name__} get PyTorch's declared defaults, not timm's own "
+        f"init (no rules were given); {fix}; rules of your own, {{}} included, keep PyTorch's without this warning"),
+        stacklevel=user_stacklevel())
 
 
 def _unwritten(tensor: Any, device: Any) -> Any:

@@ -123,6 +123,22 @@ def test_timms_computed_buffers_on_meta_equal_the_eager_ones(family):
     assert all(not p.is_meta for p in model.parameters())
 
 
+def test_a_timm_model_given_no_rules_is_told_its_recipe():
+    # EfficientNet is standard modules only: it got PyTorch's defaults for every parameter without a word
+    def build():
+        with torch.device("meta"):
+            return timm.create_model("efficientnet_b0", num_classes=10)
+
+    with pytest.warns(initreg.InitregWarning, match=r"\d+ parameter\(s\) of this timm EfficientNet get PyTorch's "
+                                                    r"declared defaults.*'recipe:timm-efficientnet'"):
+        it.initialize(build(), seed=0)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        it.initialize(build(), {}, seed=0)  # rules of the user's own: no such warning
+        it.initialize(build(), "recipe:timm-efficientnet", seed=0)
+    assert not [w for w in seen if "not timm's own init" in str(w.message)]
+
+
 @pytest.mark.parametrize("family", FAMILIES)
 def test_timms_own_init_leaves_no_trace_in_initregs_values(family):
     meta = on_meta(family)
