@@ -191,7 +191,7 @@ def _plan(leaves: list[_Leaf], init: Any, seed: Any, strict: bool, default: Any,
         uncovered = [r for r in table if r.source == "global default"]
         if uncovered:
             raise uncovered_error(uncovered, "the declared= rules match none of them, as Flax's self.param leaves",
-                                  ", or add them to declared=")
+                                  ", or add them to declared=", names=[r.name for r in table])
     return _stacked(table, stacked)
 
 

@@ -291,7 +291,7 @@ def plan(model: Any, init: Any = None, *, seed: int | None = None, strict: bool 
     silent = [table[path] for path, kind in unknown if kind is None and table[path].source == "global default"]
     if silent:
         raise uncovered_error(silent, "Keras keeps no initializer for a custom add_weight variable",
-                              ", or keep the initializer on the layer as <name>_initializer")
+                              ", or keep the initializer on the layer as <name>_initializer", names=[r.name for r in table])
     missing = [(path, kind) for path, kind in unknown
                if kind is not None and table[path].source in ("default", "global default")]
     if missing:

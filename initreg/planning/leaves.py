@@ -102,26 +102,60 @@ def with_default(init: Any, default: Any) -> Any:
     return rules.replace(default=default)  # keeps the rules' vars, base shapes and [about]
 
 
+#: path segments of a layer scale (DeiT III's and DINOv2's ls1/ls2, BEiT's and CaiT's gamma_1/gamma_2, FastViT's)
+_LAYER_SCALE = ("ls1", "ls2", "ls", "layer_scale", "layerscale", "gamma_1", "gamma_2")
+
+
 def suggest(name: str, shape: Sequence[Any] | None = None, dtype: str = "float32") -> Any:
     """A plausible initializer for a raw parameter, by its last name segment and, when known, its rank and dtype."""
-    last = name.replace("/", ".").rsplit(".", 1)[-1].lower()
-    if "bias" in last or last in ("beta", "shift") or str(dtype).startswith(("int", "uint", "bool")):  # counters, masks
+    parts = name.replace("/", ".").lower().split(".")
+    last = parts[-1]
+    if str(dtype).startswith(("int", "uint", "bool")):  # counters, masks
         return "zeros"
+    if "position" in last:  # relative position bias tables (Swin, BEiT): a small normal, as the libraries draw them
+        return ["normal", {"sigma": 0.02}]
+    if "bias" in last or last in ("beta", "shift"):
+        return "zeros"
+    if any(p in _LAYER_SCALE for p in parts):  # a residual branch scaled down at the start, not a norm's 1
+        return ["constant", {"value": 1e-5}]
     if last in ("gamma", "scale", "gain") or "norm" in name.lower():
         return "ones"
-    if "emb" in name.lower() or (shape is not None and len(shape) < 2):  # fan-based initializers need 2 dimensions
+    if "emb" in name.lower() or "token" in last or (shape is not None and len(shape) < 2):  # fans need 2 dimensions
         return ["normal", {"sigma": 0.02}]
     return "xavier_uniform"
 
 
-def uncovered_error(rows: Sequence[Row], what: str, fix: str = "") -> RuleError:
-    """The error for parameters that no rule, declared initializer or default covers (the global default never applies silently)."""
-    names = [r.name for r in rows]
-    shown = "\n".join(f"  {r.name!r}: {suggest(r.name, r.shape, r.dtype)!r}," for r in rows[:8])
-    more = f"\n  ... ({len(names) - 8} more)" if len(names) > 8 else ""
-    listed = ", ".join(map(repr, names[:20])) + (f" and {len(names) - 20} more" if len(names) > 20 else "")
-    return RuleError(f"{len(names)} parameter(s) have no rule, no declared initializer ({what}) and no default: "
-                     f"{listed}. Add rules such as\n{{\n{shown}{more}\n}}\nor pass default= (an "
+def suggested_rules(rows: Sequence[Row], names: Sequence[str]) -> dict[str, Any]:
+    """Rules for ``rows``: names that differ only in their index segments share one glob (``blocks.*.ls1.gamma``)
+    when it matches exactly them among ``names`` (every name of the plan) and they get the same suggestion."""
+    from .patterns import compile_pattern
+
+    groups: dict[tuple[str, str], list[str]] = {}
+    guesses: dict[str, Any] = {}
+    for r in rows:
+        guess = suggest(r.name, r.shape, r.dtype)
+        glob = ".".join("*" if part.isdigit() else part for part in r.name.split("."))
+        groups.setdefault((glob, repr(guess)), []).append(r.name)
+        guesses[r.name] = guess
+    out: dict[str, Any] = {}
+    for (glob, _), members in groups.items():
+        if len(members) > 1 and sorted(filter(compile_pattern(glob), names)) == sorted(members):
+            out[glob] = guesses[members[0]]
+        else:
+            out.update((m, guesses[m]) for m in members)
+    return out
+
+
+def uncovered_error(rows: Sequence[Row], what: str, fix: str = "", names: Sequence[str] = ()) -> RuleError:
+    """The error for parameters that no rule, declared initializer or default covers (the global default never applies
+    silently). ``names``: every name of the plan, so a suggested glob covers no other."""
+    listed = [r.name for r in rows]
+    rules = suggested_rules(rows, [*names, *(n for n in listed if n not in set(names))])
+    shown = "\n".join(f"  {k!r}: {v!r}," for k, v in list(rules.items())[:8])
+    more = f"\n  ... ({len(rules) - 8} more)" if len(rules) > 8 else ""
+    text = ", ".join(map(repr, listed[:20])) + (f" and {len(listed) - 20} more" if len(listed) > 20 else "")
+    return RuleError(f"{len(listed)} parameter(s) have no rule, no declared initializer ({what}) and no default: "
+                     f"{text}. Add rules such as\n{{\n{shown}{more}\n}}\nor pass default= (an "
                      f"initializer, or 'keep' to leave their values){fix}; nothing was changed")
 
 

@@ -89,7 +89,8 @@ def _check(found: list[Slot], rows: list[Row], keep: bool) -> None:
     """RuleError naming every parameter nothing covers and every meta buffer no rule covers."""
     uncovered = [r for s, r in zip(found, rows) if not s.buffer and r.source == "global default"]
     if uncovered:
-        raise uncovered_error(uncovered, "they are not parameters of PyTorch's standard modules")
+        raise uncovered_error(uncovered, "they are not parameters of PyTorch's standard modules",
+                              names=[r.name for r in rows])
     buffers = [s.name for s, r in zip(found, rows)
                if s.buffer and s.standard is None and r.source not in ("rule", "explicit", KEEP)]  # kept: left on meta
     if buffers:

@@ -117,6 +117,37 @@ def test_the_suggested_rules_of_the_uncovered_error_initialize_the_model():
     assert all(bool(torch.isfinite(p).all()) and not bool((p == 7.0).any()) for p in m.parameters())
 
 
+def test_the_suggested_rules_group_repeated_blocks_and_guess_layer_scales_and_position_tables():
+    # a 12-block model listed 8 of 26 names one by one ("... (18 more)"), suggested 'ones' for DeiT III's layer
+    # scale (timm: 1e-5 or 1e-6) and 'zeros' for Swin's relative_position_bias_table (timm: N(0, 0.02))
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+            self.ls1 = nn.Module()
+            self.ls1.gamma = nn.Parameter(torch.full((4,), 7.0))
+            self.relative_position_bias_table = nn.Parameter(torch.full((5, 2), 7.0))
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.blocks = nn.ModuleList([Block() for _ in range(12)])
+            self.mixed = nn.ModuleList([nn.Linear(2, 2), nn.Module()])
+            self.mixed[1].weight = nn.Parameter(torch.full((2, 2), 7.0))  # mixed.*.weight would take mixed.0's too
+
+    m = Model()
+    with pytest.raises(RuleError) as err:
+        it.initialize(m, seed=0)
+    text = str(err.value)
+    suggested = ast.literal_eval(text[text.index("{\n"):text.index("\n}") + 2])
+    assert suggested == {"blocks.*.ls1.gamma": ["constant", {"value": 1e-5}],
+                         "blocks.*.relative_position_bias_table": ["normal", {"sigma": 0.02}],
+                         "mixed.1.weight": "xavier_uniform"}
+    table = it.initialize(m, suggested, seed=0)
+    assert table["mixed.0.weight"].source == "declared"
+    assert all(bool((b.ls1.gamma == 1e-5).all()) for b in m.blocks)
+
+
 def test_uncovered_raw_parameters_error_lists_all_with_suggestions_and_changes_nothing():
     class Custom(nn.Module):
         def __init__(self):
