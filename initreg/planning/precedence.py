@@ -36,6 +36,7 @@ class Entry:
     declared: Any = None  # an Initializer or a spec, from the layer or module that owns the parameter
     explicit: Initializer | None = None  # wins over every rule (a parameter's own pending initialize(init))
     state: str = "declared"
+    groups: int | None = None  # the owning convolution's groups (initreg.torch), for expressions
 
 
 @dataclass(frozen=True)
@@ -180,11 +181,14 @@ def _resolved(rule: Rule, entry: Entry, variables: Mapping[str, Any], base_shape
     template = rule.template
     assert template is not None
     where = f"{rule}, parameter {entry.name!r}"
-    own = parameter_variables(entry.shape, entry.layout, None if base_shapes is None else base_shapes.get(entry.name))
+    own = parameter_variables(entry.shape, entry.layout, None if base_shapes is None else base_shapes.get(entry.name),
+                              entry.groups)
     env = {**own, **variables, **capture_values(rule.captures(entry.name))}
     missing = [n for n in template.names if n not in env and n in PARAMETER_VARIABLES]
     if missing:
-        why = ("its shape is not known yet; give the full shape (in_units=, in_channels=) or write the argument "
+        why = (f"{entry.name!r} is not a parameter of a PyTorch convolution (initreg.torch gives a Conv*d's weight "
+               f"and bias its groups)" if missing[0] == "groups" else
+               "its shape is not known yet; give the full shape (in_units=, in_channels=) or write the argument "
                "without shape variables" if entry.shape is None or None in entry.shape else
                f"no base shape for {entry.name!r}: give base_shapes with an entry for it" if missing[0].startswith(
                    ("base_", "width")) else f"{missing[0]} needs at least 2 dimensions, the shape is {entry.shape}")

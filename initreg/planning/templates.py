@@ -21,7 +21,7 @@ from .patterns import compile_cached
 
 KEEP = "keep"
 #: what every expression may read about its parameter; variables and captures may not take these names
-PARAMETER_VARIABLES = ("shape", "fan_in", "fan_out", "base_fan_in", "base_fan_out", "width_mult", "ninf")
+PARAMETER_VARIABLES = ("shape", "fan_in", "fan_out", "groups", "base_fan_in", "base_fan_out", "width_mult", "ninf")
 
 
 def is_keep(init: Any) -> bool:
@@ -140,13 +140,15 @@ def _check_arguments(name: str, arg_names: list[str], where: str) -> None:
                         f"{did_you_mean(wrong[0], params, n=1)}")
 
 
-def parameter_variables(shape: Any, layout: str, base_shape: Any = None) -> dict[str, Any]:
-    """``shape``, ``fan_in``, ``fan_out`` of a parameter, and with a base shape the muP variables."""
+def parameter_variables(shape: Any, layout: str, base_shape: Any = None, groups: int | None = None) -> dict[str, Any]:
+    """``shape``, ``fan_in``, ``fan_out`` of a parameter, a convolution's ``groups``, with a base shape the muP ones."""
     shape = None if shape is None else tuple(shape)
     fan_in, fan_out = try_fans(shape, layout)
     out: dict[str, Any] = {"shape": shape}
     if fan_in is not None:
         out["fan_in"], out["fan_out"] = fan_in, fan_out
+    if groups is not None:
+        out["groups"] = groups
     if base_shape is not None and shape is not None and None not in shape:
         from .base_shapes import mup_variables
 

@@ -14,6 +14,14 @@ from .placement import compute_dtype
 from .walk import OFF_META, Slot, prefixed, root_prefix, slots, warn_wrapped
 
 
+def conv_groups(module: Any) -> int | None:
+    """A PyTorch convolution's ``groups`` (what timm divides fan_out by), else None."""
+    import torch.nn as nn
+
+    convs = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+    return int(module.groups) if isinstance(module, convs) else None
+
+
 def slot_entries(found: list[Slot]) -> list[Entry]:
     """One precedence Entry per name of each slot (a tied tensor's names in order), with its declared initializer."""
     entries = []
@@ -21,8 +29,9 @@ def slot_entries(found: list[Slot]) -> list[Entry]:
         dtype = compute_dtype(s.dtype, default="float32")  # checked when filled: "keep" may leave other dtypes alone
         state = "deferred" if s.lazy else "declared"
         for k, name in enumerate(s.names):
+            groups = conv_groups(s.owners[k][0])
             entries.append(Entry(name, s.shape, dtype, "OI", declared=s.declared[k] if not s.buffer else None,
-                                 state=state))
+                                 state=state, groups=groups))
     return entries
 
 

@@ -393,3 +393,17 @@ def test_a_wrapped_model_warns_that_its_names_differ_and_a_name_map_gives_the_un
         it.initialize(wrapped, rules, seed=0, name_map=[(f"^{re.escape(start)}", "")])
     inner = wrapped._orig_mod if start == "_orig_mod." else wrapped.module
     assert torch.equal(inner[0].weight, plain[0].weight)
+
+
+def test_a_convolutions_groups_is_a_variable_of_its_rules():
+    # timm's goog init divides fan_out by groups; expressions saw only the weight's shape
+    from initreg.planning.expressions import expr
+
+    m = nn.Sequential(nn.Conv2d(8, 8, 3, groups=8), nn.Conv2d(8, 32, 3, groups=4), nn.Linear(4, 4))
+    goog = ["variance_scaling", {"scale": expr("2 * groups"), "mode": "fan_out", "distribution": "untruncated_normal"}]
+    table = it.plan(m, {"re:[01]\\.weight": goog}, seed=0)
+    assert [table[f"{i}.weight"].initializer.scale for i in (0, 1)] == [16, 8]
+    assert table["0.weight"].variables == {"groups": 8}
+    with pytest.raises(RuleError, match=r"'2.weight'.*'groups' cannot be computed: '2.weight' is not a parameter "
+                                        r"of a PyTorch convolution"):
+        it.plan(m, {"*.weight": goog}, seed=0)
