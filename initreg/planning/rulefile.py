@@ -31,7 +31,7 @@ FORMATS = {".toml": "toml", ".json": "json"}
 MAX_FILE_BYTES = 16 << 20  # a rule file of 10,000 rules is about 1 MB
 MAX_RULES = 10_000
 _FILE_KEYS = ("seed", "default", "requires", "about", "vars", "base_shapes", "rule")
-_RULE_KEYS = ("pattern", "init")
+_RULE_KEYS = ("pattern", "init", "optional")  # a rule's own keys; the others are the initializer's arguments
 
 
 def load(path: str | os.PathLike, cls: type) -> Any:
@@ -111,14 +111,15 @@ def to_document(rules: Rules) -> dict[str, Any]:
     if len(rules):
         doc["rule"] = []
         for r in rules:
+            flag = {"optional": True} if r.optional else {}
             if r.keep:
-                doc["rule"].append({"pattern": r.pattern, "init": KEEP})
+                doc["rule"].append({"pattern": r.pattern, "init": KEEP, **flag})
                 continue
             if r.template is not None:
                 spec, kwargs = r.template.spec, r.template.arguments()
             else:
                 spec, kwargs = _fields(r.init, _RULE_KEYS)
-            doc["rule"].append({"pattern": r.pattern, "init": spec, **kwargs})
+            doc["rule"].append({"pattern": r.pattern, "init": spec, **kwargs, **flag})
     return doc
 
 
@@ -191,7 +192,7 @@ def _from_document(cls: type, doc: Any, source: str, root: Path | None, vet: Vet
         where = f"{source}: rule {number}"
         if not isinstance(entry, dict):
             raise RuleError(f"{where}: expected a table with 'pattern' and 'init', got {entry!r}")
-        missing = [k for k in _RULE_KEYS if k not in entry]
+        missing = [k for k in ("pattern", "init") if k not in entry]
         if missing:
             raise RuleError(f"{where}: missing {' and '.join(map(repr, missing))}; every rule needs "
                             f"pattern = \"...\" and init = \"...\"")
@@ -199,6 +200,10 @@ def _from_document(cls: type, doc: Any, source: str, root: Path | None, vet: Vet
         compiled = checked_pattern(entry["pattern"], where)
         rule = make_rule(number, entry["pattern"], entry["init"], compiled.groups, f"{where} ({entry['pattern']!r})",
                          known, args)
+        optional = entry.get("optional", False)
+        if not isinstance(optional, bool):
+            raise RuleError(f"{where}: optional must be true or false (a rule that may match nothing), got {optional!r}")
+        rule = dataclasses.replace(rule, optional=optional)
         if vet is not None and rule.template is not None:  # its initializers are made per parameter: vetted then
             rule = dataclasses.replace(rule, template=dataclasses.replace(rule.template, vet=vet))
         elif vet is not None and rule.init is not None:

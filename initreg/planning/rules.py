@@ -6,6 +6,8 @@ and suffix. Rules know names only: which parameter gets what is decided in initr
 
 from __future__ import annotations
 
+import dataclasses
+
 import difflib
 import os
 import re
@@ -49,16 +51,18 @@ class Rules:
             items = list(rules)
         parsed: list[Rule] = []
         for number, item in enumerate(items, 1):
+            optional = False
             if isinstance(item, Rule):
-                pattern, init = item.pattern, item.target
+                pattern, init, optional = item.pattern, item.target, item.optional
             elif isinstance(item, (tuple, list)) and len(item) == 2:
                 pattern, init = item
             else:
                 raise RuleError(f"rule {number}: expected a (pattern, initializer) pair such as ('*.bias', 'zeros'), "
                                 f"got {item!r}")
             compiled = checked_pattern(pattern, f"rule {number}")
-            parsed.append(make_rule(number, pattern, init, compiled.groups, f"rule {number} ({pattern!r})",
-                                    None if vars is None else frozenset(self._vars)))
+            rule = make_rule(number, pattern, init, compiled.groups, f"rule {number} ({pattern!r})",
+                             None if vars is None else frozenset(self._vars))
+            parsed.append(dataclasses.replace(rule, optional=True) if optional else rule)
         self._rules = tuple(parsed)
         self._default = None if default is None else make_initializer(default, "default")
         try:
@@ -293,7 +297,7 @@ def _diagnose(rules: Rules, names: Sequence[str], firsts: Sequence[int]) -> Diag
         by = sorted({firsts[i] for i in rules._index.matching(k, table)})
         if by:
             shadowed.append((rule, tuple(rules[j] for j in by)))
-        else:
+        elif not rule.optional:
             if templates is None:
                 templates = _templates(names)
             unused.append((rule, _closest(rule.pattern, templates)))

@@ -173,6 +173,7 @@ class Rule:
     pattern: str
     init: Initializer | None
     template: Template | None = None
+    optional: bool = False  # a rule for a variant of the model family: matching nothing is no problem
 
     @property
     def keep(self) -> bool:

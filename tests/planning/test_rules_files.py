@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import warnings
 
 import numpy as np
 import pytest
@@ -306,3 +307,26 @@ def test_300_parameters_get_what_explain_says_and_do_not_depend_on_the_rest(tmp_
     assert list(other.keys()) != list(pd.keys())
     for name, p in pd.items():
         assert np.array_equal(other[name].data(), p.data()), name
+
+
+def test_an_optional_rule_may_match_nothing_and_keeps_its_flag():
+    # a family's rule file has rules some members never use (Llama's attention_bias): they warned on every model
+    text = '[[rule]]\npattern = "*.weight"\ninit = "xavier"\n\n[[rule]]\npattern = "*.bias"\noptional = true\ninit = "zeros"\n'
+    rules = Rules.loads(text, format="toml")
+    assert [r.optional for r in rules] == [False, True]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        table = initreg.explain({"w.weight": (4, 4)}, rules, strict=True)
+    assert table["w.weight"].source.startswith("rule")
+    again = Rules.loads(rules.dumps("toml"), format="toml")
+    assert [r.optional for r in again] == [False, True]
+    assert [r.optional for r in Rules.loads(rules.dumps("json"), format="json")] == [False, True]
+    assert [r.optional for r in rules.replace(vars={"x": 1})] == [False, True]
+
+
+def test_an_optional_rule_still_warns_when_shadowed_and_takes_only_a_boolean():
+    text = '[[rule]]\npattern = "*"\ninit = "xavier"\n\n[[rule]]\npattern = "*.bias"\noptional = true\ninit = "zeros"\n'
+    with pytest.warns(initreg.ShadowedRuleWarning, match=r"rule 2 \(\*\.bias\) is shadowed"):
+        initreg.explain({"w.bias": (4,)}, Rules.loads(text, format="toml")).diagnostics.warn()
+    with pytest.raises(initreg.RuleError, match=r"rule 1: optional must be true or false.*got 'yes'"):
+        Rules.loads('[[rule]]\npattern = "*"\noptional = "yes"\ninit = "zeros"\n', format="toml")
