@@ -274,17 +274,18 @@ def _low_outcomes(init: Initializer, name: str, x: np.ndarray, layout: str, plot
             return out + (lag1_check(x.astype(np.float32)) if is_random(expected) and not _is_orthogonal(expected)
                           else [])
         promised = parts(expected, f"{init.name}.expected()")
-        spread = lowprec.dither(x)
+        cont = Continuous(promised.continuous) if promised.continuous else None
+        spread = lowprec.dither(x, law=cont)
         held = x.astype(np.float64)
         for _, a in promised.atoms:  # an atom stays a point: the promised value where the format holds its rounding
             spread[held == float(np.asarray(a, dtype=np.float64).astype(x.dtype))] = a
         out = check_values(expected, spread, f"{init.name}.expected()", plot)
-        if promised.continuous:
-            cont = Continuous(promised.continuous)
+        if cont is not None:
             weight = sum(w for w, _ in promised.continuous)
             atoms = tuple(v for _, v in promised.atoms)
+            bounds = tuple(b for span in cont.intervals() for b in span if np.isfinite(b))
             out += lowprec.rounding_check(x, lambda v: weight * np.asarray(cont.cdf(v)) + sum(
-                w * (np.asarray(v) >= a) for w, a in promised.atoms), atoms)
+                w * (np.asarray(v) >= a) for w, a in promised.atoms), atoms, bounds)
         return out + lag1_check(x.astype(np.float32))
     except Exception as exc:  # a malformed promise fails this array's row
         return [promise_failed(exc)]
