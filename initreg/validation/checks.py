@@ -14,7 +14,7 @@ from ..core.expected import Embedded, Exact, Orthogonal, Sparse
 from ..core.shapes import all_finite
 from .outcome import Outcome
 from . import values as vc
-from . import joint
+from . import joint, lowprec
 
 #: fewest values a statistical test runs on (its p-value is asymptotic)
 MIN_VALUES = 1000
@@ -115,17 +115,22 @@ def orthogonal_check(expected: Orthogonal, x: np.ndarray, plot: dict) -> list[Ou
     s2 = float(expected.scale) ** 2
     off = gram - s2 * np.eye(gram.shape[0])
     err = float(np.max(np.abs(off))) if gram.size else 0.0
-    eps = float(np.finfo(x.dtype).eps) if x.dtype.kind == "f" else 0.0
+    low = lowprec.is_low(x.dtype)
+    eps = float(np.finfo(np.float32 if low else x.dtype).eps) if x.dtype.kind == "f" or low else 0.0
     tol = ORTHO_FACTOR * math.sqrt(max(rows, cols)) * eps * s2
+    shown = f"{ORTHO_FACTOR:g}·√{max(rows, cols)}·eps·scale²"
+    if low:  # a float32 orthogonal matrix rounded to 16 bits: |ΔG| ≤ (2u + u²)·s² + the subnormals' absolute error
+        e16, tiny = lowprec.eps(x.dtype), lowprec.smallest(x.dtype)
+        tol += (e16 + e16 * e16 / 4) * s2 + tiny * math.sqrt(max(rows, cols) * s2) + tiny * tiny * max(rows, cols)
+        shown = f"that of float32 plus the 16-bit rounding's (eps + eps²/4)·scale², eps = {e16:g}"
     which = "W·Wᵀ" if rows <= cols else "Wᵀ·W"
     np.fill_diagonal(off, 0.0)
     plot.update(kind="orthogonal", values=_quantiles(x.astype(np.float64).ravel()), which=which,
                 norms=np.sqrt(np.diag(gram)), off=_quantiles(off.ravel()), scale=float(expected.scale))
     return [Outcome("orthogonal", statistic=err, passed=err <= tol,
-                    detail=f"max |{which} − {expected.scale:g}²·I| = {err:.3g} (tolerance {tol:.3g} = "
-                           f"{ORTHO_FACTOR:g}·√{max(rows, cols)}·eps·scale²)"),
+                    detail=f"max |{which} − {expected.scale:g}²·I| = {err:.3g} (tolerance {tol:.3g} = {shown})"),
             *haar_check(w), *joint.haar_moment_check(w, float(expected.scale), bool(getattr(expected, "haar", False))),
-            *values_checks(np.ascontiguousarray(x).ravel(), None)]
+            *([] if low else values_checks(np.ascontiguousarray(x).ravel(), None))]
 
 
 def joint_checks(p: Parts, x: np.ndarray) -> list[Outcome]:
@@ -197,7 +202,10 @@ def sparse_check(expected: Sparse, x: np.ndarray, owner: str, plot: dict) -> lis
         out.append(Outcome("positions", statistic=x2, p_value=float(stats.chi2.sf(x2, length - 1)),
                            detail=f"χ² on where the non-zeros fall ({length} positions, {slices} slices)"))
     values = x[x != 0]
-    for o in distribution_check(parts(expected.dist, owner), values, plot):
+    promised = parts(expected.dist, owner)
+    if lowprec.is_low(x.dtype):  # 16-bit values stand for their rounding cells, as in check's distribution path
+        values = lowprec.spread(values, promised)
+    for o in distribution_check(promised, values, plot):
         o.detail = ("non-zero values: " + o.detail) if o.detail else "non-zero values"
         out.append(o)
     return out

@@ -82,6 +82,28 @@ def _within(law: Any, lo: np.ndarray, hi: np.ndarray, u: np.ndarray, uniform: np
     return np.where(ghi > glo, 0.5 * (a + b), uniform)
 
 
+def spread(x: np.ndarray, promised: Any, seed: int = 0) -> np.ndarray:
+    """``x`` dithered by the continuous part of ``promised`` (a ``dists.Parts``); a value at a promised atom (rounded
+    to the format) stays that atom."""
+    from .dists import Continuous
+
+    out = dither(x, seed, Continuous(promised.continuous) if promised.continuous else None)
+    held = x.astype(np.float64)
+    for _, a in promised.atoms:
+        out[held == float(np.asarray(a, dtype=np.float64).astype(x.dtype))] = a
+    return out
+
+
+def eps(dtype: Any) -> float:
+    """The machine epsilon of float16 or bfloat16."""
+    return 2.0 ** -MANTISSA[np.dtype(dtype).name]
+
+
+def smallest(dtype: Any) -> float:
+    """The smallest positive (subnormal) value of float16 or bfloat16."""
+    return float(np.array(1, dtype=np.uint16).view(dtype).astype(np.float64)[()])
+
+
 def rounding_check(x: np.ndarray, cdf: Any, atoms: tuple = (), bounds: tuple = ()) -> list[Outcome]:
     """Values exactly at ±2ᵏ against the count round-to-nearest gives (two-sided binomial); a power of two that is
     a promised atom, or whose cell holds a finite bound of the support, is left out (``bounds``)."""
