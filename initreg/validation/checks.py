@@ -18,6 +18,8 @@ from . import joint, lowprec
 
 #: fewest values a statistical test runs on (its p-value is asymptotic)
 MIN_VALUES = 1000
+#: fewest values the tests with an exact law run on (KS; the mean and variance of a normal promise)
+SMALL_VALUES = 20
 #: support bounds are widened by this many units in the last place of the dtype (final rounding of loc + scale·u)
 SUPPORT_ULPS = 4
 #: an orthogonal W·Wᵀ may differ from scale²·I by ORTHO_FACTOR·√n·eps·scale² (float QR loses ~√n·eps)
@@ -274,13 +276,20 @@ def distribution_check(p: Parts, x: np.ndarray, plot: dict) -> list[Outcome]:
                         continuous_weight=p.continuous_weight, atoms=list(p.atoms),
                         atom_fractions=[c / n for c in atom_counts], n=n)
             plot["hist"] = np.histogram(srt, bins=80, range=_plot_range(srt))
+        elif rest.size >= SMALL_VALUES:  # too few for the asymptotic tests: KS, whose law is exact for any n
+            srt = np.sort(rest)
+            d = st.ks_statistic(cont.cdf(srt))
+            out.append(Outcome("ks", statistic=d, p_value=st.ks_pvalue(d, srt.size),
+                               detail=f"Kolmogorov–Smirnov on {srt.size} values (exact law; the other tests of the "
+                                      f"distribution need {MIN_VALUES})"))
         else:
-            out.append(Outcome("ks", passed=None, detail=f"skipped: {rest.size} continuous values, needs {MIN_VALUES}"))
+            out.append(Outcome("ks", passed=None, detail=f"skipped: {rest.size} continuous values, needs "
+                                                          f"{SMALL_VALUES}"))
     elif p.atoms:
         plot.update(kind="atoms", atoms=list(p.atoms), atom_fractions=[c / n for c in atom_counts], n=n)
 
     # moments against their sampling distributions, each only where the promise has the moments it needs
-    if n >= MIN_VALUES:
+    if n >= MIN_VALUES or (n >= SMALL_VALUES and p.is_normal()):  # a normal's mean and s² have exact laws
         out += moment_checks(p, flat)
     return out
 
@@ -410,4 +419,4 @@ def _plot_range(srt: np.ndarray) -> tuple[float, float]:
 
 
 __all__ = ["Outcome", "check", "finite_check", "is_random", "joint_checks", "stream_checks", "lag1_check", "haar_check", "values_checks",
-           "moment_checks", "at_precision", "MIN_VALUES"]
+           "moment_checks", "at_precision", "MIN_VALUES", "SMALL_VALUES"]
