@@ -186,8 +186,11 @@ def _outcomes(init: Initializer, name: str, x: np.ndarray, layout: str, seed: in
 
     low = lowprec.is_low(x.dtype)
     if x.dtype not in (np.float32, np.float64) and not low:
+        exact = _exact_promise(init, name, x, layout) if x.dtype.kind in "iub" else None
+        if exact is not None:  # a count such as BatchNorm's num_batches_tracked: zeros are zeros in any dtype
+            return check_values(exact, x, f"{init.name}.expected()", plot)
         return [Outcome("dtype", detail=f"skipped: dtype {x.dtype} is not checked (float64, float32, float16 and "
-                                        f"bfloat16 are)")]
+                                        f"bfloat16 are; integer and bool arrays only against exact values)")]
     bad = finite_check(x)
     if bad is not None:  # a diverged array fails here, before any test that needs finite values
         return [bad] + ([] if seed is None else _seeded(init, name, x, layout, seed))
@@ -212,6 +215,17 @@ def _outcomes(init: Initializer, name: str, x: np.ndarray, layout: str, seed: in
         if is_random(expected) and not _is_orthogonal(expected):
             out += lag1_check(x)
     return out + ([] if seed is None else _seeded(init, name, x, layout, seed))
+
+
+def _exact_promise(init: Initializer, name: str, x: np.ndarray, layout: str) -> Any:
+    """The ``Exact`` promise for an integer or bool array (asked as float64), or None for any other or a failure."""
+    from ..core.expected import Exact
+
+    try:
+        promise = init.expected(make_desc(name, x.shape, np.float64, layout=layout))
+    except Exception:  # the skipped row says the dtype is not checked
+        return None
+    return promise if isinstance(promise, Exact) else None
 
 
 def _seeded(init: Initializer, name: str, x: np.ndarray, layout: str, seed: int) -> list[Outcome]:
