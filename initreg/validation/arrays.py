@@ -87,8 +87,7 @@ def check(arrays: Any, init: Any = None, *, seed: int | None = None, alpha: floa
         targets.append((target, picked, ("", "")))
         result = CaseResult(name, case, x.shape, str(x.dtype))
         outcomes = _outcomes(picked, name, x, layout, seed, result.plot, sample)
-        if name in copies:
-            outcomes.append(copies[name])
+        outcomes += copies.get(name, [])
         if result.plot:
             results.append(result)
         rows += [as_row(name, case, o) for o in outcomes]
@@ -101,7 +100,7 @@ def check(arrays: Any, init: Any = None, *, seed: int | None = None, alpha: floa
 def _copies(held: Mapping[str, np.ndarray], chosen: Mapping[str, Initializer], layout: str, ties: Any,
             tied: list[tuple[str, str]]) -> dict:
     """The ``copies`` outcome of each array whose rule promises random values (exact ones may well repeat)."""
-    from .crosscheck import copies_check
+    from .crosscheck import copies_check, displaced_check
 
     try:
         pairs = [tuple(map(str, t)) for t in ties]
@@ -111,16 +110,33 @@ def _copies(held: Mapping[str, np.ndarray], chosen: Mapping[str, Initializer], l
     if any(len(t) != 2 for t in pairs):
         raise ValidationError(f"ties must be pairs of names, e.g. [('lm_head.weight', 'wte.weight')], got {ties!r}")
     pairs += tied
-    random = {}
+    random, atoms = {}, {}
     for name, init in chosen.items():
         x = held[name]
         try:
             promise = init.expected(make_desc(name, x.shape, np.float32, layout=layout))
+            if promise is not None and is_random(promise):
+                atoms[name] = _atom_values(promise)
+                random[name] = x
         except Exception:  # the array's own row reports a broken expected()
             continue
-        if promise is not None and is_random(promise):
-            random[name] = x
-    return copies_check(random, pairs)
+    found: dict[str, list] = {}
+    for check_ in (copies_check(random, pairs), displaced_check(random, atoms, pairs)):
+        for name, outcome in check_.items():
+            found.setdefault(name, []).append(outcome)
+    return found
+
+
+def _atom_values(promise: Any) -> list[float]:
+    """The values a random promise puts probability on (its atoms, an Embedded's rest): they repeat by design."""
+    from ..core.expected import Embedded, Sparse
+    from .dists import is_distribution, parts
+
+    if isinstance(promise, Embedded):
+        return np.unique(np.asarray(promise.rest, dtype=np.float64)).tolist() + _atom_values(promise.inner)
+    if isinstance(promise, Sparse):
+        return _atom_values(promise.dist)
+    return [v for _, v in parts(promise).atoms] if is_distribution(promise) else []
 
 
 def _choices(held: Mapping[str, np.ndarray], init: Any, layout: str) -> dict[str, Initializer]:
