@@ -52,11 +52,29 @@ def dither(x: np.ndarray, seed: int = 0, law: Any = None) -> np.ndarray:
     """Each value spread over its rounding cell (float64, ``x``'s shape): uniformly, or, given ``law`` (the promised
     continuous part, a ``dists.Continuous``), by that law restricted to the cell; the same seed, the same values."""
     lo, hi = cells(x)
+    return within_cells(lo, hi, law, seed).reshape(x.shape)
+
+
+def within_cells(lo: np.ndarray, hi: np.ndarray, law: Any = None, seed: int = 0) -> np.ndarray:
+    """A fixed-seed point of each cell [lo, hi]: uniform, or by ``law`` restricted to the cell (see ``dither``)."""
     u = np.random.default_rng(seed).random(lo.size)
     flat = lo + u * (hi - lo)
-    if law is not None:
-        flat = _within(law, lo, hi, u, flat)
-    return flat.reshape(x.shape)
+    return flat if law is None else _within(law, lo, hi, u, flat)
+
+
+def float_cells(values: np.ndarray, dtype: Any, tops: Any = ()) -> tuple[np.ndarray, np.ndarray]:
+    """(low, high) float64 bounds of the reals that round to each of ``values`` (float32 or float64 values); the
+    value just below an upper bound in ``tops`` also stands for the reals up to it (a uniform never returns its
+    upper bound: initreg moves a draw that would round onto it to the value below)."""
+    x = np.asarray(values).astype(dtype)
+    kind = np.dtype(dtype).type
+    down = np.nextafter(x, kind(-np.inf)).astype(np.float64)
+    up = np.nextafter(x, kind(np.inf)).astype(np.float64)
+    v = x.astype(np.float64)
+    lo, hi = v + (down - v) / 2, v + (up - v) / 2
+    for top in tops:
+        hi = np.where((v < top) & (up >= top), np.maximum(hi, top), hi)
+    return lo, hi
 
 
 def _within(law: Any, lo: np.ndarray, hi: np.ndarray, u: np.ndarray, uniform: np.ndarray) -> np.ndarray:
@@ -135,4 +153,4 @@ def rounding_check(x: np.ndarray, cdf: Any, atoms: tuple = (), bounds: tuple = (
                            f"(round-toward-zero gives a third more)")]
 
 
-__all__ = ["is_low", "cells", "dither", "rounding_check", "LOW"]
+__all__ = ["is_low", "cells", "float_cells", "dither", "within_cells", "spread", "rounding_check", "LOW"]
