@@ -411,9 +411,10 @@ def lag1_check(x: np.ndarray) -> list[Outcome]:
 # --- helpers --------------------------------------------------------------------------------------
 
 def _coarse(rest: np.ndarray, cont: Continuous, dtype: np.dtype) -> bool:
-    """Whether one float32/float64 value holds over COARSE_CELL of the promise (N(1, 10⁻¹²) in float32), judged
-    on every k-th value: then the distribution tests' grid is the dtype's, not the generator's."""
-    if dtype not in (np.float32, np.float64) or not rest.size:
+    """Whether one float32 value holds over COARSE_CELL of the promise (N(1, 10⁻¹²) in float32), judged on every
+    k-th value: then the distribution tests' grid is the dtype's, not the generator's. (A float64 dither could not
+    resolve a float64 cell.)"""
+    if dtype != np.float32 or not rest.size:
         return False
     lo, hi = lowprec.float_cells(rest[::max(1, rest.size // 16384)], dtype)
     return bool(np.max(cont.cdf(hi) - cont.cdf(lo)) > COARSE_CELL)
@@ -439,7 +440,12 @@ def _plot_range(srt: np.ndarray) -> tuple[float, float]:
     if not finite.size:
         return -0.5, 0.5
     lo, hi = float(finite[0]), float(finite[-1])
-    return (lo, hi) if hi > lo else (lo - 0.5, hi + 0.5)
+    if hi > lo and hi - lo > 1e3 * float(np.spacing(max(abs(lo), abs(hi)))):
+        return lo, hi
+    # a range of a few ulp (N(1e9, 1e-14) in float64) has no 80 distinct bin edges: widen it around its middle
+    half = max(0.5 * (hi - lo), 1e3 * float(np.spacing(max(abs(lo), abs(hi)))), 0.5 if hi == lo == 0 else 0.0)
+    mid = lo + 0.5 * (hi - lo)
+    return mid - half, mid + half
 
 
 __all__ = ["Outcome", "check", "finite_check", "is_random", "joint_checks", "stream_checks", "lag1_check", "haar_check", "values_checks",

@@ -115,18 +115,18 @@ def _is_discrete(frozen: Any) -> bool:
 
 def moments(p: Parts) -> tuple[float, float, float]:
     """(mean, variance, fourth central moment) of the whole distribution."""
-    raw = np.zeros(5)
-    for w, v in p.atoms:
-        raw += w * v ** np.arange(5)
+    # each part's moments about the whole mean, from its own central ones: raw moments about 0 cancel
+    # catastrophically when the mean is large against the spread (U[100, 100.01] gave μ₄ = 0)
+    parts_ = [(w, float(v), 0.0, 0.0, 0.0) for w, v in p.atoms]
     for w, d in p.continuous:
         m, var, skew, kurt = (float(t) for t in d.stats(moments="mvsk"))
-        mu3 = skew * var ** 1.5
-        mu4 = (kurt + 3.0) * var * var
-        raw += w * np.array([1.0, m, var + m * m, mu3 + 3 * m * var + m ** 3, mu4 + 4 * m * mu3 + 6 * m * m * var + m ** 4])
-    m1, m2, m3, m4 = raw[1:]
-    var = m2 - m1 * m1
-    mu4 = m4 - 4 * m1 * m3 + 6 * m1 * m1 * m2 - 3 * m1 ** 4
-    return float(m1), float(max(var, 0.0)), float(max(mu4, 0.0))
+        parts_.append((w, m, var, skew * var ** 1.5, (kurt + 3.0) * var * var))
+    mean = sum(w * m for w, m, *_ in parts_)
+    var = sum(w * (c2 + (m - mean) ** 2) for w, m, c2, _, _ in parts_)
+    mu4 = sum(w * (c4 + 4 * (m - mean) * c3 + 6 * (m - mean) ** 2 * c2 + (m - mean) ** 4) for w, m, c2, c3, c4 in parts_)
+    if not math.isfinite(var) or (not math.isfinite(mu4) and all(math.isfinite(c4) for *_, c4 in parts_)):
+        raise OverflowError(f"the promised variance {var!r} or 4th moment {mu4!r} overflows float64")
+    return float(mean), float(max(var, 0.0)), float(max(mu4, 0.0))
 
 
 class Continuous:

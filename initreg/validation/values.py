@@ -233,23 +233,38 @@ _MOMENTS: dict[tuple, np.ndarray | None] = {}
 
 
 def central_moments(atoms: list, continuous: list, kmax: int) -> np.ndarray | None:
-    """Central moments 0..kmax of a mixture of atoms and scipy distributions, or None when one is infinite."""
-    raw = np.zeros(kmax + 1)
-    ks = np.arange(kmax + 1)
+    """Central moments 0..kmax of a mixture of atoms and scipy distributions, or None when one is infinite.
+
+    Each part's moments are taken about its own mean (a scipy part through its standard form: loc and scale
+    apart) and then about the whole mean: raw moments about 0 cancel catastrophically for a large mean.
+    """
+    pieces = []  # (weight, mean, central moments 0..kmax)
     for w, v in atoms:
-        raw += w * float(v) ** ks
+        pieces.append((w, float(v), np.eye(1, kmax + 1)[0]))
     for w, d in continuous:
-        found = raw_moments(d, kmax)
+        shapes, loc, scale = d.dist._parse_args(*d.args, **d.kwds)
+        found = raw_moments(d.dist(*shapes), kmax)
         if found is None:
             return None
-        raw += w * found
-    if not np.all(np.isfinite(raw)):
-        return None
-    mean = raw[1]
-    central = np.zeros(kmax + 1)
-    for k in range(kmax + 1):
-        central[k] = sum(math.comb(k, j) * raw[j] * (-mean) ** (k - j) for j in range(k + 1))
+        own = _about(found, found[1])
+        pieces.append((w, float(loc) + float(scale) * found[1], own * float(scale) ** np.arange(kmax + 1)))
+    mean = sum(w * m for w, m, _ in pieces)
+    with np.errstate(over="ignore", invalid="ignore"):
+        central = sum(w * _shifted(c, m - mean) for w, m, c in pieces)
+    if not np.all(np.isfinite(central)):  # finite in the standard form, beyond float64 at this scale
+        raise OverflowError(f"the promised central moments up to the {kmax}th overflow float64 ({central.tolist()})")
     return central
+
+
+def _about(raw: np.ndarray, mean: float) -> np.ndarray:
+    """Moments about ``mean`` from raw moments (for a standard form, whose mean and spread are of order 1)."""
+    return np.array([sum(math.comb(k, j) * raw[j] * (-mean) ** (k - j) for j in range(k + 1)) for k in range(raw.size)])
+
+
+def _shifted(central: np.ndarray, offset: float) -> np.ndarray:
+    """Moments about (mean − offset) of a part with these central moments: E[(X − m + offset)^k]."""
+    return np.array([sum(math.comb(k, j) * central[j] * offset ** (k - j) for j in range(k + 1))
+                     for k in range(central.size)])
 
 
 __all__ = ["tails_check", "kurtosis_check", "pooled_kurtosis", "resolution_check", "repeats_check", "precision_check",
