@@ -78,8 +78,8 @@ def float_cells(values: np.ndarray, dtype: Any, tops: Any = ()) -> tuple[np.ndar
 
 
 def _within(law: Any, lo: np.ndarray, hi: np.ndarray, u: np.ndarray, uniform: np.ndarray) -> np.ndarray:
-    """The u-quantile of ``law`` restricted to each cell [lo, hi] (bisection); ``uniform`` where the cell holds no
-    mass the promise can resolve. A correct array's values then follow the promise exactly, even where a cell
+    """The u-quantile of ``law`` restricted to each cell [lo, hi] (a mixture's by bisection); ``uniform`` where the
+    cell holds no mass the promise can resolve. A correct array's values then follow the promise exactly, even where a cell
     is wider than the distribution's scale or crosses a bound of its support (a bound the format rounds onto)."""
     upper = lo >= float(np.asarray(law.ppf(np.array([0.5])))[0])
 
@@ -91,6 +91,12 @@ def _within(law: Any, lo: np.ndarray, hi: np.ndarray, u: np.ndarray, uniform: np
 
     glo, ghi = g(lo, upper), g(hi, upper)
     target = glo + u * (ghi - glo)
+    if len(law.dists) == 1:  # one scipy law: its own quantile functions, F⁻¹ below the median and S⁻¹ above
+        d, out = law.dists[0], np.empty(lo.shape)
+        with np.errstate(all="ignore"):
+            out[~upper] = d.ppf(target[~upper])
+            out[upper] = d.isf(-target[upper])
+        return np.where(ghi > glo, np.clip(out, lo, hi), uniform)
     a, b = lo.copy(), hi.copy()
     for _ in range(BISECTIONS):
         mid = 0.5 * (a + b)
