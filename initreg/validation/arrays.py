@@ -87,8 +87,7 @@ def check(arrays: Any, init: Any = None, *, seed: int | None = None, alpha: floa
         targets.append((target, picked, ("", "")))
         result = CaseResult(name, case, x.shape, str(x.dtype))
         outcomes = _outcomes(picked, name, x, layout, seed, result.plot, sample)
-        if name in copies:
-            outcomes.append(copies[name])
+        outcomes += copies.get(name, [])
         if result.plot:
             results.append(result)
         rows += [as_row(name, case, o) for o in outcomes]
@@ -101,7 +100,7 @@ def check(arrays: Any, init: Any = None, *, seed: int | None = None, alpha: floa
 def _copies(held: Mapping[str, np.ndarray], chosen: Mapping[str, Initializer], layout: str, ties: Any,
             tied: list[tuple[str, str]]) -> dict:
     """The ``copies`` outcome of each array whose rule promises random values (exact ones may well repeat)."""
-    from .crosscheck import copies_check
+    from .crosscheck import copies_check, displaced_check
 
     try:
         pairs = [tuple(map(str, t)) for t in ties]
@@ -111,16 +110,33 @@ def _copies(held: Mapping[str, np.ndarray], chosen: Mapping[str, Initializer], l
     if any(len(t) != 2 for t in pairs):
         raise ValidationError(f"ties must be pairs of names, e.g. [('lm_head.weight', 'wte.weight')], got {ties!r}")
     pairs += tied
-    random = {}
+    random, atoms = {}, {}
     for name, init in chosen.items():
         x = held[name]
         try:
             promise = init.expected(make_desc(name, x.shape, np.float32, layout=layout))
+            if promise is not None and is_random(promise):
+                atoms[name] = _atom_values(promise)
+                random[name] = x
         except Exception:  # the array's own row reports a broken expected()
             continue
-        if promise is not None and is_random(promise):
-            random[name] = x
-    return copies_check(random, pairs)
+    found: dict[str, list] = {}
+    for check_ in (copies_check(random, pairs), displaced_check(random, atoms, pairs)):
+        for name, outcome in check_.items():
+            found.setdefault(name, []).append(outcome)
+    return found
+
+
+def _atom_values(promise: Any) -> list[float]:
+    """The values a random promise puts probability on (its atoms, an Embedded's rest): they repeat by design."""
+    from ..core.expected import Embedded, Sparse
+    from .dists import is_distribution, parts
+
+    if isinstance(promise, Embedded):
+        return np.unique(np.asarray(promise.rest, dtype=np.float64)).tolist() + _atom_values(promise.inner)
+    if isinstance(promise, Sparse):
+        return _atom_values(promise.dist)
+    return [v for _, v in parts(promise).atoms] if is_distribution(promise) else []
 
 
 def _choices(held: Mapping[str, np.ndarray], init: Any, layout: str) -> dict[str, Initializer]:
@@ -186,8 +202,11 @@ def _outcomes(init: Initializer, name: str, x: np.ndarray, layout: str, seed: in
 
     low = lowprec.is_low(x.dtype)
     if x.dtype not in (np.float32, np.float64) and not low:
+        exact = _exact_promise(init, name, x, layout) if x.dtype.kind in "iub" else None
+        if exact is not None:  # a count such as BatchNorm's num_batches_tracked: zeros are zeros in any dtype
+            return check_values(exact, x, f"{init.name}.expected()", plot)
         return [Outcome("dtype", detail=f"skipped: dtype {x.dtype} is not checked (float64, float32, float16 and "
-                                        f"bfloat16 are)")]
+                                        f"bfloat16 are; integer and bool arrays only against exact values)")]
     bad = finite_check(x)
     if bad is not None:  # a diverged array fails here, before any test that needs finite values
         return [bad] + ([] if seed is None else _seeded(init, name, x, layout, seed))
@@ -212,6 +231,17 @@ def _outcomes(init: Initializer, name: str, x: np.ndarray, layout: str, seed: in
         if is_random(expected) and not _is_orthogonal(expected):
             out += lag1_check(x)
     return out + ([] if seed is None else _seeded(init, name, x, layout, seed))
+
+
+def _exact_promise(init: Initializer, name: str, x: np.ndarray, layout: str) -> Any:
+    """The ``Exact`` promise for an integer or bool array (asked as float64), or None for any other or a failure."""
+    from ..core.expected import Exact
+
+    try:
+        promise = init.expected(make_desc(name, x.shape, np.float64, layout=layout))
+    except Exception:  # the skipped row says the dtype is not checked
+        return None
+    return promise if isinstance(promise, Exact) else None
 
 
 def _seeded(init: Initializer, name: str, x: np.ndarray, layout: str, seed: int) -> list[Outcome]:
@@ -269,22 +299,19 @@ def _low_outcomes(init: Initializer, name: str, x: np.ndarray, layout: str, plot
         if isinstance(expected, Exact):
             rounded = np.asarray(expected.values, dtype=np.float64).astype(x.dtype).astype(np.float64)
             return check_values(Exact(rounded), x.astype(np.float32), f"{init.name}.expected()", plot)
-        if not is_distribution(expected):
-            out = check_values(expected, x.astype(np.float32), f"{init.name}.expected()", plot)
+        if not is_distribution(expected):  # structural promises know the 16-bit formats (tolerances, cells)
+            out = check_values(expected, x, f"{init.name}.expected()", plot)
             return out + (lag1_check(x.astype(np.float32)) if is_random(expected) and not _is_orthogonal(expected)
                           else [])
         promised = parts(expected, f"{init.name}.expected()")
-        spread = lowprec.dither(x)
-        held = x.astype(np.float64)
-        for _, a in promised.atoms:  # an atom stays a point: the promised value where the format holds its rounding
-            spread[held == float(np.asarray(a, dtype=np.float64).astype(x.dtype))] = a
-        out = check_values(expected, spread, f"{init.name}.expected()", plot)
-        if promised.continuous:
-            cont = Continuous(promised.continuous)
+        cont = Continuous(promised.continuous) if promised.continuous else None
+        out = check_values(expected, lowprec.spread(x, promised), f"{init.name}.expected()", plot)
+        if cont is not None:
             weight = sum(w for w, _ in promised.continuous)
             atoms = tuple(v for _, v in promised.atoms)
+            bounds = tuple(b for span in cont.intervals() for b in span if np.isfinite(b))
             out += lowprec.rounding_check(x, lambda v: weight * np.asarray(cont.cdf(v)) + sum(
-                w * (np.asarray(v) >= a) for w, a in promised.atoms), atoms)
+                w * (np.asarray(v) >= a) for w, a in promised.atoms), atoms, bounds)
         return out + lag1_check(x.astype(np.float32))
     except Exception as exc:  # a malformed promise fails this array's row
         return [promise_failed(exc)]

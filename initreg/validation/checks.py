@@ -14,12 +14,16 @@ from ..core.expected import Embedded, Exact, Orthogonal, Sparse
 from ..core.shapes import all_finite
 from .outcome import Outcome
 from . import values as vc
-from . import joint
+from . import joint, lowprec
 
 #: fewest values a statistical test runs on (its p-value is asymptotic)
 MIN_VALUES = 1000
+#: fewest values the tests with an exact law run on (KS; the mean and variance of a normal promise)
+SMALL_VALUES = 20
 #: support bounds are widened by this many units in the last place of the dtype (final rounding of loc + scale·u)
 SUPPORT_ULPS = 4
+#: a value of the dtype holding more than this share of the promise makes the fit tests read cells, not values
+COARSE_CELL = 1e-3
 #: an orthogonal W·Wᵀ may differ from scale²·I by ORTHO_FACTOR·√n·eps·scale² (float QR loses ~√n·eps)
 ORTHO_FACTOR = 4.0
 
@@ -115,17 +119,22 @@ def orthogonal_check(expected: Orthogonal, x: np.ndarray, plot: dict) -> list[Ou
     s2 = float(expected.scale) ** 2
     off = gram - s2 * np.eye(gram.shape[0])
     err = float(np.max(np.abs(off))) if gram.size else 0.0
-    eps = float(np.finfo(x.dtype).eps) if x.dtype.kind == "f" else 0.0
+    low = lowprec.is_low(x.dtype)
+    eps = float(np.finfo(np.float32 if low else x.dtype).eps) if x.dtype.kind == "f" or low else 0.0
     tol = ORTHO_FACTOR * math.sqrt(max(rows, cols)) * eps * s2
+    shown = f"{ORTHO_FACTOR:g}·√{max(rows, cols)}·eps·scale²"
+    if low:  # a float32 orthogonal matrix rounded to 16 bits: |ΔG| ≤ (2u + u²)·s² + the subnormals' absolute error
+        e16, tiny = lowprec.eps(x.dtype), lowprec.smallest(x.dtype)
+        tol += (e16 + e16 * e16 / 4) * s2 + tiny * math.sqrt(max(rows, cols) * s2) + tiny * tiny * max(rows, cols)
+        shown = f"that of float32 plus the 16-bit rounding's (eps + eps²/4)·scale², eps = {e16:g}"
     which = "W·Wᵀ" if rows <= cols else "Wᵀ·W"
     np.fill_diagonal(off, 0.0)
     plot.update(kind="orthogonal", values=_quantiles(x.astype(np.float64).ravel()), which=which,
                 norms=np.sqrt(np.diag(gram)), off=_quantiles(off.ravel()), scale=float(expected.scale))
     return [Outcome("orthogonal", statistic=err, passed=err <= tol,
-                    detail=f"max |{which} − {expected.scale:g}²·I| = {err:.3g} (tolerance {tol:.3g} = "
-                           f"{ORTHO_FACTOR:g}·√{max(rows, cols)}·eps·scale²)"),
+                    detail=f"max |{which} − {expected.scale:g}²·I| = {err:.3g} (tolerance {tol:.3g} = {shown})"),
             *haar_check(w), *joint.haar_moment_check(w, float(expected.scale), bool(getattr(expected, "haar", False))),
-            *values_checks(np.ascontiguousarray(x).ravel(), None)]
+            *([] if low else values_checks(np.ascontiguousarray(x).ravel(), None))]
 
 
 def joint_checks(p: Parts, x: np.ndarray) -> list[Outcome]:
@@ -197,7 +206,10 @@ def sparse_check(expected: Sparse, x: np.ndarray, owner: str, plot: dict) -> lis
         out.append(Outcome("positions", statistic=x2, p_value=float(stats.chi2.sf(x2, length - 1)),
                            detail=f"χ² on where the non-zeros fall ({length} positions, {slices} slices)"))
     values = x[x != 0]
-    for o in distribution_check(parts(expected.dist, owner), values, plot):
+    promised = parts(expected.dist, owner)
+    if lowprec.is_low(x.dtype):  # 16-bit values stand for their rounding cells, as in check's distribution path
+        values = lowprec.spread(values, promised)
+    for o in distribution_check(promised, values, plot):
         o.detail = ("non-zero values: " + o.detail) if o.detail else "non-zero values"
         out.append(o)
     return out
@@ -250,7 +262,13 @@ def distribution_check(p: Parts, x: np.ndarray, plot: dict) -> list[Outcome]:
         out.append(Outcome("weights", statistic=x2, p_value=pv,
                            detail=f"χ² on counts of {len(cells_obs)} cells (observed/expected fractions {shown})"))
 
-    # goodness of fit of the continuous part
+    # goodness of fit of the continuous part; values the dtype holds coarsely stand for their rounding cells
+    coarse = cont is not None and _coarse(rest, cont, x.dtype)
+    if coarse:
+        lo_cell, hi_cell = lowprec.float_cells(rest, x.dtype, [b for _, b in intervals if math.isfinite(b)])
+        rest = lowprec.within_cells(lo_cell, hi_cell, cont)
+        flat = flat.copy()
+        flat[~is_atom] = rest
     if cont is not None:
         if rest.size >= MIN_VALUES:
             srt = np.sort(rest)
@@ -260,19 +278,30 @@ def distribution_check(p: Parts, x: np.ndarray, plot: dict) -> list[Outcome]:
                                detail=f"Anderson–Darling A² on {srt.size} values (tail-weighted)"))
             out += vc.tails_check(srt, cont.cdf, x.dtype)
             made = x.ravel()[~is_atom] if p.atoms else x.ravel()
-            out += values_checks(made, cont, srt)
+            out += values_checks(made, cont, None if coarse else srt, precision=not coarse)
+            if coarse:
+                out.append(Outcome("precision", detail=f"skipped: one {x.dtype} value holds over {COARSE_CELL:g} of "
+                                                       f"the promise (the tests ran on a dither of each value's "
+                                                       f"rounding cell)"))
             probs, quantiles = _quantiles(srt, sorted_=True, with_probs=True)
             plot.update(kind="distribution", quantiles=quantiles, probs=probs, continuous=cont,
                         continuous_weight=p.continuous_weight, atoms=list(p.atoms),
                         atom_fractions=[c / n for c in atom_counts], n=n)
             plot["hist"] = np.histogram(srt, bins=80, range=_plot_range(srt))
+        elif rest.size >= SMALL_VALUES:  # too few for the asymptotic tests: KS, whose law is exact for any n
+            srt = np.sort(rest)
+            d = st.ks_statistic(cont.cdf(srt))
+            out.append(Outcome("ks", statistic=d, p_value=st.ks_pvalue(d, srt.size),
+                               detail=f"Kolmogorov–Smirnov on {srt.size} values (exact law; the other tests of the "
+                                      f"distribution need {MIN_VALUES})"))
         else:
-            out.append(Outcome("ks", passed=None, detail=f"skipped: {rest.size} continuous values, needs {MIN_VALUES}"))
+            out.append(Outcome("ks", passed=None, detail=f"skipped: {rest.size} continuous values, needs "
+                                                          f"{SMALL_VALUES}"))
     elif p.atoms:
         plot.update(kind="atoms", atoms=list(p.atoms), atom_fractions=[c / n for c in atom_counts], n=n)
 
     # moments against their sampling distributions, each only where the promise has the moments it needs
-    if n >= MIN_VALUES:
+    if n >= MIN_VALUES or (n >= SMALL_VALUES and p.is_normal()):  # a normal's mean and s² have exact laws
         out += moment_checks(p, flat)
     return out
 
@@ -308,7 +337,8 @@ def moment_checks(p: Parts, flat: np.ndarray) -> list[Outcome]:
     return out
 
 
-def values_checks(made: np.ndarray, cont: Continuous | None, srt: np.ndarray | None = None) -> list[Outcome]:
+def values_checks(made: np.ndarray, cont: Continuous | None, srt: np.ndarray | None = None,
+                  precision: bool = True) -> list[Outcome]:
     """Resolution, repeated runs and precision of the continuous values ``made`` (in memory order, own dtype);
     ``srt``: the same values sorted, when the caller has them."""
     if made.size < MIN_VALUES or made.dtype.kind != "f":
@@ -326,7 +356,8 @@ def values_checks(made: np.ndarray, cont: Continuous | None, srt: np.ndarray | N
     q = vc.spacing_bound(flat, density, scale, made.dtype)
     bits = np.ascontiguousarray(made).view(np.dtype(f"u{made.dtype.itemsize}"))
     ordered = np.sort(bits) if srt is None else srt  # equal floats are equal bits (±0 aside, one pair at most)
-    return vc.resolution_check(ordered, q) + vc.repeats_check(bits, q) + vc.precision_check(np.ascontiguousarray(made))
+    return vc.resolution_check(ordered, q) + vc.repeats_check(bits, q) + (
+        vc.precision_check(np.ascontiguousarray(made)) if precision else [])
 
 
 def at_precision(p: Parts, dtype: np.dtype) -> Parts:
@@ -379,6 +410,17 @@ def lag1_check(x: np.ndarray) -> list[Outcome]:
 
 # --- helpers --------------------------------------------------------------------------------------
 
+def _coarse(rest: np.ndarray, cont: Continuous, dtype: np.dtype) -> bool:
+    """Whether one float32 value holds over COARSE_CELL of the promise (N(1, 10⁻¹²) in float32), judged on every
+    k-th value: then the distribution tests' grid is the dtype's, not the generator's. (A float64 dither could not
+    resolve a float64 cell.)"""
+    if dtype != np.float32 or not rest.size:
+        return False
+    lo, hi = lowprec.float_cells(rest[::max(1, rest.size // 16384)], dtype)
+    return bool(np.max(cont.cdf(hi) - cont.cdf(lo)) > COARSE_CELL)
+
+
+
 def _slack(bound: float, dtype: np.dtype) -> float:
     if not math.isfinite(bound) or dtype.kind != "f":
         return 0.0
@@ -398,8 +440,13 @@ def _plot_range(srt: np.ndarray) -> tuple[float, float]:
     if not finite.size:
         return -0.5, 0.5
     lo, hi = float(finite[0]), float(finite[-1])
-    return (lo, hi) if hi > lo else (lo - 0.5, hi + 0.5)
+    if hi > lo and hi - lo > 1e3 * float(np.spacing(max(abs(lo), abs(hi)))):
+        return lo, hi
+    # a range of a few ulp (N(1e9, 1e-14) in float64) has no 80 distinct bin edges: widen it around its middle
+    half = max(0.5 * (hi - lo), 1e3 * float(np.spacing(max(abs(lo), abs(hi)))), 0.5 if hi == lo == 0 else 0.0)
+    mid = lo + 0.5 * (hi - lo)
+    return mid - half, mid + half
 
 
 __all__ = ["Outcome", "check", "finite_check", "is_random", "joint_checks", "stream_checks", "lag1_check", "haar_check", "values_checks",
-           "moment_checks", "at_precision", "MIN_VALUES"]
+           "moment_checks", "at_precision", "MIN_VALUES", "SMALL_VALUES"]

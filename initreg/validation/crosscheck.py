@@ -112,4 +112,116 @@ def _sharing_memory(arrays: Mapping[str, np.ndarray], keys: list[str]) -> set[fr
                 pairs.add(frozenset((a, b)))
     return pairs
 
-__all__ = ["copies_check", "PREFIX"]
+#: a window of this many consecutive values (memory order) identifies a displaced copy
+WINDOW = 4
+#: chance bound that two windows of correct values coincide: 2⁻¹⁶ per value, far above the resolution test's bound
+WINDOW_CHANCE = 2.0 ** (-16 * WINDOW)
+#: values scanned per pass over a large array (bounds the temporary memory)
+CHUNK = 1 << 22
+#: size (bits) of the lookup that filters the positions where a listed window may start
+LOOKUP_BITS = 24
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+
+
+def displaced_check(arrays: Mapping[str, np.ndarray], atoms: Mapping[str, Iterable[float]],
+                    ties: Iterable[tuple[str, str]] = ()) -> dict[str, Outcome]:
+    """Per float32/float64 array: windows of its first PREFIX values found anywhere in another array (any offset).
+
+    A stream drawn with another tensor's offset, or a tensor copied one row further on, holds the other's values
+    displaced, which the aligned ``copies`` correlation cannot see. A window counts when its 4 values are distinct,
+    non-zero and none of the array's promised atoms (``atoms``), so only continuous values can coincide by chance:
+    Poisson against (windows compared)·2⁻⁶⁴. Pairs in ``ties`` and arrays sharing memory are left out.
+    """
+    from scipy import stats
+
+    names = [n for n, x in arrays.items() if x.size >= MIN_SIZE and x.dtype in (np.float32, np.float64)]
+    if not names:
+        return {}
+    skip = {frozenset(t) for t in ties} | _sharing_memory(arrays, names)
+    flats = {n: np.asarray(arrays[n]).reshape(-1) for n in names}
+    table, owner, first = [], [], {}
+    lookup = np.zeros(1 << LOOKUP_BITS, dtype=bool)  # which first values can start a listed window: a cheap filter
+    for i, n in enumerate(names):
+        head = flats[n][:PREFIX + WINDOW - 1]
+        bits = _bits(head)
+        keys, pos = _hashed(head, bits, np.arange(max(head.size - WINDOW + 1, 0)), atoms.get(n, ()))
+        lookup[_slot(bits[pos])] = True
+        table.append(keys)
+        owner.append(np.full(keys.size, i))
+        first[n] = keys.size
+    keys = np.concatenate(table)
+    order = np.argsort(keys, kind="stable")
+    keys, owner_of = keys[order], np.concatenate(owner)[order]
+    found = np.zeros((len(names), len(names)), dtype=np.int64)
+    where: dict[tuple[int, int], int] = {}
+    windows = {n: max(flats[n].size - WINDOW + 1, 0) for n in names}
+    for j, n in enumerate(names):
+        flat = flats[n]
+        for lo in range(0, windows[n], CHUNK):
+            part = flat[lo:lo + CHUNK + WINDOW - 1]
+            bits = _bits(part)
+            starts = np.flatnonzero(lookup[_slot(bits[:part.size - WINDOW + 1])])
+            h, pos = _hashed(part, bits, starts, atoms.get(n, ()))
+            if not h.size:
+                continue
+            at = np.minimum(np.searchsorted(keys, h), keys.size - 1)
+            hit = keys[at] == h
+            for i in np.unique(owner_of[at[hit]]):
+                if i == j or frozenset((names[i], n)) in skip:
+                    continue
+                mine = hit & (owner_of[at] == i)
+                found[i, j] += int(np.count_nonzero(mine))
+                where.setdefault((i, j), lo + int(pos[np.argmax(mine)]))
+    out = {}
+    for i, a in enumerate(names):
+        others = [j for j in range(len(names)) if j != i and frozenset((a, names[j])) not in skip]
+        if not others:
+            continue
+        count = sum(int(found[i, j] + found[j, i]) for j in others)
+        mu = WINDOW_CHANCE * sum(first[a] * windows[names[j]] + first[names[j]] * windows[a] for j in others)
+        detail = (f"{count} windows of {WINDOW} values shared with other arrays at any offset, against {mu:.2g} "
+                  f"expected by chance")
+        if count:
+            worst = max(others, key=lambda j: found[i, j] + found[j, i])
+            b = names[worst]
+            src, dst = (a, b) if found[i, worst] else (b, a)
+            at = where[(i, worst) if found[i, worst] else (worst, i)]
+            detail += (f"; most with {b!r}: the first values of {src!r} appear in {dst!r} from index {at} (a displaced "
+                       f"copy, or a stream drawn with another's offset; tie the names with ties= if they should match)")
+        out[a] = Outcome("displaced-copies", statistic=float(count),
+                         p_value=float(stats.poisson.sf(count - 1, mu)) if count else 1.0, detail=detail)
+    return out
+
+
+def _bits(flat: np.ndarray) -> np.ndarray:
+    """The values' bit patterns as uint64."""
+    return flat.view(np.uint32 if flat.dtype.itemsize == 4 else np.uint64).astype(np.uint64)
+
+
+def _slot(bits: np.ndarray) -> np.ndarray:
+    """A LOOKUP_BITS-bit index of each bit pattern (multiplicative hashing)."""
+    with np.errstate(over="ignore"):
+        return ((bits * _MIX) >> np.uint64(64 - LOOKUP_BITS)).astype(np.int64)
+
+
+def _hashed(flat: np.ndarray, bits: np.ndarray, starts: np.ndarray, atoms: Iterable[float]) -> tuple[np.ndarray, np.ndarray]:
+    """(hashes, starts) of the windows beginning at ``starts`` whose values may identify a copy (see displaced_check)."""
+    starts = starts[starts <= flat.size - WINDOW]
+    listed = np.asarray(list(atoms), dtype=np.float64).astype(flat.dtype)
+    ok = np.ones(starts.size, dtype=bool)
+    h = np.zeros(starts.size, dtype=np.uint64)
+    cols = []
+    with np.errstate(over="ignore"):
+        for k in range(WINDOW):
+            v, b = flat[starts + k], bits[starts + k]
+            ok &= (v != 0) & np.isfinite(v)
+            if listed.size:  # a promised atom repeats by design: never part of a window
+                ok &= ~np.isin(v, listed)
+            for c in cols:
+                ok &= c != b
+            cols.append(b)
+            h = (h ^ b) * _MIX
+    return h[ok], starts[ok]
+
+
+__all__ = ["copies_check", "displaced_check", "PREFIX"]

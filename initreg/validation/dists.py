@@ -126,6 +126,8 @@ def moments(p: Parts) -> tuple[float, float, float]:
         d = m - mean
         var += w * (v + d * d)
         mu4 += w * (m4 + 4 * d * mu3 + 6 * d * d * v + d ** 4) if d else w * m4
+    if not math.isfinite(var) or (not math.isfinite(mu4) and all(math.isfinite(c4) for *_, c4 in pieces)):
+        raise OverflowError(f"the promised variance {var!r} or 4th moment {mu4!r} overflows float64")
     return float(mean), float(max(var, 0.0)), float(max(mu4, 0.0))
 
 

@@ -106,6 +106,8 @@ def homogeneity_check(x: np.ndarray, scored: tuple[np.ndarray, np.ndarray] | Non
     if x.ndim < 2 or x.size < 1000:
         return []
     dev = (scored if scored is not None else scores(x))[1].reshape(x.shape)
+    if dev.min() == dev.max():  # every value the same (a point mass): slice means differ by rounding alone
+        return []
     n = dev.size
     # the scores' skewness (0.995 for half-normal ones without ties) corrects one slice's upper tail (Edgeworth)
     centred = dev - dev.mean()

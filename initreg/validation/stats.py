@@ -57,11 +57,18 @@ def ks_pvalue(d: float, n: int) -> float:
     return float(stats.kstwobign.sf((sqn + 0.12 + 0.11 / sqn) * d))
 
 
+def ks_statistic(cdf: np.ndarray) -> float:
+    """The one-sample Kolmogorov–Smirnov D from the expected CDF at the sorted values."""
+    n = cdf.size
+    i = np.arange(1, n + 1, dtype=np.float64)
+    return float(max(np.max(i / n - cdf), np.max(cdf - (i - 1) / n)))
+
+
 def ks_ad(cdf: np.ndarray, logcdf: np.ndarray, logsf: np.ndarray) -> tuple[tuple[float, float], tuple[float, float]]:
     """((D, p), (A², p)) from the expected CDF, log CDF and log survival function at the sorted values."""
     n = cdf.size
     i = np.arange(1, n + 1, dtype=np.float64)
-    d = float(max(np.max(i / n - cdf), np.max(cdf - (i - 1) / n)))
+    d = ks_statistic(cdf)
     floor = math.log(np.finfo(np.float64).tiny)  # a value exactly on a bound: keep the sum finite
     lc = np.maximum(logcdf, floor)
     ls = np.maximum(logsf, floor)[::-1]

@@ -207,55 +207,64 @@ def finite_moment(d: Any, k: int) -> bool:
     return True
 
 
-def standard_moments(d: Any, kmax: int) -> tuple[float, float, np.ndarray] | None:
-    """(loc, scale, E[Y^k] for k = 0..kmax) of a scipy frozen distribution X = loc + scale·Y, cached.
-
-    None when the kmax-th moment is infinite.  Y's moments, not X's: X's raw moments lose every digit of its
-    spread when its mean is far from 0 (N(100, 1e-4)).
-    """
-    shapes, loc, scale = d.dist._parse_args(*d.args, **d.kwds)
-    loc, scale = float(loc), float(scale)
+def raw_moments(d: Any, kmax: int) -> np.ndarray | None:
+    """E[X^k] for k = 0..kmax of a scipy frozen distribution (None when the kmax-th is infinite), cached."""
     try:
-        key = (d.dist.name, tuple(float(a) for a in shapes), kmax)
+        key = (d.dist.name, tuple(float(a) for a in d.args), tuple(sorted((k, float(v)) for k, v in d.kwds.items())), kmax)
     except (TypeError, ValueError):
         key = None
-    if key is None or key not in _MOMENTS:
-        found = None
-        if finite_moment(d, kmax):
-            import warnings
+    if key is not None and key in _MOMENTS:
+        return _MOMENTS[key]
+    found = None
+    if finite_moment(d, kmax):
+        import warnings
 
-            with warnings.catch_warnings():  # scipy integrates moments it has no formula for; a NaN answer is refused
-                warnings.simplefilter("ignore")
-                found = np.array([1.0] + [float(d.dist.moment(k, *shapes)) for k in range(1, kmax + 1)])
-            if not np.all(np.isfinite(found)):
-                found = None
-        if key is None:
-            return None if found is None else (loc, scale, found)
+        with warnings.catch_warnings():  # scipy integrates moments it has no formula for; a NaN answer is refused
+            warnings.simplefilter("ignore")
+            found = np.array([1.0] + [float(d.moment(k)) for k in range(1, kmax + 1)])
+        if not np.all(np.isfinite(found)):
+            found = None
+    if key is not None:
         _MOMENTS[key] = found
-    return None if _MOMENTS[key] is None else (loc, scale, _MOMENTS[key])
+    return found
 
 
 _MOMENTS: dict[tuple, np.ndarray | None] = {}
 
 
 def central_moments(atoms: list, continuous: list, kmax: int) -> np.ndarray | None:
-    """Central moments 0..kmax of a mixture of atoms and scipy distributions, or None when one is infinite."""
-    pieces = []
+    """Central moments 0..kmax of a mixture of atoms and scipy distributions, or None when one is infinite.
+
+    Each part's moments are taken about its own mean (a scipy part through its standard form: loc and scale
+    apart) and then about the whole mean: raw moments about 0 cancel catastrophically for a large mean.
+    """
+    pieces = []  # (weight, mean, central moments 0..kmax)
+    for w, v in atoms:
+        pieces.append((w, float(v), np.eye(1, kmax + 1)[0]))
     for w, d in continuous:
-        found = standard_moments(d, kmax)
+        shapes, loc, scale = d.dist._parse_args(*d.args, **d.kwds)
+        found = raw_moments(d.dist(*shapes), kmax)
         if found is None:
             return None
-        pieces.append((w, *found))
-    mean = sum(w * float(v) for w, v in atoms) + sum(w * (loc + scale * y[1]) for w, loc, scale, y in pieces)
-    central = np.zeros(kmax + 1)
-    ks = np.arange(kmax + 1)
-    for w, v in atoms:
-        central += w * (float(v) - mean) ** ks
-    for w, loc, scale, y in pieces:  # X − mean = (loc − mean) + scale·Y, expanded by the binomial theorem
-        shift = loc - mean
-        central += w * np.array([sum(math.comb(k, j) * shift ** (k - j) * scale ** j * y[j] for j in range(k + 1))
-                                 for k in ks])
-    return central if np.all(np.isfinite(central)) else None
+        own = _about(found, found[1])
+        pieces.append((w, float(loc) + float(scale) * found[1], own * float(scale) ** np.arange(kmax + 1)))
+    mean = sum(w * m for w, m, _ in pieces)
+    with np.errstate(over="ignore", invalid="ignore"):
+        central = sum(w * _shifted(c, m - mean) for w, m, c in pieces)
+    if not np.all(np.isfinite(central)):  # finite in the standard form, beyond float64 at this scale
+        raise OverflowError(f"the promised central moments up to the {kmax}th overflow float64 ({central.tolist()})")
+    return central
+
+
+def _about(raw: np.ndarray, mean: float) -> np.ndarray:
+    """Moments about ``mean`` from raw moments (for a standard form, whose mean and spread are of order 1)."""
+    return np.array([sum(math.comb(k, j) * raw[j] * (-mean) ** (k - j) for j in range(k + 1)) for k in range(raw.size)])
+
+
+def _shifted(central: np.ndarray, offset: float) -> np.ndarray:
+    """Moments about (mean − offset) of a part with these central moments: E[(X − m + offset)^k]."""
+    return np.array([sum(math.comb(k, j) * central[j] * offset ** (k - j) for j in range(k + 1))
+                     for k in range(central.size)])
 
 
 __all__ = ["tails_check", "kurtosis_check", "pooled_kurtosis", "resolution_check", "repeats_check", "precision_check",
