@@ -64,12 +64,13 @@ def check(arrays: Any, init: Any = None, *, seed: int | None = None, alpha: floa
     seed = None if seed is None else check_seed(seed)  # a rule file's own seed is no proof the arrays came from it
     held = {str(name): as_numpy(value, str(name)) for name, value in arrays.items()}
     started = time.perf_counter()
-    chosen, tied = _choices(held, init, layout), []
+    chosen, tied, owned = {}, [], set()
     if model is not None:
         from .model import module_plan
 
-        planned, tied = module_plan(model, init)
-        chosen.update((name, i) for name, i in planned.items() if name in held)
+        planned, tied, owned = module_plan(model, init)
+        chosen = {name: i for name, i in planned.items() if name in held}
+    chosen.update(_choices({n: x for n, x in held.items() if n not in owned}, init, layout))  # buffers, other arrays
     rows: list[Row] = []
     targets: list[tuple[Target, Any, tuple[str, str]]] = []
     results: list[CaseResult] = []

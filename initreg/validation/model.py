@@ -33,10 +33,11 @@ def module_arrays(module: Any) -> dict[str, Any]:
     return {s.name: s.tensor for s in found}
 
 
-def module_plan(module: Any, init: Any) -> tuple[dict[str, Initializer], list[tuple[str, str]]]:
-    """(name → initializer, tied pairs) of the module by the one precedence path, as ``initreg.torch.initialize``
-    plans it: explicit > rule > declared > default. Names nothing covers (not even a declared default) are left
-    out (unchecked, never an error: a check changes nothing); every name of a tied tensor is mapped."""
+def module_plan(module: Any, init: Any) -> tuple[dict[str, Initializer], list[tuple[str, str]], set[str]]:
+    """(name → initializer, tied pairs, every parameter name) of the module by the one precedence path, as
+    ``initreg.torch.initialize`` plans it: explicit > rule > declared > default. Names nothing covers (not even a
+    declared default) are left out of the first (unchecked, never an error: a check changes nothing); every name of
+    a tied tensor is mapped. Planned with the module, rules see what only it knows (a convolution's ``groups``)."""
     from ..planning.explanation import plan
     from ..torch.planning import slot_entries
 
@@ -45,7 +46,7 @@ def module_plan(module: Any, init: Any) -> tuple[dict[str, Initializer], list[tu
     chosen = {row.name: row.initializer for row in table.rows
               if row.initializer is not None and row.source != "global default"}
     ties = [(s.name, alias) for s in found for alias in s.aliases]
-    return chosen, ties
+    return chosen, ties, {n for s in found for n in s.names}
 
 
 __all__ = ["is_torch_module", "module_arrays", "module_plan"]

@@ -178,3 +178,17 @@ def test_timm_resnet_that_forgot_zero_init_last_fails():
     for name in bn3:
         assert f"FAIL {name} " in str(report)
     assert initreg.check(model, Rules.loads(rules + BN3_RULE)).verdict(sorted(bn3)[0]) == "pass"
+
+
+def test_a_rule_reading_a_convolutions_groups_checks_the_model():
+    # check planned the arrays without their modules first, where no parameter has groups: a RuleError
+    from initreg.planning.expressions import expr
+
+    conv = torch.nn.Conv2d(64, 64, 3, groups=64)
+    goog = ["variance_scaling", {"scale": expr("2 * groups"), "mode": "fan_out", "distribution": "untruncated_normal"}]
+    rules = {"weight": goog, "bias": "zeros"}
+    initreg.torch.initialize(conv, rules, seed=0)
+    assert initreg.check(conv, rules).passed
+    with torch.no_grad():
+        conv.weight.div_(8.0)  # fan_out not divided by groups: std sqrt(64) times too small
+    assert not initreg.check(conv, rules).passed
