@@ -7,8 +7,9 @@ on exactly the checked tensors it changes: for Swin, recipe:timm-vit's rules plu
 miss the patch merging ``downsample.reduction`` and ``head.fc``, left to PyTorch's kaiming_uniform: std 1/sqrt(3·fan_in)
 against 0.02); for Swin V2, its blocks' post-norms left at LayerNorm's weight 1 (timm zeroes them).
 
-Power: check's KS tests (arrays of 1,000 values or more, sampled to 10,000; family alpha 10⁻³, Holm) reject a std
-off by a factor 1.41 on every array they test; constants are compared exactly. Fixed seeds. timm imports
+Power: check's KS tests (family alpha 10⁻³, Holm; arrays of 1,000 values and more sampled to 10,000, those of 20 to
+999 with the exact small-sample law) reject a std off by a factor 1.41 on every array of 256 values or more; constants
+are compared exactly. Fixed seeds. timm imports
 torchvision, so the models are built in a child process with the stand-in torchvision of tests/torch/timm_shim.
 """
 
@@ -37,7 +38,7 @@ from initreg.planning.patterns import compile_pattern
 
 warnings.simplefilter("ignore")  # a wrong variant leaves rules unused
 
-def checked(report):  # what a report tested: arrays under 1,000 values get no KS test
+def checked(report):  # what a report tested: arrays under 20 values get no statistical test
     return {t.label for t in report.targets if t.verdict != "unchecked"}
 
 SMALL = dict(embed_dim=32, depths=(1, 1, 1, 1), num_heads=(1, 2, 4, 8), num_classes=10)
