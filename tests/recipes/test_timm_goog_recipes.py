@@ -12,9 +12,9 @@ over the model's random parameters; constants exactly).
 
 Power: check's KS tests (family alpha 10⁻³, Holm; arrays of 1,000 values and more sampled to 10,000, those of 20 to
 999 with the exact small-sample law) reject a std off by a factor 1.41 on every array of 256 values or more. The
-per-parameter KS at 10⁻³/400 rejects a std off by 1.41 on 2,000 values with power 0.95, a depthwise conv's std off by sqrt(16) = 4 (fix_group_fanout=False) on 144 values with
-power 0.9 (simulated, 200 draws). Fixed seeds. timm imports torchvision, so the models are built in
-a child process with the stand-in torchvision of tests/torch/timm_shim (docs/torch.md, "timm models").
+per-parameter KS at 10⁻³/400 rejects a std off by 1.41 on 2,000 values with power 0.95, a depthwise conv's std off
+by sqrt(16) = 4 (fix_group_fanout=False) on 144 values with power 0.9 (simulated, 200 draws). Fixed seeds. timm
+imports torchvision, so the models are built in a child process with the stand-in torchvision of tests/torch/timm_shim (docs/torch.md, "timm models").
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ against 0.02); for Swin V2, its blocks' post-norms left at LayerNorm's weight 1 
 
 Power: check's KS tests (family alpha 10⁻³, Holm; arrays of 1,000 values and more sampled to 10,000, those of 20 to
 999 with the exact small-sample law) reject a std off by a factor 1.41 on every array of 256 values or more; constants
-are compared exactly. Fixed seeds. timm imports
-torchvision, so the models are built in a child process with the stand-in torchvision of tests/torch/timm_shim.
+are compared exactly. Fixed seeds. timm imports torchvision, so the models are built in a child process with the
+stand-in torchvision of tests/torch/timm_shim.
 """
 
 from __future__ import annotations
