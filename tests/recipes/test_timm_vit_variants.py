@@ -7,7 +7,8 @@ must pass it with their bits, and a plausible wrong variant must fail on exactly
 layer scale at 1 instead of ``init_values`` on the ``ls1``/``ls2`` gammas; the old recipe's Linear names, which left
 the attention pool's q/kv/proj to PyTorch's kaiming_uniform (std 1/sqrt(3·64) = 0.072 against 0.02, biases
 U(±1/8) against 0), on those six tensors; the latent at std 0.02 instead of latent_dim^-0.5 = 0.125 on the latent;
-the old names on ParallelScalingBlock's in_proj, attn_out_proj and mlp_out_proj (in_proj has no bias there).
+the old names on ParallelScalingBlock's in_proj, attn_out_proj and mlp_out_proj (in_proj has no bias there). Inside a
+wrapper module (names prefixed ``trunk.``) every parameter must get the initializer it gets unwrapped.
 
 Power: check's KS tests (family alpha 10⁻³, Holm; arrays of 20 to 999 values with the exact small-sample law) reject
 a std off by a factor 1.41 on every array of 256 values or more, and the 64-value latent's factor 6.25; constants
@@ -86,6 +87,14 @@ for name, (init_values, wrongs, args) in MODELS.items():
         both, match = checked(report) & checked(bad), compile_pattern(pattern)
         r["wrong"].append([sorted({f.initializer for f in bad.failures()}),
                            sorted(n for n, _ in theirs.named_parameters() if match(n) and n in both)])
+    wrapper = torch.nn.Module()  # the same model inside a wrapper (open_clip's visual.trunk): the same choices
+    with torch.device("meta"):
+        wrapper.trunk = timm.create_model(name, **SMALL, **args)
+    try:
+        wrapped = {row.name[len("trunk."):]: row.initializer_text for row in it.plan(wrapper, rules)}
+        r["wrapped"] = wrapped == {row.name: row.initializer_text for row in table}
+    except initreg.RuleError as exc:  # a rule that takes no prefix: no rule for the parameters it names
+        r["wrapped"] = str(exc)
     if init_values:  # no value for layer scale: an error naming the variable, and nothing changed
         before = {n: p.clone() for n, p in theirs.named_parameters()}
         try:
@@ -126,6 +135,11 @@ def test_timms_own_init_passes_check_and_initregs_values_pass_with_their_bits(re
 def test_each_wrong_variant_fails_on_exactly_the_checked_tensors_it_changes(results, model):
     for failures, changed in results[model]["wrong"]:
         assert changed and failures == changed, (failures, changed)
+
+
+@pytest.mark.parametrize("model", sorted(MODELS))
+def test_inside_a_wrapper_every_parameter_gets_the_same_initializer(results, model):
+    assert results[model]["wrapped"] is True, results[model]["wrapped"]
 
 
 @pytest.mark.parametrize("model", sorted(m for m in MODELS if "siglip" not in m))
