@@ -8,7 +8,8 @@ layer scale at 1 instead of ``init_values`` on the ``ls1``/``ls2`` gammas; the o
 the attention pool's q/kv/proj to PyTorch's kaiming_uniform (std 1/sqrt(3·64) = 0.072 against 0.02, biases
 U(±1/8) against 0), on those six tensors; the latent at std 0.02 instead of latent_dim^-0.5 = 0.125 on the latent;
 the old names on ParallelScalingBlock's in_proj, attn_out_proj and mlp_out_proj (in_proj has no bias there). Inside a
-wrapper module (names prefixed ``trunk.``) every parameter must get the initializer it gets unwrapped.
+wrapper module (names prefixed ``trunk.``) every parameter must get the initializer it gets unwrapped. An
+AttentionPoolLatent(pos_embed='abs') (1,024 values, std 64^-0.5 = 0.125) fails at the pos_embed rule's std 0.02.
 
 Power: check's KS tests (family alpha 10⁻³, Holm; arrays of 20 to 999 values with the exact small-sample law) reject
 a std off by a factor 1.41 on every array of 256 values or more, and the 64-value latent's factor 6.25; constants
@@ -102,11 +103,23 @@ for name, (init_values, wrongs, args) in MODELS.items():
             r["no_vars"] = "no error"
         except initreg.RuleError as exc:
             r["no_vars"] = [str(exc), all(torch.equal(p, before[n]) for n, p in theirs.named_parameters())]
+torch.manual_seed(0)  # AttentionPoolLatent(pos_embed='abs'), which no registered model builds
+pool = torch.nn.Module()
+pool.attn_pool = timm.layers.AttentionPoolLatent(64, num_heads=4, feat_size=16, pos_embed="abs",
+                                                 norm_layer=torch.nn.LayerNorm)
+timm.models._manipulate.named_apply(timm.models.vision_transformer.init_weights_vit_timm, pool)  # as a ViT would
+report = initreg.check(pool, recipe, sample=10000)
+without = initreg.Rules(list(recipe)[1:])
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    bad = initreg.check(pool, without, sample=10000)
+out["abs_pool"] = {"theirs": report.passed, "rule": it.plan(pool, recipe)["attn_pool.pos_embed"].rule,
+                   "without": sorted({f.initializer for f in bad.failures()})}
 print("RESULT" + json.dumps(out))
 """
-MODELS = {"deit3_small_patch16_224": [1, 2, 3, 4, 5], "vit_small_patch14_dinov2": [1, 2, 3, 4, 5],  # model: rules used
-          "vit_small_patch14_reg4_dinov2": [1, 2, 3, 4, 5], "vit_base_patch16_siglip_224": [1, 3, 4, 6],
-          "vit_pwee_patch16_reg1_gap_256": [1, 2, 3, 4, 5]}
+MODELS = {"deit3_small_patch16_224": [2, 3, 4, 5, 6], "vit_small_patch14_dinov2": [2, 3, 4, 5, 6],  # model: rules used
+          "vit_small_patch14_reg4_dinov2": [2, 3, 4, 5, 6], "vit_base_patch16_siglip_224": [2, 4, 5, 7],
+          "vit_pwee_patch16_reg1_gap_256": [2, 3, 4, 5, 6]}
 
 
 @pytest.fixture(scope="module")
@@ -146,3 +159,8 @@ def test_inside_a_wrapper_every_parameter_gets_the_same_initializer(results, mod
 def test_layer_scale_without_init_values_is_an_error_that_changes_nothing(results, model):
     message, unchanged = results[model]["no_vars"]
     assert "'init_values'" in message and ".gamma'" in message and unchanged, message
+
+
+def test_an_abs_attention_pools_pos_embed_gets_its_own_rule_not_pos_embeds(results):
+    got = results["abs_pool"]
+    assert got["theirs"] and got["rule"] == 1 and got["without"] == ["attn_pool.pos_embed"], got
