@@ -231,7 +231,7 @@ def wrong_variant(family: str) -> tuple[initreg.Rules, set[str]]:
         return rules(family, ls_init_value=0.2), set(RAW["convnext"])
     right = rules(family)
     misread = [(r"re:blocks\.\d+\.(attn\.qkv|attn\.proj|mlp\.fc1|mlp\.fc2)\.weight", SIGMA_UNITS)]
-    return initreg.Rules(misread + [(r.pattern, r.init) for r in right]), set(LINEARS)
+    return initreg.Rules(misread + list(right)), set(LINEARS)
 
 
 @pytest.mark.parametrize("family", FAMILIES)
