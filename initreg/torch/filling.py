@@ -15,7 +15,7 @@ from ..planning.precedence import only_mask
 from .lazy import defer
 from .placement import empty_like, fill
 from .storage import check_overlaps
-from .planning import KEEP, plan_slots
+from .planning import KEEP, plan_slots, timm_recipe
 from .walk import OFF_META, Slot, compute, is_dtensor, prefixed, root_prefix, slots, warn_wrapped
 
 
@@ -146,12 +146,6 @@ def _warn_frozen(module: Any, work: list[tuple[Slot, Row]]) -> None:
         f"docs/torch.md"), stacklevel=user_stacklevel())
 
 
-#: timm's model modules whose own init a shipped recipe follows
-TIMM_RECIPES = {"efficientnet": "timm-efficientnet", "mobilenetv3": "timm-efficientnet", "regnet": "timm-regnet",
-                "resnet": "timm-resnet", "vision_transformer": "timm-vit", "convnext": "timm-convnext",
-                "swin_transformer": "timm-swin", "swin_transformer_v2": "timm-swinv2"}
-
-
 def _warn_timm_defaults(module: Any, work: list[tuple[Slot, Row]]) -> None:
     """Warn when a timm model given no rules gets PyTorch's declared defaults: timm's own init (run in its
     constructor, on meta tensors for nothing) draws most of its tensors otherwise (113 of efficientnet_b0's 213)."""
@@ -161,7 +155,7 @@ def _warn_timm_defaults(module: Any, work: list[tuple[Slot, Row]]) -> None:
         return
     from ..errors import InitregWarning, user_stacklevel
 
-    recipe = TIMM_RECIPES.get(home.rpartition(".")[2])
+    recipe = timm_recipe([module])
     fix = (f"initialize(model, 'recipe:{recipe}', ...) follows timm's init" if recipe else
            f"no recipe ships for {home}: write rules from its init (docs/recipes.md)")
     warnings.warn(InitregWarning(

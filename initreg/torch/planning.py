@@ -14,6 +14,21 @@ from .placement import compute_dtype
 from .walk import OFF_META, Slot, prefixed, root_prefix, slots, warn_wrapped
 
 
+#: timm's model modules whose own init a shipped recipe follows
+TIMM_RECIPES = {"efficientnet": "timm-efficientnet", "mobilenetv3": "timm-efficientnet", "regnet": "timm-regnet",
+                "resnet": "timm-resnet", "vision_transformer": "timm-vit", "deit": "timm-vit",
+                "convnext": "timm-convnext", "swin_transformer": "timm-swin", "swin_transformer_v2": "timm-swinv2"}
+
+
+def timm_recipe(modules: Any) -> str | None:
+    """The shipped recipe following timm's own init of the first of ``modules`` a timm model file defines."""
+    for m in modules:
+        home = type(m).__module__
+        if home.startswith("timm.models."):
+            return TIMM_RECIPES.get(home.rpartition(".")[2])
+    return None
+
+
 def conv_groups(module: Any) -> int | None:
     """A PyTorch convolution's ``groups`` (what timm divides fan_out by), else None."""
     import torch.nn as nn
@@ -98,7 +113,9 @@ def _check(found: list[Slot], rows: list[Row], keep: bool) -> None:
     """RuleError naming every parameter nothing covers and every meta buffer no rule covers."""
     uncovered = [r for s, r in zip(found, rows) if not s.buffer and r.source == "global default"]
     if uncovered:
+        recipe = timm_recipe(o for s in found for o, _ in s.owners)
         raise uncovered_error(uncovered, "they are not parameters of PyTorch's standard modules",
+                              f", or use 'recipe:{recipe}' (timm's own init)" if recipe else "",
                               names=[r.name for r in rows])
     buffers = [s.name for s, r in zip(found, rows)
                if s.buffer and s.standard is None and r.source not in ("rule", "explicit", KEEP)]  # kept: left on meta

@@ -34,7 +34,8 @@ PER_FAMILY = ("test_meta_model_materializes_with_timms_buffers_and_runs",
               "test_timms_own_init_entry_point_keeps_initregs_values")
 CHECKS = [f"{check}[{family}]" for check in PER_FAMILY for family in FAMILIES] + [
     "test_the_stand_in_is_what_timm_imported", "test_timms_absolute_truncation_bounds_matter",
-    "test_resnet_convs_use_timms_fan_out", "test_a_timm_model_given_no_rules_is_told_its_recipe"] + [
+    "test_resnet_convs_use_timms_fan_out", "test_a_timm_model_given_no_rules_is_told_its_recipe",
+    "test_a_timm_vits_uncovered_error_names_its_recipe"] + [
     f"test_timms_computed_buffers_on_meta_equal_the_eager_ones[{family}]" for family in ("eva02", "levit", "swin")]
 
 

@@ -123,6 +123,12 @@ def test_timms_computed_buffers_on_meta_equal_the_eager_ones(family):
     assert all(not p.is_meta for p in model.parameters())
 
 
+def test_a_timm_vits_uncovered_error_names_its_recipe():
+    # it suggested cls_token N(0, 0.02), 20,000 times timm's 1e-6, and never named recipe:timm-vit
+    with pytest.raises(RuleError, match=r"(?s)cls_token.*or use 'recipe:timm-vit' \(timm's own init\)"):
+        it.initialize(on_meta("vit"), seed=0)
+
+
 def test_a_timm_model_given_no_rules_is_told_its_recipe():
     # EfficientNet is standard modules only: it got PyTorch's defaults for every parameter without a word
     def build():
