@@ -4,7 +4,8 @@ Each case builds a standard module with PyTorch's default init (fixed ``torch.ma
 parameter's values and runs ``initreg.validation.checks.check`` against ``expected()`` of the initializer
 initreg.torch declares for it: support, Kolmogorov–Smirnov, Anderson–Darling, mean and variance
 (exact checks for constants). A case passes when no p-value is below ALPHA / (number of tests in the
-run) (Bonferroni). Power: every random case has at least 2048 values; at n = 2048 a 5 % error in the
+run) (Bonferroni). Power: every random case has at least 2048 values (the Transformer's 64-value linear1.bias
+gets only the exact small-sample KS, as check gives arrays of 20 to 999 values); at n = 2048 a 5 % error in the
 bound or scale shifts the variance by ≥ 10 %, a z of ≥ 4.9 against the variance test's sampling sd
 (√(0.8 / n) for a uniform), detected at 1e-4 with probability > 0.9; larger cases (most have ≥ 16k
 values) detect 2 % errors. ``test_a_wrong_scale_is_detected`` checks that power on PyTorch's own values.
@@ -81,8 +82,8 @@ def test_pytorch_default_init_matches_the_declared_initializer(case, name):
         if o.p_value is not None:
             assert o.p_value > ALPHA / (len(PAIRS) * 4), f"{case}:{name}: {o.test} p={o.p_value:.3g}: {o.detail}"
     size = dict(module.named_parameters())[name].numel()
-    random_values = any(o.p_value is not None for o in results)
-    assert not random_values or size >= 2048  # the power stated above
+    asymptotic = any(o.p_value is not None and o.test != "ks" for o in results)
+    assert not asymptotic or size >= 2048  # the power stated above; under 1,000 values only the exact KS runs
 
 
 def test_multihead_attention_bias_k_and_bias_v_are_xavier_normal():
