@@ -15,20 +15,11 @@ stand-in torchvision of tests/torch/timm_shim.
 
 from __future__ import annotations
 
-import importlib.util
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).parent.parent.parent
-SHIM = ROOT / "tests" / "torch" / "timm_shim"
+from timm_child import needs_timm, run_child
 
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("timm") is None or importlib.util.find_spec("torch") is None, reason="needs timm and torch")
+pytestmark = needs_timm
 
 CHILD = r"""
 import json, warnings
@@ -81,12 +72,7 @@ MODELS = {"swin_tiny_patch4_window7_224": 3, "swinv2_tiny_window8_256": 5}  # mo
 
 @pytest.fixture(scope="module")
 def results():
-    path = [str(SHIM), str(ROOT), os.environ.get("PYTHONPATH")]  # the stand-in first, then initreg as here
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, path)))
-    run = subprocess.run([sys.executable, "-c", CHILD], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    line = next((x for x in run.stdout.splitlines() if x.startswith("RESULT")), None)
-    assert line is not None, run.stdout[-3000:] + run.stderr[-3000:]
-    return json.loads(line[len("RESULT"):])
+    return run_child(CHILD)
 
 
 @pytest.mark.parametrize("model", sorted(MODELS))
