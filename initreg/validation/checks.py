@@ -420,7 +420,6 @@ def _coarse(rest: np.ndarray, cont: Continuous, dtype: np.dtype) -> bool:
     return bool(np.max(cont.cdf(hi) - cont.cdf(lo)) > COARSE_CELL)
 
 
-
 def _slack(bound: float, dtype: np.dtype) -> float:
     if not math.isfinite(bound) or dtype.kind != "f":
         return 0.0
