@@ -35,7 +35,7 @@ PER_FAMILY = ("test_meta_model_materializes_with_timms_buffers_and_runs",
 CHECKS = [f"{check}[{family}]" for check in PER_FAMILY for family in FAMILIES] + [
     "test_the_stand_in_is_what_timm_imported", "test_timms_absolute_truncation_bounds_matter",
     "test_resnet_convs_use_timms_fan_out", "test_a_timm_model_given_no_rules_is_told_its_recipe",
-    "test_a_timm_vits_uncovered_error_names_its_recipe"] + [
+    "test_a_timm_vits_uncovered_error_names_its_recipe", "test_a_recipe_on_a_variant_of_its_family_warns_of_no_rule"] + [
     f"test_timms_computed_buffers_on_meta_equal_the_eager_ones[{family}]" for family in ("eva02", "levit", "swin")]
 
 

@@ -123,6 +123,15 @@ def test_timms_computed_buffers_on_meta_equal_the_eager_ones(family):
     assert all(not p.is_meta for p in model.parameters())
 
 
+def test_a_recipe_on_a_variant_of_its_family_warns_of_no_rule():
+    # recipe:timm-convnext's layer scale rule warned "matches no parameter" on every ConvNeXt V2 (GRN, no gamma)
+    with torch.device("meta"):
+        model = timm.create_model("convnextv2_atto", num_classes=10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnusedRuleWarning)
+        it.initialize(model, "recipe:timm-convnext", seed=0, vars={"ls_init_value": 1e-6, "head_init_scale": 1.0})
+
+
 def test_a_timm_vits_uncovered_error_names_its_recipe():
     # it suggested cls_token N(0, 0.02), 20,000 times timm's 1e-6, and never named recipe:timm-vit
     with pytest.raises(RuleError, match=r"(?s)cls_token.*or use 'recipe:timm-vit' \(timm's own init\)"):
