@@ -121,6 +121,21 @@ def test_bert_recipe_matches_distilbert_whose_norms_and_tied_head_are_named_othe
     assert all(bool((ours[n] == 1).all()) for n in ours if n.endswith("layer_norm.weight"))
 
 
+def test_bert_recipe_matches_roberta_whose_position_embeddings_pad_too():
+    # RobertaForMaskedLM stopped: its tied lm_head.decoder fell under another rule than word_embeddings
+    config, build = hf_model("bert", "RobertaConfig", "RobertaForMaskedLM", max_position_embeddings=64)
+    model = build()
+    assert config.pad_token_id == 1 and not model.roberta.embeddings.position_embeddings.weight[1].any()
+    theirs = params_of(model)
+    rules = recipe("bert", initializer_range=config.initializer_range, pad_token_id=config.pad_token_id)
+    assert failed(theirs, rules) == set()
+    ours = initialized_by_initreg(build, rules)
+    assert failed(ours, rules, seed=0) == set()
+    assert not ours["roberta.embeddings.position_embeddings.weight"][1].any()
+    assert failed(theirs, recipe("bert", pad_token_id=0)) == {"roberta.embeddings.word_embeddings.weight",
+                                                              "roberta.embeddings.position_embeddings.weight"}
+
+
 @pytest.mark.parametrize("family, config_class, model_class", [
     ("gemma", "GemmaConfig", "GemmaForCausalLM"), ("gemma2", "Gemma2Config", "Gemma2ForCausalLM"),
     ("gemma3", "Gemma3TextConfig", "Gemma3ForCausalLM")])
