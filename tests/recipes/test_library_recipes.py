@@ -94,43 +94,37 @@ def test_llama_recipe_matches_transformers_and_initregs_values_and_a_depth_scale
                                      for m in ("self_attn.o_proj", "mlp.down_proj")}
 
 
-def test_bert_recipe_matches_transformers_padding_row_included_and_a_wrong_pad_token_fails():
-    config, build = hf_model("bert", "BertConfig", "BertForMaskedLM", max_position_embeddings=64)
+def bert_family(config_class, model_class):
+    """(config, transformers' model, its values, initreg's values, the recipe for its config): recipe:bert on a model
+    of the BERT family, after both sets of values pass check against the recipe."""
+    config, build = hf_model("bert", config_class, model_class, max_position_embeddings=64)
     model = build()
-    assert config.pad_token_id == 0 and not model.bert.embeddings.word_embeddings.weight[0].any()
     theirs = params_of(model)
     rules = recipe("bert", initializer_range=config.initializer_range, pad_token_id=config.pad_token_id)
     assert failed(theirs, rules) == set()
     ours = initialized_by_initreg(build, rules)
     assert failed(ours, rules, seed=0) == set()
+    return config, model, theirs, ours
+
+
+def test_bert_recipe_matches_transformers_padding_row_included_and_a_wrong_pad_token_fails():
+    config, model, theirs, ours = bert_family("BertConfig", "BertForMaskedLM")
+    assert config.pad_token_id == 0 and not model.bert.embeddings.word_embeddings.weight[0].any()
     assert not ours["bert.embeddings.word_embeddings.weight"][0].any()  # the padding row, as transformers has it
     assert failed(theirs, recipe("bert", pad_token_id=1)) == {"bert.embeddings.word_embeddings.weight"}
 
 
-
 def test_bert_recipe_matches_distilbert_whose_norms_and_tied_head_are_named_otherwise():
     # sa_layer_norm/output_layer_norm/vocab_layer_norm once fell to the *.weight rule: N(0, 0.02) instead of 1
-    config, build = hf_model("bert", "DistilBertConfig", "DistilBertForMaskedLM", max_position_embeddings=64)
-    model = build()
-    theirs = params_of(model)
+    _, _, theirs, ours = bert_family("DistilBertConfig", "DistilBertForMaskedLM")
     assert "distilbert.transformer.layer.0.sa_layer_norm.weight" in theirs
-    rules = recipe("bert", initializer_range=config.initializer_range, pad_token_id=config.pad_token_id)
-    assert failed(theirs, rules) == set()
-    ours = initialized_by_initreg(build, rules)
-    assert failed(ours, rules, seed=0) == set()
     assert all(bool((ours[n] == 1).all()) for n in ours if n.endswith("layer_norm.weight"))
 
 
 def test_bert_recipe_matches_roberta_whose_position_embeddings_pad_too():
     # RobertaForMaskedLM stopped: its tied lm_head.decoder fell under another rule than word_embeddings
-    config, build = hf_model("bert", "RobertaConfig", "RobertaForMaskedLM", max_position_embeddings=64)
-    model = build()
+    config, model, theirs, ours = bert_family("RobertaConfig", "RobertaForMaskedLM")
     assert config.pad_token_id == 1 and not model.roberta.embeddings.position_embeddings.weight[1].any()
-    theirs = params_of(model)
-    rules = recipe("bert", initializer_range=config.initializer_range, pad_token_id=config.pad_token_id)
-    assert failed(theirs, rules) == set()
-    ours = initialized_by_initreg(build, rules)
-    assert failed(ours, rules, seed=0) == set()
     assert not ours["roberta.embeddings.position_embeddings.weight"][1].any()
     assert failed(theirs, recipe("bert", pad_token_id=0)) == {"roberta.embeddings.word_embeddings.weight",
                                                               "roberta.embeddings.position_embeddings.weight"}
